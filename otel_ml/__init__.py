@@ -1,0 +1,22 @@
+"""otel_ml: OpenTelemetry-native monitoring for production ML models.
+
+Decorate a predict function with :func:`monitor` (or instrument scikit-learn
+with ``SklearnInstrumentor``) and every call emits OTel spans, metrics and log
+events; the ``otel-ml evaluator`` compares them with a reference
+:class:`Profile` built from training data and joins delayed labels.
+"""
+
+from otel_ml._errors import ConfigurationError, OtelMlError, OtelMlWarning, ProfileError, SketchError
+from otel_ml._version import __version__
+from otel_ml.stats import CategoricalSketch, NumericSketch
+
+__all__ = [
+    "CategoricalSketch",
+    "ConfigurationError",
+    "NumericSketch",
+    "OtelMlError",
+    "OtelMlWarning",
+    "ProfileError",
+    "SketchError",
+    "__version__",
+]

@@ -1,0 +1,116 @@
+"""Names, units and attributes of every signal otel_ml emits or reads.
+
+Defined once here, documented in ``docs/semantic-conventions.md``. Metric names
+follow the OpenTelemetry naming rules (lower case, dot-separated namespaces,
+UCUM units, no unit in the name); model-facing signals live under ``ml.``,
+otel_ml's own health under ``otel_ml.``. A Prometheus exporter turns
+``ml.predict.duration`` (unit ``s``) into ``ml_predict_duration_seconds`` and
+counters into ``*_total``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- instrumentation scope -------------------------------------------------------------
+SCOPE_NAME: Final = "otel_ml"
+EVALUATOR_SCOPE_NAME: Final = "otel_ml.evaluator"
+
+# --- resource / model attributes -------------------------------------------------------
+ML_MODEL_NAME: Final = "ml.model.name"
+ML_MODEL_VERSION: Final = "ml.model.version"
+ML_MODEL_FRAMEWORK: Final = "ml.model.framework"
+ML_MODEL_TASK: Final = "ml.model.task"
+ML_OPERATION: Final = "ml.operation"  # predict, predict_proba, decision_function, ...
+ML_BATCH_SIZE: Final = "ml.batch.size"
+ERROR_TYPE: Final = "error.type"  # the OTel general attribute
+
+# --- features and predictions ----------------------------------------------------------
+ML_FEATURE_NAME: Final = "ml.feature.name"
+ML_FEATURE_TYPE: Final = "ml.feature.type"  # numeric | categorical
+ML_FEATURE_VALUE: Final = "ml.feature.value"  # a category (top-K, or OVERFLOW_CATEGORY)
+ML_PREDICTION_OUTPUT: Final = "ml.prediction.output"  # which output column: "0", "1", "score"
+ML_PREDICTION_CLASS: Final = "ml.prediction.class"
+ML_DATA_QUALITY_ISSUE: Final = "ml.data_quality.issue"  # one of QUALITY_* below
+
+QUALITY_MISSING: Final = "missing"  # None / NaN
+QUALITY_NON_FINITE: Final = "non_finite"  # +inf / -inf
+QUALITY_OUT_OF_RANGE: Final = "out_of_range"  # outside the reference [min, max]
+QUALITY_UNSEEN_CATEGORY: Final = "unseen_category"  # a category the reference never saw
+QUALITY_SCHEMA_MISMATCH: Final = "schema_mismatch"  # missing/extra column, wrong type
+QUALITY_ISSUES: Final = (
+    QUALITY_MISSING,
+    QUALITY_NON_FINITE,
+    QUALITY_OUT_OF_RANGE,
+    QUALITY_UNSEEN_CATEGORY,
+    QUALITY_SCHEMA_MISMATCH,
+)
+
+OVERFLOW_CATEGORY: Final = "__other__"  # the categorical sketch's overflow bucket
+
+# --- SDK metrics ------------------------------------------------------------------------
+METRIC_PREDICT_CALLS: Final = "ml.predict.calls"  # Counter {call}
+METRIC_PREDICT_ROWS: Final = "ml.predict.rows"  # Counter {row}
+METRIC_PREDICT_DURATION: Final = "ml.predict.duration"  # Histogram s
+METRIC_PREDICT_ERRORS: Final = "ml.predict.errors"  # Counter {error}, attr error.type
+METRIC_FEATURE_VALUES: Final = "ml.feature.values"  # (Exponential)Histogram of a numeric feature
+METRIC_FEATURE_CATEGORIES: Final = "ml.feature.categories"  # Counter {row} per category
+METRIC_PREDICTION_VALUES: Final = "ml.prediction.values"  # (Exponential)Histogram of scores
+METRIC_PREDICTION_CLASSES: Final = "ml.prediction.classes"  # Counter {row} per class
+METRIC_DATA_QUALITY_ISSUES: Final = "ml.data_quality.issues"  # Counter {value}
+METRIC_INTERNAL_ERRORS: Final = "otel_ml.internal.errors"  # Counter {error}, attrs stage, type
+INTERNAL_STAGE: Final = "otel_ml.stage"
+
+UNIT_SECONDS: Final = "s"
+UNIT_CALLS: Final = "{call}"
+UNIT_ROWS: Final = "{row}"
+UNIT_ERRORS: Final = "{error}"
+UNIT_VALUES: Final = "{value}"
+UNIT_ONE: Final = "1"
+
+# --- log events -------------------------------------------------------------------------
+EVENT_PREDICTION: Final = "ml.prediction"
+EVENT_OUTCOME: Final = "ml.outcome"
+EVENT_ALERT: Final = "ml.alert"
+ML_PREDICTION_IDS: Final = "ml.prediction.ids"  # list[str]
+ML_PREDICTION_VALUES: Final = "ml.prediction.values"  # list[float] scores / values
+ML_PREDICTION_LABELS: Final = "ml.prediction.labels"  # list[str] predicted classes
+ML_OUTCOME_VALUES: Final = "ml.outcome.values"  # list[float|str] ground truth
+ML_FEATURE_VALUES_CAPTURED: Final = "ml.feature.captured"  # opt-in raw rows (JSON)
+
+# --- evaluator derived metrics ----------------------------------------------------------
+ML_DRIFT_METHOD: Final = "ml.drift.method"  # psi, js, hellinger, wasserstein, ks, chi2, policy
+METRIC_DRIFT_SCORE: Final = "ml.drift.score"  # Gauge, attrs model, feature, method
+METRIC_DRIFT_DETECTED: Final = "ml.drift.detected"  # Gauge 0/1 (policy verdict per feature)
+METRIC_DRIFT_P_VALUE: Final = "ml.drift.p_value"  # Gauge
+METRIC_DATA_QUALITY_RATE: Final = "ml.data_quality.rate"  # Gauge 1, attrs issue, feature
+ML_PERFORMANCE_METRIC: Final = "ml.performance.metric"  # accuracy, f1, roc_auc, rmse, ...
+METRIC_PERFORMANCE: Final = "ml.performance.value"  # Gauge 1
+METRIC_LABEL_COVERAGE: Final = "ml.label.coverage"  # Gauge 1 (labelled / predicted)
+METRIC_LABEL_DELAY: Final = "ml.label.delay"  # Gauge s (median delay in the window)
+METRIC_WINDOW_ROWS: Final = "ml.window.rows"  # Gauge {row}
+
+# --- alerts -----------------------------------------------------------------------------
+ML_ALERT_RULE: Final = "ml.alert.rule"
+ML_ALERT_SEVERITY: Final = "ml.alert.severity"
+ML_ALERT_STATE: Final = "ml.alert.state"  # firing | resolved
+ML_ALERT_ID: Final = "ml.alert.id"
+ML_ALERT_VALUE: Final = "ml.alert.value"
+ML_ALERT_THRESHOLD: Final = "ml.alert.threshold"
+ML_ALERT_WINDOW_START: Final = "ml.alert.window.start"
+ML_ALERT_WINDOW_END: Final = "ml.alert.window.end"
+ML_ALERT_TRACE_IDS: Final = "ml.alert.trace_ids"
+ML_ALERT_SUMMARY: Final = "ml.alert.summary"
+METRIC_ALERTS_FIRING: Final = "ml.alerts.firing"  # Gauge, attrs model, rule, severity
+
+# --- evaluator health -------------------------------------------------------------------
+METRIC_EVAL_POINTS_RECEIVED: Final = "otel_ml.evaluator.points.received"  # Counter {point}
+METRIC_EVAL_POINTS_REJECTED: Final = "otel_ml.evaluator.points.rejected"  # Counter {point}
+METRIC_EVAL_REQUESTS: Final = "otel_ml.evaluator.requests"  # Counter {request}, attrs signal, outcome
+METRIC_EVAL_QUEUE_DEPTH: Final = "otel_ml.evaluator.queue.depth"  # Gauge {request}
+METRIC_EVAL_WINDOW_LAG: Final = "otel_ml.evaluator.window.lag"  # Gauge s
+METRIC_EVAL_PENDING_PREDICTIONS: Final = "otel_ml.evaluator.pending_predictions"  # Gauge {row}
+METRIC_NOTIFICATIONS: Final = "otel_ml.notifications"  # Counter, attrs notifier, outcome
+OTLP_SIGNAL: Final = "otel_ml.signal"  # metrics | logs | traces
+OUTCOME: Final = "otel_ml.outcome"  # accepted | rejected | throttled | delivered | failed | retried
+NOTIFIER: Final = "otel_ml.notifier"
