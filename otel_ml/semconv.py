@@ -24,6 +24,9 @@ ML_MODEL_TASK: Final = "ml.model.task"
 ML_OPERATION: Final = "ml.operation"  # predict, predict_proba, decision_function, ...
 ML_BATCH_SIZE: Final = "ml.batch.size"
 ERROR_TYPE: Final = "error.type"  # the OTel general attribute
+SERVICE_NAME: Final = "service.name"  # resource attribute (OTel semconv)
+SERVICE_INSTANCE_ID: Final = "service.instance.id"  # resource attribute (OTel semconv)
+EVENT_NAME: Final = "event.name"  # pre-1.5 OTLP: a log event's name as an attribute
 
 # --- features and predictions ----------------------------------------------------------
 ML_FEATURE_NAME: Final = "ml.feature.name"
@@ -106,6 +109,7 @@ METRIC_ALERTS_FIRING: Final = "ml.alerts.firing"  # Gauge, attrs model, rule, se
 # --- evaluator health -------------------------------------------------------------------
 METRIC_EVAL_POINTS_RECEIVED: Final = "otel_ml.evaluator.points.received"  # Counter {point}
 METRIC_EVAL_POINTS_REJECTED: Final = "otel_ml.evaluator.points.rejected"  # Counter {point}
+METRIC_EVAL_POINTS_IGNORED: Final = "otel_ml.evaluator.points.ignored"  # Counter {point}, not ours
 METRIC_EVAL_REQUESTS: Final = "otel_ml.evaluator.requests"  # Counter {request}, attrs signal, outcome
 METRIC_EVAL_QUEUE_DEPTH: Final = "otel_ml.evaluator.queue.depth"  # Gauge {request}
 METRIC_EVAL_WINDOW_LAG: Final = "otel_ml.evaluator.window.lag"  # Gauge s
