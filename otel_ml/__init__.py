@@ -6,16 +6,25 @@ events; the ``otel-ml evaluator`` compares them with a reference
 :class:`Profile` built from training data and joins delayed labels.
 """
 
-from otel_ml._errors import ConfigurationError, OtelMlError, OtelMlWarning, ProfileError, SketchError
+from otel_ml._errors import (
+    ConfigurationError,
+    OtelMlError,
+    OtelMlWarning,
+    ProfileError,
+    SketchError,
+)
 from otel_ml._version import __version__
-from otel_ml.stats import CategoricalSketch, NumericSketch
+from otel_ml.stats import CategoricalSketch, FeatureKind, FeatureProfile, NumericSketch, Profile
 
 __all__ = [
     "CategoricalSketch",
     "ConfigurationError",
+    "FeatureKind",
+    "FeatureProfile",
     "NumericSketch",
     "OtelMlError",
     "OtelMlWarning",
+    "Profile",
     "ProfileError",
     "SketchError",
     "__version__",

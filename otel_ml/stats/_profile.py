@@ -1,0 +1,330 @@
+"""Reference profiles: per-feature sketches of training data, saved as versioned JSON.
+
+A :class:`Profile` holds one :class:`FeatureProfile` per feature (a
+:class:`~otel_ml.stats.NumericSketch` or a
+:class:`~otel_ml.stats.CategoricalSketch`), optionally the distribution of the
+model's predictions and of the labels, and the model name and version it
+belongs to. The kind of each feature follows the rule of
+:func:`~otel_ml.stats._columns.infer_kind` (dtype, never cardinality) and can
+be overridden with ``feature_types``.
+
+Categorical features of a profile keep up to :data:`PROFILE_MAX_CATEGORIES`
+(1,000) values exactly -- ten times the sketch default used per export
+interval -- so that a reference knows every value of a typical high-cardinality
+column, and so that an unseen category is really unseen.
+
+File format
+-----------
+A JSON object ``{"format": "otel_ml.profile", "format_version": 1, "model": ...,
+"version": ..., "created": ISO-8601 UTC, "n_rows": ..., "features": [...],
+"predictions": [...], "labels": ...}``; each feature is
+``{"name", "kind", "sketch"}`` with the sketch's own ``to_dict()``. Files of a
+newer ``format_version`` are refused with :class:`~otel_ml.ProfileError`.
+
+Examples
+--------
+>>> import numpy as np
+>>> p = Profile.from_data({"age": np.array([20, 30, 40, np.nan]), "city": ["a", "b", "a", "c"]},
+...                       model="credit", version="3")
+>>> p.features["age"].kind.value, p.features["age"].missing_rate, p.features["age"].max
+('numeric', 0.25, 40.0)
+>>> sorted(p.features["city"].categories)
+['a', 'b', 'c']
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from otel_ml._errors import ConfigurationError, ProfileError, SketchError
+from otel_ml.stats._categorical_sketch import CategoricalSketch
+from otel_ml.stats._columns import (
+    Column,
+    FeatureKind,
+    as_numeric,
+    columns_of,
+    infer_kind,
+    parse_kind,
+)
+from otel_ml.stats._numeric_sketch import NumericSketch
+
+__all__ = [
+    "PROFILE_FORMAT",
+    "PROFILE_FORMAT_VERSION",
+    "PROFILE_MAX_CATEGORIES",
+    "PREDICTION_SCORE_OUTPUT",
+    "FeatureProfile",
+    "Profile",
+]
+
+PROFILE_FORMAT = "otel_ml.profile"
+PROFILE_FORMAT_VERSION = 1
+PROFILE_MAX_CATEGORIES = 1000
+PREDICTION_SCORE_OUTPUT = "score"  # name of a 1-D prediction output (ml.prediction.output)
+
+Sketch = NumericSketch | CategoricalSketch
+
+
+@dataclass(frozen=True)
+class FeatureProfile:
+    """The reference distribution of one feature (or prediction output, or label)."""
+
+    name: str
+    kind: FeatureKind
+    sketch: Sketch
+
+    @classmethod
+    def from_values(
+        cls,
+        name: str,
+        values: Column,
+        kind: FeatureKind | None = None,
+        *,
+        max_categories: int = PROFILE_MAX_CATEGORIES,
+    ) -> FeatureProfile:
+        """Sketch one column (kind inferred when not given)."""
+        values = np.asarray(values).ravel()
+        kind = infer_kind(values) if kind is None else kind
+        sketch: Sketch
+        if kind is FeatureKind.NUMERIC:
+            sketch = NumericSketch()
+            sketch.update(as_numeric(name, values))
+        else:
+            sketch = CategoricalSketch(max_categories=max_categories)
+            sketch.update(values)
+        return cls(name=name, kind=kind, sketch=sketch)
+
+    @property
+    def total(self) -> int:
+        """Rows seen, missing included."""
+        return self.sketch.total
+
+    @property
+    def missing_rate(self) -> float:
+        """Share of rows that were missing (``None`` / NaN); 0 for an empty column."""
+        s = self.sketch
+        missing = s.nan_count if isinstance(s, NumericSketch) else s.missing_count
+        return missing / s.total if s.total else 0.0
+
+    @property
+    def non_finite_rate(self) -> float:
+        """Share of rows that were ``+inf`` or ``-inf`` (numeric features)."""
+        s = self.sketch
+        if isinstance(s, NumericSketch) and s.total:
+            return s.non_finite_count / s.total
+        return 0.0
+
+    @property
+    def min(self) -> float:
+        """Smallest finite value (NaN for categoricals and empty columns)."""
+        s = self.sketch
+        return s.min if isinstance(s, NumericSketch) and s.count else math.nan
+
+    @property
+    def max(self) -> float:
+        """Largest finite value (NaN for categoricals and empty columns)."""
+        s = self.sketch
+        return s.max if isinstance(s, NumericSketch) and s.count else math.nan
+
+    @property
+    def categories(self) -> frozenset[str]:
+        """Known categories (empty for numeric features)."""
+        s = self.sketch
+        return frozenset(s.counts) if isinstance(s, CategoricalSketch) else frozenset()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind.value, "sketch": self.sketch.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FeatureProfile:
+        kind = FeatureKind(d["kind"])
+        sketch: Sketch = (
+            NumericSketch.from_dict(d["sketch"])
+            if kind is FeatureKind.NUMERIC
+            else CategoricalSketch.from_dict(d["sketch"])
+        )
+        return cls(name=str(d["name"]), kind=kind, sketch=sketch)
+
+
+def _prediction_columns(predictions: object) -> dict[str, Column]:
+    arr = None if isinstance(predictions, Mapping) else np.asarray(predictions)
+    if arr is not None and arr.dtype.names is None and arr.ndim == 1:
+        return {PREDICTION_SCORE_OUTPUT: arr}
+    return columns_of(predictions)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A reference profile: what the model's inputs (and outputs) looked like in training.
+
+    Build one with :meth:`from_data`, save it with :meth:`save`, read it back with
+    :meth:`load`.
+    """
+
+    features: dict[str, FeatureProfile]
+    model: str | None = None
+    version: str | None = None
+    created: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    n_rows: int = 0
+    predictions: dict[str, FeatureProfile] = field(default_factory=dict)
+    labels: FeatureProfile | None = None
+
+    @classmethod
+    def from_data(
+        cls,
+        data: object,
+        *,
+        model: str | None = None,
+        version: str | None = None,
+        predictions: object | None = None,
+        labels: object | None = None,
+        feature_types: Mapping[str, str | FeatureKind] | None = None,
+        feature_names: Sequence[str] | None = None,
+        max_categories: int = PROFILE_MAX_CATEGORIES,
+    ) -> Profile:
+        """Profile training ``data`` (numpy array, pandas DataFrame, mapping of columns,
+        or list of dicts).
+
+        Parameters
+        ----------
+        data
+            The feature table.
+        model, version
+            The model this profile is the reference of (matched by the evaluator).
+        predictions
+            Optional model outputs on ``data``: 1-D (scores, regression values or
+            predicted classes; output name ``"score"``) or 2-D (one output per column,
+            e.g. class probabilities, named ``"0"``, ``"1"``, ... or by DataFrame column).
+        labels
+            Optional ground truth on ``data``.
+        feature_types
+            ``{"column": "numeric" | "categorical"}`` overriding the inferred kinds.
+        feature_names
+            Names for the columns of a plain array (default ``"0"``, ``"1"``, ...).
+        max_categories
+            Values kept exactly per categorical feature.
+        """
+        cols = columns_of(data, feature_names)
+        overrides = {k: parse_kind(k, v) for k, v in (feature_types or {}).items()}
+        unknown = sorted(set(overrides) - set(cols))
+        if unknown:
+            raise ConfigurationError(
+                f"feature_types: no column named {', '.join(map(repr, unknown))} "
+                f"(columns are {', '.join(map(repr, cols))})"
+            )
+        n_rows = max((c.size for c in cols.values()), default=0)
+        features = {
+            name: FeatureProfile.from_values(
+                name, values, overrides.get(name), max_categories=max_categories
+            )
+            for name, values in cols.items()
+        }
+        preds = {}
+        if predictions is not None:
+            preds = {
+                name: FeatureProfile.from_values(name, values, max_categories=max_categories)
+                for name, values in _prediction_columns(predictions).items()
+            }
+        label_profile = None
+        if labels is not None:
+            label_profile = FeatureProfile.from_values(
+                "label", np.asarray(labels).ravel(), max_categories=max_categories
+            )
+        return cls(
+            features=features,
+            model=model,
+            version=version,
+            n_rows=n_rows,
+            predictions=preds,
+            labels=label_profile,
+        )
+
+    # ---- JSON -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": PROFILE_FORMAT,
+            "format_version": PROFILE_FORMAT_VERSION,
+            "model": self.model,
+            "version": self.version,
+            "created": self.created.isoformat(),
+            "n_rows": self.n_rows,
+            "features": [f.to_dict() for f in self.features.values()],
+            "predictions": [f.to_dict() for f in self.predictions.values()],
+            "labels": self.labels.to_dict() if self.labels is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "<profile>") -> Profile:
+        """Rebuild a profile; raises :class:`~otel_ml.ProfileError` naming ``source``."""
+        if not isinstance(d, Mapping) or d.get("format") != PROFILE_FORMAT:
+            raise ProfileError(
+                f"{source}: not an otel_ml profile (no \"format\": \"{PROFILE_FORMAT}\" field)"
+            )
+        fv = d.get("format_version")
+        if not isinstance(fv, int) or fv < 1:
+            raise ProfileError(f"{source}: bad format_version {fv!r}")
+        if fv > PROFILE_FORMAT_VERSION:
+            raise ProfileError(
+                f"{source}: profile format version {fv} is newer than this otel_ml reads "
+                f"({PROFILE_FORMAT_VERSION}); upgrade otel-ml or rebuild the profile"
+            )
+        try:
+            created = datetime.fromisoformat(str(d["created"]))
+            if created.tzinfo is None:
+                created = created.replace(tzinfo=timezone.utc)
+            features = [FeatureProfile.from_dict(f) for f in d["features"]]
+            preds = [FeatureProfile.from_dict(f) for f in d.get("predictions") or []]
+            labels = FeatureProfile.from_dict(d["labels"]) if d.get("labels") else None
+            model, version = d.get("model"), d.get("version")
+            return cls(
+                features={f.name: f for f in features},
+                model=None if model is None else str(model),
+                version=None if version is None else str(version),
+                created=created,
+                n_rows=int(d.get("n_rows", 0)),
+                predictions={f.name: f for f in preds},
+                labels=labels,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError, SketchError) as exc:
+            raise ProfileError(f"{source}: corrupt profile: {exc!r}") from exc
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the profile as JSON (atomically: a temporary file, then a rename)."""
+        p = Path(path)
+        tmp = p.with_name(p.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
+            os.replace(tmp, p)
+        except OSError as exc:
+            raise ProfileError(f"{p}: cannot write profile: {exc.strerror or exc}") from exc
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Profile:
+        """Read a profile written by :meth:`save`.
+
+        Raises :class:`~otel_ml.ProfileError` naming the file and the problem (missing,
+        unreadable, not JSON, not a profile, a newer format, corrupt content).
+        """
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ProfileError(f"{p}: cannot read profile: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ProfileError(f"{p}: not a JSON profile (not UTF-8 text)") from exc
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ProfileError(
+                f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            ) from exc
+        return cls.from_dict(d, source=str(p))
