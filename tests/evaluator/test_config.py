@@ -1,0 +1,102 @@
+"""Evaluator configuration: typed options, and errors that name the key and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from otel_ml import ConfigurationError
+from otel_ml.evaluator._config import load_config, parse_config, parse_duration
+
+
+def test_full_file_parses_with_paths_relative_to_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "ref.json").write_text("{}")
+    monkeypatch.setenv("MY_TOKEN", "s3cret")
+    cfg_file = tmp_path / "evaluator.yaml"
+    cfg_file.write_text(
+        """
+state_dir: state
+receivers:
+  http: {port: 0}
+  grpc: {enabled: false}
+api: {host: 0.0.0.0, port: 9999}
+auth: {token_env: MY_TOKEN}
+windows: {size: 2m, grace: 10s, min_rows: 20}
+labels: {ttl: 1h, max_pending: 1000}
+ingest: {queue_size: 4, retry_after: 3}
+references:
+  - {model: churn, version: 3, path: ref.json}
+export:
+  otlp: {endpoint: "http://127.0.0.1:4318", interval: 5s}
+"""
+    )
+    cfg = load_config(cfg_file)
+    assert cfg.state_dir == tmp_path / "state"
+    assert cfg.receivers.http.port == 0 and not cfg.receivers.grpc.enabled
+    assert (cfg.api.host, cfg.api.port) == ("0.0.0.0", 9999)
+    assert cfg.auth.token == "s3cret"
+    assert "s3cret" not in repr(cfg)
+    assert (cfg.windows.size, cfg.windows.grace, cfg.windows.min_rows) == (120.0, 10.0, 20)
+    assert (cfg.labels.ttl, cfg.labels.max_pending) == (3600.0, 1000)
+    assert (cfg.ingest.queue_size, cfg.ingest.retry_after) == (4, 3.0)
+    assert cfg.references[0].version == "3"
+    assert cfg.references[0].path == tmp_path / "ref.json"
+    assert cfg.export.otlp_endpoint == "http://127.0.0.1:4318"
+    assert cfg.export.otlp_interval == 5.0
+
+
+def test_token_from_file(tmp_path: Path) -> None:
+    (tmp_path / "tok").write_text("abc\n")
+    cfg = parse_config({"auth": {"token_file": "tok"}}, base_dir=tmp_path)
+    assert cfg.auth.token == "abc"
+
+
+@pytest.mark.parametrize(
+    ("raw", "names"),
+    [
+        ({"windowz": {}}, ["windowz", "did you mean 'windows'"]),
+        ({"windows": {"sise": "5m"}}, ["windows.sise", "did you mean 'size'"]),
+        ({"windows": {"size": "10s"}}, ["windows.size", "outside the allowed range"]),
+        ({"windows": {"size": "2 weeks"}}, ["windows.size", "not a duration"]),
+        ({"windows": {"min_rows": 0}}, ["windows.min_rows", "integer"]),
+        ({"windows": {"min_rows": "many"}}, ["windows.min_rows"]),
+        ({"receivers": {"http": {"port": 70000}}}, ["receivers.http.port"]),
+        ({"ingest": {"queue_size": -1}}, ["ingest.queue_size"]),
+        ({"export": {"otlp": {"protocol": "udp"}}}, ["export.otlp.protocol"]),
+        (
+            {"references": [{"model": "m", "path": "nope.json"}]},
+            ["references[0].path", "cannot be read", "otel-ml profile"],
+        ),
+        ({"references": [{"model": "m"}]}, ["references[0]", "path"]),
+        (
+            {"auth": {"token_env": "OTEL_ML_SURELY_UNSET_VAR"}},
+            ["auth.token_env", "OTEL_ML_SURELY_UNSET_VAR", "not set"],
+        ),
+        ({"auth": {"token_file": "missing-token"}}, ["auth.token_file", "cannot read"]),
+        ({"tls": {"cert_file": "c.pem"}}, ["tls", "key_file"]),
+    ],
+)
+def test_errors_name_the_key(tmp_path: Path, raw: dict[str, object], names: list[str]) -> None:
+    with pytest.raises(ConfigurationError) as err:
+        parse_config(raw, base_dir=tmp_path)
+    for n in names:
+        assert n in str(err.value)
+
+
+def test_unreadable_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="--config"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("windows: [unclosed")
+    with pytest.raises(ConfigurationError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_durations() -> None:
+    assert parse_duration("250ms") == 0.25
+    assert parse_duration("1d") == 86400.0
+    with pytest.raises(ConfigurationError):
+        parse_duration(True)

@@ -1,0 +1,169 @@
+"""The SQLite store: merging, idempotency, the label join in any order, bounds, restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from evaluator_points import (
+    attr_counter,
+    batch,
+    counter,
+    duration_point,
+    feature_point,
+    outcome,
+    prediction,
+)
+
+from otel_ml import semconv as sc
+from otel_ml.evaluator._store import Store
+from otel_ml.evaluator._windows import Windowing, WindowKey
+from otel_ml.stats import NumericSketch
+
+W = Windowing(size=60.0, grace=5.0)
+
+
+def _store(tmp_path: Path, **kw: object) -> Store:
+    return Store(tmp_path / "state.db", W, **kw)  # type: ignore[arg-type]
+
+
+def test_sketches_merge_across_points_and_replicas_and_batches(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    a, b, c = rng.normal(size=300), rng.normal(size=200), rng.normal(size=100)
+    st = _store(tmp_path)
+    st.write([batch(feature_point("m", "x", a, 10), feature_point("m", "x", b, 20))])
+    st.write([batch(feature_point("m", "x", c, 59.5))])
+    st.write([batch(feature_point("m", "x", c, 61))])  # next window
+    win = st.load_window(WindowKey("m", "1", 0.0, 60.0))
+    expect = NumericSketch()
+    expect.update(np.concatenate([a, b, c]))
+    assert win.numeric["x"].count == 600
+    got = win.numeric["x"]
+    for name in ("scale", "positive_offset", "negative_offset", "zero_count", "min", "max"):
+        assert getattr(got, name) == getattr(expect, name)
+    assert got.positive_counts.tolist() == expect.positive_counts.tolist()
+    assert got.negative_counts.tolist() == expect.negative_counts.tolist()
+    assert got.sum == pytest.approx(expect.sum)
+    assert [k.start for k in st.dirty_windows(closed_before=1e9)] == [0.0, 60.0]
+
+
+def test_retried_batch_is_stored_once(tmp_path: Path) -> None:
+    st = _store(tmp_path)
+    b = batch(counter("m", sc.METRIC_PREDICT_CALLS, 5, 10), prediction("m", ["p1"], 10))
+    assert [o.duplicate for o in st.write([b, b])] == [False, True]
+    assert st.write([b])[0].duplicate
+    win = st.load_window(WindowKey("m", "1", 0.0, 60.0))
+    assert win.calls == 5
+    assert win.n_predicted == 1
+    assert st.count("batches") == 1
+
+
+def test_counters_sum_and_breakdown(tmp_path: Path) -> None:
+    st = _store(tmp_path)
+    st.write(
+        [
+            batch(
+                counter("m", sc.METRIC_PREDICT_CALLS, 3, 5),
+                counter("m", sc.METRIC_PREDICT_CALLS, 4, 7),
+                counter("m", sc.METRIC_PREDICT_ROWS, 70, 7),
+                attr_counter("m", sc.METRIC_PREDICT_ERRORS, 2, 8, {sc.ERROR_TYPE: "ValueError"}),
+                attr_counter(
+                    "m",
+                    sc.METRIC_DATA_QUALITY_ISSUES,
+                    6,
+                    8,
+                    {sc.ML_DATA_QUALITY_ISSUE: sc.QUALITY_MISSING},
+                    feature="x",
+                ),
+                attr_counter(
+                    "m",
+                    sc.METRIC_FEATURE_CATEGORIES,
+                    9,
+                    8,
+                    {sc.ML_FEATURE_VALUE: "red"},
+                    feature="color",
+                ),
+                attr_counter(
+                    "m",
+                    sc.METRIC_FEATURE_CATEGORIES,
+                    1,
+                    8,
+                    {sc.ML_FEATURE_VALUE: sc.OVERFLOW_CATEGORY},
+                    feature="color",
+                ),
+                duration_point("m", [0.001, 0.02, 0.3], 9),
+                duration_point("m", [0.7], 9),
+            )
+        ]
+    )
+    w = st.load_window(WindowKey("m", "1", 0.0, 60.0))
+    assert (w.calls, w.rows, dict(w.errors)) == (7, 70, {"ValueError": 2})
+    assert w.quality[("x", sc.QUALITY_MISSING)] == 6
+    assert w.categorical["color"].counts == {"red": 9}
+    assert w.categorical["color"].overflow == 1
+    assert w.duration is not None and w.duration.count == 4 and sum(w.duration.counts) == 4
+
+
+def test_label_join_in_any_order_with_delay(tmp_path: Path) -> None:
+    st = _store(tmp_path)
+    st.write(
+        [
+            batch(
+                prediction(
+                    "m", ["a", "b"], 10, scores=[0.9, 0.2], labels=["1", "0"], trace_id="ab" * 16
+                )
+            )
+        ]
+    )
+    st.write([batch(outcome("m", ["c"], ["1"], 12))])  # label before its prediction
+    assert (st.stats().pending_predictions, st.stats().pending_outcomes) == (2, 1)
+    st.write([batch(outcome("m", ["a"], ["0"], 40))])
+    st.write([batch(prediction("m", ["c"], 11, scores=[0.7], labels=["1"]))])
+    s = st.stats()
+    assert (s.pending_predictions, s.pending_outcomes) == (1, 0)
+    w = st.load_window(WindowKey("m", "1", 0.0, 60.0))
+    assert w.labelled.ids == ("a", "c")
+    assert w.labelled.actual_labels == ("0", "1")
+    assert w.labelled.predicted == ("1", "1")
+    assert w.labelled.delays == (30.0, 1.0)
+    assert w.n_predicted == 3
+    assert w.trace_ids == ("ab" * 16,)
+    # a second outcome for an already labelled id is not counted again
+    st.write([batch(outcome("m", ["a"], ["1"], 41))])
+    assert st.load_window(WindowKey("m", "1", 0.0, 60.0)).labelled.actual_labels == ("0", "1")
+
+
+def test_pending_rows_are_bounded_and_expire(tmp_path: Path) -> None:
+    st = _store(tmp_path, max_pending=5, label_ttl=100.0)
+    st.write([batch(prediction("m", [f"p{i}" for i in range(8)], 10))])
+    assert st.stats().pending_predictions == 5
+    assert st.stats().evicted_predictions == 3
+    assert st.count("predictions") == 5
+    st.write([batch(outcome("m", ["zz"], [1.5], 150))])
+    st.housekeep(now=200.0, retention=1e6)
+    assert st.count("predictions") == 0 and st.count("outcomes") == 1
+    st.housekeep(now=300.0, retention=1e6)
+    assert st.count("outcomes") == 0
+
+
+def test_state_survives_reopen(tmp_path: Path) -> None:
+    st = _store(tmp_path)
+    b = batch(feature_point("m", "x", [1.0, 2.0], 10), prediction("m", ["a"], 10, scores=[0.5]))
+    st.write([b])
+    st.close()
+    st2 = _store(tmp_path)
+    assert st2.write([b])[0].duplicate
+    assert st2.stats().pending_predictions == 1
+    assert st2.load_window(WindowKey("m", "1", 0.0, 60.0)).numeric["x"].count == 2
+
+
+def test_save_report_marks_window_clean_and_late_data_dirties_it(tmp_path: Path) -> None:
+    st = _store(tmp_path)
+    st.write([batch(counter("m", sc.METRIC_PREDICT_CALLS, 1, 10))])
+    key = st.dirty_windows(closed_before=0.0)[0]
+    st.save_report(key, "{}", now=100.0)
+    assert st.dirty_windows(closed_before=1e9) == []
+    assert st.reports("m")[0][1] == "{}"
+    st.write([batch(counter("m", sc.METRIC_PREDICT_CALLS, 1, 11))])
+    assert st.dirty_windows(closed_before=1e9) == [key]
