@@ -8,8 +8,8 @@ key or a value the policy refuses stops start-up with a message naming
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import difflib
+import importlib
 from collections.abc import Mapping
 from typing import Any
 
