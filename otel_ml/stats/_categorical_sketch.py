@@ -40,12 +40,11 @@ DEFAULT_MAX_CATEGORIES = 100
 
 def _missing_mask(x: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
     if x.dtype.kind == "f":
-        return np.isnan(x)
+        mask: npt.NDArray[np.bool_] = np.isnan(x)
+        return mask
     if x.dtype.kind == "O":
-        # None, float NaN and pandas' NA / NaT all compare unequal to themselves or are None.
-        return np.fromiter(
-            (v is None or v != v for v in x), dtype=bool, count=x.size  # noqa: PLR0124
-        )
+        # None, float NaN and pandas' NA / NaT: None, or unequal to themselves.
+        return np.fromiter((v is None or v != v for v in x), dtype=bool, count=x.size)
     return np.zeros(x.shape, dtype=bool)
 
 

@@ -43,8 +43,8 @@ Examples
 >>> s.update(np.array([1.0, 2.0, 3.0, 4.0, np.nan, -1.0, 0.0]))
 >>> s.count, s.nan_count, s.zero_count, s.min, s.max, s.sum
 (6, 1, 1, -1.0, 4.0, 9.0)
->>> round(s.quantile(0.5), 2)
-2.0
+>>> round(s.quantile(0.5), 1)  # the median rank holds 1.0
+1.0
 """
 
 from __future__ import annotations
@@ -203,7 +203,9 @@ class NumericSketch:
         """
         x = np.asarray(values)
         if x.dtype.kind not in "fiub":
-            raise SketchError(f"NumericSketch.update needs a real numeric array, got dtype {x.dtype}")
+            raise SketchError(
+                f"NumericSketch.update needs a real numeric array, got dtype {x.dtype}"
+            )
         x = x.astype(np.float64, copy=False).ravel()
         if x.size == 0:
             return
@@ -220,7 +222,8 @@ class NumericSketch:
         if x.size == 0:
             return
         self.count += int(x.size)
-        self.sum += float(np.sum(x))
+        with np.errstate(over="ignore"):  # a sum beyond 1.8e308 is inf, as in float math
+            self.sum += float(np.sum(x))
         self.min = min(self.min, float(np.min(x)))
         self.max = max(self.max, float(np.max(x)))
         nonzero = x != 0.0
@@ -390,6 +393,18 @@ class NumericSketch:
         parts_lo: list[npt.NDArray[np.float64]] = []
         parts_hi: list[npt.NDArray[np.float64]] = []
         parts_c: list[npt.NDArray[np.int64]] = []
+        with np.errstate(over="ignore"):  # the top bucket of values near 1.8e308 ends at inf
+            self._bucket_parts(parts_lo, parts_hi, parts_c)
+        if not parts_c:
+            return np.zeros(0), np.zeros(0), _empty_counts()
+        return np.concatenate(parts_lo), np.concatenate(parts_hi), np.concatenate(parts_c)
+
+    def _bucket_parts(
+        self,
+        parts_lo: list[npt.NDArray[np.float64]],
+        parts_hi: list[npt.NDArray[np.float64]],
+        parts_c: list[npt.NDArray[np.int64]],
+    ) -> None:
         if self.negative_counts.size:
             idx = np.arange(self.negative_counts.size, dtype=np.float64) + self.negative_offset
             upper_abs = np.exp2(np.ldexp(idx + 1, -self.scale))
@@ -406,9 +421,6 @@ class NumericSketch:
             parts_lo.append(np.exp2(np.ldexp(idx, -self.scale)))
             parts_hi.append(np.exp2(np.ldexp(idx + 1, -self.scale)))
             parts_c.append(self.positive_counts)
-        if not parts_c:
-            return np.zeros(0), np.zeros(0), _empty_counts()
-        return np.concatenate(parts_lo), np.concatenate(parts_hi), np.concatenate(parts_c)
 
     def quantile(self, q: float) -> float:
         """Estimate the ``q``-quantile of the finite values (NaN when there are none).
@@ -433,7 +445,8 @@ class NumericSketch:
         if lo == 0.0 and hi == 0.0:
             mid = 0.0
         else:
-            mid = math.copysign(math.sqrt(lo * hi), hi if hi != 0.0 else lo)
+            # sqrt of each bound: lo * hi would overflow near the float64 limit.
+            mid = math.copysign(math.sqrt(abs(lo)) * math.sqrt(abs(hi)), hi if hi != 0.0 else lo)
         return min(max(mid, self.min), self.max)
 
     # ---- OTLP -------------------------------------------------------------------------
@@ -488,7 +501,10 @@ class NumericSketch:
         s.positive_offset, s.positive_counts = _trim(point.positive_offset, pos)
         s.negative_offset, s.negative_counts = _trim(point.negative_offset, neg)
         d = 0
-        for off, c in ((s.positive_offset, s.positive_counts), (s.negative_offset, s.negative_counts)):
+        for off, c in (
+            (s.positive_offset, s.positive_counts),
+            (s.negative_offset, s.negative_counts),
+        ):
             if c.size:
                 d = max(d, _delta_to_fit(off, off + c.size - 1, max_size))
         s._downscale(d)
