@@ -1,0 +1,189 @@
+"""``ExportLogsServiceRequest`` to :class:`PredictionEvent` / :class:`OutcomeEvent` records.
+
+A log record is *ours* when its event name (the ``event_name`` field, or the older
+``event.name`` attribute) is ``ml.prediction`` or ``ml.outcome``; other records are
+counted as ignored. Ours but rejected (with a reason): no ``ml.model.name`` (point
+or resource attribute), no ids, values/labels/actuals whose length differs from the
+ids', non-numeric or non-finite scores, outcome values mixing strings and numbers.
+Ids and labels given as numbers are turned into their text (``7`` -> ``"7"``); a
+single value where a list is expected counts as a list of one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+from otel_ml import semconv
+from otel_ml.evaluator._otlp_attributes import attributes, resource_identity
+from otel_ml.evaluator._records import (
+    Attributes,
+    AttributeValue,
+    IngestBatch,
+    OutcomeEvent,
+    PredictionEvent,
+    Rejection,
+    ResourceIdentity,
+    Signal,
+    attribute,
+)
+
+__all__ = ["decode_logs"]
+
+R_NO_MODEL = "event without ml.model.name"
+R_NO_IDS = "event without ml.prediction.ids"
+R_LENGTH = "values, labels or outcomes do not have one entry per id"
+R_SCORES = "ml.prediction.values must be finite numbers"
+R_NO_OUTCOME = "ml.outcome event without ml.outcome.values"
+R_MIXED = "ml.outcome.values mixes strings and numbers"
+R_BAD_TEXT = "ids and labels must be strings or integers"
+
+_EVENTS = frozenset({semconv.EVENT_PREDICTION, semconv.EVENT_OUTCOME})
+
+
+class _Reject(Exception):
+    """An event of ours that cannot be used; the message is the reason."""
+
+
+def _as_tuple(value: AttributeValue) -> tuple[Any, ...]:
+    return value if isinstance(value, tuple) else (value,)
+
+
+def _texts(value: AttributeValue | None, reason: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    items = _as_tuple(value)
+    if not all(isinstance(v, (str, int)) for v in items):
+        raise _Reject(reason)
+    return tuple(str(v) for v in items)
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _numbers(value: AttributeValue | None) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    items = _as_tuple(value)
+    if not all(_is_number(v) for v in items):
+        raise _Reject(R_SCORES)
+    out = tuple(float(v) for v in items)
+    if not all(math.isfinite(v) for v in out):
+        raise _Reject(R_SCORES)
+    return out
+
+
+def _actuals(value: AttributeValue | None) -> tuple[str, ...] | tuple[float, ...]:
+    if value is None:
+        raise _Reject(R_NO_OUTCOME)
+    items = _as_tuple(value)
+    if all(_is_number(v) for v in items):
+        numbers = tuple(float(v) for v in items)
+        if not all(math.isfinite(v) for v in numbers):
+            raise _Reject(R_SCORES)
+        return numbers
+    if any(_is_number(v) for v in items):
+        raise _Reject(R_MIXED)
+    return tuple(str(v) for v in items)  # strings (and booleans as their text)
+
+
+def _id_hex(raw: bytes) -> str:
+    return raw.hex() if any(raw) else ""
+
+
+def _event(
+    record: Any, name: str, resource_attrs: Attributes, resource: ResourceIdentity, now: int
+) -> PredictionEvent | OutcomeEvent:
+    attrs = attributes(record.attributes)
+    model = attribute(attrs, semconv.ML_MODEL_NAME) or attribute(
+        resource_attrs, semconv.ML_MODEL_NAME
+    )
+    if not isinstance(model, str) or not model:
+        raise _Reject(R_NO_MODEL)
+    version = attribute(attrs, semconv.ML_MODEL_VERSION)
+    if version is None:
+        version = attribute(resource_attrs, semconv.ML_MODEL_VERSION)
+    ids = _texts(attribute(attrs, semconv.ML_PREDICTION_IDS), R_BAD_TEXT)
+    if not ids:
+        raise _Reject(R_NO_IDS)
+    when = record.time_unix_nano or record.observed_time_unix_nano or now
+    if name == semconv.EVENT_OUTCOME:
+        actuals = _actuals(attribute(attrs, semconv.ML_OUTCOME_VALUES))
+        if len(actuals) != len(ids):
+            raise _Reject(R_LENGTH)
+        return OutcomeEvent(
+            model=model,
+            version=None if version is None else str(version),
+            ids=ids,
+            actuals=actuals,
+            time_unix_nano=when,
+            resource=resource,
+        )
+    values = _numbers(attribute(attrs, semconv.ML_PREDICTION_VALUES))
+    labels = _texts(attribute(attrs, semconv.ML_PREDICTION_LABELS), R_BAD_TEXT)
+    if (values is not None and len(values) != len(ids)) or (
+        labels is not None and len(labels) != len(ids)
+    ):
+        raise _Reject(R_LENGTH)
+    return PredictionEvent(
+        model=model,
+        version=None if version is None else str(version),
+        ids=ids,
+        values=values,
+        labels=labels,
+        time_unix_nano=when,
+        observed_time_unix_nano=record.observed_time_unix_nano or now,
+        trace_id=_id_hex(record.trace_id),
+        span_id=_id_hex(record.span_id),
+        resource=resource,
+    )
+
+
+def _event_name(record: Any) -> str:
+    if record.event_name:
+        return str(record.event_name)
+    for kv in record.attributes:  # older SDKs: the name as an attribute
+        if kv.key == semconv.EVENT_NAME and kv.value.WhichOneof("value") == "string_value":
+            return str(kv.value.string_value)
+    return ""
+
+
+def decode_logs(
+    request: ExportLogsServiceRequest, *, batch_id: str, received_time_unix_nano: int
+) -> IngestBatch:
+    """Decode otel_ml's prediction and outcome events from a parsed request."""
+    predictions: list[PredictionEvent] = []
+    outcomes: list[OutcomeEvent] = []
+    rejected: Counter[str] = Counter()
+    ignored = 0
+    for rl in request.resource_logs:
+        resource_attrs = attributes(rl.resource.attributes)
+        resource = resource_identity(resource_attrs)
+        for sl in rl.scope_logs:
+            for record in sl.log_records:
+                name = _event_name(record)
+                if name not in _EVENTS:
+                    ignored += 1
+                    continue
+                try:
+                    event = _event(record, name, resource_attrs, resource, received_time_unix_nano)
+                except _Reject as reason:
+                    rejected[str(reason)] += 1
+                    continue
+                if isinstance(event, PredictionEvent):
+                    predictions.append(event)
+                else:
+                    outcomes.append(event)
+    return IngestBatch(
+        batch_id=batch_id,
+        signal=Signal.LOGS,
+        predictions=tuple(predictions),
+        outcomes=tuple(outcomes),
+        rejected=tuple(Rejection(r, n) for r, n in sorted(rejected.items())),
+        ignored=ignored,
+        received_time_unix_nano=received_time_unix_nano,
+    )
