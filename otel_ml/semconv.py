@@ -104,6 +104,15 @@ ML_ALERT_WINDOW_START: Final = "ml.alert.window.start"
 ML_ALERT_WINDOW_END: Final = "ml.alert.window.end"
 ML_ALERT_TRACE_IDS: Final = "ml.alert.trace_ids"
 ML_ALERT_SUMMARY: Final = "ml.alert.summary"
+ML_ALERT_KIND: Final = "ml.alert.kind"  # the observation kind the rule reads (performance, ...)
+ML_ALERT_METRIC: Final = "ml.alert.metric"  # performance metric, drift method or quality issue
+ML_ALERT_COMPARISON: Final = "ml.alert.comparison"  # above | below
+ML_ALERT_REFERENCE: Final = "ml.alert.reference"  # the reference profile used
+ML_ALERT_REPEAT: Final = "ml.alert.repeat"  # bool: a reminder of a still-firing alert
+ML_ALERT_STARTS_AT: Final = "ml.alert.starts_at"  # start of the first breaching window
+ML_ALERT_LINKS: Final = "ml.alert.links"  # list[str]: Jaeger links of the example traces
+ALERT_STATE_FIRING: Final = "firing"
+ALERT_STATE_RESOLVED: Final = "resolved"
 METRIC_ALERTS_FIRING: Final = "ml.alerts.firing"  # Gauge, attrs model, rule, severity
 
 # --- evaluator health -------------------------------------------------------------------
