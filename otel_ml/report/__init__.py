@@ -1,0 +1,96 @@
+"""Self-contained HTML reports with inline SVG charts (no JavaScript, no network).
+
+Shared by ``otel-ml drift --html``, the evaluator's report page and the demo.
+Build blocks with the functions below and wrap them in :func:`page`; every
+plain ``str`` passed in is escaped, :class:`Markup` is trusted.
+
+Usage
+-----
+>>> from otel_ml.stats import NumericSketch
+>>> ref, cur = NumericSketch(), NumericSketch()
+>>> ref.update([1.0, 2.0, 2.0, 3.0]); cur.update([2.0, 3.0, 3.0, 4.0])
+>>> html = page(
+...     "Drift report",
+...     section(
+...         "Features",
+...         table(["feature", "PSI", "verdict"], [["x", 0.42, badge("drift", Status.ALERT)]],
+...               status=[Status.ALERT]),
+...         grid([card("x", distribution_chart(ref, cur), status=Status.ALERT)]),
+...     ),
+... )
+>>> html.count("<svg"), "<script" in html
+(1, False)
+
+Building blocks
+---------------
+- :func:`page`, :func:`section`, :func:`card`, :func:`grid`, :func:`details`,
+  :func:`paragraph`, :func:`key_values`, :func:`table` (rows coloured by
+  :class:`Status`), :func:`badge`, :func:`escape`, :func:`format_number`.
+- :func:`distribution_chart` (numeric: overlaid step histograms re-binned to
+  equal-width bins between robust quantiles; categorical: grouped top-K bars plus
+  "other"), with the lower-level :func:`numeric_bins` / :func:`histogram_chart`
+  and :func:`category_bars` / :func:`category_chart`.
+- :func:`line_chart` of :class:`Series` (lines or steps, NaN = gap) with
+  :class:`Marker` lines and shaded :class:`Band` spans, for values over time.
+"""
+
+from otel_ml.report._axes import nice_ticks
+from otel_ml.report._charts import (
+    CURRENT_COLOUR,
+    REFERENCE_COLOUR,
+    Band,
+    Marker,
+    Series,
+    category_chart,
+    distribution_chart,
+    histogram_chart,
+    line_chart,
+)
+from otel_ml.report._histogram import CategoryBars, DisplayHistogram, category_bars, numeric_bins
+from otel_ml.report._markup import (
+    CSS,
+    Markup,
+    Status,
+    badge,
+    card,
+    details,
+    escape,
+    format_number,
+    grid,
+    key_values,
+    page,
+    paragraph,
+    section,
+    table,
+)
+
+__all__ = [
+    "CSS",
+    "CURRENT_COLOUR",
+    "REFERENCE_COLOUR",
+    "Band",
+    "CategoryBars",
+    "DisplayHistogram",
+    "Marker",
+    "Markup",
+    "Series",
+    "Status",
+    "badge",
+    "card",
+    "category_bars",
+    "category_chart",
+    "details",
+    "distribution_chart",
+    "escape",
+    "format_number",
+    "grid",
+    "histogram_chart",
+    "key_values",
+    "line_chart",
+    "nice_ticks",
+    "numeric_bins",
+    "page",
+    "paragraph",
+    "section",
+    "table",
+]

@@ -1,0 +1,80 @@
+"""Axis arithmetic for the SVG charts: "nice" tick values and linear scales.
+
+>>> nice_ticks(0.0, 1.0)
+[0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+>>> nice_ticks(-3.7, 12.2, count=4)
+[-5.0, 0.0, 5.0, 10.0, 15.0]
+>>> s = LinearScale(0.0, 10.0, 100.0, 200.0)
+>>> s(5.0), s(0.0), s(10.0)
+(150.0, 100.0, 200.0)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["LinearScale", "nice_step", "nice_ticks", "padded_range"]
+
+
+def nice_step(span: float, count: int = 5) -> float:
+    """A step of 1, 2, 2.5 or 5 times a power of ten giving about ``count`` intervals.
+
+    >>> nice_step(10.0), nice_step(0.37), nice_step(1000.0, count=4)
+    (2.0, 0.1, 250.0)
+    """
+    if not math.isfinite(span) or span <= 0:
+        return 1.0
+    raw = span / max(count, 1)
+    power = 10.0 ** math.floor(math.log10(raw))
+    for mult in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if raw <= mult * power * (1 + 1e-9):
+            return mult * power
+    return 10.0 * power  # pragma: no cover - the loop always returns
+
+
+def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """Tick values covering ``[lo, hi]`` (extended outward to whole steps)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return []
+    if hi < lo:
+        lo, hi = hi, lo
+    if hi == lo:
+        pad = abs(lo) * 0.1 or 1.0
+        lo, hi = lo - pad, hi + pad
+    step = nice_step(hi - lo, count)
+    first = math.floor(lo / step + 1e-9)
+    last = math.ceil(hi / step - 1e-9)
+    # Round away binary noise (0.30000000000000004) to the step's decimals.
+    decimals = max(0, -math.floor(math.log10(step)) + 2)
+    return [round(i * step, decimals) + 0.0 for i in range(first, last + 1)]
+
+
+def padded_range(values: list[float], *, include_zero: bool = False) -> tuple[float, float]:
+    """``(lo, hi)`` of the finite ``values``, widened to nice ticks; ``(0, 1)`` when none.
+
+    >>> padded_range([0.12, 0.9]), padded_range([3.0, 3.0]), padded_range([])
+    ((0.0, 1.0), (2.6, 3.4), (0.0, 1.0))
+    """
+    finite = [v for v in values if math.isfinite(v)]
+    if include_zero:
+        finite.append(0.0)
+    if not finite:
+        return 0.0, 1.0
+    ticks = nice_ticks(min(finite), max(finite))
+    return ticks[0], ticks[-1]
+
+
+@dataclass(frozen=True)
+class LinearScale:
+    """Maps the domain ``[d0, d1]`` linearly onto the range ``[r0, r1]`` (pixels)."""
+
+    d0: float
+    d1: float
+    r0: float
+    r1: float
+
+    def __call__(self, value: float) -> float:
+        if self.d1 == self.d0:
+            return (self.r0 + self.r1) / 2
+        return self.r0 + (value - self.d0) * (self.r1 - self.r0) / (self.d1 - self.d0)

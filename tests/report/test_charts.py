@@ -1,0 +1,121 @@
+"""SVG charts: well-formed, escaped, and drawing what they are given."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from otel_ml.report import (
+    Band,
+    Marker,
+    Series,
+    distribution_chart,
+    histogram_chart,
+    line_chart,
+    numeric_bins,
+)
+from otel_ml.stats import CategoricalSketch, NumericSketch
+
+SVG = "{http://www.w3.org/2000/svg}"
+EVIL = '<script>alert("x")</script>&'
+
+
+def _parse(markup: str) -> ET.Element:
+    """Every chart is a well-formed XML fragment (no HTML-only entities)."""
+    return ET.fromstring(markup)
+
+
+def _numeric(values: np.ndarray) -> NumericSketch:
+    s = NumericSketch()
+    s.update(values)
+    return s
+
+
+def test_numeric_distribution_chart_draws_both_distributions() -> None:
+    rng = np.random.default_rng(3)
+    ref, cur = _numeric(rng.normal(0, 1, 5000)), _numeric(rng.normal(2, 1, 5000))
+    fig = _parse(distribution_chart(ref, cur, title="x"))
+    paths = fig.findall(f".//{SVG}path")
+    assert len(paths) == 2
+
+    # The current (shifted) distribution's path reaches further right at its peak.
+    def peak_x(path: ET.Element) -> float:
+        pts = [
+            tuple(map(float, p.split(",")))
+            for p in re.findall(r"[-\d.]+,[-\d.]+", path.get("d", ""))
+        ]
+        return min(pts, key=lambda p: p[1])[0]  # smallest y = highest bar
+
+    assert peak_x(paths[1]) > peak_x(paths[0]) + 50
+
+
+def test_caption_reports_mass_outside_the_range_shown() -> None:
+    raw = np.concatenate([np.random.default_rng(0).normal(0, 1, 2000), np.full(4, 1e5)])
+    fig = distribution_chart(_numeric(raw), _numeric(raw))
+    assert "Outside the range shown" in fig and "above" in fig
+
+
+def test_categorical_distribution_chart_has_a_bar_pair_per_category() -> None:
+    a, b = CategoricalSketch(), CategoricalSketch()
+    a.update(["x", "y", "y", EVIL])
+    b.update(["y", "z"])
+    fig = _parse(distribution_chart(a, b, title=EVIL))
+    texts = "".join(fig.itertext())
+    assert EVIL in texts  # escaped in the markup, intact as text
+    assert len(fig.findall(f".//{SVG}rect")) == 2 * 4 + 2  # 4 categories x 2 bars + legend
+
+
+def test_mixed_sketch_kinds_are_rejected() -> None:
+    with pytest.raises(TypeError, match="same kind"):
+        distribution_chart(NumericSketch(), CategoricalSketch())
+
+
+def test_user_text_is_escaped_everywhere() -> None:
+    ref = _numeric(np.arange(10.0))
+    outputs = [
+        distribution_chart(ref, ref, title=EVIL, labels=(EVIL, EVIL)),
+        histogram_chart(numeric_bins(ref, ref), title=EVIL, x_label=EVIL),
+        line_chart(
+            [Series(EVIL, (0, 1), (1, 2), colour='red" onload="x')],
+            title=EVIL,
+            x_label=EVIL,
+            y_label=EVIL,
+            markers=[Marker(0.5, EVIL), Marker(1.5, EVIL, axis="y")],
+            bands=[Band(0.2, 0.4, EVIL)],
+        ),
+    ]
+    for out in outputs:
+        assert "<script" not in out and 'onload="' not in out
+        _parse(out)
+
+
+def test_line_chart_gaps_steps_markers_and_bands() -> None:
+    s = Series("psi", (0.0, 1.0, 2.0, 3.0), (0.1, 0.2, float("nan"), 0.4))
+    fig = _parse(
+        line_chart(
+            [s],
+            step=True,
+            markers=[Marker(1.5, "drift starts"), Marker(0.25, "threshold", axis="y")],
+            bands=[Band(2.0, 3.0, "alert firing")],
+        )
+    )
+    d = fig.findall(f".//{SVG}path")[0].get("d", "")
+    assert d.count("M") == 2  # NaN breaks the line
+    pts = [tuple(map(float, p.split(","))) for p in re.findall(r"[-\d.]+,[-\d.]+", d)]
+    # A step: the second point keeps the first y, then jumps.
+    assert pts[1][1] == pts[0][1] and pts[2][0] == pts[1][0] and pts[2][1] < pts[1][1]
+    texts = list(fig.itertext())
+    assert "drift starts" in texts and "threshold" in texts and "alert firing" in texts
+    assert len(fig.findall(f".//{SVG}line[@stroke-dasharray]")) == 2
+
+
+def test_line_chart_without_points_still_renders() -> None:
+    _parse(line_chart([Series("empty", (), ())], title="nothing yet"))
+
+
+def test_large_axis_values_are_abbreviated() -> None:
+    fig = line_chart([Series("rows", (0, 1), (0.0, 2_000_000.0))])
+    assert "2M" in fig
