@@ -1,0 +1,324 @@
+"""Typed configuration of the notifiers (the ``notifiers:`` section).
+
+``notifiers`` maps a notifier name to its settings; ``type`` picks one of
+``alertmanager``, ``webhook``, ``slack``, ``pagerduty``, ``email``. Every
+notifier has a ``route`` (which severities and models it receives), a
+``timeout`` and a ``retry`` policy. Secrets are ``{env: NAME}`` or
+``{file: path}``.
+"""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from otel_ml._errors import ConfigurationError
+from otel_ml.alerting._config_values import (
+    Secret,
+    check_keys,
+    read_bool,
+    read_duration,
+    read_float,
+    read_int,
+    read_mapping,
+    read_secret,
+    read_str,
+    read_str_list,
+)
+from otel_ml.alerting._severity import Severity
+
+__all__ = [
+    "AlertmanagerConfig",
+    "EmailConfig",
+    "NotifierConfig",
+    "NotifierType",
+    "PagerDutyConfig",
+    "RetryPolicy",
+    "Route",
+    "SlackConfig",
+    "WebhookConfig",
+    "parse_notifier",
+]
+
+PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+
+
+class NotifierType(str, enum.Enum):
+    """The kinds of notifier."""
+
+    ALERTMANAGER = "alertmanager"
+    WEBHOOK = "webhook"
+    SLACK = "slack"
+    PAGERDUTY = "pagerduty"
+    EMAIL = "email"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Which alerts a notifier receives: severities at least ``min_severity``
+    (or exactly ``severities``) and models matching one of ``models`` (globs).
+
+    Examples
+    --------
+    >>> r = Route(severities=frozenset({Severity.CRITICAL}), models=("churn*",))
+    >>> r.matches(Severity.CRITICAL, "churn-eu"), r.matches(Severity.WARNING, "churn-eu")
+    (True, False)
+    """
+
+    severities: frozenset[Severity] = frozenset(Severity)
+    models: tuple[str, ...] = ("*",)
+
+    def matches(self, severity: Severity, model: str) -> bool:
+        """Whether an alert of this severity and model goes to the notifier."""
+        return severity in self.severities and any(
+            fnmatch.fnmatchcase(model, pattern) for pattern in self.models
+        )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter, bounded by ``max_backoff``; a
+    notification still undelivered after ``max_age`` seconds is dropped (and
+    counted as ``dropped``).
+
+    Examples
+    --------
+    >>> p = RetryPolicy(initial_backoff=1.0, max_backoff=8.0, jitter=0.0)
+    >>> [p.backoff(n, random.Random(0)) for n in range(1, 6)]
+    [1.0, 2.0, 4.0, 8.0, 8.0]
+    """
+
+    initial_backoff: float = 1.0
+    max_backoff: float = 300.0
+    multiplier: float = 2.0
+    jitter: float = 0.5
+    max_age: float = 24 * 3600.0
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based).
+
+        The nominal delay ``initial * multiplier**(attempt-1)``, capped, is
+        scaled by a factor drawn uniformly from ``[1 - jitter, 1]``.
+        """
+        exponent = min(max(attempt - 1, 0), 64)
+        nominal = min(self.max_backoff, self.initial_backoff * self.multiplier**exponent)
+        return nominal * (1.0 - self.jitter * rng.random())
+
+
+@dataclass(frozen=True)
+class _Common:
+    name: str
+    route: Route
+    send_resolved: bool
+    timeout: float
+    retry: RetryPolicy
+
+
+@dataclass(frozen=True)
+class AlertmanagerConfig(_Common):
+    """Prometheus Alertmanager, API v2 (``POST {url}/api/v2/alerts``).
+
+    Firing alerts are re-posted every ``resend_interval`` seconds with
+    ``endsAt`` = now + 4 × ``resend_interval``, so Alertmanager keeps them
+    until they resolve; a resolution posts ``endsAt`` = the resolution time.
+    """
+
+    url: str
+    resend_interval: float = 60.0
+    headers: Mapping[str, Secret] = field(default_factory=dict)
+    type: NotifierType = NotifierType.ALERTMANAGER
+
+
+@dataclass(frozen=True)
+class WebhookConfig(_Common):
+    """A generic JSON webhook (the Alertmanager webhook shape, version 4)."""
+
+    url: Secret
+    headers: Mapping[str, Secret] = field(default_factory=dict)
+    type: NotifierType = NotifierType.WEBHOOK
+
+
+@dataclass(frozen=True)
+class SlackConfig(_Common):
+    """A Slack (or Mattermost, Rocket.Chat…) incoming webhook: ``text`` + ``blocks``."""
+
+    webhook_url: Secret
+    type: NotifierType = NotifierType.SLACK
+
+
+@dataclass(frozen=True)
+class PagerDutyConfig(_Common):
+    """PagerDuty Events API v2: trigger and resolve with the alert id as ``dedup_key``."""
+
+    routing_key: Secret
+    url: str = PAGERDUTY_EVENTS_URL
+    source: str = "otel-ml-evaluator"
+    type: NotifierType = NotifierType.PAGERDUTY
+
+
+@dataclass(frozen=True)
+class EmailConfig(_Common):
+    """Email over SMTP (``smtplib``), optional STARTTLS and authentication."""
+
+    host: str
+    port: int
+    from_addr: str
+    to: tuple[str, ...]
+    starttls: bool = True
+    username: str | None = None
+    password: Secret | None = None
+    subject_prefix: str = "[otel-ml]"
+    type: NotifierType = NotifierType.EMAIL
+
+
+NotifierConfig = AlertmanagerConfig | WebhookConfig | SlackConfig | PagerDutyConfig | EmailConfig
+
+_COMMON_KEYS = ("type", "route", "send_resolved", "timeout", "retry")
+_TYPE_KEYS: dict[NotifierType, tuple[str, ...]] = {
+    NotifierType.ALERTMANAGER: ("url", "resend_interval", "headers"),
+    NotifierType.WEBHOOK: ("url", "headers"),
+    NotifierType.SLACK: ("webhook_url",),
+    NotifierType.PAGERDUTY: ("routing_key", "url", "source"),
+    NotifierType.EMAIL: (
+        "host", "port", "from", "to", "starttls", "username", "password", "subject_prefix",
+    ),
+}
+
+
+def _route(value: object, path: str) -> Route:
+    raw = read_mapping(value, path)
+    check_keys(raw, ("severities", "min_severity", "models"), path)
+    severities = frozenset(Severity)
+    if "severities" in raw and "min_severity" in raw:
+        raise ConfigurationError(f"{path}: give either severities or min_severity, not both")
+    if "severities" in raw:
+        severities = frozenset(
+            _severity(s, f"{path}.severities[{i}]")
+            for i, s in enumerate(read_str_list(raw["severities"], f"{path}.severities"))
+        )
+    if "min_severity" in raw:
+        lowest = _severity(raw["min_severity"], f"{path}.min_severity")
+        severities = frozenset(s for s in Severity if not s < lowest)
+    models = read_str_list(raw.get("models", ["*"]), f"{path}.models")
+    return Route(severities=severities, models=models)
+
+
+def _severity(value: object, path: str) -> Severity:
+    try:
+        return Severity(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"{path}: {value!r} is not a severity; use info, warning or critical"
+        ) from None
+
+
+def _retry(value: object, path: str) -> RetryPolicy:
+    raw = read_mapping(value, path)
+    check_keys(raw, ("initial_backoff", "max_backoff", "multiplier", "jitter", "max_age"), path)
+    base = RetryPolicy()
+    policy = RetryPolicy(
+        initial_backoff=read_duration(raw.get("initial_backoff", base.initial_backoff),
+                                      f"{path}.initial_backoff"),
+        max_backoff=read_duration(raw.get("max_backoff", base.max_backoff), f"{path}.max_backoff"),
+        multiplier=read_float(raw.get("multiplier", base.multiplier), f"{path}.multiplier",
+                              minimum=1.0),
+        jitter=read_float(raw.get("jitter", base.jitter), f"{path}.jitter", minimum=0.0),
+        max_age=read_duration(raw.get("max_age", base.max_age), f"{path}.max_age"),
+    )
+    if policy.jitter > 1.0:
+        raise ConfigurationError(f"{path}.jitter: must be between 0 and 1")
+    if policy.max_backoff < policy.initial_backoff:
+        raise ConfigurationError(f"{path}.max_backoff: must be >= initial_backoff")
+    return policy
+
+
+def _url(value: object, path: str, *, secret: bool = False) -> str:
+    url = read_str(value, path)
+    if not url.startswith(("http://", "https://")):
+        shown = "the URL" if secret else repr(url)
+        raise ConfigurationError(f"{path}: {shown} must start with http:// or https://")
+    return url.rstrip("/")
+
+
+def _secret_or_plain(value: object, path: str) -> Secret:
+    if isinstance(value, str):
+        return Secret(read_str(value, path), "config")
+    return read_secret(value, path)
+
+
+def _headers(value: object, path: str) -> dict[str, Secret]:
+    raw = read_mapping(value, path)
+    return {k: _secret_or_plain(v, f"{path}.{k}") for k, v in raw.items()}
+
+
+def parse_notifier(name: str, value: object, path: str) -> NotifierConfig:
+    """Parse one entry of ``notifiers:``."""
+    raw = read_mapping(value, path)
+    if "type" not in raw:
+        kinds = ", ".join(t.value for t in NotifierType)
+        raise ConfigurationError(f"{path}.type: missing; use one of {kinds}")
+    try:
+        kind = NotifierType(raw["type"])
+    except ValueError:
+        kinds = ", ".join(t.value for t in NotifierType)
+        raise ConfigurationError(
+            f"{path}.type: {raw['type']!r} is unknown; use one of {kinds}"
+        ) from None
+    check_keys(raw, _COMMON_KEYS + _TYPE_KEYS[kind], path)
+    common = _Common(
+        name=name,
+        route=_route(raw.get("route"), f"{path}.route"),
+        send_resolved=read_bool(raw.get("send_resolved", True), f"{path}.send_resolved"),
+        timeout=read_duration(raw.get("timeout", 10.0), f"{path}.timeout"),
+        retry=_retry(raw.get("retry"), f"{path}.retry"),
+    )
+    args = {k: getattr(common, k) for k in ("name", "route", "send_resolved", "timeout", "retry")}
+
+    def need(key: str) -> object:
+        if key not in raw:
+            raise ConfigurationError(f"{path}.{key}: required for a {kind.value} notifier")
+        return raw[key]
+
+    if kind is NotifierType.ALERTMANAGER:
+        return AlertmanagerConfig(
+            **args,
+            url=_url(need("url"), f"{path}.url"),
+            resend_interval=read_duration(raw.get("resend_interval", 60.0),
+                                          f"{path}.resend_interval"),
+            headers=_headers(raw.get("headers"), f"{path}.headers"),
+        )
+    if kind is NotifierType.WEBHOOK:
+        url = _secret_or_plain(need("url"), f"{path}.url")
+        _url(url.reveal(), f"{path}.url", secret=True)
+        headers = _headers(raw.get("headers"), f"{path}.headers")
+        return WebhookConfig(**args, url=url, headers=headers)
+    if kind is NotifierType.SLACK:
+        hook = read_secret(need("webhook_url"), f"{path}.webhook_url")
+        _url(hook.reveal(), f"{path}.webhook_url ({hook.source})", secret=True)
+        return SlackConfig(**args, webhook_url=hook)
+    if kind is NotifierType.PAGERDUTY:
+        return PagerDutyConfig(
+            **args,
+            routing_key=read_secret(need("routing_key"), f"{path}.routing_key"),
+            url=_url(raw.get("url", PAGERDUTY_EVENTS_URL), f"{path}.url"),
+            source=read_str(raw.get("source", "otel-ml-evaluator"), f"{path}.source"),
+        )
+    starttls = read_bool(raw.get("starttls", True), f"{path}.starttls")
+    username = raw.get("username")
+    password = raw.get("password")
+    if (username is None) != (password is None):
+        raise ConfigurationError(f"{path}: give both username and password, or neither")
+    return EmailConfig(
+        **args,
+        host=read_str(need("host"), f"{path}.host"),
+        port=read_int(raw.get("port", 587 if starttls else 25), f"{path}.port", minimum=1),
+        from_addr=read_str(need("from"), f"{path}.from"),
+        to=read_str_list(need("to"), f"{path}.to"),
+        starttls=starttls,
+        username=None if username is None else read_str(username, f"{path}.username"),
+        password=None if password is None else read_secret(password, f"{path}.password"),
+        subject_prefix=str(raw.get("subject_prefix", "[otel-ml]")),
+    )
