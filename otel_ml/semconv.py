@@ -92,6 +92,8 @@ METRIC_PERFORMANCE: Final = "ml.performance.value"  # Gauge 1
 METRIC_LABEL_COVERAGE: Final = "ml.label.coverage"  # Gauge 1 (labelled / predicted)
 METRIC_LABEL_DELAY: Final = "ml.label.delay"  # Gauge s (median delay in the window)
 METRIC_WINDOW_ROWS: Final = "ml.window.rows"  # Gauge {row}
+METRIC_LATENCY_P95: Final = "ml.predict.latency.p95"  # Gauge s, per window (evaluator)
+METRIC_ERROR_RATE: Final = "ml.predict.error_rate"  # Gauge 1, failed / calls per window
 
 # --- alerts -----------------------------------------------------------------------------
 ML_ALERT_RULE: Final = "ml.alert.rule"
@@ -123,6 +125,9 @@ METRIC_EVAL_REQUESTS: Final = "otel_ml.evaluator.requests"  # Counter {request},
 METRIC_EVAL_QUEUE_DEPTH: Final = "otel_ml.evaluator.queue.depth"  # Gauge {request}
 METRIC_EVAL_WINDOW_LAG: Final = "otel_ml.evaluator.window.lag"  # Gauge s
 METRIC_EVAL_PENDING_PREDICTIONS: Final = "otel_ml.evaluator.pending_predictions"  # Gauge {row}
+METRIC_EVAL_BATCHES: Final = "otel_ml.evaluator.batches"  # Counter {batch}, attr outcome
+METRIC_EVAL_EVALUATION_DURATION: Final = "otel_ml.evaluator.evaluation.duration"  # Gauge s
+OTEL_ML_REASON: Final = "otel_ml.reason"  # why points were rejected (receiver's reason)
 METRIC_NOTIFICATIONS: Final = "otel_ml.notifications"  # Counter, attrs notifier, outcome
 OTLP_SIGNAL: Final = "otel_ml.signal"  # metrics | logs | traces
 OUTCOME: Final = "otel_ml.outcome"  # accepted | rejected | throttled | delivered | failed | retried

@@ -610,6 +610,16 @@ class Store:
             ).fetchall()
         return [(WindowKey(m, v, s, e), d) for m, v, s, e, d in rows]
 
+    def latest_reports(self) -> list[str]:
+        """The report JSON of the latest evaluated window of every model version."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT r.data FROM reports r JOIN (SELECT model, version, MAX(start) AS s "
+                "FROM reports GROUP BY model, version) m ON r.model=m.model AND "
+                "r.version=m.version AND r.start=m.s ORDER BY r.model, r.version"
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
     def set_meta(self, key: str, value: str) -> None:
         with self._lock:
             self._conn.execute(
