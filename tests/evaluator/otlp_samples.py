@@ -48,6 +48,15 @@ RESOURCE = Resource.create({"service.name": "scoring-api", "service.instance.id"
 SCOPE = InstrumentationScope("otel_ml", "0")
 DELTA = AggregationTemporality.DELTA
 CUMULATIVE = AggregationTemporality.CUMULATIVE
+PREDICTION_EVENT = (
+    semconv.EVENT_PREDICTION,
+    {
+        **MODEL,
+        semconv.ML_PREDICTION_IDS: ["r1", "r2"],
+        semconv.ML_PREDICTION_VALUES: [0.25, 0.75],
+        semconv.ML_PREDICTION_LABELS: ["no", "yes"],
+    },
+)
 
 
 class RecordingSink:
@@ -55,6 +64,7 @@ class RecordingSink:
 
     def __init__(self, refuse: int = 0, retry_after: float = 0.2) -> None:
         self.batches: list[IngestBatch] = []
+        self.submitted_ids: list[str] = []  # every submit, refused ones included
         self.refused = 0
         self._refuse = refuse
         self._retry_after = retry_after
@@ -62,6 +72,7 @@ class RecordingSink:
 
     def submit(self, batch: IngestBatch) -> SubmitResult:
         with self._lock:
+            self.submitted_ids.append(batch.batch_id)
             if self.refused < self._refuse:
                 self.refused += 1
                 return SubmitResult.overloaded(self._retry_after)
@@ -135,7 +146,8 @@ def sum_metric(
     attributes: dict[str, Any] | None = None,
     monotonic: bool = True,
 ) -> Metric:
-    point = NumberDataPoint(attributes if attributes is not None else dict(MODEL), start, time, value)
+    attrs = attributes if attributes is not None else dict(MODEL)
+    point = NumberDataPoint(attrs, start, time, value)
     return Metric(name, "", "{call}", Sum([point], temporality, monotonic))
 
 

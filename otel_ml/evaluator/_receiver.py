@@ -1,0 +1,235 @@
+"""The protocol-independent half of the OTLP receivers: limits, decoding, sink, self-metrics.
+
+:class:`Receiver` turns one export request (signal + body) into an
+:class:`ExportResult`; ``_otlp_http`` and ``_otlp_grpc`` map results onto HTTP status
+codes and gRPC status codes. Load shedding happens here: at most
+``max_concurrent_requests`` requests are decoded at once (others are answered "busy,
+retry after N s" before their body is read, so memory stays bounded by
+``max_concurrent_requests * max_body_bytes``), and a sink that says it is overloaded
+turns into "unavailable, retry after N s".
+
+Self-metrics (on the meter passed in, scope ``otel_ml.evaluator``):
+``otel_ml.evaluator.requests{otel_ml.signal, otel_ml.outcome, error.type}``,
+``otel_ml.evaluator.points.received|rejected|ignored{otel_ml.signal}``.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from opentelemetry.metrics import Meter, NoOpMeter
+
+from otel_ml import semconv
+from otel_ml.evaluator._auth import BearerAuth
+from otel_ml.evaluator._decode import (
+    BodyTooLargeError,
+    OtlpDecodeError,
+    batch_id,
+    decode_request,
+    decompress,
+    parse_request,
+)
+from otel_ml.evaluator._records import IngestBatch, IngestSink, Signal
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "ExportResult", "Outcome", "Receiver"]
+
+_logger = logging.getLogger(__name__)
+
+#: Default limit on a decompressed request body (the SDK exporters' own default is 64 MiB
+#: before splitting; 16 MiB holds ~100k sketch points).
+DEFAULT_MAX_BODY_BYTES = 16 << 20
+
+
+class Outcome(enum.Enum):
+    """How a request ended; the servers map it to HTTP / gRPC status codes."""
+
+    ACCEPTED = "accepted"  # 200 / OK (maybe with partial_success)
+    INVALID = "invalid"  # 400 / INVALID_ARGUMENT
+    TOO_LARGE = "too_large"  # 413 / RESOURCE_EXHAUSTED (gRPC enforces its own limit)
+    UNAUTHENTICATED = "unauthenticated"  # 401 / UNAUTHENTICATED
+    BUSY = "busy"  # 429 / RESOURCE_EXHAUSTED + RetryInfo: too many concurrent requests
+    OVERLOADED = "overloaded"  # 503 / UNAVAILABLE + RetryInfo: the sink sheds load
+    FAILED = "failed"  # 503 / UNAVAILABLE: the sink raised (logged, counted)
+
+
+_METRIC_OUTCOME = {
+    Outcome.ACCEPTED: "accepted",
+    Outcome.INVALID: "rejected",
+    Outcome.TOO_LARGE: "rejected",
+    Outcome.UNAUTHENTICATED: "rejected",
+    Outcome.BUSY: "throttled",
+    Outcome.OVERLOADED: "throttled",
+    Outcome.FAILED: "failed",
+}
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """The answer to one export request.
+
+    ``rejected`` is the number of points/log records rejected inside an accepted
+    request (OTLP partial success); ``message`` is safe to send to the client.
+    """
+
+    outcome: Outcome
+    rejected: int = 0
+    message: str = ""
+    retry_after: float = 0.0
+
+
+def _partial_message(batch: IngestBatch) -> str:
+    if not batch.n_rejected:
+        return ""
+    parts = "; ".join(f"{reason} ({n})" for reason, n in batch.rejection_counts().items())
+    return f"{batch.n_rejected} rejected: {parts}"
+
+
+class Receiver:
+    """Decode, limit, authenticate and deliver OTLP export requests to an :class:`IngestSink`.
+
+    Thread-safe; shared by the HTTP and gRPC servers of one evaluator.
+    """
+
+    def __init__(
+        self,
+        sink: IngestSink,
+        *,
+        auth: BearerAuth | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_concurrent_requests: int = 16,
+        busy_retry_after: float = 1.0,
+        meter: Meter | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.sink = sink
+        self.auth = auth
+        self.max_body_bytes = max_body_bytes
+        self.max_concurrent_requests = max_concurrent_requests
+        self.busy_retry_after = busy_retry_after
+        self._slots = threading.BoundedSemaphore(max_concurrent_requests)
+        self._clock = clock
+        self._logged: set[str] = set()
+        self._log_lock = threading.Lock()
+        m = meter if meter is not None else NoOpMeter(semconv.EVALUATOR_SCOPE_NAME)
+        self._requests = m.create_counter(
+            semconv.METRIC_EVAL_REQUESTS, unit="{request}", description="OTLP export requests"
+        )
+        self._received = m.create_counter(
+            semconv.METRIC_EVAL_POINTS_RECEIVED,
+            unit="{point}",
+            description="Data points, log records and spans received",
+        )
+        self._rejected = m.create_counter(
+            semconv.METRIC_EVAL_POINTS_REJECTED,
+            unit="{point}",
+            description="Points and log records of otel_ml rejected as unusable",
+        )
+        self._ignored = m.create_counter(
+            semconv.METRIC_EVAL_POINTS_IGNORED,
+            unit="{point}",
+            description="Points, log records and spans that are not otel_ml's (not stored)",
+        )
+
+    # ---- building blocks used by the servers ------------------------------------------
+    def authorized(self, authorization: str | None) -> bool:
+        """Whether the request may proceed (always, when no auth is configured)."""
+        return self.auth is None or self.auth.check(authorization)
+
+    def try_acquire(self) -> bool:
+        """Take a request slot without waiting; ``False`` means answer "busy"."""
+        return self._slots.acquire(blocking=False)
+
+    def release(self) -> None:
+        self._slots.release()
+
+    def refuse(self, signal: Signal, outcome: Outcome, message: str) -> ExportResult:
+        """Count and build the answer for a request refused before decoding."""
+        retry = self.busy_retry_after if outcome in (Outcome.BUSY, Outcome.OVERLOADED) else 0.0
+        return self._count(signal, ExportResult(outcome, message=message, retry_after=retry))
+
+    # ---- the whole path for one request ------------------------------------------------
+    def export(
+        self, signal: Signal, body: bytes, *, json: bool, content_encoding: str = ""
+    ) -> ExportResult:
+        """Decompress (bounded), parse, decode and submit one request body.
+
+        The caller holds a slot (:meth:`try_acquire`). Never raises.
+        """
+        try:
+            raw = decompress(body, content_encoding, self.max_body_bytes)
+            message = parse_request(signal, raw, json=json)
+            batch = decode_request(
+                signal, message, batch_id=batch_id(signal, raw),
+                received_time_unix_nano=self._clock(),
+            )
+        except BodyTooLargeError as exc:
+            return self._count(signal, ExportResult(Outcome.TOO_LARGE, message=str(exc)))
+        except OtlpDecodeError as exc:
+            return self._count(signal, ExportResult(Outcome.INVALID, message=str(exc)[:500]))
+        except Exception as exc:  # noqa: BLE001 (counted; a decoder bug must not stop the service)
+            self._log_once(f"decode:{type(exc).__name__}", "OTLP decoding failed: %r", exc)
+            return self._count(
+                signal, ExportResult(Outcome.INVALID, message="request could not be decoded")
+            )
+        return self._deliver(signal, batch)
+
+    def _deliver(self, signal: Signal, batch: IngestBatch) -> ExportResult:
+        attrs = {semconv.OTLP_SIGNAL: signal.value}
+        self._received.add(batch.n_records + batch.n_rejected + batch.ignored, attrs)
+        if batch.ignored:
+            self._ignored.add(batch.ignored, attrs)
+        if batch.n_rejected:
+            self._rejected.add(batch.n_rejected, attrs)
+        if batch.n_records:
+            try:
+                result = self.sink.submit(batch)
+            except Exception as exc:  # noqa: BLE001 (counted; the sink failed: client retries)
+                self._log_once(f"sink:{type(exc).__name__}", "ingest sink failed: %r", exc)
+                return self._count(
+                    signal,
+                    ExportResult(
+                        Outcome.FAILED,
+                        message="temporarily unavailable",
+                        retry_after=self.busy_retry_after,
+                    ),
+                    error_type=type(exc).__name__,
+                )
+            if not result.accepted:
+                return self._count(
+                    signal,
+                    ExportResult(
+                        Outcome.OVERLOADED,
+                        message=f"overloaded ({result.reason})" if result.reason else "overloaded",
+                        retry_after=max(result.retry_after, 0.0),
+                    ),
+                )
+        return self._count(
+            signal,
+            ExportResult(
+                Outcome.ACCEPTED, rejected=batch.n_rejected, message=_partial_message(batch)
+            ),
+        )
+
+    def _count(
+        self, signal: Signal, result: ExportResult, *, error_type: str | None = None
+    ) -> ExportResult:
+        attrs = {
+            semconv.OTLP_SIGNAL: signal.value,
+            semconv.OUTCOME: _METRIC_OUTCOME[result.outcome],
+        }
+        if result.outcome is not Outcome.ACCEPTED:
+            attrs[semconv.ERROR_TYPE] = error_type or result.outcome.value
+        self._requests.add(1, attrs)
+        return result
+
+    def _log_once(self, cause: str, msg: str, exc: BaseException) -> None:
+        with self._log_lock:
+            if cause in self._logged:
+                return
+            self._logged.add(cause)
+        _logger.warning(msg, exc)
