@@ -14,6 +14,15 @@ from otel_ml._errors import (
     SketchError,
 )
 from otel_ml._version import __version__
+from otel_ml.instrumentation import (
+    ModelMonitor,
+    MonitorOptions,
+    Task,
+    flush,
+    last_prediction_ids,
+    monitor,
+    record_outcome,
+)
 from otel_ml.stats import CategoricalSketch, FeatureKind, FeatureProfile, NumericSketch, Profile
 
 __all__ = [
@@ -21,11 +30,18 @@ __all__ = [
     "ConfigurationError",
     "FeatureKind",
     "FeatureProfile",
+    "ModelMonitor",
+    "MonitorOptions",
     "NumericSketch",
     "OtelMlError",
     "OtelMlWarning",
     "Profile",
     "ProfileError",
     "SketchError",
+    "Task",
     "__version__",
+    "flush",
+    "last_prediction_ids",
+    "monitor",
+    "record_outcome",
 ]

@@ -63,6 +63,7 @@ METRIC_PREDICTION_CLASSES: Final = "ml.prediction.classes"  # Counter {row} per 
 METRIC_DATA_QUALITY_ISSUES: Final = "ml.data_quality.issues"  # Counter {value}
 METRIC_INTERNAL_ERRORS: Final = "otel_ml.internal.errors"  # Counter {error}, attrs stage, type
 INTERNAL_STAGE: Final = "otel_ml.stage"
+METRIC_INTERNAL_QUEUE: Final = "otel_ml.queue.size"  # Gauge {call}: calls buffered for the worker
 
 UNIT_SECONDS: Final = "s"
 UNIT_CALLS: Final = "{call}"

@@ -1,0 +1,219 @@
+"""``@otel_ml.monitor``: monitor a predict function, coroutine function or method.
+
+Examples
+--------
+>>> import numpy as np
+>>> @monitor(model="doubler", version="1")
+... def predict(x):
+...     return x[:, 0] * 2
+>>> x = np.ones((3, 2))
+>>> result = predict(x)
+>>> result.tolist(), len(last_prediction_ids())
+([2.0, 2.0, 2.0], 3)
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, overload
+
+from opentelemetry import _logs, metrics, trace
+
+from otel_ml._errors import ConfigurationError
+from otel_ml.instrumentation._aggregator import Aggregator
+from otel_ml.instrumentation._ids import last_prediction_ids
+from otel_ml.instrumentation._monitor import ModelMonitor
+from otel_ml.instrumentation._options import MonitorOptions, OneDimensionalInput, Task
+from otel_ml.stats import Profile
+
+__all__ = ["last_prediction_ids", "monitor"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SELF_NAMES = ("self", "cls")
+
+
+def _argument_locator(
+    fn: Callable[..., Any], name: str | None, role: str
+) -> Callable[[tuple[Any, ...], dict[str, Any]], Any] | None:
+    """A function picking argument ``name`` (default: the first non-self one) from a call."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    positional = [
+        p
+        for p in params
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    if name is None:
+        if role == "ids":
+            return None
+        candidates = [p for p in positional if p.name not in _SELF_NAMES or p is not positional[0]]
+        if not candidates:
+            return lambda args, kwargs: args[0] if args else None
+        name = candidates[0].name
+    names = [p.name for p in params]
+    if params and name not in names and not any(p.kind is p.VAR_KEYWORD for p in params):
+        raise ConfigurationError(
+            f"{role}_argument={name!r} is not a parameter of "
+            f"{fn.__qualname__}{inspect.signature(fn)}"
+        )
+    index = next((i for i, p in enumerate(positional) if p.name == name), None)
+
+    def locate(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if name in kwargs:
+            return kwargs[name]
+        if index is not None and index < len(args):
+            return args[index]
+        return None
+
+    return locate
+
+
+@overload
+def monitor(model: F) -> F: ...
+@overload
+def monitor(
+    model: str | None = None,
+    version: str = ...,
+    *,
+    task: Task | str = ...,
+    framework: str = ...,
+    reference: Profile | str | os.PathLike[str] | None = ...,
+    id_column: str | None = ...,
+    id_argument: str | None = ...,
+    input_argument: str | None = ...,
+    operation: str = ...,
+    features: Iterable[str] | None = ...,
+    exclude_features: Iterable[str] = ...,
+    feature_names: Iterable[str] | None = ...,
+    class_names: Iterable[Any] | None = ...,
+    capture_features: bool = ...,
+    feature_sample_rate: float = ...,
+    capture_raw_inputs: bool = ...,
+    prediction_events: bool = ...,
+    max_categories: int = ...,
+    max_event_rows: int = ...,
+    one_dimensional_input: OneDimensionalInput | str = ...,
+    aggregator: Aggregator | None = ...,
+    tracer_provider: trace.TracerProvider | None = ...,
+    logger_provider: _logs.LoggerProvider | None = ...,
+    meter_provider: metrics.MeterProvider | None = ...,
+) -> Callable[[F], F]: ...
+
+
+def monitor(  # noqa: PLR0913 - the options are the public surface
+    model: Any = None,
+    version: str = "unknown",
+    *,
+    task: Task | str = Task.AUTO,
+    framework: str = "custom",
+    reference: Profile | str | os.PathLike[str] | None = None,
+    id_column: str | None = None,
+    id_argument: str | None = None,
+    input_argument: str | None = None,
+    operation: str = "predict",
+    features: Iterable[str] | None = None,
+    exclude_features: Iterable[str] = (),
+    feature_names: Iterable[str] | None = None,
+    class_names: Iterable[Any] | None = None,
+    capture_features: bool = True,
+    feature_sample_rate: float = 1.0,
+    capture_raw_inputs: bool = False,
+    prediction_events: bool = True,
+    max_categories: int = 100,
+    max_event_rows: int = 10_000,
+    one_dimensional_input: OneDimensionalInput | str = OneDimensionalInput.ROW,
+    aggregator: Aggregator | None = None,
+    tracer_provider: trace.TracerProvider | None = None,
+    logger_provider: _logs.LoggerProvider | None = None,
+    meter_provider: metrics.MeterProvider | None = None,
+) -> Any:
+    """Monitor a predict function: spans, metrics, feature sketches and prediction events.
+
+    Use as ``@monitor(model="credit_risk", version="3", reference="ref.profile.json")``
+    (or bare ``@monitor``, naming the model after the function). The decorated
+    function returns exactly what the original returns and raises exactly what it
+    raises. Options are those of :class:`MonitorOptions`, plus:
+
+    Parameters
+    ----------
+    reference
+        A :class:`~otel_ml.Profile` or the path of a saved one (loaded now).
+    input_argument
+        The argument holding the features (default: the first one, ``self``
+        and ``cls`` skipped).
+    id_argument
+        The argument holding the prediction ids, if the caller passes them.
+    operation
+        ``ml.operation`` and the first word of the span name.
+    aggregator, tracer_provider, logger_provider, meter_provider
+        Collaborators (default: the process aggregator and the global providers).
+
+    The wrapped function has a ``monitor`` attribute (the :class:`ModelMonitor`).
+    """
+    if callable(model) and not isinstance(model, str):
+        return monitor()(model)
+    if isinstance(reference, (str, os.PathLike)):
+        reference = Profile.load(reference)
+
+    def decorate(fn: F) -> F:
+        options = MonitorOptions(
+            model=model if model is not None else getattr(fn, "__name__", "model"),
+            version=version,
+            task=Task(task) if isinstance(task, str) else task,
+            framework=framework,
+            reference=reference,
+            id_column=id_column,
+            id_argument=id_argument,
+            features=tuple(features) if features is not None else None,
+            exclude_features=tuple(exclude_features),
+            feature_names=tuple(feature_names) if feature_names is not None else None,
+            class_names=tuple(str(c) for c in class_names) if class_names is not None else None,
+            capture_features=capture_features,
+            feature_sample_rate=feature_sample_rate,
+            capture_raw_inputs=capture_raw_inputs,
+            prediction_events=prediction_events,
+            max_categories=max_categories,
+            max_event_rows=max_event_rows,
+            one_dimensional_input=OneDimensionalInput(one_dimensional_input),
+        )
+        mon = ModelMonitor(
+            options,
+            aggregator=aggregator,
+            tracer_provider=tracer_provider,
+            logger_provider=logger_provider,
+            meter_provider=meter_provider,
+        )
+        get_inputs = _argument_locator(fn, input_argument, "input")
+        get_ids = _argument_locator(fn, id_argument, "ids")
+        assert get_inputs is not None
+        op = operation
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                ids = get_ids(args, kwargs) if get_ids is not None else None
+                return await mon.acall(
+                    fn, args, kwargs, operation=op, inputs=get_inputs(args, kwargs), ids=ids
+                )
+
+            async_wrapper.monitor = mon  # type: ignore[attr-defined]
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            ids = get_ids(args, kwargs) if get_ids is not None else None
+            return mon.call(
+                fn, args, kwargs, operation=op, inputs=get_inputs(args, kwargs), ids=ids
+            )
+
+        wrapper.monitor = mon  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

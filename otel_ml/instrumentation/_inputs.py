@@ -1,0 +1,253 @@
+"""Input adapters: whatever a predict function takes, as named 1-D columns.
+
+Supported: numpy arrays (1-D, 2-D, structured), pandas DataFrames and Series,
+a dict (one row, or columns of equal length), a list of dicts, a list of lists,
+and polars / pyarrow tables when those libraries are installed (detected by
+type, never imported here). Anything else (generators, custom objects) is left
+alone: it is never iterated, so the model still gets it intact, and only the
+call itself is counted.
+
+The hot path only calls :func:`batch_size` and, for small inputs,
+:func:`snapshot` (a cheap copy kept for the background worker); the columns are
+built later, for many small calls at once, by :func:`tables_from_snapshots`.
+
+Examples
+--------
+>>> import numpy as np
+>>> t = to_table(np.array([[1.0, 2.0], [3.0, 4.0]]), names=("a", "b"))
+>>> t.names, t.n_rows, t.columns[1].tolist()
+(['a', 'b'], 2, [2.0, 4.0])
+>>> to_table([{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]).columns[1].tolist()
+['x', 'y']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "SMALL_BATCH",
+    "Snapshot",
+    "Table",
+    "batch_size",
+    "snapshot",
+    "tables_from_snapshots",
+    "to_table",
+]
+
+#: Calls with at most this many rows are buffered and processed in bulk by the worker.
+SMALL_BATCH = 16
+
+_Array = npt.NDArray[Any]
+
+
+@dataclass
+class Table:
+    """Named 1-D columns of equal length (``n_rows``), plus what did not fit."""
+
+    names: list[str]
+    columns: list[_Array]
+    n_rows: int
+    ids: list[object] | None = None
+    #: rows whose shape did not fit a table (ragged lists, >2-D arrays, bad widths)
+    unreadable_rows: int = 0
+    #: whether columns were named by position (numpy, lists) rather than by the input
+    positional: bool = False
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+def _module(obj: object) -> str:
+    return type(obj).__module__.partition(".")[0]
+
+
+def _is_one_row_dict(x: Mapping[Any, Any]) -> bool:
+    for v in x.values():
+        return not isinstance(v, (list, tuple, np.ndarray)) and _module(v) not in ("pandas",)
+    return True
+
+
+def batch_size(inputs: object, *, one_dimensional_as_row: bool = True) -> int:
+    """Rows in ``inputs``, cheaply, without iterating it (0 when unknown).
+
+    >>> batch_size(np.zeros((5, 3))), batch_size({"a": 1}), batch_size([{"a": 1}] * 2)
+    (5, 1, 2)
+    """
+    if isinstance(inputs, np.ndarray):
+        if inputs.ndim == 0:
+            return 1
+        if inputs.ndim == 1:
+            return 1 if one_dimensional_as_row and inputs.dtype.names is None else len(inputs)
+        return int(inputs.shape[0])
+    if isinstance(inputs, Mapping):
+        if _is_one_row_dict(inputs):
+            return 1
+        first = next(iter(inputs.values()))
+        return len(first)
+    if isinstance(inputs, (list, tuple)):
+        if inputs and not isinstance(inputs[0], (Mapping, list, tuple, np.ndarray)):
+            return 1 if one_dimensional_as_row else len(inputs)
+        return len(inputs)
+    mod = _module(inputs)
+    if mod == "pandas":
+        if type(inputs).__name__ == "Series":
+            return 1
+        return int(getattr(inputs, "shape", (0,))[0])
+    if mod in ("polars", "pyarrow"):
+        return int(getattr(inputs, "shape", (0,))[0])
+    return 0
+
+
+Snapshot = tuple[str, Any]
+
+
+def snapshot(
+    inputs: object, n_rows: int, *, one_dimensional_as_row: bool = True
+) -> Snapshot | None:
+    """A private copy of a small input for the worker, or ``None`` to process it now."""
+    if n_rows > SMALL_BATCH:
+        return None
+    if isinstance(inputs, np.ndarray) and inputs.ndim <= 2 and inputs.dtype.names is None:
+        if inputs.ndim == 2:
+            return ("array", inputs.copy())
+        if inputs.ndim == 1 and not one_dimensional_as_row:
+            return ("array", inputs.reshape(-1, 1).copy())
+        return ("array", inputs.reshape(1, -1).copy())
+    if isinstance(inputs, dict) and _is_one_row_dict(inputs):
+        return ("row", dict(inputs))
+    if isinstance(inputs, list) and all(type(r) is dict for r in inputs):
+        return ("rows", [dict(r) for r in inputs])
+    return None
+
+
+def _unnamed(width: int, names: Sequence[str] | None) -> tuple[list[str], bool]:
+    if names is not None and len(names) == width:
+        return list(names), True
+    return [f"f{j}" for j in range(width)], False
+
+
+def _from_matrix(x: _Array, names: Sequence[str] | None, as_row: bool) -> Table:
+    fields = x.dtype.names
+    if fields is not None:  # structured array: one named field per feature
+        x = x.reshape(-1)
+        return Table(list(fields), [x[n] for n in fields], len(x))
+    if x.ndim == 0:
+        x = x.reshape(1, 1)
+    elif x.ndim == 1:
+        x = x.reshape(1, -1) if as_row else x.reshape(-1, 1)
+    elif x.ndim > 2:
+        return Table([], [], int(x.shape[0]), unreadable_rows=int(x.shape[0]))
+    cols, fits = _unnamed(x.shape[1], names)
+    t = Table(cols, [x[:, j] for j in range(x.shape[1])], int(x.shape[0]), positional=True)
+    if names is not None and not fits:
+        t.unreadable_rows = t.n_rows  # width differs from the expected features
+    return t
+
+
+def _from_rows(rows: Sequence[Mapping[Any, Any]], id_column: str | None) -> Table:
+    keys: dict[str, None] = {}
+    for r in rows:
+        for k in r:
+            keys.setdefault(str(k), None)
+    names = list(keys)
+    cols: list[_Array] = []
+    for k in names:
+        col = np.empty(len(rows), dtype=object)
+        col[:] = [r.get(k) for r in rows]
+        cols.append(col)
+    t = Table(names, cols, len(rows))
+    if id_column is not None and id_column in keys:
+        t.ids = list(cols[names.index(id_column)])
+    return t
+
+
+def _from_columns_dict(d: Mapping[Any, Any]) -> Table:
+    names = [str(k) for k in d]
+    cols = [np.asarray(v).reshape(-1) for v in d.values()]
+    n = len(cols[0]) if cols else 0
+    if any(len(c) != n for c in cols):
+        return Table([], [], n, unreadable_rows=n)
+    return Table(names, cols, n)
+
+
+def to_table(
+    inputs: object,
+    *,
+    names: Sequence[str] | None = None,
+    id_column: str | None = None,
+    one_dimensional_as_row: bool = True,
+) -> Table | None:
+    """Columns of ``inputs``; ``None`` for types we do not read (never iterated)."""
+    t: Table | None
+    if isinstance(inputs, np.ndarray):
+        t = _from_matrix(inputs, names, one_dimensional_as_row)
+    elif isinstance(inputs, Mapping):
+        t = (
+            _from_rows([inputs], id_column)
+            if _is_one_row_dict(inputs)
+            else _from_columns_dict(inputs)
+        )
+    elif isinstance(inputs, (list, tuple)):
+        if not inputs:
+            return Table([], [], 0)
+        if all(isinstance(r, Mapping) for r in inputs):
+            t = _from_rows(inputs, id_column)
+        else:
+            try:
+                arr = np.asarray(inputs)
+            except (ValueError, TypeError):  # ragged rows
+                return Table([], [], len(inputs), unreadable_rows=len(inputs))
+            if (
+                arr.dtype.kind == "O"
+                and arr.ndim == 1
+                and any(isinstance(r, (list, tuple, np.ndarray)) for r in inputs)
+            ):
+                return Table([], [], len(inputs), unreadable_rows=len(inputs))
+            t = _from_matrix(arr, names, one_dimensional_as_row)
+    else:
+        t = _from_library_table(inputs)
+    if t is not None and id_column is not None and t.ids is None and id_column in t.names:
+        t.ids = list(t.columns[t.names.index(id_column)])
+    return t
+
+
+def _from_library_table(inputs: Any) -> Table | None:
+    mod = _module(inputs)
+    kind = type(inputs).__name__
+    if mod == "pandas" and kind == "DataFrame":
+        names = [str(c) for c in inputs.columns]
+        cols = [inputs.iloc[:, j].to_numpy() for j in range(len(names))]
+        return Table(names, cols, len(inputs))
+    if mod == "pandas" and kind == "Series":
+        return _from_rows([{str(k): v for k, v in inputs.items()}], None)
+    if mod == "polars" and kind == "DataFrame":
+        names = [str(c) for c in inputs.columns]
+        return Table(names, [inputs.get_column(c).to_numpy() for c in names], inputs.height)
+    if mod == "pyarrow" and kind in ("Table", "RecordBatch"):
+        names = [str(c) for c in inputs.column_names]
+        cols = [
+            np.asarray(inputs.column(j).to_numpy(zero_copy_only=False)) for j in range(len(names))
+        ]
+        return Table(names, cols, inputs.num_rows)
+    return None
+
+
+def tables_from_snapshots(
+    snapshots: Sequence[Snapshot], *, names: Sequence[str] | None, id_column: str | None
+) -> list[Table]:
+    """Tables for many buffered small inputs, grouped so each group is built at once."""
+    row_groups: dict[tuple[str, ...], list[Mapping[Any, Any]]] = {}
+    array_groups: dict[tuple[int, str], list[_Array]] = {}
+    for kind, obj in snapshots:
+        if kind == "array":
+            array_groups.setdefault((obj.shape[1], obj.dtype.str), []).append(obj)
+        else:
+            for r in [obj] if kind == "row" else obj:
+                row_groups.setdefault(tuple(map(str, r)), []).append(r)
+    out = [_from_rows(rows, id_column) for rows in row_groups.values()]
+    out += [_from_matrix(np.concatenate(arrs), names, True) for arrs in array_groups.values()]
+    return out

@@ -1,0 +1,480 @@
+"""``ModelMonitor``: runs one predict call under monitoring; shared by ``@monitor`` and
+``SklearnInstrumentor``.
+
+Per call, on the calling thread: one span (``"{operation} {model}"``), the call /
+row / error counts and the duration (a lock-protected add into the process
+aggregator, exported by the bridge), the prediction ids (the contextvar behind
+:func:`otel_ml.last_prediction_ids`). Then either
+
+- a small call (at most ``SMALL_BATCH`` rows of numpy / dict input): a private
+  copy of input and output goes to the background :class:`Worker`, which builds
+  sketches for many calls at once and emits the prediction events; or
+- a bigger call: sketches and quality counts are built right away (vectorized,
+  ~10-30 ns per value) and only the event is left to the worker.
+
+Whatever happens inside otel_ml is caught, logged once and counted on
+``otel_ml.internal.errors``; the user's result is returned as is (the same
+object) and the user's exception propagates unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
+
+from otel_ml import semconv
+from otel_ml._version import __version__
+from otel_ml.instrumentation import _internal_errors as stages
+from otel_ml.instrumentation._aggregator import Aggregator, default_aggregator
+from otel_ml.instrumentation._events import emit_prediction
+from otel_ml.instrumentation._features import capture, reference_names
+from otel_ml.instrumentation._ids import PredictionIds, _set_last
+from otel_ml.instrumentation._inputs import (
+    Snapshot,
+    batch_size,
+    snapshot,
+    tables_from_snapshots,
+    to_table,
+)
+from otel_ml.instrumentation._internal_errors import InternalErrors
+from otel_ml.instrumentation._options import MonitorOptions, OneDimensionalInput
+from otel_ml.instrumentation._outputs import Outputs, interpret
+from otel_ml.instrumentation._window import ModelKey, ModelWindow, bounded_add
+from otel_ml.instrumentation._worker import Worker
+
+__all__ = ["ModelMonitor", "flush", "internal_errors", "monitoring_active"]
+
+R = TypeVar("R")
+
+_ACTIVE = threading.local()
+
+
+def monitoring_active() -> bool:
+    """Whether a monitored call is running on this thread (for nested-call suppression)."""
+    return bool(getattr(_ACTIVE, "depth", 0))
+
+
+@dataclass(slots=True)
+class _Pending:
+    monitor: ModelMonitor
+    inputs: Snapshot | None
+    result: Outputs | np.ndarray[Any, Any] | None
+    ids: PredictionIds
+    span_context: SpanContext | None
+    end_ns: int
+    raw_rows: str | None
+    counted: bool  # outputs already added to the aggregator (bigger calls)
+
+
+_ERRORS: InternalErrors | None = None
+_ERRORS_LOCK = threading.Lock()
+
+
+def internal_errors() -> InternalErrors:
+    """The process-wide counter of otel_ml's own failures."""
+    global _ERRORS
+    with _ERRORS_LOCK:
+        if _ERRORS is None:
+            _ERRORS = InternalErrors()
+        return _ERRORS
+
+
+def _process_pending(items: Sequence[_Pending]) -> None:
+    by_monitor: dict[int, list[_Pending]] = {}
+    for it in items:
+        by_monitor.setdefault(id(it.monitor), []).append(it)
+    for group in by_monitor.values():
+        group[0].monitor._process_batch(group)
+
+
+_WORKER: Worker[_Pending] | None = None
+
+
+def _worker() -> Worker[_Pending]:
+    global _WORKER
+    with _ERRORS_LOCK:
+        if _WORKER is None:
+            _WORKER = Worker(_process_pending, on_drop=_count_drop)
+        return _WORKER
+
+
+def _count_drop() -> None:
+    internal_errors().report(stages.STAGE_WORKER, _QueueFullError("worker queue full"))
+
+
+class _QueueFullError(RuntimeError):
+    """The worker queue was full while another thread was draining it: a call was dropped."""
+
+
+def flush() -> None:
+    """Process every buffered call now (sketches merged, events handed to the log SDK)."""
+    w = _WORKER
+    if w is not None:
+        w.drain()
+
+
+_GAUGE_LOCK = threading.Lock()
+_GAUGE_REGISTERED: set[int] = set()
+
+
+def _register_queue_gauge(meter_provider: metrics.MeterProvider | None) -> None:
+    # An SDK instrument that always has a point: PeriodicExportingMetricReader skips
+    # export() when the SDK has none, and the bridge would never run.
+    key = id(meter_provider)
+    with _GAUGE_LOCK:
+        if key in _GAUGE_REGISTERED:
+            return
+        _GAUGE_REGISTERED.add(key)
+    meter = metrics.get_meter(semconv.SCOPE_NAME, __version__, meter_provider)
+
+    def observe(_: CallbackOptions) -> list[Observation]:
+        return [Observation(len(_WORKER) if _WORKER is not None else 0)]
+
+    meter.create_observable_gauge(
+        semconv.METRIC_INTERNAL_QUEUE,
+        [observe],
+        unit=semconv.UNIT_CALLS,
+        description="Monitored calls buffered for the background worker.",
+    )
+
+
+class ModelMonitor:
+    """Monitors calls of one model (see the module docstring).
+
+    Parameters
+    ----------
+    options
+        The model's :class:`MonitorOptions`.
+    aggregator
+        Where counts and sketches go (default: the process aggregator the export
+        bridge reads).
+    tracer_provider, logger_provider, meter_provider
+        Default: the global providers (as any OpenTelemetry instrumentation).
+    """
+
+    def __init__(
+        self,
+        options: MonitorOptions,
+        *,
+        aggregator: Aggregator | None = None,
+        tracer_provider: trace.TracerProvider | None = None,
+        logger_provider: _logs.LoggerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+    ) -> None:
+        self.options = options
+        self.key = ModelKey(options.model, options.version)
+        self._aggregator = aggregator if aggregator is not None else default_aggregator()
+        self._tracer = trace.get_tracer(semconv.SCOPE_NAME, __version__, tracer_provider)
+        self._logger = _logs.get_logger(
+            semconv.SCOPE_NAME, __version__, logger_provider=logger_provider
+        )
+        self._errors = internal_errors()
+        self._worker = _worker()
+        if flush not in self._aggregator.before_collect:
+            # Every export first drains the worker: it carries each call made before it.
+            self._aggregator.before_collect.append(flush)
+        _register_queue_gauge(meter_provider)
+        self._as_row = options.one_dimensional_input is OneDimensionalInput.ROW
+        self._names = options.feature_names or reference_names(options.reference)
+        self._span_names: dict[str, str] = {}
+        self._base_attrs: dict[str, str] = {
+            semconv.ML_MODEL_NAME: options.model,
+            semconv.ML_MODEL_VERSION: options.version,
+            semconv.ML_MODEL_FRAMEWORK: options.framework,
+            semconv.ML_MODEL_TASK: options.task.value,
+        }
+        self._sample = options.capture_features and options.feature_sample_rate > 0.0
+        self._always = options.feature_sample_rate >= 1.0
+
+    # ---- hot path ----------------------------------------------------------------------
+    def call(
+        self,
+        fn: Callable[..., R],
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        *,
+        operation: str,
+        inputs: object,
+        ids: object = None,
+    ) -> R:
+        """Run ``fn(*args, **kwargs)`` under monitoring; return its result untouched.
+
+        ``inputs`` is the feature input to describe (normally one of ``args``);
+        ``ids`` optionally the prediction ids (a sequence, one per row).
+        """
+        if not is_instrumentation_enabled() or (self.options.skip_nested and monitoring_active()):
+            return fn(*args, **kwargs)
+        start = self._start(operation, inputs)
+        if start is None:
+            return fn(*args, **kwargs)
+        span_cm, n_rows = start
+        _ACTIVE.depth = getattr(_ACTIVE, "depth", 0) + 1
+        try:
+            with span_cm as span:
+                t0 = time.perf_counter()
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as exc:
+                    self._failed(span, exc, time.perf_counter() - t0, n_rows)
+                    raise
+                self._succeeded(span, result, inputs, ids, time.perf_counter() - t0, n_rows)
+                return result
+        finally:
+            _ACTIVE.depth -= 1
+
+    async def acall(
+        self,
+        fn: Callable[..., Awaitable[R]],
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        *,
+        operation: str,
+        inputs: object,
+        ids: object = None,
+    ) -> R:
+        """:meth:`call` for a coroutine function (awaited inside the span)."""
+        if not is_instrumentation_enabled():
+            return await fn(*args, **kwargs)
+        start = self._start(operation, inputs)
+        if start is None:
+            return await fn(*args, **kwargs)
+        span_cm, n_rows = start
+        with span_cm as span:
+            t0 = time.perf_counter()
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                self._failed(span, exc, time.perf_counter() - t0, n_rows)
+                raise
+            self._succeeded(span, result, inputs, ids, time.perf_counter() - t0, n_rows)
+            return result
+
+    def _start(self, operation: str, inputs: object) -> tuple[Any, int] | None:
+        try:
+            n_rows = batch_size(inputs, one_dimensional_as_row=self._as_row)
+            name = self._span_names.get(operation)
+            if name is None:
+                name = self._span_names[operation] = f"{operation} {self.options.model}"
+            attrs: dict[str, str | int] = dict(self._base_attrs)
+            attrs[semconv.ML_OPERATION] = operation
+            attrs[semconv.ML_BATCH_SIZE] = n_rows
+            cm = self._tracer.start_as_current_span(
+                name, kind=SpanKind.INTERNAL, attributes=attrs, record_exception=True
+            )
+            return cm, n_rows
+        except Exception as exc:  # noqa: BLE001 - counted; the model call goes on
+            self._errors.report(stages.STAGE_RECORD, exc)
+            return None
+
+    def _failed(self, span: trace.Span, exc: BaseException, seconds: float, n_rows: int) -> None:
+        try:
+            error_type = type(exc).__qualname__
+            span.set_attribute(semconv.ERROR_TYPE, error_type)
+            span.set_status(Status(StatusCode.ERROR, str(exc)[:256]))
+            self._aggregator.record_call(self.key, seconds, rows=0, error_type=error_type)
+        except Exception as ours:  # noqa: BLE001 - counted; the user's exception propagates
+            self._errors.report(stages.STAGE_RECORD, ours)
+
+    def _succeeded(
+        self,
+        span: trace.Span,
+        result: object,
+        inputs: object,
+        ids_arg: object,
+        seconds: float,
+        n_rows: int,
+    ) -> None:
+        try:
+            self._aggregator.record_call(self.key, seconds, rows=n_rows, error_type=None)
+            sampled = self._sample and (
+                self._always or random.random() < self.options.feature_sample_rate
+            )
+            snap = snapshot(inputs, n_rows, one_dimensional_as_row=self._as_row)
+            ids: PredictionIds | None = None
+            if ids_arg is not None:
+                ids = PredictionIds.explicit(ids_arg)  # type: ignore[arg-type]
+            elif self.options.id_column is not None and snap is not None:
+                ids = self._ids_from_snapshot(snap)
+            if snap is not None:
+                if ids is None:
+                    ids = PredictionIds.generated(n_rows)
+                _set_last(ids)
+                res: Outputs | np.ndarray[Any, Any] | None
+                if isinstance(result, np.ndarray):
+                    res = result.copy()
+                else:
+                    res = interpret(result, self.options.task, self.options.class_names)
+                self._worker.submit(
+                    _Pending(
+                        self,
+                        snap if sampled else None,
+                        res,
+                        ids,
+                        span.get_span_context(),
+                        time.time_ns(),
+                        self._raw(snap) if self.options.capture_raw_inputs else None,
+                        False,
+                    )
+                )
+                return
+            self._record_batch(span, result, inputs, ids, n_rows, sampled)
+        except Exception as exc:  # noqa: BLE001 - counted; the user's result is returned
+            self._errors.report(stages.STAGE_RECORD, exc)
+
+    def _ids_from_snapshot(self, snap: Snapshot) -> PredictionIds | None:
+        kind, obj = snap
+        col = self.options.id_column
+        if kind == "row" and col in obj:
+            return PredictionIds.explicit([obj[col]])
+        if kind == "rows" and obj and all(col in r for r in obj):
+            return PredictionIds.explicit([r[col] for r in obj])
+        return None
+
+    def _raw(self, inputs: object) -> str | None:
+        """Opt-in raw rows (``capture_raw_inputs``), allow/deny lists applied."""
+        try:
+            snap = inputs if isinstance(inputs, tuple) else None
+            tables = (
+                tables_from_snapshots([snap], names=self._names, id_column=None)
+                if snap is not None
+                else [t for t in [to_table(inputs, names=self._names)] if t is not None]
+            )
+            rows: list[dict[str, object]] = []
+            for t in tables:
+                keep = [j for j, n in enumerate(t.names) if self.options.wants_feature(n)]
+                for i in range(min(t.n_rows, self.options.max_raw_rows - len(rows))):
+                    rows.append({t.names[j]: t.columns[j][i] for j in keep})
+            return json.dumps(rows, default=str)
+        except Exception as exc:  # noqa: BLE001 - counted
+            self._errors.report(stages.STAGE_INPUTS, exc)
+            return None
+
+    # ---- bigger calls: processed on the calling thread ---------------------------------
+    def _record_batch(
+        self,
+        span: trace.Span,
+        result: object,
+        inputs: object,
+        ids: PredictionIds | None,
+        n_rows: int,
+        sampled: bool,
+    ) -> None:
+        o = self.options
+        window = ModelWindow()
+        table = None
+        try:
+            table = to_table(
+                inputs,
+                names=self._names,
+                id_column=o.id_column,
+                one_dimensional_as_row=self._as_row,
+            )
+            if sampled and table is not None:
+                window = capture(table, o, o.reference)
+        except Exception as exc:  # noqa: BLE001 - counted
+            self._errors.report(stages.STAGE_FEATURES, exc)
+        if ids is None and table is not None and table.ids is not None:
+            ids = PredictionIds.explicit(table.ids)
+        if ids is None:
+            ids = PredictionIds.generated(n_rows)
+        _set_last(ids)
+        outputs = None
+        try:
+            outputs = interpret(result, o.task, o.class_names)
+            self._add_outputs(window, [outputs])
+        except Exception as exc:  # noqa: BLE001 - counted
+            self._errors.report(stages.STAGE_OUTPUTS, exc)
+        self._aggregator.merge(self.key, window)
+        raw = self._raw(inputs) if o.capture_raw_inputs else None
+        self._worker.submit(
+            _Pending(self, None, outputs, ids, span.get_span_context(), time.time_ns(), raw, True)
+        )
+
+    def _add_outputs(self, window: ModelWindow, outputs: Sequence[Outputs]) -> None:
+        from otel_ml.stats import NumericSketch
+
+        by_output: dict[str, list[np.ndarray[Any, Any]]] = {}
+        labels: list[np.ndarray[Any, Any]] = []
+        for out in outputs:
+            for name, v in out.scores.items():
+                by_output.setdefault(name, []).append(v)
+            if out.labels is not None:
+                labels.append(out.labels)
+        for name, parts in by_output.items():
+            s = NumericSketch()
+            s.update(np.concatenate(parts) if len(parts) > 1 else parts[0])
+            window.predictions[name] = s
+        if labels:
+            uniq, cnt = np.unique(np.concatenate(labels), return_counts=True)
+            limit = self.options.max_categories
+            for k, c in zip(uniq.tolist(), cnt.tolist(), strict=True):
+                bounded_add(window.classes, k, c, limit)
+
+    # ---- worker side -------------------------------------------------------------------
+    def _process_batch(self, items: Sequence[_Pending]) -> None:
+        """Sketches for many buffered calls at once, then one event per call."""
+        o = self.options
+        window = ModelWindow()
+        snaps = [it.inputs for it in items if it.inputs is not None]
+        try:
+            if snaps:
+                for table in tables_from_snapshots(snaps, names=self._names, id_column=o.id_column):
+                    window.merge(capture(table, o, o.reference), max_features=o.max_features)
+        except Exception as exc:  # noqa: BLE001 - counted
+            self._errors.report(stages.STAGE_FEATURES, exc)
+        outputs: list[Outputs | None] = []
+        for it in items:
+            if isinstance(it.result, np.ndarray):
+                try:
+                    outputs.append(interpret(it.result, o.task, o.class_names))
+                except Exception as exc:  # noqa: BLE001 - counted
+                    self._errors.report(stages.STAGE_OUTPUTS, exc)
+                    outputs.append(None)
+            else:
+                outputs.append(it.result)
+        try:
+            # Outputs of bigger calls were already added on the calling thread.
+            self._add_outputs(
+                window,
+                [
+                    out
+                    for it, out in zip(items, outputs, strict=True)
+                    if out is not None and not it.counted
+                ],
+            )
+        except Exception as exc:  # noqa: BLE001 - counted
+            self._errors.report(stages.STAGE_OUTPUTS, exc)
+        if not window.is_empty():
+            self._aggregator.merge(self.key, window)
+        if not o.prediction_events:
+            return
+        for it, out in zip(items, outputs, strict=True):
+            try:
+                emit_prediction(
+                    self._logger,
+                    model=o.model,
+                    version=o.version,
+                    ids=it.ids,
+                    outputs=out,
+                    span_context=it.span_context,
+                    time_unix_nano=it.end_ns,
+                    max_rows=o.max_event_rows,
+                    raw_rows=it.raw_rows,
+                )
+            except Exception as exc:  # noqa: BLE001 - counted
+                self._errors.report(stages.STAGE_EVENTS, exc)
+
+    def flush(self) -> None:
+        """Process this process's buffered calls now (see :func:`flush`)."""
+        self._worker.drain()
