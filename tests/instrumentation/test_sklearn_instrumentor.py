@@ -1,0 +1,370 @@
+"""SklearnInstrumentor on real scikit-learn estimators, read back via SDK in-memory exporters."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor, VotingClassifier
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model._base import LinearClassifierMixin
+from sklearn.model_selection import GridSearchCV
+from sklearn.multioutput import MultiOutputClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from otel_ml import semconv
+from otel_ml._errors import ConfigurationError
+from otel_ml.instrumentation import _sklearn_patch
+from otel_ml.instrumentation._aggregator import Consumer, default_aggregator
+from otel_ml.instrumentation._monitor import flush, internal_errors
+from otel_ml.instrumentation._options import MonitorOptions
+from otel_ml.instrumentation._window import ModelKey
+from otel_ml.instrumentation.sklearn import ENV_MODELS, SklearnInstrumentor, name_model
+
+FEATURES = ["age", "income", "debt", "tenure"]
+
+
+@dataclass
+class Telemetry:
+    spans: InMemorySpanExporter
+    logs: InMemoryLogRecordExporter
+    consumer: Consumer
+    tracer_provider: TracerProvider
+    logger_provider: LoggerProvider
+
+    def finished(self) -> list[ReadableSpan]:
+        return list(self.spans.get_finished_spans())
+
+    def events(self) -> list[dict[str, object]]:
+        flush()
+        out = []
+        for rec in self.logs.get_finished_logs():
+            lr = rec.log_record
+            if lr.event_name == semconv.EVENT_PREDICTION:
+                attrs = {
+                    k: list(v) if isinstance(v, tuple) else v
+                    for k, v in (lr.attributes or {}).items()
+                }
+                out.append({"trace_id": lr.trace_id, "span_id": lr.span_id, **attrs})
+        return out
+
+
+@pytest.fixture
+def telemetry() -> Iterator[Telemetry]:
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    logs = InMemoryLogRecordExporter()
+    logger_provider = LoggerProvider()
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    flush()
+    consumer = default_aggregator().register()
+    yield Telemetry(spans, logs, consumer, tracer_provider, logger_provider)
+    consumer.close()
+
+
+@pytest.fixture
+def instrument(telemetry: Telemetry) -> Iterator[object]:
+    instrumentor = SklearnInstrumentor()
+
+    def start(**kwargs: object) -> SklearnInstrumentor:
+        instrumentor.instrument(
+            tracer_provider=telemetry.tracer_provider,
+            logger_provider=telemetry.logger_provider,
+            **kwargs,
+        )
+        return instrumentor
+
+    yield start
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(7)
+    X = pd.DataFrame(rng.normal(size=(300, 4)), columns=FEATURES)
+    y = (X["age"] + 0.5 * X["income"] > 0).astype(int).to_numpy()
+    return X, y
+
+
+def _only_span(telemetry: Telemetry) -> ReadableSpan:
+    spans = telemetry.finished()
+    assert len(spans) == 1, [s.name for s in spans]
+    return spans[0]
+
+
+def test_logistic_regression_one_span_and_untouched_result(telemetry, instrument, data):
+    X, y = data
+    model = LogisticRegression().fit(X, y)
+    expected = model.predict_proba(X.iloc[:40])  # not instrumented yet
+    seen = []
+    instrument(response_hook=lambda span, est, op, result: seen.append(result))
+
+    result = model.predict_proba(X.iloc[:40])
+
+    assert np.array_equal(result, expected)
+    assert seen and seen[0] is result  # the object the estimator returned, not a copy
+    span = _only_span(telemetry)
+    assert span.name == "predict_proba LogisticRegression"
+    attrs = dict(span.attributes or {})
+    assert attrs[semconv.ML_MODEL_NAME] == "LogisticRegression"
+    assert attrs[semconv.ML_MODEL_FRAMEWORK] == "sklearn"
+    assert attrs[semconv.ML_MODEL_TASK] == "binary_classification"
+    assert attrs[semconv.ML_OPERATION] == "predict_proba"
+    assert attrs[semconv.ML_BATCH_SIZE] == 40
+    assert span.status.status_code is not StatusCode.ERROR
+
+
+def test_pipeline_is_one_call_with_raw_features(telemetry, instrument, data):
+    X, y = data
+    pipe = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression())]).fit(X, y)
+    instrument()
+
+    labels = pipe.predict(X.iloc[:25])
+
+    span = _only_span(telemetry)  # not a second span for the final LogisticRegression
+    assert span.name == "predict Pipeline"
+    window = telemetry.consumer.collect().windows[ModelKey("Pipeline", "unknown")]
+    assert window.calls == 1 and window.rows == 25
+    # The features are the Pipeline's input (before scaling), named by the DataFrame.
+    assert set(window.numeric) == set(FEATURES)
+    age = window.numeric["age"]
+    assert age.count == 25
+    assert age.min == pytest.approx(X["age"].iloc[:25].min())
+    events = telemetry.events()
+    assert len(events) == 1
+    assert events[0][semconv.ML_PREDICTION_LABELS] == [str(v) for v in labels]
+    assert events[0]["trace_id"] == span.context.trace_id
+    assert events[0]["span_id"] == span.context.span_id
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_forest_with_threads_is_one_call(telemetry, instrument, data, n_jobs):
+    X, y = data
+    forest = RandomForestClassifier(n_estimators=12, n_jobs=n_jobs, random_state=0).fit(X, y)
+    expected = forest.predict(X.iloc[:30])
+    instrument()
+
+    # predict calls predict_proba, which calls every tree's predict_proba in joblib threads.
+    assert np.array_equal(forest.predict(X.iloc[:30]), expected)
+
+    span = _only_span(telemetry)
+    assert span.name == "predict RandomForestClassifier"
+
+
+def test_voting_ensemble_is_one_call(telemetry, instrument, data):
+    X, y = data
+    vote = VotingClassifier(
+        [("lr", LogisticRegression()), ("rf", RandomForestClassifier(n_estimators=5))],
+        voting="soft",
+    ).fit(X, y)
+    instrument()
+    vote.predict(X.iloc[:5])
+    assert _only_span(telemetry).name == "predict VotingClassifier"
+
+
+def test_regressor_values_in_event(telemetry, instrument, data):
+    X, _ = data
+    target = 2.0 * X["age"].to_numpy() - X["debt"].to_numpy()
+    model = RandomForestRegressor(n_estimators=5, random_state=0).fit(X, target)
+    instrument()
+
+    values = model.predict(X.iloc[:20])
+
+    span = _only_span(telemetry)
+    assert dict(span.attributes or {})[semconv.ML_MODEL_TASK] == "regression"
+    (event,) = telemetry.events()
+    assert event[semconv.ML_PREDICTION_VALUES] == pytest.approx(values.tolist())
+    assert len(event[semconv.ML_PREDICTION_IDS]) == 20
+
+
+def test_exceptions_propagate_unchanged(telemetry, instrument, data):
+    X, y = data
+    model = LogisticRegression().fit(X, y)
+    bad = pd.DataFrame(np.zeros((3, 7)), columns=[f"c{i}" for i in range(7)])
+    with pytest.raises(ValueError) as plain:
+        model.predict(bad)
+    instrument()
+
+    with pytest.raises(ValueError) as wrapped:
+        model.predict(bad)
+    with pytest.raises(NotFittedError):
+        Ridge().predict(bad)
+
+    assert type(wrapped.value) is type(plain.value)
+    assert str(wrapped.value) == str(plain.value)
+    failed = [s for s in telemetry.finished() if s.name == "predict LogisticRegression"]
+    assert len(failed) == 1
+    assert dict(failed[0].attributes or {})[semconv.ERROR_TYPE] == "ValueError"
+    assert failed[0].status.status_code is StatusCode.ERROR
+
+
+def test_uninstrument_restores_the_exact_originals(telemetry, instrument, data):
+    X, y = data
+    classes = _sklearn_patch.estimator_classes()
+    methods = _sklearn_patch.PREDICT_METHODS + _sklearn_patch.GUARD_METHODS
+    owners = {owner for cls in classes for owner in cls.__mro__}
+    before = {(c, m): vars(c)[m] for c in owners for m in methods if m in vars(c)}
+    model = LogisticRegression().fit(X, y)
+    instrumentor = instrument()
+    assert vars(LinearClassifierMixin)["predict"] is not before[(LinearClassifierMixin, "predict")]
+
+    instrumentor.uninstrument()
+
+    after = {(c, m): vars(c)[m] for c in owners for m in methods if m in vars(c)}
+    assert after.keys() == before.keys()
+    assert all(after[k] is before[k] for k in before)
+    model.predict(X.iloc[:3])
+    assert telemetry.finished() == []
+
+
+def test_model_names_from_name_model_mapping_and_class(telemetry, instrument, data):
+    X, y = data
+    named = name_model(LogisticRegression().fit(X, y), "credit_risk", version="3")
+    mapped = Ridge().fit(X, y)
+    plain = LogisticRegression(C=0.5).fit(X, y)
+    instrument(models={"Ridge": "prices:7"})
+
+    named.predict(X.iloc[:2])
+    mapped.predict(X.iloc[:2])
+    plain.predict(X.iloc[:2])
+
+    got = [
+        (dict(s.attributes)[semconv.ML_MODEL_NAME], dict(s.attributes)[semconv.ML_MODEL_VERSION])
+        for s in telemetry.finished()
+    ]
+    assert got == [("credit_risk", "3"), ("prices", "7"), ("LogisticRegression", "unknown")]
+
+
+def test_models_from_environment(telemetry, instrument, data, monkeypatch):
+    X, y = data
+    monkeypatch.setenv(ENV_MODELS, "LogisticRegression=churn:2")
+    model = LogisticRegression().fit(X, y)
+    instrument()
+    model.predict(X.iloc[:2])
+    attrs = dict(_only_span(telemetry).attributes or {})
+    assert (attrs[semconv.ML_MODEL_NAME], attrs[semconv.ML_MODEL_VERSION]) == ("churn", "2")
+
+
+def test_bad_configuration_raises_at_instrument_time(instrument, monkeypatch):
+    with pytest.raises(ConfigurationError, match="unknown option"):
+        instrument(modles={})
+    monkeypatch.setenv(ENV_MODELS, "LogisticRegression")
+    with pytest.raises(ConfigurationError, match=ENV_MODELS):
+        instrument()
+    monkeypatch.delenv(ENV_MODELS)
+    with pytest.raises(ConfigurationError, match="feature_sample_rate"):
+        instrument(feature_sample_rate=2)
+    with pytest.raises(ConfigurationError, match="MonitorOptions"):
+        name_model(LogisticRegression(), MonitorOptions(model="m"), version="1")
+
+
+def test_suppressed_calls_are_not_monitored(telemetry, instrument, data):
+    X, y = data
+    model = LogisticRegression().fit(X, y)
+    instrument()
+    with suppress_instrumentation():
+        model.predict(X.iloc[:3])
+    assert telemetry.finished() == []
+    model.predict(X.iloc[:3])
+    assert len(telemetry.finished()) == 1
+
+
+def test_training_and_scoring_are_not_monitored(telemetry, instrument, data):
+    X, y = data
+    instrument()
+    search = GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=3).fit(X, y)
+    search.score(X, y)
+    assert telemetry.finished() == []
+    search.predict(X.iloc[:4])
+    assert _only_span(telemetry).name == "predict GridSearchCV"
+
+
+def test_hooks_run_inside_the_span_and_cannot_break_the_model(telemetry, instrument, data):
+    X, y = data
+    model = LogisticRegression().fit(X, y)
+    calls = []
+
+    def request_hook(span, estimator, operation, inputs):
+        calls.append((span.is_recording(), estimator is model, operation, inputs.shape))
+        span.set_attribute("app.tenant", "t1")
+
+    def response_hook(span, estimator, operation, result):
+        raise RuntimeError("hook bug")
+
+    errors_before = internal_errors().total()
+    instrument(request_hook=request_hook, response_hook=response_hook)
+    result = model.predict(X.iloc[:6])
+
+    assert len(result) == 6
+    assert calls == [(True, True, "predict", (6, 4))]
+    assert dict(_only_span(telemetry).attributes or {})["app.tenant"] == "t1"
+    assert internal_errors().total() == errors_before + 1
+
+
+def test_estimator_behaviour_is_preserved(telemetry, instrument, data):
+    X, y = data
+    model = LogisticRegression().fit(X, y)
+    multi = MultiOutputClassifier(LogisticRegression(), n_jobs=2).fit(X, np.c_[y, 1 - y])
+    expected_multi = multi.predict(X.iloc[:5])
+    instrument()
+
+    # available_if descriptors keep their meaning
+    assert not hasattr(SVC(), "predict_proba")
+    assert not hasattr(Pipeline([("r", Ridge())]), "predict_proba")
+    assert hasattr(Pipeline([("lr", LogisticRegression())]), "predict_proba")
+    # bound wrapped methods pickle (joblib sends them to worker processes)
+    restored = pickle.loads(pickle.dumps(model.predict))
+    assert np.array_equal(restored(X.iloc[:3]), model.predict(X.iloc[:3]))
+    telemetry.spans.clear()
+    assert np.array_equal(multi.predict(X.iloc[:5]), expected_multi)  # loky processes
+    assert [s.name for s in telemetry.finished()] == ["predict MultiOutputClassifier"]
+
+
+def test_user_subclass_is_covered_but_scratch_estimator_is_not(telemetry, instrument, data):
+    X, y = data
+
+    class MyLogistic(LogisticRegression):
+        pass
+
+    class Scratch(ClassifierMixin, BaseEstimator):
+        def fit(self, X, y):
+            self.classes_ = np.unique(y)
+            return self
+
+        def predict(self, X):
+            return np.zeros(len(X), dtype=int)
+
+    sub = MyLogistic().fit(X, y)
+    scratch = Scratch().fit(X, y)
+    instrument()
+    sub.predict(X.iloc[:2])
+    scratch.predict(X.iloc[:2])
+    assert [s.name for s in telemetry.finished()] == ["predict MyLogistic"]
+
+
+def test_entry_point_and_dependency_check():
+    from importlib.metadata import distribution, entry_points
+
+    from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
+
+    (ep,) = entry_points(group="opentelemetry_instrumentor", name="sklearn")
+    assert ep.load() is SklearnInstrumentor
+    assert get_dist_dependency_conflicts(distribution("otel-ml")) is None
+    assert tuple(SklearnInstrumentor().instrumentation_dependencies()) == ("scikit-learn >= 1.3",)
