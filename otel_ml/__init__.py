@@ -23,11 +23,24 @@ from otel_ml.instrumentation import (
     monitor,
     record_outcome,
 )
-from otel_ml.stats import CategoricalSketch, FeatureKind, FeatureProfile, NumericSketch, Profile
+from otel_ml.stats import (
+    CategoricalSketch,
+    DriftPolicy,
+    DriftReport,
+    FeatureDrift,
+    FeatureKind,
+    FeatureProfile,
+    NumericSketch,
+    Profile,
+    compare,
+)
 
 __all__ = [
     "CategoricalSketch",
     "ConfigurationError",
+    "DriftPolicy",
+    "DriftReport",
+    "FeatureDrift",
     "FeatureKind",
     "FeatureProfile",
     "ModelMonitor",
@@ -44,4 +57,5 @@ __all__ = [
     "last_prediction_ids",
     "monitor",
     "record_outcome",
+    "compare",
 ]

@@ -5,6 +5,22 @@ Pure functions and small classes; no OpenTelemetry imports.
 
 from otel_ml.stats._categorical_sketch import DEFAULT_MAX_CATEGORIES, CategoricalSketch
 from otel_ml.stats._columns import FeatureKind
+from otel_ml.stats._compare import DriftReport, FeatureDrift, compare, compare_feature
+from otel_ml.stats._divergence import (
+    ContingencyTest,
+    chi_square_test,
+    g_test,
+    hellinger_distance,
+    jensen_shannon_distance,
+    population_stability_index,
+    total_variation_distance,
+)
+from otel_ml.stats._drift import (
+    CategoricalStatistics,
+    NumericStatistics,
+    categorical_statistics,
+    numeric_statistics,
+)
 from otel_ml.stats._numeric_sketch import (
     DEFAULT_MAX_SIZE,
     MAX_SCALE,
@@ -12,6 +28,7 @@ from otel_ml.stats._numeric_sketch import (
     ExponentialBuckets,
     NumericSketch,
 )
+from otel_ml.stats._policy import Correction, DriftPolicy
 from otel_ml.stats._profile import (
     PROFILE_FORMAT_VERSION,
     PROFILE_MAX_CATEGORIES,
@@ -27,9 +44,26 @@ __all__ = [
     "PROFILE_FORMAT_VERSION",
     "PROFILE_MAX_CATEGORIES",
     "CategoricalSketch",
+    "CategoricalStatistics",
+    "ContingencyTest",
+    "Correction",
+    "DriftPolicy",
+    "DriftReport",
     "ExponentialBuckets",
+    "FeatureDrift",
     "FeatureKind",
     "FeatureProfile",
     "NumericSketch",
+    "NumericStatistics",
     "Profile",
+    "categorical_statistics",
+    "chi_square_test",
+    "compare",
+    "compare_feature",
+    "g_test",
+    "hellinger_distance",
+    "jensen_shannon_distance",
+    "numeric_statistics",
+    "population_stability_index",
+    "total_variation_distance",
 ]

@@ -1,0 +1,248 @@
+"""Compare a window with a reference profile: per-feature statistics and verdicts.
+
+:func:`compare_feature` works on two sketches (what the evaluator has after
+rebuilding a window from OTLP); :func:`compare` on a reference
+:class:`~otel_ml.stats.Profile` and a current profile or raw table. Both use the
+statistics of :mod:`otel_ml.stats._drift` and the verdict of
+:class:`~otel_ml.stats.DriftPolicy`; the cost depends on the number of buckets
+and categories, never on the number of rows behind the sketches.
+
+Examples
+--------
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> ref = Profile.from_data({"x": rng.normal(0, 1, 20_000), "c": rng.choice(["a", "b"], 20_000)})
+>>> report = compare(ref, {"x": rng.normal(0.5, 1, 5_000), "c": rng.choice(["a", "b"], 5_000)})
+>>> [(f.feature, f.method, f.drifted) for f in report.features]
+[('x', 'wasserstein_normalised', True), ('c', 'total_variation', False)]
+>>> report.drifted, report.n_drifted
+(True, 1)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from otel_ml._errors import ConfigurationError, ProfileError, SketchError
+from otel_ml.stats._categorical_sketch import CategoricalSketch
+from otel_ml.stats._columns import FeatureKind, columns_of
+from otel_ml.stats._drift import categorical_statistics, numeric_statistics
+from otel_ml.stats._numeric_sketch import NumericSketch
+from otel_ml.stats._policy import DriftPolicy
+from otel_ml.stats._profile import FeatureProfile, Profile, Sketch
+
+__all__ = ["DriftReport", "FeatureDrift", "compare", "compare_feature"]
+
+_TEST_NAMES = {"chi2": "chi2_p_value", "g": "g_p_value"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeatureDrift:
+    """Drift of one feature: every statistic, and the policy's verdict.
+
+    ``method`` names the effect-size statistic the verdict used and ``statistic``
+    is its value; ``test`` names the significance test and ``p_value`` its
+    p-value; ``threshold`` is the effect-size threshold. ``statistics`` holds every
+    statistic computed (see :mod:`otel_ml.stats._drift`), ``reason`` the verdict
+    in words.
+    """
+
+    feature: str
+    kind: FeatureKind
+    method: str
+    statistic: float
+    p_value: float
+    threshold: float
+    drifted: bool
+    n_reference: int
+    n_current: int
+    statistics: Mapping[str, float]
+    reason: str
+    test: str
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """The result of :func:`compare`.
+
+    ``drifted`` is true when any feature drifted; ``predictions`` holds the drift
+    of the model's outputs when both sides have them (not part of ``drifted``);
+    ``missing_features`` are reference features absent from the current data,
+    ``extra_features`` current columns the reference does not know.
+    """
+
+    features: tuple[FeatureDrift, ...]
+    drifted: bool
+    n_drifted: int
+    policy: DriftPolicy
+    predictions: tuple[FeatureDrift, ...] = ()
+    missing_features: tuple[str, ...] = ()
+    extra_features: tuple[str, ...] = ()
+
+    def feature(self, name: str) -> FeatureDrift:
+        """The result for one feature (``KeyError`` if it was not compared)."""
+        for f in self.features:
+            if f.feature == name:
+                return f
+        raise KeyError(name)
+
+
+def compare_feature(
+    name: str,
+    reference_sketch: Sketch,
+    current_sketch: Sketch,
+    *,
+    policy: DriftPolicy | None = None,
+    n_tests: int = 1,
+) -> FeatureDrift:
+    """Compare one feature's current sketch with its reference sketch.
+
+    Parameters
+    ----------
+    name
+        Feature name (copied into the result).
+    reference_sketch, current_sketch
+        Two :class:`~otel_ml.stats.NumericSketch` (any scales) or two
+        :class:`~otel_ml.stats.CategoricalSketch` (any ``max_categories``).
+    policy
+        Verdict thresholds (default :class:`~otel_ml.stats.DriftPolicy`).
+    n_tests
+        Number of features tested together in this window (for the correction).
+
+    Raises
+    ------
+    SketchError
+        When one sketch is numeric and the other categorical.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r, c = NumericSketch(), NumericSketch()
+    >>> r.update(np.arange(10_000.0)); c.update(np.arange(10_000.0))
+    >>> fd = compare_feature("x", r, c)
+    >>> fd.drifted, fd.statistic, fd.statistics["ks"]
+    (False, 0.0, 0.0)
+    """
+    policy = policy or DriftPolicy()
+    if isinstance(reference_sketch, NumericSketch) and isinstance(current_sketch, NumericSketch):
+        ns = numeric_statistics(reference_sketch, current_sketch)
+        stats = dataclasses.asdict(ns)
+        kind, method = FeatureKind.NUMERIC, policy.numeric_effect
+        threshold = policy.numeric_threshold
+        test, p_value = "ks", ns.ks_p_value
+    elif isinstance(reference_sketch, CategoricalSketch) and isinstance(
+        current_sketch, CategoricalSketch
+    ):
+        cs = categorical_statistics(reference_sketch, current_sketch)
+        stats = dataclasses.asdict(cs)
+        kind, method = FeatureKind.CATEGORICAL, policy.categorical_effect
+        threshold, test = policy.categorical_threshold, policy.categorical_test
+        p_value = float(stats[_TEST_NAMES[test]])
+    else:
+        raise SketchError(
+            f"feature {name!r}: cannot compare a {type(reference_sketch).__name__} reference "
+            f"with a {type(current_sketch).__name__} window"
+        )
+    n_ref, n_cur = int(stats.pop("n_reference")), int(stats.pop("n_current"))
+    effect = float(stats[method])
+    if math.isnan(effect):
+        effect = 0.0
+    verdict = policy.decide(
+        effect_name=method,
+        effect=effect,
+        threshold=threshold,
+        test_name=test,
+        p_value=p_value,
+        n_reference=n_ref,
+        n_current=n_cur,
+        n_tests=n_tests,
+    )
+    return FeatureDrift(
+        feature=name,
+        kind=kind,
+        method=method,
+        statistic=effect,
+        p_value=p_value,
+        threshold=threshold,
+        drifted=verdict.drifted,
+        n_reference=n_ref,
+        n_current=n_cur,
+        statistics={k: float(v) for k, v in stats.items()},
+        reason=verdict.reason,
+        test=test,
+    )
+
+
+def _current_profile(reference: Profile, data: object) -> Profile:
+    cols = columns_of(data)
+    features: dict[str, FeatureProfile] = {}
+    for name, values in cols.items():
+        ref = reference.features.get(name)
+        if ref is None:
+            features[name] = FeatureProfile.from_values(name, values)
+            continue
+        k = ref.sketch.max_categories if isinstance(ref.sketch, CategoricalSketch) else 0
+        try:
+            features[name] = FeatureProfile.from_values(
+                name, values, ref.kind, max_categories=max(k, 1)
+            )
+        except ConfigurationError as exc:
+            raise ProfileError(f"current data does not fit the reference profile: {exc}") from exc
+    n_rows = max((c.size for c in cols.values()), default=0)
+    return Profile(features=features, n_rows=n_rows)
+
+
+def compare(
+    reference: Profile, current: Profile | object, *, policy: DriftPolicy | None = None
+) -> DriftReport:
+    """Compare current data (a :class:`~otel_ml.stats.Profile` or a raw table) with a reference.
+
+    Every reference feature present on both sides is tested; the Bonferroni
+    correction counts them. Raw ``current`` data is sketched with the reference's
+    feature kinds; a numeric reference column holding non-numbers raises
+    :class:`~otel_ml.ProfileError` naming the column.
+    """
+    policy = policy or DriftPolicy()
+    cur = current if isinstance(current, Profile) else _current_profile(reference, current)
+    shared = [n for n in reference.features if n in cur.features]
+    for n in shared:
+        if reference.features[n].kind is not cur.features[n].kind:
+            raise ProfileError(
+                f"feature {n!r} is {reference.features[n].kind.value} in the reference but "
+                f"{cur.features[n].kind.value} in the current data"
+            )
+    results = tuple(
+        compare_feature(
+            n,
+            reference.features[n].sketch,
+            cur.features[n].sketch,
+            policy=policy,
+            n_tests=len(shared),
+        )
+        for n in shared
+    )
+    outputs = [o for o in reference.predictions if o in cur.predictions]
+    preds = tuple(
+        compare_feature(
+            o,
+            reference.predictions[o].sketch,
+            cur.predictions[o].sketch,
+            policy=policy,
+            n_tests=len(outputs),
+        )
+        for o in outputs
+        if reference.predictions[o].kind is cur.predictions[o].kind
+    )
+    n_drifted = sum(f.drifted for f in results)
+    return DriftReport(
+        features=results,
+        drifted=n_drifted > 0,
+        n_drifted=n_drifted,
+        policy=policy,
+        predictions=preds,
+        missing_features=tuple(n for n in reference.features if n not in cur.features),
+        extra_features=tuple(n for n in cur.features if n not in reference.features),
+    )

@@ -1,0 +1,165 @@
+"""Distances and tests between two binned distributions (counts over the same bins).
+
+These work on any two count vectors over the same bins: the aligned buckets of
+two numeric sketches, or the aligned categories of two categorical sketches
+(see :mod:`otel_ml.stats._drift`). Counts may be on different totals; each
+vector is normalised to proportions first.
+
+Examples
+--------
+>>> population_stability_index([50, 50], [50, 50])
+0.0
+>>> round(total_variation_distance([80, 20], [60, 40]), 3)
+0.2
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats as _sps
+
+__all__ = [
+    "PSI_EPSILON",
+    "ContingencyTest",
+    "chi_square_test",
+    "g_test",
+    "hellinger_distance",
+    "jensen_shannon_distance",
+    "population_stability_index",
+    "total_variation_distance",
+]
+
+PSI_EPSILON = 1e-4  # proportion used in place of an empty bin (PSI only)
+
+
+def _proportions(counts: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    c = np.asarray(counts, dtype=np.float64)
+    total = float(c.sum())
+    if total <= 0.0:
+        raise ValueError("a distribution with no counts has no proportions")
+    return c / total
+
+
+def population_stability_index(
+    expected: npt.ArrayLike, actual: npt.ArrayLike, *, eps: float = PSI_EPSILON
+) -> float:
+    """Population Stability Index ``sum((a - e) * ln(a / e))`` over shared bins.
+
+    Parameters
+    ----------
+    expected
+        Reference bin counts (any total).
+    actual
+        Current bin counts over the same bins.
+    eps
+        Proportion substituted for an empty bin on either side.
+
+    Examples
+    --------
+    >>> population_stability_index([50, 50], [50, 50])
+    0.0
+    >>> round(population_stability_index([40, 60], [60, 40]), 4)
+    0.1622
+    """
+    e = np.maximum(_proportions(expected), eps)
+    a = np.maximum(_proportions(actual), eps)
+    return float(max(0.0, np.sum((a - e) * np.log(a / e))))
+
+
+def jensen_shannon_distance(p: npt.ArrayLike, q: npt.ArrayLike) -> float:
+    """Jensen–Shannon distance (base 2, so in ``[0, 1]``): the square root of the divergence.
+
+    >>> jensen_shannon_distance([1, 0], [0, 1])
+    1.0
+    >>> jensen_shannon_distance([3, 1], [6, 2])
+    0.0
+    """
+    a, b = _proportions(p), _proportions(q)
+    m = 0.5 * (a + b)
+
+    def _kl(x: npt.NDArray[np.float64]) -> float:
+        nz = x > 0
+        return float(np.sum(x[nz] * np.log2(x[nz] / m[nz])))
+
+    js = 0.5 * _kl(a) + 0.5 * _kl(b)
+    return math.sqrt(min(1.0, max(0.0, js)))
+
+
+def hellinger_distance(p: npt.ArrayLike, q: npt.ArrayLike) -> float:
+    """Hellinger distance ``sqrt(1 - sum(sqrt(p * q)))``, in ``[0, 1]``.
+
+    >>> hellinger_distance([1, 0], [0, 1])
+    1.0
+    >>> round(hellinger_distance([50, 50], [90, 10]), 4)
+    0.3249
+    """
+    bc = float(np.sum(np.sqrt(_proportions(p) * _proportions(q))))
+    return math.sqrt(max(0.0, 1.0 - min(1.0, bc)))
+
+
+def total_variation_distance(p: npt.ArrayLike, q: npt.ArrayLike) -> float:
+    """Share of the probability mass that must move to turn ``p`` into ``q`` (in ``[0, 1]``).
+
+    >>> total_variation_distance([1, 1, 2], [1, 1, 2])
+    0.0
+    """
+    return float(0.5 * np.sum(np.abs(_proportions(p) - _proportions(q))))
+
+
+@dataclass(frozen=True)
+class ContingencyTest:
+    """Result of a two-sample test of homogeneity on a 2 x k table."""
+
+    statistic: float
+    p_value: float
+    dof: int
+
+
+def _table(reference: npt.ArrayLike, current: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    t = np.vstack([np.asarray(reference, np.float64), np.asarray(current, np.float64)])
+    return t[:, t.sum(axis=0) > 0]
+
+
+def _expected(t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    out: npt.NDArray[np.float64] = np.outer(t.sum(axis=1), t.sum(axis=0)) / t.sum()
+    return out
+
+
+def chi_square_test(reference: npt.ArrayLike, current: npt.ArrayLike) -> ContingencyTest:
+    """Pearson's chi-square test that two count vectors come from one distribution.
+
+    Bins empty in both samples are ignored; with fewer than two bins left, or an
+    empty sample, the answer is ``statistic=0, p_value=1``.
+
+    >>> r = chi_square_test([50, 50], [50, 50]); (r.statistic, r.p_value, r.dof)
+    (0.0, 1.0, 1)
+    >>> round(chi_square_test([30, 70], [70, 30]).statistic, 3)
+    32.0
+    """
+    t = _table(reference, current)
+    if t.shape[1] < 2 or (t.sum(axis=1) == 0).any():
+        return ContingencyTest(0.0, 1.0, 0)
+    stat = float(np.sum((t - _expected(t)) ** 2 / _expected(t)))
+    dof = t.shape[1] - 1
+    return ContingencyTest(stat, float(_sps.chi2.sf(stat, dof)), dof)
+
+
+def g_test(reference: npt.ArrayLike, current: npt.ArrayLike) -> ContingencyTest:
+    """G-test (log-likelihood ratio) of homogeneity; same conventions as
+    :func:`chi_square_test`.
+
+    >>> round(g_test([30, 70], [70, 30]).statistic, 3)
+    32.913
+    """
+    t = _table(reference, current)
+    if t.shape[1] < 2 or (t.sum(axis=1) == 0).any():
+        return ContingencyTest(0.0, 1.0, 0)
+    e = _expected(t)
+    nz = t > 0
+    stat = float(max(0.0, 2.0 * np.sum(t[nz] * np.log(t[nz] / e[nz]))))
+    dof = t.shape[1] - 1
+    return ContingencyTest(stat, float(_sps.chi2.sf(stat, dof)), dof)

@@ -1,0 +1,366 @@
+"""Drift statistics computed from two sketches (never from raw data).
+
+Numeric features
+----------------
+The two :class:`~otel_ml.stats.NumericSketch` are brought to a common scale with
+:meth:`~otel_ml.stats.NumericSketch.downscaled` (exact: a bucket at scale ``s``
+is the union of two at ``s + 1``), so both count vectors live on the same
+buckets. Then:
+
+* **KS**: the largest gap between the two empirical CDFs at bucket edges. That
+  is the exact empirical CDF gap at those points, so the sketch value is never
+  above the raw-data statistic ``D`` and at most ``max_bucket_mass`` below it
+  (the largest share of either sample in one bucket; reported as
+  ``ks_max_error``). Its p-value (:func:`ks_p_value`, the two-sample Kolmogorov
+  distribution) is therefore conservative: bucketing can only raise it.
+* **Wasserstein-1**: ``integral |F_ref - F_cur|`` with both CDFs linear inside a
+  bucket. Its error is at most ``sum(width_k * (ref_share_k + cur_share_k))``
+  (``wasserstein_max_error``): about twice the relative bucket width times the
+  mean absolute value. **Normalised** by the reference standard deviation
+  (estimated from the reference buckets), it reads "how many standard
+  deviations the distribution moved".
+* **PSI, Jensen–Shannon, Hellinger** on at most 11 bins: the buckets grouped by
+  reference deciles (plus a bin for current values beyond the reference), the
+  usual PSI layout. Finer bins would make these noise-dominated in small windows.
+
+Non-finite values (NaN, ±inf) are data-quality issues, not part of the distributions.
+
+Categorical features
+--------------------
+Two :class:`~otel_ml.stats.CategoricalSketch` may track different values (top-K
+with overflow). A category gets its own bin only when its count is known in both
+(tracked, or the sketch has no overflow so an untracked value has count 0), when
+the reference expects at least :data:`MIN_EXPECTED` rows of it in both samples
+(the chi-square rule of thumb), and -- when a sketch overflowed -- when its count
+is well above that sketch's smallest tracked count, so that which values a
+top-K sketch happened to keep does not bias the test. Everything else is pooled
+into one "other" bin whose counts are exact (total minus the binned counts).
+Chi-square and G-tests, PSI, Jensen–Shannon, Hellinger and total variation all
+use these bins.
+
+Examples
+--------
+>>> import numpy as np
+>>> a, b = NumericSketch(), NumericSketch()
+>>> a.update(np.arange(1000.0)); b.update(np.arange(1000.0) + 100)
+>>> st = numeric_statistics(a, b)
+>>> round(st.ks, 2), round(st.wasserstein, -1)
+(0.1, 100.0)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import special as _special
+
+from otel_ml.stats._categorical_sketch import CategoricalSketch
+from otel_ml.stats._divergence import (
+    chi_square_test,
+    g_test,
+    hellinger_distance,
+    jensen_shannon_distance,
+    population_stability_index,
+    total_variation_distance,
+)
+from otel_ml.stats._numeric_sketch import NumericSketch
+
+__all__ = [
+    "MIN_EXPECTED",
+    "PSI_BINS",
+    "AlignedBuckets",
+    "CategoricalStatistics",
+    "NumericStatistics",
+    "align_buckets",
+    "categorical_bins",
+    "categorical_statistics",
+    "decile_bins",
+    "ks_p_value",
+    "numeric_statistics",
+]
+
+MIN_EXPECTED = 5.0  # rows the reference must expect in a category for it to get its own bin
+PSI_BINS = 10  # reference-quantile bins for PSI / JS / Hellinger on numeric features
+_SIGN = np.int64(1 << 40)  # key offset separating negative, zero and positive buckets
+
+
+@dataclass(frozen=True)
+class AlignedBuckets:
+    """Two numeric sketches' counts over the same buckets, ascending by value."""
+
+    lower: npt.NDArray[np.float64]
+    upper: npt.NDArray[np.float64]
+    reference: npt.NDArray[np.int64]
+    current: npt.NDArray[np.int64]
+
+
+def _keys(s: NumericSketch) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    parts_k, parts_c = [], []
+    if s.negative_counts.size:
+        idx = s.negative_offset + np.arange(s.negative_counts.size, dtype=np.int64)
+        parts_k.append((-_SIGN - idx)[::-1])
+        parts_c.append(s.negative_counts[::-1])
+    if s.zero_count:
+        parts_k.append(np.zeros(1, dtype=np.int64))
+        parts_c.append(np.array([s.zero_count], dtype=np.int64))
+    if s.positive_counts.size:
+        parts_k.append(_SIGN + s.positive_offset + np.arange(s.positive_counts.size))
+        parts_c.append(s.positive_counts)
+    if not parts_k:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    keys, counts = np.concatenate(parts_k), np.concatenate(parts_c)
+    nz = counts > 0
+    return keys[nz].astype(np.int64), counts[nz].astype(np.int64)
+
+
+def align_buckets(reference: NumericSketch, current: NumericSketch) -> AlignedBuckets:
+    """Counts of both sketches over the union of their buckets at their common scale.
+
+    >>> a, b = NumericSketch(scale=0), NumericSketch(scale=1)
+    >>> a.update([1.5, 3.0]); b.update([1.2, -3.0])
+    >>> al = align_buckets(a, b)
+    >>> al.lower.tolist(), al.reference.tolist(), al.current.tolist()
+    ([-4.0, 1.0, 2.0], [0, 1, 1], [1, 1, 0])
+    """
+    scale = min(reference.scale, current.scale)
+    r, c = reference.downscaled(scale), current.downscaled(scale)
+    kr, cr = _keys(r)
+    kc, cc = _keys(c)
+    keys = np.union1d(kr, kc)
+    ref = np.zeros(keys.size, np.int64)
+    cur = np.zeros(keys.size, np.int64)
+    ref[np.searchsorted(keys, kr)] = cr
+    cur[np.searchsorted(keys, kc)] = cc
+    pos, neg = keys > 0, keys < 0
+    idx = np.where(pos, keys - _SIGN, np.where(neg, -_SIGN - keys, 0)).astype(np.float64)
+    with np.errstate(over="ignore"):  # the top bucket at scale -10 ends beyond float64
+        lo_abs = np.exp2(np.ldexp(idx, -scale))
+        hi_abs = np.exp2(np.ldexp(idx + 1.0, -scale))
+    lower = np.where(pos, lo_abs, np.where(neg, -hi_abs, 0.0))
+    upper = np.where(pos, hi_abs, np.where(neg, -lo_abs, 0.0))
+    return AlignedBuckets(lower, upper, ref, cur)
+
+
+def ks_p_value(d: float, n: int, m: int) -> float:
+    """Two-sample Kolmogorov–Smirnov p-value for statistic ``d`` and sample sizes ``n``, ``m``.
+
+    Uses the Kolmogorov limit distribution with Stephens' small-sample correction,
+    ``lambda = (sqrt(en) + 0.12 + 0.11 / sqrt(en)) * d`` with ``en = n*m/(n+m)``;
+    within 2 % (relative) of ``scipy.stats.kstwo.sf(d, en)`` for ``en >= 50`` and
+    p-values above 1e-4, at a hundredth of its cost for large ``en``.
+
+    >>> round(ks_p_value(0.1, 1000, 1000), 4)
+    0.0001
+    """
+    if n <= 0 or m <= 0:
+        return 1.0
+    se = math.sqrt(n * m / (n + m))
+    return float(min(1.0, max(0.0, _special.kolmogorov((se + 0.12 + 0.11 / se) * d))))
+
+
+@dataclass(frozen=True)
+class NumericStatistics:
+    """Drift statistics of a numeric feature, from two sketches."""
+
+    n_reference: int
+    n_current: int
+    ks: float
+    ks_p_value: float
+    ks_max_error: float
+    wasserstein: float
+    wasserstein_normalised: float
+    wasserstein_max_error: float
+    reference_std: float
+    psi: float
+    jensen_shannon: float
+    hellinger: float
+
+
+def _sketch_std(lower: npt.NDArray[np.float64], upper: npt.NDArray[np.float64],
+                counts: npt.NDArray[np.int64]) -> float:
+    w = counts / counts.sum()
+    mean = float(np.sum(w * (lower + upper) / 2))
+    second = float(np.sum(w * (lower * lower + lower * upper + upper * upper) / 3))
+    return math.sqrt(max(0.0, second - mean * mean))
+
+
+def _wasserstein(lower: npt.NDArray[np.float64], upper: npt.NDArray[np.float64],
+                 d_before: npt.NDArray[np.float64], d_after: npt.NDArray[np.float64]) -> float:
+    """``integral |F_r - F_c|`` with CDF differences linear inside each bin, constant between."""
+    width = upper - lower
+    a, b = np.abs(d_before), np.abs(d_after)
+    same = d_before * d_after >= 0
+    denom = np.where(same, 1.0, a + b)
+    inside = np.where(same, width * (a + b) / 2, width * (a * a + b * b) / (2 * denom))
+    gaps = (lower[1:] - upper[:-1]) * np.abs(d_after[:-1])
+    return float(np.sum(inside) + np.sum(gaps))
+
+
+def decile_bins(al: AlignedBuckets) -> AlignedBuckets:
+    """Group aligned buckets into reference-decile bins (the PSI / JS / Hellinger bins).
+
+    A bucket joins bin ``floor(10 * reference share below it)``, so each bin holds
+    about a tenth of the reference (a bucket with more stays whole) and current
+    values above the reference's range get a bin of their own. Bin edges are bucket
+    edges, so the counts are exact.
+
+    >>> a, b = NumericSketch(), NumericSketch()
+    >>> a.update(np.arange(1, 101.0)); b.update(np.r_[np.arange(1, 101.0), np.full(100, 500.0)])
+    >>> bins = decile_bins(align_buckets(a, b))
+    >>> len(bins.reference), int(bins.reference.max()), int(bins.reference[-1])
+    (11, 11, 0)
+    >>> int(bins.current[-1])  # the current values above the reference's maximum
+    100
+    """
+    share = al.reference / max(1, int(al.reference.sum()))
+    before = np.concatenate([[0.0], np.cumsum(share)[:-1]])
+    groups = np.floor(before * PSI_BINS + 1e-9).astype(np.int64)
+    _, first = np.unique(groups, return_index=True)
+    last = np.concatenate([first[1:], [groups.size]]) - 1
+    return AlignedBuckets(
+        lower=al.lower[first],
+        upper=al.upper[last],
+        reference=np.add.reduceat(al.reference, first),
+        current=np.add.reduceat(al.current, first),
+    )
+
+
+def numeric_statistics(reference: NumericSketch, current: NumericSketch) -> NumericStatistics:
+    """All numeric drift statistics from two sketches (NaN everywhere if either is empty)."""
+    n, m = reference.count, current.count
+    if n == 0 or m == 0:
+        nan = math.nan
+        return NumericStatistics(n, m, nan, 1.0, nan, nan, nan, nan, nan, nan, nan, nan)
+    al = align_buckets(reference, current)
+    lo_clip = min(reference.min, current.min)
+    hi_clip = max(reference.max, current.max)
+    lower = np.clip(al.lower, lo_clip, hi_clip)
+    upper = np.clip(al.upper, lo_clip, hi_clip)
+    rs, cs = al.reference / n, al.current / m
+    d_after = np.cumsum(rs) - np.cumsum(cs)
+    d_before = d_after - (rs - cs)
+    ks = float(np.max(np.abs(d_after)))
+    interior = al.upper > al.lower  # the zero bucket is a point: no error inside it
+    ks_err = float(max(np.max(rs * interior), np.max(cs * interior)))
+    w = _wasserstein(lower, upper, d_before, d_after)
+    w_err = float(np.sum((upper - lower) * (rs + cs)))
+    sel = al.reference > 0
+    ref_lo = np.clip(al.lower[sel], reference.min, reference.max)
+    ref_hi = np.clip(al.upper[sel], reference.min, reference.max)
+    std = _sketch_std(ref_lo, ref_hi, al.reference[sel])
+    w_norm = w / std if std > 0 else (0.0 if w == 0 else math.inf)
+    bins = decile_bins(al)
+    gr, gc = bins.reference, bins.current
+    return NumericStatistics(
+        n_reference=n,
+        n_current=m,
+        ks=ks,
+        ks_p_value=ks_p_value(ks, n, m),
+        ks_max_error=ks_err,
+        wasserstein=w,
+        wasserstein_normalised=w_norm,
+        wasserstein_max_error=w_err,
+        reference_std=std,
+        psi=population_stability_index(gr, gc),
+        jensen_shannon=jensen_shannon_distance(gr, gc),
+        hellinger=hellinger_distance(gr, gc),
+    )
+
+
+@dataclass(frozen=True)
+class CategoricalStatistics:
+    """Drift statistics of a categorical feature, from two sketches."""
+
+    n_reference: int
+    n_current: int
+    n_bins: int
+    chi2: float
+    chi2_p_value: float
+    g: float
+    g_p_value: float
+    psi: float
+    jensen_shannon: float
+    hellinger: float
+    total_variation: float
+
+
+def _clear_of_floor(expected: float, sketch: CategoricalSketch) -> bool:
+    """Whether a top-K ``sketch`` keeps a value expected ``expected`` times almost surely.
+
+    A sketch without overflow knows every value. One with overflow kept the values
+    whose counts beat its smallest tracked count; a value expected three standard
+    deviations above that is kept whatever the noise, so binning it separately does
+    not select values for being lucky.
+    """
+    if sketch.overflow == 0:
+        return True
+    floor = min(sketch.counts.values(), default=0)
+    return expected - 3.0 * math.sqrt(expected) > floor
+
+
+def categorical_bins(
+    reference: CategoricalSketch, current: CategoricalSketch
+) -> tuple[list[str], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The bins described in the module docstring: ``(labels, ref_counts, cur_counts)``.
+
+    The last bin, labelled ``""``, pools every other value (dropped when empty).
+
+    >>> r, c = CategoricalSketch(), CategoricalSketch()
+    >>> r.update(["a"] * 50 + ["b"] * 40 + ["c"] * 2); c.update(["a"] * 30 + ["b"] * 60 + ["d"])
+    >>> labels, rc, cc = categorical_bins(r, c)
+    >>> labels, rc.tolist(), cc.tolist()
+    (['a', 'b', ''], [50, 40, 2], [30, 60, 1])
+    """
+    n, m = reference.count, current.count
+    labels: list[str] = []
+    rc: list[int] = []
+    cc: list[int] = []
+    for cat, r in reference.counts.items():
+        expected = r / n * m
+        if r < MIN_EXPECTED or expected < MIN_EXPECTED:
+            continue
+        if not (_clear_of_floor(r, reference) and _clear_of_floor(expected, current)):
+            continue
+        c = current.counts.get(cat)
+        if c is None:
+            if current.overflow:
+                continue  # (almost never, by the rule above) count unknown: pool it
+            c = 0
+        labels.append(cat)
+        rc.append(r)
+        cc.append(c)
+    r_other, c_other = n - sum(rc), m - sum(cc)
+    if r_other or c_other:
+        labels.append("")
+        rc.append(r_other)
+        cc.append(c_other)
+    return labels, np.asarray(rc, np.int64), np.asarray(cc, np.int64)
+
+
+def categorical_statistics(
+    reference: CategoricalSketch, current: CategoricalSketch
+) -> CategoricalStatistics:
+    """All categorical drift statistics from two sketches (NaN if either is empty)."""
+    n, m = reference.count, current.count
+    if n == 0 or m == 0:
+        nan = math.nan
+        return CategoricalStatistics(n, m, 0, nan, 1.0, nan, 1.0, nan, nan, nan, nan)
+    _, rc, cc = categorical_bins(reference, current)
+    chi = chi_square_test(rc, cc)
+    g = g_test(rc, cc)
+    return CategoricalStatistics(
+        n_reference=n,
+        n_current=m,
+        n_bins=int(rc.size),
+        chi2=chi.statistic,
+        chi2_p_value=chi.p_value,
+        g=g.statistic,
+        g_p_value=g.p_value,
+        psi=population_stability_index(rc, cc),
+        jensen_shannon=jensen_shannon_distance(rc, cc),
+        hellinger=hellinger_distance(rc, cc),
+        total_variation=total_variation_distance(rc, cc),
+    )

@@ -1,0 +1,200 @@
+"""Drift statistics from sketches, checked against scipy/numpy on the same raw samples.
+
+Tolerances come from the bucket resolution: the sketch reports its own bounds
+(``ks_max_error``, ``wasserstein_max_error``) and the tests check that the raw
+oracle lies within them, and that the bounds are small.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+from otel_ml.stats import CategoricalSketch, NumericSketch
+from otel_ml.stats._drift import (
+    align_buckets,
+    categorical_bins,
+    categorical_statistics,
+    decile_bins,
+    ks_p_value,
+    numeric_statistics,
+)
+
+Gen = Callable[[np.random.Generator, int], npt.NDArray[np.float64]]
+
+CASES: dict[str, tuple[Gen, Gen]] = {
+    "normal_shift": (lambda r, n: r.normal(0, 1, n), lambda r, n: r.normal(0.25, 1, n)),
+    "normal_same": (lambda r, n: r.normal(5, 2, n), lambda r, n: r.normal(5, 2, n)),
+    "lognormal_scale": (lambda r, n: r.lognormal(3, 1, n), lambda r, n: r.lognormal(3, 1.3, n)),
+    "poisson": (lambda r, n: r.poisson(3.0, n).astype(float), lambda r, n: r.poisson(3.5, n)),
+    "signed_with_zeros": (
+        lambda r, n: np.where(r.uniform(size=n) < 0.2, 0.0, r.normal(0, 10, n)),
+        lambda r, n: np.where(r.uniform(size=n) < 0.3, 0.0, r.normal(1, 10, n)),
+    ),
+    # Very different ranges: the sketches end at different scales and must be aligned.
+    "different_scales": (lambda r, n: r.uniform(1, 1e6, n), lambda r, n: r.uniform(10, 20, n)),
+}
+
+
+def _sketch(x: npt.ArrayLike) -> NumericSketch:
+    s = NumericSketch()
+    s.update(x)
+    return s
+
+
+def _raw_counts(x: npt.NDArray[np.float64], lower: npt.NDArray[np.float64],
+                upper: npt.NDArray[np.float64]) -> list[int]:
+    """Raw values per bin; bins follow the sketch's edges: negative buckets are
+    ``[l, u)``, the zero bucket ``[0, 0]``, positive buckets ``(l, u]``."""
+    out = []
+    for lo, hi in zip(lower, upper, strict=True):
+        above = (x > lo) | ((x == lo) & (lo <= 0))
+        below = (x < hi) | ((x == hi) & (hi >= 0))
+        out.append(int(np.sum(above & below)))
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_numeric_statistics_match_scipy_on_raw_samples(case: str) -> None:
+    rng = np.random.default_rng(zlib.crc32(case.encode()))
+    gen_r, gen_c = CASES[case]
+    x = np.asarray(gen_r(rng, 20_000), dtype=float)
+    y = np.asarray(gen_c(rng, 5_000), dtype=float)
+    a, b = _sketch(x), _sketch(y)
+    st = numeric_statistics(a, b)
+
+    # KS: never above the raw statistic, at most ks_max_error below it.
+    raw = stats.ks_2samp(x, y, method="asymp")
+    assert st.ks <= raw.statistic + 1e-12
+    assert raw.statistic - st.ks <= st.ks_max_error + 1e-12
+    assert raw.statistic - st.ks < 0.005  # in practice far inside the worst-case bound
+    # The p-value formula agrees with scipy's on the raw D, and bucketing only raises it.
+    p_raw_d = ks_p_value(raw.statistic, x.size, y.size)
+    if raw.pvalue > 1e-4:
+        assert p_raw_d == pytest.approx(raw.pvalue, rel=0.03)
+    assert st.ks_p_value >= p_raw_d * (1 - 1e-9)
+
+    # Wasserstein within the bucket-resolution bound, and the bound is small.
+    w_raw = stats.wasserstein_distance(x, y)
+    assert abs(st.wasserstein - w_raw) <= st.wasserstein_max_error
+    assert abs(st.wasserstein - w_raw) < 0.01 * np.std(x)  # typical error: far inside it
+    # Reference spread: within the relative bucket width (4.4 % at scale 3).
+    assert st.reference_std == pytest.approx(np.std(x), rel=a.relative_error)
+
+    # PSI / JS / Hellinger: the sketch's decile bins hold exactly the raw counts, and
+    # the formulas agree with scipy / numpy on those counts.
+    bins = decile_bins(align_buckets(a, b))
+    assert _raw_counts(x, bins.lower, bins.upper) == bins.reference.tolist()
+    assert _raw_counts(y, bins.lower, bins.upper) == bins.current.tolist()
+    p = bins.reference / x.size
+    q = bins.current / y.size
+    pe, qe = np.maximum(p, 1e-4), np.maximum(q, 1e-4)
+    assert st.psi == pytest.approx(np.sum((qe - pe) * np.log(qe / pe)), rel=1e-9, abs=1e-12)
+    assert st.jensen_shannon == pytest.approx(jensenshannon(p, q, base=2), abs=1e-9)
+    assert st.hellinger == pytest.approx(
+        np.sqrt(0.5 * np.sum((np.sqrt(p) - np.sqrt(q)) ** 2)), abs=1e-9
+    )
+
+
+def test_aligned_buckets_hold_exact_raw_counts_across_scales() -> None:
+    rng = np.random.default_rng(7)
+    x = np.concatenate([-rng.lognormal(0, 2, 3000), np.zeros(100), rng.lognormal(0, 2, 3000)])
+    y = rng.normal(0, 0.5, 2000)
+    a, b = _sketch(x), _sketch(y)
+    assert a.scale != b.scale
+    al = align_buckets(a, b)
+    assert np.all(al.lower[1:] >= al.upper[:-1])
+    assert _raw_counts(x, al.lower, al.upper) == al.reference.tolist()
+    assert _raw_counts(y, al.lower, al.upper) == al.current.tolist()
+
+
+def test_integer_counts_give_the_exact_ks_statistic() -> None:
+    rng = np.random.default_rng(3)
+    x, y = rng.poisson(2.0, 30_000), rng.poisson(2.2, 3_000)
+    st = numeric_statistics(_sketch(x), _sketch(y))
+    assert st.ks == pytest.approx(stats.ks_2samp(x, y).statistic, abs=1e-12)
+
+
+def test_normalised_wasserstein_reads_in_standard_deviations() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.normal(100, 15, 100_000)
+    st = numeric_statistics(_sketch(x), _sketch(rng.normal(100 + 0.5 * 15, 15, 20_000)))
+    assert st.wasserstein_normalised == pytest.approx(0.5, abs=0.03)
+
+
+def test_constant_reference() -> None:
+    a = _sketch(np.full(1000, 3.0))
+    same = numeric_statistics(a, _sketch(np.full(500, 3.0)))
+    assert (same.ks, same.wasserstein, same.wasserstein_normalised) == (0.0, 0.0, 0.0)
+    moved = numeric_statistics(a, _sketch(np.full(500, 4.0)))
+    assert moved.ks == 1.0 and math.isinf(moved.wasserstein_normalised)
+
+
+def test_empty_sketch_gives_nan_and_p_one() -> None:
+    st = numeric_statistics(_sketch([1.0, 2.0]), NumericSketch())
+    assert math.isnan(st.ks) and st.ks_p_value == 1.0
+
+
+# ---- categorical ------------------------------------------------------------------------
+def _cat(values: npt.ArrayLike, k: int = 1000) -> CategoricalSketch:
+    s = CategoricalSketch(max_categories=k)
+    s.update(values)
+    return s
+
+
+def test_categorical_tests_match_scipy_on_raw_counts() -> None:
+    rng = np.random.default_rng(5)
+    cats = np.array(list("abcdefgh"))
+    p = np.array([0.3, 0.2, 0.15, 0.1, 0.1, 0.08, 0.05, 0.02])
+    x = rng.choice(cats, 20_000, p=p)
+    y = rng.choice(cats, 3_000, p=np.roll(p, 1))
+    st = categorical_statistics(_cat(x), _cat(y))
+    table = np.array([[np.sum(x == c) for c in cats], [np.sum(y == c) for c in cats]])
+    chi2, pval, dof, _ = stats.chi2_contingency(table, correction=False)
+    assert st.n_bins == 8
+    assert st.chi2 == pytest.approx(chi2, rel=1e-9)
+    assert st.chi2_p_value == pytest.approx(pval, rel=1e-6, abs=1e-300)
+    g, gp, _, _ = stats.chi2_contingency(table, correction=False, lambda_="log-likelihood")
+    assert st.g == pytest.approx(g, rel=1e-9)
+    assert st.g_p_value == pytest.approx(gp, rel=1e-6, abs=1e-300)
+    pr, pc = table[0] / table[0].sum(), table[1] / table[1].sum()
+    assert st.total_variation == pytest.approx(0.5 * np.abs(pr - pc).sum())
+    assert st.jensen_shannon == pytest.approx(jensenshannon(pr, pc, base=2))
+
+
+def test_rare_and_unseen_categories_are_pooled_exactly() -> None:
+    ref = ["a"] * 500 + ["b"] * 400 + ["rare"] * 3
+    cur = ["a"] * 50 + ["b"] * 60 + ["new"] * 7
+    labels, rc, cc = categorical_bins(_cat(ref), _cat(cur))
+    assert labels == ["a", "b", ""]
+    assert rc.tolist() == [500, 400, 3] and cc.tolist() == [50, 60, 7]
+
+
+def test_different_tracked_sets_with_overflow_are_exact_and_unbiased() -> None:
+    """A 1,000-value reference kept whole; windows sketched with the SDK default K=100."""
+    rng = np.random.default_rng(6)
+    p = 1.0 / np.arange(1, 1001)
+    p /= p.sum()
+    ref = _cat(rng.choice(1000, 100_000, p=p))
+    pvals = []
+    for _ in range(60):
+        y = rng.choice(1000, 10_000, p=p)
+        cur = _cat(y, k=100)
+        assert cur.overflow > 0
+        labels, rc, cc = categorical_bins(ref, cur)
+        assert rc.sum() == ref.count and cc.sum() == cur.count == 10_000
+        counts = np.bincount(y, minlength=1000)
+        for label, c in zip(labels[:-1], cc[:-1], strict=True):
+            assert c == counts[int(label)]  # every separate bin is exact
+        assert len(labels) > 20
+        pvals.append(categorical_statistics(ref, cur).chi2_p_value)
+    # No drift: p-values must not pile up near zero because of which values K=100 kept.
+    assert np.mean(np.asarray(pvals) < 0.05) <= 0.15
+    assert stats.kstest(pvals, "uniform").pvalue > 0.001
