@@ -161,7 +161,11 @@ class PagerDutyConfig(_Common):
 
 @dataclass(frozen=True)
 class EmailConfig(_Common):
-    """Email over SMTP (``smtplib``), optional STARTTLS and authentication."""
+    """Email over SMTP (``smtplib``), optional STARTTLS and authentication.
+
+    ``tls_ca_file`` names a CA bundle to verify the server with (a private
+    CA); the system's trust store otherwise.
+    """
 
     host: str
     port: int
@@ -171,6 +175,7 @@ class EmailConfig(_Common):
     username: str | None = None
     password: Secret | None = None
     subject_prefix: str = "[otel-ml]"
+    tls_ca_file: str | None = None
     type: NotifierType = NotifierType.EMAIL
 
 
@@ -184,6 +189,7 @@ _TYPE_KEYS: dict[NotifierType, tuple[str, ...]] = {
     NotifierType.PAGERDUTY: ("routing_key", "url", "source"),
     NotifierType.EMAIL: (
         "host", "port", "from", "to", "starttls", "username", "password", "subject_prefix",
+        "tls_ca_file",
     ),
 }
 
@@ -309,6 +315,7 @@ def parse_notifier(name: str, value: object, path: str) -> NotifierConfig:
     starttls = read_bool(raw.get("starttls", True), f"{path}.starttls")
     username = raw.get("username")
     password = raw.get("password")
+    ca_file = raw.get("tls_ca_file")
     if (username is None) != (password is None):
         raise ConfigurationError(f"{path}: give both username and password, or neither")
     return EmailConfig(
@@ -321,4 +328,5 @@ def parse_notifier(name: str, value: object, path: str) -> NotifierConfig:
         username=None if username is None else read_str(username, f"{path}.username"),
         password=None if password is None else read_secret(password, f"{path}.password"),
         subject_prefix=str(raw.get("subject_prefix", "[otel-ml]")),
+        tls_ca_file=None if ca_file is None else read_str(ca_file, f"{path}.tls_ca_file"),
     )

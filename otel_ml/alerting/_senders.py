@@ -101,7 +101,7 @@ def _send_email(config: EmailConfig, t: AlertTransition, secrets: list[str]) -> 
         with smtplib.SMTP(config.host, config.port, timeout=config.timeout) as smtp:
             smtp.ehlo()
             if config.starttls:
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=ssl.create_default_context(cafile=config.tls_ca_file))
                 smtp.ehlo()
             if config.username is not None and config.password is not None:
                 smtp.login(config.username, config.password.reveal())
