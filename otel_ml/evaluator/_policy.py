@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
 from otel_ml._errors import ConfigurationError, OtelMlError
+from otel_ml.stats import DriftPolicy
 
 __all__ = ["drift_policy_from_mapping"]
 
 
-def drift_policy_from_mapping(d: Mapping[str, Any]) -> Any:
-    """A ``DriftPolicy`` from the ``drift:`` mapping (defaults for missing keys)."""
-    DriftPolicy = importlib.import_module("otel_ml.stats").DriftPolicy  # noqa: N806
+def drift_policy_from_mapping(d: Mapping[str, Any]) -> DriftPolicy:
+    """A ``DriftPolicy`` from the ``drift:`` mapping (defaults for missing keys).
+
+    >>> drift_policy_from_mapping({"alpha": 0.05}).alpha
+    0.05
+    >>> drift_policy_from_mapping({"alpah": 0.05})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    otel_ml._errors.ConfigurationError: unknown key 'drift.alpah'; did you mean 'drift.alpha'? ...
+    """
 
     names = tuple(f.name for f in dataclasses.fields(DriftPolicy))
     for k in d:

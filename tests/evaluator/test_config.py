@@ -100,3 +100,27 @@ def test_durations() -> None:
     assert parse_duration("1d") == 86400.0
     with pytest.raises(ConfigurationError):
         parse_duration(True)
+
+
+@pytest.mark.parametrize(
+    ("drift", "names"),
+    [
+        ({"numeric_threshold": -1}, ["drift", "numeric_threshold", ">= 0"]),
+        ({"numeric_threshold": "high"}, ["drift.numeric_threshold", "number"]),
+        ({"alpha": 2}, ["drift", "alpha"]),
+        ({"numeric_threshhold": 0.2}, ["drift.numeric_threshhold", "numeric_threshold"]),
+    ],
+)
+def test_bad_drift_thresholds_name_the_key(drift: dict[str, object], names: list[str]) -> None:
+    with pytest.raises(ConfigurationError) as err:
+        parse_config({"drift": drift})
+    for n in names:
+        assert n in str(err.value)
+
+
+def test_drift_policy_from_config() -> None:
+    from otel_ml.evaluator._policy import drift_policy_from_mapping
+
+    cfg = parse_config({"drift": {"numeric_threshold": 0.2, "correction": "none"}})
+    policy = drift_policy_from_mapping(cfg.drift)
+    assert policy.numeric_threshold == 0.2 and policy.correction.value == "none"

@@ -1,0 +1,266 @@
+"""The evaluator's HTTP API, for people and scripts.
+
+=================================  ==============================================
+``GET /api/models``                every model: versions, latest window, drifted
+                                   features, firing alerts (JSON)
+``GET /api/models/{name}/report``  the latest report of ``name`` (features, drift,
+                                   quality, performance, operations), its recent
+                                   history and its alerts (JSON)
+``GET /models/{name}``             the same as an HTML page with SVG plots
+``GET /metrics``                   the derived metrics, Prometheus text format
+``GET /healthz``                   liveness and ingest health (JSON; never
+                                   behind auth)
+=================================  ==============================================
+
+With a bearer token configured every path but ``/healthz`` needs
+``Authorization: Bearer <token>`` (401 otherwise). Listens on 127.0.0.1 unless
+configured otherwise; TLS with the receivers' ``TlsOptions``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
+
+from otel_ml.evaluator._auth import BearerAuth
+from otel_ml.evaluator._html import model_page
+from otel_ml.evaluator._report import ModelReport
+from otel_ml.evaluator._service import EvaluatorService
+
+__all__ = ["ApiServer"]
+
+_log = logging.getLogger(__name__)
+
+AlertLookup = Callable[[str], Sequence[Mapping[str, Any]]]
+_JSON = "application/json"
+_HISTORY = 48
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def _send(self, code: int, body: bytes, ctype: str, extra: Mapping[str, str] = {}) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in extra.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, code: int, obj: object) -> None:
+        self._send(code, json.dumps(obj, allow_nan=False).encode(), _JSON)
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        api = self.server.api
+        path = self.path.split("?", 1)[0].rstrip("/") or "/"
+        try:
+            if path == "/healthz":
+                self._json(200, api.health())
+                return
+            if api.auth is not None and not api.auth.check(self.headers.get("Authorization")):
+                self._send(
+                    401,
+                    b'{"error": "bearer token required"}',
+                    _JSON,
+                    {"WWW-Authenticate": 'Bearer realm="otel-ml"'},
+                )
+                return
+            parts = [unquote(p) for p in path.strip("/").split("/")]
+            if path == "/metrics":
+                self._send(200, api.service_metrics(), "text/plain; version=0.0.4; charset=utf-8")
+            elif parts == ["api", "models"]:
+                self._json(200, api.models())
+            elif len(parts) == 4 and parts[:2] == ["api", "models"] and parts[3] == "report":
+                found = api.report(parts[2])
+                self._json(
+                    200 if found is not None else 404,
+                    found if found is not None else {"error": f"no model {parts[2]!r}"},
+                )
+            elif len(parts) == 2 and parts[0] == "models":
+                html = api.html(parts[1])
+                if html is None:
+                    self._send(404, b"no such model", "text/plain; charset=utf-8")
+                else:
+                    self._send(200, html.encode(), "text/html; charset=utf-8")
+            else:
+                self._json(404, {"error": "not found"})
+        except Exception:  # noqa: BLE001 - one bad request must not stop the API; logged
+            _log.exception("API request %s failed", path)
+            self._json(500, {"error": "internal error"})
+
+    do_HEAD = do_GET  # noqa: N815
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        _log.debug("api: " + format, *args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr: tuple[str, int], api: ApiServer) -> None:
+        self.api = api
+        super().__init__(addr, _Handler)
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, addr = super().get_request()
+        if self.api.ssl_context is not None:
+            sock = self.api.ssl_context.wrap_socket(sock, server_side=True)
+        return sock, addr
+
+
+class ApiServer:
+    """Serves the API of one :class:`EvaluatorService`.
+
+    Parameters
+    ----------
+    service
+        The running service (its store holds the reports).
+    alerts
+        ``alerts(model) -> [alert dicts]`` for the report's ``alerts`` field.
+    """
+
+    def __init__(
+        self,
+        service: EvaluatorService,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        *,
+        auth: BearerAuth | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        alerts: AlertLookup | None = None,
+    ) -> None:
+        self.service = service
+        self.auth = auth
+        self.ssl_context = ssl_context
+        self._alerts = alerts
+        self._server = _Server((host, port), self)
+        self._host = host
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{self._host}:{self.port}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="otel-ml-api",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    # ---- content ----------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        h = self.service.health()
+        return {
+            "status": "ok",
+            "points_received": h.points_received,
+            "points_rejected": dict(h.points_rejected),
+            "batches": dict(h.batches),
+            "queue_depth": h.queue_depth,
+            "window_lag_seconds": h.window_lag,
+            "pending_predictions": h.pending_predictions,
+        }
+
+    def service_metrics(self) -> bytes:
+        m = self.service.metrics
+        return m.prometheus_text() if m is not None else b""
+
+    def _alerts_of(self, model: str) -> list[dict[str, Any]]:
+        if self._alerts is None:
+            return []
+        try:
+            return [dict(a) for a in self._alerts(model)]
+        except Exception:  # noqa: BLE001 - the report still shows without alerts; logged
+            _log.exception("alert lookup failed for %s", model)
+            return []
+
+    def _reports(self, model: str) -> list[ModelReport]:
+        return [
+            ModelReport.from_dict(json.loads(d))
+            for _, d in self.service.store.reports(model, limit=_HISTORY)
+        ]
+
+    def models(self) -> dict[str, Any]:
+        by_model: dict[str, list[str]] = {}
+        for m, v in self.service.store.models():
+            by_model.setdefault(m, []).append(v)
+        out = []
+        for name, versions in sorted(by_model.items()):
+            latest = self._reports(name)[:1]
+            r = latest[0] if latest else None
+            out.append(
+                {
+                    "name": name,
+                    "versions": versions,
+                    "latest_window": None
+                    if r is None
+                    else {"start": r.window_start, "end": r.window_end, "version": r.version},
+                    "drifted_features": [] if r is None else list(r.drifted_features),
+                    "alerts_firing": len(self._alerts_of(name)),
+                    "report": f"/api/models/{name}/report",
+                    "page": f"/models/{name}",
+                }
+            )
+        return {"models": out}
+
+    def report(self, model: str) -> dict[str, Any] | None:
+        reports = self._reports(model)
+        if not reports:
+            return None
+        latest = reports[0]
+        body = latest.to_dict()
+        body["alerts"] = self._alerts_of(model)
+        body["history"] = [
+            {
+                "version": r.version,
+                "window_start": r.window_start,
+                "window_end": r.window_end,
+                "n_rows": r.n_rows,
+                "drifted_features": list(r.drifted_features),
+                "performance": None
+                if r.performance is None
+                else {k: v for k, v in r.to_dict()["performance"]["metrics"].items()},
+                "label_coverage": None if r.performance is None else r.performance.coverage,
+                "latency_p95": r.operations.latency_p95,
+                "error_rate": r.operations.error_rate,
+            }
+            for r in reports
+        ]
+        return body
+
+    def html(self, model: str) -> str | None:
+        reports = self._reports(model)
+        if not reports:
+            return None
+        latest = reports[0]
+        from otel_ml.evaluator._windows import WindowKey
+
+        window = self.service.store.load_window(
+            WindowKey(latest.model, latest.version, latest.window_start, latest.window_end)
+        )
+        ref = self.service.references.get(latest.model, latest.version)
+        return model_page(reports, window, ref, self._alerts_of(model))

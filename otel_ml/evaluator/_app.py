@@ -1,0 +1,171 @@
+"""Build a complete evaluator from its configuration: store, references, service, derived
+metrics, alerting, OTLP receivers (HTTP and gRPC) and the API — and start/stop it.
+
+Everything that can be wrong in the configuration is checked before anything
+listens (:class:`~otel_ml.ConfigurationError`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from otel_ml import semconv as sc
+from otel_ml.alerting import AlertEngine, parse_alerting_config
+from otel_ml.evaluator._api import ApiServer
+from otel_ml.evaluator._auth import BearerAuth, Secret, TlsOptions
+from otel_ml.evaluator._config import EvaluatorConfig
+from otel_ml.evaluator._metrics_export import DerivedMetrics
+from otel_ml.evaluator._otlp_grpc import OtlpGrpcServer
+from otel_ml.evaluator._otlp_http import OtlpHttpServer
+from otel_ml.evaluator._policy import drift_policy_from_mapping
+from otel_ml.evaluator._receiver import Receiver
+from otel_ml.evaluator._references import ReferenceSet
+from otel_ml.evaluator._service import EvaluatorService
+from otel_ml.evaluator._store import Store
+from otel_ml.evaluator._windows import Windowing
+
+__all__ = ["STATE_FILE", "EvaluatorApp"]
+
+_log = logging.getLogger(__name__)
+
+STATE_FILE = "evaluator.sqlite3"
+
+
+@dataclass
+class EvaluatorApp:
+    """A configured evaluator; :meth:`start` makes it listen, :meth:`stop` shuts it down."""
+
+    config: EvaluatorConfig
+    store: Store
+    service: EvaluatorService
+    metrics: DerivedMetrics
+    alert_engine: AlertEngine | None
+    receiver: Receiver
+    http: OtlpHttpServer | None
+    grpc: OtlpGrpcServer | None
+    api: ApiServer | None
+
+    @classmethod
+    def from_config(
+        cls,
+        config: EvaluatorConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        metric_readers: Sequence[Any] = (),
+    ) -> EvaluatorApp:
+        policy = drift_policy_from_mapping(config.drift)
+        alerting = None
+        if config.alerts is not None or config.notifiers is not None:
+            raw: dict[str, object] = {}
+            if config.alerts is not None:
+                raw["alerts"] = config.alerts
+            if config.notifiers is not None:
+                raw["notifiers"] = config.notifiers
+            alerting = parse_alerting_config(raw)
+        auth = BearerAuth([Secret(config.auth.token)]) if config.auth.token else None
+        tls = None
+        if config.tls.cert_file is not None and config.tls.key_file is not None:
+            tls = TlsOptions(config.tls.cert_file, config.tls.key_file)
+        ssl_context = tls.ssl_context() if tls is not None else None
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        w = config.windows
+        store = Store(
+            config.state_dir / STATE_FILE,
+            Windowing(w.size, w.grace),
+            label_ttl=config.labels.ttl,
+            max_pending=config.labels.max_pending,
+        )
+        references = ReferenceSet(
+            config.references,
+            on_change=lambda spec, sha: store.set_meta(
+                f"reference:{spec.model}@{spec.version or ''}", f"{spec.path} sha256={sha}"
+            ),
+        )
+        service_ref: list[EvaluatorService] = []
+        metrics = DerivedMetrics(
+            lambda: service_ref[0].health(),
+            otlp_endpoint=config.export.otlp_endpoint,
+            otlp_protocol=config.export.otlp_protocol,
+            otlp_interval=config.export.otlp_interval,
+            prometheus=config.export.prometheus,
+            readers=metric_readers,
+        )
+        engine = None
+        if alerting is not None:
+            engine = AlertEngine(
+                alerting,
+                state_dir=config.state_dir / "alerts",
+                meter_provider=metrics.provider,
+                clock=clock,
+            )
+        service = EvaluatorService(
+            config,
+            store=store,
+            references=references,
+            policy=policy,
+            metrics=metrics,
+            alerts=engine.observe if engine is not None else None,
+            clock=clock,
+        )
+        service_ref.append(service)
+        meter = metrics.provider.get_meter(sc.EVALUATOR_SCOPE_NAME)
+        rec = config.receivers
+        receiver = Receiver(service, auth=auth, max_body_bytes=rec.max_body_bytes, meter=meter)
+        http = None
+        if rec.http.enabled:
+            http = OtlpHttpServer(service, rec.http.host, rec.http.port, tls=tls, receiver=receiver)
+        grpc = None
+        if rec.grpc.enabled:
+            grpc = OtlpGrpcServer(service, rec.grpc.host, rec.grpc.port, tls=tls, receiver=receiver)
+        api = None
+        if config.api.enabled:
+            api = ApiServer(
+                service,
+                config.api.host,
+                config.api.port,
+                auth=auth,
+                ssl_context=ssl_context,
+                alerts=(lambda model: _firing(engine, model)) if engine is not None else None,
+            )
+        return cls(config, store, service, metrics, engine, receiver, http, grpc, api)
+
+    def start(self, *, tick_interval: float | None = None) -> None:
+        self.service.start(tick_interval=tick_interval)
+        if self.alert_engine is not None:
+            self.alert_engine.start()
+        for server in (self.http, self.grpc, self.api):
+            if server is not None:
+                server.start()
+
+    def stop(self) -> None:
+        """Stop listening first, then drain the ingest queue, then close the state."""
+        for server in (self.http, self.grpc, self.api):
+            if server is not None:
+                server.stop()
+        self.service.stop()
+        if self.alert_engine is not None:
+            self.alert_engine.close()
+        self.metrics.shutdown()
+        self.store.close()
+
+    def endpoints(self) -> dict[str, str]:
+        out = {}
+        if self.http is not None:
+            out["otlp_http"] = self.http.url
+        if self.grpc is not None:
+            out["otlp_grpc"] = f"{self.config.receivers.grpc.host}:{self.grpc.port}"
+        if self.api is not None:
+            out["api"] = self.api.url
+        return out
+
+
+def _firing(engine: AlertEngine | None, model: str) -> list[dict[str, Any]]:
+    import json
+
+    if engine is None:
+        return []
+    return [json.loads(t.to_json()) for t in engine.firing() if t.model == model]

@@ -1,0 +1,290 @@
+"""``evaluate(window, reference, policy) -> ModelReport``: the pure heart of the evaluator.
+
+No I/O, no clock: the same :class:`~otel_ml.evaluator.WindowData` and reference
+give the same report. What it computes:
+
+- **drift** of every feature and prediction output present in both the window and the
+  reference, with ``otel_ml.stats.compare_feature`` (the foundation's statistics and
+  :class:`~otel_ml.stats.DriftPolicy`), counting every comparison of the window as
+  one test for the multiple-testing correction; no verdict below ``min_rows`` rows;
+- **data quality**: the SDK's issue counts over the window's rows (missing,
+  non-finite, schema mismatch), plus what only the reference can tell —
+  values outside the reference ``[min, max]`` (estimated from the buckets,
+  linear inside a bucket) and categories the reference never saw (exact when the
+  reference sketch has no overflow);
+- **performance** from the label join of the predictions made in the window:
+  classification or regression metrics, label coverage and delay;
+- **operations**: calls, error rate and latency p50/p95 (linear interpolation
+  inside the explicit buckets of ``ml.predict.duration``, as Prometheus'
+  ``histogram_quantile``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from otel_ml import semconv as sc
+from otel_ml.evaluator._records import ExplicitBuckets
+from otel_ml.evaluator._report import (
+    DriftResult,
+    FeatureReport,
+    ModelReport,
+    OperationsReport,
+    PerformanceReport,
+    QualityRate,
+)
+from otel_ml.evaluator._windows import LabelledRows, WindowData
+from otel_ml.stats import CategoricalSketch, NumericSketch, Profile
+
+__all__ = ["Reference", "evaluate", "explicit_quantile"]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A reference profile in use, with the label shown in reports and alerts."""
+
+    profile: Profile
+    label: str
+
+
+def explicit_quantile(b: ExplicitBuckets, q: float) -> float | None:
+    """The ``q``-quantile of an explicit-bucket histogram (linear inside a bucket).
+
+    >>> h = ExplicitBuckets(bounds=(1.0, 2.0), counts=(0, 10, 0), count=10, sum=15.0)
+    >>> explicit_quantile(h, 0.5)
+    1.5
+    """
+    if b.count <= 0:
+        return None
+    rank = q * b.count
+    cum = 0.0
+    for i, n in enumerate(b.counts):
+        if n <= 0:
+            continue
+        if cum + n >= rank:
+            lo = b.bounds[i - 1] if i > 0 else (b.min if b.min is not None else 0.0)
+            hi = b.bounds[i] if i < len(b.bounds) else (b.max if b.max is not None else lo)
+            lo = min(lo, hi)
+            v = lo + (hi - lo) * (rank - cum) / n
+            if b.min is not None:
+                v = max(v, b.min)
+            if b.max is not None:
+                v = min(v, b.max)
+            return float(v)
+        cum += n
+    return b.max
+
+
+def _out_of_range(s: NumericSketch, lo: float, hi: float) -> float:
+    """Values of ``s`` outside ``[lo, hi]``, estimated from buckets (linear inside one)."""
+    if s.count == 0 or (s.min >= lo and s.max <= hi):
+        return 0.0
+    lower, upper, counts = s.buckets()
+    lower = np.maximum(lower, s.min)
+    upper = np.minimum(upper, s.max)
+    width = upper - lower
+    with np.errstate(divide="ignore", invalid="ignore"):
+        below = np.where(width > 0, (np.minimum(upper, lo) - lower) / width, (lower < lo) * 1.0)
+        above = np.where(width > 0, (upper - np.maximum(lower, hi)) / width, (upper > hi) * 1.0)
+    share = np.clip(below, 0, 1) + np.clip(above, 0, 1)
+    return float(min(np.sum(share * counts), s.count))
+
+
+def _rate(count: float, n: float) -> float:
+    return count / n if n > 0 else 0.0
+
+
+def _drift(
+    name: str, ref: Any, cur: NumericSketch | CategoricalSketch, policy: Any, n_tests: int
+) -> DriftResult:
+    from otel_ml.stats import compare_feature
+
+    return DriftResult.from_feature_drift(
+        compare_feature(name, ref, cur, policy=policy, n_tests=max(n_tests, 1))
+    )
+
+
+def _summary(s: NumericSketch | CategoricalSketch) -> tuple[int, float | None, float | None]:
+    if isinstance(s, NumericSketch):
+        return s.count, (s.mean if s.count else None), (s.quantile(0.5) if s.count else None)
+    return s.count, None, None
+
+
+def _compare_all(
+    pairs: Sequence[tuple[str, Any, NumericSketch | CategoricalSketch]],
+    policy: Any,
+    min_rows: int,
+    n_tests: int,
+) -> tuple[FeatureReport, ...]:
+    out = []
+    for name, ref, cur in pairs:
+        n, mean, p50 = _summary(cur)
+        kind = "numeric" if isinstance(cur, NumericSketch) else "categorical"
+        ref_mean = ref.mean if isinstance(ref, NumericSketch) and ref.count else None
+        drift, reason = None, ""
+        if ref is None:
+            reason = "no reference for this feature"
+        elif type(ref) is not type(cur):
+            reason = f"reference is {type(ref).__name__}, window has {type(cur).__name__}"
+        elif n < min_rows:
+            reason = f"{n} rows < min_rows {min_rows}: no verdict yet"
+        else:
+            drift = _drift(name, ref, cur, policy, n_tests)
+        out.append(FeatureReport(name, kind, n, drift, reason, mean, p50, ref_mean))
+    return tuple(out)
+
+
+def _quality(w: WindowData, reference: Reference | None, n_rows: float) -> tuple[QualityRate, ...]:
+    ref_feats = reference.profile.features if reference is not None else {}
+    counts: dict[tuple[str, str], float] = dict(w.quality)
+    out = []
+    for name, s in w.numeric.items():
+        fp = ref_feats.get(name)
+        key = (name, sc.QUALITY_OUT_OF_RANGE)
+        if fp is not None and isinstance(fp.sketch, NumericSketch) and fp.sketch.count:
+            if key not in counts:
+                counts[key] = _out_of_range(s, fp.sketch.min, fp.sketch.max)
+    for name, c in w.categorical.items():
+        fp = ref_feats.get(name)
+        key = (name, sc.QUALITY_UNSEEN_CATEGORY)
+        if fp is not None and isinstance(fp.sketch, CategoricalSketch) and key not in counts:
+            if fp.sketch.overflow == 0:
+                known = fp.sketch.counts.keys()
+                counts[key] = float(sum(v for k, v in c.counts.items() if k not in known))
+    for (feature, issue), count in sorted(counts.items()):
+        denom = n_rows
+        fp = ref_feats.get(feature)
+        if denom <= 0:
+            sk: NumericSketch | CategoricalSketch | None = w.numeric.get(feature)
+            if sk is None:
+                sk = w.categorical.get(feature)
+            denom = float(sk.total) if sk is not None else 0.0
+        ref_rate = None
+        if fp is not None and issue == sc.QUALITY_MISSING:
+            ref_rate = float(fp.missing_rate)
+        elif fp is not None and issue == sc.QUALITY_NON_FINITE:
+            ref_rate = float(fp.non_finite_rate)
+        elif fp is not None and issue in (sc.QUALITY_OUT_OF_RANGE, sc.QUALITY_UNSEEN_CATEGORY):
+            ref_rate = 0.0
+        out.append(QualityRate(feature, issue, float(count), _rate(count, denom), ref_rate))
+    return tuple(out)
+
+
+def _performance(lab: LabelledRows, n_predicted: int) -> PerformanceReport | None:
+    if n_predicted == 0 and len(lab) == 0:
+        return None
+    n = len(lab)
+    delays = np.asarray(lab.delays, dtype=float)
+    d50 = float(np.percentile(delays, 50)) if n else None
+    d95 = float(np.percentile(delays, 95)) if n else None
+    metrics: dict[str, float] = {}
+    task = "classification"
+    if n:
+        is_class = any(a is not None for a in lab.actual_labels)
+        if is_class:
+            metrics = _classification(lab)
+        else:
+            task = "regression"
+            metrics = _regression(lab)
+    coverage = min(n / n_predicted, 1.0) if n_predicted else 1.0
+    return PerformanceReport(task, metrics, n, max(n_predicted, n), coverage, d50, d95)
+
+
+def _classification(lab: LabelledRows) -> dict[str, float]:
+    from otel_ml.stats import classification_metrics  # type: ignore[attr-defined]
+
+    rows = [
+        i
+        for i, (p, a) in enumerate(zip(lab.predicted, lab.actual_labels, strict=True))
+        if p is not None and a is not None
+    ]
+    if not rows:
+        return {}
+    y_true = np.array([lab.actual_labels[i] for i in rows], dtype=object).astype(str)
+    y_pred = np.array([lab.predicted[i] for i in rows], dtype=object).astype(str)
+    scores = np.array([lab.scores[i] for i in rows], dtype=float)
+    y_score = scores if np.isfinite(scores).all() and len(set(y_true) | set(y_pred)) <= 2 else None
+    m = classification_metrics(y_true, y_pred, y_score)
+    return {str(k): float(v) for k, v in m.as_dict().items()}
+
+
+def _regression(lab: LabelledRows) -> dict[str, float]:
+    from otel_ml.stats import regression_metrics  # type: ignore[attr-defined]
+
+    y_true = np.asarray(lab.actual_values, dtype=float)
+    y_pred = np.asarray(lab.scores, dtype=float)
+    ok = np.isfinite(y_true) & np.isfinite(y_pred)
+    if not ok.any():
+        return {}
+    m = regression_metrics(y_true[ok], y_pred[ok])
+    return {str(k): float(v) for k, v in m.as_dict().items()}
+
+
+def _operations(w: WindowData) -> OperationsReport:
+    errors = sum(w.errors.values())
+    d = w.duration
+    return OperationsReport(
+        calls=w.calls,
+        rows=w.rows,
+        errors=dict(w.errors),
+        error_rate=min(errors / w.calls, 1.0) if w.calls > 0 else None,
+        latency_p50=explicit_quantile(d, 0.5) if d is not None else None,
+        latency_p95=explicit_quantile(d, 0.95) if d is not None else None,
+    )
+
+
+def evaluate(
+    window: WindowData, reference: Reference | None, policy: Any, *, min_rows: int = 1
+) -> ModelReport:
+    """The report of one window against its reference (``None``: no drift, the rest still).
+
+    ``policy`` is an ``otel_ml.stats.DriftPolicy``; ``min_rows`` is the fewest rows
+    of a feature before it gets a drift verdict.
+    """
+    ref = reference.profile if reference is not None else None
+    pairs: list[tuple[str, Any, NumericSketch | CategoricalSketch]] = []
+    current: dict[str, NumericSketch | CategoricalSketch] = {**window.categorical, **window.numeric}
+    for name in sorted(current):
+        fp = ref.features.get(name) if ref is not None else None
+        pairs.append((name, fp.sketch if fp is not None else None, current[name]))
+    pred_pairs: list[tuple[str, Any, NumericSketch | CategoricalSketch]] = []
+    for name in sorted(window.predictions):
+        fp = ref.predictions.get(name) if ref is not None else None
+        pred_pairs.append((name, fp.sketch if fp is not None else None, window.predictions[name]))
+    if window.prediction_classes is not None:
+        fp = None
+        if ref is not None:
+            fp = next(
+                (p for p in ref.predictions.values() if isinstance(p.sketch, CategoricalSketch)),
+                None,
+            )
+        pred_pairs.append(
+            ("class", fp.sketch if fp is not None else None, window.prediction_classes)
+        )
+    n_tests = sum(1 for _, r, _ in pairs + pred_pairs if r is not None)
+    n_rows = window.rows
+    if n_rows <= 0:
+        n_rows = max((s.total for s in current.values()), default=0)
+    notes = []
+    if reference is None:
+        notes.append("no reference profile for this model version: no drift verdicts")
+    return ModelReport(
+        model=window.key.model,
+        version=window.key.version,
+        window_start=window.key.start,
+        window_end=window.key.end,
+        n_rows=int(n_rows),
+        verdict_ready=reference is not None and n_rows >= min_rows,
+        reference=reference.label if reference is not None else None,
+        features=_compare_all(pairs, policy, min_rows, n_tests),
+        predictions=_compare_all(pred_pairs, policy, min_rows, n_tests),
+        quality=_quality(window, reference, n_rows),
+        performance=_performance(window.labelled, window.n_predicted),
+        operations=_operations(window),
+        trace_ids=window.trace_ids,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,295 @@
+"""The evaluator service: a bounded ingest queue in front of the store, and the window loop.
+
+Ingest
+------
+:meth:`EvaluatorService.submit` is the receivers' :class:`~otel_ml.evaluator.IngestSink`.
+It puts the batch on a bounded queue and waits until the writer thread has
+committed it to SQLite (several queued batches share one commit); only then does
+it answer accepted, and only then does the receiver answer 200. When the queue
+is full it answers at once with ``SubmitResult.overloaded(retry_after)`` (HTTP
+503/429 + ``Retry-After``, gRPC ``UNAVAILABLE``): memory stays bounded by
+``queue_size`` batches whatever the offered load. A batch the store refuses as
+inconsistent is accepted and its points counted as rejected (retrying it could
+never succeed); a store failure (disk full, locked) answers "retry later".
+
+Windows
+-------
+:meth:`EvaluatorService.tick` evaluates every closed window with new data (first
+evaluation, late points, or newly joined labels), stores its report, publishes
+the derived metrics and hands the observations to the alert engine. A background
+thread calls it every ``tick_interval`` seconds; tests call it directly with
+their own clock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from otel_ml._errors import OtelMlError
+from otel_ml.alerting import Observation
+from otel_ml.evaluator._config import EvaluatorConfig
+from otel_ml.evaluator._evaluate import evaluate
+from otel_ml.evaluator._metrics_export import DerivedMetrics, HealthSnapshot
+from otel_ml.evaluator._records import IngestBatch, SubmitResult
+from otel_ml.evaluator._references import ReferenceSet
+from otel_ml.evaluator._report import ModelReport
+from otel_ml.evaluator._store import Store
+
+__all__ = ["EvaluatorService"]
+
+_log = logging.getLogger(__name__)
+
+AlertSink = Callable[[Sequence[Observation], float], object]
+
+
+@dataclass
+class _Pending:
+    batch: IngestBatch
+    done: threading.Event = field(default_factory=threading.Event)
+    result: SubmitResult | None = None
+
+
+class EvaluatorService:
+    """Wires the store, references, evaluation, derived metrics and alerts.
+
+    Parameters
+    ----------
+    config
+        Parsed configuration (windows, ingest and label options are read from it).
+    store
+        The durable state.
+    references
+        Reference profiles.
+    policy
+        The ``DriftPolicy``.
+    metrics
+        Where reports are published as OTel metrics (``None``: nowhere).
+    alerts
+        ``alerts(observations, now)``, e.g. ``AlertEngine.observe`` (``None``: no alerting).
+    clock
+        Unix time in seconds (tests pass a fake one).
+    """
+
+    def __init__(
+        self,
+        config: EvaluatorConfig,
+        *,
+        store: Store,
+        references: ReferenceSet,
+        policy: Any,
+        metrics: DerivedMetrics | None = None,
+        alerts: AlertSink | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.references = references
+        self.policy = policy
+        self.metrics = metrics
+        self.alerts = alerts
+        self.clock = clock
+        self._queue: queue.Queue[_Pending] = queue.Queue(maxsize=config.ingest.queue_size)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._tick_lock = threading.Lock()
+        self.points_received = 0
+        self.points_rejected: dict[str, float] = {}
+        self.batches: dict[str, float] = {}
+        self.last_evaluation_seconds = 0.0
+        self.internal_errors = 0
+        if metrics is not None:
+            for data in store.latest_reports():
+                metrics.update(ModelReport.from_dict(json.loads(data)))
+
+    # ---- ingest -----------------------------------------------------------------------
+    def _count(self, outcome: str, n: float = 1.0) -> None:
+        with self._lock:
+            self.batches[outcome] = self.batches.get(outcome, 0.0) + n
+
+    def submit(self, batch: IngestBatch) -> SubmitResult:
+        """Queue ``batch`` and wait until it is durable (see the module docstring)."""
+        ing = self.config.ingest
+        if self._stop.is_set():
+            return SubmitResult.overloaded(ing.retry_after, "shutting down")
+        item = _Pending(batch)
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self._count("throttled")
+            return SubmitResult.overloaded(ing.retry_after, "ingest queue full")
+        if not item.done.wait(ing.submit_timeout):
+            self._count("timeout")
+            # It may still commit; the client's retry is then recognised as a duplicate.
+            return SubmitResult.overloaded(ing.retry_after, "store too slow")
+        assert item.result is not None
+        return item.result
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def _writer(self) -> None:
+        max_n = self.config.ingest.max_batch_commit
+        while not self._stop.is_set() or not self._queue.empty():
+            try:
+                first = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            group = [first]
+            while len(group) < max_n:
+                try:
+                    group.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._write_group(group)
+
+    def _write_group(self, group: list[_Pending]) -> None:
+        try:
+            outcomes = self.store.write([p.batch for p in group], now=self.clock())
+        except (OtelMlError, ValueError, KeyError, TypeError):
+            if len(group) > 1:  # find the batch the store refuses; keep the others
+                for p in group:
+                    self._write_group([p])
+                return
+            p = group[0]
+            _log.warning(
+                "batch %s refused by the store; its points are counted as rejected",
+                p.batch.batch_id[:12],
+                exc_info=True,
+            )
+            self._record(p.batch, duplicate=False, refused=True)
+            self._finish(p, SubmitResult.ok())
+            return
+        except Exception:  # noqa: BLE001 - a store failure must not kill the writer thread
+            self.internal_errors += 1
+            _log.exception("store write failed; clients are asked to retry")
+            for p in group:
+                self._count("failed")
+                self._finish(
+                    p, SubmitResult.overloaded(self.config.ingest.retry_after, "store failure")
+                )
+            return
+        for p, o in zip(group, outcomes, strict=True):
+            self._record(p.batch, duplicate=o.duplicate, refused=False)
+            self._finish(p, SubmitResult.ok())
+
+    def _record(self, batch: IngestBatch, *, duplicate: bool, refused: bool) -> None:
+        with self._lock:
+            outcome = "duplicate" if duplicate else "refused" if refused else "stored"
+            self.batches[outcome] = self.batches.get(outcome, 0.0) + 1
+            if duplicate:
+                return
+            if refused:
+                self.points_rejected["store refused"] = (
+                    self.points_rejected.get("store refused", 0.0) + batch.n_records
+                )
+            else:
+                self.points_received += batch.n_records
+            for reason, n in batch.rejection_counts().items():
+                self.points_rejected[reason] = self.points_rejected.get(reason, 0.0) + n
+
+    @staticmethod
+    def _finish(p: _Pending, result: SubmitResult) -> None:
+        p.result = result
+        p.done.set()
+
+    # ---- windows ----------------------------------------------------------------------
+    def tick(self, now: float | None = None) -> list[ModelReport]:
+        """Evaluate every closed window with new data; returns the new reports."""
+        now = self.clock() if now is None else now
+        w = self.store.windowing
+        reports = []
+        with self._tick_lock:
+            t0 = time.perf_counter()
+            for key in self.store.dirty_windows(closed_before=w.closed_before(now)):
+                window = self.store.load_window(key)
+                ref = self.references.get(key.model, key.version)
+                report = evaluate(window, ref, self.policy, min_rows=self.config.windows.min_rows)
+                self.store.save_report(key, json.dumps(report.to_dict()), now=now)
+                if self.metrics is not None:
+                    self.metrics.update(report)
+                reports.append(report)
+            self._alert(reports, now)
+            self.last_evaluation_seconds = time.perf_counter() - t0
+        return reports
+
+    def _alert(self, reports: list[ModelReport], now: float) -> None:
+        if self.alerts is None or not reports:
+            return
+        observations = [o for r in reports for o in r.observations()]
+        try:
+            self.alerts(observations, now)
+        except Exception:  # noqa: BLE001 - alerting must not stop evaluation; counted
+            self.internal_errors += 1
+            _log.exception("alert engine failed on %d observations", len(observations))
+
+    def housekeep(self, now: float | None = None) -> None:
+        now = self.clock() if now is None else now
+        self.store.housekeep(now, retention=self.config.windows.retention)
+
+    def window_lag(self, now: float | None = None) -> float:
+        """Seconds the oldest closed, not yet evaluated window has been waiting."""
+        now = self.clock() if now is None else now
+        oldest = self.store.oldest_dirty_start()
+        if oldest is None:
+            return 0.0
+        w = self.store.windowing
+        return max(0.0, now - (oldest + w.size + w.grace))
+
+    def health(self) -> HealthSnapshot:
+        with self._lock:
+            return HealthSnapshot(
+                points_received=float(self.points_received),
+                points_rejected=dict(self.points_rejected),
+                batches=dict(self.batches),
+                queue_depth=self.queue_depth,
+                window_lag=self.window_lag(),
+                pending_predictions=self.store.stats().pending_predictions,
+            )
+
+    # ---- lifecycle --------------------------------------------------------------------
+    def start(self, *, tick_interval: float | None = None) -> None:
+        """Start the writer thread and the window loop."""
+        interval = tick_interval or min(5.0, max(self.config.windows.size / 20, 0.5))
+        self._stop.clear()
+        writer = threading.Thread(target=self._writer, name="otel-ml-writer", daemon=True)
+        loop = threading.Thread(
+            target=self._loop, args=(interval,), name="otel-ml-windows", daemon=True
+        )
+        self._threads = [writer, loop]
+        writer.start()
+        loop.start()
+
+    def start_writer(self) -> None:
+        """Start only the writer (tests drive :meth:`tick` themselves)."""
+        self._stop.clear()
+        t = threading.Thread(target=self._writer, name="otel-ml-writer", daemon=True)
+        self._threads = [t]
+        t.start()
+
+    def _loop(self, interval: float) -> None:
+        last_housekeep = 0.0
+        while not self._stop.wait(interval):
+            try:
+                self.tick()
+                if time.monotonic() - last_housekeep > 300:
+                    self.housekeep()
+                    last_housekeep = time.monotonic()
+            except Exception:  # noqa: BLE001 - the loop must survive; counted and logged
+                self.internal_errors += 1
+                _log.exception("window evaluation failed")
+
+    def stop(self) -> None:
+        """Stop accepting, drain the queue into the store, stop the threads."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=30)
+        self._threads = []
