@@ -31,10 +31,10 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from otel_ml.instrumentation._internal_errors import InternalErrors
 from otel_ml.instrumentation._options import MonitorOptions, Task
+from otel_ml.instrumentation._sklearn_config import FRAMEWORK
 from otel_ml.instrumentation._sklearn_patch import IN_MONITORED_CALL, WrapperFunction
 
 __all__ = [
-    "FRAMEWORK",
     "MonitorFactory",
     "RequestHook",
     "ResponseHook",
@@ -44,9 +44,6 @@ __all__ = [
 ]
 
 _LOG = logging.getLogger(__name__)
-
-FRAMEWORK = "sklearn"
-"""``ml.model.framework`` of every model the instrumentor monitors."""
 
 STAGE_RESOLVE = "sklearn.resolve"
 STAGE_HOOK = "sklearn.hook"
@@ -154,9 +151,9 @@ class SklearnCalls:
         Options by estimator class name (``"Pipeline"``, ``"RandomForestClassifier"``).
     references
         Reference profiles (or their paths) by model name, for options without one.
-    defaults
-        Options template for estimators named after their class: everything but
-        the model name is taken from it (version, reference, capture settings).
+    template
+        Options for estimators named after their class: everything but the model
+        name is taken from it (version, id column, capture settings).
     monitor_factory
         Builds the monitor of a model from its options.
     errors
@@ -170,7 +167,7 @@ class SklearnCalls:
         *,
         models: Mapping[str, MonitorOptions],
         references: Mapping[str, object],
-        defaults: MonitorOptions,
+        template: MonitorOptions,
         monitor_factory: MonitorFactory,
         errors: InternalErrors,
         request_hook: RequestHook | None = None,
@@ -178,7 +175,7 @@ class SklearnCalls:
     ) -> None:
         self._models = dict(models)
         self._references = dict(references)
-        self._defaults = defaults
+        self._template = template
         self._factory = monitor_factory
         self._errors = errors
         self._request_hook = request_hook
@@ -196,7 +193,7 @@ class SklearnCalls:
             cls_name = type(estimator).__name__
             options = self._models.get(cls_name)
             if options is None:
-                options = dataclasses.replace(self._defaults, model=cls_name)
+                options = dataclasses.replace(self._template, model=cls_name)
         if options.reference is None and options.model in self._references:
             reference = self._references[options.model]
             options = dataclasses.replace(options, reference=reference)  # type: ignore[arg-type]

@@ -61,25 +61,40 @@ The model name is the estimator's class name (``Pipeline``,
 precedence:
 
 1. ``name_model(estimator, "credit_risk", version="3", reference=...)`` for
-   one instance (or ``name_model(estimator, MonitorOptions(...))``);
-2. ``instrument(models={"Pipeline": "credit_risk:3"})`` or
-   ``models={"Pipeline": MonitorOptions(model="credit_risk", ...)}`` by class
-   name; with ``opentelemetry-instrument``: ``OTEL_ML_SKLEARN_MODELS``
-   (``Class=name[:version]``, comma-separated);
-3. the class name, with ``version`` (``OTEL_ML_SKLEARN_VERSION``, default
-   ``unknown``).
+   one instance (or ``name_model(estimator, MonitorOptions(...))`` for full
+   control);
+2. by class name: ``instrument(models={"Pipeline": "credit_risk:3"})`` (or a
+   ``MonitorOptions`` value), or ``OTEL_ML_SKLEARN_MODELS`` with
+   ``opentelemetry-instrument`` (``Class=name[:version]``, comma-separated);
+3. the class name itself, with version ``version`` (``OTEL_ML_SKLEARN_VERSION``,
+   default ``unknown``).
 
-Reference profiles (:class:`otel_ml.Profile` files) are attached by model
-name with ``references={"credit_risk": "credit_risk-3.profile.json"}`` or
-``OTEL_ML_SKLEARN_REFERENCES`` (``name=path``, comma-separated). Capture
-settings apply to models not given as ``MonitorOptions``:
-``capture_features`` (``OTEL_ML_SKLEARN_CAPTURE_FEATURES``, ``true``/``false``),
-``feature_sample_rate`` (``OTEL_ML_SKLEARN_FEATURE_SAMPLE_RATE``, 0..1) and
-``prediction_events`` (``OTEL_ML_SKLEARN_PREDICTION_EVENTS``). Keyword
-arguments win over environment variables. The estimator supplies the class
-names (``classes_``), the feature names (``feature_names_in_``) and the task
-(binary / multiclass classification or regression). A bad value raises
-:class:`~otel_ml.ConfigurationError` from ``instrument()``, naming the setting.
+Reference profiles (:class:`otel_ml.Profile` files) are attached by model name
+with ``references={"credit_risk": "credit_risk-3.profile.json"}`` or
+``OTEL_ML_SKLEARN_REFERENCES`` (``name=path``, comma-separated); they enable the
+data-quality counts (out of range, unseen category, schema).
+
+Settings shared by every model not given as ``MonitorOptions``:
+
+=======================  ======================================  ===========================
+keyword                  environment variable                    meaning
+=======================  ======================================  ===========================
+``id_column``            ``OTEL_ML_SKLEARN_ID_COLUMN``           input column holding the
+                                                                 prediction ids (a Pipeline
+                                                                 whose ColumnTransformer
+                                                                 drops it); else generated
+``capture_features``     ``OTEL_ML_SKLEARN_CAPTURE_FEATURES``    per-feature sketches
+                                                                 (``true``/``false``)
+``feature_sample_rate``  ``OTEL_ML_SKLEARN_FEATURE_SAMPLE_RATE`` share of calls captured
+``prediction_events``    ``OTEL_ML_SKLEARN_PREDICTION_EVENTS``   emit ``ml.prediction``
+=======================  ======================================  ===========================
+
+Keyword arguments win over environment variables. ``tracer_provider``,
+``meter_provider`` and ``logger_provider`` default to the global providers. The
+estimator supplies the class names (``classes_``), the feature names
+(``feature_names_in_``) and the task (binary / multiclass classification or
+regression). A bad value raises :class:`~otel_ml.ConfigurationError` from
+``instrument()``, naming the option or variable.
 
 Hooks
 -----
@@ -103,25 +118,33 @@ Examples
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from collections.abc import Collection
+from typing import Any, TypeVar
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from otel_ml._errors import ConfigurationError
 from otel_ml.instrumentation._options import MonitorOptions
-from otel_ml.instrumentation._sklearn_calls import (
+from otel_ml.instrumentation._sklearn_calls import set_named_options
+from otel_ml.instrumentation._sklearn_config import (
+    ENV_CAPTURE_FEATURES,
+    ENV_FEATURE_SAMPLE_RATE,
+    ENV_ID_COLUMN,
+    ENV_MODELS,
+    ENV_PREDICTION_EVENTS,
+    ENV_REFERENCES,
+    ENV_VERSION,
     FRAMEWORK,
-    RequestHook,
-    ResponseHook,
-    set_named_options,
+    parse_config,
+    parse_models,
+    parse_references,
 )
 from otel_ml.instrumentation._sklearn_package import _instruments
 
 __all__ = [
     "ENV_CAPTURE_FEATURES",
     "ENV_FEATURE_SAMPLE_RATE",
+    "ENV_ID_COLUMN",
     "ENV_MODELS",
     "ENV_PREDICTION_EVENTS",
     "ENV_REFERENCES",
@@ -132,183 +155,7 @@ __all__ = [
     "parse_references",
 ]
 
-ENV_MODELS: Final = "OTEL_ML_SKLEARN_MODELS"
-ENV_REFERENCES: Final = "OTEL_ML_SKLEARN_REFERENCES"
-ENV_VERSION: Final = "OTEL_ML_SKLEARN_VERSION"
-ENV_CAPTURE_FEATURES: Final = "OTEL_ML_SKLEARN_CAPTURE_FEATURES"
-ENV_FEATURE_SAMPLE_RATE: Final = "OTEL_ML_SKLEARN_FEATURE_SAMPLE_RATE"
-ENV_PREDICTION_EVENTS: Final = "OTEL_ML_SKLEARN_PREDICTION_EVENTS"
-
-_PLACEHOLDER_MODEL: Final = "sklearn"  # replaced by the class name of each estimator
-
 _E = TypeVar("_E")
-
-
-def _pairs(text: str, setting: str, example: str) -> list[tuple[str, str]]:
-    pairs = []
-    for item in text.split(","):
-        if not item.strip():
-            continue
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise ConfigurationError(
-                f"{setting}: {item.strip()!r} is not KEY=VALUE; write e.g. {example!r}"
-            )
-        pairs.append((key.strip(), value.strip()))
-    return pairs
-
-
-def _model_spec(spec: str, setting: str) -> tuple[str, str | None]:
-    name, sep, version = spec.partition(":")
-    if not name.strip() or (sep and not version.strip()):
-        raise ConfigurationError(f"{setting}: {spec!r} is not MODEL or MODEL:VERSION")
-    return name.strip(), (version.strip() if sep else None)
-
-
-def parse_models(text: str, *, setting: str = ENV_MODELS) -> dict[str, MonitorOptions]:
-    """Parse ``Class=name[:version],...`` into options by estimator class name.
-
-    >>> models = parse_models("Pipeline=credit_risk:3,Ridge=prices")
-    >>> [(k, o.model, o.version) for k, o in models.items()]
-    [('Pipeline', 'credit_risk', '3'), ('Ridge', 'prices', 'unknown')]
-    """
-    models = {}
-    for cls_name, spec in _pairs(text, setting, "Pipeline=credit_risk:3"):
-        name, version = _model_spec(spec, setting)
-        models[cls_name] = MonitorOptions(
-            model=name, version=version or "unknown", framework=FRAMEWORK
-        )
-    return models
-
-
-def parse_references(text: str, *, setting: str = ENV_REFERENCES) -> dict[str, str]:
-    """Parse ``model=path,...`` into reference profile paths by model name.
-
-    >>> parse_references("credit_risk=ref/credit_risk-3.profile.json")
-    {'credit_risk': 'ref/credit_risk-3.profile.json'}
-    """
-    return dict(_pairs(text, setting, "credit_risk=credit_risk-3.profile.json"))
-
-
-def _parse_bool(text: str, setting: str) -> bool:
-    value = text.strip().lower()
-    if value in ("true", "1", "yes", "on"):
-        return True
-    if value in ("false", "0", "no", "off"):
-        return False
-    raise ConfigurationError(f"{setting}={text!r} must be true or false")
-
-
-def _parse_rate(value: object, setting: str) -> float:
-    try:
-        rate = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"{setting}={value!r} must be a number in [0, 1]") from None
-    if not 0.0 <= rate <= 1.0:
-        raise ConfigurationError(f"{setting}={value!r} must be a number in [0, 1]")
-    return rate
-
-
-@dataclass(frozen=True)
-class _Config:
-    """``instrument()`` keyword arguments and environment variables, parsed once."""
-
-    models: dict[str, MonitorOptions]
-    references: dict[str, object]
-    defaults: MonitorOptions
-    request_hook: RequestHook | None = None
-    response_hook: ResponseHook | None = None
-    providers: dict[str, Any] = field(default_factory=dict)
-
-
-_KNOWN_KWARGS: Final = frozenset(
-    {
-        "models",
-        "references",
-        "version",
-        "capture_features",
-        "feature_sample_rate",
-        "prediction_events",
-        "request_hook",
-        "response_hook",
-        "tracer_provider",
-        "meter_provider",
-        "logger_provider",
-    }
-)
-
-
-def _as_options(cls_name: str, value: object) -> MonitorOptions:
-    if isinstance(value, MonitorOptions):
-        return value
-    if isinstance(value, str):
-        name, version = _model_spec(value, f"models[{cls_name!r}]")
-        return MonitorOptions(model=name, version=version or "unknown", framework=FRAMEWORK)
-    raise ConfigurationError(
-        f"models[{cls_name!r}] must be a model name ('credit_risk' or 'credit_risk:3') or "
-        f"MonitorOptions, not {type(value).__name__}"
-    )
-
-
-def _parse_config(kwargs: Mapping[str, Any]) -> _Config:
-    unknown = sorted(set(kwargs) - _KNOWN_KWARGS)
-    if unknown:
-        raise ConfigurationError(
-            f"SklearnInstrumentor.instrument() got unknown option(s) {unknown}; "
-            f"known: {sorted(_KNOWN_KWARGS)}"
-        )
-    env = os.environ
-    models_arg = kwargs.get("models")
-    if models_arg is None:
-        models = parse_models(env.get(ENV_MODELS, ""))
-    elif isinstance(models_arg, Mapping):
-        models = {str(k): _as_options(str(k), v) for k, v in models_arg.items()}
-    else:
-        raise ConfigurationError("models must be a mapping of estimator class name to model name")
-    references = kwargs.get("references")
-    if references is None:
-        references = parse_references(env.get(ENV_REFERENCES, ""))
-    elif not isinstance(references, Mapping):
-        raise ConfigurationError("references must be a mapping of model name to profile (or path)")
-    version = str(kwargs.get("version") or env.get(ENV_VERSION) or "unknown")
-    capture = kwargs.get("capture_features")
-    if capture is None:
-        capture = _parse_bool(env.get(ENV_CAPTURE_FEATURES, "true"), ENV_CAPTURE_FEATURES)
-    events = kwargs.get("prediction_events")
-    if events is None:
-        events = _parse_bool(env.get(ENV_PREDICTION_EVENTS, "true"), ENV_PREDICTION_EVENTS)
-    rate = kwargs.get("feature_sample_rate")
-    rate = _parse_rate(
-        env.get(ENV_FEATURE_SAMPLE_RATE, "1.0") if rate is None else rate,
-        "feature_sample_rate" if rate is not None else ENV_FEATURE_SAMPLE_RATE,
-    )
-    for hook_name in ("request_hook", "response_hook"):
-        hook = kwargs.get(hook_name)
-        if hook is not None and not callable(hook):
-            raise ConfigurationError(
-                f"{hook_name} must be callable(span, estimator, operation, value)"
-            )
-    defaults = MonitorOptions(
-        model=_PLACEHOLDER_MODEL,
-        version=version,
-        framework=FRAMEWORK,
-        capture_features=bool(capture),
-        feature_sample_rate=rate,
-        prediction_events=bool(events),
-    )
-    providers = {
-        k: kwargs[k]
-        for k in ("tracer_provider", "meter_provider", "logger_provider")
-        if kwargs.get(k) is not None
-    }
-    return _Config(
-        models=models,
-        references={str(k): v for k, v in references.items()},
-        defaults=defaults,
-        request_hook=kwargs.get("request_hook"),
-        response_hook=kwargs.get("response_hook"),
-        providers=providers,
-    )
 
 
 def name_model(
@@ -373,7 +220,7 @@ class SklearnInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return _instruments
 
     def _instrument(self, **kwargs: Any) -> None:
-        config = _parse_config(kwargs)
+        config = parse_config(kwargs, os.environ)
         from otel_ml.instrumentation import _sklearn_patch
         from otel_ml.instrumentation._monitor import ModelMonitor, internal_errors
         from otel_ml.instrumentation._sklearn_calls import SklearnCalls
@@ -391,7 +238,7 @@ class SklearnInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         calls = SklearnCalls(
             models=config.models,
             references=config.references,
-            defaults=config.defaults,
+            template=config.template,
             monitor_factory=factory,
             errors=internal_errors(),
             request_hook=config.request_hook,

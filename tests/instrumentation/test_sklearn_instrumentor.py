@@ -368,3 +368,30 @@ def test_entry_point_and_dependency_check():
     assert ep.load() is SklearnInstrumentor
     assert get_dist_dependency_conflicts(distribution("otel-ml")) is None
     assert tuple(SklearnInstrumentor().instrumentation_dependencies()) == ("scikit-learn >= 1.3",)
+
+
+def test_ids_from_a_column_the_pipeline_drops(telemetry, instrument, data, monkeypatch):
+    from sklearn.compose import ColumnTransformer
+
+    from otel_ml.instrumentation import last_prediction_ids
+    from otel_ml.instrumentation.sklearn import ENV_ID_COLUMN
+
+    X, y = data
+    frame = X.assign(case_id=[f"case-{i}" for i in range(len(X))])
+    pipe = Pipeline(
+        [
+            ("cols", ColumnTransformer([("num", StandardScaler(), FEATURES)])),
+            ("clf", LogisticRegression()),
+        ]
+    ).fit(frame, y)
+    monkeypatch.setenv(ENV_ID_COLUMN, "case_id")
+    instrument()
+
+    pipe.predict_proba(frame.iloc[10:30])
+
+    expected = [f"case-{i}" for i in range(10, 30)]
+    assert list(last_prediction_ids()) == expected
+    (event,) = telemetry.events()
+    assert event[semconv.ML_PREDICTION_IDS] == expected
+    window = telemetry.consumer.collect().windows[ModelKey("Pipeline", "unknown")]
+    assert set(window.numeric) | set(window.categorical) == set(FEATURES)  # not case_id
