@@ -30,6 +30,9 @@ Building blocks
   equal-width bins between robust quantiles; categorical: grouped top-K bars plus
   "other"), with the lower-level :func:`numeric_bins` / :func:`histogram_chart`
   and :func:`category_bars` / :func:`category_chart`.
+- :func:`drift_page` (a whole page for a ``DriftReport``), :func:`drift_table`,
+  :func:`feature_cards` (per-feature verdict, plot and statistics from any
+  mapping of sketches) and :func:`drift_status`.
 - :func:`line_chart` of :class:`Series` (lines or steps, NaN = gap) with
   :class:`Marker` lines and shaded :class:`Band` spans, for values over time.
 """
@@ -45,6 +48,13 @@ from otel_ml.report._charts import (
     distribution_chart,
     histogram_chart,
     line_chart,
+)
+from otel_ml.report._drift_page import (
+    drift_page,
+    drift_status,
+    drift_table,
+    feature_cards,
+    ordered_features,
 )
 from otel_ml.report._histogram import CategoryBars, DisplayHistogram, category_bars, numeric_bins
 from otel_ml.report._markup import (
@@ -81,7 +91,11 @@ __all__ = [
     "category_chart",
     "details",
     "distribution_chart",
+    "drift_page",
+    "drift_status",
+    "drift_table",
     "escape",
+    "feature_cards",
     "format_number",
     "grid",
     "histogram_chart",
@@ -89,6 +103,7 @@ __all__ = [
     "line_chart",
     "nice_ticks",
     "numeric_bins",
+    "ordered_features",
     "page",
     "paragraph",
     "section",

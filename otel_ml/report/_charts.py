@@ -240,8 +240,10 @@ def histogram_chart(
     notes = []
     outside = (hist.reference_outside, hist.current_outside)
     for name, (below, above) in zip(labels, outside, strict=True):
-        if below + above >= 0.0005:
-            notes.append(f"{name} {_pct(below)} below, {_pct(above)} above")
+        sides = [f"{_pct(v)} {side}" for v, side in ((below, "below"), (above, "above"))]
+        shown = [t for t, v in zip(sides, (below, above), strict=True) if v >= 0.0005]
+        if shown:
+            notes.append(f"{name} {', '.join(shown)}")
     caption = "Outside the range shown: " + "; ".join(notes) + "." if notes else None
     return _svg(fr, parts, title, caption, _legend_width(legend))
 
@@ -305,7 +307,7 @@ def distribution_chart(
     *,
     title: str | None = None,
     labels: tuple[str, str] = ("reference", "current"),
-    bins: int = DEFAULT_BINS,
+    bins: int | None = None,
     tail: float = DEFAULT_TAIL,
     top: int = 12,
     width: float = 480,
@@ -313,10 +315,14 @@ def distribution_chart(
     """Reference vs current distribution of one feature, from its two sketches.
 
     Numeric sketches give overlaid step histograms on a linear axis between robust
-    quantiles (:func:`~otel_ml.report.numeric_bins`); categorical sketches give
+    quantiles (:func:`~otel_ml.report.numeric_bins`; ``bins`` defaults to
+    ``2 * sqrt(n)`` between 10 and 40 for the smaller sample); categorical sketches give
     grouped bars of the ``top`` categories plus "other".
     """
     if isinstance(reference, NumericSketch) and isinstance(current, NumericSketch):
+        if bins is None:  # fewer, wider bins for small samples: less noise to read
+            n = min((s.count for s in (reference, current) if s.count), default=0)
+            bins = int(min(DEFAULT_BINS, max(10, 2 * math.sqrt(n))))
         hist = numeric_bins(reference, current, bins=bins, tail=tail)
         return histogram_chart(hist, title=title, labels=labels, width=width)
     if isinstance(reference, CategoricalSketch) and isinstance(current, CategoricalSketch):

@@ -1,0 +1,222 @@
+"""``otel-ml drift PROFILE CURRENT [--json] [--html report.html]``: compare data with a profile.
+
+Prints a table (or, with ``--json``, the machine-readable report on stdout),
+optionally writes a self-contained HTML report, and exits 1 when any feature
+drifted, 0 when none did, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from otel_ml.cli._data_files import DataFileError, read_table
+from otel_ml.cli._profile_command import add_progress_arguments, numeric_or_fail
+from otel_ml.cli._progress import ProgressBar, progress_wanted
+from otel_ml.cli._text_table import format_table
+from otel_ml.report import format_number
+
+if TYPE_CHECKING:
+    from otel_ml.stats import DriftPolicy, DriftReport, FeatureDrift
+
+__all__ = ["REPORT_FORMAT", "add_parser", "report_dict"]
+
+REPORT_FORMAT = "otel_ml.drift_report"
+
+
+def add_parser(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "drift",
+        help="compare a CSV/Parquet file with a reference profile",
+        description="Compare current data with a reference profile. Exit status: 0 no drift, "
+        "1 drift found, 2 bad input.",
+    )
+    p.add_argument("profile", metavar="PROFILE", help="profile written by `otel-ml profile`")
+    p.add_argument("current", metavar="CURRENT", help="CSV (.csv, .tsv, .gz) or Parquet file")
+    p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
+    p.add_argument(
+        "--ignore-missing",
+        action="store_true",
+        help="compare the columns present when some profiled columns are missing",
+    )
+    g = p.add_argument_group("verdict policy (defaults: see docs/drift.md)")
+    g.add_argument("--alpha", type=float, help="significance level before correction")
+    g.add_argument("--min-rows", type=int, help="fewest rows on each side to conclude anything")
+    g.add_argument("--numeric-threshold", type=float, help="effect size for numeric features")
+    g.add_argument(
+        "--categorical-threshold", type=float, help="effect size for categorical features"
+    )
+    add_progress_arguments(p)
+    p.set_defaults(handler=_run)
+
+
+def _policy(args: argparse.Namespace) -> DriftPolicy:
+    from otel_ml.stats import DriftPolicy
+
+    given = {
+        "alpha": args.alpha,
+        "min_rows": args.min_rows,
+        "numeric_threshold": args.numeric_threshold,
+        "categorical_threshold": args.categorical_threshold,
+    }
+    return DriftPolicy(**{k: v for k, v in given.items() if v is not None})
+
+
+def _num(v: float) -> float | None:
+    return v if math.isfinite(v) else None
+
+
+def _feature_dict(fd: FeatureDrift) -> dict[str, Any]:
+    return {
+        "feature": fd.feature,
+        "kind": fd.kind.value,
+        "drifted": fd.drifted,
+        "method": fd.method,
+        "statistic": _num(fd.statistic),
+        "threshold": _num(fd.threshold),
+        "test": fd.test,
+        "p_value": _num(fd.p_value),
+        "n_reference": fd.n_reference,
+        "n_current": fd.n_current,
+        "reason": fd.reason,
+        "statistics": {k: _num(v) for k, v in fd.statistics.items()},
+    }
+
+
+def report_dict(report: DriftReport, *, profile: str, current: str) -> dict[str, Any]:
+    """The JSON shape of ``--json`` (NaN and infinities become ``null``)."""
+    pol = report.policy
+    return {
+        "format": REPORT_FORMAT,
+        "format_version": 1,
+        "profile": profile,
+        "current": current,
+        "drifted": report.drifted,
+        "n_features": len(report.features),
+        "n_drifted": report.n_drifted,
+        "missing_features": list(report.missing_features),
+        "extra_features": list(report.extra_features),
+        "policy": {
+            "numeric_effect": pol.numeric_effect,
+            "numeric_threshold": pol.numeric_threshold,
+            "categorical_effect": pol.categorical_effect,
+            "categorical_threshold": pol.categorical_threshold,
+            "categorical_test": pol.categorical_test,
+            "alpha": pol.alpha,
+            "correction": pol.correction.value,
+            "min_rows": pol.min_rows,
+        },
+        "features": [_feature_dict(f) for f in report.features],
+        "predictions": [_feature_dict(f) for f in report.predictions],
+    }
+
+
+def summary_table(report: DriftReport) -> str:
+    """The terminal table: drifted features first, then by effect size."""
+    from otel_ml.report import drift_status, ordered_features
+
+    rows = []
+    for fd in ordered_features(report.features):
+        _, word = drift_status(fd, report.policy)
+        rows.append(
+            [
+                fd.feature,
+                fd.kind.value,
+                fd.method,
+                format_number(fd.statistic),
+                format_number(fd.threshold),
+                format_number(fd.p_value),
+                f"{fd.n_reference:,}",
+                f"{fd.n_current:,}",
+                word.upper() if fd.drifted else word,
+            ]
+        )
+    header = ["feature", "kind", "effect size", "value", "threshold", "p-value"]
+    header += ["ref rows", "cur rows", "verdict"]
+    return format_table(header, rows, right={3, 4, 5, 6, 7})
+
+
+def _run(args: argparse.Namespace) -> int:
+    from otel_ml.report import drift_page
+    from otel_ml.stats import FeatureKind, Profile, compare
+
+    policy = _policy(args)
+    reference = Profile.load(args.profile)
+    wanted = list(reference.features)
+    categorical = [n for n, f in reference.features.items() if f.kind is FeatureKind.CATEGORICAL]
+    bar = ProgressBar(f"reading {args.current}", enabled=progress_wanted(args.progress))
+    table = read_table(
+        args.current,
+        columns=wanted,
+        categorical=categorical,
+        encoding=args.encoding,
+        progress=bar,
+    )
+    bar.close()
+    present = [n for n in wanted if n in table.names]
+    missing = [n for n in wanted if n not in table.names]
+    if not present:
+        raise DataFileError(
+            f"{table.source}: none of the {len(wanted)} columns of {args.profile} "
+            f"(it has {_names(table.available)}; the profile wants {_names(wanted)})"
+        )
+    if missing and not args.ignore_missing:
+        raise DataFileError(
+            f"{table.source}: missing column(s) {_names(missing)} that {args.profile} "
+            "describes (--ignore-missing compares the others)"
+        )
+    for name in present:
+        if reference.features[name].kind is FeatureKind.NUMERIC:
+            numeric_or_fail(table, name, args.profile)
+    kinds = {n: reference.features[n].kind for n in present}
+    current = Profile.from_data(table.as_mapping(), feature_types=kinds)
+    # Columns the profile does not know are listed as extra, never compared.
+    extra = tuple(n for n in table.available if n not in reference.features)
+    report = compare(reference, current, policy=policy)
+    if extra and not report.extra_features:
+        from dataclasses import replace
+
+        report = replace(report, extra_features=extra)
+    if args.json:
+        doc = report_dict(report, profile=str(args.profile), current=str(args.current))
+        print(json.dumps(doc, indent=2, allow_nan=False))
+    else:
+        print(summary_table(report))
+        n = len(report.features)
+        verdict = (
+            f"DRIFT in {report.n_drifted} of {n} features"
+            if report.drifted
+            else (f"no drift in {n} features")
+        )
+        print(f"\n{verdict} ({args.current}: {table.n_rows:,} rows vs {args.profile})")
+        for fd in report.features:
+            if fd.drifted:
+                print(f"  {fd.feature}: {fd.reason}")
+        if report.missing_features:
+            print(f"missing (not compared): {_names(report.missing_features)}")
+    if args.html:
+        html = drift_page(
+            report,
+            reference,
+            current,
+            subtitle=f"{args.current} ({table.n_rows:,} rows) vs the profile {args.profile}",
+        )
+        out = Path(args.html)
+        try:
+            out.write_text(html, encoding="utf-8")
+        except OSError as exc:
+            raise DataFileError(f"{out}: cannot write the report ({exc.strerror})") from exc
+        print(f"wrote {out}", file=sys.stderr if args.json else sys.stdout)
+    return 1 if report.drifted else 0
+
+
+def _names(names: Iterable[str], limit: int = 8) -> str:
+    names = list(names)
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

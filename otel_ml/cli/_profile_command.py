@@ -1,0 +1,126 @@
+"""``otel-ml profile DATA -o profile.json``: a reference profile of a CSV or Parquet file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from otel_ml._errors import ConfigurationError
+from otel_ml.cli._data_files import DataFileError, Table, read_table
+from otel_ml.cli._progress import ProgressBar, progress_wanted
+from otel_ml.cli._text_table import format_table
+from otel_ml.report import format_number
+
+__all__ = ["add_parser", "column_list", "numeric_or_fail"]
+
+
+def column_list(text: str) -> list[str]:
+    """Parse ``a,b,c`` (an option that can also be repeated)."""
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def _flatten(groups: list[list[str]] | None) -> list[str]:
+    return [c for g in groups or [] for c in g]
+
+
+def add_progress_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show progress on stderr (default: only when stderr is a terminal)",
+    )
+    p.add_argument(
+        "--encoding", default="utf-8-sig", help="text encoding of CSV files (default UTF-8)"
+    )
+
+
+def add_parser(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "profile",
+        help="build a reference profile of a CSV/Parquet file",
+        description="Build a reference profile (per-feature sketches) of training data in a "
+        "CSV or Parquet file, for `otel-ml drift`, the monitored model and the evaluator.",
+    )
+    p.add_argument("data", metavar="DATA", help="CSV (.csv, .tsv, .gz) or Parquet file")
+    p.add_argument("-o", "--output", required=True, metavar="PROFILE", help="profile to write")
+    p.add_argument("--model", help="model name the profile belongs to")
+    p.add_argument("--model-version", help="model version the profile belongs to")
+    for flag, what in (
+        ("--categorical", "columns to treat as categorical even when they hold numbers"),
+        ("--numeric", "columns that must be numeric (an error names any other value)"),
+        ("--exclude", "columns to leave out (ids, timestamps)"),
+    ):
+        p.add_argument(flag, type=column_list, action="append", metavar="COL[,COL]", help=what)
+    p.add_argument("--label", metavar="COL", help="column holding the ground truth (not a feature)")
+    p.add_argument(
+        "--prediction", metavar="COL", help="column holding the model's output (not a feature)"
+    )
+    add_progress_arguments(p)
+    p.set_defaults(handler=_run)
+
+
+def numeric_or_fail(table: Table, name: str, why: str) -> None:
+    """Raise a one-line error when column ``name`` of ``table`` holds a non-number."""
+    col = table.column(name)
+    if col.numeric:
+        return
+    where = f"line {col.first_non_numeric[0]}: " if col.first_non_numeric else ""
+    value = f" {col.first_non_numeric[1]!r}" if col.first_non_numeric else " text"
+    raise DataFileError(
+        f"{table.source}: {where}column {name!r} holds{value}, but {why} says it is numeric"
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    from otel_ml.stats import FeatureKind, NumericSketch, Profile
+
+    categorical, numeric = _flatten(args.categorical), _flatten(args.numeric)
+    exclude = set(_flatten(args.exclude))
+    both = sorted(set(categorical) & set(numeric))
+    if both:
+        raise ConfigurationError(f"--categorical and --numeric both name {', '.join(both)}")
+    bar = ProgressBar(f"reading {args.data}", enabled=progress_wanted(args.progress))
+    table = read_table(args.data, categorical=categorical, encoding=args.encoding, progress=bar)
+    bar.close()
+    names = set(table.available)
+    asked = [*categorical, *numeric, *exclude, *filter(None, (args.label, args.prediction))]
+    unknown = sorted(set(asked) - names)
+    if unknown:
+        raise DataFileError(
+            f"{table.source}: no column {', '.join(map(repr, unknown))} "
+            f"(columns: {', '.join(table.available)})"
+        )
+    for name in numeric:
+        numeric_or_fail(table, name, "--numeric")
+    for name, why in table.skipped:
+        print(f"otel-ml profile: skipped column {name!r}: {why}", file=sys.stderr)
+    special = {args.label, args.prediction}
+    features = {
+        c.name: c.values for c in table.columns if c.name not in exclude and c.name not in special
+    }
+    if not features:
+        raise DataFileError(f"{table.source}: no feature columns left to profile")
+    kinds = {n: FeatureKind.CATEGORICAL for n in categorical if n in features}
+    kinds.update({n: FeatureKind.NUMERIC for n in numeric if n in features})
+    profile = Profile.from_data(
+        features,
+        model=args.model,
+        version=args.model_version,
+        predictions=table.column(args.prediction).values if args.prediction else None,
+        labels=table.column(args.label).values if args.label else None,
+        feature_types=kinds,
+    )
+    profile.save(args.output)
+    rows = []
+    for f in profile.features.values():
+        s = f.sketch
+        if isinstance(s, NumericSketch):
+            summary = f"{format_number(f.min)} … {format_number(f.max)}" if s.count else "no values"
+        else:
+            summary = f"{len(s.counts)} categories" + (" + other" if s.overflow else "")
+        rows.append([f.name, f.kind.value, f"{f.missing_rate:.1%}", summary])
+    print(format_table(["feature", "kind", "missing", "range / categories"], rows))
+    print(f"wrote {args.output}: {len(profile.features)} features, {profile.n_rows:,} rows")
+    return 0

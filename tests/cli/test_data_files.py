@@ -1,0 +1,140 @@
+"""Reading CSV and Parquet into typed columns; every bad file gives a one-line error."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from otel_ml.cli import _data_files
+from otel_ml.cli._data_files import DataFileError, read_table
+
+
+def _write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
+    p = tmp_path / name
+    p.write_bytes(text.encode(encoding))
+    return p
+
+
+def test_numeric_detection_with_missing_tokens_and_non_finite(tmp_path: Path) -> None:
+    p = _write(tmp_path, "d.csv", "a,b,c\n1,x,1e3\n NA ,y,inf\n2.5,,-INF\nnull,NaN,nan\n")
+    t = read_table(p)
+    assert t.n_rows == 4 and t.names == ("a", "b", "c")
+    a, b, c = (t.column(n) for n in "abc")
+    assert a.numeric and c.numeric and not b.numeric
+    np.testing.assert_array_equal(a.values, [1.0, np.nan, 2.5, np.nan])
+    np.testing.assert_array_equal(c.values, [1e3, np.inf, -np.inf, np.nan])
+    assert b.values.tolist() == ["x", "y", None, None]
+    assert b.first_non_numeric == (2, "x")  # the header is line 1
+
+
+def test_delimiters_bom_quotes_and_blank_lines(tmp_path: Path) -> None:
+    text = '\ufeffname;"note, with comma";v\n"Smith; J";"two\nlines";1\n\nDoe;plain;2\n'
+    t = read_table(_write(tmp_path, "s.csv", text))
+    assert t.names == ("name", "note, with comma", "v")
+    assert t.column("name").values.tolist() == ["Smith; J", "Doe"]
+    assert t.column("note, with comma").values.tolist() == ["two\nlines", "plain"]
+    assert t.column("v").values.tolist() == [1.0, 2.0]
+    tsv = read_table(_write(tmp_path, "t.tsv", "x\ty\n1\t2\n"))
+    assert tsv.names == ("x", "y") and tsv.column("y").values.tolist() == [2.0]
+
+
+def test_single_column_and_unnamed_columns(tmp_path: Path) -> None:
+    t = read_table(_write(tmp_path, "one.csv", "score\n0.5\n0.25\n"))
+    assert t.names == ("score",) and t.column("score").values.tolist() == [0.5, 0.25]
+    t = read_table(_write(tmp_path, "idx.csv", ",x\n0,1\n1,2\n"))
+    assert t.names == ("column_1", "x")
+
+
+def test_gzip_csv(tmp_path: Path) -> None:
+    p = tmp_path / "d.csv.gz"
+    p.write_bytes(gzip.compress(b"x,y\n1,a\n2,b\n"))
+    t = read_table(p)
+    assert t.column("x").values.tolist() == [1.0, 2.0]
+    assert t.column("y").values.tolist() == ["a", "b"]
+
+
+def test_column_turning_to_text_after_the_first_chunk_keeps_earlier_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_data_files, "_CHUNK_ROWS", 3)
+    p = _write(tmp_path, "m.csv", "code\n1\n2.5\n\n3\n4\nabc\n")
+    seen: list[tuple[int, int]] = []
+    t = read_table(p, progress=lambda done, total: seen.append((done, total)))
+    col = t.column("code")
+    assert not col.numeric and col.values.tolist() == ["1", "2.5", "3", "4", "abc"]
+    assert col.first_non_numeric == (7, "abc")
+    assert len(seen) == 2 and seen[-1][0] == seen[-1][1] == p.stat().st_size
+
+
+def test_categorical_override_keeps_text_and_columns_filter(tmp_path: Path) -> None:
+    p = _write(tmp_path, "z.csv", "zip,n,other\n00501,1,x\n10001,2,y\n")
+    t = read_table(p, categorical=["zip"], columns=["zip", "n"])
+    assert t.names == ("zip", "n") and t.available == ("zip", "n", "other")
+    assert t.column("zip").values.tolist() == ["00501", "10001"]
+    assert t.as_mapping()["n"].dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("ragged.csv", "a,b\n1,2\n3\n", r"ragged\.csv: line 3: 1 fields, but the header has 2"),
+        ("dup.csv", "a,b,a\n1,2,3\n", r"dup\.csv: line 1: column name 'a' appears twice"),
+        ("empty.csv", "", r"empty\.csv: empty file"),
+    ],
+)
+def test_malformed_csv(tmp_path: Path, name: str, content: str, message: str) -> None:
+    with pytest.raises(DataFileError, match=message):
+        read_table(_write(tmp_path, name, content))
+
+
+def test_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(DataFileError, match=r"nope\.csv: no such file"):
+        read_table(tmp_path / "nope.csv")
+    with pytest.raises(DataFileError, match="is a directory"):
+        read_table(tmp_path)
+    latin = _write(tmp_path, "latin.csv", "city\nZürich\n", encoding="latin-1")
+    with pytest.raises(DataFileError, match=r"latin\.csv: not utf-8-sig text.*--encoding"):
+        read_table(latin)
+    assert read_table(latin, encoding="latin-1").column("city").values.tolist() == ["Zürich"]
+    bad_gz = _write(tmp_path, "bad.csv.gz", "not gzip at all")
+    with pytest.raises(DataFileError, match=r"bad\.csv\.gz"):
+        read_table(bad_gz)
+
+
+def test_parquet_types(tmp_path: Path) -> None:
+    import datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tbl = pa.table(
+        {
+            "i": pa.array([1, None, 3], pa.int64()),
+            "f": pa.array([0.5, 1.5, None], pa.float32()),
+            "s": pa.array(["a", None, "b"]),
+            "d": pa.array(["x", "y", "x"]).dictionary_encode(),
+            "flag": pa.array([True, False, None]),
+            "ts": pa.array([datetime.datetime(2024, 1, 1)] * 3),
+        }
+    )
+    p = tmp_path / "d.parquet"
+    pq.write_table(tbl, p)
+    t = read_table(p)
+    assert t.n_rows == 3 and t.names == ("i", "f", "s", "d", "flag")
+    np.testing.assert_array_equal(t.column("i").values, [1.0, np.nan, 3.0])
+    assert t.column("f").numeric and t.column("f").values.dtype == np.float64
+    assert t.column("s").values.tolist() == ["a", None, "b"]
+    assert t.column("d").values.tolist() == ["x", "y", "x"]
+    assert t.column("flag").values.tolist() == ["True", "False", None]
+    assert [n for n, _ in t.skipped] == ["ts"] and "ts" in t.available
+    t2 = read_table(p, categorical=["i"], columns=["i"])
+    assert t2.column("i").values.tolist() == ["1", None, "3"]
+
+
+def test_corrupt_parquet(tmp_path: Path) -> None:
+    p = _write(tmp_path, "bad.parquet", "PAR1 this is not parquet")
+    with pytest.raises(DataFileError, match=r"bad\.parquet: not a readable Parquet file"):
+        read_table(p)
