@@ -15,7 +15,7 @@ import sys
 import threading
 from typing import Any
 
-__all__ = ["add_parser", "main"]
+__all__ = ["add_parser", "cli", "main"]
 
 
 def add_parser(subparsers: Any) -> None:
@@ -65,3 +65,21 @@ def main(args: argparse.Namespace) -> int:
     finally:
         app.stop()
     return 0
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """``python -m otel_ml.evaluator._cli --config FILE`` (same as ``otel-ml evaluator``)."""
+    from otel_ml._errors import OtelMlError
+
+    parser = argparse.ArgumentParser(prog="otel-ml")
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["evaluator", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return main(args)
+    except OtelMlError as exc:
+        print(f"otel-ml evaluator: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

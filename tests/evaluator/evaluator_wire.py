@@ -1,0 +1,176 @@
+"""Real OTLP bodies and a real evaluator subprocess, for the evaluator's process-level tests.
+
+Bodies are built from OTel SDK data objects with the SDK's own OTLP encoder (what
+``OTLPMetricExporter`` sends). :class:`EvaluatorProcess` runs
+``python -m otel_ml.evaluator._cli`` and reads its endpoints from stdout.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Buckets,
+    ExponentialHistogram,
+    ExponentialHistogramDataPoint,
+    Metric,
+    MetricsData,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from otel_ml import semconv as sc
+from otel_ml.stats import NumericSketch
+
+DELTA = AggregationTemporality.DELTA
+SCOPE = InstrumentationScope("otel_ml", "0")
+
+
+def model_attrs(model: str, version: str = "1", **extra: str) -> dict[str, str]:
+    return {sc.ML_MODEL_NAME: model, sc.ML_MODEL_VERSION: version, **extra}
+
+
+def exp_point(
+    values: Sequence[float] | np.ndarray, attrs: dict[str, str], t_ns: int
+) -> ExponentialHistogramDataPoint:
+    s = NumericSketch()
+    s.update(np.asarray(values, dtype=float))
+    e = s.to_exponential()
+    return ExponentialHistogramDataPoint(
+        attributes=attrs,
+        start_time_unix_nano=t_ns - 10**9,
+        time_unix_nano=t_ns,
+        count=e.count,
+        sum=e.sum,
+        scale=e.scale,
+        zero_count=e.zero_count,
+        positive=Buckets(e.positive_offset, list(e.positive_counts)),
+        negative=Buckets(e.negative_offset, list(e.negative_counts)),
+        flags=0,
+        min=e.min,
+        max=e.max,
+    )
+
+
+def metrics_body(
+    sums: Sequence[tuple[str, float, dict[str, str]]],
+    histograms: Sequence[tuple[str, ExponentialHistogramDataPoint]] = (),
+    *,
+    t_ns: int,
+    service: str = "svc",
+) -> bytes:
+    """A serialized ``ExportMetricsServiceRequest`` (delta sums and exponential histograms)."""
+    metrics = [
+        Metric(name, "", "1", Sum([NumberDataPoint(attrs, t_ns - 10**9, t_ns, value)], DELTA, True))
+        for name, value, attrs in sums
+    ]
+    by_name: dict[str, list[ExponentialHistogramDataPoint]] = {}
+    for name, p in histograms:
+        by_name.setdefault(name, []).append(p)
+    metrics += [Metric(n, "", "1", ExponentialHistogram(ps, DELTA)) for n, ps in by_name.items()]
+    data = MetricsData(
+        [
+            ResourceMetrics(
+                Resource.create({"service.name": service}), [ScopeMetrics(SCOPE, metrics, "")], ""
+            )
+        ]
+    )
+    return bytes(encode_metrics(data).SerializeToString())
+
+
+def post(
+    url: str,
+    path: str,
+    body: bytes,
+    *,
+    timeout: float = 30.0,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str]]:
+    """POST a protobuf body; returns (status, headers). Raises OSError when the peer is gone."""
+    u = urlparse(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    try:
+        conn.request(
+            "POST",
+            path,
+            body=body,
+            headers={"Content-Type": "application/x-protobuf", **(headers or {})},
+        )
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}
+    finally:
+        conn.close()
+
+
+class EvaluatorProcess:
+    """``python -m otel_ml.evaluator._cli --config FILE`` as a subprocess."""
+
+    def __init__(self, config: Path, *, log: Path, extra_env: dict[str, str] | None = None) -> None:
+        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        env = {**os.environ, **(extra_env or {})}
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "otel_ml.evaluator._cli",
+                "--config",
+                str(config),
+                "--tick-interval",
+                "0.5",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env=env,
+        )
+        self.endpoints: dict[str, str] = {}
+        deadline = time.monotonic() + 60
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline().decode().strip()
+            if not line:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"evaluator exited with {self.proc.returncode}; see {log}")
+                continue
+            if line == "ready":
+                return
+            name, _, url = line.partition(" ")
+            self.endpoints[name] = url
+        raise RuntimeError("evaluator did not become ready in 60 s")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(30)
+        self._log.close()
+
+    def stop(self) -> int:
+        self.proc.terminate()
+        try:
+            code = self.proc.wait(60)
+        finally:
+            self._log.close()
+        return code
