@@ -28,6 +28,14 @@ from otel_ml.stats._numeric_sketch import (
     ExponentialBuckets,
     NumericSketch,
 )
+from otel_ml.stats._performance import (
+    ClassificationMetrics,
+    ConfusionCounts,
+    RegressionAccumulator,
+    RegressionMetrics,
+    classification_metrics,
+    regression_metrics,
+)
 from otel_ml.stats._policy import Correction, DriftPolicy
 from otel_ml.stats._profile import (
     PROFILE_FORMAT_VERSION,
@@ -45,6 +53,8 @@ __all__ = [
     "PROFILE_MAX_CATEGORIES",
     "CategoricalSketch",
     "CategoricalStatistics",
+    "ClassificationMetrics",
+    "ConfusionCounts",
     "ContingencyTest",
     "Correction",
     "DriftPolicy",
@@ -56,8 +66,11 @@ __all__ = [
     "NumericSketch",
     "NumericStatistics",
     "Profile",
+    "RegressionAccumulator",
+    "RegressionMetrics",
     "categorical_statistics",
     "chi_square_test",
+    "classification_metrics",
     "compare",
     "compare_feature",
     "g_test",
@@ -65,5 +78,6 @@ __all__ = [
     "jensen_shannon_distance",
     "numeric_statistics",
     "population_stability_index",
+    "regression_metrics",
     "total_variation_distance",
 ]

@@ -1,0 +1,154 @@
+"""Performance metrics checked against scikit-learn on the same arrays."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn import metrics as skm
+
+from otel_ml.stats import (
+    ClassificationMetrics,
+    ConfusionCounts,
+    RegressionAccumulator,
+    classification_metrics,
+    regression_metrics,
+)
+
+
+def _check_counts(m: ClassificationMetrics, y: np.ndarray, p: np.ndarray, binary_pos: object | None) -> None:
+    assert m.accuracy == pytest.approx(skm.accuracy_score(y, p))
+    for avg in ("macro", "weighted"):
+        kw = {"average": avg, "zero_division": 0}
+        assert getattr(m, f"precision_{avg}") == pytest.approx(skm.precision_score(y, p, **kw))
+        assert getattr(m, f"recall_{avg}") == pytest.approx(skm.recall_score(y, p, **kw))
+        assert getattr(m, f"f1_{avg}") == pytest.approx(skm.f1_score(y, p, **kw))
+    if binary_pos is not None:
+        kw = {"pos_label": binary_pos, "zero_division": 0}
+        assert m.precision == pytest.approx(skm.precision_score(y, p, **kw))
+        assert m.recall == pytest.approx(skm.recall_score(y, p, **kw))
+        assert m.f1 == pytest.approx(skm.f1_score(y, p, **kw))
+
+
+def test_binary_classification_matches_sklearn() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 2_000)
+    score = np.clip(0.3 * y + rng.uniform(0, 0.7, y.size), 0, 1)
+    score[:20] = 0.5  # ties
+    pred = (score > 0.5).astype(int)
+    m = classification_metrics(y, pred, y_score=score)
+    _check_counts(m, y, pred, 1)
+    assert m.roc_auc == pytest.approx(skm.roc_auc_score(y, score))
+    assert m.log_loss == pytest.approx(skm.log_loss(y, score))
+    assert m.brier == pytest.approx(skm.brier_score_loss(y, score))
+    assert m.n == 2_000
+    assert set(m.as_dict()) >= {"accuracy", "f1_macro", "roc_auc", "log_loss", "brier"}
+
+
+def test_binary_string_labels_and_positive_class() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.choice(["no", "yes"], 500)
+    pred = np.where(rng.uniform(size=500) < 0.8, y, rng.choice(["no", "yes"], 500))
+    score = np.where(pred == "yes", 0.8, 0.2)
+    m = classification_metrics(y, pred, y_score=score)
+    _check_counts(m, y, pred, "yes")
+    assert m.roc_auc == pytest.approx(skm.roc_auc_score(y == "yes", score))
+    assert m.log_loss == pytest.approx(skm.log_loss(y, score))
+
+
+def test_multiclass_matches_sklearn() -> None:
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 4, 3_000)
+    logits = rng.normal(size=(3_000, 4)) + 1.5 * np.eye(4)[y]
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    pred = proba.argmax(axis=1)
+    pred[:50] = 3  # some skew
+    m = classification_metrics(y, pred, y_score=proba)
+    _check_counts(m, y, pred, None)
+    assert math.isnan(m.f1)
+    assert m.roc_auc == pytest.approx(skm.roc_auc_score(y, proba, multi_class="ovr"))
+    assert m.log_loss == pytest.approx(skm.log_loss(y, proba))
+    assert m.brier == pytest.approx(skm.brier_score_loss(y, proba))
+
+
+def test_class_never_predicted_counts_as_zero() -> None:
+    y = np.array([0, 1, 2, 2, 1, 0])
+    p = np.array([0, 1, 1, 1, 1, 0])
+    m = classification_metrics(y, p)
+    _check_counts(m, y, p, None)
+    assert math.isnan(m.roc_auc)
+
+
+def test_bad_scores_raise_with_the_reason() -> None:
+    with pytest.raises(ValueError, match="1-D scores need exactly two classes"):
+        classification_metrics([0, 1, 2], [0, 1, 2], y_score=[0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="3 columns but there are 2 classes"):
+        classification_metrics([0, 1], [0, 1], y_score=np.ones((2, 3)) / 3)
+    with pytest.raises(ValueError, match="2 values but y_pred has 3"):
+        classification_metrics([0, 1], [0, 1, 1])
+
+
+@pytest.mark.filterwarnings("ignore:A single label was found")
+@settings(deadline=None, max_examples=40)
+@given(st.lists(st.tuples(st.sampled_from("abc"), st.sampled_from("abc")), min_size=1,
+                max_size=60), st.integers(0, 60))
+def test_confusion_counts_merge_equals_whole(pairs: list[tuple[str, str]], cut: int) -> None:
+    y = [a for a, _ in pairs]
+    p = [b for _, b in pairs]
+    whole = ConfusionCounts()
+    whole.update(y, p)
+    a, b = ConfusionCounts(), ConfusionCounts()
+    a.update(y[:cut], p[:cut])
+    b.update(y[cut:], p[cut:])
+    b.merge(a)
+    assert b.counts == whole.counts
+    labels = whole.labels
+    assert np.array_equal(whole.matrix(), skm.confusion_matrix(y, p, labels=list(labels)))
+
+
+def test_integer_and_float_labels_are_one_class() -> None:
+    c = ConfusionCounts()
+    c.update([1, 0], [1.0, 0.0])
+    c.update(["1"], ["0"])
+    assert c.labels == ("0", "1") and c.matrix().tolist() == [[1, 0], [1, 1]]
+
+
+def test_regression_matches_sklearn() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.normal(1_000, 50, 5_000)
+    pred = y + rng.normal(0, 10, y.size)
+    m = regression_metrics(y, pred)
+    assert m.mae == pytest.approx(skm.mean_absolute_error(y, pred))
+    assert m.rmse == pytest.approx(math.sqrt(skm.mean_squared_error(y, pred)))
+    assert m.mape == pytest.approx(skm.mean_absolute_percentage_error(y, pred))
+    assert m.r2 == pytest.approx(skm.r2_score(y, pred))
+    # A zero target: MAPE uses the same epsilon as scikit-learn.
+    y0, p0 = np.array([0.0, 1.0, 2.0]), np.array([0.5, 1.0, 1.0])
+    assert regression_metrics(y0, p0).mape == pytest.approx(
+        skm.mean_absolute_percentage_error(y0, p0)
+    )
+    assert math.isnan(regression_metrics([2.0, 2.0], [1.0, 2.0]).r2)
+
+
+@settings(deadline=None, max_examples=40)
+@given(st.lists(st.tuples(st.floats(-1e6, 1e6), st.floats(-1e6, 1e6)), min_size=2, max_size=80),
+       st.integers(0, 80))
+def test_regression_accumulator_merge_equals_whole(
+    pairs: list[tuple[float, float]], cut: int
+) -> None:
+    y = np.array([a for a, _ in pairs])
+    p = np.array([b for _, b in pairs])
+    a, b = RegressionAccumulator(), RegressionAccumulator()
+    a.update(y[:cut], p[:cut])
+    b.update(y[cut:], p[cut:])
+    a.merge(b)
+    merged, whole = a.metrics(), regression_metrics(y, p)
+    assert merged.n == whole.n
+    assert merged.mae == pytest.approx(whole.mae, rel=1e-9, abs=1e-9)
+    assert merged.rmse == pytest.approx(whole.rmse, rel=1e-9, abs=1e-9)
+    if not math.isnan(whole.r2) and np.var(y) > 1e-6:
+        assert merged.r2 == pytest.approx(whole.r2, rel=1e-6, abs=1e-6)
+        assert whole.r2 == pytest.approx(skm.r2_score(y, p), rel=1e-6, abs=1e-6)
