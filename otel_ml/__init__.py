@@ -15,9 +15,11 @@ from otel_ml._errors import (
 )
 from otel_ml._version import __version__
 from otel_ml.instrumentation import (
+    Configuration,
     ModelMonitor,
     MonitorOptions,
     Task,
+    configure,
     flush,
     last_prediction_ids,
     monitor,
@@ -37,6 +39,7 @@ from otel_ml.stats import (
 
 __all__ = [
     "CategoricalSketch",
+    "Configuration",
     "ConfigurationError",
     "DriftPolicy",
     "DriftReport",
@@ -53,6 +56,7 @@ __all__ = [
     "SketchError",
     "Task",
     "__version__",
+    "configure",
     "flush",
     "last_prediction_ids",
     "monitor",

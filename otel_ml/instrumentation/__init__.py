@@ -25,6 +25,7 @@ and class counts, data-quality counts against the reference, and one
 """
 
 from otel_ml.instrumentation._aggregator import Aggregator, Consumer, Delta, default_aggregator
+from otel_ml.instrumentation._configure import Configuration, configure
 from otel_ml.instrumentation._decorator import monitor
 from otel_ml.instrumentation._ids import PredictionIds, last_prediction_ids
 from otel_ml.instrumentation._internal_errors import InternalErrors
@@ -35,12 +36,15 @@ from otel_ml.instrumentation._monitor import (
     monitoring_active,
 )
 from otel_ml.instrumentation._options import MonitorOptions, OneDimensionalInput, Task
+from otel_ml.instrumentation._otlp_bridge import SketchMetricExporter
 from otel_ml.instrumentation._outcome import record_outcome
+from otel_ml.instrumentation._prometheus import SketchCollector
 from otel_ml.instrumentation._window import DURATION_BOUNDS, ModelKey, ModelWindow
 
 __all__ = [
     "DURATION_BOUNDS",
     "Aggregator",
+    "Configuration",
     "Consumer",
     "Delta",
     "InternalErrors",
@@ -50,7 +54,10 @@ __all__ = [
     "MonitorOptions",
     "OneDimensionalInput",
     "PredictionIds",
+    "SketchCollector",
+    "SketchMetricExporter",
     "Task",
+    "configure",
     "default_aggregator",
     "flush",
     "internal_errors",
