@@ -19,7 +19,9 @@ from otel_ml.stats import (
 )
 
 
-def _check_counts(m: ClassificationMetrics, y: np.ndarray, p: np.ndarray, binary_pos: object | None) -> None:
+def _check_counts(
+    m: ClassificationMetrics, y: np.ndarray, p: np.ndarray, binary_pos: object | None
+) -> None:
     assert m.accuracy == pytest.approx(skm.accuracy_score(y, p))
     for avg in ("macro", "weighted"):
         kw = {"average": avg, "zero_division": 0}
