@@ -25,7 +25,11 @@ makes ``opentelemetry-instrument`` set up the SDK and its OTLP exporters)::
 
 The instrumentor is found through the ``opentelemetry_instrumentor`` entry
 point ``sklearn``; ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=sklearn`` turns it
-off. In code::
+off. ``instrument()`` puts the sketch bridge (``SketchMetricExporter``) in
+front of the exporter of each periodic metric reader of the SDK meter provider
+it finds (the one ``opentelemetry-instrument`` built), so feature and
+prediction distributions leave as real histogram metrics, and flushes buffered
+calls at exit before the SDK shuts down. In code::
 
     from otel_ml.instrumentation.sklearn import SklearnInstrumentor, name_model
 
@@ -117,10 +121,13 @@ Examples
 
 from __future__ import annotations
 
+import atexit
+import logging
 import os
 from collections.abc import Collection
 from typing import Any, TypeVar
 
+from opentelemetry import metrics
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from otel_ml._errors import ConfigurationError
@@ -156,6 +163,8 @@ __all__ = [
 ]
 
 _E = TypeVar("_E")
+
+_LOG = logging.getLogger(__name__)
 
 
 def name_model(
@@ -222,8 +231,9 @@ class SklearnInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _instrument(self, **kwargs: Any) -> None:
         config = parse_config(kwargs, os.environ)
         from otel_ml.instrumentation import _sklearn_patch
-        from otel_ml.instrumentation._monitor import ModelMonitor, internal_errors
+        from otel_ml.instrumentation._monitor import ModelMonitor, flush, internal_errors
         from otel_ml.instrumentation._sklearn_calls import SklearnCalls
+        from otel_ml.instrumentation._sklearn_export import bridge_periodic_readers
 
         providers = config.providers
 
@@ -252,6 +262,16 @@ class SklearnInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             patcher.restore()
             raise
         self._patcher, self._calls = patcher, calls
+        meter_provider = providers.get("meter_provider") or metrics.get_meter_provider()
+        if not bridge_periodic_readers(meter_provider):
+            _LOG.debug(
+                "otel_ml: no periodic metric reader to bridge; feature histograms are "
+                "exported only through a SketchMetricExporter or otel_ml.configure()"
+            )
+        # Registered after the SDK's own exit handlers, so it runs before them (LIFO):
+        # buffered calls become events and sketches while the providers still export.
+        atexit.unregister(flush)
+        atexit.register(flush)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         if self._calls is not None:

@@ -1,0 +1,141 @@
+"""``opentelemetry-instrument python app.py`` on an app that never imports OpenTelemetry.
+
+The app runs as a subprocess with the real OTLP/HTTP exporters (configured by
+opentelemetry-distro from ``OTEL_*`` variables) pointed at a receiver on
+127.0.0.1; the test decodes what arrived.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from otlp_loopback import OtlpReceiver, Received, attributes
+
+from otel_ml import semconv
+
+APP = """
+import numpy as np
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
+total = 0.0
+for start in range(0, 200, 50):
+    total += float(model.predict_proba(X.iloc[start:start + 50])[:, 1].sum())
+labels = model.predict(X.iloc[:10])
+print(f"checksum {total:.12f} {labels.tolist()}")
+"""
+
+MODEL = "cancer"
+N_PROBA_CALLS = 4
+
+
+def _run(tmp_path: Path, endpoint: str | None, **extra: str) -> subprocess.CompletedProcess[str]:
+    app = tmp_path / "app.py"
+    app.write_text(APP)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    cmd = [sys.executable, str(app)]
+    if endpoint is not None:
+        env.update(
+            OTEL_SERVICE_NAME="sklearn-app",
+            OTEL_TRACES_EXPORTER="otlp",
+            OTEL_METRICS_EXPORTER="otlp",
+            OTEL_LOGS_EXPORTER="otlp",
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
+            OTEL_METRIC_EXPORT_INTERVAL="500",
+            OTEL_BSP_SCHEDULE_DELAY="100",
+            OTEL_BLRP_SCHEDULE_DELAY="100",
+            OTEL_ML_SKLEARN_MODELS=f"Pipeline={MODEL}:1",
+        )
+        env.update(extra)
+        cmd = [str(Path(sys.executable).parent / "opentelemetry-instrument"), *cmd]
+    return subprocess.run(
+        cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180, check=False
+    )
+
+
+def _model_spans(received: Received) -> list[tuple[dict[str, object], object]]:
+    return [
+        (res, span)
+        for res, span in received.spans()
+        if attributes(span.attributes).get(semconv.ML_MODEL_NAME) == MODEL
+    ]
+
+
+@pytest.fixture(scope="module")
+def plain_output(tmp_path_factory: pytest.TempPathFactory) -> str:
+    done = _run(tmp_path_factory.mktemp("plain"), None)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_unmodified_app_under_opentelemetry_instrument(tmp_path, plain_output):
+    with OtlpReceiver() as receiver:
+        done = _run(tmp_path, receiver.endpoint)
+        assert done.returncode == 0, done.stderr
+        received = receiver.received
+        # Exporters flush at exit; give the last requests a moment to land.
+        received.wait_for(lambda r: len(_model_spans(r)) >= N_PROBA_CALLS + 1, timeout=10)
+
+    # The app's own output is unchanged by instrumentation.
+    assert done.stdout == plain_output
+
+    spans = _model_spans(received)
+    names = sorted(span.name for _, span in spans)
+    assert names == [f"predict {MODEL}"] + [f"predict_proba {MODEL}"] * N_PROBA_CALLS
+    resource, first = spans[0]
+    assert resource["service.name"] == "sklearn-app"
+    span_attrs = attributes(first.attributes)
+    assert span_attrs[semconv.ML_MODEL_VERSION] == "1"
+    assert span_attrs[semconv.ML_MODEL_FRAMEWORK] == "sklearn"
+    trace_ids = {span.trace_id for _, span in spans}
+
+    # Real histogram metrics: one exponential histogram point per feature, with the
+    # feature name, from the bridge; the counts add up to the rows predicted.
+    points = [
+        point
+        for _, metric in received.metrics(semconv.METRIC_FEATURE_VALUES)
+        if metric.WhichOneof("data") == "exponential_histogram"
+        for point in metric.exponential_histogram.data_points
+        if attributes(point.attributes).get(semconv.ML_MODEL_NAME) == MODEL
+    ]
+    assert points, "no ml.feature.values exponential histogram arrived"
+    by_feature: dict[str, int] = {}
+    for point in points:
+        name = attributes(point.attributes)[semconv.ML_FEATURE_NAME]
+        by_feature[name] = by_feature.get(name, 0) + point.count
+    assert "mean radius" in by_feature
+    assert len(by_feature) == 30
+    assert set(by_feature.values()) == {N_PROBA_CALLS * 50 + 10}
+
+    # Prediction events: log records named ml.prediction, inside the predict spans.
+    events = [
+        rec
+        for _, rec in received.logs()
+        if rec.event_name == semconv.EVENT_PREDICTION
+        and attributes(rec.attributes).get(semconv.ML_MODEL_NAME) == MODEL
+    ]
+    assert len(events) == N_PROBA_CALLS + 1
+    assert {rec.trace_id for rec in events} <= trace_ids
+    rows = sorted(len(attributes(rec.attributes)[semconv.ML_PREDICTION_IDS]) for rec in events)
+    assert rows == [10] + [50] * N_PROBA_CALLS
+
+
+def test_disabled_by_otel_python_disabled_instrumentations(tmp_path, plain_output):
+    with OtlpReceiver() as receiver:
+        done = _run(tmp_path, receiver.endpoint, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="sklearn")
+        assert done.returncode == 0, done.stderr
+        received = receiver.received
+    assert done.stdout == plain_output
+    assert _model_spans(received) == []
+    assert not any(
+        rec.event_name == semconv.EVENT_PREDICTION for _, rec in received.logs()
+    )
