@@ -1,0 +1,63 @@
+"""The interim `otel-ml demo` and the reusable demo data helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from otel_ml import ConfigurationError
+from otel_ml.cli import main
+from otel_ml.cli._demo_offline import run_demo
+from otel_ml.demo import SCANNER_RECALIBRATION, Shift, apply_shifts, load_dataset, resample, split
+
+SHIFTED = {"mean radius", "mean perimeter", "mean area"}  # the size measurements
+
+
+def test_demo_command_detects_the_injected_shift_and_writes_its_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--output-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "DRIFT in 3 of 30 features" in out
+    assert f"report:  {tmp_path / 'report.html'}" in out
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("<svg") == 31  # 30 features + the model score
+    assert "scanner" in html and "<script" not in html
+    # The files it leaves are the offline CLI's own formats: the suggested command works.
+    code = main(
+        ["drift", str(tmp_path / "reference.profile.json"), str(tmp_path / "production.csv")]
+    )
+    assert code == 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_exactly_the_shifted_features_drift(tmp_path: Path, seed: int) -> None:
+    out = run_demo(tmp_path, seed=seed)
+    drifted = {f.feature for f in out["report"].features if f.drifted}
+    assert drifted <= {s.feature for s in SCANNER_RECALIBRATION}
+    assert drifted >= SHIFTED
+
+
+def test_without_the_shift_nothing_drifts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--output-dir", str(tmp_path), "--no-shift"]) == 0
+    assert "no drift in 30 features" in capsys.readouterr().out
+
+
+def test_demo_data_helpers() -> None:
+    data = load_dataset()
+    train, holdout = split(data, holdout=0.3, seed=1)
+    assert train.n_rows + holdout.n_rows == data.n_rows
+    assert abs(train.target.mean() - holdout.target.mean()) < 0.01  # stratified
+    rng = np.random.default_rng(0)
+    big = resample(holdout, 5000, rng)
+    assert big.n_rows == 5000 and all((v >= 0).all() for v in big.features.values())
+    shifted = apply_shifts(big, [Shift("mean radius", offset_sd=1.0)], rng, reference=train)
+    delta = shifted.features["mean radius"] - big.features["mean radius"]
+    assert np.allclose(delta, train.features["mean radius"].std())
+    assert shifted.features["mean area"] is big.features["mean area"]  # others untouched
+    with pytest.raises(ConfigurationError, match="no feature 'height'"):
+        apply_shifts(big, [Shift("height", scale=2)], rng, reference=train)

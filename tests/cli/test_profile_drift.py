@@ -1,0 +1,239 @@
+"""`otel-ml profile` and `otel-ml drift` end to end on real files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from otel_ml.cli import main
+from otel_ml.stats import FeatureKind, Profile
+
+
+def _write_csv(path: Path, columns: dict[str, list[object]]) -> Path:
+    names = list(columns)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(names)
+        w.writerows(zip(*(columns[n] for n in names), strict=True))
+    return path
+
+
+def _data(n: int, seed: int, *, shift: float = 0.0) -> dict[str, list[object]]:
+    rng = np.random.default_rng(seed)
+    return {
+        "age": list(np.round(rng.normal(40 + shift * 10, 10, n), 1)),
+        "income": list(np.round(rng.lognormal(10, 0.5, n), 2)),
+        "city": list(rng.choice(["paris", "oslo", "rome"], n, p=[0.5, 0.3, 0.2])),
+        "visits": list(rng.poisson(3, n)),
+    }
+
+
+@pytest.fixture()
+def files(tmp_path: Path) -> dict[str, Path]:
+    train = _write_csv(tmp_path / "train.csv", _data(4000, 1))
+    same = _write_csv(tmp_path / "same.csv", _data(3000, 2))
+    shifted = _write_csv(tmp_path / "shifted.csv", _data(3000, 3, shift=0.5))
+    profile = tmp_path / "profile.json"
+    assert main(["profile", str(train), "-o", str(profile), "--model", "m"]) == 0
+    return {"train": train, "same": same, "shifted": shifted, "profile": profile}
+
+
+def test_profile_writes_a_loadable_profile_and_prints_a_summary(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    p = Profile.load(files["profile"])
+    assert list(p.features) == ["age", "income", "city", "visits"]
+    assert p.features["city"].kind is FeatureKind.CATEGORICAL
+    assert p.features["visits"].kind is FeatureKind.NUMERIC
+    assert p.model == "m" and p.n_rows == 4000
+    main(["profile", str(files["train"]), "-o", str(files["profile"])])
+    out = capsys.readouterr().out
+    assert re.search(r"city\s+categorical\s+0\.0%\s+3 categories", out)
+    assert "4 features, 4,000 rows" in out
+
+
+def test_drift_exit_codes_and_table(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["drift", str(files["profile"]), str(files["same"])]) == 0
+    out = capsys.readouterr().out
+    assert "no drift in 4 features" in out and "DRIFT" not in out
+    assert main(["drift", str(files["profile"]), str(files["shifted"])]) == 1
+    out = capsys.readouterr().out
+    first = out.splitlines()[2]  # drifted features come first
+    assert first.startswith("age") and first.rstrip().endswith("DRIFT")
+    assert "DRIFT in 1 of 4 features" in out
+
+
+def test_drift_json_is_the_machine_readable_report(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["drift", str(files["profile"]), str(files["shifted"]), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["format"] == "otel_ml.drift_report" and doc["drifted"] is True
+    by_name = {f["feature"]: f for f in doc["features"]}
+    assert by_name["age"]["drifted"] and not by_name["city"]["drifted"]
+    assert by_name["age"]["statistic"] > by_name["age"]["threshold"]
+    assert (
+        by_name["city"]["kind"] == "categorical"
+        and "total_variation" in by_name["city"]["statistics"]
+    )
+    assert doc["policy"]["min_rows"] > 0
+
+
+def test_drift_policy_options_change_the_verdict(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["drift", str(files["profile"]), str(files["shifted"])]
+    assert main([*args, "--numeric-threshold", "5"]) == 0
+    assert main([*args, "--min-rows", "100000"]) == 0
+    assert main([*args, "--alpha", "0.05"]) == 1
+
+
+def test_drift_html_is_one_self_contained_file_with_a_plot_per_feature(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r.html"
+    assert main(["drift", str(files["profile"]), str(files["shifted"]), "--html", str(out)]) == 1
+    html = out.read_text()
+    assert html.count("<svg") == 4 and "<script" not in html
+    assert html.count("http") == html.count("http://www.w3.org/2000/svg")
+    assert 'class="card alert"' in html and "shifted.csv" in html
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_parquet_current_data(files: dict[str, Path], tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = _data(3000, 3, shift=0.5)
+    pq.write_table(
+        pa.table(
+            {
+                k: pa.array([x.item() if hasattr(x, "item") else x for x in v])
+                for k, v in cols.items()
+            }
+        ),
+        tmp_path / "cur.parquet",
+    )
+    assert main(["drift", str(files["profile"]), str(tmp_path / "cur.parquet")]) == 1
+
+
+def test_profile_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _write_csv(
+        tmp_path / "d.csv",
+        {"id": [1, 2, 3], "zip": ["00501", "10001", "00501"], "x": [1, 2, 3], "y": [0, 1, 1]},
+    )
+    out = tmp_path / "p.json"
+    args = ["profile", str(data), "-o", str(out), "--exclude", "id", "--categorical", "zip"]
+    assert main([*args, "--label", "y", "--numeric", "x"]) == 0
+    p = Profile.load(out)
+    assert list(p.features) == ["zip", "x"]
+    assert p.features["zip"].categories == {"00501", "10001"}
+    assert p.labels is not None and p.labels.kind is FeatureKind.NUMERIC
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str], *needles: str) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+    return lines[0]
+
+
+def test_bad_input_gives_one_line_errors_and_exit_2(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prof, cur = str(files["profile"]), str(files["same"])
+    capsys.readouterr()
+
+    assert main(["drift", prof, str(tmp_path / "missing.csv")]) == 2
+    _one_line_error(capsys, "missing.csv", "no such file")
+
+    assert main(["drift", str(tmp_path / "nope.json"), cur]) == 2
+    _one_line_error(capsys, "nope.json", "cannot read profile")
+
+    corrupt = tmp_path / "corrupt.json"
+    corrupt.write_text('{"format": "otel_ml.profile", "format_version": 1, "features": [{')
+    assert main(["drift", str(corrupt), cur]) == 2
+    _one_line_error(capsys, "corrupt.json", "not valid JSON")
+
+    not_profile = tmp_path / "other.json"
+    not_profile.write_text('{"hello": 1}')
+    assert main(["drift", str(not_profile), cur]) == 2
+    _one_line_error(capsys, "other.json", "not an otel_ml profile")
+
+    other = _write_csv(tmp_path / "other.csv", {"a": [1, 2], "b": [3, 4]})
+    assert main(["drift", prof, str(other)]) == 2
+    _one_line_error(capsys, "other.csv", "none of the 4 columns", "'age'")
+
+    partial = _write_csv(
+        tmp_path / "partial.csv", {k: v for k, v in _data(500, 5).items() if k != "city"}
+    )
+    assert main(["drift", prof, str(partial)]) == 2
+    _one_line_error(capsys, "partial.csv", "missing column(s) 'city'")
+    assert main(["drift", prof, str(partial), "--ignore-missing"]) == 0
+    assert "missing (not compared): 'city'" in capsys.readouterr().out
+
+    cols = _data(500, 6)
+    cols["age"][17] = "unknown"
+    text_in_numeric = _write_csv(tmp_path / "text.csv", cols)
+    assert main(["drift", prof, str(text_in_numeric)]) == 2
+    _one_line_error(capsys, "text.csv", "line 19", "'age'", "'unknown'", "numeric")
+
+    assert main(["drift", prof, cur, "--html", str(tmp_path / "no" / "dir" / "r.html")]) == 2
+    _one_line_error(capsys, "r.html", "cannot write")
+
+    assert main(["profile", str(other), "-o", str(tmp_path / "p.json"), "--exclude", "zz"]) == 2
+    _one_line_error(capsys, "other.csv", "no column 'zz'")
+
+    assert (
+        main(["profile", str(text_in_numeric), "-o", str(tmp_path / "p.json"), "--numeric", "age"])
+        == 2
+    )
+    _one_line_error(capsys, "text.csv", "line 19", "'unknown'", "--numeric")
+
+    assert main(["profile", str(other), "-o", str(tmp_path / "no" / "p.json")]) == 2
+    _one_line_error(capsys, "p.json", "cannot write profile")
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["drift", "only-one-argument"])
+    assert exc.value.code == 2
+    assert main([]) == 2
+
+
+def test_progress_only_when_asked_or_on_a_terminal(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    main(["drift", str(files["profile"]), str(files["same"])])
+    assert capsys.readouterr().err == ""  # stderr is not a terminal here
+    main(["drift", str(files["profile"]), str(files["same"]), "--progress"])
+    err = capsys.readouterr().err
+    assert re.search(r"reading .*same\.csv: 100% \(\d+ kB/\d+ kB\)", err)
+
+
+def test_console_script_never_shows_a_traceback(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("otel-ml")
+    proc = subprocess.run(
+        [str(exe), "drift", str(tmp_path / "p.json"), str(tmp_path / "d.csv")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    assert "p.json" in proc.stderr
