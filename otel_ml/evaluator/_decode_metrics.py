@@ -5,9 +5,9 @@ Rules (documented in the package docstring of :mod:`otel_ml.evaluator._records`)
 - a point is *ours* when its metric name is in the ``ml.`` namespace and it carries
   ``ml.model.name`` (point attribute, or else resource attribute); other points are
   counted as ignored;
-- ours and decoded: exponential histograms, explicit-bucket histograms and
-  monotonic sums; gauges, summaries and non-monotonic sums are ignored, as are
-  points flagged "no recorded value" (staleness markers);
+- ours and decoded: exponential histograms (empty buckets at either end trimmed),
+  explicit-bucket histograms and monotonic sums; gauges, summaries and non-monotonic
+  sums are ignored, as are points flagged "no recorded value" (staleness markers);
 - ours but rejected (with a reason): unspecified temporality, missing timestamp,
   bucket counts that do not add up to ``count``, a scale outside ``[-10, 20]``,
   more than :data:`MAX_BUCKETS` buckets, non-increasing bounds, non-finite or
@@ -41,7 +41,7 @@ from otel_ml.evaluator._records import (
 )
 from otel_ml.stats import MAX_SCALE, MIN_SCALE, ExponentialBuckets
 
-__all__ = ["MAX_BUCKETS", "ML_NAMESPACE", "decode_metrics"]
+__all__ = ["MAX_BUCKETS", "ML_NAMESPACE", "decode_metrics", "exponential_extremes"]
 
 #: Metric names otel_ml reads start with this prefix.
 ML_NAMESPACE = "ml."
@@ -75,7 +75,7 @@ def _bound(scale: int, index: int) -> float:
         return math.inf
 
 
-def _exp_extremes(b: ExponentialBuckets) -> tuple[float, float]:
+def exponential_extremes(b: ExponentialBuckets) -> tuple[float, float]:
     """min/max estimated from the outermost non-empty buckets (point without min/max)."""
     pos = [i for i, c in enumerate(b.positive_counts) if c]
     neg = [i for i, c in enumerate(b.negative_counts) if c]
@@ -107,6 +107,16 @@ def _exp_sum_estimate(p: Any) -> float:
     return total
 
 
+def _trimmed(offset: int, counts: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+    """Drop empty buckets at both ends (SDKs pad to their maximum size)."""
+    lo, hi = 0, len(counts)
+    while lo < hi and not counts[lo]:
+        lo += 1
+    while hi > lo and not counts[hi - 1]:
+        hi -= 1
+    return (offset + lo, counts[lo:hi]) if lo < hi else (0, ())
+
+
 def _finite(*values: float | None) -> None:
     for v in values:
         if v is not None and not math.isfinite(v):
@@ -124,19 +134,21 @@ def _exponential(p: Any) -> ExponentialBuckets:
         raise _Reject(R_COUNTS)
     total = p.sum if p.HasField("sum") else _exp_sum_estimate(p)
     _finite(total, p.min if p.HasField("min") else None, p.max if p.HasField("max") else None)
+    pos_offset, pos = _trimmed(p.positive.offset, pos)
+    neg_offset, neg = _trimmed(p.negative.offset, neg)
     fields = ExponentialBuckets(
         scale=p.scale,
         zero_count=p.zero_count,
-        positive_offset=p.positive.offset,
+        positive_offset=pos_offset,
         positive_counts=pos,
-        negative_offset=p.negative.offset,
+        negative_offset=neg_offset,
         negative_counts=neg,
         count=p.count,
         sum=float(total),
         min=math.inf,
         max=-math.inf,
     )
-    lo, hi = _exp_extremes(fields)
+    lo, hi = exponential_extremes(fields)
     return dataclasses.replace(
         fields,
         min=float(p.min) if p.HasField("min") else lo,

@@ -125,7 +125,7 @@ class OtlpGrpcServer:
         max_workers: int = 8,
         receiver: Receiver | None = None,
     ) -> None:
-        self.receiver = receiver or Receiver(
+        self.receiver = receiver if receiver is not None else Receiver(
             sink,
             auth=auth,
             max_body_bytes=max_body_bytes,

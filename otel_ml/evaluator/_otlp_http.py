@@ -326,7 +326,7 @@ class OtlpHttpServer:
         read_timeout: float = 30.0,
         receiver: Receiver | None = None,
     ) -> None:
-        self.receiver = receiver or Receiver(
+        self.receiver = receiver if receiver is not None else Receiver(
             sink,
             auth=auth,
             max_body_bytes=max_body_bytes,
