@@ -1,0 +1,73 @@
+"""The real Alertmanager (Debian prometheus-alertmanager) receives our alerts over
+API v2 and forwards them to a webhook: firing, kept alive by re-posts, then resolved."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from otel_ml.alerting import AlertEngine, parse_alerting_config
+
+from .conftest import Otel, drift_obs
+from .servers import Alertmanager, HttpReceiver, wait_for
+
+
+@pytest.fixture
+def am_hook() -> Iterator[HttpReceiver]:
+    server = HttpReceiver()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path, am_hook: HttpReceiver) -> Iterator[Alertmanager]:
+    am = Alertmanager(tmp_path / "alertmanager", f"{am_hook.url}/am")
+    yield am
+    am.stop()
+
+
+def notifications(hook: HttpReceiver) -> list[tuple[str, str]]:
+    """(status, alertname) of every alert Alertmanager forwarded."""
+    return [(a["status"], a["labels"]["alertname"]) for r in hook.requests
+            for a in r.body["alerts"]]
+
+
+def test_alertmanager_fires_then_resolves_once(
+    tmp_path: Path, otel: Otel, alertmanager: Alertmanager, am_hook: HttpReceiver
+) -> None:
+    config = parse_alerting_config({
+        "alerts": {"defaults": {"for_windows": 2, "resolve_after_windows": 2}},
+        "notifiers": {"am": {"type": "alertmanager", "url": alertmanager.url,
+                             "resend_interval": "1s",
+                             "retry": {"initial_backoff": "0.2s", "max_backoff": "1s"}}},
+    })
+    engine = AlertEngine(config, state_dir=tmp_path / "state", poll_interval=0.2,
+                         logger_provider=otel.logger_provider, meter_provider=otel.meter_provider)
+    engine.start()
+    t0 = time.time() - 600.0
+    try:
+        for i, psi in enumerate([0.4, 0.5]):
+            engine.observe([drift_obs(i, psi, t0=t0)], now=time.time())
+        assert wait_for(lambda: ("firing", "feature_drift") in notifications(am_hook), timeout=15)
+        (active,) = alertmanager.alerts()
+        assert active["labels"]["ml_model_name"] == "churn"
+        assert active["labels"]["ml_feature_name"] == "age"
+        assert active["labels"]["severity"] == "warning"
+        assert active["annotations"]["summary"].startswith("FIRING [warning] churn feature_drift")
+        assert active["status"]["state"] == "active"
+        # kept alive: re-posted every resend_interval, no new notification from Alertmanager
+        assert wait_for(lambda: otel.notifications().get(("am", "delivered"), 0) >= 3, timeout=10)
+        assert len(alertmanager.alerts()) == 1
+        for i in (2, 3):
+            engine.observe([drift_obs(i, 0.01, t0=t0)], now=time.time())
+        assert wait_for(lambda: ("resolved", "feature_drift") in notifications(am_hook),
+                        timeout=15)
+        assert wait_for(lambda: alertmanager.alerts() == [], timeout=5)
+        time.sleep(2.5)  # a couple of group intervals: nothing more should arrive
+        assert notifications(am_hook) == [("firing", "feature_drift"),
+                                          ("resolved", "feature_drift")]
+    finally:
+        engine.close()

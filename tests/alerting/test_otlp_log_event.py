@@ -1,0 +1,102 @@
+"""The ml.alert log event through the real OTLP/HTTP log exporter to a loopback receiver."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+from otel_ml import semconv
+from otel_ml.alerting import AlertEngine, parse_alerting_config
+
+from .conftest import drift_obs, window_end
+
+
+class LogsReceiver:
+    """OTLP/HTTP ``/v1/logs`` (protobuf) on 127.0.0.1, keeping the decoded requests."""
+
+    def __init__(self) -> None:
+        self.requests: list[ExportLogsServiceRequest] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server API
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                request = ExportLogsServiceRequest()
+                request.ParseFromString(body)
+                outer.requests.append(request)
+                data = ExportLogsServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def records(self) -> list[Any]:
+        return [lr for req in self.requests for rl in req.resource_logs
+                for sl in rl.scope_logs for lr in sl.log_records]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[LogsReceiver]:
+    server = LogsReceiver()
+    yield server
+    server.stop()
+
+
+def _value(v: AnyValue) -> Any:
+    kind = v.WhichOneof("value")
+    if kind == "array_value":
+        return [_value(x) for x in v.array_value.values]
+    return getattr(v, kind) if kind else None
+
+
+def test_alert_event_over_otlp_http(receiver: LogsReceiver) -> None:
+    provider = LoggerProvider()
+    provider.add_log_record_processor(BatchLogRecordProcessor(
+        OTLPLogExporter(endpoint=f"http://127.0.0.1:{receiver.port}/v1/logs")))
+    engine = AlertEngine(
+        parse_alerting_config({"alerts": {"defaults": {"for_windows": 1}}}),
+        logger_provider=provider,
+    )
+    engine.observe([drift_obs(0, 0.45)], now=window_end(0))
+    provider.force_flush()
+    (record,) = receiver.records()
+    attrs = {kv.key: _value(kv.value) for kv in record.attributes}
+    assert record.event_name == semconv.EVENT_ALERT
+    assert record.severity_number == 13  # SEVERITY_NUMBER_WARN
+    assert record.severity_text == "WARNING"
+    assert record.trace_id.hex() == f"{1:032x}" and record.span_id.hex() == f"{1:016x}"
+    assert record.time_unix_nano == int(window_end(0) * 1e9)
+    assert attrs[semconv.ML_ALERT_RULE] == "feature_drift"
+    assert attrs[semconv.ML_ALERT_STATE] == "firing"
+    assert attrs[semconv.ML_ALERT_VALUE] == pytest.approx(0.45)
+    assert attrs[semconv.ML_ALERT_THRESHOLD] == pytest.approx(0.2)
+    assert attrs[semconv.ML_ALERT_TRACE_IDS] == [f"{1:032x}"]
+    assert "FIRING [warning] churn feature_drift" in record.body.string_value
+    scope = receiver.requests[0].resource_logs[0].scope_logs[0].scope
+    assert scope.name == semconv.EVALUATOR_SCOPE_NAME
+    engine.close()
+    provider.shutdown()
