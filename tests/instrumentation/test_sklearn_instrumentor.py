@@ -395,3 +395,23 @@ def test_ids_from_a_column_the_pipeline_drops(telemetry, instrument, data, monke
     assert event[semconv.ML_PREDICTION_IDS] == expected
     window = telemetry.consumer.collect().windows[ModelKey("Pipeline", "unknown")]
     assert set(window.numeric) | set(window.categorical) == set(FEATURES)  # not case_id
+
+
+def test_decorated_function_calling_an_instrumented_model_is_one_call(
+    telemetry, instrument, data
+):
+    import otel_ml
+
+    X, y = data
+    # A forest with n_jobs: its trees predict in joblib threads, outside the decorator's thread.
+    model = RandomForestClassifier(n_estimators=6, n_jobs=2, random_state=0).fit(X, y)
+    instrument()
+
+    @otel_ml.monitor(model="credit_risk", version="5", tracer_provider=telemetry.tracer_provider)
+    def score(frame):
+        return model.predict_proba(frame)[:, 1]
+
+    score(X.iloc[:8])
+
+    span = _only_span(telemetry)
+    assert span.name == "predict credit_risk"
