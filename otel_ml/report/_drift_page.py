@@ -67,6 +67,18 @@ def drift_status(fd: FeatureDrift, policy: DriftPolicy | None = None) -> tuple[S
     return Status.OK, "ok"
 
 
+def _missing(sketch: Sketch) -> str:
+    """Share of missing (and, for numbers, non-finite) values, as text."""
+    if not sketch.total:
+        return "–"
+    if isinstance(sketch, NumericSketch):
+        text = f"{sketch.nan_count / sketch.total:.1%}"
+        if sketch.non_finite_count:
+            text += f" (+{sketch.non_finite_count / sketch.total:.1%} ±inf)"
+        return text
+    return f"{sketch.missing_count / sketch.total:.1%}"
+
+
 def ordered_features(features: tuple[FeatureDrift, ...]) -> list[FeatureDrift]:
     """Drifted first, then by effect size relative to its threshold."""
 
@@ -124,6 +136,8 @@ def feature_cards(
             (f"{fd.test} p-value", fd.p_value),
             ("rows: reference / current", f"{fd.n_reference:,} / {fd.n_current:,}"),
         ]
+        if ref is not None and cur is not None:
+            stats.append(("missing: reference / current", f"{_missing(ref)} / {_missing(cur)}"))
         stats += [(k, v) for k, v in fd.statistics.items() if k != fd.method]
         body.append(key_values(stats))
         cards.append(card(fd.feature, *body, status=st))

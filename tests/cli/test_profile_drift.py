@@ -108,6 +108,7 @@ def test_drift_html_is_one_self_contained_file_with_a_plot_per_feature(
     assert html.count("<svg") == 4 and "<script" not in html
     assert html.count("http") == html.count("http://www.w3.org/2000/svg")
     assert 'class="card alert"' in html and "shifted.csv" in html
+    assert html.count("missing: reference / current") == 4
     assert f"wrote {out}" in capsys.readouterr().out
 
 
