@@ -43,6 +43,13 @@ from otel_ml.stats._profile import (
     FeatureProfile,
     Profile,
 )
+from otel_ml.stats._quality import (
+    FeatureQuality,
+    QualityReport,
+    SchemaIssue,
+    SchemaProblem,
+    quality_report,
+)
 
 __all__ = [
     "DEFAULT_MAX_CATEGORIES",
@@ -63,11 +70,15 @@ __all__ = [
     "FeatureDrift",
     "FeatureKind",
     "FeatureProfile",
+    "FeatureQuality",
     "NumericSketch",
     "NumericStatistics",
     "Profile",
+    "QualityReport",
     "RegressionAccumulator",
     "RegressionMetrics",
+    "SchemaIssue",
+    "SchemaProblem",
     "categorical_statistics",
     "chi_square_test",
     "classification_metrics",
@@ -78,6 +89,7 @@ __all__ = [
     "jensen_shannon_distance",
     "numeric_statistics",
     "population_stability_index",
+    "quality_report",
     "regression_metrics",
     "total_variation_distance",
 ]

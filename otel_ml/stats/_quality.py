@@ -1,0 +1,252 @@
+"""Data quality of current data against a reference profile.
+
+Per feature, as shares of the current rows (missing values included in the denominator):
+
+* ``missing``: ``None`` / NaN;
+* ``non_finite``: ``+inf`` / ``-inf`` (numeric features);
+* ``out_of_range``: finite values outside the reference's ``[min, max]``;
+* ``unseen_category``: values the reference never saw (categorical features; when the
+  reference itself overflowed its ``max_categories``, "never saw" means "not among the
+  values it kept", an upper bound);
+* ``schema_mismatch``: values that are not numbers in a numeric column.
+
+And for the table: schema problems (reference columns missing, extra columns, a column
+whose type does not match). On raw data every share is exact; between two profiles
+they come from sketches (``exact=False``): ``out_of_range`` assumes values spread evenly
+inside the one bucket that straddles a reference bound, and ``unseen_category`` cannot
+see into the current sketch's overflow (a lower bound).
+
+Examples
+--------
+>>> ref = Profile.from_data({"age": [20.0, 30.0, 40.0], "city": ["a", "b", "a"]})
+>>> rep = quality_report(ref, {"age": [25.0, 90.0, None, 35.0], "city": ["a", "z", "b", "a"]})
+>>> rep.feature("age").missing_rate, rep.feature("age").out_of_range_rate
+(0.25, 0.25)
+>>> rep.feature("city").unseen_category_rate
+0.25
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+import numpy.typing as npt
+
+from otel_ml import semconv
+from otel_ml.stats._categorical_sketch import CategoricalSketch
+from otel_ml.stats._columns import Column, FeatureKind, columns_of
+from otel_ml.stats._numeric_sketch import NumericSketch
+from otel_ml.stats._profile import FeatureProfile, Profile
+
+__all__ = ["FeatureQuality", "QualityReport", "SchemaIssue", "SchemaProblem", "quality_report"]
+
+
+class SchemaProblem(str, Enum):
+    """What is wrong with a column."""
+
+    MISSING_COLUMN = "missing_column"
+    EXTRA_COLUMN = "extra_column"
+    WRONG_TYPE = "wrong_type"
+
+
+@dataclass(frozen=True)
+class SchemaIssue:
+    """One schema problem of the current data."""
+
+    column: str
+    problem: SchemaProblem
+    detail: str
+
+
+@dataclass(frozen=True)
+class FeatureQuality:
+    """Data-quality shares of one feature (see the module docstring)."""
+
+    feature: str
+    kind: FeatureKind
+    n_rows: int
+    missing_rate: float
+    reference_missing_rate: float
+    non_finite_rate: float
+    out_of_range_rate: float
+    unseen_category_rate: float
+    schema_mismatch_rate: float
+    exact: bool
+
+    def rates(self) -> dict[str, float]:
+        """The shares keyed by the ``ml.data_quality.issue`` values of :mod:`otel_ml.semconv`."""
+        return {
+            semconv.QUALITY_MISSING: self.missing_rate,
+            semconv.QUALITY_NON_FINITE: self.non_finite_rate,
+            semconv.QUALITY_OUT_OF_RANGE: self.out_of_range_rate,
+            semconv.QUALITY_UNSEEN_CATEGORY: self.unseen_category_rate,
+            semconv.QUALITY_SCHEMA_MISMATCH: self.schema_mismatch_rate,
+        }
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """Per-feature quality and the schema problems of the current data."""
+
+    features: tuple[FeatureQuality, ...]
+    schema: tuple[SchemaIssue, ...]
+    n_rows: int
+
+    def feature(self, name: str) -> FeatureQuality:
+        """The result for one feature (``KeyError`` if it was not checked)."""
+        for f in self.features:
+            if f.feature == name:
+                return f
+        raise KeyError(name)
+
+
+def _share(k: float, n: int) -> float:
+    return k / n if n else 0.0
+
+
+def _numeric_raw(ref: FeatureProfile, values: Column) -> tuple[FeatureQuality, str | None]:
+    n = int(values.size)
+    bad_example: str | None = None
+    if values.dtype.kind in "iufb":
+        x = values.astype(np.float64)
+        n_bad = 0
+    else:
+        x = np.full(n, np.nan)
+        n_bad = 0
+        for i, v in enumerate(values.tolist()):
+            if v is None or (isinstance(v, float) and v != v):
+                continue
+            try:
+                if isinstance(v, (bool, np.bool_)):
+                    raise TypeError
+                x[i] = float(v)
+            except (TypeError, ValueError):
+                n_bad += 1
+                bad_example = bad_example or repr(v)[:40]
+    missing = int(np.count_nonzero(np.isnan(x))) - n_bad
+    finite = x[np.isfinite(x)]
+    non_finite = n - n_bad - missing - int(finite.size)
+    out = 0
+    if ref.sketch.count and finite.size:
+        out = int(np.count_nonzero((finite < ref.min) | (finite > ref.max)))
+    fq = FeatureQuality(
+        feature=ref.name,
+        kind=ref.kind,
+        n_rows=n,
+        missing_rate=_share(missing, n),
+        reference_missing_rate=ref.missing_rate,
+        non_finite_rate=_share(non_finite, n),
+        out_of_range_rate=_share(out, n),
+        unseen_category_rate=0.0,
+        schema_mismatch_rate=_share(n_bad, n),
+        exact=True,
+    )
+    detail = None
+    if n_bad:
+        detail = f"{n_bad} of {n} values are not numbers (e.g. {bad_example})"
+    return fq, detail
+
+
+def _unseen(ref: FeatureProfile, cur: CategoricalSketch) -> int:
+    known = ref.categories
+    return sum(c for v, c in cur.counts.items() if v not in known)
+
+
+def _categorical(ref: FeatureProfile, cur: CategoricalSketch, *, exact: bool) -> FeatureQuality:
+    n = cur.total
+    return FeatureQuality(
+        feature=ref.name,
+        kind=ref.kind,
+        n_rows=n,
+        missing_rate=_share(cur.missing_count, n),
+        reference_missing_rate=ref.missing_rate,
+        non_finite_rate=0.0,
+        out_of_range_rate=0.0,
+        unseen_category_rate=_share(_unseen(ref, cur), n),
+        schema_mismatch_rate=0.0,
+        exact=exact and cur.overflow == 0,
+    )
+
+
+def _outside(sketch: NumericSketch, lo: float, hi: float) -> float:
+    """Estimated count of values below ``lo`` or above ``hi`` (even spread in a bucket)."""
+    if sketch.count == 0 or math.isnan(lo) or (sketch.min >= lo and sketch.max <= hi):
+        return 0.0
+    lower, upper, counts = sketch.buckets()
+    lower = np.clip(lower, sketch.min, sketch.max)
+    upper = np.clip(upper, sketch.min, sketch.max)
+    width = upper - lower
+    safe = np.where(width > 0, width, 1.0)
+    below = np.where(width > 0, (np.clip(lo, lower, upper) - lower) / safe, lower < lo)
+    above = np.where(width > 0, (upper - np.clip(hi, lower, upper)) / safe, upper > hi)
+    frac: npt.NDArray[np.float64] = np.clip(below + above, 0.0, 1.0)
+    return float(np.sum(frac * counts))
+
+
+def _numeric_sketch(ref: FeatureProfile, cur: NumericSketch) -> FeatureQuality:
+    n = cur.total
+    return FeatureQuality(
+        feature=ref.name,
+        kind=ref.kind,
+        n_rows=n,
+        missing_rate=_share(cur.nan_count, n),
+        reference_missing_rate=ref.missing_rate,
+        non_finite_rate=_share(cur.non_finite_count, n),
+        out_of_range_rate=_share(_outside(cur, ref.min, ref.max), n),
+        unseen_category_rate=0.0,
+        schema_mismatch_rate=0.0,
+        exact=cur.count == 0 or (cur.min >= ref.min and cur.max <= ref.max),
+    )
+
+
+def quality_report(reference: Profile, current: Profile | object) -> QualityReport:
+    """Data quality of ``current`` (a :class:`~otel_ml.stats.Profile` or a raw table)
+    against ``reference``; see the module docstring for the definitions."""
+    schema: list[SchemaIssue] = []
+    results: list[FeatureQuality] = []
+    if isinstance(current, Profile):
+        names = list(current.features)
+        n_rows = current.n_rows
+        for name, ref in reference.features.items():
+            cur = current.features.get(name)
+            if cur is None:
+                continue
+            if cur.kind is not ref.kind:
+                schema.append(SchemaIssue(name, SchemaProblem.WRONG_TYPE,
+                                          f"{ref.kind.value} in the reference, "
+                                          f"{cur.kind.value} now"))
+            elif isinstance(cur.sketch, NumericSketch):
+                results.append(_numeric_sketch(ref, cur.sketch))
+            else:
+                results.append(_categorical(ref, cur.sketch, exact=False))
+    else:
+        cols = columns_of(current)
+        names = list(cols)
+        n_rows = max((c.size for c in cols.values()), default=0)
+        for name, ref in reference.features.items():
+            values = cols.get(name)
+            if values is None:
+                continue
+            if ref.kind is FeatureKind.NUMERIC:
+                fq, detail = _numeric_raw(ref, values)
+                results.append(fq)
+                if detail:
+                    schema.append(SchemaIssue(name, SchemaProblem.WRONG_TYPE, detail))
+            else:
+                exact = CategoricalSketch(max_categories=max(1, int(values.size)))
+                exact.update(values)
+                results.append(_categorical(ref, exact, exact=True))
+    schema.extend(
+        SchemaIssue(n, SchemaProblem.MISSING_COLUMN, "in the reference, not in the current data")
+        for n in reference.features
+        if n not in names
+    )
+    schema.extend(
+        SchemaIssue(n, SchemaProblem.EXTRA_COLUMN, "not in the reference")
+        for n in names
+        if n not in reference.features
+    )
+    return QualityReport(features=tuple(results), schema=tuple(schema), n_rows=n_rows)

@@ -1,0 +1,95 @@
+"""Data quality against a reference: exact on raw data, estimated between profiles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from otel_ml import Profile, semconv
+from otel_ml.stats import FeatureKind, SchemaProblem, quality_report
+
+
+def _reference() -> Profile:
+    rng = np.random.default_rng(0)
+    n = 10_000
+    return Profile.from_data(
+        pd.DataFrame(
+            {
+                "amount": rng.uniform(0, 100, n),
+                "city": rng.choice(["paris", "lyon", "nice"], n),
+                "dropped": rng.normal(size=n),
+            }
+        )
+    )
+
+
+def test_raw_data_shares_are_exact() -> None:
+    ref = _reference()
+    amount = np.array([10.0, 50.0, -5.0, 150.0, np.nan, np.inf, 99.0, 0.5, np.nan, 101.0])
+    city = np.array(
+        ["paris", "rome", None, "lyon", "rome", "oslo", "nice", "nice", "paris", "lyon"],
+        dtype=object,
+    )
+    rep = quality_report(ref, {"amount": amount, "city": city, "new": np.zeros(10)})
+    a = rep.feature("amount")
+    lo, hi = ref.features["amount"].min, ref.features["amount"].max
+    finite = amount[np.isfinite(amount)]
+    assert a.exact and a.n_rows == 10 and a.kind is FeatureKind.NUMERIC
+    assert a.missing_rate == 0.2 and a.non_finite_rate == 0.1
+    assert a.out_of_range_rate == np.count_nonzero((finite < lo) | (finite > hi)) / 10 == 0.3
+    c = rep.feature("city")
+    assert c.missing_rate == 0.1 and c.unseen_category_rate == 0.3 and c.exact
+    assert c.rates()[semconv.QUALITY_UNSEEN_CATEGORY] == 0.3
+    assert set(a.rates()) == set(semconv.QUALITY_ISSUES)
+    problems = {(s.column, s.problem) for s in rep.schema}
+    assert problems == {
+        ("dropped", SchemaProblem.MISSING_COLUMN),
+        ("new", SchemaProblem.EXTRA_COLUMN),
+    }
+    with pytest.raises(KeyError):
+        rep.feature("dropped")
+
+
+def test_non_numeric_values_in_a_numeric_column_are_a_schema_problem() -> None:
+    ref = _reference()
+    amount = np.array([1.0, "abc", None, 3, "4x"], dtype=object)
+    rep = quality_report(ref, pd.DataFrame({"amount": amount, "city": ["paris"] * 5,
+                                            "dropped": np.zeros(5)}))
+    a = rep.feature("amount")
+    assert a.schema_mismatch_rate == 0.4 and a.missing_rate == 0.2
+    (issue,) = rep.schema
+    assert issue.column == "amount" and issue.problem is SchemaProblem.WRONG_TYPE
+    assert "2 of 5 values are not numbers (e.g. 'abc')" in issue.detail
+
+
+def test_profile_against_profile_estimates_from_sketches() -> None:
+    ref = _reference()
+    rng = np.random.default_rng(1)
+    n = 20_000
+    amount = rng.uniform(10, 120, n)  # 1/11 of the values above the reference max (~100)
+    amount[:1000] = np.nan
+    city = rng.choice(["paris", "rome"], n)
+    cur = Profile.from_data({"amount": amount, "city": city, "dropped": rng.normal(size=n)})
+    rep = quality_report(ref, cur)
+    a = rep.feature("amount")
+    hi = ref.features["amount"].max
+    truth = np.count_nonzero(amount > hi) / n
+    assert not a.exact
+    assert a.missing_rate == 0.05
+    # Estimated from buckets: within the share held by the one straddling bucket.
+    assert a.out_of_range_rate == pytest.approx(truth, abs=0.01)
+    c = rep.feature("city")
+    assert c.unseen_category_rate == np.count_nonzero(city == "rome") / n
+    assert rep.schema == ()
+
+
+def test_in_range_profile_is_exactly_zero_and_kind_mismatch_is_reported() -> None:
+    ref = _reference()
+    cur = Profile.from_data({"amount": np.linspace(1, 99, 50), "city": np.arange(50.0)})
+    rep = quality_report(ref, cur)
+    a = rep.feature("amount")
+    assert a.out_of_range_rate == 0.0 and a.exact
+    kinds = [s for s in rep.schema if s.problem is SchemaProblem.WRONG_TYPE]
+    assert [s.column for s in kinds] == ["city"]
+    assert "categorical in the reference, numeric now" in kinds[0].detail
