@@ -5,7 +5,7 @@
     alerts:
       jaeger_url: http://jaeger:16686      # example traces become links
       defaults: {for_windows: 2, for: 0s, resolve_after_windows: 2,
-                 repeat_interval: 4h, min_rows: 0}
+                 repeat_interval: 4h, min_rows: 0, resolve_if_absent: null}
       rules:                               # override built-in rules, add new ones
         accuracy_low: {threshold: 0.9}
         rmse_high: {kind: performance, metric: rmse, threshold: 3.5, severity: warning}
@@ -42,7 +42,10 @@ from otel_ml.alerting._severity import Severity
 __all__ = ["AlertingConfig", "parse_alerting_config"]
 
 _ALERTS_KEYS = ("jaeger_url", "defaults", "rules", "models", "builtin_rules")
-_DEFAULT_KEYS = ("for_windows", "for", "resolve_after_windows", "repeat_interval", "min_rows")
+_DEFAULT_KEYS = (
+    "for_windows", "for", "resolve_after_windows", "repeat_interval", "min_rows",
+    "resolve_if_absent",
+)
 _RULE_KEYS = (
     "kind", "metric", "threshold", "comparison", "severity", "features", "enabled",
 ) + _DEFAULT_KEYS
@@ -109,6 +112,12 @@ def _timing(raw: Mapping[str, object], path: str) -> dict[str, object]:
             raise ConfigurationError(f"{path}.repeat_interval: must be > 0, or never")
     if "min_rows" in raw:
         out["min_rows"] = read_int(raw["min_rows"], f"{path}.min_rows")
+    if "resolve_if_absent" in raw:
+        value = raw["resolve_if_absent"]
+        out["resolve_if_absent"] = (
+            None if value in (None, "never")
+            else read_duration(value, f"{path}.resolve_if_absent")
+        )
     return out
 
 

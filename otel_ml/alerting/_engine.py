@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections import defaultdict
@@ -127,7 +128,9 @@ class AlertEngine:
         Observations of several windows may come in one call (they are applied
         in ``window_end`` order); several observations of the same alert and
         window (e.g. two model versions) count as one window, breaching if any
-        of them breaches. The new state and the notifications are written in
+        of them breaches. A firing alert whose rule was removed or disabled, or
+        that saw no observation for the rule's ``resolve_if_absent``, resolves
+        here too. The new state and the notifications are written in
         one transaction, then each transition is emitted as an ``ml.alert`` log
         event and the delivery workers are woken.
 
@@ -159,11 +162,39 @@ class AlertEngine:
                         tx.enqueue_many(self._routes(transition), at)
                 if record is not before:
                     tx.put_record(key.alert_id, record.to_json())
+            for alert_id, record in self._stale(at):
+                transition = dataclasses.replace(
+                    AlertTransition.from_json(record.firing or ""),
+                    state=AlertState.RESOLVED, repeat=False, ends_at=at, at=at,
+                )
+                transitions.append(transition)
+                tx.enqueue_many(self._routes(transition), at)
+                tx.put_record(alert_id, AlertRecord(last_window_end=record.last_window_end,
+                                                    last_notified_at=at).to_json())
         for transition in transitions:
             self._log_events.emit(transition)
         if transitions:
             self._dispatcher.wake()
         return transitions
+
+    def _stale(self, now: float) -> list[tuple[str, AlertRecord]]:
+        """Firing alerts to resolve without a clear window: their rule was removed or
+        disabled, or nothing was observed for ``resolve_if_absent``."""
+        out = []
+        for alert_id, raw in self._store.records():
+            record = AlertRecord.from_json(raw)
+            if record.state != FIRING or record.firing is None:
+                continue
+            firing = AlertTransition.from_json(record.firing)
+            rule = self._config.rule_named(firing.model, firing.rule)
+            last = record.last_window_end if record.last_window_end is not None else now
+            if (
+                rule is None
+                or not rule.enabled
+                or (rule.resolve_if_absent is not None and now - last > rule.resolve_if_absent)
+            ):
+                out.append((alert_id, record))
+        return out
 
     def _routes(self, t: AlertTransition) -> list[tuple[str, str, str]]:
         payload = t.to_json()

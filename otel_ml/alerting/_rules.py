@@ -116,6 +116,10 @@ class RuleConfig:
         (``None``: never repeat).
     min_rows
         Observations with fewer rows are ignored (no verdict either way).
+    resolve_if_absent
+        Resolve a firing alert that has had no observation for this many
+        seconds (the model stopped serving, the feature disappeared);
+        ``None``: wait for clear windows.
     features
         Only these features (empty: all).
     enabled
@@ -133,6 +137,7 @@ class RuleConfig:
     resolve_after_windows: int = 2
     repeat_interval: float | None = 4 * 3600.0
     min_rows: int = 0
+    resolve_if_absent: float | None = None
     features: tuple[str, ...] = ()
     enabled: bool = True
 

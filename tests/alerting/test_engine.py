@@ -242,3 +242,29 @@ def test_observation_rejects_unknown_kind() -> None:
         Observation("m", None, "acuracy", 1.0, 0.0, 1.0, 1)  # type: ignore[arg-type]
     obs = Observation("m", None, ObservationKind.ERROR_RATE, 0.1, 0, 1, 1)
     assert obs.kind.value == "error_rate"
+
+
+def test_alert_of_a_removed_rule_or_an_absent_signal_resolves(tmp_path: Path) -> None:
+    engine = engine_for({"defaults": {"for_windows": 1}}, state_dir=tmp_path)
+    engine.observe([drift_obs(0, 0.5, feature="age"), drift_obs(0, 0.5, feature="income")],
+                   now=window_end(0))
+    engine.close()
+    # restarted with the drift rule switched off for churn: both alerts resolve
+    engine = engine_for({"defaults": {"for_windows": 1},
+                         "models": {"churn": {"feature_drift": {"enabled": False}}}},
+                        state_dir=tmp_path)
+    resolved = engine.observe([], now=window_end(1))
+    assert sorted((t.feature, t.state.value) for t in resolved) == [
+        ("age", "resolved"), ("income", "resolved")]
+    assert engine.firing() == [] and engine.observe([], now=window_end(2)) == []
+    engine.close()
+    # absent for longer than resolve_if_absent: resolves; observed recently: stays
+    engine = engine_for({"defaults": {"for_windows": 1, "resolve_if_absent": "5m"}})
+    engine.observe([drift_obs(0, 0.5, feature="age"), drift_obs(0, 0.5, feature="income")],
+                   now=window_end(0))
+    for i in range(1, 7):
+        out = engine.observe([drift_obs(i, 0.5, feature="income")], now=window_end(i))
+        assert [(t.feature, t.state.value) for t in out] == (
+            [("age", "resolved")] if i == 6 else [])
+    assert [t.feature for t in engine.firing()] == ["income"]
+    engine.close()
