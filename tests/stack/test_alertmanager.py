@@ -18,6 +18,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -52,9 +53,20 @@ LATENCY_ALERT: dict[str, Any] = {
 }
 ACCURACY_ALERT: dict[str, Any] = {
     "labels": {"alertname": "MLModelAccuracyLow", "severity": "critical", "component": "model",
-               "ml_model_name": "churn", "ml_model_version": "3"},
+               "ml_model_name": "churn", "ml_model_version": "3",
+               "ml_alert_kind": "performance"},
     "annotations": {"summary": "churn v3: accuracy 80%",
                     "description": "Accuracy of model churn version 3 is 80%, below 85 %.",
+                    "runbook_url": "docs/runbooks.md#mlmodelaccuracylow"},
+}
+# The same condition raised by the evaluator's own notifier (it adds alert_id): its
+# Prometheus twin ACCURACY_ALERT must be inhibited.
+EVALUATOR_ACCURACY_ALERT: dict[str, Any] = {
+    "labels": {"alertname": "accuracy_low", "severity": "critical", "ml_model_name": "churn",
+               "alert_id": "a1b2c3", "ml_alert_kind": "performance",
+               "ml_alert_metric": "accuracy"},
+    "annotations": {"summary": "churn: accuracy 0.8 below 0.85",
+                    "description": "From the evaluator.",
                     "runbook_url": "docs/runbooks.md#mlmodelaccuracylow"},
 }
 INFO_ALERT: dict[str, Any] = {
@@ -75,6 +87,7 @@ def test_amtool_check_config() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
     assert " - 4 receivers" in result.stdout and " - 1 templates" in result.stdout
+    assert " - 3 inhibit rules" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -245,9 +258,8 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     raise AssertionError(f"alertmanager not ready: {log.read_text()[-2000:]}")
 
 
-def test_real_alertmanager_routes_and_renders(inbox: tuple[_Inbox, int, int],
-                                              tmp_path: Path) -> None:
-    box, http_port, smtp_port = inbox
+@contextmanager
+def _alertmanager(http_port: int, smtp_port: int, tmp_path: Path) -> Iterator[tuple[int, Path]]:
     config = tmp_path / "alertmanager.yml"
     config.write_text(yaml.safe_dump(_local_config(http_port, smtp_port)))
     port = _free_port()
@@ -259,24 +271,44 @@ def test_real_alertmanager_routes_and_renders(inbox: tuple[_Inbox, int, int],
             stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait_ready(port, proc, log)
-        _post_alerts(port, [LATENCY_ALERT, ACCURACY_ALERT, INFO_ALERT])
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with box.lock:
-                slack = [b for p, b in box.requests if p == "/slack"]
-                pager = [b for p, b in box.requests if p == "/pagerduty"]
-                mails = list(box.mails)
-            if len(slack) >= 2 and pager and len(mails) >= 2:
-                break
-            time.sleep(0.2)
+        yield port, log
     finally:
         proc.terminate()
         proc.wait(timeout=10)
 
+
+def _collect(box: _Inbox, *, slack: int, pager: int, mails: int, timeout: float = 30,
+             settle: float = 0.0) -> tuple[list[Any], list[Any], list[EmailMessage]]:
+    """Wait until at least the given numbers arrived (then ``settle`` s more)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with box.lock:
+            got_slack = [b for p, b in box.requests if p == "/slack"]
+            got_pager = [b for p, b in box.requests if p == "/pagerduty"]
+            got_mails = list(box.mails)
+        done = len(got_slack) >= slack and len(got_pager) >= pager and len(got_mails) >= mails
+        if done and settle <= 0:
+            return got_slack, got_pager, got_mails
+        if done:
+            time.sleep(settle)
+            settle = 0.0
+            continue
+        if time.monotonic() > deadline:
+            return got_slack, got_pager, got_mails
+        time.sleep(0.2)
+
+
+def test_real_alertmanager_routes_and_renders(inbox: tuple[_Inbox, int, int],
+                                              tmp_path: Path) -> None:
+    box, http_port, smtp_port = inbox
+    with _alertmanager(http_port, smtp_port, tmp_path) as (port, log):
+        _post_alerts(port, [LATENCY_ALERT, ACCURACY_ALERT, INFO_ALERT])
+        slack, pager, mails = _collect(box, slack=2, pager=1, mails=2)
+
     # Slack: the warning and the critical, each in its own group
     titles = sorted(b["attachments"][0]["title"] for b in slack)
     assert titles == ["[FIRING:1] CRITICAL MLModelAccuracyLow · model churn",
-                      "[FIRING:1] WARNING MLModelLatencyP95High · model churn"], log.read_text()
+                      "[FIRING:1] WARNING MLModelLatencyP95High · model churn"]
     by_title = {b["attachments"][0]["title"]: b["attachments"][0] for b in slack}
     warning = by_title["[FIRING:1] WARNING MLModelLatencyP95High · model churn"]
     assert warning["color"] == "warning"
@@ -304,3 +336,17 @@ def test_real_alertmanager_routes_and_renders(inbox: tuple[_Inbox, int, int],
     assert text_part.get_content().startswith("FIRING MLModelAccuracyLow (critical)")
     assert by_to["ml-team@example.com"]["Subject"] == (
         "[FIRING:1] INFO MLModelRetrainSuggested · model fraud")
+
+
+def test_evaluator_alert_inhibits_its_prometheus_twin(inbox: tuple[_Inbox, int, int],
+                                                     tmp_path: Path) -> None:
+    box, http_port, smtp_port = inbox
+    with _alertmanager(http_port, smtp_port, tmp_path) as (port, _log):
+        _post_alerts(port, [EVALUATOR_ACCURACY_ALERT])
+        _collect(box, slack=1, pager=1, mails=1)
+        _post_alerts(port, [ACCURACY_ALERT, EVALUATOR_ACCURACY_ALERT])
+        # give a second group (the twin's) time to be flushed if it were not inhibited
+        slack, pager, _mails = _collect(box, slack=2, pager=2, mails=2, timeout=4)
+    titles = [b["attachments"][0]["title"] for b in slack]
+    assert titles and all("accuracy_low" in t for t in titles), titles
+    assert all(e["payload"]["summary"].endswith("accuracy_low · model churn") for e in pager)

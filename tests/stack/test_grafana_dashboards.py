@@ -107,7 +107,7 @@ def test_dashboards_show_what_the_issue_asks_for() -> None:
                    "ml_predict_error_ratio", "ml_prediction_values_bucket",
                    "ml_prediction_classes"):
         assert needle in overview, needle
-    assert _panel_types("otel-ml-overview")["Prediction distribution"] == "heatmap"
+    assert _panel_types("otel-ml-overview")["Prediction distribution: $output"] == "heatmap"
     drift = _exprs("otel-ml-drift")
     assert 'ml_drift_score{' in drift and "ml_feature_values_bucket" in drift
     heatmaps = [p for p in iter_panels(DASHBOARDS["otel-ml-drift"]) if p["type"] == "heatmap"]
