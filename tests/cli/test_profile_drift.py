@@ -141,6 +141,15 @@ def test_profile_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert list(p.features) == ["zip", "x"]
     assert p.features["zip"].categories == {"00501", "10001"}
     assert p.labels is not None and p.labels.kind is FeatureKind.NUMERIC
+    # The drift side reads a categorical column as text too: "00501" stays "00501".
+    big = _write_csv(
+        tmp_path / "big.csv", {"zip": ["00501", "10001"] * 100, "x": list(range(200))}
+    )
+    assert main(["profile", str(big), "-o", str(out), "--categorical", "zip"]) == 0
+    capsys.readouterr()
+    main(["drift", str(out), str(big), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["features"][0]["feature"] == "zip" and doc["features"][0]["statistic"] == 0.0
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str], *needles: str) -> str:
