@@ -131,7 +131,7 @@ def _indices(log2_abs: npt.NDArray[np.float64], scale: int) -> npt.NDArray[np.in
     ``ceil(log2(v) * 2**scale) - 1`` puts ``v`` in ``(b**i, b**(i+1)]``; exact
     powers of two land on their upper boundary because ``log2`` is exact there.
     """
-    return np.ceil(np.ldexp(log2_abs, scale)).astype(_I64) - 1
+    return np.ceil(log2_abs * 2.0**scale).astype(_I64) - 1
 
 
 @dataclass
@@ -209,45 +209,80 @@ class NumericSketch:
         x = x.astype(np.float64, copy=False).ravel()
         if x.size == 0:
             return
-        finite = np.isfinite(x)
-        n_finite = int(np.count_nonzero(finite))
-        if n_finite != x.size:
-            nan = np.isnan(x)
-            n_nan = int(np.count_nonzero(nan))
-            n_pos = int(np.count_nonzero(x == np.inf))
-            self.nan_count += n_nan
-            self.posinf_count += n_pos
-            self.neginf_count += x.size - n_finite - n_nan - n_pos
-            x = x[finite]
-        if x.size == 0:
-            return
+        # One reduction tells whether anything is NaN/inf (the sum is then not finite).
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = float(np.add.reduce(x))
+        if not math.isfinite(total):
+            finite = np.isfinite(x)
+            n_finite = int(np.count_nonzero(finite))
+            if n_finite != x.size:
+                n_nan = int(np.count_nonzero(np.isnan(x)))
+                n_pos = int(np.count_nonzero(x == np.inf))
+                self.nan_count += n_nan
+                self.posinf_count += n_pos
+                self.neginf_count += x.size - n_finite - n_nan - n_pos
+                x = x[finite]
+                if x.size == 0:
+                    return
+                with np.errstate(over="ignore"):  # beyond 1.8e308 the sum is inf, as in floats
+                    total = float(np.add.reduce(x))
+        lo, hi = float(x.min()), float(x.max())
         self.count += int(x.size)
-        with np.errstate(over="ignore"):  # a sum beyond 1.8e308 is inf, as in float math
-            self.sum += float(np.sum(x))
-        self.min = min(self.min, float(np.min(x)))
-        self.max = max(self.max, float(np.max(x)))
-        nonzero = x != 0.0
-        n_nonzero = int(np.count_nonzero(nonzero))
-        self.zero_count += int(x.size) - n_nonzero
-        if n_nonzero == 0:
-            return
-        if n_nonzero != x.size:
-            x = x[nonzero]
-        if self.min >= 0.0 or float(np.min(x)) > 0.0:
-            self._add_sign(np.log2(x), positive=True)
-        elif float(np.max(x)) < 0.0:
-            self._add_sign(np.log2(-x), positive=False)
+        self.sum += total
+        self.min = min(self.min, lo)
+        self.max = max(self.max, hi)
+        if lo > 0.0:
+            self._add_sign(x, lo, hi, positive=True)
+        elif hi < 0.0:
+            self._add_sign(-x, -hi, -lo, positive=False)
         else:
-            neg = x < 0
-            self._add_sign(np.log2(x[~neg]), positive=True)
-            self._add_sign(np.log2(-x[neg]), positive=False)
+            self._add_mixed(x, lo, hi)
 
-    def _add_sign(self, log2_abs: npt.NDArray[np.float64], *, positive: bool) -> None:
-        if log2_abs.size == 0:
+    def _add_mixed(self, x: npt.NDArray[np.float64], lo: float, hi: float) -> None:
+        """Values of both signs (and zeros), without copying either sign out."""
+        is_pos = x > 0.0
+        is_neg = x < 0.0
+        n_pos = int(np.count_nonzero(is_pos))
+        n_neg = int(np.count_nonzero(is_neg))
+        self.zero_count += x.size - n_pos - n_neg
+        if n_pos == 0 and n_neg == 0:
             return
-        lo_l, hi_l = float(np.min(log2_abs)), float(np.max(log2_abs))
+        mag = np.abs(x)
+        ranges: dict[bool, tuple[float, float]] = {}
+        if n_pos:
+            # (np.where + min is 10x faster than min(where=...) here)
+            ranges[True] = (float(np.where(is_pos, x, np.inf).min()), hi)
+        if n_neg:
+            ranges[False] = (-float(np.where(is_neg, x, -np.inf).max()), -lo)
         scale = self.scale
-        # Largest scale not above the current one at which the new values alone fit.
+        for positive, (vmin, vmax) in ranges.items():
+            scale = self._fit_scale(scale, vmin, vmax, positive)
+        for positive, (vmin, vmax) in ranges.items():  # both signs share one scale
+            scale = self._fit_scale(scale, vmin, vmax, positive)
+        self._downscale(self.scale - scale)
+        lo_pos = self._index(ranges[True][0]) if n_pos else 0
+        hi_pos = self._index(ranges[True][1]) if n_pos else -1
+        lo_neg = self._index(ranges[False][0]) if n_neg else 0
+        n_pos_bins = hi_pos - lo_pos + 1
+        # Key 0 for zeros, 1.. for positive buckets, then the negative buckets.
+        with np.errstate(divide="ignore"):
+            work = np.log2(mag)
+        work *= 2.0**scale
+        np.ceil(work, out=work)
+        key = np.where(is_neg, work + float(n_pos_bins - lo_neg), work - float(lo_pos))
+        np.maximum(key, 0.0, out=key)  # zeros: log2(0) = -inf
+        counts = np.bincount(key.astype(np.intp)).astype(_I64, copy=False)
+        if n_pos:
+            self._add_counts(lo_pos, counts[1 : 1 + n_pos_bins], positive=True)
+        if n_neg:
+            self._add_counts(lo_neg, counts[1 + n_pos_bins :], positive=False)
+
+    def _index(self, v: float) -> int:
+        return int(_indices(np.log2(np.array([v])), self.scale)[0])
+
+    def _fit_scale(self, scale: int, vmin: float, vmax: float, positive: bool) -> int:
+        """Largest scale <= ``scale`` at which ``[vmin, vmax]`` and the held buckets fit."""
+        lo_l, hi_l = (float(t) for t in np.log2(np.array([vmin, vmax])))
         span = hi_l - lo_l
         if span > 0:
             fit = math.floor(math.log2((self.max_size - 1) / span))
@@ -255,12 +290,21 @@ class NumericSketch:
         lo_i = int(_indices(np.array([lo_l]), scale)[0])
         hi_i = int(_indices(np.array([hi_l]), scale)[0])
         scale -= _delta_to_fit(lo_i, hi_i, self.max_size)
-        # Then the union with what both signs already hold must fit too.
-        scale = self._scale_to_fit(scale, lo_l, hi_l, positive)
+        return self._scale_to_fit(scale, lo_l, hi_l, positive)
+
+    def _add_sign(
+        self, v: npt.NDArray[np.float64], vmin: float, vmax: float, *, positive: bool
+    ) -> None:
+        """Count strictly positive magnitudes ``v`` (``vmin``/``vmax`` their extremes)."""
+        scale = self._fit_scale(self.scale, vmin, vmax, positive)
         self._downscale(self.scale - scale)
-        idx = _indices(log2_abs, scale)
-        lo_i = int(idx.min())
-        counts = np.bincount(idx - lo_i).astype(_I64)
+        lo_i = self._index(vmin)
+        # ceil(log2(v) * 2**scale) - 1 - lo_i, in place: one log2, one multiply, one ceil.
+        work = np.log2(v)
+        work *= 2.0**scale
+        np.ceil(work, out=work)
+        work -= lo_i + 1
+        counts = np.bincount(work.astype(np.intp)).astype(_I64, copy=False)
         self._add_counts(lo_i, counts, positive=positive)
 
     def _scale_to_fit(self, scale: int, lo_l: float, hi_l: float, positive: bool) -> int:
