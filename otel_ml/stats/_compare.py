@@ -21,7 +21,6 @@ Examples
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -129,7 +128,7 @@ def compare_feature(
     policy = policy or DriftPolicy()
     if isinstance(reference_sketch, NumericSketch) and isinstance(current_sketch, NumericSketch):
         ns = numeric_statistics(reference_sketch, current_sketch)
-        stats = dataclasses.asdict(ns)
+        stats = dict(vars(ns))
         kind, method = FeatureKind.NUMERIC, policy.numeric_effect
         threshold = policy.numeric_threshold
         test, p_value = "ks", ns.ks_p_value
@@ -137,7 +136,7 @@ def compare_feature(
         current_sketch, CategoricalSketch
     ):
         cs = categorical_statistics(reference_sketch, current_sketch)
-        stats = dataclasses.asdict(cs)
+        stats = dict(vars(cs))
         kind, method = FeatureKind.CATEGORICAL, policy.categorical_effect
         threshold, test = policy.categorical_threshold, policy.categorical_test
         p_value = float(stats[_TEST_NAMES[test]])

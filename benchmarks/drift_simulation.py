@@ -1,0 +1,224 @@
+"""Simulate the default drift verdict: false alarms without drift, detection of known shifts.
+
+Reference: 100,000 rows, profiled with ``otel_ml.Profile`` defaults (categoricals
+keep 1,000 values). Each window is sketched the way the SDK/evaluator would
+(``NumericSketch()``, ``CategoricalSketch()`` with the default K=100) and compared
+with ``compare_feature`` under the default ``DriftPolicy``, all five features
+tested together (Bonferroni over 5).
+
+Features: ``normal`` N(0, 1); ``lognormal`` LogNormal(0, 0.75) (skewed);
+``count`` Poisson(3) (integer-valued); ``cat5`` 5 categories (0.40, 0.30, 0.15,
+0.10, 0.05); ``cat1000`` 1,000 categories with Zipf(1) frequencies.
+
+Shifts (all numeric features at once, or both categoricals at once):
+``mean+d sd``: ``normal``/``lognormal`` + d * sd, ``count`` Poisson(3 + d * sqrt(3));
+``var x1.5``: ``normal``/``lognormal`` scaled by sqrt(1.5) around the mean,
+``count`` negative binomial with mean 3 and variance 4.5;
+``10% mass``: 10 % of the probability mass taken (proportionally) from the most
+frequent categories holding half the mass and spread evenly over the others
+(total variation distance exactly 0.1).
+
+Run: ``python benchmarks/drift_simulation.py`` (about 10 minutes on one core);
+``--scale 0.1`` for a quick look. Prints Markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+from otel_ml.stats import (
+    PROFILE_MAX_CATEGORIES,
+    CategoricalSketch,
+    DriftPolicy,
+    NumericSketch,
+    compare_feature,
+)
+
+NUMERIC = ("normal", "lognormal", "count")
+CATEGORICAL = ("cat5", "cat1000")
+FEATURES = NUMERIC + CATEGORICAL
+REFERENCE_ROWS = 100_000
+LN_SIGMA = 0.75
+LAMBDA = 3.0
+P5 = np.array([0.40, 0.30, 0.15, 0.10, 0.05])
+NAMES5 = np.array(["a", "b", "c", "d", "e"])
+P1000 = 1.0 / np.arange(1, 1001)
+P1000 /= P1000.sum()
+NAMES1000 = np.array([f"v{i:03d}" for i in range(1000)])
+LN_MEAN = math.exp(LN_SIGMA**2 / 2)
+LN_SD = math.sqrt((math.exp(LN_SIGMA**2) - 1) * math.exp(LN_SIGMA**2))
+
+Columns = dict[str, npt.NDArray[np.generic]]
+
+
+def moved(p: npt.NDArray[np.float64], mass: float = 0.1) -> npt.NDArray[np.float64]:
+    """Move ``mass`` from the most frequent categories (half the mass) to the others."""
+    order = np.argsort(-p)
+    top = order[: int(np.searchsorted(np.cumsum(p[order]), 0.5)) + 1]
+    rest = np.setdiff1d(np.arange(p.size), top)
+    q = p.copy()
+    q[top] -= mass * p[top] / p[top].sum()
+    q[rest] += mass / rest.size
+    return q
+
+
+@dataclass(frozen=True)
+class Shift:
+    name: str
+    mean_sd: float = 0.0
+    var_factor: float = 1.0
+    categorical: bool = False
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        if self.categorical:
+            return CATEGORICAL
+        return NUMERIC if (self.mean_sd or self.var_factor != 1.0) else ()
+
+
+NO_DRIFT = Shift("none")
+SHIFTS = (
+    Shift("mean +0.1 sd", mean_sd=0.1),
+    Shift("mean +0.25 sd", mean_sd=0.25),
+    Shift("mean +0.5 sd", mean_sd=0.5),
+    Shift("variance x1.5", var_factor=1.5),
+    Shift("10% of mass moved", categorical=True),
+)
+
+
+def sample(rng: np.random.Generator, n: int, shift: Shift) -> Columns:
+    d, v = shift.mean_sd, math.sqrt(shift.var_factor)
+    normal = rng.normal(0.0, 1.0, n) * v + d
+    ln = rng.lognormal(0.0, LN_SIGMA, n)
+    lognormal = (ln - LN_MEAN) * v + LN_MEAN + d * LN_SD
+    if shift.var_factor != 1.0:
+        # Negative binomial with mean LAMBDA and variance var_factor * LAMBDA.
+        p = 1.0 / shift.var_factor
+        count = rng.negative_binomial(LAMBDA * p / (1 - p), p, n)
+    else:
+        count = rng.poisson(LAMBDA + d * math.sqrt(LAMBDA), n)
+    p5 = moved(P5) if shift.categorical else P5
+    p1000 = moved(P1000) if shift.categorical else P1000
+    return {
+        "normal": normal,
+        "lognormal": lognormal,
+        "count": count,
+        "cat5": NAMES5[rng.choice(5, n, p=p5)],
+        "cat1000": NAMES1000[rng.choice(1000, n, p=p1000)],
+    }
+
+
+def sketch(cols: Columns, max_categories: int) -> dict[str, NumericSketch | CategoricalSketch]:
+    out: dict[str, NumericSketch | CategoricalSketch] = {}
+    for name, values in cols.items():
+        s: NumericSketch | CategoricalSketch
+        if name in NUMERIC:
+            s = NumericSketch()
+        else:
+            s = CategoricalSketch(max_categories=max_categories)
+        s.update(values)
+        out[name] = s
+    return out
+
+
+@dataclass
+class Tally:
+    windows: int = 0
+    flagged: dict[str, int] | None = None
+    compare_seconds: float = 0.0
+
+    def rate(self, feature: str) -> float:
+        assert self.flagged is not None
+        return self.flagged[feature] / self.windows
+
+
+def run(
+    reference: dict[str, NumericSketch | CategoricalSketch],
+    rng: np.random.Generator,
+    n: int,
+    reps: int,
+    shift: Shift,
+    policy: DriftPolicy,
+    progress: Callable[[str], None],
+) -> Tally:
+    t = Tally(flagged=dict.fromkeys(FEATURES, 0))
+    assert t.flagged is not None
+    for i in range(reps):
+        window = sketch(sample(rng, n, shift), max_categories=CategoricalSketch().max_categories)
+        start = time.perf_counter()
+        for name in FEATURES:
+            fd = compare_feature(name, reference[name], window[name], policy=policy,
+                                 n_tests=len(FEATURES))
+            t.flagged[name] += fd.drifted
+        t.compare_seconds += time.perf_counter() - start
+        t.windows += 1
+        if (i + 1) % max(1, reps // 4) == 0:
+            progress(f"  {shift.name} n={n:,}: {i + 1}/{reps}")
+    return t
+
+
+def upper_95(k: int, n: int) -> float:
+    """One-sided 95 % Clopper–Pearson upper bound of a rate k/n."""
+    return 1.0 if k >= n else float(stats.beta.ppf(0.95, k + 1, n - k))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply every repetition count")
+    ap.add_argument("--seed", type=int, default=20261127)
+    args = ap.parse_args()
+
+    def reps(base: int) -> int:
+        return max(2, round(base * args.scale))
+
+    def progress(msg: str) -> None:
+        print(f"<!-- {msg} -->", flush=True)
+
+    rng = np.random.default_rng(args.seed)
+    policy = DriftPolicy()
+    reference = sketch(sample(rng, REFERENCE_ROWS, NO_DRIFT), PROFILE_MAX_CATEGORIES)
+    began = time.perf_counter()
+
+    null_plan = ((1_000, reps(20_000)), (10_000, reps(10_000)), (100_000, reps(2_000)),
+                 (1_000_000, reps(200)))
+    print(f"Policy: {policy}\n")
+    print("### False alarms without drift (share of windows flagged, per feature)\n")
+    print("| rows per window | windows | " + " | ".join(FEATURES) + " | all features: "
+          "flagged / tests (95 % upper bound) | compare, ms per window |")
+    print("|---:|---:|" + "---:|" * len(FEATURES) + "---:|---:|")
+    for n, r in null_plan:
+        t = run(reference, rng, n, r, NO_DRIFT, policy, progress)
+        assert t.flagged is not None
+        k, tests = sum(t.flagged.values()), t.windows * len(FEATURES)
+        cells = " | ".join(f"{100 * t.rate(f):.2f} %" for f in FEATURES)
+        print(f"| {n:,} | {t.windows} | {cells} | {k} / {tests} "
+              f"({100 * upper_95(k, tests):.2f} %) | {1000 * t.compare_seconds / t.windows:.2f} |",
+              flush=True)
+
+    print("\n### Detection of known shifts (share of windows flagged, per feature)\n")
+    print("| shift | rows per window | windows | " + " | ".join(FEATURES) + " |")
+    print("|---|---:|---:|" + "---:|" * len(FEATURES))
+    for shift in SHIFTS:
+        for n, r in ((1_000, reps(1_000)), (10_000, reps(1_000))):
+            t = run(reference, rng, n, r, shift, policy, progress)
+            cells = " | ".join(
+                (f"**{100 * t.rate(f):.1f} %**" if f in shift.features else
+                 f"({100 * t.rate(f):.1f} %)")
+                for f in FEATURES
+            )
+            print(f"| {shift.name} | {n:,} | {t.windows} | {cells} |", flush=True)
+    print("\nBold: shifted features (detection rate); in brackets: features left unshifted "
+          "in the same windows (false alarms).")
+    print(f"\nTotal run time: {time.perf_counter() - began:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
