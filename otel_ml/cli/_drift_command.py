@@ -45,6 +45,12 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="compare the columns present when some profiled columns are missing",
     )
+    p.add_argument(
+        "--prediction",
+        metavar="COL",
+        help="column holding the model's output, compared with the profile's predictions "
+        "(reported apart, not part of the verdict)",
+    )
     g = p.add_argument_group("verdict policy (defaults: see docs/drift.md)")
     g.add_argument("--alpha", type=float, help="significance level before correction")
     g.add_argument("--min-rows", type=int, help="fewest rows on each side to conclude anything")
@@ -149,6 +155,13 @@ def _run(args: argparse.Namespace) -> int:
     policy = _policy(args)
     reference = Profile.load(args.profile)
     wanted = list(reference.features)
+    if args.prediction:
+        if not reference.predictions:
+            raise DataFileError(
+                f"{args.profile}: has no predictions to compare --prediction with "
+                "(build it with `otel-ml profile --prediction COL`)"
+            )
+        wanted.append(args.prediction)
     categorical = [n for n, f in reference.features.items() if f.kind is FeatureKind.CATEGORICAL]
     bar = ProgressBar(f"reading {args.current}", enabled=progress_wanted(args.progress))
     table = read_table(
@@ -159,12 +172,15 @@ def _run(args: argparse.Namespace) -> int:
         progress=bar,
     )
     bar.close()
-    present = [n for n in wanted if n in table.names]
-    missing = [n for n in wanted if n not in table.names]
+    if args.prediction and args.prediction not in table.names:
+        raise DataFileError(f"{table.source}: no column {args.prediction!r} (--prediction)")
+    features = [n for n in wanted if n in reference.features]
+    present = [n for n in features if n in table.names]
+    missing = [n for n in features if n not in table.names]
     if not present:
         raise DataFileError(
-            f"{table.source}: none of the {len(wanted)} columns of {args.profile} "
-            f"(it has {_names(table.available)}; the profile wants {_names(wanted)})"
+            f"{table.source}: none of the {len(features)} columns of {args.profile} "
+            f"(it has {_names(table.available)}; the profile wants {_names(features)})"
         )
     if missing and not args.ignore_missing:
         raise DataFileError(
@@ -175,9 +191,13 @@ def _run(args: argparse.Namespace) -> int:
         if reference.features[name].kind is FeatureKind.NUMERIC:
             numeric_or_fail(table, name, args.profile)
     kinds = {n: reference.features[n].kind for n in present}
-    current = Profile.from_data(table.as_mapping(), feature_types=kinds)
+    cols = {n: table.column(n).values for n in present}
+    preds = table.column(args.prediction).values if args.prediction else None
+    current = Profile.from_data(cols, feature_types=kinds, predictions=preds)
     # Columns the profile does not know are listed as extra, never compared.
-    extra = tuple(n for n in table.available if n not in reference.features)
+    extra = tuple(
+        n for n in table.available if n not in reference.features and n != args.prediction
+    )
     report = compare(reference, current, policy=policy)
     if extra and not report.extra_features:
         from dataclasses import replace
@@ -200,6 +220,8 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"  {fd.feature}: {fd.reason}")
         if report.missing_features:
             print(f"missing (not compared): {_names(report.missing_features)}")
+        for fd in report.predictions:
+            print(f"model output {args.prediction!r}: {fd.reason}")
     if args.html:
         html = drift_page(
             report,

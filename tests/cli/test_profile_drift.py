@@ -112,6 +112,22 @@ def test_drift_html_is_one_self_contained_file_with_a_plot_per_feature(
     assert f"wrote {out}" in capsys.readouterr().out
 
 
+def test_prediction_column_is_compared_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(4)
+    train = {**_data(2000, 1), "score": list(rng.uniform(0, 1, 2000).round(3))}
+    today = {**_data(2000, 2), "score": list(rng.uniform(0.3, 1, 2000).round(3))}
+    prof, cur = tmp_path / "p.json", _write_csv(tmp_path / "today.csv", today)
+    args = ["profile", str(_write_csv(tmp_path / "t.csv", train)), "-o", str(prof)]
+    assert main([*args, "--prediction", "score"]) == 0
+    assert "score" not in Profile.load(prof).features
+    capsys.readouterr()
+    assert main(["drift", str(prof), str(cur), "--prediction", "score"]) == 0  # inputs: no drift
+    assert "model output 'score': drift" in capsys.readouterr().out
+    assert main(["drift", str(prof), str(cur), "--prediction", "nope"]) == 2
+
+
 def test_parquet_current_data(files: dict[str, Path], tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -142,9 +158,7 @@ def test_profile_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert p.features["zip"].categories == {"00501", "10001"}
     assert p.labels is not None and p.labels.kind is FeatureKind.NUMERIC
     # The drift side reads a categorical column as text too: "00501" stays "00501".
-    big = _write_csv(
-        tmp_path / "big.csv", {"zip": ["00501", "10001"] * 100, "x": list(range(200))}
-    )
+    big = _write_csv(tmp_path / "big.csv", {"zip": ["00501", "10001"] * 100, "x": list(range(200))})
     assert main(["profile", str(big), "-o", str(out), "--categorical", "zip"]) == 0
     capsys.readouterr()
     main(["drift", str(out), str(big), "--json"])
