@@ -186,6 +186,8 @@ class Dispatcher:
             self._counter.add(1, {**attrs, semconv.OUTCOME: RETRIED})
             cause = (config.name, str(exc)[:80])
             if cause not in self._warned:
+                if len(self._warned) > 1000:  # bounded, whatever the errors look like
+                    self._warned.clear()
                 self._warned.add(cause)
                 _log.warning(
                     "otel_ml alerting: %s delivery failed (%s); retrying with backoff",

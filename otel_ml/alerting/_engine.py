@@ -57,7 +57,7 @@ class AlertEngine:
         ``otel_ml.notifications`` / ``ml.alerts.firing`` metrics (global ones
         by default).
     clock
-        Current time, Unix seconds (used for delivery; ``observe`` takes ``now``).
+        Current time, Unix seconds (delivery, and ``observe`` without ``now``).
     rng
         Jitter source for retry backoff.
     senders
@@ -91,6 +91,7 @@ class AlertEngine:
         poll_interval: float = 5.0,
     ) -> None:
         self._config = config
+        self._clock = clock
         path: str | Path = ":memory:" if state_dir is None else Path(state_dir) / STATE_FILE
         self._store = AlertStore(path)
         self._log_events = AlertLogEmitter(logger_provider)
@@ -139,7 +140,7 @@ class AlertEngine:
         sqlite3.Error
             If the state directory cannot be written (nothing was changed).
         """
-        at = time.time() if now is None else now
+        at = self._clock() if now is None else now
         by_alert: dict[AlertKey, dict[float, list[tuple[RuleConfig, Observation]]]] = defaultdict(
             lambda: defaultdict(list)
         )

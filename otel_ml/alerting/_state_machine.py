@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+from otel_ml import semconv
 from otel_ml.alerting._observation import Observation
 from otel_ml.alerting._rules import RuleConfig
 from otel_ml.alerting._transition import AlertState, AlertTransition
@@ -21,7 +22,7 @@ __all__ = ["AlertRecord", "step"]
 
 INACTIVE = "inactive"
 PENDING = "pending"
-FIRING = "firing"
+FIRING = semconv.ALERT_STATE_FIRING
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """The real Alertmanager (Debian prometheus-alertmanager) receives our alerts over
-API v2 and forwards them to a webhook: firing, kept alive by re-posts, then resolved."""
+API v2 and forwards them to a webhook: firing, kept alive by re-posts (also across a
+restart of the engine), then resolved — one notification each."""
 
 from __future__ import annotations
 
@@ -44,9 +45,14 @@ def test_alertmanager_fires_then_resolves_once(
                              "resend_interval": "1s",
                              "retry": {"initial_backoff": "0.2s", "max_backoff": "1s"}}},
     })
-    engine = AlertEngine(config, state_dir=tmp_path / "state", poll_interval=0.2,
-                         logger_provider=otel.logger_provider, meter_provider=otel.meter_provider)
-    engine.start()
+    def start_engine() -> AlertEngine:
+        engine = AlertEngine(config, state_dir=tmp_path / "state", poll_interval=0.2,
+                             logger_provider=otel.logger_provider,
+                             meter_provider=otel.meter_provider)
+        engine.start()
+        return engine
+
+    engine = start_engine()
     t0 = time.time() - 600.0
     try:
         for i, psi in enumerate([0.4, 0.5]):
@@ -61,6 +67,12 @@ def test_alertmanager_fires_then_resolves_once(
         # kept alive: re-posted every resend_interval, no new notification from Alertmanager
         assert wait_for(lambda: otel.notifications().get(("am", "delivered"), 0) >= 3, timeout=10)
         assert len(alertmanager.alerts()) == 1
+        # restart while firing: the new process keeps re-posting, then resolves
+        engine.close()
+        delivered = otel.notifications()[("am", "delivered")]
+        engine = start_engine()
+        assert wait_for(lambda: otel.notifications()[("am", "delivered")] > delivered + 1,
+                        timeout=10)
         for i in (2, 3):
             engine.observe([drift_obs(i, 0.01, t0=t0)], now=time.time())
         assert wait_for(lambda: ("resolved", "feature_drift") in notifications(am_hook),

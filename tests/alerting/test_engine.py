@@ -268,3 +268,24 @@ def test_alert_of_a_removed_rule_or_an_absent_signal_resolves(tmp_path: Path) ->
             [("age", "resolved")] if i == 6 else [])
     assert [t.feature for t in engine.firing()] == ["income"]
     engine.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    attempt=st.integers(1, 200),
+    initial=st.floats(0.01, 10.0),
+    cap=st.floats(10.0, 600.0),
+    jitter=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_backoff_is_bounded_and_jittered_below_nominal(
+    attempt: int, initial: float, cap: float, jitter: float, seed: int
+) -> None:
+    import random
+
+    from otel_ml.alerting import RetryPolicy
+
+    policy = RetryPolicy(initial_backoff=initial, max_backoff=cap, jitter=jitter)
+    nominal = min(cap, initial * 2.0 ** (attempt - 1))
+    delay = policy.backoff(attempt, random.Random(seed))
+    assert (1 - jitter) * nominal - 1e-9 <= delay <= nominal <= cap
