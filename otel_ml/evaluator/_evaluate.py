@@ -21,6 +21,7 @@ give the same report. What it computes:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -194,18 +195,44 @@ def _performance(lab: LabelledRows, n_predicted: int) -> PerformanceReport | Non
     return PerformanceReport(task, metrics, n, max(n_predicted, n), coverage, d50, d95)
 
 
-def _classification(lab: LabelledRows) -> dict[str, float]:
-    from otel_ml.stats import classification_metrics  # type: ignore[attr-defined]
+def _predicted_labels(lab: LabelledRows) -> tuple[str | None, ...]:
+    """Predicted classes; a binary score without a class is thresholded at 0.5.
 
+    The positive class is ``"1"`` or ``"True"`` when present among the labels seen,
+    else the last in sorted order (as ``classification_metrics`` reads scores).
+    """
+    if all(p is not None for p in lab.predicted):
+        return lab.predicted
+    classes = sorted(
+        {a for a in lab.actual_labels if a is not None}
+        | {p for p in lab.predicted if p is not None}
+    )
+    if not 1 <= len(classes) <= 2:
+        return lab.predicted
+    positive = next((c for c in ("1", "True") if c in classes), classes[-1])
+    others = [c for c in classes if c != positive]
+    negative = others[0] if others else {"1": "0", "True": "False"}.get(positive)
+    out: list[str | None] = []
+    for p, s in zip(lab.predicted, lab.scores, strict=True):
+        if p is None and math.isfinite(s) and negative is not None:
+            p = positive if s >= 0.5 else negative
+        out.append(p)
+    return tuple(out)
+
+
+def _classification(lab: LabelledRows) -> dict[str, float]:
+    from otel_ml.stats import classification_metrics
+
+    predicted = _predicted_labels(lab)
     rows = [
         i
-        for i, (p, a) in enumerate(zip(lab.predicted, lab.actual_labels, strict=True))
+        for i, (p, a) in enumerate(zip(predicted, lab.actual_labels, strict=True))
         if p is not None and a is not None
     ]
     if not rows:
         return {}
     y_true = np.array([lab.actual_labels[i] for i in rows], dtype=object).astype(str)
-    y_pred = np.array([lab.predicted[i] for i in rows], dtype=object).astype(str)
+    y_pred = np.array([predicted[i] for i in rows], dtype=object).astype(str)
     scores = np.array([lab.scores[i] for i in rows], dtype=float)
     y_score = scores if np.isfinite(scores).all() and len(set(y_true) | set(y_pred)) <= 2 else None
     m = classification_metrics(y_true, y_pred, y_score)
@@ -213,7 +240,7 @@ def _classification(lab: LabelledRows) -> dict[str, float]:
 
 
 def _regression(lab: LabelledRows) -> dict[str, float]:
-    from otel_ml.stats import regression_metrics  # type: ignore[attr-defined]
+    from otel_ml.stats import regression_metrics
 
     y_true = np.asarray(lab.actual_values, dtype=float)
     y_pred = np.asarray(lab.scores, dtype=float)

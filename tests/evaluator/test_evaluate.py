@@ -1,0 +1,227 @@
+"""evaluate(): drift, quality, operations and performance of one window, checked on raw data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from evaluator_points import (
+    attr_counter,
+    batch,
+    counter,
+    duration_point,
+    feature_point,
+    outcome,
+    prediction,
+)
+from scipy import stats as sps
+
+from otel_ml import semconv as sc
+from otel_ml.evaluator._evaluate import Reference, evaluate, explicit_quantile
+from otel_ml.evaluator._report import ModelReport
+from otel_ml.evaluator._store import Store
+from otel_ml.evaluator._windows import Windowing, WindowKey
+from otel_ml.stats import DriftPolicy, Profile
+
+KEY = WindowKey("m", "1", 0.0, 60.0)
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "s.db", Windowing(60.0, 5.0))
+
+
+def _reference(rng: np.random.Generator) -> tuple[Reference, dict[str, np.ndarray]]:
+    data = {
+        "x": rng.normal(0, 1, 5000),
+        "y": rng.uniform(0, 10, 5000),
+        "color": rng.choice(["red", "green", "blue"], 5000, p=[0.5, 0.3, 0.2]),
+    }
+    prof = Profile.from_data(data, model="m", version="1", predictions=rng.uniform(0, 1, 5000))
+    return Reference(prof, "m@1 (test)"), data
+
+
+def test_drift_and_quality_against_raw_data(store: Store) -> None:
+    rng = np.random.default_rng(1)
+    ref, data = _reference(rng)
+    x = rng.normal(0.6, 1, 2000)  # drifted
+    y = rng.uniform(0, 12, 2000)  # partly out of the reference range
+    cats = rng.choice(["red", "green", "blue", "purple"], 2000, p=[0.5, 0.29, 0.2, 0.01])
+    uniq, cnt = np.unique(cats, return_counts=True)
+    store.write(
+        [
+            batch(
+                feature_point("m", "x", x[:1000], 20),
+                feature_point("m", "x", x[1000:], 40),
+                feature_point("m", "y", y, 40),
+                *[
+                    attr_counter(
+                        "m",
+                        sc.METRIC_FEATURE_CATEGORIES,
+                        n,
+                        40,
+                        {sc.ML_FEATURE_VALUE: v},
+                        feature="color",
+                    )
+                    for v, n in zip(uniq, cnt, strict=True)
+                ],
+                attr_counter(
+                    "m",
+                    sc.METRIC_DATA_QUALITY_ISSUES,
+                    30,
+                    40,
+                    {sc.ML_DATA_QUALITY_ISSUE: sc.QUALITY_MISSING},
+                    feature="x",
+                ),
+                counter("m", sc.METRIC_PREDICT_ROWS, 2000, 40),
+                counter("m", sc.METRIC_PREDICT_CALLS, 20, 40),
+            )
+        ]
+    )
+    r = evaluate(store.load_window(KEY), ref, DriftPolicy(), min_rows=100)
+    feats = {f.name: f for f in r.features}
+    assert set(feats) == {"x", "y", "color"}
+    dx = feats["x"].drift
+    assert dx is not None and dx.drifted
+    ks_raw = sps.ks_2samp(data["x"], x).statistic
+    assert dx.statistics["ks"] <= ks_raw + 1e-12
+    assert dx.statistics["ks"] >= ks_raw - dx.statistics["ks_max_error"] - 1e-12
+    assert feats["color"].drift is not None and not feats["color"].drift.drifted
+    assert r.drifted_features == ("x", "y")
+    q = {(x.feature, x.issue): x for x in r.quality}
+    assert q[("x", sc.QUALITY_MISSING)].rate == pytest.approx(30 / 2000)
+    assert q[("x", sc.QUALITY_MISSING)].reference_rate == 0.0
+    exact_oor = np.count_nonzero((y < data["y"].min()) | (y > data["y"].max()))
+    assert q[("y", sc.QUALITY_OUT_OF_RANGE)].count == pytest.approx(exact_oor, rel=0.05)
+    assert q[("color", sc.QUALITY_UNSEEN_CATEGORY)].count == np.count_nonzero(cats == "purple")
+    assert r.verdict_ready and r.n_rows == 2000
+    assert ModelReport.from_dict(r.to_dict()) == r
+    kinds = {o.kind.value for o in r.observations()}
+    assert {"feature_drift", "data_quality"} <= kinds
+
+
+def test_no_reference_still_reports_operations_quality_and_accuracy(store: Store) -> None:
+    rng = np.random.default_rng(2)
+    durations = rng.lognormal(-3, 0.8, 400)
+    store.write(
+        [
+            batch(
+                feature_point("m", "x", rng.normal(size=500), 30),
+                counter("m", sc.METRIC_PREDICT_CALLS, 400, 30),
+                attr_counter("m", sc.METRIC_PREDICT_ERRORS, 8, 30, {sc.ERROR_TYPE: "ValueError"}),
+                duration_point("m", list(durations), 30),
+                attr_counter(
+                    "m",
+                    sc.METRIC_DATA_QUALITY_ISSUES,
+                    5,
+                    30,
+                    {sc.ML_DATA_QUALITY_ISSUE: sc.QUALITY_NON_FINITE},
+                    feature="x",
+                ),
+                counter("m", sc.METRIC_PREDICT_ROWS, 500, 30),
+                prediction(
+                    "m",
+                    ["a", "b", "c", "d"],
+                    30,
+                    labels=["1", "0", "1", "1"],
+                    scores=[0.9, 0.1, 0.8, 0.7],
+                ),
+                outcome("m", ["a", "b", "c"], ["1", "0", "0"], 45),
+            )
+        ]
+    )
+    r = evaluate(store.load_window(KEY), None, DriftPolicy(), min_rows=100)
+    assert r.reference is None and not r.verdict_ready
+    assert r.features[0].drift is None and "no reference" in r.features[0].reason
+    ops = r.operations
+    assert ops.error_rate == pytest.approx(8 / 400)
+    # p95 of the duration buckets (linear inside a bucket) vs the raw p95
+    d = store.load_window(KEY).duration
+    assert d is not None
+    bounds = np.array(d.bounds)
+    raw95 = float(np.percentile(durations, 95))
+    i = int(np.searchsorted(bounds, raw95))
+    lo, hi = (bounds[i - 1] if i else 0.0), (bounds[i] if i < len(bounds) else durations.max())
+    assert ops.latency_p95 is not None and lo <= ops.latency_p95 <= hi
+    q = {(x.feature, x.issue): x.rate for x in r.quality}
+    assert q[("x", sc.QUALITY_NON_FINITE)] == pytest.approx(5 / 500)
+    perf = r.performance
+    assert perf is not None
+    assert (perf.n_labelled, perf.n_predicted, perf.coverage) == (3, 4, 0.75)
+    assert perf.delay_p50 == 15.0
+
+
+def test_explicit_quantile_edges() -> None:
+    from otel_ml.evaluator._records import ExplicitBuckets
+
+    h = ExplicitBuckets(bounds=(1.0,), counts=(0, 4), count=4, sum=20.0, min=2.0, max=8.0)
+    assert explicit_quantile(h, 1.0) == 8.0
+    assert explicit_quantile(ExplicitBuckets((1.0,), (0, 0), 0, 0.0), 0.5) is None
+
+
+def test_performance_matches_sklearn_on_the_joined_rows(store: Store) -> None:
+    from sklearn import metrics as skm
+
+    rng = np.random.default_rng(5)
+    n = 600
+    y = rng.integers(0, 2, n)
+    score = np.clip(y * 0.3 + rng.uniform(0, 0.7, n), 0, 1)
+    pred = (score >= 0.5).astype(int)
+    ids = [f"r{i}" for i in range(n)]
+    labelled = rng.random(n) < 0.8  # 80 % of the labels arrive
+    store.write(
+        [batch(prediction("m", ids, 20, scores=list(score), labels=[str(p) for p in pred]))]
+    )
+    store.write(
+        [
+            batch(
+                outcome(
+                    "m",
+                    [i for i, k in zip(ids, labelled, strict=True) if k],
+                    [str(v) for v, k in zip(y, labelled, strict=True) if k],
+                    500,
+                )
+            )
+        ]
+    )
+    r = evaluate(store.load_window(KEY), None, DriftPolicy())
+    perf = r.performance
+    assert perf is not None and perf.task == "classification"
+    yt, yp, ys = y[labelled], pred[labelled], score[labelled]
+    assert perf.n_labelled == labelled.sum()
+    assert perf.coverage == pytest.approx(labelled.mean())
+    assert perf.delay_p50 == 480.0
+    assert perf.metrics["accuracy"] == pytest.approx(skm.accuracy_score(yt, yp))
+    assert perf.metrics["f1"] == pytest.approx(skm.f1_score(yt, yp))
+    assert perf.metrics["roc_auc"] == pytest.approx(skm.roc_auc_score(yt, ys))
+
+
+def test_regression_metrics_match_sklearn(store: Store) -> None:
+    from sklearn import metrics as skm
+
+    rng = np.random.default_rng(6)
+    y = rng.normal(10, 2, 300)
+    yhat = y + rng.normal(0, 0.5, 300)
+    ids = [f"q{i}" for i in range(300)]
+    store.write(
+        [batch(prediction("m", ids, 20, scores=list(yhat)), outcome("m", ids, list(y), 30))]
+    )
+    perf = evaluate(store.load_window(KEY), None, DriftPolicy()).performance
+    assert perf is not None and perf.task == "regression"
+    assert perf.metrics["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(y, yhat)))
+    assert perf.metrics["mae"] == pytest.approx(skm.mean_absolute_error(y, yhat))
+    assert perf.metrics["r2"] == pytest.approx(skm.r2_score(y, yhat))
+
+
+def test_binary_scores_without_classes_are_thresholded(store: Store) -> None:
+    from sklearn import metrics as skm
+
+    score = np.array([0.9, 0.2, 0.6, 0.4, 0.55])
+    y = ["1", "0", "0", "0", "1"]
+    ids = [f"s{i}" for i in range(5)]
+    store.write([batch(prediction("m", ids, 20, scores=list(score)), outcome("m", ids, y, 30))])
+    perf = evaluate(store.load_window(KEY), None, DriftPolicy()).performance
+    assert perf is not None
+    expected = skm.accuracy_score(np.array(y).astype(int), (score >= 0.5).astype(int))
+    assert perf.metrics["accuracy"] == pytest.approx(expected)
