@@ -133,7 +133,10 @@ def _exponential(p: Any) -> ExponentialBuckets:
     if p.zero_count + sum(pos) + sum(neg) != p.count:
         raise _Reject(R_COUNTS)
     total = p.sum if p.HasField("sum") else _exp_sum_estimate(p)
-    _finite(total, p.min if p.HasField("min") else None, p.max if p.HasField("max") else None)
+    has_min, has_max = p.HasField("min"), p.HasField("max")
+    mn = float(p.min) if has_min else math.inf
+    mx = float(p.max) if has_max else -math.inf
+    _finite(total, mn if has_min else None, mx if has_max else None)
     pos_offset, pos = _trimmed(p.positive.offset, pos)
     neg_offset, neg = _trimmed(p.negative.offset, neg)
     fields = ExponentialBuckets(
@@ -145,15 +148,13 @@ def _exponential(p: Any) -> ExponentialBuckets:
         negative_counts=neg,
         count=p.count,
         sum=float(total),
-        min=math.inf,
-        max=-math.inf,
+        min=mn,
+        max=mx,
     )
+    if has_min and has_max:
+        return fields
     lo, hi = exponential_extremes(fields)
-    return dataclasses.replace(
-        fields,
-        min=float(p.min) if p.HasField("min") else lo,
-        max=float(p.max) if p.HasField("max") else hi,
-    )
+    return dataclasses.replace(fields, min=mn if has_min else lo, max=mx if has_max else hi)
 
 
 def _explicit(p: Any) -> ExplicitBuckets:
