@@ -22,6 +22,7 @@ Usage
 from otel_ml.alerting._config import AlertingConfig, parse_alerting_config
 from otel_ml.alerting._config_values import Secret
 from otel_ml.alerting._engine import AlertEngine
+from otel_ml.alerting._log_export import otlp_logger_provider
 from otel_ml.alerting._notifier_config import (
     AlertmanagerConfig,
     EmailConfig,
@@ -62,5 +63,6 @@ __all__ = [
     "Severity",
     "SlackConfig",
     "WebhookConfig",
+    "otlp_logger_provider",
     "parse_alerting_config",
 ]

@@ -1,4 +1,5 @@
-"""The ml.alert log event through the real OTLP/HTTP log exporter to a loopback receiver."""
+"""The ml.alert log event through the real OTLP/HTTP log exporter (otlp_logger_provider)
+to a loopback receiver."""
 
 from __future__ import annotations
 
@@ -8,17 +9,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
 from otel_ml import semconv
-from otel_ml.alerting import AlertEngine, parse_alerting_config
+from otel_ml.alerting import AlertEngine, otlp_logger_provider, parse_alerting_config
 
 from .conftest import drift_obs, window_end
 
@@ -74,9 +72,7 @@ def _value(v: AnyValue) -> Any:
 
 
 def test_alert_event_over_otlp_http(receiver: LogsReceiver) -> None:
-    provider = LoggerProvider()
-    provider.add_log_record_processor(BatchLogRecordProcessor(
-        OTLPLogExporter(endpoint=f"http://127.0.0.1:{receiver.port}/v1/logs")))
+    provider = otlp_logger_provider(f"http://127.0.0.1:{receiver.port}")
     engine = AlertEngine(
         parse_alerting_config({"alerts": {"defaults": {"for_windows": 1}}}),
         logger_provider=provider,
@@ -96,7 +92,42 @@ def test_alert_event_over_otlp_http(receiver: LogsReceiver) -> None:
     assert attrs[semconv.ML_ALERT_THRESHOLD] == pytest.approx(0.2)
     assert attrs[semconv.ML_ALERT_TRACE_IDS] == [f"{1:032x}"]
     assert "FIRING [warning] churn feature_drift" in record.body.string_value
-    scope = receiver.requests[0].resource_logs[0].scope_logs[0].scope
-    assert scope.name == semconv.EVALUATOR_SCOPE_NAME
+    resource_logs = receiver.requests[0].resource_logs[0]
+    assert resource_logs.scope_logs[0].scope.name == semconv.EVALUATOR_SCOPE_NAME
+    resource = {kv.key: _value(kv.value) for kv in resource_logs.resource.attributes}
+    assert resource[semconv.SERVICE_NAME] == "otel-ml-evaluator"
     engine.close()
     provider.shutdown()
+
+
+def test_alert_event_over_otlp_grpc() -> None:
+    from concurrent import futures
+
+    import grpc
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
+
+    received: list[ExportLogsServiceRequest] = []
+
+    class Logs(logs_service_pb2_grpc.LogsServiceServicer):
+        def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC API
+            received.append(request)
+            return ExportLogsServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Logs(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        provider = otlp_logger_provider(f"http://127.0.0.1:{port}", protocol="grpc")
+        engine = AlertEngine(parse_alerting_config({"alerts": {"defaults": {"for_windows": 1}}}),
+                             logger_provider=provider)
+        engine.observe([drift_obs(0, 0.45)], now=window_end(0))
+        provider.force_flush()
+        records = [lr for req in received for rl in req.resource_logs
+                   for sl in rl.scope_logs for lr in sl.log_records]
+        assert [r.event_name for r in records] == [semconv.EVENT_ALERT]
+        assert records[0].trace_id.hex() == f"{1:032x}"
+        engine.close()
+        provider.shutdown()
+    finally:
+        server.stop(None)
