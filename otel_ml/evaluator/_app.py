@@ -26,6 +26,7 @@ from otel_ml.evaluator._receiver import Receiver
 from otel_ml.evaluator._references import ReferenceSet
 from otel_ml.evaluator._service import EvaluatorService
 from otel_ml.evaluator._store import Store
+from otel_ml.evaluator._temporality import DeltaSink
 from otel_ml.evaluator._windows import Windowing
 
 __all__ = ["STATE_FILE", "EvaluatorApp"]
@@ -114,13 +115,15 @@ class EvaluatorApp:
         service_ref.append(service)
         meter = metrics.provider.get_meter(sc.EVALUATOR_SCOPE_NAME)
         rec = config.receivers
-        receiver = Receiver(service, auth=auth, max_body_bytes=rec.max_body_bytes, meter=meter)
+        # cumulative streams (a Collector's or the Prometheus-style SDK default) become deltas
+        sink = DeltaSink(service)
+        receiver = Receiver(sink, auth=auth, max_body_bytes=rec.max_body_bytes, meter=meter)
         http = None
         if rec.http.enabled:
-            http = OtlpHttpServer(service, rec.http.host, rec.http.port, tls=tls, receiver=receiver)
+            http = OtlpHttpServer(sink, rec.http.host, rec.http.port, tls=tls, receiver=receiver)
         grpc = None
         if rec.grpc.enabled:
-            grpc = OtlpGrpcServer(service, rec.grpc.host, rec.grpc.port, tls=tls, receiver=receiver)
+            grpc = OtlpGrpcServer(sink, rec.grpc.host, rec.grpc.port, tls=tls, receiver=receiver)
         api = None
         if config.api.enabled:
             api = ApiServer(
