@@ -125,13 +125,13 @@ def _delta_to_fit(lo: int, hi: int, max_size: int) -> int:
     return d
 
 
-def _indices(log2_abs: npt.NDArray[np.float64], scale: int) -> npt.NDArray[np.int64]:
-    """Bucket indices at ``scale`` of values given as ``log2(|v|)``.
+def _scalar_index(v: float, scale: int) -> int:
+    """Bucket index at ``scale`` of one positive value.
 
     ``ceil(log2(v) * 2**scale) - 1`` puts ``v`` in ``(b**i, b**(i+1)]``; exact
     powers of two land on their upper boundary because ``log2`` is exact there.
     """
-    return np.ceil(log2_abs * 2.0**scale).astype(_I64) - 1
+    return math.ceil(math.log2(v) * 2.0**scale) - 1
 
 
 @dataclass
@@ -255,14 +255,15 @@ class NumericSketch:
         if n_neg:
             ranges[False] = (-float(np.where(is_neg, x, -np.inf).max()), -lo)
         scale = self.scale
-        for positive, (vmin, vmax) in ranges.items():
-            scale = self._fit_scale(scale, vmin, vmax, positive)
-        for positive, (vmin, vmax) in ranges.items():  # both signs share one scale
-            scale = self._fit_scale(scale, vmin, vmax, positive)
+        for _ in range(2):  # both signs share one scale: settle it over both
+            for positive, (vmin, vmax) in ranges.items():
+                scale = self._fit_scale(scale, vmin, vmax, positive)
         self._downscale(self.scale - scale)
-        lo_pos = self._index(ranges[True][0]) if n_pos else 0
-        hi_pos = self._index(ranges[True][1]) if n_pos else -1
-        lo_neg = self._index(ranges[False][0]) if n_neg else 0
+        # Scalar log2 may differ from numpy's vectorised log2 in the last ulp, so bucket
+        # runs get one spare bucket on each side (trimmed away by _add_counts).
+        lo_pos = _scalar_index(ranges[True][0], scale) - 1 if n_pos else 0
+        hi_pos = _scalar_index(ranges[True][1], scale) + 1 if n_pos else -1
+        lo_neg = _scalar_index(ranges[False][0], scale) - 1 if n_neg else 0
         n_pos_bins = hi_pos - lo_pos + 1
         # Key 0 for zeros, 1.. for positive buckets, then the negative buckets.
         with np.errstate(divide="ignore"):
@@ -276,21 +277,30 @@ class NumericSketch:
             self._add_counts(lo_pos, counts[1 : 1 + n_pos_bins], positive=True)
         if n_neg:
             self._add_counts(lo_neg, counts[1 + n_pos_bins :], positive=False)
-
-    def _index(self, v: float) -> int:
-        return int(_indices(np.log2(np.array([v])), self.scale)[0])
+        self._enforce_size()
 
     def _fit_scale(self, scale: int, vmin: float, vmax: float, positive: bool) -> int:
         """Largest scale <= ``scale`` at which ``[vmin, vmax]`` and the held buckets fit."""
-        lo_l, hi_l = (float(t) for t in np.log2(np.array([vmin, vmax])))
+        lo_l, hi_l = math.log2(vmin), math.log2(vmax)
         span = hi_l - lo_l
         if span > 0:
             fit = math.floor(math.log2((self.max_size - 1) / span))
             scale = max(MIN_SCALE, min(scale, fit + 1))
-        lo_i = int(_indices(np.array([lo_l]), scale)[0])
-        hi_i = int(_indices(np.array([hi_l]), scale)[0])
-        scale -= _delta_to_fit(lo_i, hi_i, self.max_size)
-        return self._scale_to_fit(scale, lo_l, hi_l, positive)
+        while True:
+            lo_i, hi_i = _scalar_index(vmin, scale), _scalar_index(vmax, scale)
+            offset, counts = (
+                (self.positive_offset, self.positive_counts)
+                if positive
+                else (self.negative_offset, self.negative_counts)
+            )
+            if counts.size:
+                d_old = self.scale - scale
+                lo_i = min(lo_i, offset >> d_old)
+                hi_i = max(hi_i, (offset + counts.size - 1) >> d_old)
+            d = _delta_to_fit(lo_i, hi_i, self.max_size)
+            if d == 0 or scale == MIN_SCALE:
+                return scale
+            scale = max(MIN_SCALE, scale - d)
 
     def _add_sign(
         self, v: npt.NDArray[np.float64], vmin: float, vmax: float, *, positive: bool
@@ -298,7 +308,7 @@ class NumericSketch:
         """Count strictly positive magnitudes ``v`` (``vmin``/``vmax`` their extremes)."""
         scale = self._fit_scale(self.scale, vmin, vmax, positive)
         self._downscale(self.scale - scale)
-        lo_i = self._index(vmin)
+        lo_i = _scalar_index(vmin, scale) - 1  # one spare bucket: see _add_mixed
         # ceil(log2(v) * 2**scale) - 1 - lo_i, in place: one log2, one multiply, one ceil.
         work = np.log2(v)
         work *= 2.0**scale
@@ -306,20 +316,18 @@ class NumericSketch:
         work -= lo_i + 1
         counts = np.bincount(work.astype(np.intp)).astype(_I64, copy=False)
         self._add_counts(lo_i, counts, positive=positive)
+        self._enforce_size()
 
-    def _scale_to_fit(self, scale: int, lo_l: float, hi_l: float, positive: bool) -> int:
-        offset, counts = (
-            (self.positive_offset, self.positive_counts)
-            if positive
-            else (self.negative_offset, self.negative_counts)
-        )
-        lo_i = int(_indices(np.array([lo_l]), scale)[0])
-        hi_i = int(_indices(np.array([hi_l]), scale)[0])
-        if counts.size:
-            d_old = self.scale - scale
-            lo_i = min(lo_i, offset >> d_old)
-            hi_i = max(hi_i, (offset + counts.size - 1) >> d_old)
-        return scale - _delta_to_fit(lo_i, hi_i, self.max_size)
+    def _enforce_size(self) -> None:
+        """Lower the scale if a last-ulp difference left one bucket too many."""
+        d = 0
+        for off, c in (
+            (self.positive_offset, self.positive_counts),
+            (self.negative_offset, self.negative_counts),
+        ):
+            if c.size:
+                d = max(d, _delta_to_fit(off, off + c.size - 1, self.max_size))
+        self._downscale(d)
 
     def _downscale(self, delta: int) -> None:
         if delta <= 0:
