@@ -14,7 +14,37 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["LinearScale", "nice_step", "nice_ticks", "padded_range"]
+__all__ = [
+    "LinearScale",
+    "format_time",
+    "nice_step",
+    "nice_ticks",
+    "padded_range",
+    "time_ticks",
+]
+
+_TIME_STEPS = (
+    1,
+    2,
+    5,
+    10,
+    15,
+    30,
+    60,
+    120,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    10800,
+    21600,
+    43200,
+    86400,
+    172800,
+    604800,
+)
 
 
 def nice_step(span: float, count: int = 5) -> float:
@@ -63,6 +93,39 @@ def padded_range(values: list[float], *, include_zero: bool = False) -> tuple[fl
         return 0.0, 1.0
     ticks = nice_ticks(min(finite), max(finite))
     return ticks[0], ticks[-1]
+
+
+def time_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """Ticks on whole seconds / minutes / hours / days (UTC) inside ``[lo, hi]`` (epoch seconds).
+
+    >>> time_ticks(0.0, 3600.0)
+    [0.0, 900.0, 1800.0, 2700.0, 3600.0]
+    >>> time_ticks(100.0, 160.0, count=3)
+    [120.0, 150.0]
+    """
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return [lo] if math.isfinite(lo) else []
+    raw = (hi - lo) / max(count, 1)
+    step = next((float(s) for s in _TIME_STEPS if s >= raw), 86400.0 * math.ceil(raw / 86400))
+    first = math.ceil(lo / step - 1e-9) * step
+    n = int((hi - first) / step + 1e-9)
+    return [first + i * step for i in range(n + 1)]
+
+
+def format_time(t: float, span: float) -> str:
+    """A UTC time label as precise as a tick ``span`` apart needs.
+
+    >>> format_time(0.0, 30), format_time(3600.0, 600), format_time(86400.0 * 3, 86400 * 2)
+    ('00:00:00', '01:00', 'Jan 04')
+    """
+    from datetime import datetime, timezone
+
+    d = datetime.fromtimestamp(t, tz=timezone.utc)
+    if span < 60:
+        return d.strftime("%H:%M:%S")
+    if span < 86400:
+        return d.strftime("%H:%M")
+    return d.strftime("%b %d")
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,12 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from otel_ml.report._axes import LinearScale, nice_ticks, padded_range
+from otel_ml.report._axes import LinearScale, format_time, nice_ticks, padded_range, time_ticks
 from otel_ml.report._histogram import (
     DEFAULT_BINS,
     DEFAULT_TAIL,
@@ -73,6 +74,10 @@ def axis_number(value: float) -> str:
         if a >= limit:
             return format_number(value) if not div else format_number(value / div) + suffix
     return format_number(value)
+
+
+def _time_label(t: float, *, spacing: float) -> str:
+    return format_time(t, spacing)
 
 
 def _pct(share: float) -> str:
@@ -393,16 +398,26 @@ def line_chart(
     x_label: str | None = None,
     y_label: str | None = None,
     step: bool = False,
-    x_format: Callable[[float], str] = axis_number,
+    x_format: Callable[[float], str] | None = None,
     y_format: Callable[[float], str] = axis_number,
     y_range: tuple[float, float] | None = None,
+    time_axis: bool = False,
     markers: Sequence[Marker] = (),
     bands: Sequence[Band] = (),
     width: float = 640,
     height: float = 240,
 ) -> Markup:
-    """Lines (or steps, ``step=True``) over a numeric x axis — time as epoch seconds with
-    ``x_format`` for labels — with optional horizontal/vertical markers and shaded bands."""
+    """Lines (or steps, ``step=True``) over a numeric x axis, with optional
+    horizontal/vertical :class:`Marker` lines and shaded :class:`Band` spans.
+
+    With ``time_axis=True`` the x values are epoch seconds: ticks fall on whole
+    seconds, minutes, hours or days (UTC) and are labelled as times, unless
+    ``x_format`` says otherwise.
+
+    >>> svg = line_chart([Series("rows", (0.0, 1800.0, 3600.0), (5, 7, 6))], time_axis=True)
+    >>> "00:30" in svg and "01:00" in svg
+    True
+    """
     xs = [float(v) for s in series for v in s.x] + [b.start for b in bands] + [b.end for b in bands]
     xs += [m.value for m in markers if m.axis == "x"]
     ys = [float(v) for s in series for v in s.y] + [m.value for m in markers if m.axis == "y"]
@@ -412,7 +427,14 @@ def line_chart(
         xr = (xr[0] - 1.0, xr[1] + 1.0)
     yr = y_range if y_range is not None else padded_range(ys)
     fr = _frame(width, height, xr, yr)
-    xticks = [t for t in nice_ticks(*xr) if xr[0] <= t <= xr[1]]
+    if time_axis:
+        xticks = time_ticks(*xr)
+        spacing = xticks[1] - xticks[0] if len(xticks) > 1 else xr[1] - xr[0]
+        if x_format is None:
+            x_format = functools.partial(_time_label, spacing=spacing)
+    else:
+        xticks = [t for t in nice_ticks(*xr) if xr[0] <= t <= xr[1]]
+    x_format = x_format or axis_number
     yticks = [t for t in nice_ticks(*yr, count=4) if yr[0] <= t <= yr[1]]
     parts = []
     for b in bands:

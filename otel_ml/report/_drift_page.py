@@ -138,7 +138,8 @@ def feature_cards(
         ]
         if ref is not None and cur is not None:
             stats.append(("missing: reference / current", f"{_missing(ref)} / {_missing(cur)}"))
-        stats += [(k, v) for k, v in fd.statistics.items() if k != fd.method]
+        shown = {fd.method, f"{fd.test}_p_value"}
+        stats += [(k, v) for k, v in fd.statistics.items() if k not in shown]
         body.append(key_values(stats))
         cards.append(card(fd.feature, *body, status=st))
     return grid(cards)

@@ -143,14 +143,16 @@ def details(summary: str | Markup, *content: Markup, open: bool = False) -> Mark
 
 
 def key_values(items: Mapping[str, object] | Iterable[tuple[str, object]]) -> Markup:
-    """A two-column definition list (``name  value``) with numbers formatted.
+    """A compact two-column table (``name  value``) with numbers formatted.
 
-    >>> str(key_values({"rows": 1200, "psi": 0.01234}))
-    '<dl class="kv"><dt>rows</dt><dd>1200</dd><dt>psi</dt><dd>0.0123</dd></dl>'
+    >>> print(key_values({"rows": 1200, "psi": 0.01234}).replace("</tr>", "</tr>\\n"))
+    <table class="kv"><tr><th>rows</th><td>1200</td></tr>
+    <tr><th>psi</th><td>0.0123</td></tr>
+    </table>
     """
     pairs = items.items() if isinstance(items, Mapping) else items
-    parts = [f"<dt>{escape(str(k))}</dt><dd>{_cell(v)[0]}</dd>" for k, v in pairs]
-    return Markup('<dl class="kv">' + "".join(parts) + "</dl>")
+    parts = [f"<tr><th>{escape(str(k))}</th><td>{_cell(v)[0]}</td></tr>" for k, v in pairs]
+    return Markup('<table class="kv">' + "".join(parts) + "</table>")
 
 
 def table(
@@ -219,11 +221,12 @@ table.data tr.warning td:first-child { border-left: 3px solid var(--warning); }
 .card.neutral { border-left-color: var(--neutral); }
 figure.chart { margin: 4px 0; }
 figure.chart figcaption { color: var(--muted); font-size: 12px; }
-dl.kv { display: grid; grid-template-columns: max-content 1fr; gap: 0 12px; margin: 6px 0 0;
-  font-size: 12.5px; }
-dl.kv dt { color: var(--muted); } dl.kv dd { margin: 0; font-variant-numeric: tabular-nums; }
+table.kv { border-collapse: collapse; margin: 6px 0 0; font-size: 12.5px; }
+table.kv th { color: var(--muted); font-weight: normal; text-align: left; padding: 0 12px 0 0;
+  vertical-align: top; }
+table.kv td { padding: 0; font-variant-numeric: tabular-nums; }
 details { margin: 8px 0; } summary { cursor: pointer; font-weight: 600; }
-svg.chart { width: 100%; height: auto; display: block; }
+svg.chart { width: 100%; max-width: 720px; height: auto; display: block; }
 svg.chart text { font: 11px system-ui, sans-serif; fill: var(--muted); }
 svg.chart text.title { font-size: 12px; fill: var(--fg); font-weight: 600; }
 svg.chart .axis { stroke: #8c959f; stroke-width: 1; }
