@@ -83,15 +83,6 @@ class AlertingConfig:
         return None
 
 
-def _severity(value: object, path: str) -> Severity:
-    try:
-        return Severity(value)
-    except ValueError:
-        raise ConfigurationError(
-            f"{path}: {value!r} is not a severity; use info, warning or critical"
-        ) from None
-
-
 def _timing(raw: Mapping[str, object], path: str) -> dict[str, object]:
     """The hysteresis / repeat / min_rows fields present in ``raw``, as RuleConfig kwargs."""
     out: dict[str, object] = {}
@@ -155,7 +146,7 @@ def _rule(
             None if threshold == "verdict" else read_float(threshold, f"{path}.threshold")
         )
     if "severity" in raw:
-        kwargs["severity"] = _severity(raw["severity"], f"{path}.severity")
+        kwargs["severity"] = Severity.parse(raw["severity"], f"{path}.severity")
     if "features" in raw:
         kwargs["features"] = read_str_list(raw["features"], f"{path}.features")
     if "enabled" in raw:

@@ -90,6 +90,12 @@ class Dispatcher:
         self._wake = {name: threading.Event() for name in self._notifiers}
         self._threads: list[threading.Thread] = []
         self._warned: set[tuple[str, str]] = set()
+        for name, count in store.drop_other_notifiers(self._notifiers).items():
+            self._counter.add(count, {semconv.NOTIFIER: name, semconv.OUTCOME: DROPPED})
+            _log.warning(
+                "otel_ml alerting: dropped %d queued notifications for notifier %s, "
+                "which is no longer configured", count, name,
+            )
 
     # -- synchronous API -------------------------------------------------------------
     def run_once(self, now: float | None = None) -> int:

@@ -202,23 +202,14 @@ def _route(value: object, path: str) -> Route:
         raise ConfigurationError(f"{path}: give either severities or min_severity, not both")
     if "severities" in raw:
         severities = frozenset(
-            _severity(s, f"{path}.severities[{i}]")
+            Severity.parse(s, f"{path}.severities[{i}]")
             for i, s in enumerate(read_str_list(raw["severities"], f"{path}.severities"))
         )
     if "min_severity" in raw:
-        lowest = _severity(raw["min_severity"], f"{path}.min_severity")
+        lowest = Severity.parse(raw["min_severity"], f"{path}.min_severity")
         severities = frozenset(s for s in Severity if not s < lowest)
     models = read_str_list(raw.get("models", ["*"]), f"{path}.models")
     return Route(severities=severities, models=models)
-
-
-def _severity(value: object, path: str) -> Severity:
-    try:
-        return Severity(value)
-    except ValueError:
-        raise ConfigurationError(
-            f"{path}: {value!r} is not a severity; use info, warning or critical"
-        ) from None
 
 
 def _retry(value: object, path: str) -> RetryPolicy:

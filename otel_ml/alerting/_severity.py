@@ -6,6 +6,8 @@ import enum
 
 from opentelemetry._logs import SeverityNumber
 
+from otel_ml._errors import ConfigurationError
+
 __all__ = ["Severity"]
 
 
@@ -33,6 +35,22 @@ class Severity(str, enum.Enum):
     def severity_number(self) -> SeverityNumber:
         """The OTel log severity number: INFO, WARN, ERROR."""
         return _NUMBER[self]
+
+    @classmethod
+    def parse(cls, value: object, path: str) -> Severity:
+        """Read a severity from configuration, naming ``path`` if it is wrong.
+
+        Examples
+        --------
+        >>> Severity.parse("warning", "x").name
+        'WARNING'
+        """
+        try:
+            return cls(value)
+        except ValueError:
+            raise ConfigurationError(
+                f"{path}: {value!r} is not a severity; use info, warning or critical"
+            ) from None
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, Severity):

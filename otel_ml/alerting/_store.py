@@ -167,6 +167,16 @@ class AlertStore:
                 (at, error[:500], item.id),
             )
 
+    def drop_other_notifiers(self, keep: Iterable[str]) -> dict[str, int]:
+        """Remove queued items of notifiers no longer configured; count them by notifier."""
+        names = set(keep)
+        with self.transaction() as tx:
+            rows = tx.db.execute("SELECT notifier, COUNT(*) FROM outbox GROUP BY notifier")
+            gone = {str(n): int(c) for n, c in rows.fetchall() if n not in names}
+            for name in gone:
+                tx.db.execute("DELETE FROM outbox WHERE notifier = ?", (name,))
+        return gone
+
     def last_sent(self, notifier: str, alert_id: str) -> float | None:
         """When ``alert_id`` was last delivered to ``notifier``."""
         with self._lock:

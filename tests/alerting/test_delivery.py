@@ -347,3 +347,23 @@ def test_email_with_starttls_and_authentication(
         engine.close()
     finally:
         server.stop()
+
+
+def test_queue_of_a_removed_notifier_is_dropped_and_counted(
+    tmp_path: Path, otel: Otel, clock: FakeClock, webhook: HttpReceiver
+) -> None:
+    webhook.down = True
+    engine = make_engine({"hook": {"type": "webhook", "url": webhook.url}}, clock,
+                         state_dir=tmp_path)
+    feed(engine, clock, DRIFT[:3])
+    assert engine.pending_notifications("hook") == 1
+    engine.close()
+    other = HttpReceiver()
+    try:
+        engine = make_engine({"other": {"type": "webhook", "url": other.url}}, clock, otel,
+                             state_dir=tmp_path)
+        assert engine.pending_notifications() == 0
+        assert otel.notifications() == {("hook", "dropped"): 1}
+        engine.close()
+    finally:
+        other.stop()
