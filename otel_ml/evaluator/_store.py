@@ -35,6 +35,7 @@ import sqlite3
 import threading
 import time
 from bisect import bisect_left
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,7 @@ MAX_TRACES_PER_WINDOW = 20
 #: Counter row holding the number of prediction ids seen per window (not an OTel signal).
 _PREDICTED = "_predicted"
 _FEATURE, _PREDICTION = "feature", "prediction"
+_SketchKey = tuple[str, str, float, str, str]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, at REAL NOT NULL);
@@ -134,6 +136,9 @@ class Store:
     label_ttl, max_pending
         Pending predictions / outcomes older than ``label_ttl`` seconds are dropped
         by :meth:`housekeep`; beyond ``max_pending`` rows the oldest are evicted.
+    cache_size
+        Merged sketches kept in memory for the next write to the same window
+        (a few KiB each); saves a read and a decode per incoming point.
     """
 
     def __init__(
@@ -143,6 +148,7 @@ class Store:
         *,
         label_ttl: float = 7 * 86400.0,
         max_pending: int = 1_000_000,
+        cache_size: int = 20_000,
     ) -> None:
         self.windowing = windowing
         self.label_ttl = label_ttl
@@ -157,6 +163,11 @@ class Store:
             self._conn.executescript(_SCHEMA)
             self._pending_p = self._scalar("SELECT COUNT(*) FROM predictions")
             self._pending_o = self._scalar("SELECT COUNT(*) FROM outcomes")
+        # Write-through cache of the merged sketches last written (saves a read and a
+        # decode per point); updated only after a commit succeeds, so it never runs ahead.
+        self.cache_size = cache_size
+        self._cache: OrderedDict[_SketchKey, NumericSketch] = OrderedDict()
+        self._cache_pending: dict[_SketchKey, NumericSketch] = {}
         self._evicted_p = 0
         self._evicted_o = 0
         self._dup_ids = 0
@@ -189,6 +200,7 @@ class Store:
             c = self._conn
             c.execute("BEGIN IMMEDIATE")
             try:
+                self._cache_pending = {}
                 fresh: list[IngestBatch] = []
                 seen: set[str] = set()
                 for b in batches:
@@ -207,8 +219,14 @@ class Store:
                 self._write_outcomes([e for b in fresh for e in b.outcomes])
                 self._bound_pending()
                 c.execute("COMMIT")
+                for key, sk in self._cache_pending.items():
+                    self._cache[key] = sk
+                    self._cache.move_to_end(key)
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
             except BaseException:
                 c.execute("ROLLBACK")
+                self._cache.clear()
                 self._pending_p = self._scalar("SELECT COUNT(*) FROM predictions")
                 self._pending_o = self._scalar("SELECT COUNT(*) FROM outcomes")
                 raise
@@ -222,7 +240,7 @@ class Store:
         )
 
     def _write_histograms(self, points: Iterable[HistogramPoint]) -> None:
-        merged: dict[tuple[str, str, float, str, str], NumericSketch] = {}
+        merged: dict[_SketchKey, NumericSketch] = {}
         durations: dict[tuple[str, str, float], ExplicitBuckets] = {}
         w = self.windowing
         for p in points:
@@ -247,15 +265,20 @@ class Store:
                 merged[key] = sk
         c = self._conn
         for key, sk in merged.items():
-            row = c.execute(
-                "SELECT data FROM sketches WHERE model=? AND version=? AND start=? AND signal=? "
-                "AND name=?",
-                key,
-            ).fetchone()
-            if row is not None:
-                old = NumericSketch.from_dict(json.loads(row[0]))
+            cached = self._cache.get(key)
+            if cached is not None:
+                old: NumericSketch | None = cached.copy()
+            else:
+                row = c.execute(
+                    "SELECT data FROM sketches WHERE model=? AND version=? AND start=? "
+                    "AND signal=? AND name=?",
+                    key,
+                ).fetchone()
+                old = None if row is None else NumericSketch.from_dict(json.loads(row[0]))
+            if old is not None:
                 old.merge(sk)
                 sk = old
+            self._cache_pending[key] = sk
             c.execute(
                 "INSERT OR REPLACE INTO sketches(model, version, start, signal, name, data) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -471,6 +494,7 @@ class Store:
                     c.execute(f"DELETE FROM {table} WHERE start < ?", (old,))  # noqa: S608
                 c.execute("DELETE FROM batches WHERE at < ?", (now - batch_id_ttl,))
                 c.execute("COMMIT")
+                self._cache.clear()
             except BaseException:
                 c.execute("ROLLBACK")
                 raise

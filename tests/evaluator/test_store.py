@@ -167,3 +167,26 @@ def test_save_report_marks_window_clean_and_late_data_dirties_it(tmp_path: Path)
     assert st.reports("m")[0][1] == "{}"
     st.write([batch(counter("m", sc.METRIC_PREDICT_CALLS, 1, 11))])
     assert st.dirty_windows(closed_before=1e9) == [key]
+
+
+def test_failed_transaction_leaves_store_and_cache_consistent(tmp_path: Path) -> None:
+    import dataclasses
+
+    from otel_ml import SketchError
+
+    st = Store(tmp_path / "c.db", W, cache_size=1)
+    st.write([batch(feature_point("m", "x", [1.0, 2.0], 10), feature_point("m", "y", [3.0], 10))])
+    good = feature_point("m", "x", [4.0], 11)
+    bad_buckets = dataclasses.replace(good.buckets, count=5)  # counts do not add up
+    bad = dataclasses.replace(feature_point("m", "z", [1.0], 11), buckets=bad_buckets)
+    with pytest.raises(SketchError):
+        st.write([batch(good), batch(bad)])
+    win = st.load_window(WindowKey("m", "1", 0.0, 60.0))
+    assert win.numeric["x"].count == 2 and "z" not in win.numeric
+    st.write([batch(good)])
+    st.write([batch(feature_point("m", "y", [5.0], 12))])  # evicts x from the 1-entry cache
+    st.write([batch(feature_point("m", "x", [6.0], 12))])
+    win = st.load_window(WindowKey("m", "1", 0.0, 60.0))
+    assert (win.numeric["x"].count, win.numeric["x"].sum) == (4, 13.0)
+    assert (win.numeric["y"].count, win.numeric["y"].sum) == (2, 8.0)
+    assert st.count("batches") == 4
