@@ -10,7 +10,9 @@ turns into "unavailable, retry after N s".
 
 Self-metrics (on the meter passed in, scope ``otel_ml.evaluator``):
 ``otel_ml.evaluator.requests{otel_ml.signal, otel_ml.outcome, error.type}``,
-``otel_ml.evaluator.points.received|rejected|ignored{otel_ml.signal}``.
+``otel_ml.evaluator.points.received|ignored{otel_ml.signal}``,
+``otel_ml.evaluator.points.rejected{otel_ml.signal, otel_ml.reason}`` (reasons are the
+decoders' fixed ``R_*`` messages, so the cardinality is bounded).
 """
 
 from __future__ import annotations
@@ -183,8 +185,8 @@ class Receiver:
         self._received.add(batch.n_records + batch.n_rejected + batch.ignored, attrs)
         if batch.ignored:
             self._ignored.add(batch.ignored, attrs)
-        if batch.n_rejected:
-            self._rejected.add(batch.n_rejected, attrs)
+        for reason, n in batch.rejection_counts().items():  # a fixed set of reasons
+            self._rejected.add(n, {**attrs, semconv.OTEL_ML_REASON: reason})
         if batch.n_records:
             try:
                 result = self.sink.submit(batch)

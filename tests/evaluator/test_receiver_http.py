@@ -219,7 +219,8 @@ def test_traces_are_accepted_and_counted_not_stored(sink: RecordingSink) -> None
             pass
         tracer_provider.shutdown()
         exporter = OTLPMetricExporter(endpoint=f"{srv.url}/v1/metrics")
-        data = metrics_data([sum_metric(2), sum_metric(2, name="http.requests")])
+        data = metrics_data([sum_metric(2), sum_metric(2, name="http.requests"),
+                             sum_metric(-1, name=semconv.METRIC_PREDICT_ROWS)])
         assert exporter.export(data) is MetricExportResult.SUCCESS
         _post(srv, "/v1/logs", b"\xff")
     assert sink.batches and all(b.signal.value == "metrics" for b in sink.batches)
@@ -227,7 +228,9 @@ def test_traces_are_accepted_and_counted_not_stored(sink: RecordingSink) -> None
     sig, out = semconv.OTLP_SIGNAL, semconv.OUTCOME
     assert counts[(semconv.METRIC_EVAL_POINTS_IGNORED, ((sig, "traces"),))] == 1
     assert counts[(semconv.METRIC_EVAL_POINTS_IGNORED, ((sig, "metrics"),))] == 1
-    assert counts[(semconv.METRIC_EVAL_POINTS_RECEIVED, ((sig, "metrics"),))] == 2
+    assert counts[(semconv.METRIC_EVAL_POINTS_RECEIVED, ((sig, "metrics"),))] == 3
+    rejected = ((semconv.OTEL_ML_REASON, "negative value in a monotonic sum"), (sig, "metrics"))
+    assert counts[(semconv.METRIC_EVAL_POINTS_REJECTED, rejected)] == 1
     assert counts[(semconv.METRIC_EVAL_REQUESTS, ((out, "accepted"), (sig, "traces")))] == 1
     key = (semconv.METRIC_EVAL_REQUESTS,
            ((semconv.ERROR_TYPE, "invalid"), (out, "rejected"), (sig, "logs")))
