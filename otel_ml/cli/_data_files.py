@@ -7,8 +7,8 @@ as a number (``1``, ``-2.5e3``, ``inf``, ``nan``); cells that are empty or one o
 :data:`MISSING_TOKENS` (case-insensitive) are missing. Columns named in
 ``categorical`` are kept as text whatever they hold (zip codes, ids).
 
-CSV: UTF-8 (a BOM is fine) or the ``encoding`` given, the delimiter sniffed among
-``, ; tab |`` (tab for ``.tsv``), a header line, ``.gz`` decompressed on the fly.
+CSV: UTF-8 (a BOM is fine) or the ``encoding`` given, the delimiter guessed among
+``, ; tab |`` (tab for ``.tsv``), standard quoting, a header line, ``.gz`` decompressed on the fly.
 Parquet needs ``pyarrow`` (the ``arrow`` extra); integer, float and decimal columns
 are numeric, strings and booleans text, other types are skipped and listed in
 :attr:`Table.skipped`.
@@ -188,16 +188,31 @@ def _open_text(path: Path, encoding: str) -> tuple[IO[str], _CountingReader]:
     return io.TextIOWrapper(buffered, encoding=encoding, newline=""), counter
 
 
-def _dialect(sample: str, path: Path) -> type[csv.Dialect] | csv.Dialect:
+def _delimiter(head: list[str], path: Path) -> str:
+    """The delimiter among ``, ; tab |`` that splits the first lines consistently.
+
+    Only the delimiter is guessed (quoting stays the standard one): the candidate
+    giving the same number (> 1) of fields on every sampled line wins, the most
+    fields first; failing that, the one that splits the header most; else ``,``.
+    """
     if path.name.lower().removesuffix(".gz").endswith(".tsv"):
-        return csv.excel_tab
-    try:
-        sniffed = csv.Sniffer().sniff(sample, delimiters=",;\t|")
-    except csv.Error:
-        return csv.excel
-    header = sample.splitlines()[0] if sample else ""
-    # Trust the sniffer only when it splits the header; a one-column file stays CSV.
-    return sniffed if sniffed.delimiter in header else csv.excel
+        return "\t"
+    sample = "".join(head[:100])
+    best, best_key = ",", (False, 1)
+    for d in ",;\t|":
+        try:
+            rows = [r for r in csv.reader(io.StringIO(sample), delimiter=d) if r]
+        except csv.Error:
+            continue
+        if len(rows) > 2:
+            rows = rows[:-1]  # the sample may end inside a quoted multi-line field
+        if not rows:
+            continue
+        widths = {len(r) for r in rows}
+        key = (len(widths) == 1, len(rows[0]))
+        if key[1] > 1 and key > best_key:
+            best, best_key = d, key
+    return best
 
 
 def _header(row: list[str], source: str) -> list[str]:
@@ -229,7 +244,7 @@ def _read_csv(
             size += len(line)
             if size >= _SNIFF_BYTES:
                 break
-        reader = csv.reader(itertools.chain(head, text), _dialect("".join(head), path))
+        reader = csv.reader(itertools.chain(head, text), delimiter=_delimiter(head, path))
         first = next(reader, None)
         if first is None:
             raise DataFileError(f"{source}: empty file (expected a header line)")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from otel_ml.cli import _data_files
 from otel_ml.cli._data_files import DataFileError, read_table
@@ -138,3 +140,51 @@ def test_corrupt_parquet(tmp_path: Path) -> None:
     p = _write(tmp_path, "bad.parquet", "PAR1 this is not parquet")
     with pytest.raises(DataFileError, match=r"bad\.parquet: not a readable Parquet file"):
         read_table(p)
+
+
+_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r"),
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    floats=st.lists(st.floats(allow_nan=False, allow_infinity=True), min_size=1, max_size=40),
+    texts=st.lists(_TEXT, min_size=1, max_size=40),
+    delimiter=st.sampled_from([",", ";", "\t"]),
+)
+def test_csv_round_trip(
+    tmp_path_factory: pytest.TempPathFactory,
+    floats: list[float],
+    texts: list[str],
+    delimiter: str,
+) -> None:
+    """Whatever csv.writer writes, read_table reads back: numbers exactly, text as text."""
+    import csv
+
+    n = min(len(floats), len(texts))
+    floats, texts = floats[:n], texts[:n]
+    p = tmp_path_factory.mktemp("rt") / "d.csv"
+    with p.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, delimiter=delimiter)
+        w.writerow(["num", "txt"])
+        w.writerows([repr(x), t] for x, t in zip(floats, texts, strict=True))
+    t = read_table(p)
+    assert t.n_rows == n
+    num = t.column("num")
+    assert num.numeric and num.values.tolist() == floats
+    txt = t.column("txt")
+    if txt.numeric:  # every text happened to be a number or a missing token
+        assert all(s.strip().lower() in _data_files.MISSING_TOKENS or _is_float(s) for s in texts)
+    else:
+        expected = [None if s.strip().lower() in _data_files.MISSING_TOKENS else s for s in texts]
+        assert txt.values.tolist() == expected
+
+
+def _is_float(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
