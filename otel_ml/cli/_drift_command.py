@@ -172,6 +172,8 @@ def _run(args: argparse.Namespace) -> int:
         progress=bar,
     )
     bar.close()
+    if table.n_rows == 0:
+        raise DataFileError(f"{table.source}: no data rows (only a header): nothing to compare")
     if args.prediction and args.prediction not in table.names:
         raise DataFileError(f"{table.source}: no column {args.prediction!r} (--prediction)")
     features = [n for n in wanted if n in reference.features]

@@ -84,6 +84,8 @@ def _run(args: argparse.Namespace) -> int:
     bar = ProgressBar(f"reading {args.data}", enabled=progress_wanted(args.progress))
     table = read_table(args.data, categorical=categorical, encoding=args.encoding, progress=bar)
     bar.close()
+    if table.n_rows == 0:
+        raise DataFileError(f"{table.source}: no data rows (only a header): nothing to profile")
     names = set(table.available)
     asked = [*categorical, *numeric, *exclude, *filter(None, (args.label, args.prediction))]
     unknown = sorted(set(asked) - names)

@@ -228,6 +228,13 @@ def test_bad_input_gives_one_line_errors_and_exit_2(
     )
     _one_line_error(capsys, "text.csv", "line 19", "'unknown'", "--numeric")
 
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("age,income,city,visits\n")
+    assert main(["drift", prof, str(header_only)]) == 2
+    _one_line_error(capsys, "header.csv", "no data rows")
+    assert main(["profile", str(header_only), "-o", str(tmp_path / "p.json")]) == 2
+    _one_line_error(capsys, "header.csv", "no data rows")
+
     assert main(["profile", str(other), "-o", str(tmp_path / "no" / "p.json")]) == 2
     _one_line_error(capsys, "p.json", "cannot write profile")
 
