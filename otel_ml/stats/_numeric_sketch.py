@@ -270,9 +270,11 @@ class NumericSketch:
             work = np.log2(mag)
         work *= 2.0**scale
         np.ceil(work, out=work)
-        key = np.where(is_neg, work + float(n_pos_bins - lo_neg), work - float(lo_pos))
-        np.maximum(key, 0.0, out=key)  # zeros: log2(0) = -inf
-        counts = np.bincount(key.astype(np.intp)).astype(_I64, copy=False)
+        work -= float(lo_pos)
+        # negatives move past the positive keys: + is_neg * (n_pos_bins - lo_neg + lo_pos)
+        work += np.multiply(is_neg, float(n_pos_bins - lo_neg + lo_pos))
+        np.maximum(work, 0.0, out=work)  # zeros: log2(0) = -inf
+        counts = np.bincount(work.astype(np.intp)).astype(_I64, copy=False)
         if n_pos:
             self._add_counts(lo_pos, counts[1 : 1 + n_pos_bins], positive=True)
         if n_neg:
