@@ -1,8 +1,8 @@
 """The demo: a real model on a real dataset, simulated production traffic, a report.
 
 ``otel-ml demo`` runs it. The data side (:mod:`otel_ml.demo._data`) is reusable:
-:func:`load_dataset`, :func:`split`, :func:`resample`, :func:`apply_shifts` and
-the :data:`SCANNER_RECALIBRATION` covariate shift.
+:func:`load_dataset`, :func:`split`, :func:`resample`, :func:`apply_shifts`
+with the :data:`SCANNER_RECALIBRATION` covariate shift, and :func:`concept_change`.
 """
 
 from otel_ml.demo._data import (
@@ -10,6 +10,7 @@ from otel_ml.demo._data import (
     Dataset,
     Shift,
     apply_shifts,
+    concept_change,
     load_dataset,
     resample,
     split,
@@ -20,6 +21,7 @@ __all__ = [
     "Dataset",
     "Shift",
     "apply_shifts",
+    "concept_change",
     "load_dataset",
     "resample",
     "split",

@@ -61,3 +61,27 @@ def test_demo_data_helpers() -> None:
     assert shifted.features["mean area"] is big.features["mean area"]  # others untouched
     with pytest.raises(ConfigurationError, match="no feature 'height'"):
         apply_shifts(big, [Shift("height", scale=2)], rng, reference=train)
+
+
+def test_concept_change_hurts_a_trained_model_and_leaves_inputs_alone() -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from otel_ml.demo import concept_change
+    from otel_ml.stats import Profile, compare
+
+    data = load_dataset()
+    train, holdout = split(data, seed=0)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    model.fit(train.matrix(), train.target)
+    rng = np.random.default_rng(0)
+    stream = resample(data, 2000, rng)
+    changed = concept_change(stream, rng, flip=0.4)
+    before = np.mean(model.predict(stream.matrix()) == stream.target)
+    after = np.mean(model.predict(changed.matrix()) == changed.target)
+    assert before > 0.95 and after < before - 0.1
+    report = compare(Profile.from_data(train.features), changed.features)
+    assert not report.drifted  # nothing to see in the inputs: only labels reveal it
+    with pytest.raises(ConfigurationError, match="flip"):
+        concept_change(stream, rng, flip=2.0)
