@@ -29,7 +29,7 @@ from otel_ml.alerting._config import AlertingConfig
 from otel_ml.alerting._delivery import Dispatcher
 from otel_ml.alerting._log_event import AlertLogEmitter
 from otel_ml.alerting._notifier_config import AlertmanagerConfig
-from otel_ml.alerting._observation import Observation
+from otel_ml.alerting._observation import Observation, ObservationKind
 from otel_ml.alerting._rules import AlertKey, Comparison, RuleConfig
 from otel_ml.alerting._senders import Sender, make_sender
 from otel_ml.alerting._state_machine import FIRING, AlertRecord, step
@@ -39,6 +39,7 @@ from otel_ml.alerting._transition import AlertState, AlertTransition
 __all__ = ["AlertEngine", "STATE_FILE"]
 
 STATE_FILE = "alerting.sqlite3"
+_FIRING_MARK = f'"state": "{FIRING}"'  # how a firing record's JSON says so (cheap pre-filter)
 
 
 class AlertEngine:
@@ -144,14 +145,21 @@ class AlertEngine:
         by_alert: dict[AlertKey, dict[float, list[tuple[RuleConfig, Observation]]]] = defaultdict(
             lambda: defaultdict(list)
         )
+        rules_by_kind: dict[tuple[str, ObservationKind], list[RuleConfig]] = {}
         for obs in observations:
-            for rule in self._config.rules_for(obs.model):
+            rules = rules_by_kind.get((obs.model, obs.kind))
+            if rules is None:
+                rules = [r for r in self._config.rules_for(obs.model) if r.kind is obs.kind]
+                rules_by_kind[(obs.model, obs.kind)] = rules
+            for rule in rules:
                 if rule.applies_to(obs):
                     by_alert[rule.key(obs)][obs.window_end].append((rule, obs))
         transitions: list[AlertTransition] = []
         with self._store.transaction() as tx:
+            stored = dict(self._store.records())
             for key, windows in by_alert.items():
-                record = AlertRecord.from_json(self._store.record(key.alert_id))
+                alert_id = key.alert_id
+                record = AlertRecord.from_json(stored.get(alert_id))
                 before = record
                 for window_end in sorted(windows):
                     rule, obs = _worst(windows[window_end])
@@ -162,8 +170,9 @@ class AlertEngine:
                         transitions.append(transition)
                         tx.enqueue_many(self._routes(transition), at)
                 if record is not before:
-                    tx.put_record(key.alert_id, record.to_json())
-            for alert_id, record in self._stale(at):
+                    stored[alert_id] = record.to_json()
+                    tx.put_record(alert_id, stored[alert_id])
+            for alert_id, record in self._stale(stored, at):
                 transition = dataclasses.replace(
                     AlertTransition.from_json(record.firing or ""),
                     state=AlertState.RESOLVED, repeat=False, ends_at=at, at=at,
@@ -178,11 +187,13 @@ class AlertEngine:
             self._dispatcher.wake()
         return transitions
 
-    def _stale(self, now: float) -> list[tuple[str, AlertRecord]]:
+    def _stale(self, stored: Mapping[str, str], now: float) -> list[tuple[str, AlertRecord]]:
         """Firing alerts to resolve without a clear window: their rule was removed or
         disabled, or nothing was observed for ``resolve_if_absent``."""
         out = []
-        for alert_id, raw in self._store.records():
+        for alert_id, raw in stored.items():
+            if _FIRING_MARK not in raw:
+                continue
             record = AlertRecord.from_json(raw)
             if record.state != FIRING or record.firing is None:
                 continue

@@ -10,8 +10,9 @@ one seen for this alert is ignored.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from otel_ml import semconv
 from otel_ml.alerting._observation import Observation
@@ -42,7 +43,7 @@ class AlertRecord:
 
     def to_json(self) -> str:
         """Serialise for the store."""
-        return json.dumps(asdict(self), sort_keys=True)
+        return json.dumps(vars(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str | None) -> AlertRecord:
@@ -75,7 +76,7 @@ def step(
     """
     if record.last_window_end is not None and obs.window_end <= record.last_window_end:
         return record, None
-    rec = AlertRecord(**asdict(record))
+    rec = dataclasses.replace(record)  # lists are replaced below, never mutated
     rec.last_window_end = obs.window_end
     breached = rule.breached(obs)
     fire_now = repeat = resolve_now = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import enum
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 from otel_ml import semconv
 from otel_ml.alerting._observation import ObservationKind
@@ -153,7 +153,8 @@ class AlertTransition:
 
     def to_json(self) -> str:
         """JSON for the outbox (round-trips through :meth:`from_json`)."""
-        return json.dumps(asdict(self), sort_keys=True)
+        raw = {f.name: getattr(self, f.name) for f in fields(self)}
+        return json.dumps(raw, sort_keys=True)  # str enums encode as their values
 
     @classmethod
     def from_json(cls, text: str) -> AlertTransition:
