@@ -106,6 +106,22 @@ def test_drift_appears_and_goes_away_once_per_notifier(
     engine.close()
 
 
+def test_flapping_signal_is_one_alert_not_a_storm(
+    otel: Otel, clock: FakeClock, slack: HttpReceiver, pagerduty: HttpReceiver,
+    webhook: HttpReceiver, secrets_env: dict[str, str],
+) -> None:
+    engine = make_engine(notifiers_section(slack=slack, pagerduty=pagerduty, webhook=webhook),
+                         clock, otel)
+    # hovering around the threshold: drifting, then alternating for 30 windows, then calm
+    values = [0.3, 0.3] + [0.1, 0.25] * 15 + [0.1, 0.1, 0.1]
+    assert feed(engine, clock, values) == ["firing", "resolved"]
+    assert [r.body["event_action"] for r in pagerduty.accepted()] == ["trigger", "resolve"]
+    assert [t.split(" ")[0] for t in statuses(slack, "text")] == ["FIRING", "RESOLVED"]
+    assert statuses(webhook, "status") == ["firing", "resolved"]
+    assert len(otel.alert_events()) == 2
+    engine.close()
+
+
 def test_info_alerts_are_not_routed_to_pagerduty(
     clock: FakeClock, slack: HttpReceiver, pagerduty: HttpReceiver, secrets_env: dict[str, str]
 ) -> None:
