@@ -7,7 +7,8 @@ exporter (HTTP or gRPC) back to the Collector. The gauges read the latest report
 of each model version at collection time:
 
 =====================================  ===========================================
-``ml.drift.score``                     every drift statistic, attr ``ml.drift.method``
+``ml.drift.score``                     the drift statistics (psi, ks, wasserstein...),
+                                       attr ``ml.drift.method``
 ``ml.drift.detected``                  the policy verdict (0/1), method = ``policy``
 ``ml.drift.p_value``                   the test's p-value
 ``ml.data_quality.rate``               issue rate, attrs feature + ``ml.data_quality.issue``
@@ -46,7 +47,23 @@ from otel_ml import semconv as sc
 from otel_ml._version import __version__
 from otel_ml.evaluator._report import FeatureReport, ModelReport
 
-__all__ = ["DerivedMetrics", "HealthSnapshot"]
+__all__ = ["DRIFT_SCORE_METHODS", "DerivedMetrics", "HealthSnapshot"]
+
+#: The drift statistics exported on ``ml.drift.score`` (error bounds, p-values and
+#: counts stay in the report, to keep the number of series down).
+DRIFT_SCORE_METHODS = frozenset(
+    {
+        "psi",
+        "ks",
+        "wasserstein",
+        "wasserstein_normalised",
+        "jensen_shannon",
+        "hellinger",
+        "total_variation",
+        "chi2",
+        "g",
+    }
+)
 
 _SERVICE_NAME = "otel-ml-evaluator"
 
@@ -61,6 +78,7 @@ class HealthSnapshot:
     queue_depth: int = 0
     window_lag: float = 0.0
     pending_predictions: int = 0
+    evaluation_seconds: float = 0.0
 
 
 def _ok(x: float | None) -> bool:
@@ -132,6 +150,7 @@ class DerivedMetrics:
         g(sc.METRIC_EVAL_QUEUE_DEPTH, [self._queue], unit="{batch}")
         g(sc.METRIC_EVAL_WINDOW_LAG, [self._lag], unit=sc.UNIT_SECONDS)
         g(sc.METRIC_EVAL_PENDING_PREDICTIONS, [self._pending], unit=sc.UNIT_ROWS)
+        g(sc.METRIC_EVAL_EVALUATION_DURATION, [self._eval_s], unit=sc.UNIT_SECONDS)
 
     # ---- state ------------------------------------------------------------------------
     def update(self, report: ModelReport) -> None:
@@ -174,7 +193,7 @@ class DerivedMetrics:
             if f.drift is None:
                 continue
             for method, value in f.drift.statistics.items():
-                if _ok(value) and not method.startswith("n_"):
+                if method in DRIFT_SCORE_METHODS and _ok(value):
                     yield Observation(value, {**a, sc.ML_DRIFT_METHOD: method})
 
     def _drift_detected(self, _: CallbackOptions) -> Iterable[Observation]:
@@ -239,6 +258,9 @@ class DerivedMetrics:
 
     def _pending(self, _: CallbackOptions) -> Iterable[Observation]:
         yield Observation(self._health().pending_predictions)
+
+    def _eval_s(self, _: CallbackOptions) -> Iterable[Observation]:
+        yield Observation(self._health().evaluation_seconds)
 
 
 def _otlp_exporter(

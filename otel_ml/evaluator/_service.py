@@ -253,6 +253,7 @@ class EvaluatorService:
                 queue_depth=self.queue_depth,
                 window_lag=self.window_lag(),
                 pending_predictions=self.store.stats().pending_predictions,
+                evaluation_seconds=self.last_evaluation_seconds,
             )
 
     # ---- lifecycle --------------------------------------------------------------------

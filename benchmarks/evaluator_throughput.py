@@ -1,0 +1,336 @@
+"""Evaluator throughput: points ingested per second, time to evaluate a window, memory.
+
+1. **Ingest**: ``--senders`` processes, each with the SDK's real ``OTLPMetricExporter``
+   (OTLP/HTTP, protobuf), export requests of ``--models`` x ``--features``
+   exponential-histogram points (1,000 normal values per sketch, as the SDK bridge
+   emits them) plus one counter per model, as fast as they are accepted, for
+   ``--seconds``. Target: the real evaluator (``python -m otel_ml.evaluator._cli``,
+   every point durably committed to SQLite before the 200). Baseline, same run, same
+   senders: the same OTLP/HTTP receiver in its own process with a sink that accepts
+   everything without storing (the transport + decode floor). The evaluator's peak RSS
+   is sampled from ``/proc`` during the run.
+2. **Evaluate**: one window of 100 models x 50 features (each model with its own
+   reference profile) stored, then ``EvaluatorService.tick()`` evaluates all 100 windows
+   (load sketches, drift for 5,000 features, quality, store the reports, publish the
+   gauges). Baseline: ``compare_feature`` alone on the same 5,000 sketch pairs.
+
+Run: ``python benchmarks/evaluator_throughput.py`` (about 1 minute). Prints Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import multiprocessing as mp
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Buckets,
+    ExponentialHistogram,
+    ExponentialHistogramDataPoint,
+    Metric,
+    MetricExportResult,
+    MetricsData,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from otel_ml import semconv as sc
+from otel_ml.stats import NumericSketch
+
+DELTA = AggregationTemporality.DELTA
+
+_NULL_SERVER = """
+import sys, time
+from otel_ml.evaluator import SubmitResult
+from otel_ml.evaluator._otlp_http import OtlpHttpServer
+class Null:
+    def submit(self, batch):
+        return SubmitResult.ok()
+s = OtlpHttpServer(Null(), port=0)
+s.start()
+print("otlp_http", s.url, flush=True)
+print("ready", flush=True)
+sys.stdin.read()
+s.stop()
+"""
+
+
+def _points(models: int, features: int, seed: int) -> list[ExponentialHistogramDataPoint]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for m in range(models):
+        for f in range(features):
+            s = NumericSketch()
+            s.update(rng.normal(f, 1 + f / 10, 1000))
+            e = s.to_exponential()
+            out.append(
+                ExponentialHistogramDataPoint(
+                    attributes={
+                        sc.ML_MODEL_NAME: f"model-{m}",
+                        sc.ML_MODEL_VERSION: "1",
+                        sc.ML_FEATURE_NAME: f"f{f}",
+                    },
+                    start_time_unix_nano=0,
+                    time_unix_nano=0,
+                    count=e.count,
+                    sum=e.sum,
+                    scale=e.scale,
+                    zero_count=e.zero_count,
+                    positive=Buckets(e.positive_offset, list(e.positive_counts)),
+                    negative=Buckets(e.negative_offset, list(e.negative_counts)),
+                    flags=0,
+                    min=e.min,
+                    max=e.max,
+                )
+            )
+    return out
+
+
+def _sender(args: tuple[str, int, int, float, int]) -> tuple[int, int, int]:
+    url, models, features, seconds, seed = args
+    exporter = OTLPMetricExporter(endpoint=url + "/v1/metrics", timeout=30)
+    base = _points(models, features, seed)
+    resource_ = Resource.create({"service.name": "bench", "service.instance.id": str(seed)})
+    scope = InstrumentationScope("otel_ml", "0")
+    points_ok = requests_ok = failed = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        t = time.time_ns()
+        pts = [
+            dataclasses.replace(p, start_time_unix_nano=t - 10**9, time_unix_nano=t) for p in base
+        ]
+        calls = [
+            NumberDataPoint(
+                {sc.ML_MODEL_NAME: f"model-{m}", sc.ML_MODEL_VERSION: "1"}, t - 10**9, t, 100
+            )
+            for m in range(models)
+        ]
+        data = MetricsData(
+            [
+                ResourceMetrics(
+                    resource_,
+                    [
+                        ScopeMetrics(
+                            scope,
+                            [
+                                Metric(
+                                    sc.METRIC_FEATURE_VALUES,
+                                    "",
+                                    "1",
+                                    ExponentialHistogram(pts, DELTA),
+                                ),
+                                Metric(
+                                    sc.METRIC_PREDICT_CALLS, "", "{call}", Sum(calls, DELTA, True)
+                                ),
+                            ],
+                            "",
+                        )
+                    ],
+                    "",
+                )
+            ]
+        )
+        if exporter.export(data) is MetricExportResult.SUCCESS:
+            points_ok += len(pts) + len(calls)
+            requests_ok += 1
+        else:
+            failed += 1
+    exporter.shutdown()
+    return points_ok, requests_ok, failed
+
+
+def _start(cmd: list[str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log.open("wb")
+    )
+    assert proc.stdout is not None
+    url = ""
+    while True:
+        line = proc.stdout.readline().decode().strip()
+        if not line and proc.poll() is not None:
+            raise RuntimeError(f"server exited; see {log}")
+        if line.startswith("otlp_http "):
+            url = line.split()[1]
+        if line == "ready":
+            return proc, url
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _sample_rss(pid: int, peak: list[int], stop: threading.Event) -> None:
+    while not stop.is_set():
+        peak[0] = max(peak[0], _rss_kib(pid))
+        time.sleep(0.1)
+
+
+def ingest(senders: int, models: int, features: int, seconds: float, tmp: Path) -> dict[str, float]:
+    cfg = tmp / "evaluator.yaml"
+    cfg.write_text(
+        "state_dir: state\nreceivers: {http: {port: 0}, grpc: {enabled: false}}\n"
+        "api: {enabled: false}\nwindows: {size: 1h}\n"
+    )
+    results: dict[str, float] = {}
+    targets = {
+        "null sink (baseline)": [sys.executable, "-c", _NULL_SERVER],
+        "evaluator": [sys.executable, "-m", "otel_ml.evaluator._cli", "--config", str(cfg)],
+    }
+    for name, cmd in targets.items():
+        proc, url = _start(cmd, tmp / f"{name.split()[0]}.log")
+        peak = [0]
+        stop = threading.Event()
+
+        sampler = threading.Thread(target=_sample_rss, args=(proc.pid, peak, stop))
+        sampler.start()
+        t0 = time.perf_counter()
+        with mp.get_context("spawn").Pool(senders) as pool:
+            outs = pool.map(_sender, [(url, models, features, seconds, s) for s in range(senders)])
+        elapsed = time.perf_counter() - t0
+        stop.set()
+        sampler.join()
+        proc.terminate() if name == "evaluator" else proc.communicate(b"", timeout=60)
+        proc.wait(60)
+        pts = sum(o[0] for o in outs)
+        # each sender exports for exactly `seconds` once started (spawn excluded)
+        results[f"{name} points/s"] = pts / seconds
+        results[f"{name} wall time incl. process start s"] = elapsed
+        results[f"{name} requests ok"] = sum(o[1] for o in outs)
+        results[f"{name} export failures"] = sum(o[2] for o in outs)
+        results[f"{name} peak RSS MiB"] = peak[0] / 1024
+    return results
+
+
+def evaluate_window(models: int, features: int, tmp: Path) -> dict[str, float]:
+    from otel_ml.evaluator._config import ReferenceSpec, parse_config
+    from otel_ml.evaluator._metrics_export import DerivedMetrics, HealthSnapshot
+    from otel_ml.evaluator._records import HistogramPoint as HP
+    from otel_ml.evaluator._records import (
+        IngestBatch,
+        ResourceIdentity,
+        Signal,
+        Temporality,
+    )
+    from otel_ml.evaluator._references import ReferenceSet
+    from otel_ml.evaluator._service import EvaluatorService
+    from otel_ml.evaluator._store import Store
+    from otel_ml.evaluator._windows import Windowing
+    from otel_ml.stats import DriftPolicy, Profile, compare_feature
+
+    rng = np.random.default_rng(1)
+    specs = []
+    t_build = time.perf_counter()
+    for m in range(models):
+        data = {f"f{f}": rng.normal(f, 1, 2000) for f in range(features)}
+        Profile.from_data(data, model=f"model-{m}", version="1").save(tmp / f"ref{m}.json")
+        specs.append(ReferenceSpec(f"model-{m}", tmp / f"ref{m}.json", "1"))
+    refs = ReferenceSet(specs)
+    store = Store(tmp / "eval.db", Windowing(3600.0, 0.0))
+    t = 1800 * 10**9
+    res = ResourceIdentity("bench")
+    pairs = []
+    for m in range(models):
+        hist = []
+        for f in range(features):
+            s = NumericSketch()
+            s.update(rng.normal(f + (0.3 if f % 10 == 0 else 0.0), 1, 1000))
+            ref = refs.get(f"model-{m}", "1")
+            assert ref is not None
+            pairs.append((f"f{f}", ref.profile.features[f"f{f}"].sketch, s))
+            attrs = (
+                (sc.ML_FEATURE_NAME, f"f{f}"),
+                (sc.ML_MODEL_NAME, f"model-{m}"),
+                (sc.ML_MODEL_VERSION, "1"),
+            )
+            hist.append(
+                HP(
+                    sc.METRIC_FEATURE_VALUES,
+                    f"model-{m}",
+                    "1",
+                    f"f{f}",
+                    attrs,
+                    res,
+                    t - 10**9,
+                    t,
+                    Temporality.DELTA,
+                    s.to_exponential(),
+                )
+            )
+        store.write([IngestBatch(f"b{m}", Signal.METRICS, histograms=tuple(hist))])
+    setup = time.perf_counter() - t_build
+    cfg = parse_config({"windows": {"size": "1h", "grace": "0s", "min_rows": 100}})
+    metrics = DerivedMetrics(HealthSnapshot, prometheus=True)
+    svc = EvaluatorService(cfg, store=store, references=refs, policy=DriftPolicy(), metrics=metrics)
+    t0 = time.perf_counter()
+    reports = svc.tick(now=7200.0)
+    tick = time.perf_counter() - t0
+    assert len(reports) == models
+    n_drift = sum(len(r.drifted_features) for r in reports)
+    t0 = time.perf_counter()
+    for name, r, c in pairs:
+        compare_feature(name, r, c, policy=DriftPolicy(), n_tests=features)
+    bare = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    scrape = metrics.prometheus_text()
+    scrape_s = time.perf_counter() - t0
+    metrics.shutdown()
+    return {
+        f"evaluate {models}x{features} windows (tick) s": tick,
+        "compare_feature alone (baseline) s": bare,
+        "ratio tick / baseline": tick / bare,
+        f"drifted features found (of {models * features // 10} shifted by 0.3 sd)": n_drift,
+        "Prometheus scrape of the gauges s": scrape_s,
+        "scrape size KiB": len(scrape) / 1024,
+        "scrape series": scrape.count(b"\n") - scrape.count(b"\n#"),
+        "setup (profiles + store) s": setup,
+        "benchmark process max RSS MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--senders", type=int, default=4)
+    ap.add_argument("--models", type=int, default=10)
+    ap.add_argument("--features", type=int, default=20)
+    ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--eval-models", type=int, default=100)
+    ap.add_argument("--eval-features", type=int, default=50)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        ing = ingest(a.senders, a.models, a.features, a.seconds, tmp)
+        ev = evaluate_window(a.eval_models, a.eval_features, tmp)
+    print(
+        f"\n### Ingest: {a.senders} sender processes, {a.models} models x {a.features} "
+        f"features per request, {a.seconds:g} s each\n"
+    )
+    print("| measure | value |\n|---|---|")
+    for k, v in ing.items():
+        print(f"| {k} | {v:,.1f} |")
+    ratio = ing["evaluator points/s"] / ing["null sink (baseline) points/s"]
+    print(f"| evaluator / baseline | {ratio:.2f} |")
+    print(f"\n### Evaluate one window: {a.eval_models} models x {a.eval_features} features\n")
+    print("| measure | value |\n|---|---|")
+    for k, v in ev.items():
+        print(f"| {k} | {v:,.3f} |")
+
+
+if __name__ == "__main__":
+    main()
