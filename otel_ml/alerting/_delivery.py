@@ -25,7 +25,7 @@ from otel_ml import semconv
 from otel_ml._version import __version__
 from otel_ml.alerting._notifier_config import AlertmanagerConfig, NotifierConfig
 from otel_ml.alerting._senders import DeliveryError, Sender
-from otel_ml.alerting._state_machine import FIRING, AlertRecord
+from otel_ml.alerting._state_machine import FIRING, FIRING_MARK, AlertRecord
 from otel_ml.alerting._store import AlertStore, OutboxItem
 from otel_ml.alerting._transition import AlertTransition
 
@@ -207,6 +207,8 @@ class Dispatcher:
     def _refresh_firing(self, config: AlertmanagerConfig, now: float) -> None:
         """Queue a re-post of every firing alert Alertmanager has not heard of lately."""
         for alert_id, raw in self._store.records():
+            if FIRING_MARK not in raw:
+                continue
             record = AlertRecord.from_json(raw)
             if record.state != FIRING or record.firing is None:
                 continue

@@ -32,14 +32,13 @@ from otel_ml.alerting._notifier_config import AlertmanagerConfig
 from otel_ml.alerting._observation import Observation, ObservationKind
 from otel_ml.alerting._rules import AlertKey, Comparison, RuleConfig
 from otel_ml.alerting._senders import Sender, make_sender
-from otel_ml.alerting._state_machine import FIRING, AlertRecord, step
+from otel_ml.alerting._state_machine import FIRING, FIRING_MARK, AlertRecord, step
 from otel_ml.alerting._store import AlertStore
 from otel_ml.alerting._transition import AlertState, AlertTransition
 
 __all__ = ["AlertEngine", "STATE_FILE"]
 
 STATE_FILE = "alerting.sqlite3"
-_FIRING_MARK = f'"state": "{FIRING}"'  # how a firing record's JSON says so (cheap pre-filter)
 
 
 class AlertEngine:
@@ -93,6 +92,7 @@ class AlertEngine:
     ) -> None:
         self._config = config
         self._clock = clock
+        self._closed = False
         path: str | Path = ":memory:" if state_dir is None else Path(state_dir) / STATE_FILE
         self._store = AlertStore(path)
         self._log_events = AlertLogEmitter(logger_provider)
@@ -192,7 +192,7 @@ class AlertEngine:
         disabled, or nothing was observed for ``resolve_if_absent``."""
         out = []
         for alert_id, raw in stored.items():
-            if _FIRING_MARK not in raw:
+            if FIRING_MARK not in raw:
                 continue
             record = AlertRecord.from_json(raw)
             if record.state != FIRING or record.firing is None:
@@ -225,6 +225,8 @@ class AlertEngine:
         """The alerts firing now (their latest firing transition), for reports."""
         out = []
         for _, raw in self._store.records():
+            if FIRING_MARK not in raw:
+                continue
             record = AlertRecord.from_json(raw)
             if record.state == FIRING and record.firing is not None:
                 out.append(AlertTransition.from_json(record.firing))
@@ -248,10 +250,13 @@ class AlertEngine:
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the workers and close the store; queued notifications stay on disk."""
+        self._closed = True
         self._dispatcher.stop(timeout)
         self._store.close()
 
     def _firing_gauge(self, options: CallbackOptions) -> Iterable[MetricPoint]:
+        if self._closed:
+            return []
         counts: dict[tuple[str, str, str], int] = defaultdict(int)
         for t in self.firing():
             counts[(t.model, t.rule, t.severity.value)] += 1

@@ -24,6 +24,7 @@ __all__ = ["AlertRecord", "step"]
 INACTIVE = "inactive"
 PENDING = "pending"
 FIRING = semconv.ALERT_STATE_FIRING
+FIRING_MARK = f'"state": "{FIRING}"'  # how a firing record's JSON says so (cheap pre-filter)
 
 
 @dataclass
