@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from otel_ml.cli._data_files import DataFileError, read_table
 from otel_ml.cli._profile_command import add_progress_arguments, numeric_or_fail
-from otel_ml.cli._progress import ProgressBar, progress_wanted
+from otel_ml.cli._progress import reading_progress
 from otel_ml.cli._text_table import format_table
 from otel_ml.report import format_number
 
@@ -163,7 +163,7 @@ def _run(args: argparse.Namespace) -> int:
             )
         wanted.append(args.prediction)
     categorical = [n for n, f in reference.features.items() if f.kind is FeatureKind.CATEGORICAL]
-    bar = ProgressBar(f"reading {args.current}", enabled=progress_wanted(args.progress))
+    bar = reading_progress(args.current, args.progress)
     table = read_table(
         args.current,
         columns=wanted,

@@ -8,7 +8,7 @@ from typing import Any
 
 from otel_ml._errors import ConfigurationError
 from otel_ml.cli._data_files import DataFileError, Table, read_table
-from otel_ml.cli._progress import ProgressBar, progress_wanted
+from otel_ml.cli._progress import reading_progress
 from otel_ml.cli._text_table import format_table
 from otel_ml.report import format_number
 
@@ -81,7 +81,7 @@ def _run(args: argparse.Namespace) -> int:
     both = sorted(set(categorical) & set(numeric))
     if both:
         raise ConfigurationError(f"--categorical and --numeric both name {', '.join(both)}")
-    bar = ProgressBar(f"reading {args.data}", enabled=progress_wanted(args.progress))
+    bar = reading_progress(args.data, args.progress)
     table = read_table(args.data, categorical=categorical, encoding=args.encoding, progress=bar)
     bar.close()
     if table.n_rows == 0:

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import TextIO
 
-__all__ = ["ProgressBar", "progress_wanted"]
+__all__ = ["ProgressBar", "progress_wanted", "reading_progress"]
 
 _WIDTH = 24
 
@@ -25,6 +25,14 @@ def progress_wanted(flag: bool | None, stream: TextIO | None = None) -> bool:
         return flag
     s = stream if stream is not None else sys.stderr
     return bool(getattr(s, "isatty", lambda: False)())
+
+
+def reading_progress(path: str, flag: bool | None) -> ProgressBar:
+    """The bar for reading ``path``: bytes for text files, rows for Parquet."""
+    parquet = str(path).lower().endswith((".parquet", ".pq"))
+    return ProgressBar(
+        f"reading {path}", enabled=progress_wanted(flag), unit="rows" if parquet else "bytes"
+    )
 
 
 def _amount(n: int, unit: str) -> str:

@@ -128,7 +128,9 @@ def test_prediction_column_is_compared_apart(
     assert main(["drift", str(prof), str(cur), "--prediction", "nope"]) == 2
 
 
-def test_parquet_current_data(files: dict[str, Path], tmp_path: Path) -> None:
+def test_parquet_current_data(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -142,7 +144,9 @@ def test_parquet_current_data(files: dict[str, Path], tmp_path: Path) -> None:
         ),
         tmp_path / "cur.parquet",
     )
-    assert main(["drift", str(files["profile"]), str(tmp_path / "cur.parquet")]) == 1
+    args = ["drift", str(files["profile"]), str(tmp_path / "cur.parquet"), "--progress"]
+    assert main(args) == 1
+    assert "cur.parquet: 100% (3,000/3,000 rows)" in capsys.readouterr().err
 
 
 def test_profile_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
