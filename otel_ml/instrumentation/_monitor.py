@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
-from opentelemetry import _logs, metrics, trace
+from opentelemetry import _logs, context, metrics, trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
@@ -187,7 +187,7 @@ class ModelMonitor:
         _register_queue_gauge(meter_provider)
         self._as_row = options.one_dimensional_input is OneDimensionalInput.ROW
         self._names = options.feature_names or reference_names(options.reference)
-        self._span_names: dict[str, str] = {}
+        self._operations: dict[str, tuple[str, dict[str, str]]] = {}
         self._base_attrs: dict[str, str] = {
             semconv.ML_MODEL_NAME: options.model,
             semconv.ML_MODEL_VERSION: options.version,
@@ -218,20 +218,22 @@ class ModelMonitor:
         start = self._start(operation, inputs)
         if start is None:
             return fn(*args, **kwargs)
-        span_cm, n_rows = start
+        span, n_rows = start
+        token = context.attach(trace.set_span_in_context(span))
         _ACTIVE.depth = getattr(_ACTIVE, "depth", 0) + 1
         try:
-            with span_cm as span:
-                t0 = time.perf_counter()
-                try:
-                    result = fn(*args, **kwargs)
-                except BaseException as exc:
-                    self._failed(span, exc, time.perf_counter() - t0, n_rows)
-                    raise
-                self._succeeded(span, result, inputs, ids, time.perf_counter() - t0, n_rows)
-                return result
+            t0 = time.perf_counter()
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                self._failed(span, exc, time.perf_counter() - t0)
+                raise
+            self._succeeded(span, result, inputs, ids, time.perf_counter() - t0, n_rows)
+            return result
         finally:
             _ACTIVE.depth -= 1
+            context.detach(token)
+            span.end()
 
     async def acall(
         self,
@@ -249,39 +251,44 @@ class ModelMonitor:
         start = self._start(operation, inputs)
         if start is None:
             return await fn(*args, **kwargs)
-        span_cm, n_rows = start
-        with span_cm as span:
+        span, n_rows = start
+        token = context.attach(trace.set_span_in_context(span))
+        try:
             t0 = time.perf_counter()
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
-                self._failed(span, exc, time.perf_counter() - t0, n_rows)
+                self._failed(span, exc, time.perf_counter() - t0)
                 raise
             self._succeeded(span, result, inputs, ids, time.perf_counter() - t0, n_rows)
             return result
+        finally:
+            context.detach(token)
+            span.end()
 
-    def _start(self, operation: str, inputs: object) -> tuple[Any, int] | None:
+    def _start(self, operation: str, inputs: object) -> tuple[trace.Span, int] | None:
+        """The call's span (not yet current) and its batch size; ``None`` if that failed."""
         try:
             n_rows = batch_size(inputs, one_dimensional_as_row=self._as_row)
-            name = self._span_names.get(operation)
-            if name is None:
-                name = self._span_names[operation] = f"{operation} {self.options.model}"
-            attrs: dict[str, str | int] = dict(self._base_attrs)
-            attrs[semconv.ML_OPERATION] = operation
-            attrs[semconv.ML_BATCH_SIZE] = n_rows
-            cm = self._tracer.start_as_current_span(
-                name, kind=SpanKind.INTERNAL, attributes=attrs, record_exception=True
+            op = self._operations.get(operation)
+            if op is None:
+                attrs = {**self._base_attrs, semconv.ML_OPERATION: operation}
+                op = self._operations[operation] = (f"{operation} {self.options.model}", attrs)
+            name, op_attrs = op
+            span = self._tracer.start_span(
+                name, kind=SpanKind.INTERNAL, attributes={**op_attrs, semconv.ML_BATCH_SIZE: n_rows}
             )
-            return cm, n_rows
+            return span, n_rows
         except Exception as exc:  # noqa: BLE001 - counted; the model call goes on
             self._errors.report(stages.STAGE_RECORD, exc)
             return None
 
-    def _failed(self, span: trace.Span, exc: BaseException, seconds: float, n_rows: int) -> None:
+    def _failed(self, span: trace.Span, exc: BaseException, seconds: float) -> None:
         try:
             error_type = type(exc).__qualname__
             span.set_attribute(semconv.ERROR_TYPE, error_type)
-            span.set_status(Status(StatusCode.ERROR, str(exc)[:256]))
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"[:256]))
             self._aggregator.record_call(self.key, seconds, rows=0, error_type=error_type)
         except Exception as ours:  # noqa: BLE001 - counted; the user's exception propagates
             self._errors.report(stages.STAGE_RECORD, ours)
@@ -433,26 +440,38 @@ class ModelMonitor:
                     window.merge(capture(table, o, o.reference), max_features=o.max_features)
         except Exception as exc:  # noqa: BLE001 - counted
             self._errors.report(stages.STAGE_FEATURES, exc)
-        outputs: list[Outputs | None] = []
-        for it in items:
-            if isinstance(it.result, np.ndarray):
-                try:
-                    outputs.append(interpret(it.result, o.task, o.class_names))
-                except Exception as exc:  # noqa: BLE001 - counted
-                    self._errors.report(stages.STAGE_OUTPUTS, exc)
-                    outputs.append(None)
+        outputs: list[Outputs | None] = [None] * len(items)
+        to_add: list[Outputs] = []
+        groups: dict[tuple[int, tuple[int, ...], str], list[int]] = {}
+        for i, it in enumerate(items):
+            r = it.result
+            if isinstance(r, np.ndarray) and r.ndim in (1, 2):
+                groups.setdefault((r.ndim, r.shape[1:], r.dtype.str), []).append(i)
+            elif isinstance(r, np.ndarray):
+                groups.setdefault((r.ndim, (i,), ""), []).append(i)  # read alone
             else:
-                outputs.append(it.result)
+                outputs[i] = r
+                if r is not None and not it.counted:  # bigger calls were added already
+                    to_add.append(r)
+        for idx in groups.values():
+            try:
+                # Many small results read at once, then split per call.
+                arrays = [items[i].result for i in idx]
+                whole = interpret(
+                    np.concatenate(arrays) if len(arrays) > 1 else arrays[0],  # type: ignore[arg-type]
+                    o.task,
+                    o.class_names,
+                )
+                to_add.append(whole)
+                start = 0
+                for i, arr in zip(idx, arrays, strict=True):
+                    n = len(arr)  # type: ignore[arg-type]
+                    outputs[i] = whole.rows(start, start + n)
+                    start += n
+            except Exception as exc:  # noqa: BLE001 - counted
+                self._errors.report(stages.STAGE_OUTPUTS, exc)
         try:
-            # Outputs of bigger calls were already added on the calling thread.
-            self._add_outputs(
-                window,
-                [
-                    out
-                    for it, out in zip(items, outputs, strict=True)
-                    if out is not None and not it.counted
-                ],
-            )
+            self._add_outputs(window, to_add)
         except Exception as exc:  # noqa: BLE001 - counted
             self._errors.report(stages.STAGE_OUTPUTS, exc)
         if not window.is_empty():

@@ -45,6 +45,14 @@ class Outputs:
     #: per-row predicted class as a string
     labels: npt.NDArray[np.str_] | None = None
 
+    def rows(self, start: int, stop: int) -> Outputs:
+        """The outputs of rows ``start:stop`` (views, no copies)."""
+        return Outputs(
+            scores={k: v[start:stop] for k, v in self.scores.items()},
+            values=None if self.values is None else self.values[start:stop],
+            labels=None if self.labels is None else self.labels[start:stop],
+        )
+
 
 def _as_array(result: object) -> _Array | None:
     if isinstance(result, np.ndarray):

@@ -1,0 +1,194 @@
+"""Overhead of the otel_ml SDK, measured against baselines in the same run.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/sdk_overhead.py            # full run (~1 min)
+    .venv/bin/python benchmarks/sdk_overhead.py --quick    # fewer repetitions
+
+Times are process CPU time per call (every thread of the process, so the
+background worker's and the SDK processors' work is included, and the load of
+other processes on a shared machine is not). Measures, with SDK providers wired
+like a service (batch span and log processors, a periodic metric reader
+exporting through the sketch bridge, all to exporters that drop data so only the
+process's own work is timed):
+
+1. a single-row call: undecorated, ``@monitor``-decorated, and wrapped in one bare
+   OTel span + one counter add (the target: decorated overhead <= 1.3x the
+   overhead of that baseline). Decorated timings include draining the
+   background worker (sketches and prediction events), so deferred work counts;
+2. a 10,000 x 20 batch with feature capture vs without (the difference per value);
+3. the per-value cost of a feature sketch update next to ``Histogram.record``.
+
+Results are printed as a Markdown table (paste into docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    MetricExporter,
+    MetricExportResult,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+import otel_ml
+from otel_ml.instrumentation import Aggregator, SketchMetricExporter, flush
+from otel_ml.stats import NumericSketch
+
+
+class _NullSpans(SpanExporter):
+    def export(self, spans: Any) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+class _NullLogs(LogRecordExporter):
+    def export(self, batch: Any) -> Any:
+        return None
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 0) -> bool:
+        return True
+
+
+class _NullMetrics(MetricExporter):
+    def export(self, metrics_data: Any, timeout_millis: float = 0, **kwargs: Any) -> Any:
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 0) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 0, **kwargs: Any) -> None:
+        pass
+
+
+def _per_call(fn: Callable[[], Any], n: int, repeat: int, after: Callable[[], None]) -> float:
+    """Median over ``repeat`` runs of the CPU time per call (seconds), ``after`` included.
+
+    Process CPU time (all threads: the caller, otel_ml's worker, the SDK's batch
+    processors) rather than wall time: it counts deferred work too, and other
+    processes on a shared machine do not inflate it.
+    """
+    times = []
+    for _ in range(repeat):
+        after()
+        t0 = time.process_time()
+        for _ in range(n):
+            fn()
+        after()
+        times.append((time.process_time() - t0) / n)
+    return statistics.median(times)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    args = parser.parse_args(argv)
+    repeat = 3 if args.quick else 7
+    n_single = 2_000 if args.quick else 10_000
+
+    tp = TracerProvider()
+    tp.add_span_processor(BatchSpanProcessor(_NullSpans(), max_queue_size=1 << 16))
+    lp = LoggerProvider()
+    lp.add_log_record_processor(BatchLogRecordProcessor(_NullLogs(), max_queue_size=1 << 16))
+    agg = Aggregator()
+    reader = PeriodicExportingMetricReader(
+        SketchMetricExporter(_NullMetrics(), aggregator=agg), export_interval_millis=1_000
+    )
+    mp = MeterProvider(metric_readers=[reader])
+    tracer = tp.get_tracer("bench")
+    counter = mp.get_meter("bench").create_counter("bench.calls")
+    histogram = mp.get_meter("bench").create_histogram("bench.values")
+    providers: dict[str, Any] = {
+        "tracer_provider": tp, "logger_provider": lp, "meter_provider": mp, "aggregator": agg,
+    }  # fmt: skip
+
+    rng = np.random.default_rng(0)
+    weights = rng.normal(size=20)
+
+    def model(x: np.ndarray) -> np.ndarray:
+        return x @ weights
+
+    row = rng.normal(size=(1, 20))
+    decorated = otel_ml.monitor(model="bench", version="1", **providers)(model)
+    no_events = otel_ml.monitor(model="bench-ne", prediction_events=False, **providers)(model)
+
+    def bare() -> np.ndarray:
+        with tracer.start_as_current_span("predict"):
+            out = model(row)
+            counter.add(1)
+            return out
+
+    def noop() -> None:
+        pass
+
+    results: list[tuple[str, str]] = []
+    t_raw = _per_call(lambda: model(row), n_single, repeat, noop)
+    t_bare = _per_call(bare, n_single, repeat, noop)
+    t_dec = _per_call(lambda: decorated(row), n_single, repeat, flush)
+    t_ne = _per_call(lambda: no_events(row), n_single, repeat, flush)
+    base = t_bare - t_raw
+    results += [
+        ("single row: undecorated call", f"{t_raw * 1e6:.2f} µs"),
+        ("single row: bare span + counter add (overhead)", f"{base * 1e6:.1f} µs"),
+        ("single row: @monitor (overhead, worker drained)", f"{(t_dec - t_raw) * 1e6:.1f} µs"),
+        ("single row: overhead ratio vs bare span + counter", f"{(t_dec - t_raw) / base:.2f}x"),
+        ("single row: @monitor without prediction events (overhead)",
+         f"{(t_ne - t_raw) * 1e6:.1f} µs = {(t_ne - t_raw) / base:.2f}x"),
+    ]  # fmt: skip
+
+    batch = rng.normal(size=(10_000, 20))
+    with_capture = otel_ml.monitor(model="bench-b", **providers)(model)
+    without = otel_ml.monitor(model="bench-nc", capture_features=False, **providers)(model)
+    n_batch = 20 if args.quick else 50
+    t_batch_raw = _per_call(lambda: model(batch), n_batch, repeat, noop)
+    t_with = _per_call(lambda: with_capture(batch), n_batch, repeat, flush)
+    t_without = _per_call(lambda: without(batch), n_batch, repeat, flush)
+    per_value_capture = (t_with - t_without) / batch.size
+    results += [
+        ("10,000 x 20 batch: undecorated", f"{t_batch_raw * 1e3:.2f} ms"),
+        ("10,000 x 20 batch: @monitor, no feature capture", f"{t_without * 1e3:.2f} ms"),
+        ("10,000 x 20 batch: @monitor, feature capture", f"{t_with * 1e3:.2f} ms"),
+        ("feature capture per value (batch difference)", f"{per_value_capture * 1e9:.1f} ns"),
+    ]
+
+    column = rng.normal(size=10_000)
+    sketch = NumericSketch()
+    t_sketch = _per_call(lambda: sketch.update(column), 50, repeat, noop) / column.size
+    positive = np.abs(column[:2_000]).tolist()
+    attrs = {"ml.model.name": "bench", "ml.feature.name": "f0"}
+
+    def record_all() -> None:
+        for v in positive:
+            histogram.record(v, attrs)
+
+    t_record = _per_call(record_all, 3, repeat, noop) / len(positive)
+    results += [
+        ("NumericSketch.update per value (10,000-value column)", f"{t_sketch * 1e9:.1f} ns"),
+        ("Histogram.record per value", f"{t_record * 1e9:.0f} ns"),
+        ("Histogram.record / sketch per value", f"{t_record / t_sketch:.0f}x"),
+    ]
+    print("| measurement | result |\n|---|---|")
+    for name, value in results:
+        print(f"| {name} | {value} |")
+    tp.shutdown()
+    lp.shutdown()
+    mp.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
