@@ -117,7 +117,27 @@ def _send_email(config: EmailConfig, t: AlertTransition, secrets: list[str]) -> 
 
 
 def make_sender(config: NotifierConfig) -> Sender:
-    """The function that delivers a transition to ``config``'s destination."""
+    """The function that delivers a transition to ``config``'s destination.
+
+    Whatever goes wrong inside comes out as a :class:`DeliveryError` with every
+    secret of the notifier masked.
+    """
+    send = _make_sender(config)
+    secrets = _secrets(config)
+
+    def guarded(t: AlertTransition, now: float) -> None:
+        try:
+            send(t, now)
+        except DeliveryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure is a (retryable) delivery failure
+            message = _mask(f"{type(exc).__name__}: {exc}", secrets)
+            raise DeliveryError(message, retryable=True) from None
+
+    return guarded
+
+
+def _make_sender(config: NotifierConfig) -> Sender:
     secrets = _secrets(config)
     timeout = config.timeout
 

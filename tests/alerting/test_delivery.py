@@ -383,3 +383,24 @@ def test_queue_of_a_removed_notifier_is_dropped_and_counted(
         engine.close()
     finally:
         other.stop()
+
+
+def test_unexpected_sender_failure_is_masked_and_retried(
+    otel: Otel, clock: FakeClock, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import urllib.request
+
+    monkeypatch.setenv("T_HOOK_URL", "http://127.0.0.1:9/hook?token=sup3rs3cret")
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("cannot reach http://127.0.0.1:9/hook?token=sup3rs3cret")
+
+    monkeypatch.setattr(urllib.request, "urlopen", broken)
+    engine = make_engine({"hook": {"type": "webhook", "url": {"env": "T_HOOK_URL"}}}, clock, otel)
+    feed(engine, clock, DRIFT[:3])
+    assert otel.notifications() == {("hook", "retried"): 1}
+    assert engine.pending_notifications() == 1
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "RuntimeError" in text and "sup3rs3cret" not in text
+    engine.close()
