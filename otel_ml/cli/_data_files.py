@@ -5,7 +5,9 @@ for numeric columns (missing cells are NaN), an object array of ``str`` /
 ``None`` for the others. A column is numeric when every non-missing cell parses
 as a number (``1``, ``-2.5e3``, ``inf``, ``nan``); cells that are empty or one of
 :data:`MISSING_TOKENS` (case-insensitive) are missing. Columns named in
-``categorical`` are kept as text whatever they hold (zip codes, ids).
+``categorical`` are kept as text whatever they hold (zip codes, ids: ``00501``
+stays ``00501``), except that an integral decimal such as ``3.0`` is spelled
+``3``, the way :class:`~otel_ml.stats.CategoricalSketch` spells the float 3.0.
 
 CSV: UTF-8 (a BOM is fine) or the ``encoding`` given, the delimiter guessed among
 ``, ; tab |`` (tab for ``.tsv``), standard quoting, a header line, ``.gz`` decompressed on the fly.
@@ -34,6 +36,7 @@ import gzip
 import io
 import itertools
 import os
+import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +51,7 @@ __all__ = ["MISSING_TOKENS", "Column", "DataFileError", "Table", "read_table"]
 
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a", "?"})
 _CHUNK_ROWS = 50_000
+_INTEGRAL = re.compile(r"^\s*([+-]?\d+)\.0*\s*$")
 _SNIFF_BYTES = 64 * 1024
 
 Progress = Callable[[int, int], None]
@@ -122,6 +126,11 @@ class _CountingReader(io.RawIOBase):
         super().close()
 
 
+def _integral(text: str | None) -> str | None:
+    """``"3.0"`` -> ``"3"`` (how CategoricalSketch spells an integral float); others as is."""
+    return None if text is None else _INTEGRAL.sub(r"\1", text)
+
+
 def _number_text(v: float) -> str | None:
     """How a cell parsed as a number is spelled when its column turns out to be text."""
     if np.isnan(v):
@@ -135,6 +144,7 @@ class _ColumnBuilder:
     def __init__(self, name: str, as_text: bool) -> None:
         self.name = name
         self.numeric = not as_text
+        self.as_text = as_text
         self.floats: list[npt.NDArray[np.float64]] = []
         self.texts: list[list[str | None]] = []
         self.first_bad: tuple[int, str] | None = None
@@ -149,7 +159,10 @@ class _ColumnBuilder:
             self.numeric = False
             self.texts = [[_number_text(v) for v in chunk.tolist()] for chunk in self.floats]
             self.floats = []
-        self.texts.append([None if c.strip().lower() in MISSING_TOKENS else c for c in cells])
+        texts = [None if c.strip().lower() in MISSING_TOKENS else c for c in cells]
+        if self.as_text:  # categorical on request: spell "3.0" as "3", as CategoricalSketch does
+            texts = [_integral(t) for t in texts]
+        self.texts.append(texts)
 
     def _parse(self, cells: tuple[str, ...], lines: list[int]) -> npt.NDArray[np.float64] | None:
         try:
@@ -302,6 +315,7 @@ def _read_parquet(
     schema = pf.schema_arrow
     total = pf.metadata.num_rows
     kinds: dict[str, str] = {}
+    numeric_type: dict[str, bool] = {}
     skipped: list[tuple[str, str]] = []
     for f in schema:
         if columns is not None and f.name not in columns:
@@ -310,6 +324,7 @@ def _read_parquet(
         if pa.types.is_dictionary(t):
             t = t.value_type
         numeric = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+        numeric_type[f.name] = numeric
         if numeric and f.name not in categorical:
             kinds[f.name] = "numeric"
         elif (
@@ -334,7 +349,8 @@ def _read_parquet(
                     parts[name].append(np.asarray(arr.to_numpy(zero_copy_only=False)))
                 else:
                     out = np.empty(len(col), dtype=object)
-                    out[:] = [None if v is None else str(v) for v in col.to_pylist()]
+                    texts = [None if v is None else str(v) for v in col.to_pylist()]
+                    out[:] = [_integral(t) for t in texts] if numeric_type[name] else texts
                     parts[name].append(out)
             done += batch.num_rows
             if progress is not None:

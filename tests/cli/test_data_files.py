@@ -76,6 +76,10 @@ def test_categorical_override_keeps_text_and_columns_filter(tmp_path: Path) -> N
     t = read_table(p, categorical=["zip"], columns=["zip", "n"])
     assert t.names == ("zip", "n") and t.available == ("zip", "n", "other")
     assert t.column("zip").values.tolist() == ["00501", "10001"]
+    codes = read_table(
+        _write(tmp_path, "c.csv", "k\n3.0\n-2.00\n3.5\n 7 \nNA\n"), categorical=["k"]
+    )
+    assert codes.column("k").values.tolist() == ["3", "-2", "3.5", " 7 ", None]
     assert t.as_mapping()["n"].dtype == np.float64
 
 
@@ -132,8 +136,16 @@ def test_parquet_types(tmp_path: Path) -> None:
     assert t.column("d").values.tolist() == ["x", "y", "x"]
     assert t.column("flag").values.tolist() == ["True", "False", None]
     assert [n for n, _ in t.skipped] == ["ts"] and "ts" in t.available
-    t2 = read_table(p, categorical=["i"], columns=["i"])
+    t2 = read_table(p, categorical=["i", "f"], columns=["i", "f"])
     assert t2.column("i").values.tolist() == ["1", None, "3"]
+    assert t2.column("f").values.tolist() == ["0.5", "1.5", None]
+    floats = tmp_path / "f.parquet"
+    pq.write_table(pa.table({"code": pa.array([3.0, 4.0, None])}), floats)
+    assert read_table(floats, categorical=["code"]).column("code").values.tolist() == [
+        "3",
+        "4",
+        None,
+    ]
 
 
 def test_corrupt_parquet(tmp_path: Path) -> None:
