@@ -59,7 +59,7 @@ def _argument_locator(
     names = [p.name for p in params]
     if params and name not in names and not any(p.kind is p.VAR_KEYWORD for p in params):
         raise ConfigurationError(
-            f"{role}_argument={name!r} is not a parameter of "
+            f"{'id' if role == 'ids' else role}_argument={name!r} is not a parameter of "
             f"{fn.__qualname__}{inspect.signature(fn)}"
         )
     index = next((i for i, p in enumerate(positional) if p.name == name), None)

@@ -95,7 +95,10 @@ def _process_pending(items: Sequence[_Pending]) -> None:
     for it in items:
         by_monitor.setdefault(id(it.monitor), []).append(it)
     for group in by_monitor.values():
-        group[0].monitor._process_batch(group)
+        try:
+            group[0].monitor._process_batch(group)
+        except Exception as exc:  # noqa: BLE001 - counted; the worker thread must live on
+            internal_errors().report(stages.STAGE_WORKER, exc)
 
 
 _WORKER: Worker[_Pending] | None = None
@@ -246,7 +249,7 @@ class ModelMonitor:
         ids: object = None,
     ) -> R:
         """:meth:`call` for a coroutine function (awaited inside the span)."""
-        if not is_instrumentation_enabled():
+        if not is_instrumentation_enabled() or (self.options.skip_nested and monitoring_active()):
             return await fn(*args, **kwargs)
         start = self._start(operation, inputs)
         if start is None:

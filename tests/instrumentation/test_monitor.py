@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
 
 import numpy as np
 import pytest
@@ -91,3 +93,170 @@ def test_async_function_and_method(telemetry: Telemetry) -> None:
     assert res.tolist() == [2.0] * 4
     w = telemetry.consumer.collect().windows[ModelKey("svc", "unknown")]
     assert w.rows == 4 and sorted(w.numeric) == ["f0", "f1"]
+
+
+def test_ids_from_an_argument_and_per_thread_and_task(telemetry: Telemetry) -> None:
+    @otel_ml.monitor(model="m", id_argument="request_ids", **telemetry.kwargs())  # type: ignore[arg-type]
+    def predict(x: np.ndarray, request_ids: list[str]) -> np.ndarray:
+        return x[:, 0]
+
+    predict(np.zeros((2, 3)), request_ids=["q1", "q2"])
+    assert otel_ml.last_prediction_ids() == ("q1", "q2")
+    seen: dict[str, tuple[str, ...]] = {}
+
+    def worker(name: str) -> None:
+        predict(np.zeros((1, 3)), [name])
+        seen[name] = otel_ml.last_prediction_ids()
+
+    threads = [threading.Thread(target=worker, args=(f"t{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == {f"t{i}": (f"t{i}",) for i in range(8)}
+    assert otel_ml.last_prediction_ids() == ("q1", "q2")  # this thread's own last call
+
+    @otel_ml.monitor(model="m", id_argument="ids", **telemetry.kwargs())  # type: ignore[arg-type]
+    async def apredict(x: np.ndarray, ids: list[str]) -> np.ndarray:
+        await asyncio.sleep(0.01)
+        return x[:, 0]
+
+    async def request(name: str) -> tuple[str, ...]:
+        await apredict(np.zeros((1, 2)), [name])
+        return otel_ml.last_prediction_ids()
+
+    async def main() -> list[tuple[str, ...]]:
+        return list(await asyncio.gather(*(request(f"a{i}") for i in range(5))))
+
+    assert asyncio.run(main()) == [(f"a{i}",) for i in range(5)]
+    events = telemetry.events()
+    ids = sorted(i for e in events for i in e.log_record.attributes[semconv.ML_PREDICTION_IDS])  # type: ignore[index, union-attr]
+    assert ids == sorted(["q1", "q2"] + [f"t{i}" for i in range(8)] + [f"a{i}" for i in range(5)])
+
+
+def test_privacy_allow_deny_lists_and_raw_capture_opt_in(telemetry: Telemetry) -> None:
+    row = {"age": 41.0, "ssn": "123-45-6789", "city": "paris"}
+
+    @otel_ml.monitor(model="p", exclude_features=["ssn"], **telemetry.kwargs())  # type: ignore[arg-type]
+    def private(r: dict[str, object]) -> float:
+        return 0.5
+
+    @otel_ml.monitor(model="o", features=["age", "ssn"], exclude_features=(),
+                     capture_raw_inputs=True, **telemetry.kwargs())  # type: ignore[arg-type]  # fmt: skip
+    def opted_in(r: dict[str, object]) -> float:
+        return 0.5
+
+    private(row)
+    opted_in(row)
+    flush()
+    windows = telemetry.consumer.collect().windows
+    p = windows[ModelKey("p", "unknown")]
+    assert set(p.numeric) | set(p.categorical) == {"age", "city"}
+    o = windows[ModelKey("o", "unknown")]
+    assert set(o.numeric) | set(o.categorical) == {"age", "ssn"}
+    by_model = {e.log_record.attributes[semconv.ML_MODEL_NAME]: e for e in telemetry.events()}  # type: ignore[index]
+    assert "123-45-6789" not in str(dict(by_model["p"].log_record.attributes))  # type: ignore[arg-type]
+    captured = by_model["o"].log_record.attributes[semconv.ML_FEATURE_VALUES_CAPTURED]  # type: ignore[index]
+    assert json.loads(captured) == [{"age": 41.0, "ssn": "123-45-6789"}]  # type: ignore[arg-type]
+    for span in telemetry.spans():
+        assert "123-45-6789" not in str(dict(span.attributes or {}))
+
+
+def test_feature_sampling(telemetry: Telemetry) -> None:
+    @otel_ml.monitor(model="s", feature_sample_rate=0.25, **telemetry.kwargs())  # type: ignore[arg-type]
+    def predict(x: np.ndarray) -> np.ndarray:
+        return x[:, 0]
+
+    for _ in range(400):
+        predict(np.ones((50, 2)))
+    w = telemetry.consumer.collect().windows[ModelKey("s", "unknown")]
+    assert w.calls == 400 and w.rows == 20_000
+    assert w.predictions["score"].count == 20_000  # outputs are always counted
+    sampled_rows = w.numeric["f0"].count
+    assert 0.15 * 20_000 < sampled_rows < 0.35 * 20_000 and sampled_rows % 50 == 0
+
+
+def test_counts_are_exact_under_concurrency(telemetry: Telemetry) -> None:
+    @otel_ml.monitor(model="c", **telemetry.kwargs())  # type: ignore[arg-type]
+    def predict(x: object) -> np.ndarray:
+        return np.zeros(1)
+
+    def hammer(k: int) -> None:
+        for i in range(300):
+            predict({"k": float(k), "i": float(i)} if i % 2 else np.ones((20, 2)))
+
+    threads = [threading.Thread(target=hammer, args=(k,)) for k in range(6)]
+    collected = []
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        collected.append(telemetry.consumer.collect())  # exports race with the calls
+    for t in threads:
+        t.join()
+    collected.append(telemetry.consumer.collect())
+    key = ModelKey("c", "unknown")
+    ws = [d.windows[key] for d in collected if key in d.windows]
+    assert sum(w.calls for w in ws) == 1800
+    assert sum(w.rows for w in ws) == 900 * 1 + 900 * 20
+    assert sum(w.numeric["k"].count for w in ws if "k" in w.numeric) == 900
+    assert sum(w.numeric["f0"].count for w in ws if "f0" in w.numeric) == 900 * 20
+
+
+def test_nested_calls_can_be_skipped(telemetry: Telemetry) -> None:
+    inner = otel_ml.ModelMonitor(
+        otel_ml.MonitorOptions(model="inner", skip_nested=True),
+        **telemetry.kwargs(),  # type: ignore[arg-type]
+    )
+    outer = otel_ml.ModelMonitor(otel_ml.MonitorOptions(model="outer"), **telemetry.kwargs())  # type: ignore[arg-type]
+    x = np.ones((3, 2))
+
+    def final(v: np.ndarray) -> np.ndarray:
+        return v[:, 0]
+
+    def pipeline(v: np.ndarray) -> np.ndarray:
+        return inner.call(final, (v,), {}, operation="predict", inputs=v)
+
+    assert outer.call(pipeline, (x,), {}, operation="predict", inputs=x).tolist() == [1.0] * 3
+    assert [s.name for s in telemetry.spans()] == ["predict outer"]
+    inner.call(final, (x,), {}, operation="predict", inputs=x)  # alone: monitored
+    assert [s.name for s in telemetry.spans()] == ["predict outer", "predict inner"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"model": ""}, "model"),
+        ({"model": "m", "task": "clustering"}, "task"),
+        ({"model": "m", "feature_sample_rate": 1.5}, "feature_sample_rate"),
+        ({"model": "m", "features": "age"}, "features"),
+        ({"model": "m", "id_column": "a", "id_argument": "b"}, "id_column"),
+        ({"model": "m", "features": ["a"], "exclude_features": ["a"]}, "features"),
+        ({"model": "m", "max_categories": 0}, "max_categories"),
+    ],
+)
+def test_bad_options_fail_at_configuration_time(kwargs: dict[str, object], field: str) -> None:
+    with pytest.raises(otel_ml.ConfigurationError, match=field):
+        otel_ml.MonitorOptions(**kwargs)  # type: ignore[arg-type]
+
+
+def test_bad_decorator_arguments_and_outcomes() -> None:
+    with pytest.raises(otel_ml.ConfigurationError, match="id_argument='nope'"):
+
+        @otel_ml.monitor(model="m", id_argument="nope")
+        def predict(x: object) -> None: ...
+
+    with pytest.raises(otel_ml.ConfigurationError, match="2 ids but 3 actuals"):
+        otel_ml.record_outcome(model="m", ids=["a", "b"], actuals=[1, 0, 1])
+
+
+def test_outcome_event_values(telemetry: Telemetry) -> None:
+    otel_ml.record_outcome(model="m", version="2", ids=["a", "b"], actuals=np.array([1.5, 2.0]),
+                           logger_provider=telemetry.logger_provider)  # fmt: skip
+    otel_ml.record_outcome(
+        model="m", ids="c", actuals=True, logger_provider=telemetry.logger_provider
+    )
+    first, second = telemetry.events(semconv.EVENT_OUTCOME)
+    a = dict(first.log_record.attributes)  # type: ignore[arg-type]
+    assert a[semconv.ML_OUTCOME_VALUES] == (1.5, 2.0) and a[semconv.ML_MODEL_VERSION] == "2"
+    b = dict(second.log_record.attributes)  # type: ignore[arg-type]
+    assert b[semconv.ML_OUTCOME_VALUES] == ("True",) and semconv.ML_MODEL_VERSION not in b
