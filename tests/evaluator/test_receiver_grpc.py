@@ -196,7 +196,15 @@ def test_busy_is_resource_exhausted_with_retry_info() -> None:
     sink = _BlockingSink()
     body = metrics_request(metrics_data([sum_metric(1)])).SerializeToString()
     with OtlpGrpcServer(sink, "127.0.0.1", 0, max_concurrent_requests=1) as srv:
-        t = threading.Thread(target=_raw_export, args=(srv, Signal.METRICS, body))
+        first: list[object] = []
+
+        def send_first() -> None:
+            try:
+                first.append(_raw_export(srv, Signal.METRICS, body))
+            except grpc.RpcError as exc:  # reported below, not as a thread warning
+                first.append(exc)
+
+        t = threading.Thread(target=send_first)
         t.start()
         assert sink.entered.wait(10)
         with pytest.raises(grpc.RpcError) as err:
@@ -205,6 +213,7 @@ def test_busy_is_resource_exhausted_with_retry_info() -> None:
         assert "google.rpc.retryinfo-bin" in dict(err.value.trailing_metadata())
         sink.release.set()
         t.join(10)
+        assert first == [b""]  # the first request, held in the sink, succeeded
 
 
 def test_tls(tmp_path: Path, sink: RecordingSink) -> None:

@@ -284,8 +284,15 @@ def test_too_many_concurrent_requests_get_429() -> None:
     sink = _BlockingSink()
     body = metrics_request(metrics_data([sum_metric(1)])).SerializeToString()
     with OtlpHttpServer(sink, "127.0.0.1", 0, max_concurrent_requests=1) as srv:
-        first: list[int] = []
-        t = threading.Thread(target=lambda: first.append(_post(srv, "/v1/metrics", body)[0]))
+        first: list[object] = []
+
+        def send_first() -> None:
+            try:
+                first.append(_post(srv, "/v1/metrics", body)[0])
+            except OSError as exc:  # reported below, not as a thread warning
+                first.append(exc)
+
+        t = threading.Thread(target=send_first)
         t.start()
         assert sink.entered.wait(10)
         status, headers, _ = _post(srv, "/v1/metrics", body)
