@@ -6,7 +6,7 @@ for numeric columns (missing cells are NaN), an object array of ``str`` /
 as a number (``1``, ``-2.5e3``, ``inf``, ``nan``); cells that are empty or one of
 :data:`MISSING_TOKENS` (case-insensitive) are missing. Columns named in
 ``categorical`` are kept as text whatever they hold (zip codes, ids: ``00501``
-stays ``00501``), except that an integral decimal such as ``3.0`` is spelled
+stays ``00501``). In text columns an integral decimal such as ``3.0`` is spelled
 ``3``, the way :class:`~otel_ml.stats.CategoricalSketch` spells the float 3.0.
 
 CSV: UTF-8 (a BOM is fine) or the ``encoding`` given, the delimiter guessed among
@@ -144,7 +144,6 @@ class _ColumnBuilder:
     def __init__(self, name: str, as_text: bool) -> None:
         self.name = name
         self.numeric = not as_text
-        self.as_text = as_text
         self.floats: list[npt.NDArray[np.float64]] = []
         self.texts: list[list[str | None]] = []
         self.first_bad: tuple[int, str] | None = None
@@ -160,9 +159,9 @@ class _ColumnBuilder:
             self.texts = [[_number_text(v) for v in chunk.tolist()] for chunk in self.floats]
             self.floats = []
         texts = [None if c.strip().lower() in MISSING_TOKENS else c for c in cells]
-        if self.as_text:  # categorical on request: spell "3.0" as "3", as CategoricalSketch does
-            texts = [_integral(t) for t in texts]
-        self.texts.append(texts)
+        # Spell "3.0" as "3", as CategoricalSketch spells the float 3.0 and as earlier
+        # chunks are respelled, so a column reads the same whichever way it became text.
+        self.texts.append([_integral(t) for t in texts])
 
     def _parse(self, cells: tuple[str, ...], lines: list[int]) -> npt.NDArray[np.float64] | None:
         try:
