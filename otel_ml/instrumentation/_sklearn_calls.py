@@ -33,6 +33,7 @@ from otel_ml.instrumentation._internal_errors import InternalErrors
 from otel_ml.instrumentation._options import MonitorOptions, Task
 from otel_ml.instrumentation._sklearn_config import FRAMEWORK
 from otel_ml.instrumentation._sklearn_patch import IN_MONITORED_CALL, WrapperFunction
+from otel_ml.stats import Profile
 
 __all__ = [
     "MonitorFactory",
@@ -166,7 +167,7 @@ class SklearnCalls:
         self,
         *,
         models: Mapping[str, MonitorOptions],
-        references: Mapping[str, object],
+        references: Mapping[str, Profile],
         template: MonitorOptions,
         monitor_factory: MonitorFactory,
         errors: InternalErrors,
@@ -195,8 +196,7 @@ class SklearnCalls:
             if options is None:
                 options = dataclasses.replace(self._template, model=cls_name)
         if options.reference is None and options.model in self._references:
-            reference = self._references[options.model]
-            options = dataclasses.replace(options, reference=reference)  # type: ignore[arg-type]
+            options = dataclasses.replace(options, reference=self._references[options.model])
         return complete_options(options, estimator)
 
     def monitor_for(self, estimator: object) -> _Monitor:

@@ -19,12 +19,14 @@ otel_ml._errors.ConfigurationError: OTEL_ML_SKLEARN_FEATURE_SAMPLE_RATE='2' must
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from otel_ml._errors import ConfigurationError
 from otel_ml.instrumentation._options import MonitorOptions
+from otel_ml.stats import Profile
 
 __all__ = [
     "ENV_CAPTURE_FEATURES",
@@ -36,6 +38,7 @@ __all__ = [
     "ENV_VERSION",
     "FRAMEWORK",
     "SklearnConfig",
+    "load_reference",
     "parse_config",
     "parse_models",
     "parse_references",
@@ -82,7 +85,7 @@ class SklearnConfig:
     """
 
     models: dict[str, MonitorOptions]
-    references: dict[str, object]
+    references: dict[str, Profile]
     template: MonitorOptions
     request_hook: Callable[..., None] | None
     response_hook: Callable[..., None] | None
@@ -139,6 +142,20 @@ def parse_references(text: str, *, setting: str = ENV_REFERENCES) -> dict[str, s
     {'credit_risk': 'ref/credit_risk-3.profile.json'}
     """
     return dict(_pairs(text, setting, "credit_risk=credit_risk-3.profile.json"))
+
+
+def load_reference(value: object, setting: str) -> Profile:
+    """A reference profile, or the one saved at a path (read now: errors at set-up time).
+
+    Raises :class:`~otel_ml.ProfileError` naming the file when it cannot be read.
+    """
+    if isinstance(value, Profile):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        return Profile.load(value)
+    raise ConfigurationError(
+        f"{setting} must be a Profile or the path of a saved profile, not {type(value).__name__}"
+    )
 
 
 def _bool(value: object, setting: str) -> bool:
@@ -218,7 +235,9 @@ def parse_config(kwargs: Mapping[str, Any], env: Mapping[str, str]) -> SklearnCo
         raise ConfigurationError("references must map model names to profiles (or their paths)")
     return SklearnConfig(
         models=models,
-        references={str(k): v for k, v in references.items()},
+        references={
+            str(k): load_reference(v, f"references[{k!r}]") for k, v in references.items()
+        },
         template=template,
         request_hook=kwargs.get("request_hook"),
         response_hook=kwargs.get("response_hook"),

@@ -142,6 +142,7 @@ from otel_ml.instrumentation._sklearn_config import (
     ENV_REFERENCES,
     ENV_VERSION,
     FRAMEWORK,
+    load_reference,
     parse_config,
     parse_models,
     parse_references,
@@ -207,7 +208,7 @@ def name_model(
             model=model,
             version="unknown" if version is None else version,
             framework=FRAMEWORK,
-            reference=reference,  # type: ignore[arg-type]
+            reference=None if reference is None else load_reference(reference, "reference"),
         )
     try:
         set_named_options(estimator, options)

@@ -415,3 +415,23 @@ def test_decorated_function_calling_an_instrumented_model_is_one_call(
 
     span = _only_span(telemetry)
     assert span.name == "predict credit_risk"
+
+
+def test_reference_profile_by_model_name(telemetry, instrument, data, tmp_path):
+    from otel_ml import ProfileError
+    from otel_ml.stats import Profile
+
+    X, y = data
+    path = tmp_path / "ref.profile.json"
+    Profile.from_data(X, model="Pipeline").save(path)
+    with pytest.raises(ProfileError, match="missing.profile.json"):
+        instrument(references={"Pipeline": tmp_path / "missing.profile.json"})
+    pipe = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression())]).fit(X, y)
+    instrument(references={"Pipeline": str(path)})
+
+    shifted = X.iloc[:20].assign(age=X["age"].max() + 1.0)  # above the reference range
+    pipe.predict(shifted)
+
+    window = telemetry.consumer.collect().windows[ModelKey("Pipeline", "unknown")]
+    assert window.quality[("age", semconv.QUALITY_OUT_OF_RANGE)] == 20
+    assert window.quality[("income", semconv.QUALITY_OUT_OF_RANGE)] == 0
