@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -180,3 +182,43 @@ def test_real_prometheus_scrapes_histograms_and_promtool_is_clean(
     _wait_for(base, 'ml_predict_duration_seconds_count{ml_model_name="credit"}', 2.0)
     (up,) = _query(base, 'up{job="app"}')
     assert up["value"][1] == "1"
+
+
+_CONFIGURED_APP = """
+import sys, urllib.request
+import numpy as np
+import otel_ml
+
+cfg = otel_ml.configure(prometheus_port=0, metrics=True, traces=False, logs=False)
+host, port = cfg.prometheus_address
+
+@otel_ml.monitor(model="m", version="1")
+def predict(x):
+    return x.sum(axis=1)
+
+predict(np.array([[1.0, -2.0], [3.0, 4.0]]))
+url = f"http://{host}:{port}/metrics"
+sys.stdout.write(urllib.request.urlopen(url, timeout=10).read().decode())
+cfg.shutdown()
+"""
+
+
+def test_configure_serves_a_clean_prometheus_endpoint() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["OTEL_METRICS_EXPORTER"] = "none"  # only the scrape endpoint, no OTLP
+    proc = subprocess.run(
+        [sys.executable, "-c", _CONFIGURED_APP],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert (
+        'ml_feature_values_count{ml_feature_name="f0",ml_model_name="m",ml_model_version="1"} 2.0'
+        in text
+    )
+    assert "ml_predict_duration_seconds_bucket" in text and "target_info" in text
+    assert PROMTOOL is not None
+    lint = subprocess.run(
+        [PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert lint.returncode == 0 and not lint.stdout.strip(), lint.stdout + lint.stderr
