@@ -273,8 +273,10 @@ class _BlockingSink:
     def __init__(self) -> None:
         self.entered = threading.Event()
         self.release = threading.Event()
+        self.submits = 0
 
     def submit(self, batch: IngestBatch) -> SubmitResult:
+        self.submits += 1
         self.entered.set()
         self.release.wait(10)
         return SubmitResult.ok()
@@ -297,10 +299,23 @@ def test_too_many_concurrent_requests_get_429() -> None:
         assert sink.entered.wait(10)
         status, headers, _ = _post(srv, "/v1/metrics", body)
         assert status == 429 and headers["retry-after"] == "1"
-        sink.release.set()
+        # the real exporter, refused with 429 while the slot is held, retries after 1 s
+        refused = threading.Event()
+        refuse = srv.receiver.refuse
+
+        def refuse_and_tell(*args: Any) -> Any:
+            refused.set()
+            return refuse(*args)
+
+        srv.receiver.refuse = refuse_and_tell  # type: ignore[method-assign]
+        threading.Thread(target=lambda: refused.wait(10) and sink.release.set()).start()
+        exporter = OTLPMetricExporter(endpoint=f"{srv.url}/v1/metrics")
+        start = time.monotonic()
+        assert exporter.export(metrics_data([sum_metric(1)])) is MetricExportResult.SUCCESS
+        assert time.monotonic() - start >= 0.9
         t.join(10)
         assert first == [200]
-        assert _post(srv, "/v1/metrics", body)[0] == 200  # the slot came back
+        assert sink.submits == 2  # the held request and the exporter's retry
 
 
 def _self_signed(tmp: Path) -> tuple[Path, Path]:
