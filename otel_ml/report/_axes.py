@@ -4,6 +4,8 @@
 [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
 >>> nice_ticks(-3.7, 12.2, count=4)
 [-5.0, 0.0, 5.0, 10.0, 15.0]
+>>> nice_ticks(-1e308, 1e308)  # a span beyond float range
+[-1e+308, 0.0, 1e+308]
 >>> s = LinearScale(0.0, 10.0, 100.0, 200.0)
 >>> s(5.0), s(0.0), s(10.0)
 (150.0, 100.0, 200.0)
@@ -72,9 +74,13 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     if hi == lo:
         pad = abs(lo) * 0.1 or 1.0
         lo, hi = lo - pad, hi + pad
+    if not math.isfinite(hi - lo):  # a span beyond float range: just the ends (and zero)
+        return [lo, 0.0, hi] if lo < 0.0 < hi else [lo, hi]
     step = nice_step(hi - lo, count)
     first = math.floor(lo / step + 1e-9)
     last = math.ceil(hi / step - 1e-9)
+    if last - first > 10 * max(count, 1):  # step lost to rounding at huge magnitudes
+        return [lo, hi]
     # Round away binary noise (0.30000000000000004) to the step's decimals.
     decimals = max(0, -math.floor(math.log10(step)) + 2)
     return [round(i * step, decimals) + 0.0 for i in range(first, last + 1)]

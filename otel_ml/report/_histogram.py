@@ -91,12 +91,17 @@ def _integer_valued(sketch: NumericSketch) -> bool:
 
 def _snap(lo: float, hi: float, bins: int) -> npt.NDArray[np.float64]:
     """Equal-width edges covering ``[lo, hi]``, starting on a round number."""
+    t = np.linspace(0.0, 1.0, bins + 1)
+    if not math.isfinite(hi - lo):  # wider than float range: interpolate without overflow
+        return lo * (1.0 - t) + hi * t
     step = nice_step(hi - lo, 5) / 10
     start = math.floor(lo / step) * step
     stop = math.ceil(hi / step) * step
     if stop <= start:
         stop = start + step
-    return np.linspace(start, stop, bins + 1)
+    if not (math.isfinite(start) and math.isfinite(stop)):
+        start, stop = lo, hi
+    return start * (1.0 - t) + stop * t
 
 
 def _shares(

@@ -121,3 +121,12 @@ def test_category_bars_count_the_sketch_overflow_as_other() -> None:
     other = bars.reference[bars.labels.index(OVERFLOW_CATEGORY)]
     assert other == pytest.approx(12 / 30)
     assert sum(bars.current) == 0.0
+
+
+def test_values_spanning_the_whole_float_range_do_not_overflow() -> None:
+    s = _sketch(np.array([1e308, -1e308, 0.0, 5e-324, 1.0]))
+    h = numeric_bins(s, s, tail=0.0)
+    assert all(np.isfinite(h.edges)) and h.edges[0] == -1e308 and h.edges[-1] == 1e308
+    assert sum(h.reference) == pytest.approx(1.0)
+    top = _sketch(np.array([1.7e308, 1.79e308]))
+    assert all(np.isfinite(numeric_bins(top, top).edges))
