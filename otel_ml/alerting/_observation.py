@@ -63,9 +63,9 @@ class Observation:
     value
         The measured value (see the module table for units).
     window_start, window_end
-        The evaluated window, Unix seconds (``window_end`` exclusive). Each
-        window counts once per alert: a repeated or older ``window_end`` is
-        ignored, so re-evaluating a window after a restart is harmless.
+        The evaluated window, Unix seconds (``window_end`` exclusive). A window
+        sent again replaces its earlier verdict (late labels); it never counts
+        twice.
     n_rows
         Rows (or calls, or labelled predictions) behind the value.
     metric

@@ -1,11 +1,15 @@
 """The hysteresis of one alert: inactive → pending → firing → resolved.
 
-A breaching window moves an alert towards firing; it fires once it has
-breached for ``for_windows`` consecutive windows and ``for_seconds``. A firing
-alert resolves only after ``resolve_after_windows`` consecutive clear windows,
-so a flapping signal keeps one alert firing instead of a storm of them. Every
-window counts once: an observation whose ``window_end`` is not after the last
-one seen for this alert is ignored.
+Each alert keeps the verdicts of its most recent windows (at most
+``history_size(rule)``), keyed by window. It fires once the latest windows hold
+an unbroken run of ``for_windows`` breaching windows spanning ``for_seconds``;
+a firing alert resolves only after a run of ``resolve_after_windows`` clear
+windows, so a flapping signal keeps one alert firing instead of a storm of them.
+
+A window the evaluator evaluates again (late labels make the accuracy of an old
+window more exact) replaces that window's verdict instead of counting twice;
+the same window sent twice with the same verdict changes nothing. Windows older
+than the kept history are ignored.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from otel_ml.alerting._observation import Observation
 from otel_ml.alerting._rules import RuleConfig
 from otel_ml.alerting._transition import AlertState, AlertTransition
 
-__all__ = ["AlertRecord", "step"]
+__all__ = ["AlertRecord", "history_size", "step"]
 
 INACTIVE = "inactive"
 PENDING = "pending"
@@ -27,13 +31,21 @@ FIRING = semconv.ALERT_STATE_FIRING
 FIRING_MARK = f'"state": "{FIRING}"'  # how a firing record's JSON says so (cheap pre-filter)
 
 
+def history_size(rule: RuleConfig) -> int:
+    """How many recent windows an alert of ``rule`` remembers."""
+    return max(rule.for_windows, rule.resolve_after_windows) + 4
+
+
 @dataclass
 class AlertRecord:
-    """The persisted state of one alert identity."""
+    """The persisted state of one alert identity.
+
+    ``windows`` holds ``[window_start, window_end, breached]`` of the most
+    recent windows, oldest first.
+    """
 
     state: str = INACTIVE
-    breach_count: int = 0
-    clear_count: int = 0
+    windows: list[list[float]] = field(default_factory=list)
     breach_since: float | None = None
     last_window_end: float | None = None
     fired_at: float | None = None
@@ -50,6 +62,18 @@ class AlertRecord:
     def from_json(cls, text: str | None) -> AlertRecord:
         """Inverse of :meth:`to_json` (``None`` gives a fresh, inactive record)."""
         return cls() if text is None else cls(**json.loads(text))
+
+    def trailing_run(self) -> tuple[bool, int, float]:
+        """(breached?, length, start) of the run of equal verdicts ending at the newest window."""
+        if not self.windows:
+            return False, 0, 0.0
+        newest = bool(self.windows[-1][2])
+        length, start = 0, self.windows[-1][0]
+        for w_start, _, breached in reversed(self.windows):
+            if bool(breached) != newest:
+                break
+            length, start = length + 1, w_start
+        return newest, length, start
 
 
 def step(
@@ -75,49 +99,57 @@ def step(
     >>> out
     ['-', '-', 'firing', '-', '-', '-', 'resolved']
     """
-    if record.last_window_end is not None and obs.window_end <= record.last_window_end:
-        return record, None
-    rec = dataclasses.replace(record)  # lists are replaced below, never mutated
-    rec.last_window_end = obs.window_end
     breached = rule.breached(obs)
-    fire_now = repeat = resolve_now = False
-    if breached:
-        rec.clear_count = 0
-        if rec.state != FIRING and (rec.breach_count == 0 or rec.breach_since is None):
-            rec.breach_since = obs.window_start
-        rec.breach_count += 1
-        if obs.trace_ids:
-            rec.trace_ids, rec.span_ids = list(obs.trace_ids), list(obs.span_ids)
-        if rec.state == FIRING:
-            if (
-                rule.repeat_interval is not None
-                and rec.last_notified_at is not None
-                and now - rec.last_notified_at >= rule.repeat_interval
-            ):
-                repeat = True
-        elif (
-            rec.breach_count >= rule.for_windows
-            and obs.window_end - (rec.breach_since or obs.window_start) >= rule.for_seconds
-        ):
-            fire_now = True
-        else:
-            rec.state = PENDING
+    entry = [obs.window_start, obs.window_end, float(breached)]
+    windows = [list(w) for w in record.windows]
+    ends = [w[1] for w in windows]
+    if obs.window_end in ends:
+        i = ends.index(obs.window_end)
+        if bool(windows[i][2]) == breached:
+            return record, None  # the same verdict again: nothing changes
+        windows[i] = entry
     else:
-        rec.breach_count = 0
-        if rec.state == FIRING:
-            rec.clear_count += 1
-            resolve_now = rec.clear_count >= rule.resolve_after_windows
-        else:
-            rec.state, rec.breach_since, rec.clear_count = INACTIVE, None, 0
+        limit = history_size(rule)
+        if len(windows) >= limit and obs.window_end < ends[0]:
+            return record, None  # older than the history: too late to matter
+        windows.append(entry)
+        windows.sort(key=lambda w: w[1])
+        windows = windows[-limit:]
+    rec = dataclasses.replace(record, windows=windows)  # lists are replaced, never mutated
+    newest_is_this = windows[-1][1] == obs.window_end
+    rec.last_window_end = windows[-1][1]
+    run_breached, run, run_start = rec.trailing_run()
+    if rec.state != FIRING:  # while firing, breach_since stays the episode's start
+        if run_breached and run == len(windows) and record.breach_since is not None:
+            run_start = min(run_start, record.breach_since)  # the run is older than the history
+        rec.breach_since = run_start if run_breached else None
+    if breached and obs.trace_ids:
+        rec.trace_ids, rec.span_ids = list(obs.trace_ids), list(obs.span_ids)
+    fire_now = repeat = resolve_now = False
+    if rec.state == FIRING:
+        if not run_breached and run >= rule.resolve_after_windows:
+            resolve_now = True
+        elif (
+            newest_is_this
+            and breached
+            and rule.repeat_interval is not None
+            and rec.last_notified_at is not None
+            and now - rec.last_notified_at >= rule.repeat_interval
+        ):
+            repeat = True
+    elif run_breached and run >= rule.for_windows and (
+        windows[-1][1] - (rec.breach_since or run_start) >= rule.for_seconds
+    ):
+        fire_now = True
+    else:
+        rec.state = PENDING if run_breached else INACTIVE
     if not (fire_now or repeat or resolve_now):
         return rec, None
-    assert rec.breach_since is not None
     transition = _transition(
         rec, rule, obs, now=now, jaeger_url=jaeger_url, repeat=repeat, resolved=resolve_now
     )
     if resolve_now:
-        rec.state, rec.breach_since, rec.clear_count, rec.firing = INACTIVE, None, 0, None
-        rec.fired_at = None
+        rec.state, rec.breach_since, rec.firing, rec.fired_at = INACTIVE, None, None, None
         rec.trace_ids, rec.span_ids = [], []
     else:
         rec.state = FIRING

@@ -43,9 +43,14 @@ def test_builtin_rules_carry_the_seed_thresholds() -> None:
         "label_coverage_low": (0.5, Severity.INFO, Comparison.BELOW),
         "data_quality": (0.05, Severity.WARNING, Comparison.ABOVE),
     }
-    got = {r.name: (r.threshold, r.severity, r.comparison) for r in cfg.rules_for("m")}
+    got = {r.name: (r.threshold, r.severity, r.comparison) for r in cfg.rules}
     assert got == expected
     assert {r.kind for r in BUILTIN_RULES} == set(ObservationKind)
+    # label coverage is off by default (delayed labels make fresh windows look uncovered)
+    assert {r.name for r in cfg.rules} - {r.name for r in cfg.rules_for("m")} == {
+        "label_coverage_low"}
+    assert {r.name: r.min_rows for r in cfg.rules if r.min_rows} == {
+        "accuracy_low": 50, "precision_low": 50, "recall_low": 50, "f1_low": 50}
 
 
 def test_defaults_rules_and_per_model_overrides() -> None:

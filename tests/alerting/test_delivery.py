@@ -25,11 +25,13 @@ DRIFT = [0.02, 0.35, 0.41, 0.38, 0.33, 0.04, 0.03, 0.02, 0.01]
 
 
 def make_engine(
-    notifiers: dict[str, Any], clock: FakeClock, otel: Otel | None = None, **kwargs: Any
+    notifiers: dict[str, Any], clock: FakeClock, otel: Otel | None = None,
+    rules: dict[str, Any] | None = None, **kwargs: Any,
 ) -> AlertEngine:
     config = parse_alerting_config({
         "alerts": {"jaeger_url": "http://jaeger:16686",
-                   "defaults": {"for_windows": 2, "resolve_after_windows": 2}},
+                   "defaults": {"for_windows": 2, "resolve_after_windows": 2},
+                   "rules": rules or {}},
         "notifiers": notifiers,
     })
     return AlertEngine(
@@ -125,7 +127,8 @@ def test_flapping_signal_is_one_alert_not_a_storm(
 def test_info_alerts_are_not_routed_to_pagerduty(
     clock: FakeClock, slack: HttpReceiver, pagerduty: HttpReceiver, secrets_env: dict[str, str]
 ) -> None:
-    engine = make_engine(notifiers_section(slack=slack, pagerduty=pagerduty), clock)
+    engine = make_engine(notifiers_section(slack=slack, pagerduty=pagerduty), clock,
+                         rules={"label_coverage_low": {"enabled": True}})
     from otel_ml.alerting import Observation
 
     low = Observation("churn", "3", "label_coverage", 0.1, 0, 60, 100)  # info severity

@@ -55,7 +55,8 @@ _CASES = [
 def test_each_builtin_rule_fires_and_resolves(
     rule: str, kind: str, metric: str | None, feature: str | None, bad: float, good: float
 ) -> None:
-    engine = engine_for({"defaults": {"for_windows": 1, "resolve_after_windows": 1}})
+    engine = engine_for({"defaults": {"for_windows": 1, "resolve_after_windows": 1},
+                         "rules": {"label_coverage_low": {"enabled": True}}})
 
     def obs(i: int, value: float) -> Observation:
         return Observation("m", "1", kind, value, T0 + 60 * i, T0 + 60 * (i + 1), 500,
@@ -98,6 +99,29 @@ def test_repeat_interval_reminds_while_firing() -> None:
     engine = engine_for({"defaults": {"for_windows": 1, "repeat_interval": "3m"}})
     got = run(engine, [0.3] * 8)
     assert got == ["firing", "-", "-", "firing*", "-", "-", "firing*", "-"]
+
+
+def test_a_re_evaluated_window_replaces_its_verdict() -> None:
+    """Late labels make an old window's accuracy more exact: the update counts, not twice."""
+    engine = engine_for({"defaults": {"for_windows": 2, "resolve_after_windows": 2}})
+
+    def acc(i: int, value: float) -> list[Observation]:
+        return [Observation("m", "1", "performance", value, T0 + 60 * i, T0 + 60 * (i + 1), 500,
+                            metric="accuracy")]
+
+    assert engine.observe(acc(0, 0.80), now=T0 + 61) == []       # breach
+    assert engine.observe(acc(1, 0.90), now=T0 + 121) == []      # clear: run broken
+    (fired,) = engine.observe(acc(1, 0.81), now=T0 + 400)        # window 1 again, more labels
+    assert (fired.state, fired.window_end, fired.starts_at) == (AlertState.FIRING, T0 + 120, T0)
+    assert engine.observe(acc(1, 0.81), now=T0 + 401) == []      # the same again: nothing
+    assert engine.observe(acc(2, 0.95), now=T0 + 181) == []
+    assert engine.observe(acc(3, 0.95), now=T0 + 241)[0].state is AlertState.RESOLVED
+    # an update of a window older than the kept history is too late to matter
+    for i in range(4, 20):
+        engine.observe(acc(i, 0.95), now=T0 + 60 * (i + 1))
+    assert engine.observe(acc(0, 0.5), now=T0 + 2000) == []
+    assert engine.observe(acc(1, 0.5), now=T0 + 2000) == []
+    engine.close()
 
 
 def test_a_window_counts_once() -> None:
@@ -289,3 +313,27 @@ def test_backoff_is_bounded_and_jittered_below_nominal(
     nominal = min(cap, initial * 2.0 ** (attempt - 1))
     delay = policy.backoff(attempt, random.Random(seed))
     assert (1 - jitter) * nominal - 1e-9 <= delay <= nominal <= cap
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    events=st.lists(st.tuples(st.integers(0, 3), st.booleans()), max_size=60),
+    n=st.integers(1, 3),
+    m=st.integers(1, 3),
+)
+def test_re_evaluations_keep_transitions_alternating(
+    events: list[tuple[int, bool]], n: int, m: int
+) -> None:
+    """Windows advance or are re-evaluated (up to 3 back) in any pattern: firing and
+    resolved still alternate, and repeating the last observation never transitions."""
+    engine = engine_for({"defaults": {"for_windows": n, "resolve_after_windows": m,
+                                      "repeat_interval": "never"}})
+    newest, kinds = 0, []
+    for back, breached in events:
+        i = max(newest - back, 0) if back else newest + 1
+        newest = max(newest, i)
+        obs = [drift_obs(i, 0.5 if breached else 0.0)]
+        kinds += [t.state.value for t in engine.observe(obs, now=window_end(newest))]
+        assert engine.observe(obs, now=window_end(newest)) == []
+    engine.close()
+    assert kinds == ["firing", "resolved"] * (len(kinds) // 2) + ["firing"] * (len(kinds) % 2)
