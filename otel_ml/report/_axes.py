@@ -146,4 +146,6 @@ class LinearScale:
     def __call__(self, value: float) -> float:
         if self.d1 == self.d0:
             return (self.r0 + self.r1) / 2
-        return self.r0 + (value - self.d0) * (self.r1 - self.r0) / (self.d1 - self.d0)
+        # Halves first: no overflow when the domain spans most of the float range.
+        t = (value / 2 - self.d0 / 2) / (self.d1 / 2 - self.d0 / 2)
+        return self.r0 + t * (self.r1 - self.r0)

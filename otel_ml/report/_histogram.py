@@ -32,6 +32,7 @@ Examples
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,7 +74,8 @@ def _display_range(sketches: list[NumericSketch], tail: float) -> tuple[float, f
     hi = min(hi, max(s.max for s in live))
     if hi <= lo:
         pad = abs(lo) * 0.05 or 0.5
-        return lo - pad, lo + pad
+        big = sys.float_info.max
+        return max(lo - pad, -big), min(lo + pad, big)
     return lo, hi
 
 
@@ -178,7 +180,7 @@ def numeric_bins(
         reference.count + current.count > 0
         and _integer_valued(reference)
         and _integer_valued(current)
-        and math.ceil(hi) - math.floor(lo) < max(bins, 2) * 1.5
+        and hi - lo < max(bins, 2) * 1.5
     ):
         # One bar per integer, centred on it: count features read naturally.
         edges = np.arange(math.floor(lo), math.ceil(hi) + 2, dtype=np.float64) - 0.5

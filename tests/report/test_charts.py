@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from otel_ml.report import (
     Band,
@@ -119,3 +121,20 @@ def test_line_chart_without_points_still_renders() -> None:
 def test_large_axis_values_are_abbreviated() -> None:
     fig = line_chart([Series("rows", (0, 1), (0.0, 2_000_000.0))])
     assert "2M" in fig
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=60),
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=60),
+)
+def test_any_numeric_values_give_a_well_formed_chart(a: list[float], b: list[float]) -> None:
+    fig = _parse(distribution_chart(_numeric(np.array(a)), _numeric(np.array(b))))
+    for el in fig.iter():
+        for attr in ("x", "y", "width", "height", "x1", "x2", "y1", "y2"):
+            v = el.get(attr)
+            if v is not None:
+                assert np.isfinite(float(v)), (attr, v)
+        d = el.get("d")
+        if d:
+            assert "nan" not in d and "inf" not in d
