@@ -1,7 +1,7 @@
 """Time of ``AlertEngine.observe`` for one window of 100 models x 50 features.
 
 Each window carries 10,400 observations (per model: 50 feature-drift, 50
-data-quality, 4 performance), judged by the ten built-in rules. Timed: a quiet
+data-quality, 4 performance), judged by the built-in rules. Timed: a quiet
 window (no transition), a window where every feature drift fires (5,000 firing
 transitions, each queued for one notifier and emitted as a log event into the
 no-op logger), and the resolution. State on disk (SQLite, WAL, synchronous=FULL)
