@@ -337,3 +337,10 @@ def test_re_evaluations_keep_transitions_alternating(
         assert engine.observe(obs, now=window_end(newest)) == []
     engine.close()
     assert kinds == ["firing", "resolved"] * (len(kinds) // 2) + ["firing"] * (len(kinds) % 2)
+
+
+def test_unusable_state_dir_is_a_configuration_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ValueError, match="state_dir: cannot open the alert store"):
+        engine_for(state_dir=blocker / "alerts")
