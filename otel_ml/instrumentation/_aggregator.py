@@ -79,12 +79,14 @@ class Aggregator:
             w.add_call(seconds, rows=rows, error_type=error_type)
 
     def merge(self, key: ModelKey, window: ModelWindow) -> None:
-        """Add a window built outside the lock (features of one batch)."""
+        """Add a window built outside the lock (features of one batch); the caller gives it up."""
         with self._lock:
             w = self._current.get(key)
             if w is None:
                 w = self._current[key] = ModelWindow()
-            w.merge(window, max_features=self.max_features, max_classes=self.max_classes)
+            w.merge(
+                window, max_features=self.max_features, max_classes=self.max_classes, adopt=True
+            )
 
     # ---- readers -----------------------------------------------------------------------
     def register(self) -> Consumer:

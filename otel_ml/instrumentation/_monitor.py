@@ -440,7 +440,8 @@ class ModelMonitor:
         try:
             if snaps:
                 for table in tables_from_snapshots(snaps, names=self._names, id_column=o.id_column):
-                    window.merge(capture(table, o, o.reference), max_features=o.max_features)
+                    part = capture(table, o, o.reference)
+                    window.merge(part, max_features=o.max_features, adopt=True)
         except Exception as exc:  # noqa: BLE001 - counted
             self._errors.report(stages.STAGE_FEATURES, exc)
         outputs: list[Outputs | None] = [None] * len(items)

@@ -104,9 +104,18 @@ class ModelWindow:
         )
 
     def merge(
-        self, other: ModelWindow, *, max_features: int = 1000, max_classes: int = 100
+        self,
+        other: ModelWindow,
+        *,
+        max_features: int = 1000,
+        max_classes: int = 100,
+        adopt: bool = False,
     ) -> None:
-        """Add ``other`` into this window (sketches are merged, not shared)."""
+        """Add ``other`` into this window.
+
+        Sketches are merged, or copied when new here; with ``adopt=True`` new ones are
+        taken over instead of copied (the caller gives ``other`` up).
+        """
         self.calls += other.calls
         self.rows += other.rows
         for k, v in other.errors.items():
@@ -117,19 +126,19 @@ class ModelWindow:
             if mine is not None:
                 mine.merge(s)
             elif len(self.numeric) + len(self.categorical) < max_features:
-                self.numeric[name] = s.copy()
+                self.numeric[name] = s if adopt else s.copy()
         for name, c in other.categorical.items():
             cmine = self.categorical.get(name)
             if cmine is not None:
                 cmine.merge(c)
             elif len(self.numeric) + len(self.categorical) < max_features:
-                self.categorical[name] = c.copy()
+                self.categorical[name] = c if adopt else c.copy()
         for name, s in other.predictions.items():
             pmine = self.predictions.get(name)
             if pmine is not None:
                 pmine.merge(s)
             elif len(self.predictions) < max_classes + 1:
-                self.predictions[name] = s.copy()
+                self.predictions[name] = s if adopt else s.copy()
         for k, v in other.classes.items():
             bounded_add(self.classes, k, v, max_classes)
         self.quality.update(other.quality)

@@ -31,7 +31,7 @@ class Worker(Generic[T]):
         *,
         on_drop: Callable[[], None],
         capacity: int = 20_000,
-        wake_at: int = 512,
+        wake_at: int = 2048,
         interval: float = 0.5,
         name: str = "otel_ml-worker",
     ) -> None:
