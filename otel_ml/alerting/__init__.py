@@ -12,7 +12,8 @@ Usage
 ::
 
     config = parse_alerting_config(yaml.safe_load(text))     # alerts: + notifiers:
-    engine = AlertEngine(config, state_dir="state/alerts")
+    engine = AlertEngine(config, state_dir="state/alerts",
+                         logger_provider=otlp_logger_provider("http://collector:4318"))
     engine.start()                                           # delivery workers
     transitions = engine.observe(observations, now=time.time())
     ...
