@@ -13,12 +13,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk.resources import Resource
+
 from otel_ml import semconv as sc
 from otel_ml.alerting import AlertEngine, parse_alerting_config
 from otel_ml.evaluator._api import ApiServer
 from otel_ml.evaluator._auth import BearerAuth, Secret, TlsOptions
 from otel_ml.evaluator._config import EvaluatorConfig
-from otel_ml.evaluator._metrics_export import DerivedMetrics
+from otel_ml.evaluator._metrics_export import SERVICE_NAME, DerivedMetrics
 from otel_ml.evaluator._otlp_grpc import OtlpGrpcServer
 from otel_ml.evaluator._otlp_http import OtlpHttpServer
 from otel_ml.evaluator._policy import drift_policy_from_mapping
@@ -49,6 +53,7 @@ class EvaluatorApp:
     http: OtlpHttpServer | None
     grpc: OtlpGrpcServer | None
     api: ApiServer | None
+    logs: LoggerProvider | None = None
 
     @classmethod
     def from_config(
@@ -96,11 +101,14 @@ class EvaluatorApp:
             readers=metric_readers,
         )
         engine = None
+        logs = None
         if alerting is not None:
+            logs = _logger_provider(config)
             engine = AlertEngine(
                 alerting,
                 state_dir=config.state_dir / "alerts",
                 meter_provider=metrics.provider,
+                logger_provider=logs,
                 clock=clock,
             )
         service = EvaluatorService(
@@ -134,7 +142,7 @@ class EvaluatorApp:
                 ssl_context=ssl_context,
                 alerts=(lambda model: _firing(engine, model)) if engine is not None else None,
             )
-        return cls(config, store, service, metrics, engine, receiver, http, grpc, api)
+        return cls(config, store, service, metrics, engine, receiver, http, grpc, api, logs)
 
     def start(self, *, tick_interval: float | None = None) -> None:
         self.service.start(tick_interval=tick_interval)
@@ -152,6 +160,8 @@ class EvaluatorApp:
         self.service.stop()
         if self.alert_engine is not None:
             self.alert_engine.close()
+        if self.logs is not None:
+            self.logs.shutdown()
         self.metrics.shutdown()
         self.store.close()
 
@@ -164,6 +174,29 @@ class EvaluatorApp:
         if self.api is not None:
             out["api"] = self.api.url
         return out
+
+
+def _logger_provider(config: EvaluatorConfig) -> LoggerProvider | None:
+    """Alert log events (``ml.alert``) go out with the standard OTLP log exporter, to the
+    same endpoint as the derived metrics; none without an endpoint."""
+    ex = config.export
+    if ex.otlp_endpoint is None:
+        return None
+    exporter: LogRecordExporter
+    if ex.otlp_protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
+            OTLPLogExporter as GrpcLogExporter,
+        )
+
+        exporter = GrpcLogExporter(endpoint=ex.otlp_endpoint.split("://", 1)[-1], insecure=True)
+    else:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+        url = ex.otlp_endpoint.rstrip("/")
+        exporter = OTLPLogExporter(endpoint=url if url.endswith("/v1/logs") else url + "/v1/logs")
+    provider = LoggerProvider(resource=Resource.create({"service.name": SERVICE_NAME}))
+    provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    return provider
 
 
 def _firing(engine: AlertEngine | None, model: str) -> list[dict[str, Any]]:

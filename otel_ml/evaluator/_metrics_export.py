@@ -47,7 +47,7 @@ from otel_ml import semconv as sc
 from otel_ml._version import __version__
 from otel_ml.evaluator._report import FeatureReport, ModelReport
 
-__all__ = ["DRIFT_SCORE_METHODS", "DerivedMetrics", "HealthSnapshot"]
+__all__ = ["DRIFT_SCORE_METHODS", "SERVICE_NAME", "DerivedMetrics", "HealthSnapshot"]
 
 #: The drift statistics exported on ``ml.drift.score`` (error bounds, p-values and
 #: counts stay in the report, to keep the number of series down).
@@ -65,7 +65,8 @@ DRIFT_SCORE_METHODS = frozenset(
     }
 )
 
-_SERVICE_NAME = "otel-ml-evaluator"
+#: ``service.name`` of the evaluator's own telemetry.
+SERVICE_NAME = "otel-ml-evaluator"
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ class DerivedMetrics:
             )
         self.provider = MeterProvider(
             metric_readers=all_readers,
-            resource=Resource.create({"service.name": _SERVICE_NAME}),
+            resource=Resource.create({"service.name": SERVICE_NAME}),
         )
         meter = self.provider.get_meter(sc.EVALUATOR_SCOPE_NAME, __version__)
         g = meter.create_observable_gauge

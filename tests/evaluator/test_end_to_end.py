@@ -26,6 +26,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from e2e_app import model_proba, reference_frame
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
@@ -57,11 +61,22 @@ class OtlpGaugeSink:
     def __init__(self) -> None:
         self.values: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
         self.requests = 0
+        self.events: list[tuple[str, dict[str, str]]] = []
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.path == "/v1/logs":
+                    logs = ExportLogsServiceRequest()
+                    logs.ParseFromString(body)
+                    for rl in logs.resource_logs:
+                        for sl in rl.scope_logs:
+                            for rec in sl.log_records:
+                                attrs = {a.key: a.value.string_value for a in rec.attributes}
+                                sink.events.append((rec.event_name, attrs))
+                    self._reply(ExportLogsServiceResponse().SerializeToString())
+                    return
                 req = ExportMetricsServiceRequest()
                 req.ParseFromString(body)
                 sink.requests += 1
@@ -74,7 +89,9 @@ class OtlpGaugeSink:
                                 )
                                 v = p.as_double if p.HasField("as_double") else p.as_int
                                 sink.values[(m.name, attrs)] = float(v)
-                out = ExportMetricsServiceResponse().SerializeToString()
+                self._reply(ExportMetricsServiceResponse().SerializeToString())
+
+            def _reply(self, out: bytes) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", str(len(out)))
@@ -144,6 +161,17 @@ def test_monitor_to_evaluator_over_http_and_grpc(tmp_path: Path) -> None:
             "windows": {"size": "1d", "grace": "1s", "min_rows": 500},
             "references": [{"model": "credit", "version": "1", "path": "credit.json"}],
             "export": {"otlp": {"endpoint": sink.url, "interval": "0.5s"}},
+            "alerts": {
+                "defaults": {"for_windows": 1},
+                "builtin_rules": False,
+                "rules": {
+                    "drift_verdict": {
+                        "kind": "feature_drift",
+                        "threshold": "verdict",
+                        "severity": "warning",
+                    }
+                },
+            },
         },
         base_dir=tmp_path,
     )
@@ -267,6 +295,24 @@ def test_monitor_to_evaluator_over_http_and_grpc(tmp_path: Path) -> None:
         assert sink.get(
             sc.METRIC_DRIFT_SCORE, **{sc.ML_FEATURE_NAME: "x1", sc.ML_DRIFT_METHOD: "ks"}
         ) == (pytest.approx(ks["ks"]))
+
+        # --- the drift verdict fires an alert: in the report and as an OTLP log event ---
+        # (the engine judges the window right after its report is stored)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            alerts = json.loads(_get(ep["api"] + "/api/models/credit/report"))["alerts"]
+            if alerts:
+                break
+            time.sleep(0.2)
+        assert [a.get("feature") for a in alerts] == ["x1"], alerts
+        assert json.loads(_get(ep["api"] + "/api/models"))["models"][0]["alerts_firing"] == 1
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+            name == sc.EVENT_ALERT for name, _ in sink.events
+        ):
+            time.sleep(0.2)
+        fired = [a for name, a in sink.events if name == sc.EVENT_ALERT]
+        assert fired and fired[0][sc.ML_ALERT_STATE] == "firing"
 
         html = _get(ep["api"] + "/models/credit").decode()
         assert "x1" in html and "<svg" in html
