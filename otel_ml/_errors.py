@@ -3,7 +3,7 @@
 ::
 
     OtelMlError                 every error otel_ml raises on purpose
-    ├── ConfigurationError      bad options, config files, CLI arguments (names the field and the fix)
+    ├── ConfigurationError      bad options, config files, CLI arguments (names field and fix)
     ├── ProfileError            a profile file that cannot be read, or does not fit the data
     └── SketchError             sketches that cannot be merged or rebuilt (bad OTLP fields)
 
