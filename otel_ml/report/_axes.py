@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 __all__ = [
@@ -55,9 +56,9 @@ def nice_step(span: float, count: int = 5) -> float:
     >>> nice_step(10.0), nice_step(0.37), nice_step(1000.0, count=4)
     (2.0, 0.1, 250.0)
     """
-    if not math.isfinite(span) or span <= 0:
-        return 1.0
     raw = span / max(count, 1)
+    if not math.isfinite(raw) or raw <= 1e-300:
+        return 1.0
     power = 10.0 ** math.floor(math.log10(raw))
     for mult in (1.0, 2.0, 2.5, 5.0, 10.0):
         if raw <= mult * power * (1 + 1e-9):
@@ -71,9 +72,10 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
         return []
     if hi < lo:
         lo, hi = hi, lo
-    if hi == lo:
-        pad = abs(lo) * 0.1 or 1.0
-        lo, hi = lo - pad, hi + pad
+    if hi - lo < 1e-290:  # a point (or a denormal sliver): widen around it
+        pad = abs(lo) * 0.1 if abs(lo) > 1e-290 else 1.0
+        big = sys.float_info.max
+        lo, hi = max(lo - pad, -big), min(hi + pad, big)
     if not math.isfinite(hi - lo):  # a span beyond float range: just the ends (and zero)
         return [lo, 0.0, hi] if lo < 0.0 < hi else [lo, hi]
     step = nice_step(hi - lo, count)
@@ -83,7 +85,8 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
         return [lo, hi]
     # Round away binary noise (0.30000000000000004) to the step's decimals.
     decimals = max(0, -math.floor(math.log10(step)) + 2)
-    return [round(i * step, decimals) + 0.0 for i in range(first, last + 1)]
+    ticks = [round(i * step, decimals) + 0.0 for i in range(first, last + 1)]
+    return [t for t in ticks if math.isfinite(t)]  # a whole step past float max is inf
 
 
 def padded_range(values: list[float], *, include_zero: bool = False) -> tuple[float, float]:

@@ -438,6 +438,8 @@ def line_chart(
     yticks = [t for t in nice_ticks(*yr, count=4) if yr[0] <= t <= yr[1]]
     parts = []
     for b in bands:
+        if not (math.isfinite(b.start) and math.isfinite(b.end)):
+            continue
         x0, x1 = fr.x(max(b.start, xr[0])), fr.x(min(b.end, xr[1]))
         parts.append(
             f'<rect x="{_f(x0)}" y="{_f(fr.top)}" width="{_f(max(x1 - x0, 1.0))}" '
@@ -449,6 +451,8 @@ def line_chart(
         fr, xticks, yticks, x_format=x_format, y_format=y_format, x_label=x_label, y_label=y_label
     )
     for m in markers:
+        if not math.isfinite(m.value):
+            continue  # nothing to draw
         if m.axis == "x":
             x = _f(fr.x(m.value))
             parts.append(

@@ -138,3 +138,17 @@ def test_any_numeric_values_give_a_well_formed_chart(a: list[float], b: list[flo
         d = el.get("d")
         if d:
             assert "nan" not in d and "inf" not in d
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=30))
+def test_any_line_values_give_finite_coordinates(ys: list[float]) -> None:
+    svg = line_chart(
+        [Series("s", [float(i) for i in range(len(ys))], ys)],
+        markers=[Marker(0.5, "m"), Marker(ys[0] if ys else 0.0, "h", axis="y")],
+        time_axis=True,
+    )
+    coords = re.findall(r'\s(?:x|y|x1|x2|y1|y2|width|height)="([^"]+)"', svg)
+    assert coords and all(np.isfinite(float(c)) for c in coords)
+    for d in re.findall(r'\sd="([^"]*)"', svg):
+        assert "nan" not in d and "inf" not in d
