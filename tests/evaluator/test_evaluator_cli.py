@@ -1,0 +1,35 @@
+"""``otel-ml evaluator``: a configuration error stops start-up with one line naming the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from otel_ml.cli import main; sys.exit(main())", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_bad_config_exits_2_naming_the_key_and_the_fix(tmp_path: Path) -> None:
+    cfg = tmp_path / "evaluator.yaml"
+    cfg.write_text("windows: {size: 10s}\n")
+    r = _run("evaluator", "--config", str(cfg))
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "windows.size" in lines[0] and "[60 s, 86400 s]" in lines[0]
+
+
+def test_unreadable_reference_and_unknown_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "evaluator.yaml"
+    cfg.write_text("references:\n  - {model: m, path: missing.json}\n")
+    r = _run("evaluator", "--config", str(cfg))
+    assert r.returncode == 2 and "references[0].path" in r.stderr and "otel-ml profile" in r.stderr
+    cfg.write_text("recievers: {}\n")
+    r = _run("evaluator", "--config", str(cfg))
+    assert r.returncode == 2 and "did you mean 'receivers'" in r.stderr
