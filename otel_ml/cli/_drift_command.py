@@ -52,11 +52,18 @@ def add_parser(sub: Any) -> None:
         "(reported apart, not part of the verdict)",
     )
     g = p.add_argument_group("verdict policy (defaults: see docs/drift.md)")
-    g.add_argument("--alpha", type=float, help="significance level before correction")
-    g.add_argument("--min-rows", type=int, help="fewest rows on each side to conclude anything")
-    g.add_argument("--numeric-threshold", type=float, help="effect size for numeric features")
+    g.add_argument("--alpha", type=float, metavar="P", help="significance level before correction")
     g.add_argument(
-        "--categorical-threshold", type=float, help="effect size for categorical features"
+        "--min-rows", type=int, metavar="N", help="fewest rows on each side to conclude anything"
+    )
+    g.add_argument(
+        "--numeric-threshold", type=float, metavar="X", help="effect size for numeric features"
+    )
+    g.add_argument(
+        "--categorical-threshold",
+        type=float,
+        metavar="X",
+        help="effect size for categorical features",
     )
     add_progress_arguments(p)
     p.set_defaults(handler=_run)
