@@ -22,10 +22,10 @@ Examples
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from otel_ml.instrumentation import _clock
 from otel_ml.instrumentation._window import ModelKey, ModelWindow
 
 __all__ = ["Aggregator", "Consumer", "Delta", "default_aggregator"]
@@ -92,7 +92,7 @@ class Aggregator:
     def register(self) -> Consumer:
         """A new consumer; it sees what is recorded from now on."""
         with self._lock:
-            c = Consumer(self, time.time_ns())
+            c = Consumer(self, _clock.time_ns())
             self._consumers.append(c)
             return c
 
@@ -108,7 +108,7 @@ class Aggregator:
     def _collect_for(self, consumer: Consumer) -> Delta:
         for hook in list(self.before_collect):
             hook()
-        now = time.time_ns()
+        now = _clock.time_ns()
         with self._lock:
             current, self._current = self._current, {}
             for c in self._consumers:

@@ -35,6 +35,7 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 
 from otel_ml import semconv
 from otel_ml._version import __version__
+from otel_ml.instrumentation import _clock
 from otel_ml.instrumentation import _internal_errors as stages
 from otel_ml.instrumentation._aggregator import Aggregator, default_aggregator
 from otel_ml.instrumentation._events import emit_prediction
@@ -332,7 +333,7 @@ class ModelMonitor:
                         res,
                         ids,
                         span.get_span_context(),
-                        time.time_ns(),
+                        _clock.time_ns(),
                         self._raw(snap) if self.options.capture_raw_inputs else None,
                         False,
                     )
@@ -408,7 +409,7 @@ class ModelMonitor:
         self._aggregator.merge(self.key, window)
         raw = self._raw(inputs) if o.capture_raw_inputs else None
         self._worker.submit(
-            _Pending(self, None, outputs, ids, span.get_span_context(), time.time_ns(), raw, True)
+            _Pending(self, None, outputs, ids, span.get_span_context(), _clock.time_ns(), raw, True)
         )
 
     def _add_outputs(self, window: ModelWindow, outputs: Sequence[Outputs]) -> None:

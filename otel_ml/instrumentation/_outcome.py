@@ -8,7 +8,6 @@ Examples
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,6 +17,7 @@ from opentelemetry import _logs
 from otel_ml import semconv
 from otel_ml._errors import ConfigurationError
 from otel_ml._version import __version__
+from otel_ml.instrumentation import _clock
 from otel_ml.instrumentation._events import emit_outcome
 from otel_ml.stats._categorical_sketch import _as_strings
 
@@ -83,7 +83,7 @@ def record_outcome(
                 f"record_outcome: actuals are not numbers ({exc}); pass as_labels=True"
             ) from None
     logger = _logs.get_logger(semconv.SCOPE_NAME, __version__, logger_provider=logger_provider)
-    now = time.time_ns()
+    now = _clock.time_ns()
     for start in range(0, len(id_list), MAX_OUTCOME_ROWS):
         emit_outcome(
             logger,
