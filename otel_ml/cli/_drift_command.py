@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from otel_ml._errors import ConfigurationError
 from otel_ml.cli._data_files import DataFileError, read_table
 from otel_ml.cli._profile_command import add_progress_arguments, numeric_or_fail
 from otel_ml.cli._progress import reading_progress
@@ -78,7 +79,13 @@ def _policy(args: argparse.Namespace) -> DriftPolicy:
         "numeric_threshold": args.numeric_threshold,
         "categorical_threshold": args.categorical_threshold,
     }
-    return DriftPolicy(**{k: v for k, v in given.items() if v is not None})
+    try:
+        return DriftPolicy(**{k: v for k, v in given.items() if v is not None})
+    except ConfigurationError as exc:  # name the option, not the dataclass field
+        text = str(exc)
+        for field in given:
+            text = text.replace(f"DriftPolicy.{field}", "--" + field.replace("_", "-"))
+        raise ConfigurationError(text) from exc
 
 
 def _num(v: float) -> float | None:

@@ -99,7 +99,7 @@ def test_drift_policy_options_change_the_verdict(
     assert main([*args, "--alpha", "0.05"]) == 1
     capsys.readouterr()
     assert main([*args, "--alpha", "2"]) == 2
-    _one_line_error(capsys, "alpha")
+    _one_line_error(capsys, "--alpha: must be in (0, 1)")
 
 
 def test_drift_html_is_one_self_contained_file_with_a_plot_per_feature(
