@@ -2,8 +2,9 @@
 
     python tests/stack/stack_model_app.py --endpoint http://127.0.0.1:4318 --duration 300
 
-Configures otel_ml (OTLP/HTTP to the evaluator, a Prometheus endpoint on a free port,
-printed as ``prometheus HOST:PORT``) and calls two monitored models until it is stopped:
+Configures otel_ml (OTLP/HTTP to the evaluator, traces included so that prediction
+events carry trace ids; a Prometheus endpoint on a free port, printed as
+``prometheus HOST:PORT``) and calls two monitored models until it is stopped:
 
 - ``credit`` v1: a logistic model on a DataFrame with numeric and categorical features,
   fed drifted applications (``debt_ratio`` much higher than in the reference) with some
@@ -85,7 +86,6 @@ def main(argv: list[str] | None = None) -> int:
         endpoint=args.endpoint,
         protocol="http/protobuf",
         export_interval=1.0,
-        traces=False,
         prometheus_port=0,
         prometheus_host="127.0.0.1",
     )

@@ -9,26 +9,21 @@ received what, and that the rendered messages read well.
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
-import socket
 import subprocess
-import threading
-import time
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from aiosmtpd.controller import Controller
+from alertmanager_harness import (
+    ALERTMANAGER,
+    Inbox,
+    post_alerts,
+    receivers,
+    running_alertmanager,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 AM_DIR = ROOT / "collector-config" / "alertmanager"
@@ -36,7 +31,6 @@ CONFIG = AM_DIR / "alertmanager.yml"
 TEMPLATES = AM_DIR / "templates"
 
 AMTOOL = shutil.which("amtool")
-ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 if AMTOOL is None or ALERTMANAGER is None:  # pragma: no cover - ./dev setup installs them
     raise RuntimeError("amtool/alertmanager not found: run ./dev setup")
 
@@ -158,152 +152,17 @@ def test_templates_render_readable_messages(tmp_path: Path) -> None:
 # --- a real Alertmanager --------------------------------------------------------------
 
 
-@dataclass
-class _Inbox:
-    requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    mails: list[EmailMessage] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
-def inbox() -> Iterator[tuple[_Inbox, int, int]]:
-    box = _Inbox()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server API
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            with box.lock:
-                box.requests.append((self.path, json.loads(body)))
-            self.send_response(202 if self.path.startswith("/pagerduty") else 200)
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-
-    class Smtp:
-        async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:  # noqa: N802
-            msg = message_from_bytes(envelope.content, policy=policy.default)
-            assert isinstance(msg, EmailMessage)
-            with box.lock:
-                box.mails.append(msg)
-            return "250 OK"
-
-    smtp_port = _free_port()
-    smtp = Controller(Smtp(), hostname="127.0.0.1", port=smtp_port)
-    smtp.start()
-    try:
-        yield box, http.server_address[1], smtp_port
-    finally:
-        smtp.stop()
-        http.shutdown()
-        http.server_close()
+def inbox() -> Iterator[Inbox]:
+    with receivers() as box:
+        yield box
 
 
-def _local_config(http_port: int, smtp_port: int) -> dict[str, Any]:
-    """The shipped config with local endpoints, inline test secrets and short waits."""
-    cfg: dict[str, Any] = copy.deepcopy(yaml.safe_load(CONFIG.read_text()))
-    g = cfg["global"]
-    for key in ("smtp_auth_username", "smtp_auth_password_file", "slack_api_url_file"):
-        g.pop(key)
-    g.update(smtp_smarthost=f"127.0.0.1:{smtp_port}", smtp_require_tls=False,
-             slack_api_url=f"http://127.0.0.1:{http_port}/slack")
-    for receiver in cfg["receivers"]:
-        for pd in receiver.get("pagerduty_configs", []):
-            pd.pop("routing_key_file")
-            pd.update(routing_key="test-routing-key",
-                      url=f"http://127.0.0.1:{http_port}/pagerduty")
-    cfg["templates"] = [str(TEMPLATES / "*.tmpl")]
-
-    def fast(route: dict[str, Any]) -> None:
-        for key in ("group_wait", "group_interval"):
-            if key in route:
-                route[key] = "1s"
-        for child in route.get("routes", []):
-            fast(child)
-
-    cfg["route"]["group_wait"] = "1s"
-    fast(cfg["route"])
-    return cfg
-
-
-def _post_alerts(port: int, alerts: list[dict[str, Any]]) -> None:
-    body = json.dumps([{**a, "generatorURL": "http://prometheus:9090/graph"} for a in alerts])
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v2/alerts", data=body.encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        assert resp.status == 200
-
-
-def _wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"alertmanager exited: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"alertmanager not ready: {log.read_text()[-2000:]}")
-
-
-@contextmanager
-def _alertmanager(http_port: int, smtp_port: int, tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    config = tmp_path / "alertmanager.yml"
-    config.write_text(yaml.safe_dump(_local_config(http_port, smtp_port)))
-    port = _free_port()
-    log = tmp_path / "alertmanager.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(ALERTMANAGER), f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-            stdout=out, stderr=subprocess.STDOUT)
-    try:
-        _wait_ready(port, proc, log)
-        yield port, log
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _collect(box: _Inbox, *, slack: int, pager: int, mails: int, timeout: float = 30,
-             settle: float = 0.0) -> tuple[list[Any], list[Any], list[EmailMessage]]:
-    """Wait until at least the given numbers arrived (then ``settle`` s more)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with box.lock:
-            got_slack = [b for p, b in box.requests if p == "/slack"]
-            got_pager = [b for p, b in box.requests if p == "/pagerduty"]
-            got_mails = list(box.mails)
-        done = len(got_slack) >= slack and len(got_pager) >= pager and len(got_mails) >= mails
-        if done and settle <= 0:
-            return got_slack, got_pager, got_mails
-        if done:
-            time.sleep(settle)
-            settle = 0.0
-            continue
-        if time.monotonic() > deadline:
-            return got_slack, got_pager, got_mails
-        time.sleep(0.2)
-
-
-def test_real_alertmanager_routes_and_renders(inbox: tuple[_Inbox, int, int],
-                                              tmp_path: Path) -> None:
-    box, http_port, smtp_port = inbox
-    with _alertmanager(http_port, smtp_port, tmp_path) as (port, log):
-        _post_alerts(port, [LATENCY_ALERT, ACCURACY_ALERT, INFO_ALERT])
-        slack, pager, mails = _collect(box, slack=2, pager=1, mails=2)
+def test_real_alertmanager_routes_and_renders(inbox: Inbox, tmp_path: Path) -> None:
+    with running_alertmanager(inbox, tmp_path) as port:
+        post_alerts(port, [LATENCY_ALERT, ACCURACY_ALERT, INFO_ALERT])
+        inbox.wait(slack=2, pager=1, mails=2)
+    slack, pager, mails = inbox.slack(), inbox.pagerduty(), inbox.emails()
 
     # Slack: the warning and the critical, each in its own group
     titles = sorted(b["attachments"][0]["title"] for b in slack)
@@ -338,15 +197,43 @@ def test_real_alertmanager_routes_and_renders(inbox: tuple[_Inbox, int, int],
         "[FIRING:1] INFO MLModelRetrainSuggested · model fraud")
 
 
-def test_evaluator_alert_inhibits_its_prometheus_twin(inbox: tuple[_Inbox, int, int],
-                                                     tmp_path: Path) -> None:
-    box, http_port, smtp_port = inbox
-    with _alertmanager(http_port, smtp_port, tmp_path) as (port, _log):
-        _post_alerts(port, [EVALUATOR_ACCURACY_ALERT])
-        _collect(box, slack=1, pager=1, mails=1)
-        _post_alerts(port, [ACCURACY_ALERT, EVALUATOR_ACCURACY_ALERT])
+def test_evaluator_alert_inhibits_its_prometheus_twin(inbox: Inbox, tmp_path: Path) -> None:
+    with running_alertmanager(inbox, tmp_path) as port:
+        post_alerts(port, [EVALUATOR_ACCURACY_ALERT])
+        inbox.wait(slack=1, pager=1, mails=1)
+        post_alerts(port, [ACCURACY_ALERT, EVALUATOR_ACCURACY_ALERT])
         # give a second group (the twin's) time to be flushed if it were not inhibited
-        slack, pager, _mails = _collect(box, slack=2, pager=2, mails=2, timeout=4)
+        inbox.wait(slack=2, pager=2, mails=2, timeout=4)
+    slack, pager = inbox.slack(), inbox.pagerduty()
     titles = [b["attachments"][0]["title"] for b in slack]
     assert titles and all("accuracy_low" in t for t in titles), titles
     assert all(e["payload"]["summary"].endswith("accuracy_low · model churn") for e in pager)
+
+
+def test_templates_render_evaluator_alerts(tmp_path: Path) -> None:
+    """Alerts from the evaluator's notifier: no runbook_url, version and window in the
+    annotations, example trace ids to turn into Jaeger links."""
+    alert = {
+        "labels": {"alertname": "feature_drift", "severity": "warning", "ml_model_name": "credit",
+                   "alert_id": "x1", "ml_alert_kind": "feature_drift",
+                   "ml_feature_name": "debt_ratio"},
+        "annotations": {"summary": "credit: debt_ratio drifted", "description": "PSI 0.9.",
+                        "value": "0.9", "threshold": "0.2", "comparison": "above",
+                        "window_start": "2026-11-27T10:00:00Z",
+                        "window_end": "2026-11-27T10:01:00Z", "n_rows": "400",
+                        "ml_model_version": "1",
+                        "trace_ids": "0123456789abcdef0123456789abcdef,"
+                                     "fedcba9876543210fedcba9876543210"},
+    }
+    lines = _render("otel_ml.slack.text", _template_data("firing", alert), tmp_path).splitlines()
+    assert "Model:    credit (version 1)" in lines
+    assert "Feature:  debt_ratio" in lines
+    assert "Value:    0.9 (above threshold 0.2)" in lines
+    assert "Window:   2026-11-27T10:00:00Z to 2026-11-27T10:01:00Z (400 rows)" in lines
+    assert ("Runbook:  https://github.com/your-org/otel_ml/blob/main/"
+            "docs/runbooks.md#mlfeaturedrifthigh") in lines
+    assert ("Traces:   http://localhost:16686/trace/0123456789abcdef0123456789abcdef "
+            "http://localhost:16686/trace/fedcba9876543210fedcba9876543210") in lines
+    html = _render("otel_ml.email.html", _template_data("firing", alert), tmp_path)
+    assert "<td>credit (version 1)</td>" in html
+    assert 'docs/runbooks.md#mlfeaturedrifthigh">Runbook</a>' in html

@@ -119,7 +119,8 @@ def test_dashboards_show_what_the_issue_asks_for() -> None:
         assert needle in perf, needle
     health = _exprs("otel-ml-evaluator")
     for needle in ('up{job="otel-ml-evaluator"}', "otel_ml_evaluator_window_lag_seconds",
-                   "otel_ml_evaluator_points_received_total", "otel_ml_evaluator_queue_depth"):
+                   "otel_ml_evaluator_points_received_total", "otel_ml_evaluator_queue_depth",
+                   "otel_ml_notifications_total"):
         assert needle in health, needle
 
 

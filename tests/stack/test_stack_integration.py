@@ -7,7 +7,11 @@ loopback) and scrapes, while traffic flows:
 - a real monitored model process (`stack_model_app.py`: `otel_ml.configure` with a
   Prometheus endpoint, `@otel_ml.monitor`, `record_outcome`), which also sends OTLP to
 - a real `otel-ml evaluator` subprocess (1-minute windows), whose `/metrics` carries
-  drift, data quality, accuracy, label coverage and its own health.
+  drift, data quality, accuracy, label coverage and its own health, and which sends
+  its own alerts to
+- a real Alertmanager running the shipped `alertmanager.yml` and templates (Slack and
+  PagerDuty played by a local HTTP server, email by a real SMTP server), which is also
+  the Alertmanager of the Prometheus above.
 
 Once the evaluator has closed a window, every recording rule, every dashboard panel
 query and every dashboard variable must return data, and the alert rules must see the
@@ -33,6 +37,7 @@ from typing import IO, Any
 
 import pytest
 import yaml
+from alertmanager_harness import Inbox, receivers, running_alertmanager
 from grafana_queries import all_panel_queries, all_variable_queries, render
 from stack_model_app import MODEL, SLOW_MODEL, write_reference
 
@@ -91,6 +96,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     reference = tmp / "credit-1.profile.json"
     write_reference(reference)
     procs: list[_Proc] = []
+    with receivers() as inbox, running_alertmanager(inbox, tmp / "alertmanager") as am_port:
+        yield from _stack(tmp, reference, procs, inbox, am_port)
+
+
+def _stack(tmp: Path, reference: Path, procs: list[_Proc], inbox: Inbox,
+           am_port: int) -> Iterator[dict[str, Any]]:
     try:
         # --- the evaluator ---------------------------------------------------------
         config = {
@@ -100,6 +111,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "api": {"host": "127.0.0.1", "port": 0},
             "windows": {"size": "1m", "grace": "2s", "min_rows": 20},
             "references": [{"model": MODEL, "version": "1", "path": str(reference)}],
+            # alert on the first breaching window (default: two in a row)
+            "alerts": {"defaults": {"for_windows": 1}},
+            "notifiers": {"alertmanager": {"type": "alertmanager",
+                                           "url": f"http://127.0.0.1:{am_port}"}},
         }
         (tmp / "evaluator.yaml").write_text(yaml.safe_dump(config))
         evaluator = _start(
@@ -127,7 +142,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         prom_cfg["global"].update(scrape_interval="1s", evaluation_interval="1s")
         (prom_dir / "prometheus.yml").write_text(yaml.safe_dump(prom_cfg))
         targets = {"ml-models.yml": [sdk], "otel-ml-evaluator.yml": [api],
-                   "otel-collector.yml": [], "alertmanager.yml": []}
+                   "otel-collector.yml": [], "alertmanager.yml": [f"127.0.0.1:{am_port}"]}
         for name, hosts in targets.items():
             (prom_dir / "targets" / name).write_text(
                 yaml.safe_dump([{"targets": hosts}] if hosts else []))
@@ -140,7 +155,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         procs.append(prometheus)
         url = f"http://127.0.0.1:{port}"
         _wait_for(lambda: _get(f"{url}/-/ready") is not None, 60, prometheus)
-        yield {"url": url, "procs": procs, "sdk": sdk, "api": api}
+        yield {"url": url, "procs": procs, "sdk": sdk, "api": api, "inbox": inbox}
     finally:
         for p in reversed(procs):
             p.stop()
@@ -274,3 +289,30 @@ def test_alert_rules_see_what_the_traffic_does(stack: dict[str, Any]) -> None:
                for r in _query(url, 'ALERTS{alertname="MLFeatureDriftHigh"}')}
     assert "debt_ratio" in drifted
     assert not re.search(r"age", " ".join(sorted(drifted)))  # undrifted feature stays quiet
+
+
+def test_evaluator_alerts_reach_slack_through_the_shipped_alertmanager(
+    stack: dict[str, Any],
+) -> None:
+    """The evaluator's own drift alert, routed and rendered by alertmanager.yml."""
+    _wait_for_window(stack)
+    inbox: Inbox = stack["inbox"]
+    deadline = time.monotonic() + 60
+    drift: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not drift:
+        drift = [a for body in inbox.slack() for a in body["attachments"]
+                 if a["title"].endswith("feature_drift · model credit")]
+        time.sleep(1)
+    assert drift, [a["title"] for body in inbox.slack() for a in body["attachments"]]
+    text = drift[0]["text"]
+    assert drift[0]["title"].startswith("[FIRING:")
+    assert "Model:    credit (version 1)" in text
+    assert "docs/runbooks.md#mlfeaturedrifthigh" in text
+    assert re.search(r"Traces:   http://localhost:16686/trace/[0-9a-f]{32}", text), text
+    # the evaluator counts the delivery
+    metrics = _get(f"http://{stack['api']}/metrics")
+    assert metrics is not None
+    delivered = re.findall(
+        r'^otel_ml_notifications_total\{[^}]*otel_ml_outcome="delivered"[^}]*\} (\S+)',
+        metrics.decode(), re.M)
+    assert delivered and float(delivered[0]) >= 1
