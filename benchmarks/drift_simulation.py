@@ -174,6 +174,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every repetition count")
     ap.add_argument("--seed", type=int, default=20261127)
+    ap.add_argument("--numeric-threshold", type=float, default=DriftPolicy().numeric_threshold,
+                    help="DriftPolicy.numeric_threshold (effect size for numeric features)")
     args = ap.parse_args()
 
     def reps(base: int) -> int:
@@ -183,7 +185,7 @@ def main() -> None:
         print(f"<!-- {msg} -->", flush=True)
 
     rng = np.random.default_rng(args.seed)
-    policy = DriftPolicy()
+    policy = DriftPolicy(numeric_threshold=args.numeric_threshold)
     reference = sketch(sample(rng, REFERENCE_ROWS, NO_DRIFT), PROFILE_MAX_CATEGORIES)
     began = time.perf_counter()
 
