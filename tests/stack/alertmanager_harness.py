@@ -1,6 +1,6 @@
 """A real Alertmanager running the shipped configuration, with local receivers.
 
-Used by test_alertmanager.py and test_stack_integration.py. :func:`receivers` starts an
+Used by test_alertmanager_config.py and test_stack_integration.py. :func:`receivers` starts an
 HTTP server that plays Slack (``/slack``) and PagerDuty (``/pagerduty``) and a real SMTP
 server (aiosmtpd); :func:`running_alertmanager` starts the Debian
 ``prometheus-alertmanager`` with ``collector-config/alertmanager/alertmanager.yml`` in
