@@ -111,11 +111,17 @@ class _Server(ThreadingHTTPServer):
         self.api = api
         super().__init__(addr, _Handler)
 
-    def get_request(self) -> tuple[Any, Any]:
-        sock, addr = super().get_request()
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # The TLS handshake runs here, in the connection's own thread, so a slow or
+        # broken client cannot stall the accept loop.
         if self.api.ssl_context is not None:
-            sock = self.api.ssl_context.wrap_socket(sock, server_side=True)
-        return sock, addr
+            request.settimeout(30)
+            try:
+                request = self.api.ssl_context.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError) as exc:
+                _log.debug("api: TLS handshake with %s failed: %s", client_address, exc)
+                return
+        super().finish_request(request, client_address)
 
 
 class ApiServer:
