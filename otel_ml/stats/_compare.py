@@ -30,12 +30,12 @@ from otel_ml.stats._categorical_sketch import CategoricalSketch
 from otel_ml.stats._columns import FeatureKind, columns_of
 from otel_ml.stats._drift import categorical_statistics, numeric_statistics
 from otel_ml.stats._numeric_sketch import NumericSketch
-from otel_ml.stats._policy import DriftPolicy
+from otel_ml.stats._policy import CHI2, KS, DriftPolicy, G
 from otel_ml.stats._profile import FeatureProfile, Profile, Sketch
 
 __all__ = ["DriftReport", "FeatureDrift", "compare", "compare_feature"]
 
-_TEST_NAMES = {"chi2": "chi2_p_value", "g": "g_p_value"}
+_P_VALUE_OF = {CHI2: "chi2_p_value", G: "g_p_value"}  # fields of CategoricalStatistics
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,7 +131,7 @@ def compare_feature(
         stats = dict(vars(ns))
         kind, method = FeatureKind.NUMERIC, policy.numeric_effect
         threshold = policy.numeric_threshold
-        test, p_value = "ks", ns.ks_p_value
+        test, p_value = KS, ns.ks_p_value
     elif isinstance(reference_sketch, CategoricalSketch) and isinstance(
         current_sketch, CategoricalSketch
     ):
@@ -139,7 +139,7 @@ def compare_feature(
         stats = dict(vars(cs))
         kind, method = FeatureKind.CATEGORICAL, policy.categorical_effect
         threshold, test = policy.categorical_threshold, policy.categorical_test
-        p_value = float(stats[_TEST_NAMES[test]])
+        p_value = float(stats[_P_VALUE_OF[test]])
     else:
         raise SketchError(
             f"feature {name!r}: cannot compare a {type(reference_sketch).__name__} reference "

@@ -34,21 +34,35 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum
+from typing import Final
 
 from otel_ml._errors import ConfigurationError
 
 __all__ = [
     "CATEGORICAL_EFFECTS",
+    "CATEGORICAL_TESTS",
+    "CHI2",
+    "G",
+    "KS",
     "NUMERIC_EFFECTS",
+    "TOTAL_VARIATION",
+    "WASSERSTEIN_NORMALISED",
     "Correction",
     "DriftPolicy",
     "Verdict",
 ]
 
-# Statistic names (keys of FeatureDrift.statistics) that can serve as the effect size.
-NUMERIC_EFFECTS = ("wasserstein_normalised", "ks", "psi", "jensen_shannon", "hellinger")
-CATEGORICAL_EFFECTS = ("total_variation", "psi", "jensen_shannon", "hellinger")
-CATEGORICAL_TESTS = ("chi2", "g")
+# Statistic names (keys of FeatureDrift.statistics, fields of Numeric/CategoricalStatistics)
+# that can serve as the effect size, and the tests; FeatureDrift.method / .test take these.
+WASSERSTEIN_NORMALISED: Final = "wasserstein_normalised"
+TOTAL_VARIATION: Final = "total_variation"
+KS: Final = "ks"
+CHI2: Final = "chi2"
+G: Final = "g"
+_SHARED_EFFECTS = ("psi", "jensen_shannon", "hellinger")
+NUMERIC_EFFECTS: Final = (WASSERSTEIN_NORMALISED, KS, *_SHARED_EFFECTS)
+CATEGORICAL_EFFECTS: Final = (TOTAL_VARIATION, *_SHARED_EFFECTS)
+CATEGORICAL_TESTS: Final = (CHI2, G)
 
 
 class Correction(str, Enum):
@@ -78,11 +92,11 @@ class DriftPolicy:
         Fewest non-missing rows, in the window and in the reference, for a verdict.
     """
 
-    numeric_effect: str = "wasserstein_normalised"
+    numeric_effect: str = WASSERSTEIN_NORMALISED
     numeric_threshold: float = 0.1
-    categorical_effect: str = "total_variation"
+    categorical_effect: str = TOTAL_VARIATION
     categorical_threshold: float = 0.05
-    categorical_test: str = "chi2"
+    categorical_test: str = CHI2
     alpha: float = 0.01
     correction: Correction = Correction.BONFERRONI
     min_rows: int = 100
