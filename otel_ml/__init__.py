@@ -34,7 +34,11 @@ from otel_ml.stats import (
     FeatureProfile,
     NumericSketch,
     Profile,
+    QualityReport,
+    classification_metrics,
     compare,
+    quality_report,
+    regression_metrics,
 )
 
 __all__ = [
@@ -53,6 +57,7 @@ __all__ = [
     "OtelMlWarning",
     "Profile",
     "ProfileError",
+    "QualityReport",
     "SketchError",
     "Task",
     "__version__",
@@ -61,5 +66,8 @@ __all__ = [
     "last_prediction_ids",
     "monitor",
     "record_outcome",
+    "classification_metrics",
     "compare",
+    "quality_report",
+    "regression_metrics",
 ]
