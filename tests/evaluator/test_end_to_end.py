@@ -279,6 +279,18 @@ def test_monitor_to_evaluator_over_http_and_grpc(tmp_path: Path) -> None:
             pytest.approx(acc)
         )
         assert prom_value("ml_label_coverage") == pytest.approx(labelled.mean())
+        # the evaluator's own health, on the same endpoint
+        received = sum(
+            v for name, _, v in samples if name.startswith("otel_ml_evaluator_points_received")
+        )
+        assert received >= n / 100  # at least the calls' data points and the events
+        for health in (
+            "otel_ml_evaluator_queue_depth",
+            "otel_ml_evaluator_window_lag",
+            "otel_ml_evaluator_pending_predictions",
+            "otel_ml_evaluator_batches",
+        ):
+            assert any(name.startswith(health) for name, _, _ in samples), health
 
         # --- OTLP export back to "the Collector" --------------------------------------
         deadline = time.monotonic() + 30
