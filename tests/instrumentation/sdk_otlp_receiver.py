@@ -29,6 +29,8 @@ class Received:
     metrics: list[metrics_service_pb2.ExportMetricsServiceRequest] = field(default_factory=list)
     logs: list[logs_service_pb2.ExportLogsServiceRequest] = field(default_factory=list)
     traces: list[trace_service_pb2.ExportTraceServiceRequest] = field(default_factory=list)
+    #: request headers (HTTP) / metadata (gRPC), lower-case keys, one dict per request
+    headers: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def metric_points(self, name: str) -> list[tuple[Any, dict[str, Any], Any]]:
@@ -116,6 +118,7 @@ def http_receiver() -> Iterator[tuple[str, Received]]:
             req.ParseFromString(body)
             with received.lock:
                 getattr(received, signal).append(req)
+                received.headers.append({k.lower(): v for k, v in self.headers.items()})
             payload = resp_cls().SerializeToString()
             self.send_response(200)
             self.send_header("Content-Type", "application/x-protobuf")
@@ -145,18 +148,21 @@ def grpc_receiver() -> Iterator[tuple[str, Received]]:
         def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC API
             with received.lock:
                 received.metrics.append(request)
+                received.headers.append(dict(context.invocation_metadata()))
             return metrics_service_pb2.ExportMetricsServiceResponse()
 
     class Logs(logs_service_pb2_grpc.LogsServiceServicer):  # type: ignore[misc]
         def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC API
             with received.lock:
                 received.logs.append(request)
+                received.headers.append(dict(context.invocation_metadata()))
             return logs_service_pb2.ExportLogsServiceResponse()
 
     class Traces(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
         def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC API
             with received.lock:
                 received.traces.append(request)
+                received.headers.append(dict(context.invocation_metadata()))
             return trace_service_pb2.ExportTraceServiceResponse()
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))

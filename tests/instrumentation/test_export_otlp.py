@@ -243,6 +243,7 @@ def _run_app(protocol: str, url: str, *, own_tracer: bool = False) -> str:
         "OTEL_SERVICE_NAME": "svc",
         "OTEL_RESOURCE_ATTRIBUTES": "service.instance.id=i-1,deployment.environment=test",
         "OTEL_METRIC_EXPORT_INTERVAL": "600000",
+        "OTEL_EXPORTER_OTLP_HEADERS": "x-tenant=blue",
     }
     proc = subprocess.run(
         [sys.executable, "-c", _APP.format(own_tracer=own_tracer)],
@@ -272,6 +273,7 @@ def test_configure_from_environment_exports_at_exit(protocol: str) -> None:
             sum(number(p) for _, _, p in received.metric_points(semconv.METRIC_PREDICT_ROWS)) == 6
         )
         assert len(received.log_records(semconv.EVENT_PREDICTION)) == 3
+        assert received.headers and all(h.get("x-tenant") == "blue" for h in received.headers)
 
 
 def test_configure_keeps_the_applications_provider() -> None:
