@@ -13,6 +13,8 @@
    reference profile) stored, then ``EvaluatorService.tick()`` evaluates all 100 windows
    (load sketches, drift for 5,000 features, quality, store the reports, publish the
    gauges). Baseline: ``compare_feature`` alone on the same 5,000 sketch pairs.
+3. **Store**: ``Store.write`` in-process (sketch points one batch per commit and ten
+   per commit; prediction ids stored; outcome ids joined).
 
 Run: ``python benchmarks/evaluator_throughput.py`` (about 1 minute). Prints Markdown.
 """
@@ -304,6 +306,97 @@ def evaluate_window(models: int, features: int, tmp: Path) -> dict[str, float]:
     }
 
 
+def store_rates(tmp: Path) -> dict[str, float]:
+    """In-process ``Store.write`` rates (no HTTP): sketch points per commit and grouped,
+    prediction ids stored, outcome ids joined."""
+    from otel_ml.evaluator._records import HistogramPoint as HP
+    from otel_ml.evaluator._records import (
+        IngestBatch,
+        OutcomeEvent,
+        PredictionEvent,
+        ResourceIdentity,
+        Signal,
+        Temporality,
+    )
+    from otel_ml.evaluator._store import Store
+    from otel_ml.evaluator._windows import Windowing
+
+    rng = np.random.default_rng(2)
+    res = ResourceIdentity("bench")
+    t = 1800 * 10**9
+
+    def hist_batch(k: int) -> IngestBatch:
+        pts = []
+        for m in range(4):
+            for f in range(50):
+                sk = NumericSketch()
+                sk.update(rng.normal(f, 1, 64))
+                attrs = ((sc.ML_FEATURE_NAME, f"f{f}"), (sc.ML_MODEL_NAME, f"m{m}"))
+                pts.append(
+                    HP(
+                        sc.METRIC_FEATURE_VALUES,
+                        f"m{m}",
+                        "1",
+                        f"f{f}",
+                        attrs,
+                        res,
+                        t - 10**9,
+                        t,
+                        Temporality.DELTA,
+                        sk.to_exponential(),
+                    )
+                )
+        return IngestBatch(f"h{k}", Signal.METRICS, histograms=tuple(pts))
+
+    st = Store(tmp / "rates.db", Windowing(3600.0))
+    batches = [hist_batch(k) for k in range(40)]
+    t0 = time.perf_counter()
+    for b in batches[:30]:
+        st.write([b])
+    one = 30 * 200 / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    st.write(batches[30:])
+    grouped = 10 * 200 / (time.perf_counter() - t0)
+    ids = [f"p{i}" for i in range(20_000)]
+    t0 = time.perf_counter()
+    for k in range(0, 20_000, 1000):
+        chunk = tuple(ids[k : k + 1000])
+        st.write(
+            [
+                IngestBatch(
+                    f"p{k}",
+                    Signal.LOGS,
+                    predictions=(
+                        PredictionEvent(
+                            "m0", "1", chunk, (0.5,) * 1000, ("1",) * 1000, t, t, "", ""
+                        ),
+                    ),
+                )
+            ]
+        )
+    preds = 20_000 / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    for k in range(0, 20_000, 1000):
+        chunk = tuple(ids[k : k + 1000])
+        st.write(
+            [
+                IngestBatch(
+                    f"o{k}",
+                    Signal.LOGS,
+                    outcomes=(OutcomeEvent("m0", None, chunk, ("0",) * 1000, t + 10**9),),
+                )
+            ]
+        )
+    joined = 20_000 / (time.perf_counter() - t0)
+    st.close()
+    return {
+        "sketch points/s, one batch per commit": one,
+        "sketch points/s, 10 batches per commit": grouped,
+        "prediction ids/s stored (1,000 per event)": preds,
+        "outcome ids/s joined (1,000 per event)": joined,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--senders", type=int, default=4)
@@ -317,6 +410,7 @@ def main() -> None:
         tmp = Path(d)
         ing = ingest(a.senders, a.models, a.features, a.seconds, tmp)
         ev = evaluate_window(a.eval_models, a.eval_features, tmp)
+        rates = store_rates(tmp)
     print(
         f"\n### Ingest: {a.senders} sender processes, {a.models} models x {a.features} "
         f"features per request, {a.seconds:g} s each\n"
@@ -326,6 +420,10 @@ def main() -> None:
         print(f"| {k} | {v:,.1f} |")
     ratio = ing["evaluator points/s"] / ing["null sink (baseline) points/s"]
     print(f"| evaluator / baseline | {ratio:.2f} |")
+    print("\n### Store.write in-process (no HTTP)\n")
+    print("| measure | value |\n|---|---|")
+    for k, v in rates.items():
+        print(f"| {k} | {v:,.0f} |")
     print(f"\n### Evaluate one window: {a.eval_models} models x {a.eval_features} features\n")
     print("| measure | value |\n|---|---|")
     for k, v in ev.items():
