@@ -41,13 +41,9 @@ from otel_ml.report._axes import nice_ticks
 from otel_ml.report._charts import (
     CURRENT_COLOUR,
     REFERENCE_COLOUR,
-    Band,
-    Marker,
-    Series,
     category_chart,
     distribution_chart,
     histogram_chart,
-    line_chart,
 )
 from otel_ml.report._drift_page import (
     drift_page,
@@ -57,6 +53,7 @@ from otel_ml.report._drift_page import (
     ordered_features,
 )
 from otel_ml.report._histogram import CategoryBars, DisplayHistogram, category_bars, numeric_bins
+from otel_ml.report._line_chart import Band, Marker, Series, line_chart
 from otel_ml.report._markup import (
     CSS,
     Markup,
