@@ -32,8 +32,10 @@ with overflow). A category gets its own bin only when its count is known in both
 (tracked, or the sketch has no overflow so an untracked value has count 0), when
 the reference expects at least :data:`MIN_EXPECTED` rows of it in both samples
 (the chi-square rule of thumb), and -- when a sketch overflowed -- when its count
-is well above that sketch's smallest tracked count, so that which values a
-top-K sketch happened to keep does not bias the test. Everything else is pooled
+is well above that sketch's smallest tracked count and (current side) it is among
+the reference's K/4 most frequent values, so that which values a top-K sketch
+happened to keep, or evicted in some of the intervals merged into a window, does
+not bias the test. Everything else is pooled
 into one "other" bin whose counts are exact (total minus the binned counts).
 Chi-square and G-tests, PSI, Jensen–Shannon, Hellinger and total variation all
 use these bins.
@@ -57,7 +59,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special as _special
 
-from otel_ml.stats._categorical_sketch import CategoricalSketch
+from otel_ml.stats._categorical_sketch import DEFAULT_MAX_CATEGORIES, CategoricalSketch
 from otel_ml.stats._divergence import (
     chi_square_test,
     g_test,
@@ -301,6 +303,21 @@ def _clear_of_floor(expected: float, sketch: CategoricalSketch) -> bool:
     return expected - 3.0 * math.sqrt(expected) > floor
 
 
+def _rank_limit(current: CategoricalSketch) -> int | None:
+    """How many of the reference's most frequent values may be binned against ``current``.
+
+    A current sketch that overflowed may have been merged from sketches that each kept
+    their own top K (the SDK keeps the top K of every batch and export interval), so a
+    value's tracked count can miss the rows of the batches that evicted it. Values among
+    the first quarter of K by reference frequency are (almost) never evicted; K is not
+    known after merging, so it is taken as at most the sketch default.
+    """
+    if current.overflow == 0:
+        return None
+    k = min(len(current.counts), current.max_categories, DEFAULT_MAX_CATEGORIES)
+    return max(1, k // 4)
+
+
 def categorical_bins(
     reference: CategoricalSketch, current: CategoricalSketch
 ) -> tuple[list[str], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -318,7 +335,8 @@ def categorical_bins(
     labels: list[str] = []
     rc: list[int] = []
     cc: list[int] = []
-    for cat, r in reference.counts.items():
+    ranked = sorted(reference.counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    for cat, r in ranked[: _rank_limit(current)]:
         expected = r / n * m
         if r < MIN_EXPECTED or expected < MIN_EXPECTED:
             continue
