@@ -21,7 +21,9 @@ Examples
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -67,6 +69,15 @@ class Aggregator:
         self.max_classes = max_classes
         #: hooks run by every collect before the swap (the worker's drain)
         self.before_collect: list[Callable[[], None]] = []
+        _LIVE.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # The parent exports what it gathered; the child starts empty (no double counting)
+        # and with a fresh lock (another parent thread may have held it at fork time).
+        self._lock = threading.Lock()
+        self._current = {}
+        for c in self._consumers:
+            c._pending = {}
 
     # ---- writers (hot path / worker) ---------------------------------------------------
     def record_call(
@@ -121,6 +132,16 @@ class Aggregator:
             start, consumer._start_ns = consumer._start_ns, now
         return Delta(start, now, {k: w for k, w in pending.items() if not w.is_empty()})
 
+
+_LIVE: weakref.WeakSet[Aggregator] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for agg in list(_LIVE):
+        agg._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
 
 _DEFAULT: Aggregator | None = None
 _DEFAULT_LOCK = threading.Lock()

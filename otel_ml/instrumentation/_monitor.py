@@ -314,7 +314,9 @@ class ModelMonitor:
             snap = snapshot(inputs, n_rows, one_dimensional_as_row=self._as_row)
             ids: PredictionIds | None = None
             if ids_arg is not None:
-                ids = PredictionIds.explicit(ids_arg)  # type: ignore[arg-type]
+                ids = PredictionIds.explicit(
+                    [ids_arg] if isinstance(ids_arg, (str, bytes, int)) else ids_arg  # type: ignore[arg-type]
+                )
             elif self.options.id_column is not None and snap is not None:
                 ids = self._ids_from_snapshot(snap)
             if snap is not None:

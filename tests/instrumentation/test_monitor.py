@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 
 import numpy as np
@@ -260,3 +261,30 @@ def test_outcome_event_values(telemetry: Telemetry) -> None:
     assert a[semconv.ML_OUTCOME_VALUES] == (1.5, 2.0) and a[semconv.ML_MODEL_VERSION] == "2"
     b = dict(second.log_record.attributes)  # type: ignore[arg-type]
     assert b[semconv.ML_OUTCOME_VALUES] == ("True",) and semconv.ML_MODEL_VERSION not in b
+
+
+def test_a_forked_child_starts_empty_and_unique(telemetry: Telemetry) -> None:
+    @otel_ml.monitor(model="f", **telemetry.kwargs())  # type: ignore[arg-type]
+    def predict(x: np.ndarray) -> np.ndarray:
+        return x[:, 0]
+
+    predict(np.ones((5, 2)))
+    parent_ids = otel_ml.last_prediction_ids()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: report what it sees, then leave without running pytest's atexit
+        try:
+            predict(np.ones((2, 2)))
+            w = telemetry.consumer.collect().windows[ModelKey("f", "unknown")]
+            msg = json.dumps({"rows": w.rows, "ids": list(otel_ml.last_prediction_ids())})
+            os.write(write, msg.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = json.loads(os.read(read, 65536).decode())
+    os.close(read)
+    assert child["rows"] == 2  # the parent's 5 rows are not exported twice
+    assert not set(child["ids"]) & set(parent_ids)
+    assert child["ids"][0].split("-")[0] != parent_ids[0].split("-")[0]  # new id prefix
+    assert telemetry.consumer.collect().windows[ModelKey("f", "unknown")].rows == 5
