@@ -176,7 +176,7 @@ def _quality(w: WindowData, reference: Reference | None, n_rows: float) -> tuple
 
 
 def _performance(lab: LabelledRows, n_predicted: int) -> PerformanceReport | None:
-    if n_predicted == 0 and len(lab) == 0:
+    if n_predicted == 0 and lab.n_total == 0:
         return None
     n = len(lab)
     delays = np.asarray(lab.delays, dtype=float)
@@ -191,8 +191,11 @@ def _performance(lab: LabelledRows, n_predicted: int) -> PerformanceReport | Non
         else:
             task = "regression"
             metrics = _regression(lab)
-    coverage = min(n / n_predicted, 1.0) if n_predicted else 1.0
-    return PerformanceReport(task, metrics, n, max(n_predicted, n), coverage, d50, d95)
+    total = lab.n_total
+    coverage = min(total / n_predicted, 1.0) if n_predicted else 1.0
+    return PerformanceReport(
+        task, metrics, total, max(n_predicted, total), coverage, d50, d95, n_sampled=n
+    )
 
 
 def _predicted_labels(lab: LabelledRows) -> tuple[str | None, ...]:

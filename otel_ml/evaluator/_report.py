@@ -128,7 +128,9 @@ class PerformanceReport:
 
     ``metrics`` is empty while no prediction of the window has its label;
     ``coverage = n_labelled / n_predicted``; delays are outcome time minus
-    prediction time, in seconds.
+    prediction time, in seconds. Metrics and delays come from ``n_sampled`` rows:
+    all the labelled rows, or a uniform sample of them in very large windows
+    (``Store.max_labelled``), so memory stays bounded.
     """
 
     task: str  # classification | regression
@@ -138,6 +140,7 @@ class PerformanceReport:
     coverage: float
     delay_p50: float | None
     delay_p95: float | None
+    n_sampled: int = 0
 
 
 @dataclass(frozen=True)
@@ -235,6 +238,7 @@ class ModelReport:
                 coverage=float(x["coverage"]),
                 delay_p50=x["delay_p50"],
                 delay_p95=x["delay_p95"],
+                n_sampled=int(x.get("n_sampled", x["n_labelled"])),
             )
 
         o = d["operations"]

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import sqlite3
 import threading
 import time
@@ -90,8 +91,8 @@ CREATE TABLE IF NOT EXISTS outcomes (
 CREATE INDEX IF NOT EXISTS outcomes_t ON outcomes(t);
 CREATE TABLE IF NOT EXISTS joined (
   model TEXT, id TEXT, version TEXT, start REAL, score REAL, label TEXT,
-  actual_label TEXT, actual_value REAL, delay REAL, PRIMARY KEY (model, id));
-CREATE INDEX IF NOT EXISTS joined_window ON joined(model, version, start);
+  actual_label TEXT, actual_value REAL, delay REAL, u REAL NOT NULL, PRIMARY KEY (model, id));
+CREATE INDEX IF NOT EXISTS joined_window ON joined(model, version, start, u);
 CREATE TABLE IF NOT EXISTS reports (
   model TEXT, version TEXT, start REAL, end_ REAL, data TEXT NOT NULL, at REAL,
   PRIMARY KEY (model, version, start));
@@ -136,6 +137,9 @@ class Store:
     label_ttl, max_pending
         Pending predictions / outcomes older than ``label_ttl`` seconds are dropped
         by :meth:`housekeep`; beyond ``max_pending`` rows the oldest are evicted.
+    max_labelled
+        At most this many labelled predictions of a window are loaded for its
+        performance metrics (a uniform random sample; counts stay exact).
     cache_size
         Merged sketches kept in memory for the next write to the same window
         (a few KiB each); saves a read and a decode per incoming point.
@@ -149,6 +153,7 @@ class Store:
         label_ttl: float = 7 * 86400.0,
         max_pending: int = 1_000_000,
         cache_size: int = 20_000,
+        max_labelled: int = 200_000,
     ) -> None:
         self.windowing = windowing
         self.label_ttl = label_ttl
@@ -166,6 +171,8 @@ class Store:
         # Write-through cache of the merged sketches last written (saves a read and a
         # decode per point); updated only after a commit succeeds, so it never runs ahead.
         self.cache_size = cache_size
+        self.max_labelled = max_labelled
+        self._rng = random.Random()
         self._cache: OrderedDict[_SketchKey, NumericSketch] = OrderedDict()
         self._cache_pending: dict[_SketchKey, NumericSketch] = {}
         self._evicted_p = 0
@@ -427,7 +434,7 @@ class Store:
         start = self.windowing.start_of(t_pred)
         c.execute(
             "INSERT OR REPLACE INTO joined(model, id, version, start, score, label, actual_label, "
-            "actual_value, delay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "actual_value, delay, u) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 model,
                 pid,
@@ -438,6 +445,7 @@ class Store:
                 a_label,
                 a_value,
                 max(0.0, t_label - t_pred),
+                self._rng.random(),
             ),
         )
         c.execute("DELETE FROM predictions WHERE model=? AND id=?", (model, pid))
@@ -537,11 +545,16 @@ class Store:
                 "ORDER BY trace_id",
                 k,
             ).fetchall()
+            n_joined = self._scalar(
+                "SELECT COUNT(*) FROM joined WHERE model=? AND version=? AND start=?", k
+            )
+            # a uniform random sample (u drawn at join time) bounds memory per window
             jn = c.execute(
                 "SELECT id, score, label, actual_label, actual_value, delay FROM joined "
-                "WHERE model=? AND version=? AND start=? ORDER BY id",
-                k,
+                "WHERE model=? AND version=? AND start=? ORDER BY u LIMIT ?",
+                (*k, self.max_labelled),
             ).fetchall()
+            jn.sort(key=lambda r: r[0])
         numeric: dict[str, NumericSketch] = {}
         preds: dict[str, NumericSketch] = {}
         for signal, name, data in sk:
@@ -582,6 +595,7 @@ class Store:
             actual_labels=tuple(r[3] for r in jn),
             actual_values=tuple(_float_or_nan(r[4]) for r in jn),
             delays=tuple(float(r[5]) for r in jn),
+            n_total=n_joined,
         )
         return WindowData(
             key=key,

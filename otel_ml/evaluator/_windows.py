@@ -78,7 +78,8 @@ class LabelledRows:
     Parallel tuples, one entry per prediction id. ``scores`` is NaN where the
     prediction carried no score; ``predicted`` is ``None`` where it carried no class;
     ``actual_values`` is NaN where the outcome was a class (then ``actual_labels``
-    holds it).
+    holds it). ``n_total`` is the number of labelled predictions of the window; the
+    tuples hold all of them or, beyond the store's ``max_labelled``, a uniform sample.
     """
 
     ids: tuple[str, ...] = ()
@@ -87,6 +88,11 @@ class LabelledRows:
     actual_labels: tuple[str | None, ...] = ()
     actual_values: tuple[float, ...] = ()
     delays: tuple[float, ...] = ()
+    n_total: int = -1
+
+    def __post_init__(self) -> None:
+        if self.n_total < 0:
+            object.__setattr__(self, "n_total", len(self.ids))
 
     def __len__(self) -> int:
         return len(self.ids)

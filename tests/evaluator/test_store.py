@@ -190,3 +190,21 @@ def test_failed_transaction_leaves_store_and_cache_consistent(tmp_path: Path) ->
     assert (win.numeric["x"].count, win.numeric["x"].sum) == (4, 13.0)
     assert (win.numeric["y"].count, win.numeric["y"].sum) == (2, 8.0)
     assert st.count("batches") == 4
+
+
+def test_labelled_rows_loaded_per_window_are_bounded_by_a_uniform_sample(tmp_path: Path) -> None:
+    from otel_ml.evaluator._evaluate import evaluate
+    from otel_ml.stats import DriftPolicy
+
+    st = Store(tmp_path / "b.db", W, max_labelled=50)
+    ids = [f"r{i:03d}" for i in range(400)]
+    st.write([batch(prediction("m", ids, 10, scores=[i / 400 for i in range(400)]))])
+    st.write([batch(outcome("m", ids[:200], [float(i) for i in range(200)], 20))])
+    win = st.load_window(WindowKey("m", "1", 0.0, 60.0))
+    assert len(win.labelled) == 50 and win.labelled.n_total == 200
+    assert set(win.labelled.ids) <= set(ids[:200])
+    assert max(win.labelled.ids) > "r100"  # a sample of all, not the first 50 by id
+    perf = evaluate(win, None, DriftPolicy()).performance
+    assert perf is not None
+    assert (perf.n_labelled, perf.n_predicted, perf.n_sampled) == (200, 400, 50)
+    assert perf.coverage == 0.5
