@@ -11,6 +11,7 @@ the queue is at twice its capacity is a record dropped, and counted.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from collections import deque
@@ -41,6 +42,7 @@ class Worker(Generic[T]):
         self._wake_at = wake_at
         self._interval = interval
         self._name = name
+        self._exit_hook = False
         self._init_state()
         os.register_at_fork(after_in_child=self._init_state)
 
@@ -80,6 +82,11 @@ class Worker(Generic[T]):
                 t = threading.Thread(target=self._run, name=self._name, daemon=True)
                 t.start()
                 self._thread = t
+                if not self._exit_hook:
+                    # Registered after the app's providers (first monitored call), so it
+                    # runs before their own exit shutdown: buffered events still go out.
+                    atexit.register(self.drain)
+                    self._exit_hook = True
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -288,3 +290,32 @@ def test_a_forked_child_starts_empty_and_unique(telemetry: Telemetry) -> None:
     assert not set(child["ids"]) & set(parent_ids)
     assert child["ids"][0].split("-")[0] != parent_ids[0].split("-")[0]  # new id prefix
     assert telemetry.consumer.collect().windows[ModelKey("f", "unknown")].rows == 5
+
+
+_APP_WITH_OWN_PROVIDER = """
+import numpy as np, otel_ml
+from opentelemetry import _logs
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter, SimpleLogRecordProcessor
+
+provider = LoggerProvider()
+exporter = ConsoleLogRecordExporter(formatter=lambda r: f"EVENT {r.log_record.event_name}\\n")
+provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+_logs.set_logger_provider(provider)
+
+@otel_ml.monitor(model="m")
+def predict(x):
+    return x[:, 0]
+
+for _ in range(3):
+    predict(np.ones((1, 2)))   # buffered: the worker has not run yet when the app exits
+"""
+
+
+def test_buffered_events_are_flushed_at_exit_without_configure() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", _APP_WITH_OWN_PROVIDER],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("EVENT ml.prediction") == 3
