@@ -162,6 +162,12 @@ class DerivedMetrics:
             if cur is None or report.window_start >= cur.window_start:
                 self._reports[key] = report
 
+    def prune(self, older_than: float) -> None:
+        """Stop showing model versions whose latest window ended before ``older_than``."""
+        with self._lock:
+            for key in [k for k, r in self._reports.items() if r.window_end < older_than]:
+                del self._reports[key]
+
     def latest(self) -> list[ModelReport]:
         with self._lock:
             return list(self._reports.values())

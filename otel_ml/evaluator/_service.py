@@ -234,6 +234,8 @@ class EvaluatorService:
     def housekeep(self, now: float | None = None) -> None:
         now = self.clock() if now is None else now
         self.store.housekeep(now, retention=self.config.windows.retention)
+        if self.metrics is not None:
+            self.metrics.prune(now - self.config.windows.retention)
 
     def window_lag(self, now: float | None = None) -> float:
         """Seconds the oldest closed, not yet evaluated window has been waiting."""

@@ -53,8 +53,10 @@ def parts(tmp_path: Path):  # type: ignore[no-untyped-def]
         tmp_path / "ref.json"
     )
     cfg = parse_config(
-        {"windows": {"size": "1m", "grace": "5s", "min_rows": 100},
-         "ingest": {"queue_size": 2, "retry_after": 7}},
+        {
+            "windows": {"size": "1m", "grace": "5s", "min_rows": 100},
+            "ingest": {"queue_size": 2, "retry_after": 7},
+        },
         base_dir=tmp_path,
     )
     clock = Clock(1000.0)
@@ -64,8 +66,15 @@ def parts(tmp_path: Path):  # type: ignore[no-untyped-def]
     svc_box: list[EvaluatorService] = []
     metrics = DerivedMetrics(lambda: svc_box[0].health(), readers=[reader])
     seen: list[object] = []
-    svc = EvaluatorService(cfg, store=store, references=refs, policy=DriftPolicy(),
-                           metrics=metrics, alerts=lambda obs, now: seen.extend(obs), clock=clock)
+    svc = EvaluatorService(
+        cfg,
+        store=store,
+        references=refs,
+        policy=DriftPolicy(),
+        metrics=metrics,
+        alerts=lambda obs, now: seen.extend(obs),
+        clock=clock,
+    )
     svc_box.append(svc)
     yield svc, clock, reader, seen, rng
     svc.stop()
@@ -76,9 +85,13 @@ def test_window_evaluated_once_closed_and_published(parts) -> None:  # type: ign
     svc, clock, reader, seen, rng = parts
     svc.start_writer()
     x = rng.normal(1.0, 1, 1000)
-    r1 = svc.submit(batch(feature_point("m", "x", x, 1210), counter("m", sc.METRIC_PREDICT_ROWS,
-                                                                      1000, 1210),
-                          prediction("m", ["a"], 1210, scores=[0.3], trace_id="cd" * 16)))
+    r1 = svc.submit(
+        batch(
+            feature_point("m", "x", x, 1210),
+            counter("m", sc.METRIC_PREDICT_ROWS, 1000, 1210),
+            prediction("m", ["a"], 1210, scores=[0.3], trace_id="cd" * 16),
+        )
+    )
     assert r1.accepted
     assert svc.tick(now=1250.0) == []  # window [1200, 1260) still open
     reports = svc.tick(now=1265.0)
@@ -86,13 +99,22 @@ def test_window_evaluated_once_closed_and_published(parts) -> None:  # type: ign
     assert reports[0].drifted_features == ("x",)
     assert svc.tick(now=1300.0) == []  # evaluated once
     pts = _metric_points(reader, sc.METRIC_DRIFT_DETECTED)
-    assert pts == [({sc.ML_MODEL_NAME: "m", sc.ML_MODEL_VERSION: "1", sc.ML_FEATURE_NAME: "x",
-                     sc.ML_DRIFT_METHOD: "wasserstein_normalised"}, 1)]
+    assert pts == [
+        (
+            {
+                sc.ML_MODEL_NAME: "m",
+                sc.ML_MODEL_VERSION: "1",
+                sc.ML_FEATURE_NAME: "x",
+                sc.ML_DRIFT_METHOD: "wasserstein_normalised",
+            },
+            1,
+        )
+    ]
     scores = {a[sc.ML_DRIFT_METHOD]: v for a, v in _metric_points(reader, sc.METRIC_DRIFT_SCORE)}
     assert scores["ks"] == pytest.approx(reports[0].features[0].drift.statistics["ks"])
     assert _metric_points(reader, sc.METRIC_WINDOW_ROWS)[0][1] == 1000
     prom = svc.metrics.prometheus_text().decode()
-    assert 'ml_drift_detected' in prom and 'ml_feature_name="x"' in prom
+    assert "ml_drift_detected" in prom and 'ml_feature_name="x"' in prom
     assert {o.kind.value for o in seen} >= {"feature_drift", "label_coverage"}
     assert seen[0].trace_ids == ("cd" * 16,)
 
@@ -101,8 +123,14 @@ def test_full_queue_sheds_load_with_retry_after(parts) -> None:  # type: ignore[
     svc, *_ = parts
     # the writer is not running: two batches fill the queue, the third is refused at once
     results: list[object] = []
-    threads = [threading.Thread(target=lambda i=i: results.append(
-        svc.submit(batch(counter("m", sc.METRIC_PREDICT_CALLS, 1, 1000 + i))))) for i in range(2)]
+    threads = [
+        threading.Thread(
+            target=lambda i=i: results.append(
+                svc.submit(batch(counter("m", sc.METRIC_PREDICT_CALLS, 1, 1000 + i)))
+            )
+        )
+        for i in range(2)
+    ]
     for t in threads:
         t.start()
     while svc.queue_depth < 2:
@@ -130,12 +158,17 @@ def test_retried_batch_is_acknowledged_but_counted_once(parts) -> None:  # type:
 def test_api_lists_models_serves_report_html_metrics_and_auth(parts) -> None:  # type: ignore[no-untyped-def]
     svc, _clock, _reader, _seen, rng = parts
     svc.start_writer()
-    svc.submit(batch(feature_point("m", "x", rng.normal(0, 1, 500), 1210),
-                     counter("m", sc.METRIC_PREDICT_CALLS, 50, 1210)))
+    svc.submit(
+        batch(
+            feature_point("m", "x", rng.normal(0, 1, 500), 1210),
+            counter("m", sc.METRIC_PREDICT_CALLS, 50, 1210),
+        )
+    )
     svc.tick(now=1300.0)
     api = ApiServer(svc, port=0, auth=BearerAuth([Secret("tok")]))
     api.start()
     try:
+
         def get(path: str, token: str | None = "tok") -> tuple[int, bytes]:
             req = urllib.request.Request(api.url + path)
             if token:
@@ -172,8 +205,25 @@ def test_restart_republishes_latest_reports(parts, tmp_path: Path) -> None:  # t
     svc.tick(now=1300.0)
     reader = InMemoryMetricReader()
     metrics = DerivedMetrics(svc.health, readers=[reader], prometheus=False)
-    EvaluatorService(svc.config, store=svc.store, references=svc.references,
-                     policy=DriftPolicy(), metrics=metrics)
+    EvaluatorService(
+        svc.config,
+        store=svc.store,
+        references=svc.references,
+        policy=DriftPolicy(),
+        metrics=metrics,
+    )
     assert _metric_points(reader, sc.METRIC_WINDOW_ROWS) == [
-        ({sc.ML_MODEL_NAME: "m", sc.ML_MODEL_VERSION: "1"}, 0)]
+        ({sc.ML_MODEL_NAME: "m", sc.ML_MODEL_VERSION: "1"}, 0)
+    ]
     metrics.shutdown()
+
+
+def test_housekeeping_drops_old_windows_and_their_gauges(parts) -> None:  # type: ignore[no-untyped-def]
+    svc, _clock, reader, *_ = parts
+    svc.start_writer()
+    svc.submit(batch(counter("m", sc.METRIC_PREDICT_CALLS, 5, 1210)))
+    svc.tick(now=1300.0)
+    assert _metric_points(reader, sc.METRIC_WINDOW_ROWS)
+    svc.housekeep(now=1300.0 + svc.config.windows.retention + 100)
+    assert svc.store.count("windows") == 0 and svc.store.count("reports") == 0
+    assert _metric_points(reader, sc.METRIC_WINDOW_ROWS) == []
