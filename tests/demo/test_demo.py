@@ -1,0 +1,134 @@
+"""``otel-ml demo --quick`` end to end, as a newcomer runs it (a subprocess).
+
+The demo serves a covariate shift (windows 4-7) and then a concept change (8-11)
+through ``@otel_ml.monitor`` to the embedded evaluator over real OTLP/HTTP; these
+tests check that the evaluator found exactly that, in the right windows, and that
+nothing fired before the drift began. A control run without drift must stay quiet.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from otel_ml.demo import SCANNER_RECALIBRATION
+
+SIZES = {"mean radius", "mean perimeter", "mean area"}  # scaled x1.2 / x1.44: must drift
+SHIFTED = {s.feature for s in SCANNER_RECALIBRATION}  # may drift (texture: noise only)
+
+
+def run_demo(out: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "otel_ml.cli", "demo", "--quick", "--no-progress",
+         "--output-dir", str(out), *args],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc, json.loads((out / "summary.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any], Path]:
+    out = tmp_path_factory.mktemp("demo")
+    proc, summary = run_demo(out)
+    return proc.stdout, summary, out
+
+
+def _phase(summary: dict[str, Any], phase: str) -> list[dict[str, Any]]:
+    return [w for w in summary["windows"] if w["phase"] == phase]
+
+
+def test_drift_found_in_exactly_the_shifted_windows(demo: tuple[str, dict[str, Any], Path]) -> None:
+    _, s, _ = demo
+    assert [w["index"] for w in _phase(s, "covariate_shift")] == [4, 5, 6, 7]
+    for w in _phase(s, "baseline") + _phase(s, "concept_change"):
+        assert w["drifted_features"] == [], w
+    for w in _phase(s, "covariate_shift"):
+        assert SIZES <= set(w["drifted_features"]) <= SHIFTED, w
+        assert all(w["psi"][f] > 0.2 for f in SIZES)
+
+
+def test_accuracy_drop_found_after_the_concept_change(
+    demo: tuple[str, dict[str, Any], Path],
+) -> None:
+    _, s, _ = demo
+    for w in s["windows"]:
+        # The evaluator's label join agrees with the accuracy over every served row
+        # (90 % of the rows are labelled).
+        assert w["accuracy"] == pytest.approx(w["true_accuracy"], abs=0.05), w
+        assert w["labelled"] >= 0.8 * w["rows"], w
+    assert all(w["accuracy"] > 0.9 for w in _phase(s, "baseline") + _phase(s, "covariate_shift"))
+    assert all(w["accuracy"] < 0.85 for w in _phase(s, "concept_change"))
+
+
+def test_alerts_fire_and_resolve_in_the_right_windows(
+    demo: tuple[str, dict[str, Any], Path],
+) -> None:
+    stdout, s, _ = demo
+    start, size = s["start"], s["scenario"]["window_seconds"]
+    shift_at = start + s["scenario"]["shift_start"] * size
+    concept_at = start + s["scenario"]["concept_start"] * size
+
+    def window(a: dict[str, Any]) -> int:
+        return round((a["window_start"] - start) / size)
+
+    alerts = s["alerts"]
+    assert alerts, stdout
+    assert all(a["window_start"] >= shift_at for a in alerts), "an alert before the drift began"
+    drift = [a for a in alerts if a["rule"] == "feature_drift"]
+    fired = {a["feature"]: window(a) for a in drift if a["state"] == "firing"}
+    resolved = {a["feature"]: window(a) for a in drift if a["state"] == "resolved"}
+    # Two breaching windows to fire, two clear ones to resolve.
+    assert SIZES <= set(fired) <= SHIFTED
+    assert all(fired[f] == 5 for f in SIZES)
+    assert all(resolved[f] == 9 for f in SIZES)
+    accuracy = [a for a in alerts if a["rule"] == "accuracy_low"]
+    assert [(a["state"], window(a)) for a in accuracy] == [("firing", 9)]
+    assert accuracy[0]["value"] < 0.85 and accuracy[0]["threshold"] == 0.85
+    assert all(a["window_start"] >= concept_at for a in alerts if a["rule"] != "feature_drift")
+    # Printed as they happen, each with its reason and window.
+    assert "FIRING [critical] breast_cancer accuracy_low: accuracy 0." in stdout
+    assert "below 0.85; window 9 (" in stdout
+    assert "RESOLVED [warning] breast_cancer feature_drift: mean area psi" in stdout
+
+
+def test_prints_endpoints_summary_and_report_path(demo: tuple[str, dict[str, Any], Path]) -> None:
+    stdout, s, out = demo
+    assert f"report:  {out / 'report.html'}" in stdout
+    assert "drift found: windows 4-7 (mean area, mean perimeter, mean radius" in stdout
+    for key in ("prometheus", "evaluator_metrics", "evaluator_report"):
+        assert s["endpoints"][key] in stdout
+    assert (out / "evaluator-state" / "evaluator.sqlite3").is_file()
+
+
+def test_html_report_is_self_contained_with_plots(demo: tuple[str, dict[str, Any], Path]) -> None:
+    _, _, out = demo
+    html = (out / "report.html").read_text()
+    assert "<script" not in html and "src=" not in html and "<link" not in html  # no fetches
+    assert "Accuracy per window" in html and "Feature drift (PSI" in html
+    # two charts over time + the distributions of 6 features in 3 windows
+    assert html.count("<svg") == 2 + 3 * 6
+    assert "accuracy_low" in html and "mean radius" in html
+
+
+def test_control_run_without_drift_stays_quiet(tmp_path: Path) -> None:
+    proc, s = run_demo(tmp_path, "--no-drift")
+    assert s["alerts"] == [], proc.stdout
+    assert all(w["drifted_features"] == [] for w in s["windows"])
+    assert all(w["accuracy"] > 0.9 for w in s["windows"])
+    assert "drift found: none" in proc.stdout
+
+
+def test_offline_drift_report_stays_reachable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from otel_ml.cli import main
+
+    assert main(["demo", "--offline", "--output-dir", str(tmp_path)]) == 0
+    assert "DRIFT in 3 of 30 features" in capsys.readouterr().out
+    assert (tmp_path / "report.html").is_file()
