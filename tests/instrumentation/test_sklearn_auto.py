@@ -37,9 +37,11 @@ MODEL = "cancer"
 N_PROBA_CALLS = 4
 
 
-def _run(tmp_path: Path, endpoint: str | None, **extra: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    tmp_path: Path, endpoint: str | None, source: str = APP, **extra: str
+) -> subprocess.CompletedProcess[str]:
     app = tmp_path / "app.py"
-    app.write_text(APP)
+    app.write_text(source)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     cmd = [sys.executable, str(app)]
     if endpoint is not None:
@@ -139,3 +141,31 @@ def test_disabled_by_otel_python_disabled_instrumentations(tmp_path, plain_outpu
     assert not any(
         rec.event_name == semconv.EVENT_PREDICTION for _, rec in received.logs()
     )
+
+
+MULTI_OUTPUT_APP = """
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.multioutput import MultiOutputClassifier
+
+rng = np.random.default_rng(0)
+X = rng.normal(size=(300, 5))
+Y = np.c_[X[:, 0] > 0, X[:, 1] > 0].astype(int)
+model = MultiOutputClassifier(LogisticRegression(), n_jobs=2).fit(X, Y)
+print(int(model.predict(X[:20]).sum()))
+"""
+
+
+def test_worker_processes_do_not_monitor_sub_estimators(tmp_path):
+    """joblib's worker processes inherit opentelemetry-instrument (so they are instrumented);
+    the nested-call guard travels with the tasks, so the sub-estimators they run make no
+    spans of their own."""
+    with OtlpReceiver() as receiver:
+        done = _run(tmp_path, receiver.endpoint, MULTI_OUTPUT_APP)
+        assert done.returncode == 0, done.stderr
+        received = receiver.received
+        received.wait_for(lambda r: len(r.spans()) >= 1, timeout=10)
+        # Give spans a worker might wrongly have made the time to arrive too.
+        received.wait_for(lambda r: len(r.spans()) >= 2, timeout=3)
+    names = [span.name for _, span in received.spans()]
+    assert names == ["predict MultiOutputClassifier"]
