@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from otel_ml import semconv
 from otel_ml._errors import ConfigurationError, ProfileError, SketchError
 from otel_ml.stats._categorical_sketch import CategoricalSketch
 from otel_ml.stats._columns import (
@@ -69,7 +70,7 @@ __all__ = [
 PROFILE_FORMAT = "otel_ml.profile"
 PROFILE_FORMAT_VERSION = 1
 PROFILE_MAX_CATEGORIES = 1000
-PREDICTION_SCORE_OUTPUT = "score"  # name of a 1-D prediction output (ml.prediction.output)
+PREDICTION_SCORE_OUTPUT = semconv.PREDICTION_OUTPUT_SCORE  # name of a 1-D prediction output
 
 Sketch = NumericSketch | CategoricalSketch
 
@@ -203,7 +204,9 @@ class Profile:
         predictions
             Optional model outputs on ``data``: 1-D (scores, regression values or
             predicted classes; output name ``"score"``) or 2-D (one output per column,
-            e.g. class probabilities, named ``"0"``, ``"1"``, ... or by DataFrame column).
+            e.g. class probabilities, named ``"0"``, ``"1"``, ... or by DataFrame column
+            or mapping key). The SDK names a probability column by its class, so pass
+            ``{"no": proba[:, 0], "yes": proba[:, 1]}`` when the classes are not 0, 1, ...
         labels
             Optional ground truth on ``data``.
         feature_types
