@@ -54,6 +54,13 @@ def add_parser(sub: Any) -> None:
         "of the embedded one; see DIR/evaluator.yaml",
     )
     p.add_argument(
+        "--evaluator-api",
+        metavar="URL",
+        default=None,
+        help="with --evaluator-endpoint: that evaluator's API (e.g. http://127.0.0.1:8080), "
+        "to read its findings back for the summary and the report",
+    )
+    p.add_argument(
         "--prometheus-port",
         type=int,
         default=0,
@@ -126,6 +133,7 @@ def _run(args: argparse.Namespace) -> int:
         scenario=scenario,
         seed=args.seed,
         evaluator_endpoint=args.evaluator_endpoint,
+        evaluator_api=args.evaluator_api,
         prometheus_port=args.prometheus_port,
         api_port=args.api_port,
     )
@@ -158,7 +166,8 @@ def _run(args: argparse.Namespace) -> int:
         write_summary(result, out / SUMMARY_FILE)
         console.print()
         if not result.embedded:
-            console.print("alerts and reports: the external evaluator's API and notifiers")
+            where = args.evaluator_api or "the evaluator's API"
+            console.print(f"alerts and reports: {where} (and its notifiers)")
         console.print(f"report:  {report}")
         console.print(f"summary: {out / SUMMARY_FILE}")
         console.print(f"profile: {result.profile_path}")

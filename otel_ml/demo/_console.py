@@ -59,15 +59,18 @@ def describe_alert(t: AlertTransition, t0: float, window_seconds: float) -> str:
 class DemoConsole:
     """The run's console output (``out``: results, ``err``: progress)."""
 
-    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, *,
-                 progress: bool | None = None) -> None:
+    def __init__(
+        self, out: TextIO | None = None, err: TextIO | None = None, *, progress: bool | None = None
+    ) -> None:
         self.out = out if out is not None else sys.stdout
         self.err = err if err is not None else sys.stderr
         from otel_ml.cli._progress import progress_wanted
 
         self.bar = ProgressBar(
-            "serving simulated traffic", stream=self.err,
-            enabled=progress_wanted(progress, self.err), unit="windows",
+            "serving simulated traffic",
+            stream=self.err,
+            enabled=progress_wanted(progress, self.err),
+            unit="windows",
         )
         self._t0 = 0.0
         self._window = 60.0
@@ -81,7 +84,8 @@ class DemoConsole:
         names = {
             Phase.BASELINE: "baseline",
             Phase.COVARIATE_SHIFT: "scanner recalibrated (covariate shift: "
-            + ", ".join(s.feature for s in SCANNER_RECALIBRATION) + ")",
+            + ", ".join(s.feature for s in SCANNER_RECALIBRATION)
+            + ")",
             Phase.CONCEPT_CHANGE: "scanner fixed, new grading guideline (concept change: "
             "labels of large concave cases change)",
         }
@@ -123,25 +127,50 @@ def _mean(values: Sequence[float]) -> float:
 def summary_lines(result: DemoResult) -> list[str]:
     """The final table and the verdict lines."""
     t0 = result.windows[0].start if result.windows else 0.0
-    fired: dict[int, list[str]] = {}
+    fired: dict[int, dict[str, int]] = {}
     for t in result.alerts:
         i = round((t.window_start - t0) / result.scenario.window_seconds)
         mark = "+" if t.state is AlertState.FIRING else "-"
-        fired.setdefault(i, []).append(f"{mark}{t.rule}" + (f"({t.feature})" if t.feature else ""))
+        per = fired.setdefault(i, {})
+        per[mark + t.rule] = per.get(mark + t.rule, 0) + 1
     rows = []
     for w in result.windows:
-        rows.append([
-            str(w.index), _hhmm(w.start), w.phase.value, str(w.rows), _num(w.true_accuracy),
-            _num(w.accuracy), str(w.labelled), ", ".join(w.drifted) or "-",
-            " ".join(fired.get(w.index, [])) or "-",
-        ])
-    lines = [format_table(
-        ["window", "UTC", "phase", "rows", "acc (true)", "acc (evaluator)", "labelled",
-         "drifted features", "alerts (+fired -resolved, by the window that decided)"],
-        rows, right={0, 3, 4, 5, 6},
-    ), ""]
+        rows.append(
+            [
+                str(w.index),
+                _hhmm(w.start),
+                w.phase.value,
+                str(w.rows),
+                _num(w.true_accuracy),
+                _num(w.accuracy),
+                str(w.labelled),
+                ", ".join(w.drifted) or "-",
+                " ".join(
+                    f"{k}" + (f" x{n}" if n > 1 else "") for k, n in fired.get(w.index, {}).items()
+                )
+                or "-",
+            ]
+        )
+    lines = [
+        format_table(
+            [
+                "window",
+                "UTC",
+                "phase",
+                "rows",
+                "acc (true)",
+                "acc (evaluator)",
+                "labelled",
+                "drifted features",
+                "alerts (+fired -resolved)",
+            ],
+            rows,
+            right={0, 3, 4, 5, 6},
+        ),
+        "",
+    ]
     drift_windows = [w for w in result.windows if w.drifted]
-    if result.embedded:
+    if result.evaluated:
         if drift_windows:
             feats = sorted({f for w in drift_windows for f in w.drifted})
             idx = [w.index for w in drift_windows]
@@ -157,8 +186,13 @@ def summary_lines(result: DemoResult) -> list[str]:
                     "(every row)"
                 )
         n_fire = sum(1 for t in result.alerts if t.state is AlertState.FIRING)
-        n_res = len(result.alerts) - n_fire
-        lines.append(f"alerts: {n_fire} fired, {n_res} resolved")
+        if result.embedded:
+            lines.append(f"alerts: {n_fire} fired, {len(result.alerts) - n_fire} resolved")
+        else:
+            lines.append(f"alerts firing on the evaluator now: {n_fire}")
+            lines += [
+                f"  {describe_alert(t, t0, result.scenario.window_seconds)}" for t in result.alerts
+            ]
     return lines
 
 

@@ -67,8 +67,12 @@ def _accuracy_chart(result: DemoResult) -> Markup:
         Series("every served row", x, [w.true_accuracy for w in ws], dashed=True),
     ]
     return line_chart(
-        series, title="Accuracy per window", y_label="accuracy", time_axis=True,
-        markers=[Marker(0.85, "accuracy_low: 0.85", axis="y")], bands=_bands(result),
+        series,
+        title="Accuracy per window",
+        y_label="accuracy",
+        time_axis=True,
+        markers=[Marker(0.85, "accuracy_low: 0.85", axis="y")],
+        bands=_bands(result),
         y_range=(0.0, 1.0),
     )
 
@@ -80,18 +84,27 @@ def _drift_chart(result: DemoResult) -> Markup:
     for i, w in enumerate(ws):
         for name, v in w.psi:
             by_feature.setdefault(name, [math.nan] * len(ws))[i] = v
-    top = sorted(by_feature, key=lambda n: -max((v for v in by_feature[n] if math.isfinite(v)),
-                                                 default=0.0))
+    top = sorted(
+        by_feature, key=lambda n: -max((v for v in by_feature[n] if math.isfinite(v)), default=0.0)
+    )
     shown = top[:_MAX_DRIFT_LINES]
     series = [Series(n, x, by_feature[n]) for n in shown]
     rest = top[_MAX_DRIFT_LINES:]
     if rest:
-        worst = [max((by_feature[n][i] for n in rest if math.isfinite(by_feature[n][i])),
-                     default=math.nan) for i in range(len(ws))]
+        worst = [
+            max(
+                (by_feature[n][i] for n in rest if math.isfinite(by_feature[n][i])),
+                default=math.nan,
+            )
+            for i in range(len(ws))
+        ]
         series.append(Series(f"highest of the other {len(rest)}", x, worst, dashed=True))
     return line_chart(
-        series, title="Feature drift (PSI against the training profile) per window",
-        y_label="PSI", time_axis=True, markers=[Marker(0.2, "feature_drift: 0.2", axis="y")],
+        series,
+        title="Feature drift (PSI against the training profile) per window",
+        y_label="PSI",
+        time_axis=True,
+        markers=[Marker(0.2, "feature_drift: 0.2", axis="y")],
         bands=_bands(result),
     )
 
@@ -103,34 +116,59 @@ def _alerts_table(result: DemoResult) -> Markup:
     w = result.scenario.window_seconds
     for t in result.alerts:
         firing = t.state is AlertState.FIRING
-        rows.append([
-            round((t.window_start - result.start) / w),
-            f"{_time(t.window_start)}-{_time(t.window_end)}",
-            badge(t.state.value, Status.ALERT if firing else Status.OK),
-            t.severity.value, t.rule, t.feature or t.metric or "", t.value,
-            "verdict" if t.threshold is None else f"{t.comparison.value} {t.threshold:g}",
-            t.n_rows,
-        ])
+        rows.append(
+            [
+                round((t.window_start - result.start) / w),
+                f"{_time(t.window_start)}-{_time(t.window_end)}",
+                badge(t.state.value, Status.ALERT if firing else Status.OK),
+                t.severity.value,
+                t.rule,
+                t.feature or t.metric or "",
+                t.value,
+                "verdict" if t.threshold is None else f"{t.comparison.value} {t.threshold:g}",
+                t.n_rows,
+            ]
+        )
         status.append(Status.ALERT if firing else Status.OK)
     return table(
         ["window", "UTC", "state", "severity", "rule", "subject", "value", "threshold", "rows"],
-        rows, status=status,
-        caption="Each transition as the alert engine decided it, with the window that decided.",
+        rows,
+        status=status,
+        caption="Each transition as the alert engine decided it, with the window that decided."
+        if result.embedded
+        else "The alerts firing on the external evaluator at the end of the run.",
     )
 
 
 def _windows_table(result: DemoResult) -> Markup:
     rows, status = [], []
     for w in result.windows:
-        rows.append([
-            w.index, _time(w.start), w.phase.value, w.rows, w.true_accuracy, w.accuracy,
-            w.labelled, ", ".join(w.drifted) or "–",
-        ])
+        rows.append(
+            [
+                w.index,
+                _time(w.start),
+                w.phase.value,
+                w.rows,
+                w.true_accuracy,
+                w.accuracy,
+                w.labelled,
+                ", ".join(w.drifted) or "–",
+            ]
+        )
         status.append(Status.ALERT if w.drifted or (w.accuracy < 0.85) else None)
     return table(
-        ["window", "UTC", "phase", "rows", "accuracy (every row)", "accuracy (evaluator)",
-         "labelled", "drifted features"],
-        rows, status=status,
+        [
+            "window",
+            "UTC",
+            "phase",
+            "rows",
+            "accuracy (every row)",
+            "accuracy (evaluator)",
+            "labelled",
+            "drifted features",
+        ],
+        rows,
+        status=status,
     )
 
 
@@ -156,12 +194,19 @@ def _distributions(result: DemoResult) -> Markup:
             if cur is None:
                 continue
             drifted = n in summary.drifted
-            cards.append(card(
-                n, distribution_chart(ref, cur, labels=("training", f"window {index}")),
-                key_values([("PSI", psi.get(n, math.nan)),
-                            ("verdict", "drift" if drifted else "no drift")]),
-                status=Status.ALERT if drifted else Status.OK,
-            ))
+            cards.append(
+                card(
+                    n,
+                    distribution_chart(ref, cur, labels=("training", f"window {index}")),
+                    key_values(
+                        [
+                            ("PSI", psi.get(n, math.nan)),
+                            ("verdict", "drift" if drifted else "no drift"),
+                        ]
+                    ),
+                    status=Status.ALERT if drifted else Status.OK,
+                )
+            )
         blocks.append(
             paragraph(f"Window {index} ({phase.description}) against the training profile:")
         )
@@ -175,8 +220,13 @@ def report_html(result: DemoResult) -> str:
     for p in Phase:
         ws = result.phase_windows(p)
         if ws:
-            phases.append([p.description, f"{ws[0].index}-{ws[-1].index}",
-                           f"{_time(ws[0].start)}-{_time(ws[-1].end)}"])
+            phases.append(
+                [
+                    p.description,
+                    f"{ws[0].index}-{ws[-1].index}",
+                    f"{_time(ws[0].start)}-{_time(ws[-1].end)}",
+                ]
+            )
     intro = section(
         "What happened",
         paragraph(
@@ -188,31 +238,45 @@ def report_html(result: DemoResult) -> str:
             "the otel-ml evaluator, which compared each window with the training profile, "
             "joined the labels and ran the alert rules."
         ),
-        key_values([
-            ("model", f"{MODEL} v1 (accuracy on held-out data {result.holdout_accuracy:.3f})"),
-            ("windows", f"{sc.n_windows} x {sc.window_seconds:g} s simulated, "
-                        f"{sc.rows_per_window} rows each"),
-            ("labels", f"{sc.label_fraction:.0%} of rows, {sc.label_delay[0]:g}-"
-                       f"{sc.label_delay[1]:g} s after the prediction"),
-            ("evaluator", "embedded (SQLite state in the output directory)" if result.embedded
-             else f"external at {result.endpoints.get('otlp', '?')}"),
-            ("run time", f"{result.seconds:.1f} s"),
-        ]),
+        key_values(
+            [
+                ("model", f"{MODEL} v1 (accuracy on held-out data {result.holdout_accuracy:.3f})"),
+                (
+                    "windows",
+                    f"{sc.n_windows} x {sc.window_seconds:g} s simulated, "
+                    f"{sc.rows_per_window} rows each",
+                ),
+                (
+                    "labels",
+                    f"{sc.label_fraction:.0%} of rows, {sc.label_delay[0]:g}-"
+                    f"{sc.label_delay[1]:g} s after the prediction",
+                ),
+                (
+                    "evaluator",
+                    "embedded (SQLite state in the output directory)"
+                    if result.embedded
+                    else f"external at {result.endpoints.get('otlp', '?')}",
+                ),
+                ("run time", f"{result.seconds:.1f} s"),
+            ]
+        ),
         table(["phase", "windows", "UTC"], phases),
         table(
             ["shifted feature", "change", "why"],
-            [[s.feature, f"x{s.scale:g}" if s.scale != 1 else f"+noise {s.noise_sd:g} sd", s.why]
-             for s in SCANNER_RECALIBRATION],
+            [
+                [s.feature, f"x{s.scale:g}" if s.scale != 1 else f"+noise {s.noise_sd:g} sd", s.why]
+                for s in SCANNER_RECALIBRATION
+            ],
             caption="The covariate shift (scanner recalibration).",
         ),
     )
     blocks = [intro]
-    if result.embedded:
-        blocks += [
-            section("Accuracy", _accuracy_chart(result)),
-            section("Feature drift", _drift_chart(result)),
-            section("Alerts", _alerts_table(result)),
-        ]
+    if result.evaluated:
+        blocks.append(section("Accuracy", _accuracy_chart(result)))
+    if result.embedded:  # PSI per window: only the embedded evaluator's full reports have it
+        blocks.append(section("Feature drift", _drift_chart(result)))
+    if result.evaluated:
+        blocks.append(section("Alerts", _alerts_table(result)))
     blocks += [
         section("Windows", _windows_table(result)),
         section("Distributions", _distributions(result)),

@@ -16,6 +16,7 @@ SDK's clock.
 from __future__ import annotations
 
 import heapq
+import json
 import math
 import time
 from collections.abc import Callable
@@ -36,8 +37,15 @@ from otel_ml.demo._wiring import (
     write_evaluator_yaml,
 )
 
-__all__ = ["CLASS_NAMES", "MODEL", "VERSION", "DemoOptions", "DemoResult", "WindowSummary",
-           "run_demo"]
+__all__ = [
+    "CLASS_NAMES",
+    "MODEL",
+    "VERSION",
+    "DemoOptions",
+    "DemoResult",
+    "WindowSummary",
+    "run_demo",
+]
 
 MODEL = "breast_cancer"
 VERSION = "1"
@@ -55,6 +63,7 @@ class DemoOptions:
     scenario: Scenario = Scenario()
     seed: int = 0
     evaluator_endpoint: str | None = None
+    evaluator_api: str | None = None
     prometheus_port: int = 0
     api_port: int = 0
 
@@ -96,6 +105,11 @@ class DemoResult:
     endpoints: dict[str, str] = field(default_factory=dict)
     reports: tuple[Any, ...] = ()
     extras: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def evaluated(self) -> bool:
+        """Whether the evaluator's findings are known (embedded, or read from its API)."""
+        return self.embedded or any(math.isfinite(w.accuracy) or w.drifted for w in self.windows)
 
     def phase_windows(self, phase: Phase) -> tuple[WindowSummary, ...]:
         return tuple(w for w in self.windows if w.phase is phase)
@@ -274,14 +288,27 @@ def run_demo(
         telemetry.export()
         reports: tuple[Any, ...] = ()
         extras: dict[str, Any] = {"profile": profile}
+        found: dict[float, _Found] = {}
+        alerts: tuple[AlertTransition, ...] = ()
+        starts = [t0 + i * w for i in range(sc.n_windows)]
         if evaluator is not None:
             reports = tuple(evaluator.reports(MODEL))
             extras["window_data"] = _drift_windows(evaluator, reports, sc, t0)
+            found = {r.window_start: _Found.of_report(r) for r in reports}
+            alerts = tuple(evaluator.transitions)
+        elif options.evaluator_api is not None:
+            from otel_ml.demo._external import fetch_findings
+
+            ext = fetch_findings(
+                options.evaluator_api, MODEL, starts, min_coverage=0.8 * sc.label_fraction
+            )
+            found = {s: _Found.of_history(h) for s, h in ext.history.items()}
+            alerts = tuple(AlertTransition.from_json(json.dumps(a)) for a in ext.alerts)
         result = DemoResult(
             scenario=sc,
             start=t0,
-            windows=tuple(_summaries(sc, t0, truths, reports)),
-            alerts=tuple(evaluator.transitions) if evaluator is not None else (),
+            windows=tuple(_summaries(sc, t0, truths, found)),
+            alerts=alerts,
             holdout_accuracy=holdout_accuracy,
             n_train=train.n_rows,
             output_dir=out,
@@ -311,32 +338,56 @@ def _drift_windows(
     return out
 
 
-def _summaries(
-    sc: Scenario, t0: float, truths: list[_Truth], reports: tuple[Any, ...]
-) -> list[WindowSummary]:
-    by_start = {r.window_start: r for r in reports}
-    out = []
-    for i, truth in enumerate(truths):
-        start = t0 + i * sc.window_seconds
-        r = by_start.get(start)
-        acc, labelled, coverage = math.nan, 0, math.nan
-        drifted: tuple[str, ...] = ()
-        pred_drifted: tuple[str, ...] = ()
-        psi: tuple[tuple[str, float], ...] = ()
-        if r is not None:
-            perf = r.performance
-            if perf is not None:
-                acc = float(perf.metrics.get("accuracy", math.nan))
-                labelled, coverage = perf.n_labelled, perf.coverage
-            drifted = r.drifted_features
-            pred_drifted = tuple(
-                f.name for f in r.predictions if f.drift is not None and f.drift.drifted
-            )
-            psi = tuple(
+@dataclass(frozen=True)
+class _Found:
+    """What the evaluator found in one window."""
+
+    accuracy: float = math.nan
+    labelled: int = 0
+    coverage: float = math.nan
+    drifted: tuple[str, ...] = ()
+    psi: tuple[tuple[str, float], ...] = ()
+    prediction_drifted: tuple[str, ...] = ()
+
+    @classmethod
+    def of_report(cls, r: Any) -> _Found:
+        perf = r.performance
+        return cls(
+            accuracy=float(perf.metrics.get("accuracy", math.nan)) if perf else math.nan,
+            labelled=perf.n_labelled if perf else 0,
+            coverage=perf.coverage if perf else math.nan,
+            drifted=r.drifted_features,
+            psi=tuple(
                 (f.name, float(f.drift.statistics.get("psi", f.drift.statistic)))
                 for f in r.features
                 if f.drift is not None
-            )
+            ),
+            prediction_drifted=tuple(
+                f.name for f in r.predictions if f.drift is not None and f.drift.drifted
+            ),
+        )
+
+    @classmethod
+    def of_history(cls, h: dict[str, Any]) -> _Found:
+        """From an entry of the API's report ``history`` (no PSI there)."""
+        perf = h.get("performance") or {}
+        acc = perf.get("accuracy")
+        cov = h.get("label_coverage")
+        return cls(
+            accuracy=math.nan if acc is None else float(acc),
+            labelled=0 if cov is None else round(float(cov) * int(h.get("n_rows", 0))),
+            coverage=math.nan if cov is None else float(cov),
+            drifted=tuple(h.get("drifted_features", ())),
+        )
+
+
+def _summaries(
+    sc: Scenario, t0: float, truths: list[_Truth], found: dict[float, _Found]
+) -> list[WindowSummary]:
+    out = []
+    for i, truth in enumerate(truths):
+        start = t0 + i * sc.window_seconds
+        f = found.get(start, _Found())
         out.append(
             WindowSummary(
                 index=i,
@@ -345,12 +396,12 @@ def _summaries(
                 phase=sc.phase(i),
                 rows=truth.rows,
                 true_accuracy=truth.correct / truth.rows if truth.rows else math.nan,
-                accuracy=acc,
-                labelled=labelled,
-                coverage=coverage,
-                drifted=drifted,
-                psi=psi,
-                prediction_drifted=pred_drifted,
+                accuracy=f.accuracy,
+                labelled=f.labelled,
+                coverage=f.coverage,
+                drifted=f.drifted,
+                psi=f.psi,
+                prediction_drifted=f.prediction_drifted,
             )
         )
     return out

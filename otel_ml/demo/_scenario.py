@@ -106,7 +106,11 @@ class Scenario:
     def quick(cls, *, drift: bool = True) -> Scenario:
         """The short run (tests, ``--quick``): 12 windows of 400 rows."""
         return cls(
-            n_windows=12, shift_start=4, concept_start=8, calls_per_window=16, drift=drift,
+            n_windows=12,
+            shift_start=4,
+            concept_start=8,
+            calls_per_window=16,
+            drift=drift,
             steps_per_window=4,
         )
 
@@ -159,8 +163,9 @@ class Traffic:
     look like drift, see :mod:`otel_ml.demo._data`); ``reference`` scales the shifts.
     """
 
-    def __init__(self, whole: Dataset, reference: Dataset, rng: np.random.Generator, *,
-                 flip: float) -> None:
+    def __init__(
+        self, whole: Dataset, reference: Dataset, rng: np.random.Generator, *, flip: float
+    ) -> None:
         self.whole = whole
         self.reference = reference
         self.rng = rng
