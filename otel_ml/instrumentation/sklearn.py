@@ -56,7 +56,8 @@ Methods are wrapped (with wrapt) on the scikit-learn class that defines them,
 which covers every public estimator and user subclasses of them; estimators
 written from scratch on ``BaseEstimator`` are not covered (decorate their
 predict with ``@otel_ml.monitor`` instead). ``instrument()`` imports all of
-scikit-learn once to find them (about 0.4 s on top of ``import sklearn``).
+scikit-learn once to find them (0.3-0.8 s here on top of ``import sklearn``;
+``benchmarks/sklearn_overhead.py``).
 
 Configuration
 -------------
@@ -98,7 +99,9 @@ Keyword arguments win over environment variables. ``tracer_provider``,
 estimator supplies the class names (``classes_``), the feature names
 (``feature_names_in_``) and the task (binary / multiclass classification or
 regression). A bad value raises :class:`~otel_ml.ConfigurationError` from
-``instrument()``, naming the option or variable.
+``instrument()``, naming the option or variable; a reference profile that cannot
+be read raises :class:`~otel_ml.ProfileError` naming the file. Reference paths
+are read once, by ``instrument()`` and ``name_model()``.
 
 Hooks
 -----
