@@ -38,7 +38,7 @@ __all__ = ["REPORT_FILE", "report_html"]
 
 REPORT_FILE = "report.html"
 _PHASE_COLOUR = {Phase.COVARIATE_SHIFT: "#ef6c00", Phase.CONCEPT_CHANGE: "#6a1b9a"}
-_MAX_DRIFT_LINES = 6
+_MAX_DRIFT_LINES = 4
 _DISTRIBUTIONS = 6
 
 
