@@ -17,6 +17,10 @@ Examples
 (5, 5)
 >>> a.collect().windows
 {}
+>>> agg.record_call(key, 0.01, rows=1, error_type=None)
+>>> late = agg.register()  # sees only what comes after it
+>>> late.collect().windows, a.collect().windows[key].rows
+({}, 1)
 """
 
 from __future__ import annotations
@@ -101,8 +105,14 @@ class Aggregator:
 
     # ---- readers -----------------------------------------------------------------------
     def register(self) -> Consumer:
-        """A new consumer; it sees what is recorded from now on."""
+        """A new consumer; it sees what is recorded from now on.
+
+        What was recorded before goes to the existing consumers only (or nowhere).
+        """
+        for hook in list(self.before_collect):
+            hook()
         with self._lock:
+            self._hand_out_current()
             c = Consumer(self, _clock.time_ns())
             self._consumers.append(c)
             return c
@@ -116,18 +126,22 @@ class Aggregator:
             if consumer in self._consumers:
                 self._consumers.remove(consumer)
 
+    def _hand_out_current(self) -> None:
+        """Move the current windows into every consumer's pending store (lock held)."""
+        current, self._current = self._current, {}
+        for c in self._consumers:
+            for key, w in current.items():
+                mine = c._pending.get(key)
+                if mine is None:
+                    mine = c._pending[key] = ModelWindow()
+                mine.merge(w, max_features=self.max_features, max_classes=self.max_classes)
+
     def _collect_for(self, consumer: Consumer) -> Delta:
         for hook in list(self.before_collect):
             hook()
         now = _clock.time_ns()
         with self._lock:
-            current, self._current = self._current, {}
-            for c in self._consumers:
-                for key, w in current.items():
-                    mine = c._pending.get(key)
-                    if mine is None:
-                        mine = c._pending[key] = ModelWindow()
-                    mine.merge(w, max_features=self.max_features, max_classes=self.max_classes)
+            self._hand_out_current()
             pending, consumer._pending = consumer._pending, {}
             start, consumer._start_ns = consumer._start_ns, now
         return Delta(start, now, {k: w for k, w in pending.items() if not w.is_empty()})

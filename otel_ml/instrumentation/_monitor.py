@@ -24,14 +24,12 @@ import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
 from opentelemetry import _logs, context, metrics, trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_ml import semconv
 from otel_ml._version import __version__
@@ -48,11 +46,16 @@ from otel_ml.instrumentation._inputs import (
     tables_from_snapshots,
     to_table,
 )
-from otel_ml.instrumentation._internal_errors import InternalErrors
 from otel_ml.instrumentation._options import MonitorOptions, OneDimensionalInput
 from otel_ml.instrumentation._outputs import Outputs, interpret
+from otel_ml.instrumentation._runtime import (
+    Pending,
+    flush,
+    internal_errors,
+    register_queue_gauge,
+    worker,
+)
 from otel_ml.instrumentation._window import ModelKey, ModelWindow, bounded_add
-from otel_ml.instrumentation._worker import Worker
 
 __all__ = ["ModelMonitor", "flush", "internal_errors", "monitoring_active"]
 
@@ -64,93 +67,6 @@ _ACTIVE = threading.local()
 def monitoring_active() -> bool:
     """Whether a monitored call is running on this thread (for nested-call suppression)."""
     return bool(getattr(_ACTIVE, "depth", 0))
-
-
-@dataclass(slots=True)
-class _Pending:
-    monitor: ModelMonitor
-    inputs: Snapshot | None
-    result: Outputs | np.ndarray[Any, Any] | None
-    ids: PredictionIds
-    span_context: SpanContext | None
-    end_ns: int
-    raw_rows: str | None
-    counted: bool  # outputs already added to the aggregator (bigger calls)
-
-
-_ERRORS: InternalErrors | None = None
-_ERRORS_LOCK = threading.Lock()
-
-
-def internal_errors() -> InternalErrors:
-    """The process-wide counter of otel_ml's own failures."""
-    global _ERRORS
-    with _ERRORS_LOCK:
-        if _ERRORS is None:
-            _ERRORS = InternalErrors()
-        return _ERRORS
-
-
-def _process_pending(items: Sequence[_Pending]) -> None:
-    by_monitor: dict[int, list[_Pending]] = {}
-    for it in items:
-        by_monitor.setdefault(id(it.monitor), []).append(it)
-    for group in by_monitor.values():
-        try:
-            group[0].monitor._process_batch(group)
-        except Exception as exc:  # noqa: BLE001 - counted; the worker thread must live on
-            internal_errors().report(stages.STAGE_WORKER, exc)
-
-
-_WORKER: Worker[_Pending] | None = None
-
-
-def _worker() -> Worker[_Pending]:
-    global _WORKER
-    with _ERRORS_LOCK:
-        if _WORKER is None:
-            _WORKER = Worker(_process_pending, on_drop=_count_drop)
-        return _WORKER
-
-
-def _count_drop() -> None:
-    internal_errors().report(stages.STAGE_WORKER, _QueueFullError("worker queue full"))
-
-
-class _QueueFullError(RuntimeError):
-    """The worker queue was full while another thread was draining it: a call was dropped."""
-
-
-def flush() -> None:
-    """Process every buffered call now (sketches merged, events handed to the log SDK)."""
-    w = _WORKER
-    if w is not None:
-        w.drain()
-
-
-_GAUGE_LOCK = threading.Lock()
-_GAUGE_REGISTERED: set[int] = set()
-
-
-def _register_queue_gauge(meter_provider: metrics.MeterProvider | None) -> None:
-    # An SDK instrument that always has a point: PeriodicExportingMetricReader skips
-    # export() when the SDK has none, and the bridge would never run.
-    key = id(meter_provider)
-    with _GAUGE_LOCK:
-        if key in _GAUGE_REGISTERED:
-            return
-        _GAUGE_REGISTERED.add(key)
-    meter = metrics.get_meter(semconv.SCOPE_NAME, __version__, meter_provider)
-
-    def observe(_: CallbackOptions) -> list[Observation]:
-        return [Observation(len(_WORKER) if _WORKER is not None else 0)]
-
-    meter.create_observable_gauge(
-        semconv.METRIC_INTERNAL_QUEUE,
-        [observe],
-        unit=semconv.UNIT_CALLS,
-        description="Monitored calls buffered for the background worker.",
-    )
 
 
 class ModelMonitor:
@@ -184,11 +100,11 @@ class ModelMonitor:
             semconv.SCOPE_NAME, __version__, logger_provider=logger_provider
         )
         self._errors = internal_errors()
-        self._worker = _worker()
+        self._worker = worker()
         if flush not in self._aggregator.before_collect:
             # Every export first drains the worker: it carries each call made before it.
             self._aggregator.before_collect.append(flush)
-        _register_queue_gauge(meter_provider)
+        register_queue_gauge(meter_provider)
         self._as_row = options.one_dimensional_input is OneDimensionalInput.ROW
         self._names = options.feature_names or reference_names(options.reference)
         self._operations: dict[str, tuple[str, dict[str, str]]] = {}
@@ -329,7 +245,7 @@ class ModelMonitor:
                 else:
                     res = interpret(result, self.options.task, self.options.class_names)
                 self._worker.submit(
-                    _Pending(
+                    Pending(
                         self,
                         snap if sampled else None,
                         res,
@@ -411,7 +327,7 @@ class ModelMonitor:
         self._aggregator.merge(self.key, window)
         raw = self._raw(inputs) if o.capture_raw_inputs else None
         self._worker.submit(
-            _Pending(self, None, outputs, ids, span.get_span_context(), _clock.time_ns(), raw, True)
+            Pending(self, None, outputs, ids, span.get_span_context(), _clock.time_ns(), raw, True)
         )
 
     def _add_outputs(self, window: ModelWindow, outputs: Sequence[Outputs]) -> None:
@@ -435,7 +351,7 @@ class ModelMonitor:
                 bounded_add(window.classes, k, c, limit)
 
     # ---- worker side -------------------------------------------------------------------
-    def _process_batch(self, items: Sequence[_Pending]) -> None:
+    def _process_batch(self, items: Sequence[Pending]) -> None:
         """Sketches for many buffered calls at once, then one event per call."""
         o = self.options
         window = ModelWindow()

@@ -22,7 +22,7 @@ from sdk_support import Telemetry
 
 import otel_ml
 from otel_ml import semconv
-from otel_ml.instrumentation import _monitor, flush
+from otel_ml.instrumentation import _monitor, _runtime, flush
 from otel_ml.instrumentation._internal_errors import InternalErrors
 from otel_ml.stats import Profile
 
@@ -219,7 +219,7 @@ def test_internal_failures_are_counted_not_raised(
 ) -> None:
     reader = InMemoryMetricReader()
     errors = InternalErrors(meter_provider=MeterProvider(metric_readers=[reader]))
-    monkeypatch.setattr(_monitor, "_ERRORS", errors)
+    monkeypatch.setattr(_runtime, "_ERRORS", errors)
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("sketching failed")
@@ -286,7 +286,7 @@ def test_hostile_values_are_counted_on_the_self_metric(
     telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     errors = InternalErrors()
-    monkeypatch.setattr(_monitor, "_ERRORS", errors)
+    monkeypatch.setattr(_runtime, "_ERRORS", errors)
     decorated = otel_ml.monitor(model="h", **telemetry.kwargs())(identity)  # type: ignore[arg-type]
     row = {"age": 3.0, Hostile(): 1}  # a column name that cannot become a string
     assert decorated(row) is row
