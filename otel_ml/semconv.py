@@ -72,6 +72,7 @@ UNIT_ROWS: Final = "{row}"
 UNIT_ERRORS: Final = "{error}"
 UNIT_VALUES: Final = "{value}"
 UNIT_ONE: Final = "1"
+UNIT_NONE: Final = ""  # a feature's own (unknown) unit: no "_ratio" suffix in Prometheus
 
 # --- log events -------------------------------------------------------------------------
 EVENT_PREDICTION: Final = "ml.prediction"

@@ -67,12 +67,12 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
         "Predict calls that raised, by error.type.",
     ),
     semconv.METRIC_PREDICT_DURATION: (semconv.UNIT_SECONDS, "Duration of predict calls."),
-    semconv.METRIC_FEATURE_VALUES: (semconv.UNIT_ONE, "Distribution of a numeric feature."),
+    semconv.METRIC_FEATURE_VALUES: (semconv.UNIT_NONE, "Distribution of a numeric feature."),
     semconv.METRIC_FEATURE_CATEGORIES: (
         semconv.UNIT_ROWS,
         "Rows per value of a categorical feature.",
     ),
-    semconv.METRIC_PREDICTION_VALUES: (semconv.UNIT_ONE, "Distribution of predicted scores."),
+    semconv.METRIC_PREDICTION_VALUES: (semconv.UNIT_NONE, "Distribution of predicted scores."),
     semconv.METRIC_PREDICTION_CLASSES: (semconv.UNIT_ROWS, "Rows per predicted class."),
     semconv.METRIC_DATA_QUALITY_ISSUES: (
         semconv.UNIT_VALUES,
