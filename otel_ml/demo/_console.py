@@ -18,6 +18,7 @@ from otel_ml.cli._text_table import format_table
 from otel_ml.demo._data import SCANNER_RECALIBRATION
 from otel_ml.demo._run import DemoResult, WindowSummary
 from otel_ml.demo._scenario import Phase, Scenario
+from otel_ml.demo._wiring import FOR_WINDOWS
 
 __all__ = ["DemoConsole", "describe_alert", "phase_ranges", "summary_lines"]
 
@@ -188,12 +189,46 @@ def summary_lines(result: DemoResult) -> list[str]:
         n_fire = sum(1 for t in result.alerts if t.state is AlertState.FIRING)
         if result.embedded:
             lines.append(f"alerts: {n_fire} fired, {len(result.alerts) - n_fire} resolved")
+            lines += _detection_lines(result)
         else:
             lines.append(f"alerts firing on the evaluator now: {n_fire}")
             lines += [
                 f"  {describe_alert(t, t0, result.scenario.window_seconds)}" for t in result.alerts
             ]
     return lines
+
+
+def _detection_lines(result: DemoResult) -> list[str]:
+    """When each injected change began and when the first alert about it fired."""
+    w = result.scenario.window_seconds
+    out = []
+    for phase, kinds in (
+        (Phase.COVARIATE_SHIFT, {"feature_drift", "prediction_drift", "data_quality"}),
+        (Phase.CONCEPT_CHANGE, {"performance"}),
+    ):
+        ws = result.phase_windows(phase)
+        if not ws:
+            continue
+        first = next(
+            (
+                t
+                for t in result.alerts
+                if t.state is AlertState.FIRING
+                and t.kind.value in kinds
+                and t.window_start >= ws[0].start
+            ),
+            None,
+        )
+        began = f"{phase.value} began at window {ws[0].index}"
+        if first is None:
+            out.append(f"{began}: no alert")
+        else:
+            at = round((first.window_start - result.start) / w)
+            out.append(
+                f"{began}: first alert at window {at} ({first.rule}; the rules wait for "
+                f"{FOR_WINDOWS} breaching windows)"
+            )
+    return out
 
 
 def _span(indices: Sequence[int]) -> str:

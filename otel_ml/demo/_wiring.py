@@ -30,6 +30,8 @@ __all__ = ["AppTelemetry", "EmbeddedEvaluator", "evaluator_settings"]
 
 SERVICE_NAME = "otel-ml-demo"
 STATE_DIR = "evaluator-state"
+#: Breaching windows before an alert fires, clear windows before it resolves.
+FOR_WINDOWS = 2
 
 
 def evaluator_settings(
@@ -49,7 +51,7 @@ def evaluator_settings(
         "references": [{"model": "breast_cancer", "version": "1", "path": reference}],
         # The built-in rules as they are (accuracy < 0.85, PSI > 0.2, ...): two breaching
         # windows to fire, two clear ones to resolve.
-        "alerts": {"defaults": {"for_windows": 2, "resolve_after_windows": 2}},
+        "alerts": {"defaults": {"for_windows": FOR_WINDOWS, "resolve_after_windows": FOR_WINDOWS}},
     }
 
 

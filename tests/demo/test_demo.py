@@ -118,6 +118,8 @@ def test_prints_endpoints_summary_and_report_path(demo: tuple[str, dict[str, Any
     stdout, s, out = demo
     assert f"report:  {out / 'report.html'}" in stdout
     assert "drift found: windows 4-7 (mean area, mean perimeter, mean radius" in stdout
+    assert "covariate_shift began at window 4: first alert at window 5 (feature_drift" in stdout
+    assert "concept_change began at window 8: first alert at window 9 (accuracy_low" in stdout
     for key in ("prometheus", "evaluator_metrics", "evaluator_report"):
         assert s["endpoints"][key] in stdout
     assert (out / "evaluator-state" / "evaluator.sqlite3").is_file()
