@@ -25,6 +25,7 @@ Results are printed as a Markdown table (paste into docs/benchmarks.md).
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import sys
 import time
@@ -96,7 +97,14 @@ def _per_call(fn: Callable[[], Any], n: int, repeat: int, after: Callable[[], No
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument(
+        "--gc-off",
+        action="store_true",
+        help="diagnostic: disable Python's cyclic garbage collector while measuring",
+    )
     args = parser.parse_args(argv)
+    if args.gc_off:
+        gc.disable()
     repeat = 3 if args.quick else 7
     n_single = 2_000 if args.quick else 10_000
 
@@ -142,12 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_ne = _per_call(lambda: no_events(row), n_single, repeat, flush)
     base = t_bare - t_raw
     # Split: calling thread vs deferred work. The worker is held back and drained by hand
-    # every 2,048 calls (what it does by itself: it wakes at 2,048 queued calls).
+    # every `wake_at` calls, as it does by itself.
     worker = _runtime.worker()
     saved = worker._wake_at, worker._interval
     worker._wake_at, worker._interval = 1 << 40, 3600.0
     hot, deferred = [], []
-    chunk = 2_048
+    chunk = saved[0]  # what the worker does by itself
     for _ in range(repeat):
         flush()
         t_calls = t_drain = 0.0
