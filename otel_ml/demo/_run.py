@@ -202,11 +202,17 @@ def run_demo(
 
     evaluator = None
     endpoint = options.evaluator_endpoint
-    if endpoint is None:
-        settings = evaluator_settings(sc, PROFILE_FILE, http_port=0, api_port=options.api_port)
-        evaluator = EmbeddedEvaluator.start(out, settings, clock.now, on_alert)
-        endpoint = evaluator.otlp_url
-    telemetry = AppTelemetry.start(endpoint, prometheus_port=options.prometheus_port)
+    try:
+        if endpoint is None:
+            settings = evaluator_settings(sc, PROFILE_FILE, http_port=0, api_port=options.api_port)
+            evaluator = EmbeddedEvaluator.start(out, settings, clock.now, on_alert)
+            endpoint = evaluator.otlp_url
+        telemetry = AppTelemetry.start(endpoint, prometheus_port=options.prometheus_port)
+    except BaseException:
+        if evaluator is not None:
+            evaluator.stop()
+        _clock.use_clock(None)
+        raise
     endpoints = {"otlp": endpoint, "prometheus": telemetry.prometheus_url}
     if evaluator is not None:
         endpoints["evaluator_metrics"] = f"{evaluator.api_url}/metrics"
