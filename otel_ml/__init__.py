@@ -25,6 +25,7 @@ from otel_ml.instrumentation import (
     monitor,
     record_outcome,
 )
+from otel_ml.instrumentation.sklearn import SklearnInstrumentor
 from otel_ml.stats import (
     CategoricalSketch,
     DriftPolicy,
@@ -59,6 +60,7 @@ __all__ = [
     "ProfileError",
     "QualityReport",
     "SketchError",
+    "SklearnInstrumentor",
     "Task",
     "__version__",
     "configure",

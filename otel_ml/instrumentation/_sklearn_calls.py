@@ -19,6 +19,7 @@ counted on ``otel_ml.internal.errors`` and the call runs unmonitored.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import logging
 import threading
@@ -32,19 +33,28 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from otel_ml.instrumentation._internal_errors import InternalErrors
 from otel_ml.instrumentation._options import MonitorOptions, Task
 from otel_ml.instrumentation._sklearn_config import FRAMEWORK
-from otel_ml.instrumentation._sklearn_patch import IN_MONITORED_CALL, WrapperFunction
 from otel_ml.stats import Profile
 
 __all__ = [
+    "IN_MONITORED_CALL",
     "MonitorFactory",
     "RequestHook",
     "ResponseHook",
     "SklearnCalls",
+    "WrapperFunction",
     "named_options",
     "set_named_options",
 ]
 
 _LOG = logging.getLogger(__name__)
+
+IN_MONITORED_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "otel_ml_sklearn_in_call", default=False
+)
+"""True while a monitored (or guard-only) scikit-learn call runs in this context."""
+
+WrapperFunction = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+"""A wrapt wrapper: ``wrapper(wrapped, instance, args, kwargs) -> result``."""
 
 STAGE_RESOLVE = "sklearn.resolve"
 STAGE_HOOK = "sklearn.hook"

@@ -29,7 +29,6 @@ it only when instrumenting.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -39,6 +38,8 @@ import wrapt
 from sklearn.utils import all_estimators
 from sklearn.utils.parallel import Parallel as _SklearnParallel
 from sklearn.utils.parallel import _FuncWrapper
+
+from otel_ml.instrumentation._sklearn_calls import IN_MONITORED_CALL, WrapperFunction
 
 __all__ = [
     "GUARD_METHODS",
@@ -68,14 +69,6 @@ GUARD_METHODS: Final = (
     "score",
 )
 """Methods inside which prediction calls are internal to scikit-learn (not monitored)."""
-
-IN_MONITORED_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "otel_ml_sklearn_in_call", default=False
-)
-"""True while a monitored (or guard-only) scikit-learn call runs in this context."""
-
-WrapperFunction = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
-"""A wrapt wrapper: ``wrapper(wrapped, instance, args, kwargs) -> result``."""
 
 
 if TYPE_CHECKING:  # wrapt's classes are generic in its stubs only

@@ -435,3 +435,19 @@ def test_reference_profile_by_model_name(telemetry, instrument, data, tmp_path):
     window = telemetry.consumer.collect().windows[ModelKey("Pipeline", "unknown")]
     assert window.quality[("age", semconv.QUALITY_OUT_OF_RANGE)] == 20
     assert window.quality[("income", semconv.QUALITY_OUT_OF_RANGE)] == 0
+
+
+def test_importing_the_instrumentor_does_not_import_sklearn():
+    """``import otel_ml`` (which exports SklearnInstrumentor) works without scikit-learn."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, otel_ml\n"
+        "assert otel_ml.SklearnInstrumentor.__module__ == 'otel_ml.instrumentation.sklearn'\n"
+        "print(sorted(m for m in sys.modules if m == 'sklearn' or m.startswith('sklearn.')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]"
