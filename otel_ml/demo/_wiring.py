@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from otel_ml._errors import ConfigurationError
 from otel_ml.alerting import AlertTransition, Observation
 from otel_ml.demo._scenario import Scenario
 
@@ -85,7 +86,14 @@ class EmbeddedEvaluator:
         # A fresh state each run: an old run's windows and alerts would mix with this one.
         shutil.rmtree(out / STATE_DIR, ignore_errors=True)
         config = parse_config(settings, base_dir=out)
-        app = EvaluatorApp.from_config(config, clock=clock)
+        try:
+            app = EvaluatorApp.from_config(config, clock=clock)
+        except OSError as exc:
+            port = settings["api"]["port"]
+            raise ConfigurationError(
+                f"--api-port {port}: cannot listen ({exc.strerror or exc}); pick another port "
+                "or 0 for any free one"
+            ) from exc
         self = cls(app, on_alert=on_alert)
         engine = app.alert_engine
         if engine is not None:
@@ -172,14 +180,21 @@ class AppTelemetry:
             shutdown_on_exit=False,
         )
         metrics.set_meter_provider(provider)
-        configuration = otel_ml.configure(
-            service_name=SERVICE_NAME,
-            endpoint=base,
-            protocol="http/protobuf",
-            metrics=False,  # the meter provider above
-            prometheus_port=prometheus_port,
-            prometheus_registry=registry,
-        )
+        try:
+            configuration = otel_ml.configure(
+                service_name=SERVICE_NAME,
+                endpoint=base,
+                protocol="http/protobuf",
+                metrics=False,  # the meter provider above
+                prometheus_port=prometheus_port,
+                prometheus_registry=registry,
+            )
+        except OSError as exc:
+            provider.shutdown()
+            raise ConfigurationError(
+                f"--prometheus-port {prometheus_port}: cannot listen ({exc.strerror or exc}); "
+                "pick another port or 0 for any free one"
+            ) from exc
         address = configuration.prometheus_address
         url = f"http://{address[0]}:{address[1]}/metrics" if address else ""
         return cls(configuration, provider, reader, url)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -210,3 +211,20 @@ def test_external_evaluator_receives_the_demo_over_otlp(
     firing = {a["rule"] for a in s["alerts"]}
     assert "accuracy_low" in firing and "feature_drift" not in firing
     assert "alerts firing on the evaluator now" in proc.stdout
+
+
+def test_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "otel_ml.cli", "demo", "--quick", "--no-progress",
+             "--output-dir", str(tmp_path), "--prometheus-port", str(port)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        f"otel-ml demo: error: --prometheus-port {port}: cannot listen (Address already in "
+        "use); pick another port or 0 for any free one"
+    )
