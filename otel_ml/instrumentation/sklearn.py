@@ -74,6 +74,9 @@ precedence:
 3. the class name itself, with version ``version`` (``OTEL_ML_SKLEARN_VERSION``,
    default ``unknown``).
 
+Estimators monitored under the same model name and version share one monitor,
+set up from the first of them that is called: name different models differently.
+
 Reference profiles (:class:`otel_ml.Profile` files) are attached by model name
 with ``references={"credit_risk": "credit_risk-3.profile.json"}`` or
 ``OTEL_ML_SKLEARN_REFERENCES`` (``name=path``, comma-separated); they enable the
