@@ -11,7 +11,7 @@ import json
 import signal
 import subprocess
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -60,30 +60,41 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def evaluator(tmp_path: Path, artifacts: Path) -> Iterator[Evaluator]:
-    config = parse_config(
-        {
-            "state_dir": str(tmp_path / "state"),
-            "receivers": {"http": {"port": 0}, "grpc": {"enabled": False}},
-            "api": {"port": 0},
-            # One hour: a short test run lands in one window (or two, summed by the tests).
-            "windows": {"size": "1h", "grace": "1s", "min_rows": 50},
-            "references": [
-                {
-                    "model": MODEL,
-                    "version": VERSION,
-                    "path": str(artifacts / f"{MODEL}-{VERSION}.profile.json"),
-                }
-            ],
-        }
-    )
-    app = EvaluatorApp.from_config(config)
-    app.start(tick_interval=3600)
-    try:
+def evaluator_for(tmp_path: Path) -> Iterator[Callable[[Path], Evaluator]]:
+    """Start a real evaluator whose reference is the profile in an artifacts directory."""
+    apps: list[EvaluatorApp] = []
+
+    def start(artifacts: Path) -> Evaluator:
+        config = parse_config(
+            {
+                "state_dir": str(tmp_path / f"state-{len(apps)}"),
+                "receivers": {"http": {"port": 0}, "grpc": {"enabled": False}},
+                "api": {"port": 0},
+                # One hour: a short test lands in one window (or two, summed by the tests).
+                "windows": {"size": "1h", "grace": "1s", "min_rows": 50},
+                "references": [
+                    {
+                        "model": MODEL,
+                        "version": VERSION,
+                        "path": str(artifacts / f"{MODEL}-{VERSION}.profile.json"),
+                    }
+                ],
+            }
+        )
+        app = EvaluatorApp.from_config(config)
+        apps.append(app)
+        app.start(tick_interval=3600)
         urls = app.endpoints()
-        yield Evaluator(app, urls["otlp_http"], urls["api"])
-    finally:
+        return Evaluator(app, urls["otlp_http"], urls["api"])
+
+    yield start
+    for app in apps:
         app.stop()
+
+
+@pytest.fixture
+def evaluator(evaluator_for: Callable[[Path], Evaluator], artifacts: Path) -> Evaluator:
+    return evaluator_for(artifacts)
 
 
 def _totals(reports: list[ModelReport]) -> tuple[int, int, float]:
@@ -141,10 +152,42 @@ def test_batch_scoring_then_label_feeder(artifacts: Path, evaluator: Evaluator, 
     scores = pd.read_csv(scored).rename(columns={"score": "probability_of_default"})
     outcomes = pd.read_csv(artifacts / "outcomes.csv")
     assert accuracy == pytest.approx(_accuracy(scores, outcomes))
+    assert not any(r.drifted_features for r in reports)  # traffic like the training data
     report = reports[-1]
     assert report.reference is not None  # compared with the training profile
     assert {f.name for f in report.features} == FEATURES  # case_id is the id, not a feature
     assert sum(r.operations.calls for r in reports) == 4  # one monitored call per chunk
+
+
+def test_drifted_traffic_is_found(evaluator_for, tmp_path):
+    """``train.py --drift`` shifts debt_ratio and employment only: exactly those drift."""
+    artifacts = tmp_path / "drifted"
+    run_example(
+        "train.py",
+        "--out",
+        str(artifacts),
+        "--train-rows",
+        str(TRAIN_ROWS),
+        "--score-rows",
+        str(SCORE_ROWS),
+        "--drift",
+        "0.8",
+        env=base_env(None),
+        cwd=tmp_path,
+    )
+    evaluator = evaluator_for(artifacts)
+    run_example(
+        "batch_scoring.py",
+        "--artifacts",
+        str(artifacts),
+        "--chunk",
+        "100",
+        env=base_env(evaluator.endpoint),
+        cwd=tmp_path,
+    )
+    reports = evaluator.evaluate()
+    assert sum(r.n_rows for r in reports) == SCORE_ROWS
+    assert {name for r in reports for name in r.drifted_features} == {"debt_ratio", "employment"}
 
 
 def _post_batches(url: str, applications: pd.DataFrame, size: int) -> list[dict[str, object]]:
