@@ -179,6 +179,18 @@ def run_demo(
     from otel_ml.instrumentation import _clock
 
     started = time.perf_counter()
+    if options.evaluator_endpoint is not None:
+        from otel_ml.demo._external import check_endpoint
+
+        check_endpoint(options.evaluator_endpoint)
+    if options.evaluator_api is not None:
+        from otel_ml.demo._external import check_api_url
+
+        if options.evaluator_endpoint is None:
+            raise ConfigurationError(
+                "--evaluator-api reads an external evaluator: give its --evaluator-endpoint too"
+            )
+        check_api_url(options.evaluator_api)
     sc = options.scenario
     out = options.output_dir
     out.mkdir(parents=True, exist_ok=True)

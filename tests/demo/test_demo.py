@@ -228,3 +228,31 @@ def test_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
         f"otel-ml demo: error: --prometheus-port {port}: cannot listen (Address already in "
         "use); pick another port or 0 for any free one"
     )
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--evaluator-endpoint", "http://127.0.0.1:{port}"],
+            "cannot connect (Connection refused)",
+        ),
+        (["--evaluator-endpoint", "127.0.0.1:4318"], "expected an OTLP/HTTP URL"),
+        (["--evaluator-api", "http://127.0.0.1:8080"], "give its --evaluator-endpoint too"),
+    ],
+)
+def test_bad_evaluator_options_fail_fast(tmp_path: Path, args: list[str], message: str) -> None:
+    argv = [a.format(port=_closed_port()) for a in args]
+    proc = subprocess.run(
+        [sys.executable, "-m", "otel_ml.cli", "demo", "--output-dir", str(tmp_path), *argv],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("otel-ml demo: error: --evaluator-")
+    assert message in proc.stderr and proc.stderr.count("\n") == 1
