@@ -20,6 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -152,10 +154,14 @@ def spans() -> Iterator[InMemorySpanExporter]:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     instrumentor = SklearnInstrumentor()
-    instrumentor.instrument(tracer_provider=provider, logger_provider=LoggerProvider())
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    instrumentor.instrument(
+        tracer_provider=provider, logger_provider=LoggerProvider(), meter_provider=meter_provider
+    )
     yield exporter
     flush()
     instrumentor.uninstrument()
+    meter_provider.shutdown()
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))

@@ -12,6 +12,8 @@ import pytest
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -46,6 +48,7 @@ class Telemetry:
     consumer: Consumer
     tracer_provider: TracerProvider
     logger_provider: LoggerProvider
+    meter_provider: MeterProvider
 
     def finished(self) -> list[ReadableSpan]:
         return list(self.spans.get_finished_spans())
@@ -74,7 +77,10 @@ def telemetry() -> Iterator[Telemetry]:
     logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
     flush()
     consumer = default_aggregator().register()
-    yield Telemetry(spans, logs, consumer, tracer_provider, logger_provider)
+    # Not the global meter provider: instrument() bridges the periodic readers it is given.
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    yield Telemetry(spans, logs, consumer, tracer_provider, logger_provider, meter_provider)
+    meter_provider.shutdown()
     consumer.close()
 
 
@@ -86,6 +92,7 @@ def instrument(telemetry: Telemetry) -> Iterator[object]:
         instrumentor.instrument(
             tracer_provider=telemetry.tracer_provider,
             logger_provider=telemetry.logger_provider,
+            meter_provider=telemetry.meter_provider,
             **kwargs,
         )
         return instrumentor
@@ -451,3 +458,58 @@ def test_importing_the_instrumentor_does_not_import_sklearn():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_periodic_reader_is_bridged_for_feature_histograms(telemetry, data):
+    from opentelemetry.sdk.metrics.export import (
+        ExponentialHistogram,
+        MetricExporter,
+        MetricExportResult,
+        PeriodicExportingMetricReader,
+    )
+
+    class Capture(MetricExporter):
+        def __init__(self) -> None:
+            super().__init__()
+            self.metrics: list = []
+
+        def export(self, metrics_data, timeout_millis=10_000, **kwargs):
+            for rm in metrics_data.resource_metrics:
+                for sm in rm.scope_metrics:
+                    self.metrics.extend(sm.metrics)
+            return MetricExportResult.SUCCESS
+
+        def force_flush(self, timeout_millis=10_000):
+            return True
+
+        def shutdown(self, timeout_millis=30_000, **kwargs):
+            pass
+
+    X, y = data
+    model = LogisticRegression().fit(X, y)
+    exporter = Capture()
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+    meter_provider = MeterProvider(metric_readers=[reader])
+    instrumentor = SklearnInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=telemetry.tracer_provider,
+        logger_provider=telemetry.logger_provider,
+        meter_provider=meter_provider,
+        models={"LogisticRegression": "bridged:1"},
+    )
+    try:
+        model.predict(X.iloc[:50])
+        meter_provider.force_flush()
+    finally:
+        instrumentor.uninstrument()
+        meter_provider.shutdown()
+
+    features = {
+        dict(point.attributes)[semconv.ML_FEATURE_NAME]: point.count
+        for metric in exporter.metrics
+        if metric.name == semconv.METRIC_FEATURE_VALUES
+        and isinstance(metric.data, ExponentialHistogram)
+        for point in metric.data.data_points
+        if dict(point.attributes)[semconv.ML_MODEL_NAME] == "bridged"
+    }
+    assert features == {name: 50 for name in FEATURES}
