@@ -162,6 +162,11 @@ def monitor(  # noqa: PLR0913 - the options are the public surface
         reference = Profile.load(reference)
 
     def decorate(fn: F) -> F:
+        if isinstance(fn, (classmethod, staticmethod)):
+            raise ConfigurationError(
+                f"@monitor is applied to a {type(fn).__name__} object; put @monitor below "
+                f"@{type(fn).__name__} (closest to the function)"
+            )
         options = MonitorOptions(
             model=model if model is not None else getattr(fn, "__name__", "model"),
             version=version,

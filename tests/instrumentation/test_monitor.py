@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+from typing import Any
 
 import numpy as np
 import pytest
@@ -319,3 +320,61 @@ def test_buffered_events_are_flushed_at_exit_without_configure() -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("EVENT ml.prediction") == 3
+
+
+def test_static_and_class_methods(telemetry: Telemetry) -> None:
+    class Model:
+        scale = 3.0
+
+        @classmethod
+        @otel_ml.monitor(model="cls", **telemetry.kwargs())  # type: ignore[arg-type]
+        def predict(cls, x: np.ndarray) -> np.ndarray:
+            return x[:, 0] * cls.scale
+
+        @staticmethod
+        @otel_ml.monitor(model="static", **telemetry.kwargs())  # type: ignore[arg-type]
+        def score(x: np.ndarray) -> np.ndarray:
+            return x[:, 1]
+
+    x = np.ones((20, 2))
+    assert Model.predict(x).tolist() == [3.0] * 20 and Model().score(x).tolist() == [1.0] * 20
+    windows = telemetry.consumer.collect().windows
+    assert windows[ModelKey("cls", "unknown")].numeric["f0"].count == 20
+    assert windows[ModelKey("static", "unknown")].rows == 20
+    with pytest.raises(otel_ml.ConfigurationError, match="below @classmethod"):
+        otel_ml.monitor(model="m")(classmethod(lambda cls, x: x))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: (i for i in range(3)),
+        lambda: [[1.0, 2.0], [3.0]],
+        lambda: None,
+        lambda: {"a": float("nan"), "b": "x" * 100_000},
+        lambda: np.array([[np.inf, -np.inf]]),
+    ],
+    ids=["generator", "ragged", "none", "huge-string", "inf"],
+)
+def test_async_calls_fail_open(telemetry: Telemetry, make: Any) -> None:
+    async def raw(x: Any) -> Any:
+        await asyncio.sleep(0)
+        if x is None:
+            raise ValueError("no input")
+        return x
+
+    decorated = otel_ml.monitor(model="a", **telemetry.kwargs())(raw)  # type: ignore[arg-type]
+    x = make()
+    try:
+        want: Any = asyncio.run(raw(make()))
+    except ValueError as exc:
+        want = exc
+    try:
+        got: Any = asyncio.run(decorated(x))
+    except ValueError as exc:
+        got = exc
+    if isinstance(want, Exception):
+        assert type(got) is type(want) and got.args == want.args
+    else:
+        assert got is x
+    flush()
