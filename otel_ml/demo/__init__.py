@@ -23,7 +23,8 @@ from otel_ml.demo._data import (
     resample,
     split,
 )
-from otel_ml.demo._run import DemoOptions, DemoResult, WindowSummary, run_demo
+from otel_ml.demo._findings import WindowSummary
+from otel_ml.demo._run import DemoOptions, DemoResult, run_demo
 from otel_ml.demo._scenario import Phase, Scenario, SimulatedClock
 
 __all__ = [

@@ -16,7 +16,8 @@ from otel_ml.alerting import AlertState, AlertTransition
 from otel_ml.cli._progress import ProgressBar
 from otel_ml.cli._text_table import format_table
 from otel_ml.demo._data import SCANNER_RECALIBRATION
-from otel_ml.demo._run import DemoResult, WindowSummary
+from otel_ml.demo._findings import WindowSummary
+from otel_ml.demo._run import DemoResult
 from otel_ml.demo._scenario import Phase, Scenario
 from otel_ml.demo._wiring import FOR_WINDOWS
 

@@ -29,6 +29,7 @@ import numpy as np
 from otel_ml._errors import ConfigurationError
 from otel_ml.alerting import AlertTransition
 from otel_ml.demo._data import Dataset, load_dataset, split
+from otel_ml.demo._findings import Found, Truth, WindowSummary, summaries
 from otel_ml.demo._scenario import Phase, Scenario, SimulatedClock, Traffic
 from otel_ml.demo._wiring import (
     AppTelemetry,
@@ -43,7 +44,6 @@ __all__ = [
     "VERSION",
     "DemoOptions",
     "DemoResult",
-    "WindowSummary",
     "run_demo",
 ]
 
@@ -69,28 +69,6 @@ class DemoOptions:
 
 
 @dataclass(frozen=True)
-class WindowSummary:
-    """One window of the run: what was served (truth) and what the evaluator found.
-
-    ``accuracy`` and ``drifted`` are the evaluator's (NaN / empty without an embedded
-    evaluator); ``true_accuracy`` is computed here from every served row.
-    """
-
-    index: int
-    start: float
-    end: float
-    phase: Phase
-    rows: int
-    true_accuracy: float
-    accuracy: float = math.nan
-    labelled: int = 0
-    coverage: float = math.nan
-    drifted: tuple[str, ...] = ()
-    psi: tuple[tuple[str, float], ...] = ()
-    prediction_drifted: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class DemoResult:
     scenario: Scenario
     start: float
@@ -113,12 +91,6 @@ class DemoResult:
 
     def phase_windows(self, phase: Phase) -> tuple[WindowSummary, ...]:
         return tuple(w for w in self.windows if w.phase is phase)
-
-
-@dataclass
-class _Truth:
-    rows: int = 0
-    correct: int = 0
 
 
 def _train(seed: int) -> tuple[Any, Dataset, Dataset, Dataset]:
@@ -179,6 +151,8 @@ def run_demo(
     from otel_ml.instrumentation import _clock
 
     started = time.perf_counter()
+    if options.seed < 0:
+        raise ConfigurationError(f"--seed: expected a non-negative integer, got {options.seed}")
     if options.evaluator_endpoint is not None:
         from otel_ml.demo._external import check_endpoint
 
@@ -247,7 +221,7 @@ def run_demo(
     rng = np.random.default_rng(options.seed + 1)
     traffic = Traffic(data, train, rng, flip=sc.flip)
     labels: list[tuple[float, int, tuple[str, ...], list[str]]] = []  # (due, seq, ids, actuals)
-    truths = [_Truth() for _ in range(sc.n_windows)]
+    truths = [Truth() for _ in range(sc.n_windows)]
     seq = 0
     calls_per_step = sc.calls_per_window // sc.steps_per_window
     total_steps = sc.n_windows * sc.steps_per_window
@@ -306,13 +280,13 @@ def run_demo(
         telemetry.export()
         reports: tuple[Any, ...] = ()
         extras: dict[str, Any] = {"profile": profile}
-        found: dict[float, _Found] = {}
+        found: dict[float, Found] = {}
         alerts: tuple[AlertTransition, ...] = ()
         starts = [t0 + i * w for i in range(sc.n_windows)]
         if evaluator is not None:
             reports = tuple(evaluator.reports(MODEL))
             extras["window_data"] = _drift_windows(evaluator, reports, sc, t0)
-            found = {r.window_start: _Found.of_report(r) for r in reports}
+            found = {r.window_start: Found.of_report(r) for r in reports}
             alerts = tuple(evaluator.transitions)
         elif options.evaluator_api is not None:
             from otel_ml.demo._external import fetch_findings
@@ -320,12 +294,12 @@ def run_demo(
             ext = fetch_findings(
                 options.evaluator_api, MODEL, starts, min_coverage=0.8 * sc.label_fraction
             )
-            found = {s: _Found.of_history(h) for s, h in ext.history.items()}
+            found = {s: Found.of_history(h) for s, h in ext.history.items()}
             alerts = tuple(AlertTransition.from_json(json.dumps(a)) for a in ext.alerts)
         result = DemoResult(
             scenario=sc,
             start=t0,
-            windows=tuple(_summaries(sc, t0, truths, found)),
+            windows=tuple(summaries(sc, t0, truths, found)),
             alerts=alerts,
             holdout_accuracy=holdout_accuracy,
             n_train=train.n_rows,
@@ -353,73 +327,4 @@ def _drift_windows(
         index = round((r.window_start - t0) / sc.window_seconds)
         if 0 <= index < sc.n_windows:
             out[sc.phase(index).value] = (index, evaluator.window(r))
-    return out
-
-
-@dataclass(frozen=True)
-class _Found:
-    """What the evaluator found in one window."""
-
-    accuracy: float = math.nan
-    labelled: int = 0
-    coverage: float = math.nan
-    drifted: tuple[str, ...] = ()
-    psi: tuple[tuple[str, float], ...] = ()
-    prediction_drifted: tuple[str, ...] = ()
-
-    @classmethod
-    def of_report(cls, r: Any) -> _Found:
-        perf = r.performance
-        return cls(
-            accuracy=float(perf.metrics.get("accuracy", math.nan)) if perf else math.nan,
-            labelled=perf.n_labelled if perf else 0,
-            coverage=perf.coverage if perf else math.nan,
-            drifted=r.drifted_features,
-            psi=tuple(
-                (f.name, float(f.drift.statistics.get("psi", f.drift.statistic)))
-                for f in r.features
-                if f.drift is not None
-            ),
-            prediction_drifted=tuple(
-                f.name for f in r.predictions if f.drift is not None and f.drift.drifted
-            ),
-        )
-
-    @classmethod
-    def of_history(cls, h: dict[str, Any]) -> _Found:
-        """From an entry of the API's report ``history`` (no PSI there)."""
-        perf = h.get("performance") or {}
-        acc = perf.get("accuracy")
-        cov = h.get("label_coverage")
-        return cls(
-            accuracy=math.nan if acc is None else float(acc),
-            labelled=0 if cov is None else round(float(cov) * int(h.get("n_rows", 0))),
-            coverage=math.nan if cov is None else float(cov),
-            drifted=tuple(h.get("drifted_features", ())),
-        )
-
-
-def _summaries(
-    sc: Scenario, t0: float, truths: list[_Truth], found: dict[float, _Found]
-) -> list[WindowSummary]:
-    out = []
-    for i, truth in enumerate(truths):
-        start = t0 + i * sc.window_seconds
-        f = found.get(start, _Found())
-        out.append(
-            WindowSummary(
-                index=i,
-                start=start,
-                end=start + sc.window_seconds,
-                phase=sc.phase(i),
-                rows=truth.rows,
-                true_accuracy=truth.correct / truth.rows if truth.rows else math.nan,
-                accuracy=f.accuracy,
-                labelled=f.labelled,
-                coverage=f.coverage,
-                drifted=f.drifted,
-                psi=f.psi,
-                prediction_drifted=f.prediction_drifted,
-            )
-        )
     return out
