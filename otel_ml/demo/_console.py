@@ -94,7 +94,8 @@ class DemoConsole:
         lo, hi = scenario.label_delay
         self.print(
             f"serving {scenario.n_windows} windows of {scenario.window_seconds:g} s simulated "
-            f"time, {scenario.rows_per_window} rows each, through @otel_ml.monitor:"
+            f"time ({_hhmm(t0)}-{_hhmm(t0 + scenario.n_windows * scenario.window_seconds)} UTC, "
+            f"in seconds), {scenario.rows_per_window} rows each, through @otel_ml.monitor:"
         )
         for p, a, b in phase_ranges(scenario):
             self.print(f"  windows {a:>2}-{b:<2} {names[p]}")
