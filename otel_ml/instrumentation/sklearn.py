@@ -25,11 +25,12 @@ makes ``opentelemetry-instrument`` set up the SDK and its OTLP exporters)::
 
 The instrumentor is found through the ``opentelemetry_instrumentor`` entry
 point ``sklearn``; ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=sklearn`` turns it
-off. ``instrument()`` puts the sketch bridge (``SketchMetricExporter``) in
-front of the exporter of each periodic metric reader of the SDK meter provider
-it finds (the one ``opentelemetry-instrument`` built), so feature and
-prediction distributions leave as real histogram metrics, and flushes buffered
-calls at exit before the SDK shuts down. In code::
+off. ``instrument()`` bridges the metric readers of the SDK meter provider it
+finds (the one ``opentelemetry-instrument`` built): ``SketchMetricExporter`` in
+front of each periodic reader's exporter (OTLP), a ``SketchCollector`` on each
+Prometheus reader's registry (``OTEL_METRICS_EXPORTER=prometheus``), so feature
+and prediction distributions leave as real histogram metrics; and it flushes
+buffered calls at exit before the SDK shuts down. In code::
 
     from otel_ml.instrumentation.sklearn import SklearnInstrumentor, name_model
 
@@ -240,7 +241,7 @@ class SklearnInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from otel_ml.instrumentation import _sklearn_patch
         from otel_ml.instrumentation._monitor import ModelMonitor, flush, internal_errors
         from otel_ml.instrumentation._sklearn_calls import SklearnCalls
-        from otel_ml.instrumentation._sklearn_export import bridge_periodic_readers
+        from otel_ml.instrumentation._sklearn_export import bridge_readers
 
         providers = config.providers
 
@@ -270,10 +271,10 @@ class SklearnInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             raise
         self._patcher, self._calls = patcher, calls
         meter_provider = providers.get("meter_provider") or metrics.get_meter_provider()
-        if not bridge_periodic_readers(meter_provider):
+        if not bridge_readers(meter_provider):
             _LOG.debug(
-                "otel_ml: no periodic metric reader to bridge; feature histograms are "
-                "exported only through a SketchMetricExporter or otel_ml.configure()"
+                "otel_ml: no SDK metric reader to bridge; feature histograms are exported "
+                "only through a SketchMetricExporter, a SketchCollector or otel_ml.configure()"
             )
         # Registered after the SDK's own exit handlers, so it runs before them (LIFO):
         # buffered calls become events and sketches while the providers still export.

@@ -169,3 +169,71 @@ def test_worker_processes_do_not_monitor_sub_estimators(tmp_path):
         received.wait_for(lambda r: len(r.spans()) >= 2, timeout=3)
     names = [span.name for _, span in received.spans()]
     assert names == ["predict MultiOutputClassifier"]
+
+
+SCRAPED_APP = """
+import sys
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+rng = np.random.default_rng(0)
+X = rng.normal(size=(300, 3))
+model = LogisticRegression().fit(X, (X[:, 0] > 0).astype(int))
+model.predict_proba(X[:40])
+print("ready", flush=True)
+sys.stdin.readline()  # keep serving /metrics until the test is done scraping
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_prometheus_scrape_endpoint_has_feature_histograms(tmp_path):
+    """OTEL_METRICS_EXPORTER=prometheus: the SDK's own scrape endpoint gets the sketches."""
+    import shutil
+    import urllib.request
+
+    app = tmp_path / "app.py"
+    app.write_text(SCRAPED_APP)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(
+        OTEL_TRACES_EXPORTER="none",
+        OTEL_LOGS_EXPORTER="none",
+        OTEL_METRICS_EXPORTER="prometheus",
+        OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
+        OTEL_EXPORTER_PROMETHEUS_PORT=str(port),
+        OTEL_ML_SKLEARN_MODELS="LogisticRegression=scraped:2",
+    )
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "opentelemetry-instrument"), sys.executable, str(app)],
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
+            text = r.read().decode()
+    finally:
+        proc.communicate("\n", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+    labels = 'ml_feature_name="f0",ml_model_name="scraped",ml_model_version="2"'
+    count = [line for line in text.splitlines() if line.startswith("ml_feature_values_count{")]
+    assert any(labels in line and line.endswith(" 40.0") for line in count), count
+    assert 'ml_feature_values_bucket{' in text
+    promtool = shutil.which("promtool")
+    assert promtool is not None, "promtool (Debian package prometheus) is needed"
+    check = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
