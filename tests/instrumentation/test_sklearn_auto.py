@@ -193,8 +193,56 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _start_prometheus(tmp_path: Path, target: str) -> tuple[subprocess.Popen[bytes], str]:
+    import shutil
+
+    binary = shutil.which("prometheus")
+    assert binary is not None, "the Debian package prometheus provides the binary"
+    port = _free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n"
+        "scrape_configs:\n  - job_name: app\n"
+        f"    static_configs:\n      - targets: ['{target}']\n"
+    )
+    proc = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "prometheus.log").open("wb"),
+    )
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def _query_until(base: str, expr: str, want: float, timeout: float = 60.0) -> float | None:
+    import json
+    import time
+    import urllib.parse
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        try:
+            url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+            with urllib.request.urlopen(url, timeout=5) as r:
+                result = json.load(r)["data"]["result"]
+            value = float(result[0]["value"][1]) if result else None
+        except OSError:  # Prometheus still starting
+            value = None
+        if value == want:
+            return value
+        time.sleep(0.5)
+    return value
+
+
 def test_prometheus_scrape_endpoint_has_feature_histograms(tmp_path):
-    """OTEL_METRICS_EXPORTER=prometheus: the SDK's own scrape endpoint gets the sketches."""
+    """OTEL_METRICS_EXPORTER=prometheus: the SDK's own scrape endpoint gets the sketches,
+    a real Prometheus scrapes them, and promtool finds the exposition clean."""
     import shutil
     import urllib.request
 
@@ -219,18 +267,27 @@ def test_prometheus_scrape_endpoint_has_feature_histograms(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
+    prometheus = None
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
             text = r.read().decode()
+        prometheus, base = _start_prometheus(tmp_path, f"127.0.0.1:{port}")
+        scraped = _query_until(
+            base, 'sum(ml_feature_values_count{ml_model_name="scraped"})', want=3 * 40.0
+        )
     finally:
+        if prometheus is not None:
+            prometheus.terminate()
+            prometheus.wait(30)
         proc.communicate("\n", timeout=60)
     assert proc.returncode == 0, proc.stderr
+    assert scraped == 3 * 40.0  # three features, 40 rows each, as Prometheus stored them
 
     labels = 'ml_feature_name="f0",ml_model_name="scraped",ml_model_version="2"'
     count = [line for line in text.splitlines() if line.startswith("ml_feature_values_count{")]
     assert any(labels in line and line.endswith(" 40.0") for line in count), count
-    assert 'ml_feature_values_bucket{' in text
+    assert "ml_feature_values_bucket{" in text
     promtool = shutil.which("promtool")
     assert promtool is not None, "promtool (Debian package prometheus) is needed"
     check = subprocess.run(
