@@ -5,7 +5,8 @@ options, hooks, providers) and makes one wrapper per method name. A wrapper:
 
 1. passes the call straight through when instrumentation is off, suppressed
    (``is_instrumentation_enabled()``), or when the call is nested in another
-   monitored scikit-learn call (the :data:`IN_MONITORED_CALL` guard);
+   monitored call: a scikit-learn one (the :data:`IN_MONITORED_CALL` guard) or
+   any whose span otel_ml started (an ``async`` ``@monitor`` function);
 2. finds the :class:`ModelMonitor` of the estimator (named by
    :func:`otel_ml.instrumentation.sklearn.name_model`, by the ``models``
    mapping, or after its class), built once per model name and version;
@@ -30,6 +31,7 @@ from typing import Any, Protocol
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
+from otel_ml import semconv
 from otel_ml.instrumentation._internal_errors import InternalErrors
 from otel_ml.instrumentation._options import MonitorOptions, Task
 from otel_ml.instrumentation._sklearn_config import FRAMEWORK
@@ -99,6 +101,12 @@ def named_options(estimator: object) -> MonitorOptions | None:
             return _NAMED.get(estimator)
         except TypeError:  # unhashable estimator: it cannot have been named
             return None
+
+
+def _inside_monitored_span() -> bool:
+    """Whether the current span is one otel_ml started (a monitored call is running)."""
+    scope = getattr(trace.get_current_span(), "instrumentation_scope", None)
+    return getattr(scope, "name", None) == semconv.SCOPE_NAME
 
 
 def _class_names(estimator: object) -> tuple[str, ...] | None:
@@ -248,6 +256,15 @@ class SklearnCalls:
                 or not is_instrumentation_enabled()
             ):
                 return wrapped(*args, **kwargs)
+            if _inside_monitored_span():
+                # Called from a monitored call (an async @monitor function: the monitor's
+                # own nesting check is per thread): not monitored, and neither is
+                # anything it calls.
+                token = IN_MONITORED_CALL.set(True)
+                try:
+                    return wrapped(*args, **kwargs)
+                finally:
+                    IN_MONITORED_CALL.reset(token)
             try:
                 monitor = self.monitor_for(instance)
             except Exception as exc:  # noqa: BLE001 - never break the model; counted

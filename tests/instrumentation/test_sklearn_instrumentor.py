@@ -513,3 +513,24 @@ def test_periodic_reader_is_bridged_for_feature_histograms(telemetry, data):
         if dict(point.attributes)[semconv.ML_MODEL_NAME] == "bridged"
     }
     assert features == {name: 50 for name in FEATURES}
+
+
+def test_async_decorated_function_calling_an_instrumented_model_is_one_call(
+    telemetry, instrument, data
+):
+    import asyncio
+
+    import otel_ml
+
+    X, y = data
+    model = RandomForestClassifier(n_estimators=4, n_jobs=2, random_state=0).fit(X, y)
+    instrument()
+
+    @otel_ml.monitor(model="async_risk", tracer_provider=telemetry.tracer_provider)
+    async def score(frame):
+        await asyncio.sleep(0)
+        return model.predict_proba(frame)[:, 1]
+
+    asyncio.run(score(X.iloc[:8]))
+
+    assert _only_span(telemetry).name == "predict async_risk"
