@@ -44,10 +44,12 @@ What counts as one call
 Only the outermost call is monitored. A ``Pipeline`` calling its final
 estimator, ``predict`` calling ``predict_proba`` or ``decision_function``, a
 forest or a voting ensemble calling its sub-estimators (also in joblib worker
-threads and processes with ``n_jobs``) and a ``@otel_ml.monitor``-decorated
-function calling the model make one monitored call, named after the outermost
-estimator. Predictions made inside ``fit``, ``partial_fit``, ``fit_transform``,
-``fit_predict``, ``transform``, ``inverse_transform`` and ``score`` (cross
+threads and processes with ``n_jobs``) make one monitored call, named after the
+outermost estimator; a ``@otel_ml.monitor``-decorated function calling the model
+makes one, named by the decorator (for an ``async`` function this is detected
+through its span, so only while that span is sampled). Predictions made inside
+``fit``, ``partial_fit``, ``fit_transform``, ``fit_predict``, ``transform``,
+``inverse_transform`` and ``score`` (cross
 validation in ``GridSearchCV.fit``, ``IterativeImputer``) are not monitored:
 they are training or evaluation, not traffic. Inside
 ``opentelemetry.instrumentation.utils.suppress_instrumentation()`` nothing is
