@@ -4,8 +4,10 @@ restart of the engine), then resolved — one notification each."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,14 @@ def alertmanager(tmp_path: Path, am_hook: HttpReceiver) -> Iterator[Alertmanager
     am = Alertmanager(tmp_path / "alertmanager", f"{am_hook.url}/am")
     yield am
     am.stop()
+
+
+def _unix(rfc3339: str) -> float:
+    """Alertmanager's timestamps (RFC 3339, up to nanoseconds) as Unix seconds."""
+    m = re.fullmatch(r"(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", rfc3339)
+    assert m is not None, rfc3339
+    zone = "+00:00" if m[3] == "Z" else m[3]
+    return datetime.fromisoformat(m[1] + zone).timestamp() + float(f"0.{m[2] or 0}")
 
 
 def notifications(hook: HttpReceiver) -> list[tuple[str, str]]:
@@ -73,10 +83,16 @@ def test_alertmanager_fires_then_resolves_once(
         engine = start_engine()
         assert wait_for(lambda: otel.notifications()[("am", "delivered")] > delivered + 1,
                         timeout=10)
-        for i in (2, 3):
-            engine.observe([drift_obs(i, 0.01, t0=t0)], now=time.time())
+        engine.observe([drift_obs(2, 0.01, t0=t0)], now=time.time())
+        resolved_at = time.time()
+        engine.observe([drift_obs(3, 0.01, t0=t0)], now=resolved_at)
         assert wait_for(lambda: ("resolved", "feature_drift") in notifications(am_hook),
                         timeout=15)
+        # resolved by the posted endsAt (the resolution time), not by letting the last
+        # keep-alive expire (that would end it 4 x resend_interval = 4 s later)
+        (ends_at,) = [_unix(a["endsAt"]) for r in am_hook.requests for a in r.body["alerts"]
+                      if a["status"] == "resolved"]
+        assert abs(ends_at - resolved_at) < 1.5, ends_at - resolved_at
         assert wait_for(lambda: alertmanager.alerts() == [], timeout=5)
         time.sleep(2.5)  # a couple of group intervals: nothing more should arrive
         assert notifications(am_hook) == [("firing", "feature_drift"),
