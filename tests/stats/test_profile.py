@@ -170,3 +170,9 @@ def test_empty_and_all_missing_columns() -> None:
     assert p.features["x"].missing_rate == 1.0
     assert math.isnan(p.features["x"].min)
     assert p.features["c"].missing_rate == 1.0
+
+
+def test_save_into_a_missing_directory_names_the_file(tmp_path: Path) -> None:
+    p = Profile.from_data({"x": np.arange(3.0)})
+    with pytest.raises(ProfileError, match="nowhere/p.json: cannot write profile"):
+        p.save(tmp_path / "nowhere" / "p.json")
