@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn_support
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor, VotingClassifier
@@ -28,92 +20,16 @@ from sklearn.multioutput import MultiOutputClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+from sklearn_support import FEATURES, only_span
 
 from otel_ml import semconv
-from otel_ml._errors import ConfigurationError
 from otel_ml.instrumentation import _sklearn_patch
-from otel_ml.instrumentation._aggregator import Consumer, default_aggregator
-from otel_ml.instrumentation._monitor import flush, internal_errors
-from otel_ml.instrumentation._options import MonitorOptions
+from otel_ml.instrumentation._monitor import internal_errors
 from otel_ml.instrumentation._window import ModelKey
-from otel_ml.instrumentation.sklearn import ENV_MODELS, SklearnInstrumentor, name_model
 
-FEATURES = ["age", "income", "debt", "tenure"]
-
-
-@dataclass
-class Telemetry:
-    spans: InMemorySpanExporter
-    logs: InMemoryLogRecordExporter
-    consumer: Consumer
-    tracer_provider: TracerProvider
-    logger_provider: LoggerProvider
-    meter_provider: MeterProvider
-
-    def finished(self) -> list[ReadableSpan]:
-        return list(self.spans.get_finished_spans())
-
-    def events(self) -> list[dict[str, object]]:
-        flush()
-        out = []
-        for rec in self.logs.get_finished_logs():
-            lr = rec.log_record
-            if lr.event_name == semconv.EVENT_PREDICTION:
-                attrs = {
-                    k: list(v) if isinstance(v, tuple) else v
-                    for k, v in (lr.attributes or {}).items()
-                }
-                out.append({"trace_id": lr.trace_id, "span_id": lr.span_id, **attrs})
-        return out
-
-
-@pytest.fixture
-def telemetry() -> Iterator[Telemetry]:
-    spans = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
-    logs = InMemoryLogRecordExporter()
-    logger_provider = LoggerProvider()
-    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
-    flush()
-    consumer = default_aggregator().register()
-    # Not the global meter provider: instrument() bridges the periodic readers it is given.
-    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
-    yield Telemetry(spans, logs, consumer, tracer_provider, logger_provider, meter_provider)
-    meter_provider.shutdown()
-    consumer.close()
-
-
-@pytest.fixture
-def instrument(telemetry: Telemetry) -> Iterator[object]:
-    instrumentor = SklearnInstrumentor()
-
-    def start(**kwargs: object) -> SklearnInstrumentor:
-        instrumentor.instrument(
-            tracer_provider=telemetry.tracer_provider,
-            logger_provider=telemetry.logger_provider,
-            meter_provider=telemetry.meter_provider,
-            **kwargs,
-        )
-        return instrumentor
-
-    yield start
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.uninstrument()
-
-
-@pytest.fixture(scope="module")
-def data() -> tuple[pd.DataFrame, np.ndarray]:
-    rng = np.random.default_rng(7)
-    X = pd.DataFrame(rng.normal(size=(300, 4)), columns=FEATURES)
-    y = (X["age"] + 0.5 * X["income"] > 0).astype(int).to_numpy()
-    return X, y
-
-
-def _only_span(telemetry: Telemetry) -> ReadableSpan:
-    spans = telemetry.finished()
-    assert len(spans) == 1, [s.name for s in spans]
-    return spans[0]
+telemetry = pytest.fixture(name="telemetry")(sklearn_support.telemetry_fixture)
+instrument = pytest.fixture(name="instrument")(sklearn_support.instrument_fixture)
+data = pytest.fixture(name="data", scope="module")(sklearn_support.data_fixture)
 
 
 def test_logistic_regression_one_span_and_untouched_result(telemetry, instrument, data):
@@ -127,7 +43,7 @@ def test_logistic_regression_one_span_and_untouched_result(telemetry, instrument
 
     assert np.array_equal(result, expected)
     assert seen and seen[0] is result  # the object the estimator returned, not a copy
-    span = _only_span(telemetry)
+    span = only_span(telemetry)
     assert span.name == "predict_proba LogisticRegression"
     attrs = dict(span.attributes or {})
     assert attrs[semconv.ML_MODEL_NAME] == "LogisticRegression"
@@ -145,7 +61,7 @@ def test_pipeline_is_one_call_with_raw_features(telemetry, instrument, data):
 
     labels = pipe.predict(X.iloc[:25])
 
-    span = _only_span(telemetry)  # not a second span for the final LogisticRegression
+    span = only_span(telemetry)  # not a second span for the final LogisticRegression
     assert span.name == "predict Pipeline"
     window = telemetry.consumer.collect().windows[ModelKey("Pipeline", "unknown")]
     assert window.calls == 1 and window.rows == 25
@@ -171,7 +87,7 @@ def test_forest_with_threads_is_one_call(telemetry, instrument, data, n_jobs):
     # predict calls predict_proba, which calls every tree's predict_proba in joblib threads.
     assert np.array_equal(forest.predict(X.iloc[:30]), expected)
 
-    span = _only_span(telemetry)
+    span = only_span(telemetry)
     assert span.name == "predict RandomForestClassifier"
 
 
@@ -183,7 +99,7 @@ def test_voting_ensemble_is_one_call(telemetry, instrument, data):
     ).fit(X, y)
     instrument()
     vote.predict(X.iloc[:5])
-    assert _only_span(telemetry).name == "predict VotingClassifier"
+    assert only_span(telemetry).name == "predict VotingClassifier"
 
 
 def test_regressor_values_in_event(telemetry, instrument, data):
@@ -194,7 +110,7 @@ def test_regressor_values_in_event(telemetry, instrument, data):
 
     values = model.predict(X.iloc[:20])
 
-    span = _only_span(telemetry)
+    span = only_span(telemetry)
     assert dict(span.attributes or {})[semconv.ML_MODEL_TASK] == "regression"
     (event,) = telemetry.events()
     assert event[semconv.ML_PREDICTION_VALUES] == pytest.approx(values.tolist())
@@ -241,47 +157,6 @@ def test_uninstrument_restores_the_exact_originals(telemetry, instrument, data):
     assert telemetry.finished() == []
 
 
-def test_model_names_from_name_model_mapping_and_class(telemetry, instrument, data):
-    X, y = data
-    named = name_model(LogisticRegression().fit(X, y), "credit_risk", version="3")
-    mapped = Ridge().fit(X, y)
-    plain = LogisticRegression(C=0.5).fit(X, y)
-    instrument(models={"Ridge": "prices:7"})
-
-    named.predict(X.iloc[:2])
-    mapped.predict(X.iloc[:2])
-    plain.predict(X.iloc[:2])
-
-    got = [
-        (dict(s.attributes)[semconv.ML_MODEL_NAME], dict(s.attributes)[semconv.ML_MODEL_VERSION])
-        for s in telemetry.finished()
-    ]
-    assert got == [("credit_risk", "3"), ("prices", "7"), ("LogisticRegression", "unknown")]
-
-
-def test_models_from_environment(telemetry, instrument, data, monkeypatch):
-    X, y = data
-    monkeypatch.setenv(ENV_MODELS, "LogisticRegression=churn:2")
-    model = LogisticRegression().fit(X, y)
-    instrument()
-    model.predict(X.iloc[:2])
-    attrs = dict(_only_span(telemetry).attributes or {})
-    assert (attrs[semconv.ML_MODEL_NAME], attrs[semconv.ML_MODEL_VERSION]) == ("churn", "2")
-
-
-def test_bad_configuration_raises_at_instrument_time(instrument, monkeypatch):
-    with pytest.raises(ConfigurationError, match="unknown option"):
-        instrument(modles={})
-    monkeypatch.setenv(ENV_MODELS, "LogisticRegression")
-    with pytest.raises(ConfigurationError, match=ENV_MODELS):
-        instrument()
-    monkeypatch.delenv(ENV_MODELS)
-    with pytest.raises(ConfigurationError, match="feature_sample_rate"):
-        instrument(feature_sample_rate=2)
-    with pytest.raises(ConfigurationError, match="MonitorOptions"):
-        name_model(LogisticRegression(), MonitorOptions(model="m"), version="1")
-
-
 def test_suppressed_calls_are_not_monitored(telemetry, instrument, data):
     X, y = data
     model = LogisticRegression().fit(X, y)
@@ -300,7 +175,7 @@ def test_training_and_scoring_are_not_monitored(telemetry, instrument, data):
     search.score(X, y)
     assert telemetry.finished() == []
     search.predict(X.iloc[:4])
-    assert _only_span(telemetry).name == "predict GridSearchCV"
+    assert only_span(telemetry).name == "predict GridSearchCV"
 
 
 def test_hooks_run_inside_the_span_and_cannot_break_the_model(telemetry, instrument, data):
@@ -321,7 +196,7 @@ def test_hooks_run_inside_the_span_and_cannot_break_the_model(telemetry, instrum
 
     assert len(result) == 6
     assert calls == [(True, True, "predict", (6, 4))]
-    assert dict(_only_span(telemetry).attributes or {})["app.tenant"] == "t1"
+    assert dict(only_span(telemetry).attributes or {})["app.tenant"] == "t1"
     assert internal_errors().total() == errors_before + 1
 
 
@@ -366,44 +241,6 @@ def test_user_subclass_is_covered_but_scratch_estimator_is_not(telemetry, instru
     assert [s.name for s in telemetry.finished()] == ["predict MyLogistic"]
 
 
-def test_entry_point_and_dependency_check():
-    from importlib.metadata import distribution, entry_points
-
-    from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
-
-    (ep,) = entry_points(group="opentelemetry_instrumentor", name="sklearn")
-    assert ep.load() is SklearnInstrumentor
-    assert get_dist_dependency_conflicts(distribution("otel-ml")) is None
-    assert tuple(SklearnInstrumentor().instrumentation_dependencies()) == ("scikit-learn >= 1.3",)
-
-
-def test_ids_from_a_column_the_pipeline_drops(telemetry, instrument, data, monkeypatch):
-    from sklearn.compose import ColumnTransformer
-
-    from otel_ml.instrumentation import last_prediction_ids
-    from otel_ml.instrumentation.sklearn import ENV_ID_COLUMN
-
-    X, y = data
-    frame = X.assign(case_id=[f"case-{i}" for i in range(len(X))])
-    pipe = Pipeline(
-        [
-            ("cols", ColumnTransformer([("num", StandardScaler(), FEATURES)])),
-            ("clf", LogisticRegression()),
-        ]
-    ).fit(frame, y)
-    monkeypatch.setenv(ENV_ID_COLUMN, "case_id")
-    instrument()
-
-    pipe.predict_proba(frame.iloc[10:30])
-
-    expected = [f"case-{i}" for i in range(10, 30)]
-    assert list(last_prediction_ids()) == expected
-    (event,) = telemetry.events()
-    assert event[semconv.ML_PREDICTION_IDS] == expected
-    window = telemetry.consumer.collect().windows[ModelKey("Pipeline", "unknown")]
-    assert set(window.numeric) | set(window.categorical) == set(FEATURES)  # not case_id
-
-
 def test_decorated_function_calling_an_instrumented_model_is_one_call(
     telemetry, instrument, data
 ):
@@ -420,99 +257,8 @@ def test_decorated_function_calling_an_instrumented_model_is_one_call(
 
     score(X.iloc[:8])
 
-    span = _only_span(telemetry)
+    span = only_span(telemetry)
     assert span.name == "predict credit_risk"
-
-
-def test_reference_profile_by_model_name(telemetry, instrument, data, tmp_path):
-    from otel_ml import ProfileError
-    from otel_ml.stats import Profile
-
-    X, y = data
-    path = tmp_path / "ref.profile.json"
-    Profile.from_data(X, model="Pipeline").save(path)
-    with pytest.raises(ProfileError, match="missing.profile.json"):
-        instrument(references={"Pipeline": tmp_path / "missing.profile.json"})
-    pipe = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression())]).fit(X, y)
-    instrument(references={"Pipeline": str(path)})
-
-    shifted = X.iloc[:20].assign(age=X["age"].max() + 1.0)  # above the reference range
-    pipe.predict(shifted)
-
-    window = telemetry.consumer.collect().windows[ModelKey("Pipeline", "unknown")]
-    assert window.quality[("age", semconv.QUALITY_OUT_OF_RANGE)] == 20
-    assert window.quality[("income", semconv.QUALITY_OUT_OF_RANGE)] == 0
-
-
-def test_importing_the_instrumentor_does_not_import_sklearn():
-    """``import otel_ml`` (which exports SklearnInstrumentor) works without scikit-learn."""
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, otel_ml\n"
-        "assert otel_ml.SklearnInstrumentor.__module__ == 'otel_ml.instrumentation.sklearn'\n"
-        "print(sorted(m for m in sys.modules if m == 'sklearn' or m.startswith('sklearn.')))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert done.stdout.strip() == "[]"
-
-
-def test_periodic_reader_is_bridged_for_feature_histograms(telemetry, data):
-    from opentelemetry.sdk.metrics.export import (
-        ExponentialHistogram,
-        MetricExporter,
-        MetricExportResult,
-        PeriodicExportingMetricReader,
-    )
-
-    class Capture(MetricExporter):
-        def __init__(self) -> None:
-            super().__init__()
-            self.metrics: list = []
-
-        def export(self, metrics_data, timeout_millis=10_000, **kwargs):
-            for rm in metrics_data.resource_metrics:
-                for sm in rm.scope_metrics:
-                    self.metrics.extend(sm.metrics)
-            return MetricExportResult.SUCCESS
-
-        def force_flush(self, timeout_millis=10_000):
-            return True
-
-        def shutdown(self, timeout_millis=30_000, **kwargs):
-            pass
-
-    X, y = data
-    model = LogisticRegression().fit(X, y)
-    exporter = Capture()
-    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
-    meter_provider = MeterProvider(metric_readers=[reader])
-    instrumentor = SklearnInstrumentor()
-    instrumentor.instrument(
-        tracer_provider=telemetry.tracer_provider,
-        logger_provider=telemetry.logger_provider,
-        meter_provider=meter_provider,
-        models={"LogisticRegression": "bridged:1"},
-    )
-    try:
-        model.predict(X.iloc[:50])
-        meter_provider.force_flush()
-    finally:
-        instrumentor.uninstrument()
-        meter_provider.shutdown()
-
-    features = {
-        dict(point.attributes)[semconv.ML_FEATURE_NAME]: point.count
-        for metric in exporter.metrics
-        if metric.name == semconv.METRIC_FEATURE_VALUES
-        and isinstance(metric.data, ExponentialHistogram)
-        for point in metric.data.data_points
-        if dict(point.attributes)[semconv.ML_MODEL_NAME] == "bridged"
-    }
-    assert features == {name: 50 for name in FEATURES}
 
 
 def test_async_decorated_function_calling_an_instrumented_model_is_one_call(
@@ -533,4 +279,4 @@ def test_async_decorated_function_calling_an_instrumented_model_is_one_call(
 
     asyncio.run(score(X.iloc[:8]))
 
-    assert _only_span(telemetry).name == "predict async_risk"
+    assert only_span(telemetry).name == "predict async_risk"

@@ -1,0 +1,191 @@
+"""SklearnInstrumentor configuration: names, environment, references, ids, entry point, bridge."""
+
+from __future__ import annotations
+
+import pytest
+import sklearn_support
+from opentelemetry.sdk.metrics import MeterProvider
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn_support import FEATURES, only_span
+
+from otel_ml import semconv
+from otel_ml._errors import ConfigurationError
+from otel_ml.instrumentation._options import MonitorOptions
+from otel_ml.instrumentation._window import ModelKey
+from otel_ml.instrumentation.sklearn import ENV_MODELS, SklearnInstrumentor, name_model
+
+telemetry = pytest.fixture(name="telemetry")(sklearn_support.telemetry_fixture)
+instrument = pytest.fixture(name="instrument")(sklearn_support.instrument_fixture)
+data = pytest.fixture(name="data", scope="module")(sklearn_support.data_fixture)
+
+
+def test_model_names_from_name_model_mapping_and_class(telemetry, instrument, data):
+    X, y = data
+    named = name_model(LogisticRegression().fit(X, y), "credit_risk", version="3")
+    mapped = Ridge().fit(X, y)
+    plain = LogisticRegression(C=0.5).fit(X, y)
+    instrument(models={"Ridge": "prices:7"})
+
+    named.predict(X.iloc[:2])
+    mapped.predict(X.iloc[:2])
+    plain.predict(X.iloc[:2])
+
+    got = [
+        (dict(s.attributes)[semconv.ML_MODEL_NAME], dict(s.attributes)[semconv.ML_MODEL_VERSION])
+        for s in telemetry.finished()
+    ]
+    assert got == [("credit_risk", "3"), ("prices", "7"), ("LogisticRegression", "unknown")]
+
+
+def test_models_from_environment(telemetry, instrument, data, monkeypatch):
+    X, y = data
+    monkeypatch.setenv(ENV_MODELS, "LogisticRegression=churn:2")
+    model = LogisticRegression().fit(X, y)
+    instrument()
+    model.predict(X.iloc[:2])
+    attrs = dict(only_span(telemetry).attributes or {})
+    assert (attrs[semconv.ML_MODEL_NAME], attrs[semconv.ML_MODEL_VERSION]) == ("churn", "2")
+
+
+def test_bad_configuration_raises_at_instrument_time(instrument, monkeypatch):
+    with pytest.raises(ConfigurationError, match="unknown option"):
+        instrument(modles={})
+    monkeypatch.setenv(ENV_MODELS, "LogisticRegression")
+    with pytest.raises(ConfigurationError, match=ENV_MODELS):
+        instrument()
+    monkeypatch.delenv(ENV_MODELS)
+    with pytest.raises(ConfigurationError, match="feature_sample_rate"):
+        instrument(feature_sample_rate=2)
+    with pytest.raises(ConfigurationError, match="MonitorOptions"):
+        name_model(LogisticRegression(), MonitorOptions(model="m"), version="1")
+
+
+def test_entry_point_and_dependency_check():
+    from importlib.metadata import distribution, entry_points
+
+    from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
+
+    (ep,) = entry_points(group="opentelemetry_instrumentor", name="sklearn")
+    assert ep.load() is SklearnInstrumentor
+    assert get_dist_dependency_conflicts(distribution("otel-ml")) is None
+    assert tuple(SklearnInstrumentor().instrumentation_dependencies()) == ("scikit-learn >= 1.3",)
+
+
+def test_ids_from_a_column_the_pipeline_drops(telemetry, instrument, data, monkeypatch):
+    from sklearn.compose import ColumnTransformer
+
+    from otel_ml.instrumentation import last_prediction_ids
+    from otel_ml.instrumentation.sklearn import ENV_ID_COLUMN
+
+    X, y = data
+    frame = X.assign(case_id=[f"case-{i}" for i in range(len(X))])
+    pipe = Pipeline(
+        [
+            ("cols", ColumnTransformer([("num", StandardScaler(), FEATURES)])),
+            ("clf", LogisticRegression()),
+        ]
+    ).fit(frame, y)
+    monkeypatch.setenv(ENV_ID_COLUMN, "case_id")
+    instrument()
+
+    pipe.predict_proba(frame.iloc[10:30])
+
+    expected = [f"case-{i}" for i in range(10, 30)]
+    assert list(last_prediction_ids()) == expected
+    (event,) = telemetry.events()
+    assert event[semconv.ML_PREDICTION_IDS] == expected
+    window = telemetry.consumer.collect().windows[ModelKey("Pipeline", "unknown")]
+    assert set(window.numeric) | set(window.categorical) == set(FEATURES)  # not case_id
+
+
+def test_reference_profile_by_model_name(telemetry, instrument, data, tmp_path):
+    from otel_ml import ProfileError
+    from otel_ml.stats import Profile
+
+    X, y = data
+    path = tmp_path / "ref.profile.json"
+    Profile.from_data(X, model="Pipeline").save(path)
+    with pytest.raises(ProfileError, match="missing.profile.json"):
+        instrument(references={"Pipeline": tmp_path / "missing.profile.json"})
+    pipe = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression())]).fit(X, y)
+    instrument(references={"Pipeline": str(path)})
+
+    shifted = X.iloc[:20].assign(age=X["age"].max() + 1.0)  # above the reference range
+    pipe.predict(shifted)
+
+    window = telemetry.consumer.collect().windows[ModelKey("Pipeline", "unknown")]
+    assert window.quality[("age", semconv.QUALITY_OUT_OF_RANGE)] == 20
+    assert window.quality[("income", semconv.QUALITY_OUT_OF_RANGE)] == 0
+
+
+def test_importing_the_instrumentor_does_not_import_sklearn():
+    """``import otel_ml`` (which exports SklearnInstrumentor) works without scikit-learn."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, otel_ml\n"
+        "assert otel_ml.SklearnInstrumentor.__module__ == 'otel_ml.instrumentation.sklearn'\n"
+        "print(sorted(m for m in sys.modules if m == 'sklearn' or m.startswith('sklearn.')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_periodic_reader_is_bridged_for_feature_histograms(telemetry, data):
+    from opentelemetry.sdk.metrics.export import (
+        ExponentialHistogram,
+        MetricExporter,
+        MetricExportResult,
+        PeriodicExportingMetricReader,
+    )
+
+    class Capture(MetricExporter):
+        def __init__(self) -> None:
+            super().__init__()
+            self.metrics: list = []
+
+        def export(self, metrics_data, timeout_millis=10_000, **kwargs):
+            for rm in metrics_data.resource_metrics:
+                for sm in rm.scope_metrics:
+                    self.metrics.extend(sm.metrics)
+            return MetricExportResult.SUCCESS
+
+        def force_flush(self, timeout_millis=10_000):
+            return True
+
+        def shutdown(self, timeout_millis=30_000, **kwargs):
+            pass
+
+    X, y = data
+    model = LogisticRegression().fit(X, y)
+    exporter = Capture()
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+    meter_provider = MeterProvider(metric_readers=[reader])
+    instrumentor = SklearnInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=telemetry.tracer_provider,
+        logger_provider=telemetry.logger_provider,
+        meter_provider=meter_provider,
+        models={"LogisticRegression": "bridged:1"},
+    )
+    try:
+        model.predict(X.iloc[:50])
+        meter_provider.force_flush()
+    finally:
+        instrumentor.uninstrument()
+        meter_provider.shutdown()
+
+    features = {
+        dict(point.attributes)[semconv.ML_FEATURE_NAME]: point.count
+        for metric in exporter.metrics
+        if metric.name == semconv.METRIC_FEATURE_VALUES
+        and isinstance(metric.data, ExponentialHistogram)
+        for point in metric.data.data_points
+        if dict(point.attributes)[semconv.ML_MODEL_NAME] == "bridged"
+    }
+    assert features == {name: 50 for name in FEATURES}
