@@ -52,7 +52,9 @@ Examples
 
 from __future__ import annotations
 
+import heapq
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -335,8 +337,11 @@ def categorical_bins(
     labels: list[str] = []
     rc: list[int] = []
     cc: list[int] = []
-    ranked = sorted(reference.counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    for cat, r in ranked[: _rank_limit(current)]:
+    limit = _rank_limit(current)
+    candidates: Iterable[tuple[str, int]] = reference.counts.items()
+    if limit is not None:
+        candidates = heapq.nsmallest(limit, candidates, key=lambda kv: (-kv[1], kv[0]))
+    for cat, r in candidates:
         expected = r / n * m
         if r < MIN_EXPECTED or expected < MIN_EXPECTED:
             continue
