@@ -169,7 +169,7 @@ class SklearnCalls:
     models
         Options by estimator class name (``"Pipeline"``, ``"RandomForestClassifier"``).
     references
-        Reference profiles (or their paths) by model name, for options without one.
+        Reference profiles by model name, for options without one.
     template
         Options for estimators named after their class: everything but the model
         name is taken from it (version, id column, capture settings).

@@ -39,6 +39,7 @@ __all__ = [
     "FRAMEWORK",
     "SklearnConfig",
     "load_reference",
+    "with_loaded_reference",
     "parse_config",
     "parse_models",
     "parse_references",
@@ -158,6 +159,14 @@ def load_reference(value: object, setting: str) -> Profile:
     )
 
 
+def with_loaded_reference(options: MonitorOptions, setting: str) -> MonitorOptions:
+    """``options`` with a reference given as a path replaced by the profile read from it."""
+    reference: object = options.reference
+    if reference is None or isinstance(reference, Profile):
+        return options
+    return dataclasses.replace(options, reference=load_reference(reference, setting))
+
+
 def _bool(value: object, setting: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -218,7 +227,7 @@ def parse_config(kwargs: Mapping[str, Any], env: Mapping[str, str]) -> SklearnCo
         models = {}
         for cls_name, value in models_arg.items():
             if isinstance(value, MonitorOptions):
-                models[str(cls_name)] = value
+                models[str(cls_name)] = with_loaded_reference(value, f"models[{cls_name!r}]")
             elif isinstance(value, str):
                 models[str(cls_name)] = _named(template, value, f"models[{cls_name!r}]")
             else:

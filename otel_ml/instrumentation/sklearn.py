@@ -155,6 +155,7 @@ from otel_ml.instrumentation._sklearn_config import (
     parse_config,
     parse_models,
     parse_references,
+    with_loaded_reference,
 )
 from otel_ml.instrumentation._sklearn_package import _instruments
 
@@ -211,7 +212,7 @@ def name_model(
             raise ConfigurationError(
                 "give version= and reference= inside MonitorOptions, not next to it"
             )
-        options = model
+        options = with_loaded_reference(model, "reference")
     else:
         options = MonitorOptions(
             model=model,

@@ -189,3 +189,18 @@ def test_periodic_reader_is_bridged_for_feature_histograms(telemetry, data):
         if dict(point.attributes)[semconv.ML_MODEL_NAME] == "bridged"
     }
     assert features == {name: 50 for name in FEATURES}
+
+
+def test_reference_path_inside_monitor_options_is_loaded(telemetry, instrument, data, tmp_path):
+    from otel_ml.stats import Profile
+
+    X, y = data
+    path = tmp_path / "ref.profile.json"
+    Profile.from_data(X).save(path)
+    pipe = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression())]).fit(X, y)
+    instrument(models={"Pipeline": MonitorOptions(model="p", reference=str(path))})  # type: ignore[arg-type]
+
+    pipe.predict(X.iloc[:10].assign(income=X["income"].min() - 1.0))
+
+    window = telemetry.consumer.collect().windows[ModelKey("p", "unknown")]
+    assert window.quality[("income", semconv.QUALITY_OUT_OF_RANGE)] == 10
