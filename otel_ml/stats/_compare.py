@@ -30,12 +30,13 @@ from otel_ml.stats._categorical_sketch import CategoricalSketch
 from otel_ml.stats._columns import FeatureKind, columns_of
 from otel_ml.stats._drift import categorical_statistics, numeric_statistics
 from otel_ml.stats._numeric_sketch import NumericSketch
-from otel_ml.stats._policy import CHI2, KS, DriftPolicy, G
+from otel_ml.stats._policy import CHI2, KS, KS_CHI2, DriftPolicy, G
 from otel_ml.stats._profile import FeatureProfile, Profile, Sketch
 
 __all__ = ["DriftReport", "FeatureDrift", "compare", "compare_feature"]
 
-_P_VALUE_OF = {CHI2: "chi2_p_value", G: "g_p_value"}  # fields of CategoricalStatistics
+# Fields of Numeric/CategoricalStatistics holding each test's p-value.
+_P_VALUE_OF = {KS: "ks_p_value", CHI2: "chi2_p_value", KS_CHI2: "ks_chi2_p_value", G: "g_p_value"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,7 +132,8 @@ def compare_feature(
         stats = dict(vars(ns))
         kind, method = FeatureKind.NUMERIC, policy.numeric_effect
         threshold = policy.numeric_threshold
-        test, p_value = KS, ns.ks_p_value
+        test = policy.numeric_test
+        p_value = float(stats[_P_VALUE_OF[test]])
     elif isinstance(reference_sketch, CategoricalSketch) and isinstance(
         current_sketch, CategoricalSketch
     ):

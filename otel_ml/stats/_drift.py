@@ -19,9 +19,14 @@ buckets. Then:
   mean absolute value. **Normalised** by the reference standard deviation
   (estimated from the reference buckets), it reads "how many standard
   deviations the distribution moved".
-* **PSI, Jensen–Shannon, Hellinger** on at most 11 bins: the buckets grouped by
-  reference deciles (plus a bin for current values beyond the reference), the
-  usual PSI layout. Finer bins would make these noise-dominated in small windows.
+* **PSI, Jensen–Shannon, Hellinger** and a **chi-square** test on at most 11 bins:
+  the buckets grouped by reference deciles (plus a bin for current values beyond
+  the reference), the usual PSI layout, with exact counts. Finer bins would make
+  these noise-dominated in small windows.
+* **KS + chi-square** (``ks_chi2_p_value``): ``min(1, 2 * min(p_ks, p_chi2))``, a
+  Bonferroni combination of the two tests. KS is strong on location shifts and weak
+  on changes of spread; the decile chi-square is the reverse. The default verdict
+  uses the combination.
 
 Non-finite values (NaN, ±inf) are data-quality issues, not part of the distributions.
 
@@ -181,6 +186,9 @@ class NumericStatistics:
     psi: float
     jensen_shannon: float
     hellinger: float
+    chi2: float
+    chi2_p_value: float
+    ks_chi2_p_value: float
 
 
 def _sketch_std(lower: npt.NDArray[np.float64], upper: npt.NDArray[np.float64],
@@ -237,7 +245,9 @@ def numeric_statistics(reference: NumericSketch, current: NumericSketch) -> Nume
     n, m = reference.count, current.count
     if n == 0 or m == 0:
         nan = math.nan
-        return NumericStatistics(n, m, nan, 1.0, nan, nan, nan, nan, nan, nan, nan, nan)
+        return NumericStatistics(
+            n, m, nan, 1.0, nan, nan, nan, nan, nan, nan, nan, nan, nan, 1.0, 1.0
+        )
     al = align_buckets(reference, current)
     lo_clip = min(reference.min, current.min)
     hi_clip = max(reference.max, current.max)
@@ -258,11 +268,13 @@ def numeric_statistics(reference: NumericSketch, current: NumericSketch) -> Nume
     w_norm = w / std if std > 0 else (0.0 if w == 0 else math.inf)
     bins = decile_bins(al)
     gr, gc = bins.reference, bins.current
+    p_ks = ks_p_value(ks, n, m)
+    chi = chi_square_test(gr, gc)
     return NumericStatistics(
         n_reference=n,
         n_current=m,
         ks=ks,
-        ks_p_value=ks_p_value(ks, n, m),
+        ks_p_value=p_ks,
         ks_max_error=ks_err,
         wasserstein=w,
         wasserstein_normalised=w_norm,
@@ -271,6 +283,9 @@ def numeric_statistics(reference: NumericSketch, current: NumericSketch) -> Nume
         psi=population_stability_index(gr, gc),
         jensen_shannon=jensen_shannon_distance(gr, gc),
         hellinger=hellinger_distance(gr, gc),
+        chi2=chi.statistic,
+        chi2_p_value=chi.p_value,
+        ks_chi2_p_value=min(1.0, 2.0 * min(p_ks, chi.p_value)),
     )
 
 

@@ -11,8 +11,10 @@ A feature is reported as drifted only when **all three** hold:
    changed category"). Effect sizes do not grow with the sample size, so huge
    windows do not turn tiny, harmless differences into alarms.
 3. **Not chance**: a significance test below ``alpha`` corrected for the number
-   of features tested together (Bonferroni: ``alpha / n_tests``) -- KS for
-   numeric features, chi-square (or G) for categorical ones. This keeps small
+   of features tested together (Bonferroni: ``alpha / n_tests``) -- for numeric
+   features KS and a chi-square on reference-decile bins combined (KS catches
+   location shifts, the chi-square changes of spread), chi-square (or G) for
+   categorical ones. This keeps small
    windows from drifting by chance, whatever the noise in the effect size.
 
 The defaults were chosen by the simulation in ``benchmarks/drift_simulation.py``
@@ -44,6 +46,8 @@ __all__ = [
     "CHI2",
     "G",
     "KS",
+    "KS_CHI2",
+    "NUMERIC_TESTS",
     "NUMERIC_EFFECTS",
     "TOTAL_VARIATION",
     "WASSERSTEIN_NORMALISED",
@@ -58,11 +62,13 @@ WASSERSTEIN_NORMALISED: Final = "wasserstein_normalised"
 TOTAL_VARIATION: Final = "total_variation"
 KS: Final = "ks"
 CHI2: Final = "chi2"
+KS_CHI2: Final = "ks_chi2"
 G: Final = "g"
 _SHARED_EFFECTS = ("psi", "jensen_shannon", "hellinger")
 NUMERIC_EFFECTS: Final = (WASSERSTEIN_NORMALISED, KS, *_SHARED_EFFECTS)
 CATEGORICAL_EFFECTS: Final = (TOTAL_VARIATION, *_SHARED_EFFECTS)
 CATEGORICAL_TESTS: Final = (CHI2, G)
+NUMERIC_TESTS: Final = (KS_CHI2, KS, CHI2)
 
 
 class Correction(str, Enum):
@@ -82,6 +88,9 @@ class DriftPolicy:
         Effect-size statistic for numeric features and its threshold.
     categorical_effect, categorical_threshold
         Effect-size statistic for categorical features and its threshold.
+    numeric_test
+        ``"ks_chi2"`` (KS and a chi-square on reference-decile bins, Bonferroni-combined:
+        location and spread changes), ``"ks"`` or ``"chi2"`` alone.
     categorical_test
         ``"chi2"`` (Pearson) or ``"g"`` (log-likelihood ratio).
     alpha
@@ -94,6 +103,7 @@ class DriftPolicy:
 
     numeric_effect: str = WASSERSTEIN_NORMALISED
     numeric_threshold: float = 0.1
+    numeric_test: str = KS_CHI2
     categorical_effect: str = TOTAL_VARIATION
     categorical_threshold: float = 0.05
     categorical_test: str = CHI2
@@ -112,6 +122,8 @@ class DriftPolicy:
                 "categorical_effect",
                 f"{self.categorical_effect!r} is not one of {CATEGORICAL_EFFECTS}",
             )
+        if self.numeric_test not in NUMERIC_TESTS:
+            raise bad("numeric_test", f"{self.numeric_test!r} is not one of {NUMERIC_TESTS}")
         if self.categorical_test not in CATEGORICAL_TESTS:
             raise bad(
                 "categorical_test", f"{self.categorical_test!r} is not one of {CATEGORICAL_TESTS}"

@@ -45,10 +45,12 @@ def test_policy_rules_each_decide() -> None:
     shifted = compare_feature("x", ref, _num(rng.normal(0.5, 1, 5_000)), n_tests=20)
     assert shifted.drifted and shifted.reason.startswith("drift:")
     assert "(0.01/20 features)" in shifted.reason
-    assert shifted.method == "wasserstein_normalised" and shifted.test == "ks"
+    assert shifted.method == "wasserstein_normalised" and shifted.test == "ks_chi2"
+    assert shifted.p_value == shifted.statistics["ks_chi2_p_value"]
     assert shifted.statistic == pytest.approx(0.5, abs=0.05)
     assert shifted.n_reference == 100_000 and shifted.n_current == 5_000
-    assert set(shifted.statistics) >= {"ks", "psi", "jensen_shannon", "hellinger", "wasserstein"}
+    assert set(shifted.statistics) >= {"ks", "psi", "jensen_shannon", "hellinger", "wasserstein",
+                                       "chi2", "chi2_p_value", "ks_p_value"}
 
     # Big effect, not significant: a window of 120 rows with a Bonferroni level for 1000 tests.
     noisy = compare_feature("x", ref, _num(rng.normal(0.3, 1, 120)), n_tests=1_000_000)
@@ -61,6 +63,8 @@ def test_policy_is_configurable() -> None:
     assert not compare_feature("x", ref, cur).drifted
     loose = DriftPolicy(numeric_threshold=0.02, alpha=0.05)
     assert compare_feature("x", ref, cur, policy=loose).drifted
+    ks_only = compare_feature("x", ref, cur, policy=DriftPolicy(numeric_test="ks"))
+    assert ks_only.test == "ks" and ks_only.p_value == ks_only.statistics["ks_p_value"]
     by_psi = compare_feature("x", ref, cur, policy=DriftPolicy(numeric_effect="psi"))
     assert by_psi.method == "psi" and by_psi.statistic == by_psi.statistics["psi"]
     small = DriftPolicy(min_rows=10**6)
@@ -73,6 +77,7 @@ def test_policy_is_configurable() -> None:
         ({"numeric_effect": "kl"}, "numeric_effect"),
         ({"categorical_effect": "ks"}, "categorical_effect"),
         ({"categorical_test": "fisher"}, "categorical_test"),
+        ({"numeric_test": "ad"}, "numeric_test"),
         ({"alpha": 0.0}, "alpha"),
         ({"alpha": 1.5}, "alpha"),
         ({"categorical_threshold": float("nan")}, "categorical_threshold"),
@@ -83,6 +88,19 @@ def test_policy_is_configurable() -> None:
 def test_bad_policy_names_the_field(kwargs: dict[str, object], field: str) -> None:
     with pytest.raises(ConfigurationError, match=f"DriftPolicy.{field}"):
         DriftPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_spread_change_is_caught_by_the_binned_chi_square() -> None:
+    """KS is weak on a variance change; the default combined test is not."""
+    rng = np.random.default_rng(9)
+    ref = _num(rng.normal(0, 1, 100_000))
+    hits_ks = hits_default = 0
+    for _ in range(40):
+        cur = _num(rng.normal(0, np.sqrt(1.5), 1_000))
+        hits_ks += compare_feature("x", ref, cur, policy=DriftPolicy(numeric_test="ks"),
+                                   n_tests=5).drifted
+        hits_default += compare_feature("x", ref, cur, n_tests=5).drifted
+    assert hits_default >= 36 and hits_default > hits_ks
 
 
 def test_no_correction() -> None:

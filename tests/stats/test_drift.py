@@ -101,6 +101,12 @@ def test_numeric_statistics_match_scipy_on_raw_samples(case: str) -> None:
     assert st.hellinger == pytest.approx(
         np.sqrt(0.5 * np.sum((np.sqrt(p) - np.sqrt(q)) ** 2)), abs=1e-9
     )
+    table = np.vstack([bins.reference, bins.current])
+    table = table[:, table.sum(axis=0) > 0]
+    chi2, chi2_p, _, _ = stats.chi2_contingency(table, correction=False)
+    assert st.chi2 == pytest.approx(chi2, rel=1e-9)
+    assert st.chi2_p_value == pytest.approx(chi2_p, rel=1e-6, abs=1e-300)
+    assert st.ks_chi2_p_value == min(1.0, 2 * min(st.ks_p_value, st.chi2_p_value))
 
 
 def test_aligned_buckets_hold_exact_raw_counts_across_scales() -> None:
