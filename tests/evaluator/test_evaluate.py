@@ -101,6 +101,24 @@ def test_drift_and_quality_against_raw_data(store: Store) -> None:
     assert {"feature_drift", "data_quality"} <= kinds
 
 
+def test_no_drift_verdict_below_min_rows(store: Store) -> None:
+    """A window with fewer rows than ``min_rows`` gets no verdict, however far it moved."""
+    rng = np.random.default_rng(3)
+    ref, _ = _reference(rng)
+    x = rng.normal(5.0, 1, 150)  # far from N(0, 1)
+    store.write(
+        [batch(feature_point("m", "x", x, 20), counter("m", sc.METRIC_PREDICT_ROWS, 150, 20))]
+    )
+    window = store.load_window(KEY)
+    early = evaluate(window, ref, DriftPolicy(), min_rows=200)
+    fx = {f.name: f for f in early.features}["x"]
+    assert fx.n == 150 and fx.drift is None and "min_rows 200" in fx.reason
+    assert not early.verdict_ready and early.drifted_features == ()
+    assert "feature_drift" not in {o.kind.value for o in early.observations()}
+    ready = evaluate(window, ref, DriftPolicy(), min_rows=150)  # the same rows, enough now
+    assert ready.verdict_ready and ready.drifted_features == ("x",)
+
+
 def test_no_reference_still_reports_operations_quality_and_accuracy(store: Store) -> None:
     rng = np.random.default_rng(2)
     durations = rng.lognormal(-3, 0.8, 400)
