@@ -155,7 +155,7 @@ def test_update_in_parts_equals_merge_in_any_order(parts: list[np.ndarray], rnd:
 
 
 @given(float_arrays, float_arrays, float_arrays)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 def test_merge_is_associative_and_commutative(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> None:
     a, b, c = (sketch_of(v, max_size=16) for v in (x, y, z))
     left = a.copy()
