@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import http.client
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -138,19 +140,42 @@ class EvaluatorProcess:
             env=env,
         )
         self.endpoints: dict[str, str] = {}
-        deadline = time.monotonic() + 60
+        try:
+            self._wait_ready(log)
+        except BaseException:
+            self.proc.kill()  # never leave a half-started evaluator behind
+            self.proc.wait(30)
+            self._log.close()
+            raise
+
+    def _wait_ready(self, log: Path) -> None:
+        """Read the endpoint lines up to ``ready``, for at most 60 s (a silent, hung
+        process must not block ``readline`` forever)."""
         assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline().decode().strip()
-            if not line:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"evaluator exited with {self.proc.returncode}; see {log}")
-                continue
+        lines: queue.Queue[bytes] = queue.Queue()
+        stdout = self.proc.stdout
+
+        def pump() -> None:  # also keeps draining stdout after start-up
+            for raw in iter(stdout.readline, b""):
+                lines.put(raw)
+            lines.put(b"")
+
+        threading.Thread(target=pump, daemon=True).start()
+        deadline = time.monotonic() + 60
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                raw = lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if not raw:
+                self.proc.wait(30)
+                raise RuntimeError(f"evaluator exited with {self.proc.returncode}; see {log}")
+            line = raw.decode().strip()
             if line == "ready":
                 return
             name, _, url = line.partition(" ")
             self.endpoints[name] = url
-        raise RuntimeError("evaluator did not become ready in 60 s")
+        raise RuntimeError(f"evaluator did not become ready in 60 s; see {log}")
 
     @property
     def pid(self) -> int:

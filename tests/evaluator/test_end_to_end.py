@@ -178,9 +178,10 @@ def test_monitor_to_evaluator_over_http_and_grpc(tmp_path: Path) -> None:
     clock = Clock()
     app = EvaluatorApp.from_config(cfg, clock=clock)
     app.start(tick_interval=0.2)
+    apps: list[subprocess.Popen[bytes]] = []
     try:
         ep = app.endpoints()
-        apps = [
+        apps += [
             _run_app(
                 ep["otlp_http"], "http/protobuf", tmp_path / "a.npz", 1, "pod-a", tmp_path / "a.log"
             ),
@@ -329,5 +330,9 @@ def test_monitor_to_evaluator_over_http_and_grpc(tmp_path: Path) -> None:
         html = _get(ep["api"] + "/models/credit").decode()
         assert "x1" in html and "<svg" in html
     finally:
+        for p in apps:  # only left running when the test failed
+            if p.poll() is None:
+                p.kill()
+                p.wait(30)
         app.stop()
         sink.stop()

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -54,6 +56,7 @@ pytestmark = pytest.mark.slow
 class _Proc:
     proc: subprocess.Popen[str]
     log: Path
+    lines: queue.Queue[str] | None = None  # stdout lines ("" at the end), read by a thread
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -72,16 +75,29 @@ def _start(args: list[str], log: Path, env: dict[str, str] | None = None) -> _Pr
     out: IO[str] = log.open("w")
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=out, text=True,
                             env={**os.environ, **(env or {})}, cwd=ROOT)
-    return _Proc(proc, log)
+    lines: queue.Queue[str] = queue.Queue()
+    stdout = proc.stdout
+    assert stdout is not None
+
+    def pump() -> None:  # a thread, so a silent process cannot block the test in readline
+        for line in iter(stdout.readline, ""):
+            lines.put(line)
+        lines.put("")
+
+    threading.Thread(target=pump, daemon=True).start()
+    return _Proc(proc, log, lines)
 
 
 def _read_lines_until(p: _Proc, last: str, timeout: float) -> list[str]:
     """stdout lines up to and including one starting with ``last``."""
-    assert p.proc.stdout is not None
+    assert p.lines is not None
     lines: list[str] = []
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = p.proc.stdout.readline()
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = p.lines.get(timeout=left)
+        except queue.Empty:
+            break
         if not line:
             raise AssertionError(f"process exited early:\n{p.tail()}")
         lines.append(line.strip())
