@@ -42,6 +42,7 @@ def _self_signed(tmp: Path) -> tuple[Path, Path]:
         ],
         check=True,
         capture_output=True,
+        timeout=60,
     )
     return cert, key
 

@@ -222,7 +222,7 @@ def test_tls(tmp_path: Path, sink: RecordingSink) -> None:
         ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
          "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
          "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        check=True, capture_output=True,
+        check=True, capture_output=True, timeout=60,
     )
     with OtlpGrpcServer(sink, "127.0.0.1", 0, tls=TlsOptions(cert, key)) as srv:
         exporter = OTLPMetricExporter(
