@@ -30,7 +30,7 @@ from otel_ml.evaluator._receiver import Receiver
 from otel_ml.evaluator._references import ReferenceSet
 from otel_ml.evaluator._service import EvaluatorService
 from otel_ml.evaluator._store import Store
-from otel_ml.evaluator._temporality import DeltaSink
+from otel_ml.evaluator._temporality import CumulativeToDelta, DeltaSink
 from otel_ml.evaluator._windows import Windowing
 
 __all__ = ["STATE_FILE", "EvaluatorApp"]
@@ -38,6 +38,9 @@ __all__ = ["STATE_FILE", "EvaluatorApp"]
 _log = logging.getLogger(__name__)
 
 STATE_FILE = "evaluator.sqlite3"
+#: Store meta key: when the evaluator first started on this state (the cut between cumulative
+#: streams it saw start and older ones; kept across restarts).
+_CUMULATIVE_SINCE = "cumulative_started_at_unix_nano"
 
 
 @dataclass
@@ -123,8 +126,15 @@ class EvaluatorApp:
         service_ref.append(service)
         meter = metrics.provider.get_meter(sc.EVALUATOR_SCOPE_NAME)
         rec = config.receivers
-        # cumulative streams (a Collector's or the Prometheus-style SDK default) become deltas
-        sink = DeltaSink(service)
+        # cumulative streams (a Collector's or the Prometheus-style SDK default) become deltas,
+        # resuming after a restart from the stored stream state and the first start time
+        started = store.get_meta(_CUMULATIVE_SINCE)
+        if started is None:
+            started = str(time.time_ns())
+            store.set_meta(_CUMULATIVE_SINCE, started)
+        converter = CumulativeToDelta(started_at_unix_nano=int(started))
+        converter.restore(store.stream_state(converter.max_streams))
+        sink = DeltaSink(service, converter)
         receiver = Receiver(sink, auth=auth, max_body_bytes=rec.max_body_bytes, meter=meter)
         http = None
         if rec.http.enabled:

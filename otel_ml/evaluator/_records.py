@@ -234,7 +234,9 @@ class IngestBatch:
     decompressed body): an exporter that retries a request sends the same body,
     so a sink can drop a batch it has already stored (idempotent ingestion).
     ``ignored`` counts points/records that are not otel_ml's; ``rejected`` lists
-    ours that could not be used, by reason.
+    ours that could not be used, by reason. ``stream_state`` holds the latest
+    cumulative point of each stream the batch's deltas were computed from; the store
+    keeps them with the batch, so the differencing survives a restart.
     """
 
     batch_id: str
@@ -246,6 +248,7 @@ class IngestBatch:
     rejected: tuple[Rejection, ...] = ()
     ignored: int = 0
     received_time_unix_nano: int = 0
+    stream_state: tuple[HistogramPoint | CounterPoint, ...] = ()
 
     @property
     def n_records(self) -> int:

@@ -18,6 +18,8 @@ What it holds
 - ``windows``: which windows have data, and whether they changed since their
   last evaluation (``dirty``); ``reports``: the JSON report of each evaluated window.
 - ``meta``: the references in use and other small facts.
+- ``streams``: the latest point of each cumulative stream, written with the batch
+  whose deltas were computed from it, so the differencing resumes after a restart.
 
 Every batch is written in one transaction together with its id, and the
 transaction commits (``synchronous=FULL``) before the receiver answers 200:
@@ -51,6 +53,7 @@ from otel_ml.evaluator._records import (
     PredictionEvent,
     attribute,
 )
+from otel_ml.evaluator._stream_state import decode_point, encode_point, stream_key
 from otel_ml.evaluator._windows import LabelledRows, WindowData, Windowing, WindowKey
 from otel_ml.stats import CategoricalSketch, NumericSketch
 
@@ -97,6 +100,8 @@ CREATE TABLE IF NOT EXISTS reports (
   model TEXT, version TEXT, start REAL, end_ REAL, data TEXT NOT NULL, at REAL,
   PRIMARY KEY (model, version, start));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS streams (key TEXT PRIMARY KEY, point TEXT NOT NULL, t INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS streams_t ON streams(t);
 """
 
 
@@ -224,6 +229,7 @@ class Store:
                 self._write_counters(p for b in fresh for p in b.counters)
                 self._write_predictions([e for b in fresh for e in b.predictions])
                 self._write_outcomes([e for b in fresh for e in b.outcomes])
+                self._write_stream_state(p for b in batches for p in b.stream_state)
                 self._bound_pending()
                 c.execute("COMMIT")
                 for key, sk in self._cache_pending.items():
@@ -238,6 +244,26 @@ class Store:
                 self._pending_o = self._scalar("SELECT COUNT(*) FROM outcomes")
                 raise
         return out
+
+    def _write_stream_state(self, points: Iterable[HistogramPoint | CounterPoint]) -> None:
+        self._conn.executemany(
+            "INSERT INTO streams(key, point, t) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
+            "SET point=excluded.point, t=excluded.t WHERE excluded.t > streams.t",
+            [(stream_key(p), encode_point(p), p.time_unix_nano) for p in points],
+        )
+
+    def stream_state(self, limit: int) -> list[HistogramPoint | CounterPoint]:
+        """The latest stored point of the ``limit`` most recent cumulative streams,
+        oldest first (for ``CumulativeToDelta.restore``); older ones are forgotten."""
+        with self._lock:
+            c = self._conn
+            c.execute(
+                "DELETE FROM streams WHERE key IN "
+                "(SELECT key FROM streams ORDER BY t DESC LIMIT -1 OFFSET ?)",
+                (limit,),
+            )
+            rows = c.execute("SELECT point FROM streams ORDER BY t").fetchall()
+        return [decode_point(r[0]) for r in rows]
 
     def _touch(self, keys: Iterable[tuple[str, str, float]]) -> None:
         self._conn.executemany(

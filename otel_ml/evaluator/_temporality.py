@@ -12,8 +12,10 @@ makes a restarted process (new start time) a new stream. For each cumulative poi
 - first point of a stream that started after the converter (``start_time_unix_nano >=
   started_at``): the whole value is new, emitted as one delta;
 - first point of an older stream (or one without a start time): kept as the baseline
-  only, nothing emitted (as the Collector's ``cumulativetodelta`` processor does; after an
-  evaluator restart one interval per stream is not counted);
+  only, nothing emitted (as the Collector's ``cumulativetodelta`` processor does). The
+  evaluator persists each stream's latest point with the batch (``IngestBatch.stream_state``)
+  and its first start time, and restores both after a restart (:meth:`CumulativeToDelta.restore`),
+  so a restart neither loses an interval nor counts one twice;
 - next points: the difference from the previous point (``start = previous time``);
   a point not newer than the previous one (a late retry) is dropped; a decrease
   (a reset without a new start time) emits the new value whole;
@@ -220,6 +222,10 @@ class CumulativeToDelta:
             return whole  # a reset: everything since the stream's start is new
         return dataclasses.replace(diff, start_time_unix_nano=prev.time_unix_nano)
 
+    def restore(self, points: Iterable[HistogramPoint | CounterPoint]) -> None:
+        """Start from stored cumulative points (oldest first), e.g. after a restart."""
+        self.commit({self._key(p): p for p in points})
+
     def commit(self, updates: dict[_StreamKey, HistogramPoint | CounterPoint]) -> None:
         """Remember the cumulative points of a stored batch; forget the oldest streams."""
         for key, p in updates.items():
@@ -252,7 +258,10 @@ class DeltaSink:
             histograms, h_updates = self.converter.convert(batch.histograms)
             counters, c_updates = self.converter.convert(batch.counters)
             converted = dataclasses.replace(
-                batch, histograms=tuple(histograms), counters=tuple(counters)
+                batch,
+                histograms=tuple(histograms),
+                counters=tuple(counters),
+                stream_state=(*h_updates.values(), *c_updates.values()),
             )
             result = (
                 self.inner.submit(converted) if converted.n_records else SubmitResult.ok()

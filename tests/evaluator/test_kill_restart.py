@@ -18,7 +18,18 @@ import time
 from pathlib import Path
 
 import pytest
-from evaluator_wire import EvaluatorProcess, exp_point, metrics_body, model_attrs, post
+from evaluator_wire import SCOPE, EvaluatorProcess, exp_point, metrics_body, model_attrs, post
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Metric,
+    MetricsData,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
+from opentelemetry.sdk.resources import Resource
 
 from otel_ml import semconv as sc
 from otel_ml.evaluator._app import STATE_FILE
@@ -155,3 +166,53 @@ def test_sigkill_mid_ingestion_loses_nothing_acknowledged_and_counts_once(tmp_pa
     assert calls == N_BATCHES
     assert count == N_BATCHES
     assert total == N_BATCHES * (N_BATCHES + 1) / 2
+
+
+def _cumulative_calls(value: float, start_ns: int, t_ns: int, instance: str) -> bytes:
+    """A CUMULATIVE ``ml.predict.calls`` point (the SDK's default temporality)."""
+    point = NumberDataPoint(model_attrs("cumulative"), start_ns, t_ns, value)
+    metric = Metric(sc.METRIC_PREDICT_CALLS, "", "1",
+                    Sum([point], AggregationTemporality.CUMULATIVE, True))
+    resource = Resource.create({"service.name": "svc", "service.instance.id": instance})
+    data = MetricsData([ResourceMetrics(resource, [ScopeMetrics(SCOPE, [metric], "")], "")])
+    return bytes(encode_metrics(data).SerializeToString())
+
+
+@pytest.mark.slow
+def test_cumulative_streams_are_counted_once_across_a_sigkill(tmp_path: Path) -> None:
+    """The deltas of a cumulative stream continue after a restart: the interval between the
+    last point stored before the kill and the first one after it is neither lost nor
+    counted twice, and a new stream whose first point only arrives after the restart (the
+    exporter retrying what the killed process never acknowledged) counts whole."""
+    cfg = tmp_path / "evaluator.yaml"
+    cfg.write_text(
+        "state_dir: state\n"
+        "receivers: {http: {port: 0}, grpc: {enabled: false}}\n"
+        "api: {enabled: false}\n"
+        "windows: {size: 1h, min_rows: 1}\n"
+    )
+    db = tmp_path / "state" / STATE_FILE
+    ev = EvaluatorProcess(cfg, log=tmp_path / "run1.log")
+    start = time.time_ns()  # both app streams start after the evaluator did
+    s = 10**9
+    try:
+        url = ev.endpoints["otlp_http"]
+        assert post(url, "/v1/metrics", _cumulative_calls(10, start, start + s, "a"))[0] == 200
+        assert post(url, "/v1/metrics", _cumulative_calls(12, start, start + 2 * s, "a"))[0] == 200
+    finally:
+        ev.kill()  # SIGKILL
+    assert _state(db)[1] == 12
+    ev = EvaluatorProcess(cfg, log=tmp_path / "run2.log")
+    try:
+        url = ev.endpoints["otlp_http"]
+        bodies = [
+            _cumulative_calls(30, start, start + 3 * s, "a"),  # +18 since the kill
+            _cumulative_calls(12, start, start + 2 * s, "a"),  # a late retry: nothing new
+            _cumulative_calls(7, start + s, start + 3 * s, "b"),  # never acknowledged before
+            _cumulative_calls(31, start, start + 4 * s, "a"),  # +1
+        ]
+        for body in bodies:
+            assert post(url, "/v1/metrics", body)[0] == 200
+    finally:
+        assert ev.stop() == 0
+    assert _state(db)[1] == 31 + 7

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -219,3 +221,47 @@ def test_subtract_exponential_detects_a_decrease() -> None:
     small, big = _sketch([1.0]).to_exponential(), _sketch([1.0, 2.0]).to_exponential()
     with pytest.raises(ValueError):
         subtract_exponential(small, big)
+
+
+def test_stream_state_is_stored_with_the_batch_and_restored(tmp_path: Path) -> None:
+    """Exponential, explicit and counter streams resume from the store after a restart
+    (a new converter started later, with the stored state): no interval lost or repeated."""
+    from otel_ml.evaluator._store import Store
+    from otel_ml.evaluator._windows import Windowing
+
+    exp1 = _sketch([1.0, 2.0, -3.0]).to_exponential()
+    exp2 = _sketch([1.0, 2.0, -3.0, 5.0, 0.0]).to_exponential()
+    expl1 = ExplicitBuckets((1.0, 2.0), (1, 2, 0), 3, 4.0, 0.5, 1.9)
+    expl2 = ExplicitBuckets((1.0, 2.0), (1, 4, 1), 6, 12.0, 0.5, 7.0)
+    store = Store(tmp_path / "s.db", Windowing(60.0, 5.0))
+    sink = DeltaSink(_StoreSink(store), CumulativeToDelta(started_at_unix_nano=0))
+    first = (_hist(exp1, start=5, time=10), _hist(expl1, start=5, time=10, instance="b"))
+    assert sink.submit(IngestBatch("b1", Signal.METRICS, histograms=first,
+                                   counters=(_counter(4, start=5, time=10),))).accepted
+    store.close()
+
+    store = Store(tmp_path / "s.db", Windowing(60.0, 5.0))
+    restored = store.stream_state(100)
+    assert set(restored) == {*first, _counter(4, start=5, time=10)}
+    conv = CumulativeToDelta(started_at_unix_nano=1_000)  # the streams look old to it
+    conv.restore(restored)
+    out, _ = conv.convert([_hist(exp2, start=5, time=20), _hist(expl2, start=5, time=20,
+                                                                 instance="b")])
+    by_kind = {type(p.buckets).__name__: p.buckets for p in out}
+    assert NumericSketch.from_exponential(by_kind["ExponentialBuckets"]).count == 2
+    assert by_kind["ExplicitBuckets"].counts == (0, 2, 1)
+    (calls,), _ = conv.convert([_counter(9, start=5, time=20)])
+    assert calls.value == 5.0
+    assert store.stream_state(1) == [restored[-1]]  # bounded: the most recent streams kept
+    store.close()
+
+
+class _StoreSink:
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def submit(self, batch: IngestBatch) -> Any:
+        from otel_ml.evaluator import SubmitResult
+
+        self.store.write([batch], now=0.0)
+        return SubmitResult.ok()
