@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from otel_ml.report._axes import LinearScale, nice_ticks
+from otel_ml.report._axes import LinearScale, nice_step, nice_ticks
 from otel_ml.report._histogram import (
     DEFAULT_BINS,
     DEFAULT_TAIL,
@@ -72,6 +72,18 @@ def _step_path(fr: Frame, edges: Sequence[float], values: Sequence[float]) -> st
     return "".join(d)
 
 
+def _unit_bins(edges: Sequence[float]) -> bool:
+    """Whether ``edges`` are the integer bars of :func:`numeric_bins` (k - 0.5 .. k + 0.5).
+
+    >>> _unit_bins((-0.5, 0.5, 1.5)), _unit_bins((0.0, 1.0, 2.0)), _unit_bins((0.0, 0.5))
+    (True, False, False)
+    """
+    return len(edges) > 1 and all(
+        abs(b - a - 1.0) < 1e-9 and float(a + 0.5).is_integer()
+        for a, b in zip(edges, edges[1:], strict=False)
+    )
+
+
 def histogram_chart(
     hist: DisplayHistogram,
     *,
@@ -82,11 +94,18 @@ def histogram_chart(
     height: float = 220,
 ) -> Markup:
     """Overlay the two distributions of a :class:`DisplayHistogram` as filled steps."""
-    top = max([*hist.reference, *hist.current, 1e-12]) * 1.08
+    # Shares: the axis never goes past 100 % (a constant column is one full bar).
+    top = min(max([*hist.reference, *hist.current, 1e-12]) * 1.08, 1.0)
     yticks = nice_ticks(0.0, top, count=4)
     fr = make_frame(width, height, (hist.edges[0], hist.edges[-1]), (0.0, yticks[-1]))
     x0, x1 = hist.edges[0], hist.edges[-1]
     xticks = [t for t in nice_ticks(x0, x1) if x0 <= t <= x1]
+    if _unit_bins(hist.edges):
+        # One bar per integer (a count feature): label integers under the bars'
+        # centres, never a bar's edge (-0.5) or a value that cannot occur (2.5).
+        step = max(1, math.floor(nice_step(x1 - x0, 5)))
+        first = math.ceil(x0 / step) * step
+        xticks = [float(t) for t in range(first, math.floor(x1) + 1, step)]
     parts = draw_axes(
         fr, xticks, yticks, x_format=axis_number, y_format=percent, x_label=x_label, y_label=None
     )
@@ -122,7 +141,7 @@ def category_chart(
     row = 22.0
     label_w = 110.0
     height = TOP + row * max(len(bars.labels), 1) + BOTTOM
-    top = max([*bars.reference, *bars.current, 1e-12]) * 1.05
+    top = min(max([*bars.reference, *bars.current, 1e-12]) * 1.05, 1.0)
     xticks = nice_ticks(0.0, top, count=4)
     fr = Frame(
         width,

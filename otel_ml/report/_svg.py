@@ -160,23 +160,46 @@ def legend(fr: Frame, entries: Sequence[tuple[str, str]]) -> list[str]:
     return out
 
 
+TITLE_ROW = 18.0
+_TITLE_CHAR = 7.2  # average width of a 12px bold character
+
+
 def figure(
     fr: Frame, parts: Sequence[str], title: str | None, caption: str | None, legend_w: float = 0
 ) -> Markup:
+    """Wrap ``parts`` (drawn in ``fr``) in a ``<figure>`` with ``title`` top left.
+
+    The title shares the top row with the legend when it fits beside it; otherwise
+    it gets a row of its own above the chart (never drawn under the legend), and
+    is shortened with "…" only when it is wider than the whole chart.
+
+    >>> fr = make_frame(300, 100, (0, 1), (0, 1))
+    >>> 'viewBox="0 0 300.0 100.0"' in figure(fr, [], "short", None, 100)
+    True
+    >>> long = figure(fr, [], "a title much too long to sit beside the legend", None, 200)
+    >>> 'viewBox="0 0 300.0 118.0"' in long, 'translate(0,18.0)' in long
+    (True, True)
+    """
     head = ""
+    shift = 0.0
     if title:
-        room = max(int((fr.width - legend_w - 12) / 7.2), 8)
+        beside = int((fr.width - legend_w - 12) / _TITLE_CHAR)
+        room = beside
+        if len(title) > beside:
+            shift = TITLE_ROW if legend_w > 0 else 0.0
+            room = max(int((fr.width - 8) / _TITLE_CHAR), 8)
         shown = title if len(title) <= room else title[: room - 1] + "…"
         head = (
             f'<text class="title" x="4" y="15"><title>{escape(title)}</title>{escape(shown)}</text>'
         )
 
     label = f' aria-label="{escape(title)}"' if title else ""
+    body = "\n".join(parts)
+    if shift:
+        body = f'<g transform="translate(0,{px(shift)})">\n{body}\n</g>'
     svg = (
-        f'<svg class="chart" viewBox="0 0 {px(fr.width)} {px(fr.height)}" '
-        f'xmlns="http://www.w3.org/2000/svg" role="img"{label}>{head}\n'
-        + "\n".join(parts)
-        + "\n</svg>"
+        f'<svg class="chart" viewBox="0 0 {px(fr.width)} {px(fr.height + shift)}" '
+        f'xmlns="http://www.w3.org/2000/svg" role="img"{label}>{head}\n' + body + "\n</svg>"
     )
     cap = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
     return Markup(f'<figure class="chart">{svg}{cap}</figure>')

@@ -152,3 +152,40 @@ def test_any_line_values_give_finite_coordinates(ys: list[float]) -> None:
     assert coords and all(np.isfinite(float(c)) for c in coords)
     for d in re.findall(r'\sd="([^"]*)"', svg):
         assert "nan" not in d and "inf" not in d
+
+
+def _tick_labels(svg: str) -> list[str]:
+    """The x-axis tick labels (centred text under the axis)."""
+    return re.findall(r'text-anchor="middle">([^<]*)</text>', svg)
+
+
+def test_count_features_are_labelled_with_integers_only() -> None:
+    binary = _numeric(np.array([0, 1, 1, 0, 1] * 40, dtype=float))
+    assert _tick_labels(distribution_chart(binary, binary)) == ["0", "1"]
+    rng = np.random.default_rng(5)
+    visits = _numeric(rng.poisson(4, 2000).astype(float))
+    labels = _tick_labels(distribution_chart(visits, visits))
+    assert len(labels) >= 3 and all(float(t).is_integer() for t in labels), labels
+
+
+def test_share_axis_stops_at_100_percent() -> None:
+    const = _numeric(np.full(500, 7.0))
+    svg = distribution_chart(const, const)
+    shares = re.findall(r'text-anchor="end" dominant-baseline="middle">([^<]*)%</text>', svg)
+    assert shares and max(float(s) for s in shares) == 100.0, shares
+
+
+def test_a_long_title_gets_its_own_row_instead_of_hiding_under_the_legend() -> None:
+    title = "Feature drift (PSI against the training profile) per window"
+    series = [Series(f"feature number {i}", (0.0, 1.0), (0.1, 0.2)) for i in range(5)]
+    fig = _parse(line_chart(series, title=title))
+    svg = fig.find(f"{SVG}svg")
+    assert svg is not None
+    heading = svg.find(f"{SVG}text[@class='title']")
+    assert heading is not None and "".join(heading.itertext()).endswith(title)  # not cut
+    # Everything else moved down one row, below the title.
+    assert svg.find(f"{SVG}g[@transform='translate(0,18.0)']") is not None
+    assert svg.get("viewBox") == "0 0 640.0 258.0"
+    # A short title still shares the top row with the legend.
+    short = _parse(line_chart(series[:1], title="PSI"))
+    assert short.find(f".//{SVG}g") is None
