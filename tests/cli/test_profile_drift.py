@@ -275,3 +275,40 @@ def test_console_script_never_shows_a_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
     assert "p.json" in proc.stderr
+
+
+def test_html_escapes_column_names_and_categories_from_the_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Column names and category values come from the user's files: never markup."""
+    from html.parser import HTMLParser
+
+    evil_col, evil_cat = "<img src=x onerror=alert(1)>", "<script>alert(2)</script>"
+    rng = np.random.default_rng(8)
+
+    def cols(n: int, shift: float) -> dict[str, list[object]]:
+        return {
+            evil_col: list(np.round(rng.normal(shift, 1, n), 3)),
+            "kind & co": list(rng.choice([evil_cat, "plain"], n)),
+        }
+
+    prof = tmp_path / "p.json"
+    train = _write_csv(tmp_path / "t.csv", cols(2000, 0.0))
+    assert main(["profile", str(train), "-o", str(prof)]) == 0
+    out = tmp_path / "r.html"
+    cur = _write_csv(tmp_path / "c.csv", cols(2000, 1.0))
+    assert main(["drift", str(prof), str(cur), "--html", str(out)]) == 1
+    html = out.read_text()
+
+    seen: list[str] = []
+
+    class Tags(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            seen.append(tag)
+
+    Tags().feed(html)
+    assert "svg" in seen and "img" not in seen and "script" not in seen
+    escaped = "&lt;img src=x onerror=alert(1)&gt;"
+    assert f"<h3>{escaped}</h3>" in html  # the feature's card
+    assert f"<td>{escaped}</td>" in html  # the summary table
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in html and "kind &amp; co" in html
