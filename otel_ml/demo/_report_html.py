@@ -51,7 +51,10 @@ def _mid(w: Any) -> float:
 
 
 def _bands(result: DemoResult) -> list[Band]:
-    bands = []
+    # The baseline too (unshaded): the time axis then spans every window, start to end,
+    # not from the first window's middle.
+    base = result.phase_windows(Phase.BASELINE)
+    bands = [Band(base[0].start, base[-1].end, "baseline", opacity=0.0)] if base else []
     for p, colour in _PHASE_COLOUR.items():
         ws = result.phase_windows(p)
         if ws:
