@@ -311,12 +311,13 @@ def test_slow_notifier_does_not_block_the_others(
 ) -> None:
     import time
 
-    # the webhook answers after 4 s and the notifier waits 3 s: were deliveries serial with
-    # the webhook first, Slack would wait at least 3 s
-    webhook.delay = 4.0
+    # The webhook answers after 6 s and its notifier gives up after 5 s. While it hangs,
+    # Slack must deliver two alerts raised one after the other: were deliveries serial,
+    # one of them would wait for the webhook's timeout, whichever notifier went first.
+    webhook.delay = 6.0
     notifiers = notifiers_section(slack=slack, webhook=webhook,
                                   retry={"initial_backoff": "0.2s", "max_backoff": "0.5s"})
-    notifiers["hook"]["timeout"] = 3.0
+    notifiers["hook"]["timeout"] = 5.0
     config = parse_alerting_config({"alerts": {"defaults": {"for_windows": 1}},
                                     "notifiers": notifiers})
     engine = AlertEngine(config, poll_interval=0.2)
@@ -324,14 +325,18 @@ def test_slow_notifier_does_not_block_the_others(
     try:
         now = time.time()
         engine.observe([drift_obs(0, 0.5, t0=now - 60)], now=now)
-        assert wait_for(lambda: len(slack.accepted()) == 1, timeout=2.5)
-        assert webhook.requests == []  # still stuck in the first attempt
+        assert wait_for(lambda: len(slack.accepted()) == 1, timeout=3)
+        engine.observe([drift_obs(0, 0.5, t0=now - 60, feature="income")], now=time.time())
+        assert wait_for(lambda: len(slack.accepted()) == 2, timeout=3)
+        assert webhook.requests == []  # still stuck in its first attempt
         webhook.delay = 0.0
-        assert wait_for(lambda: any(r.status == 200 for r in webhook.requests), timeout=10)
-        assert wait_for(lambda: engine.pending_notifications() == 0, timeout=5)
+        assert wait_for(lambda: engine.pending_notifications() == 0, timeout=15)
     finally:
         engine.close()
-    assert len(slack.accepted()) == 1
+    assert len(slack.accepted()) == 2
+    delivered = {r.body["alerts"][0]["labels"]["ml_feature_name"]
+                 for r in webhook.requests if r.status == 200}
+    assert delivered == {"age", "income"}
 
 
 def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
