@@ -15,7 +15,11 @@ process's own work is timed):
 1. a single-row call: undecorated, ``@monitor``-decorated, and wrapped in one bare
    OTel span + one counter add (the target: decorated overhead <= 1.3x the
    overhead of that baseline). Decorated timings include draining the
-   background worker (sketches and prediction events), so deferred work counts;
+   background worker (sketches and prediction events), so deferred work counts.
+   Next to them, on the same providers, the two SDK operations every monitored
+   call is made of: the monitor's span alone (same name, kind and six
+   attributes, made current) and one ``ml.prediction`` log record, and the
+   baseline written with ``start_span`` instead of ``start_as_current_span``;
 2. a 10,000 x 20 batch with feature capture vs without (the difference per value);
 3. the per-value cost of a feature sketch update next to ``Histogram.record``.
 
@@ -33,6 +37,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from opentelemetry import context, trace
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.metrics import MeterProvider
@@ -43,9 +48,15 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import SpanKind
 
 import otel_ml
+from otel_ml import semconv
 from otel_ml.instrumentation import Aggregator, SketchMetricExporter, _runtime, flush
+from otel_ml.instrumentation._events import emit_prediction
+from otel_ml.instrumentation._ids import PredictionIds
+from otel_ml.instrumentation._options import Task
+from otel_ml.instrumentation._outputs import interpret
 from otel_ml.stats import NumericSketch
 
 
@@ -140,6 +151,44 @@ def main(argv: Sequence[str] | None = None) -> int:
             counter.add(1)
             return out
 
+    def bare_lean() -> np.ndarray:
+        # The baseline without the context manager's conveniences (as the monitor does it).
+        span = tracer.start_span("predict")
+        token = context.attach(trace.set_span_in_context(span))
+        out = model(row)
+        counter.add(1)
+        context.detach(token)
+        span.end()
+        return out
+
+    span_attrs = {
+        semconv.ML_MODEL_NAME: "bench", semconv.ML_MODEL_VERSION: "1",
+        semconv.ML_MODEL_FRAMEWORK: "custom", semconv.ML_MODEL_TASK: Task.AUTO.value,
+        semconv.ML_OPERATION: "predict", semconv.ML_BATCH_SIZE: 1,
+    }  # fmt: skip
+
+    def span_alone() -> np.ndarray:
+        # The monitor's span without anything else of otel_ml: same name, kind, attributes.
+        span = tracer.start_span("predict bench", kind=SpanKind.INTERNAL, attributes=span_attrs)
+        token = context.attach(trace.set_span_in_context(span))
+        out = model(row)
+        context.detach(token)
+        span.end()
+        return out
+
+    logger = lp.get_logger(semconv.SCOPE_NAME)
+    one_output = interpret(model(row), Task.AUTO, None)
+    parent = tracer.start_span("parent")
+    parent.end()
+
+    def event_alone() -> None:
+        # One ml.prediction log record of a one-row call, as the worker emits it.
+        emit_prediction(
+            logger, model="bench", version="1", ids=PredictionIds.generated(1),
+            outputs=one_output, span_context=parent.get_span_context(),
+            time_unix_nano=time.time_ns(), max_rows=10_000,
+        )  # fmt: skip
+
     def noop() -> None:
         pass
 
@@ -148,7 +197,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_bare = _per_call(bare, n_single, repeat, noop)
     t_dec = _per_call(lambda: decorated(row), n_single, repeat, flush)
     t_ne = _per_call(lambda: no_events(row), n_single, repeat, flush)
+    t_lean = _per_call(bare_lean, n_single, repeat, noop)
+    t_span = _per_call(span_alone, n_single, repeat, noop)
+    t_event = _per_call(event_alone, n_single, repeat, noop)
     base = t_bare - t_raw
+    floor = t_span - t_raw + t_event
     # Split: calling thread vs deferred work. The worker is held back and drained by hand
     # every `wake_at` calls, as it does by itself.
     worker = _runtime.worker()
@@ -183,6 +236,16 @@ def main(argv: Sequence[str] | None = None) -> int:
          f"{t_deferred * 1e6:.1f} µs"),
         ("single row: @monitor without prediction events (overhead)",
          f"{(t_ne - t_raw) * 1e6:.1f} µs = {(t_ne - t_raw) / base:.2f}x"),
+        ("single row: baseline with start_span instead of start_as_current_span",
+         f"{(t_lean - t_raw) * 1e6:.1f} µs = {(t_lean - t_raw) / base:.2f}x"),
+        ("single row: the monitor's span alone (6 attributes, made current)",
+         f"{(t_span - t_raw) * 1e6:.1f} µs = {(t_span - t_raw) / base:.2f}x"),
+        ("single row: one ml.prediction log record alone (Logger.emit)",
+         f"{t_event * 1e6:.1f} µs = {t_event / base:.2f}x"),
+        ("single row: span alone + log record alone (SDK floor of one call)",
+         f"{floor * 1e6:.1f} µs = {floor / base:.2f}x"),
+        ("single row: @monitor overhead vs that floor",
+         f"{(t_dec - t_raw) / floor:.2f}x"),
     ]  # fmt: skip
 
     batch = rng.normal(size=(10_000, 20))
