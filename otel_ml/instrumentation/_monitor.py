@@ -107,7 +107,9 @@ class ModelMonitor:
         register_queue_gauge(meter_provider)
         self._as_row = options.one_dimensional_input is OneDimensionalInput.ROW
         self._names = options.feature_names or reference_names(options.reference)
-        self._operations: dict[str, tuple[str, dict[str, str]]] = {}
+        # Per operation: the span name, its attributes without the batch size, and the
+        # whole attribute dict of a one-row call (built once; the SDK copies it).
+        self._operations: dict[str, tuple[str, dict[str, str], dict[str, str | int]]] = {}
         self._base_attrs: dict[str, str] = {
             semconv.ML_MODEL_NAME: options.model,
             semconv.ML_MODEL_VERSION: options.version,
@@ -193,10 +195,13 @@ class ModelMonitor:
             op = self._operations.get(operation)
             if op is None:
                 attrs = {**self._base_attrs, semconv.ML_OPERATION: operation}
-                op = self._operations[operation] = (f"{operation} {self.options.model}", attrs)
-            name, op_attrs = op
+                one: dict[str, str | int] = {**attrs, semconv.ML_BATCH_SIZE: 1}
+                op = self._operations[operation] = (f"{operation} {self.options.model}", attrs, one)
+            name, op_attrs, one_row = op
             span = self._tracer.start_span(
-                name, kind=SpanKind.INTERNAL, attributes={**op_attrs, semconv.ML_BATCH_SIZE: n_rows}
+                name,
+                kind=SpanKind.INTERNAL,
+                attributes=one_row if n_rows == 1 else {**op_attrs, semconv.ML_BATCH_SIZE: n_rows},
             )
             return span, n_rows
         except Exception as exc:  # noqa: BLE001 - counted; the model call goes on
