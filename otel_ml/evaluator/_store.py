@@ -54,6 +54,7 @@ from otel_ml.evaluator._records import (
     attribute,
 )
 from otel_ml.evaluator._stream_state import decode_point, encode_point, stream_key
+from otel_ml.evaluator._temporality import DEFAULT_MAX_STREAMS
 from otel_ml.evaluator._windows import LabelledRows, WindowData, Windowing, WindowKey
 from otel_ml.stats import CategoricalSketch, NumericSketch
 
@@ -256,14 +257,16 @@ class Store:
         """The latest stored point of the ``limit`` most recent cumulative streams,
         oldest first (for ``CumulativeToDelta.restore``); older ones are forgotten."""
         with self._lock:
-            c = self._conn
-            c.execute(
-                "DELETE FROM streams WHERE key IN "
-                "(SELECT key FROM streams ORDER BY t DESC LIMIT -1 OFFSET ?)",
-                (limit,),
-            )
-            rows = c.execute("SELECT point FROM streams ORDER BY t").fetchall()
+            self._prune_streams(limit)
+            rows = self._conn.execute("SELECT point FROM streams ORDER BY t").fetchall()
         return [decode_point(r[0]) for r in rows]
+
+    def _prune_streams(self, limit: int) -> None:
+        self._conn.execute(
+            "DELETE FROM streams WHERE key IN "
+            "(SELECT key FROM streams ORDER BY t DESC LIMIT -1 OFFSET ?)",
+            (limit,),
+        )
 
     def _touch(self, keys: Iterable[tuple[str, str, float]]) -> None:
         self._conn.executemany(
@@ -527,6 +530,7 @@ class Store:
                 ):
                     c.execute(f"DELETE FROM {table} WHERE start < ?", (old,))  # noqa: S608
                 c.execute("DELETE FROM batches WHERE at < ?", (now - batch_id_ttl,))
+                self._prune_streams(DEFAULT_MAX_STREAMS)  # restarted apps leave old streams
                 c.execute("COMMIT")
                 self._cache.clear()
             except BaseException:

@@ -223,7 +223,9 @@ def test_subtract_exponential_detects_a_decrease() -> None:
         subtract_exponential(small, big)
 
 
-def test_stream_state_is_stored_with_the_batch_and_restored(tmp_path: Path) -> None:
+def test_stream_state_is_stored_with_the_batch_and_restored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Exponential, explicit and counter streams resume from the store after a restart
     (a new converter started later, with the stored state): no interval lost or repeated."""
     from otel_ml.evaluator._store import Store
@@ -252,7 +254,11 @@ def test_stream_state_is_stored_with_the_batch_and_restored(tmp_path: Path) -> N
     assert by_kind["ExplicitBuckets"].counts == (0, 2, 1)
     (calls,), _ = conv.convert([_counter(9, start=5, time=20)])
     assert calls.value == 5.0
-    assert store.stream_state(1) == [restored[-1]]  # bounded: the most recent streams kept
+    # bounded: housekeeping and loading keep the most recent streams only
+    monkeypatch.setattr("otel_ml.evaluator._store.DEFAULT_MAX_STREAMS", 2)
+    store.housekeep(0.0, retention=1e9)
+    assert len(store.stream_state(100)) == 2
+    assert store.stream_state(1) == [restored[-1]]
     store.close()
 
 
