@@ -20,7 +20,7 @@ from otel_ml.cli._data_files import DataFileError, read_table
 from otel_ml.cli._profile_command import add_progress_arguments, numeric_or_fail
 from otel_ml.cli._progress import reading_progress
 from otel_ml.cli._text_table import format_table
-from otel_ml.report import format_number
+from otel_ml.report import format_number, too_few_rows
 
 if TYPE_CHECKING:
     from otel_ml.stats import DriftPolicy, DriftReport, FeatureDrift
@@ -225,15 +225,22 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(summary_table(report))
         n = len(report.features)
-        verdict = (
-            f"DRIFT in {report.n_drifted} of {n} features"
-            if report.drifted
-            else (f"no drift in {n} features")
-        )
+        few = too_few_rows(report)
+        if report.drifted:
+            verdict = f"DRIFT in {report.n_drifted} of {n} features"
+        elif few:
+            verdict = f"no drift found, but {len(few)} of {n} features had too few rows to judge"
+        else:
+            verdict = f"no drift in {n} features"
         print(f"\n{verdict} ({args.current}: {table.n_rows:,} rows vs {args.profile})")
         for fd in report.features:
             if fd.drifted:
                 print(f"  {fd.feature}: {fd.reason}")
+        if few:
+            print(
+                f"too few rows to judge (fewer than {report.policy.min_rows:,} on a side, "
+                f"see --min-rows): {_names(few)}"
+            )
         if report.missing_features:
             print(f"missing (not compared): {_names(report.missing_features)}")
         for fd in report.predictions:

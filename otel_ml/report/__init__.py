@@ -32,7 +32,7 @@ Building blocks
   and :func:`category_bars` / :func:`category_chart`.
 - :func:`drift_page` (a whole page for a ``DriftReport``), :func:`drift_table`,
   :func:`feature_cards` (per-feature verdict, plot and statistics from any
-  mapping of sketches) and :func:`drift_status`.
+  mapping of sketches), :func:`drift_status` and :func:`too_few_rows`.
 - :func:`line_chart` of :class:`Series` (lines or steps, NaN = gap) with
   :class:`Marker` lines and shaded :class:`Band` spans, for values over time.
 """
@@ -51,6 +51,7 @@ from otel_ml.report._drift_page import (
     drift_table,
     feature_cards,
     ordered_features,
+    too_few_rows,
 )
 from otel_ml.report._histogram import CategoryBars, DisplayHistogram, category_bars, numeric_bins
 from otel_ml.report._line_chart import Band, Marker, Series, line_chart
@@ -105,4 +106,5 @@ __all__ = [
     "paragraph",
     "section",
     "table",
+    "too_few_rows",
 ]

@@ -44,7 +44,14 @@ from otel_ml.stats import (
     Profile,
 )
 
-__all__ = ["drift_page", "drift_status", "drift_table", "feature_cards", "ordered_features"]
+__all__ = [
+    "drift_page",
+    "drift_status",
+    "drift_table",
+    "feature_cards",
+    "ordered_features",
+    "too_few_rows",
+]
 
 Sketch = NumericSketch | CategoricalSketch
 
@@ -77,6 +84,13 @@ def _missing(sketch: Sketch) -> str:
             text += f" (+{sketch.non_finite_count / sketch.total:.1%} ±inf)"
         return text
     return f"{sketch.missing_count / sketch.total:.1%}"
+
+
+def too_few_rows(report: DriftReport) -> list[str]:
+    """Features not drifted only because a side had fewer than the policy's ``min_rows``."""
+    return [
+        fd.feature for fd in report.features if drift_status(fd, report.policy)[0] is Status.NEUTRAL
+    ]
 
 
 def ordered_features(features: tuple[FeatureDrift, ...]) -> list[FeatureDrift]:
@@ -161,12 +175,17 @@ def drift_page(
     come before the summary.
     """
     n = len(report.features)
-    verdict = (
-        badge(f"{report.n_drifted} of {n} features drifted", Status.ALERT)
-        if report.drifted
-        else badge(f"no drift in {n} features", Status.OK)
-    )
     pol = report.policy
+    few = too_few_rows(report)
+    if report.drifted:
+        verdict = badge(f"{report.n_drifted} of {n} features drifted", Status.ALERT)
+    elif few:  # "no drift" would claim more than the data can tell
+        verdict = badge(
+            f"no drift found; {len(few)} of {n} features had too few rows to judge",
+            Status.NEUTRAL,
+        )
+    else:
+        verdict = badge(f"no drift in {n} features", Status.OK)
     summary = [
         paragraph(verdict),
         key_values(
@@ -183,6 +202,13 @@ def drift_page(
             ]
         ),
     ]
+    if few:
+        summary.append(
+            paragraph(
+                f"Too few rows to judge (fewer than {pol.min_rows:,} on a side, or every value "
+                f"missing): {', '.join(few)}. Their 'no drift' is no evidence either way."
+            )
+        )
     if report.missing_features:
         summary.append(
             paragraph(f"Missing from the {labels[1]} data: {', '.join(report.missing_features)}")

@@ -312,3 +312,20 @@ def test_html_escapes_column_names_and_categories_from_the_files(
     assert f"<h3>{escaped}</h3>" in html  # the feature's card
     assert f"<td>{escaped}</td>" in html  # the summary table
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in html and "kind &amp; co" in html
+
+
+def test_too_few_rows_is_not_reported_as_no_drift(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Below --min-rows nothing can be concluded: say so rather than "no drift"."""
+    tiny = _write_csv(tmp_path / "tiny.csv", _data(20, 9, shift=3.0))  # far off, but 20 rows
+    out = tmp_path / "r.html"
+    capsys.readouterr()
+    assert main(["drift", str(files["profile"]), str(tiny), "--html", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "no drift found, but 4 of 4 features had too few rows to judge" in text
+    assert "too few rows to judge (fewer than 100 on a side" in text
+    assert "no drift in 4 features" not in text
+    html = out.read_text()
+    assert "had too few rows to judge</span>" in html and 'class="badge ok"' not in html
+    assert main(["drift", str(files["profile"]), str(tiny), "--min-rows", "10"]) == 1
