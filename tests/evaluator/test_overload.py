@@ -88,6 +88,7 @@ def test_flood_is_shed_with_retry_after_and_memory_stays_bounded(tmp_path: Path)
             with urllib.request.urlopen(ev.endpoints["api"] + "/healthz", timeout=10) as r:
                 health_ok += r.status == 200
             time.sleep(0.25)
+        rss.append((time.monotonic() - t0, ev.rss_kib()))  # a late sample even if /healthz lagged
     finally:
         stop.set()
         for t in threads:
