@@ -184,4 +184,8 @@ def running_alertmanager(box: Inbox, workdir: Path) -> Iterator[int]:
         yield port
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # never leave an Alertmanager behind
+            proc.kill()
+            proc.wait(timeout=10)
