@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -25,11 +27,19 @@ def test_bad_config_exits_2_naming_the_key_and_the_fix(tmp_path: Path) -> None:
     assert len(lines) == 1 and "windows.size" in lines[0] and "[60 s, 86400 s]" in lines[0]
 
 
-def test_unreadable_reference_and_unknown_key(tmp_path: Path) -> None:
+def test_unreadable_reference_and_unknown_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the same entry point, in this process (the subprocess test above covers the exit code
+    # of a real process; each interpreter start costs seconds on a loaded machine)
+    from otel_ml.cli import main
+
     cfg = tmp_path / "evaluator.yaml"
     cfg.write_text("references:\n  - {model: m, path: missing.json}\n")
-    r = _run("evaluator", "--config", str(cfg))
-    assert r.returncode == 2 and "references[0].path" in r.stderr and "otel-ml profile" in r.stderr
+    assert main(["evaluator", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "references[0].path" in err and "otel-ml profile" in err
     cfg.write_text("recievers: {}\n")
-    r = _run("evaluator", "--config", str(cfg))
-    assert r.returncode == 2 and "did you mean 'receivers'" in r.stderr
+    assert main(["evaluator", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "did you mean 'receivers'" in err
