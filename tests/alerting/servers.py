@@ -193,23 +193,32 @@ class Alertmanager:
         workdir.mkdir(parents=True, exist_ok=True)
         config = workdir / "alertmanager.yml"
         config.write_text(ALERTMANAGER_CONFIG.format(hook_url=hook_url))
-        self.port = free_port()
         self.log = (workdir / "alertmanager.log").open("wb")
-        self.process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--cluster.listen-address=",
-                "--log.level=debug",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        if not wait_for(self._ready, timeout=20.0, interval=0.1):
-            self.stop()
+        # The binary cannot take port 0 and report it: pick a free port, and pick another if
+        # something else took it in between (Alertmanager then exits at once).
+        for _attempt in range(3):
+            self.port = free_port()
+            self.process = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={config}",
+                    f"--storage.path={workdir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--cluster.listen-address=",
+                    "--log.level=debug",
+                ],
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                if wait_for(self._ready, timeout=20.0, interval=0.1):
+                    return
+            except RuntimeError:  # it exited during start-up: try another port
+                continue
+            self.stop()  # alive but never ready
             raise RuntimeError(f"alertmanager did not become ready; see {workdir}/alertmanager.log")
+        self.log.close()
+        raise RuntimeError(f"alertmanager kept exiting at start-up; see {workdir}/alertmanager.log")
 
     @property
     def url(self) -> str:
