@@ -172,15 +172,23 @@ def running_alertmanager(box: Inbox, workdir: Path) -> Iterator[int]:
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "alertmanager.yml"
     config.write_text(yaml.safe_dump(local_config(box.http_port, box.smtp_port)))
-    port = free_port()
     log = workdir / "alertmanager.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [ALERTMANAGER, f"--config.file={config}", f"--storage.path={workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-            stdout=out, stderr=subprocess.STDOUT)
+    for attempt in range(3):  # another free port if the one picked was taken in between
+        port = free_port()
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [ALERTMANAGER, f"--config.file={config}", f"--storage.path={workdir / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+                stdout=out, stderr=subprocess.STDOUT)
+        try:
+            _wait_ready(port, proc, log)
+            break
+        except AssertionError:
+            proc.kill()
+            proc.wait(timeout=10)
+            if attempt == 2 or "address already in use" not in log.read_text(errors="replace"):
+                raise
     try:
-        _wait_ready(port, proc, log)
         yield port
     finally:
         proc.terminate()
