@@ -84,6 +84,15 @@ def _unit_bins(edges: Sequence[float]) -> bool:
     )
 
 
+def _decade_label(exponent: float) -> str:
+    """The value at ``10 ** exponent`` as a tick label.
+
+    >>> _decade_label(3.0), _decade_label(-2.0)
+    ('1000', '0.01')
+    """
+    return axis_number(10.0**exponent)
+
+
 def histogram_chart(
     hist: DisplayHistogram,
     *,
@@ -97,24 +106,33 @@ def histogram_chart(
     # Shares: the axis never goes past 100 % (a constant column is one full bar).
     top = min(max([*hist.reference, *hist.current, 1e-12]) * 1.08, 1.0)
     yticks = nice_ticks(0.0, top, count=4)
-    fr = make_frame(width, height, (hist.edges[0], hist.edges[-1]), (0.0, yticks[-1]))
-    x0, x1 = hist.edges[0], hist.edges[-1]
+    # A log axis is drawn as a linear one over log10 of the values.
+    edges = [math.log10(e) for e in hist.edges] if hist.log else list(hist.edges)
+    fr = make_frame(width, height, (edges[0], edges[-1]), (0.0, yticks[-1]))
+    x0, x1 = edges[0], edges[-1]
     xticks = [t for t in nice_ticks(x0, x1) if x0 <= t <= x1]
-    if _unit_bins(hist.edges):
+    x_format = _decade_label if hist.log else axis_number
+    if hist.log:
+        # Ticks on whole decades, labelled with the values (1, 10, 100, 1k...).
+        decades = range(math.ceil(x0 - 1e-9), math.floor(x1 + 1e-9) + 1)
+        every = max(1, math.ceil(len(decades) / 6))
+        xticks = [float(d) for d in decades if d % every == 0]
+        x_label = x_label or "log scale"
+    elif _unit_bins(hist.edges):
         # One bar per integer (a count feature): label integers under the bars'
         # centres, never a bar's edge (-0.5) or a value that cannot occur (2.5).
         step = max(1, math.floor(nice_step(x1 - x0, 5)))
         first = math.ceil(x0 / step) * step
         xticks = [float(t) for t in range(first, math.floor(x1) + 1, step)]
     parts = draw_axes(
-        fr, xticks, yticks, x_format=axis_number, y_format=percent, x_label=x_label, y_label=None
+        fr, xticks, yticks, x_format=x_format, y_format=percent, x_label=x_label, y_label=None
     )
     for values, colour, opacity in (
         (hist.reference, REFERENCE_COLOUR, 0.35),
         (hist.current, CURRENT_COLOUR, 0.18),
     ):
         parts.append(
-            f'<path d="{_step_path(fr, hist.edges, values)}" fill="{escape(colour)}" '
+            f'<path d="{_step_path(fr, edges, values)}" fill="{escape(colour)}" '
             f'fill-opacity="{opacity}" stroke="{escape(colour)}" stroke-width="1.6"/>'
         )
     keys = [(labels[0], REFERENCE_COLOUR), (labels[1], CURRENT_COLOUR)]

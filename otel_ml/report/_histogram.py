@@ -8,7 +8,9 @@ sketch by default), spreading each bucket's count uniformly over the part of the
 bucket that lies within ``[min, max]`` of its sketch, and keeping the exact zero
 bucket as a point mass. The mass outside the displayed range is reported, not
 hidden. Heights are shares of each sketch's finite values, so samples of
-different sizes overlay directly.
+different sizes overlay directly. Positive values whose displayed range spans
+:data:`LOG_RATIO` (three decades) or more get bins of equal width in ``log10``
+instead (``DisplayHistogram.log``).
 
 :func:`category_bars` ranks the categories of two categorical sketches by their
 larger share and folds the rest (and the sketch's overflow) into one "other" bar.
@@ -46,6 +48,9 @@ __all__ = ["CategoryBars", "DisplayHistogram", "category_bars", "numeric_bins"]
 
 DEFAULT_BINS = 40
 DEFAULT_TAIL = 0.005
+LOG_RATIO = 1000.0
+"""Positive values whose displayed range spans this factor or more get a log axis:
+on a linear one nearly all their mass would sit in the first bin."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,8 @@ class DisplayHistogram:
     """Equal-width display bins shared by a reference and a current sketch.
 
     ``reference`` / ``current`` hold the share of each sketch's finite values per
-    bin; ``*_outside`` the share (below, above) the displayed range.
+    bin; ``*_outside`` the share (below, above) the displayed range. With ``log``
+    the bins are equal-width in ``log10`` (positive values spanning many decades).
     """
 
     edges: tuple[float, ...]
@@ -61,6 +67,7 @@ class DisplayHistogram:
     current: tuple[float, ...]
     reference_outside: tuple[float, float]
     current_outside: tuple[float, float]
+    log: bool = False
 
 
 def _display_range(sketches: list[NumericSketch], tail: float) -> tuple[float, float]:
@@ -164,6 +171,13 @@ def numeric_bins(
     >>> h.reference[0], round(sum(h.reference), 9), sum(h.current)
     (0.5, 1.0, 0.0)
 
+    Positive values spanning three decades or more get equal bins in ``log10``:
+
+    >>> w = NumericSketch(); w.update(10.0 ** np.linspace(0, 4, 1000))
+    >>> h = numeric_bins(w, w, bins=4, tail=0.0)
+    >>> h.log, [round(e) for e in h.edges], [round(v, 2) for v in h.reference]
+    (True, [1, 10, 100, 1000, 10000], [0.25, 0.25, 0.25, 0.25])
+
     Integer-valued sketches (counts) get one bar per integer:
 
     >>> c = NumericSketch(); c.update([0, 1, 1, 2, 2, 2, 5])
@@ -176,6 +190,7 @@ def numeric_bins(
     if not 0.0 <= tail < 0.5:
         raise ValueError(f"tail must be in [0, 0.5), got {tail}")
     lo, hi = _display_range([reference, current], tail)
+    log = False
     if (
         reference.count + current.count > 0
         and _integer_valued(reference)
@@ -184,6 +199,14 @@ def numeric_bins(
     ):
         # One bar per integer, centred on it: count features read naturally.
         edges = np.arange(math.floor(lo), math.ceil(hi) + 2, dtype=np.float64) - 0.5
+    elif log := (
+        lo > 0.0
+        and hi / lo >= LOG_RATIO
+        and all(s.count == 0 or s.min > 0.0 for s in (reference, current))
+    ):
+        # Heavy-tailed positive values (amounts, sizes, durations): equal bins in log10.
+        edges = np.logspace(math.log10(lo), math.log10(hi), bins + 1)
+        edges[0], edges[-1] = lo, hi  # exact ends (logspace rounds)
     else:
         edges = _snap(lo, hi, bins)
     ref, ref_below, ref_above = _shares(reference, edges)
@@ -194,6 +217,7 @@ def numeric_bins(
         current=tuple(float(v) for v in cur),
         reference_outside=(ref_below, ref_above),
         current_outside=(cur_below, cur_above),
+        log=bool(log),
     )
 
 

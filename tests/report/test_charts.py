@@ -189,3 +189,23 @@ def test_a_long_title_gets_its_own_row_instead_of_hiding_under_the_legend() -> N
     # A short title still shares the top row with the legend.
     short = _parse(line_chart(series[:1], title="PSI"))
     assert short.find(f".//{SVG}g") is None
+
+
+def test_heavy_tailed_chart_has_a_decade_axis_and_shows_the_shift() -> None:
+    rng = np.random.default_rng(9)
+    ref, cur = _numeric(rng.lognormal(3, 2, 20_000)), _numeric(rng.lognormal(5, 2, 20_000))
+    svg = distribution_chart(ref, cur)
+    labels = _tick_labels(svg)
+    assert "log scale" in labels and {"1", "10", "100", "1000"} <= set(labels), labels
+    fig = _parse(svg)
+    paths = fig.findall(f".//{SVG}path")
+
+    def peak_x(path: ET.Element) -> float:
+        pts = [
+            tuple(map(float, p.split(",")))
+            for p in re.findall(r"[-\d.]+,[-\d.]+", path.get("d", ""))
+        ]
+        return min(pts, key=lambda p: p[1])[0]
+
+    # exp(2) = 7.4 times larger values: about 0.87 decades to the right.
+    assert peak_x(paths[1]) > peak_x(paths[0]) + 40

@@ -45,6 +45,22 @@ def test_display_bins_match_numpy_histogram_of_raw_values(case: str) -> None:
         assert above == pytest.approx(np.mean(raw > edges[-1]), abs=0.002)
 
 
+def test_heavy_tailed_positive_values_get_log_bins_matching_numpy() -> None:
+    """Spanning four decades, a linear axis would put ~90 % of the mass in its first bin."""
+    ref_raw, cur_raw = RNG.lognormal(3, 2, 100_000), RNG.lognormal(3.5, 2, 50_000)
+    h = numeric_bins(_sketch(ref_raw), _sketch(cur_raw))
+    edges = np.array(h.edges)
+    assert h.log and np.allclose(np.diff(np.log10(edges)), np.log10(edges[1] / edges[0]))
+    assert max(h.reference) < 0.1  # the mass is spread out, not piled in one bin
+    for raw, shares in ((ref_raw, h.reference), (cur_raw, h.current)):
+        expected = np.histogram(raw, edges)[0] / raw.size
+        assert 0.5 * np.abs(expected - np.array(shares)).sum() < 0.02
+    # Narrower positive data, or data reaching zero, keep the linear axis.
+    assert not numeric_bins(*map(_sketch, CASES["lognormal"])).log
+    with_zero = np.concatenate([ref_raw, np.zeros(10)])
+    assert not numeric_bins(_sketch(with_zero), _sketch(cur_raw)).log
+
+
 def test_robust_range_leaves_out_extreme_tails_and_reports_them() -> None:
     raw = np.concatenate([RNG.normal(0, 1, 10_000), [1e6]])
     h = numeric_bins(_sketch(raw), _sketch(raw))
