@@ -48,6 +48,7 @@ from otel_ml.report._svg import (
     percent,
     px,
 )
+from otel_ml.semconv import OVERFLOW_CATEGORY
 from otel_ml.stats import CategoricalSketch, NumericSketch
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
 ]
 
 REFERENCE_COLOUR = "#4c78a8"
+OTHER_LABEL = "(all others)"
 CURRENT_COLOUR = "#f58518"
 
 
@@ -177,8 +179,11 @@ def category_chart(
         parts.append(
             f'<text x="{x}" y="{px(fr.bottom + 15)}" text-anchor="middle">{percent(t)}</text>'
         )
-    for i, name in enumerate(bars.labels):
+    for i, key in enumerate(bars.labels):
         y = TOP + i * row
+        # The last bar folds every other category: say so, not the sketch's "__other__".
+        last = i == len(bars.labels) - 1
+        name = OTHER_LABEL if last and key == OVERFLOW_CATEGORY else key
         shown = name if len(name) <= 18 else name[:17] + "…"
         parts.append(
             f'<text x="{px(x0 - 4)}" y="{px(y + row / 2)}" text-anchor="end" '

@@ -209,3 +209,10 @@ def test_heavy_tailed_chart_has_a_decade_axis_and_shows_the_shift() -> None:
 
     # exp(2) = 7.4 times larger values: about 0.87 decades to the right.
     assert peak_x(paths[1]) > peak_x(paths[0]) + 40
+
+
+def test_the_folded_categories_bar_is_labelled_for_people() -> None:
+    a = CategoricalSketch()
+    a.update([f"c{i}" for i in range(30) for _ in range(i + 1)])
+    texts = list(_parse(distribution_chart(a, a, top=5)).itertext())
+    assert "(all others)" in texts and "__other__" not in "".join(texts)
