@@ -162,15 +162,22 @@ def _stack(tmp: Path, reference: Path, procs: list[_Proc], inbox: Inbox,
         for name, hosts in targets.items():
             (prom_dir / "targets" / name).write_text(
                 yaml.safe_dump([{"targets": hosts}] if hosts else []))
-        port = _free_port()
-        prometheus = _start(
-            [str(PROMETHEUS), f"--config.file={prom_dir / 'prometheus.yml'}",
-             f"--storage.tsdb.path={tmp / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}",
-             "--web.enable-remote-write-receiver", "--enable-feature=exemplar-storage"],
-            tmp / "prometheus.log")
-        procs.append(prometheus)
-        url = f"http://127.0.0.1:{port}"
-        _wait_for(lambda: _get(f"{url}/-/ready") is not None, 60, prometheus)
+        for attempt in range(3):  # another free port if the one picked was taken in between
+            port = _free_port()
+            prometheus = _start(
+                [str(PROMETHEUS), f"--config.file={prom_dir / 'prometheus.yml'}",
+                 f"--storage.tsdb.path={tmp / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}",
+                 "--web.enable-remote-write-receiver", "--enable-feature=exemplar-storage"],
+                tmp / "prometheus.log")
+            procs.append(prometheus)
+            url = f"http://127.0.0.1:{port}"
+            try:
+                _wait_for(lambda u=url: _get(f"{u}/-/ready") is not None, 60, prometheus)
+                break
+            except AssertionError:
+                prometheus.stop()
+                if attempt == 2 or "address already in use" not in prometheus.tail():
+                    raise
         yield {"url": url, "procs": procs, "sdk": sdk, "api": api, "inbox": inbox}
     finally:
         for p in reversed(procs):
