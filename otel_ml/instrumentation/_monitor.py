@@ -369,6 +369,13 @@ class ModelMonitor:
         except Exception as exc:  # noqa: BLE001 - counted
             self._errors.report(stages.STAGE_FEATURES, exc)
         outputs: list[Outputs | None] = [None] * len(items)
+        # Results read together: which read holds call i's rows (-1: none) and where they
+        # start. Each call's slice is cut when its event is emitted and dropped right
+        # after, rather than kept for the whole batch (fewer objects freed in a burst,
+        # which the cyclic GC counts as new allocations), and not at all without events.
+        read_of: list[int] = [-1] * len(items)
+        row_start: list[int] = [0] * len(items)
+        reads: list[Outputs] = []
         to_add: list[Outputs] = []
         groups: dict[tuple[int, tuple[int, ...], str], list[int]] = {}
         for i, it in enumerate(items):
@@ -391,11 +398,12 @@ class ModelMonitor:
                     o.class_names,
                 )
                 to_add.append(whole)
-                start = 0
-                for i, arr in zip(idx, arrays, strict=True):
-                    n = len(arr)  # type: ignore[arg-type]
-                    outputs[i] = whole.rows(start, start + n)
-                    start += n
+                if o.prediction_events:
+                    start, g = 0, len(reads)
+                    reads.append(whole)
+                    for i, arr in zip(idx, arrays, strict=True):
+                        read_of[i], row_start[i] = g, start
+                        start += len(arr)  # type: ignore[arg-type]
             except Exception as exc:  # noqa: BLE001 - counted
                 self._errors.report(stages.STAGE_OUTPUTS, exc)
         try:
@@ -406,8 +414,12 @@ class ModelMonitor:
             self._aggregator.merge(self.key, window)
         if not o.prediction_events:
             return
-        for it, out in zip(items, outputs, strict=True):
+        for i, it in enumerate(items):
             try:
+                out = outputs[i]
+                if read_of[i] >= 0:
+                    s = row_start[i]
+                    out = reads[read_of[i]].rows(s, s + len(it.result))  # type: ignore[arg-type]
                 emit_prediction(
                     self._logger,
                     model=o.model,
