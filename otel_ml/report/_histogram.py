@@ -205,7 +205,7 @@ def numeric_bins(
         and all(s.count == 0 or s.min > 0.0 for s in (reference, current))
     ):
         # Heavy-tailed positive values (amounts, sizes, durations): equal bins in log10.
-        edges = np.logspace(math.log10(lo), math.log10(hi), bins + 1)
+        edges = np.logspace(math.log10(lo), math.log10(hi), bins + 1, dtype=np.float64)
         edges[0], edges[-1] = lo, hi  # exact ends (logspace rounds)
     else:
         edges = _snap(lo, hi, bins)
