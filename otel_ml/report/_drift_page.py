@@ -26,6 +26,7 @@ from otel_ml.report._markup import (
     Status,
     badge,
     card,
+    details,
     escape,
     format_number,
     grid,
@@ -152,9 +153,12 @@ def feature_cards(
         ]
         if ref is not None and cur is not None:
             stats.append(("missing: reference / current", f"{_missing(ref)} / {_missing(cur)}"))
-        shown = {fd.method, f"{fd.test}_p_value"}
-        stats += [(k, v) for k, v in fd.statistics.items() if k not in shown]
         body.append(key_values(stats))
+        # The other statistics (PSI, KS, ...) fold away: the verdict's own come first.
+        shown = {fd.method, f"{fd.test}_p_value"}
+        more = [(k, v) for k, v in fd.statistics.items() if k not in shown]
+        if more:
+            body.append(details(f"all statistics ({len(more)} more)", key_values(more)))
         cards.append(card(fd.feature, *body, status=st))
     return grid(cards)
 
