@@ -207,3 +207,14 @@ def _is_float(s: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def test_parquet_without_pyarrow_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    p = _write(tmp_path, "d.parquet", "PAR1")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow -> ImportError
+    with pytest.raises(DataFileError, match=r"d\.parquet: reading Parquet needs pyarrow.*arrow"):
+        read_table(p)
