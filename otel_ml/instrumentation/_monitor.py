@@ -23,6 +23,7 @@ import json
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -356,8 +357,13 @@ class ModelMonitor:
                 bounded_add(window.classes, k, c, limit)
 
     # ---- worker side -------------------------------------------------------------------
-    def _process_batch(self, items: Sequence[Pending]) -> None:
-        """Sketches for many buffered calls at once, then one event per call."""
+    def _process_batch(self, items: list[Pending]) -> None:
+        """Sketches for many buffered calls at once, then one event per call.
+
+        Empties ``items``: each record is let go right after its event, so the
+        cyclic GC sees its frees between the event's allocations (a burst of frees
+        at the end would count as new allocations and make it run more often).
+        """
         o = self.options
         window = ModelWindow()
         snaps = [it.inputs for it in items if it.inputs is not None]
@@ -414,7 +420,11 @@ class ModelMonitor:
             self._aggregator.merge(self.key, window)
         if not o.prediction_events:
             return
-        for i, it in enumerate(items):
+        del snaps
+        pending = deque(items)
+        items.clear()
+        for i in range(len(pending)):
+            it = pending.popleft()
             try:
                 out = outputs[i]
                 if read_of[i] >= 0:

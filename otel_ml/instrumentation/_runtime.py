@@ -10,7 +10,6 @@ showing the backlog, it is the SDK instrument that always has a point, so a
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -61,10 +60,11 @@ def internal_errors() -> InternalErrors:
         return _ERRORS
 
 
-def _process_pending(items: Sequence[Pending]) -> None:
+def _process_pending(items: list[Pending]) -> None:
     by_monitor: dict[int, list[Pending]] = {}
     for it in items:
         by_monitor.setdefault(id(it.monitor), []).append(it)
+    items.clear()  # the groups hold the records now; each monitor lets them go one by one
     for group in by_monitor.values():
         try:
             group[0].monitor._process_batch(group)

@@ -15,7 +15,7 @@ import atexit
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 __all__ = ["Worker"]
@@ -24,11 +24,14 @@ T = TypeVar("T")
 
 
 class Worker(Generic[T]):
-    """A bounded queue of records processed in batches by ``process`` on a daemon thread."""
+    """A bounded queue of records processed in batches by ``process`` on a daemon thread.
+
+    ``process`` receives each batch as a list it may empty, to let records go early.
+    """
 
     def __init__(
         self,
-        process: Callable[[Sequence[T]], None],
+        process: Callable[[list[T]], None],
         *,
         on_drop: Callable[[], None],
         capacity: int = 20_000,
