@@ -119,7 +119,7 @@ def line_chart(
     yr = y_range if y_range is not None else padded_range(ys)
     fr = make_frame(width, height, xr, yr)
     if time_axis:
-        xticks = time_ticks(*xr)
+        xticks = time_ticks(*xr, count=max(3, int(width / 80)))  # a label per ~80 px
         spacing = xticks[1] - xticks[0] if len(xticks) > 1 else xr[1] - xr[0]
         if x_format is None:
             x_format = functools.partial(time_label, spacing=spacing)

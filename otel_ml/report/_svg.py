@@ -117,12 +117,14 @@ def draw_axes(
         )
     for t in xticks:
         x = px(fr.x(t))
+        text = x_format(t)
+        # A label centred on a tick at the right edge would be cut off by the frame.
+        anchor = "end" if fr.x(t) + 3.3 * len(text) > fr.width else "middle"
         out.append(
             f'<line class="axis" x1="{x}" x2="{x}" y1="{px(fr.bottom)}" y2="{px(fr.bottom + 4)}"/>'
         )
         out.append(
-            f'<text x="{x}" y="{px(fr.bottom + 15)}" text-anchor="middle">'
-            f"{escape(x_format(t))}</text>"
+            f'<text x="{x}" y="{px(fr.bottom + 15)}" text-anchor="{anchor}">{escape(text)}</text>'
         )
     out.append(
         f'<line class="axis" x1="{px(fr.left)}" x2="{px(fr.right)}" '

@@ -216,3 +216,13 @@ def test_the_folded_categories_bar_is_labelled_for_people() -> None:
     a.update([f"c{i}" for i in range(30) for _ in range(i + 1)])
     texts = list(_parse(distribution_chart(a, a, top=5)).itertext())
     assert "(all others)" in texts and "__other__" not in "".join(texts)
+
+
+def test_time_axis_has_a_label_every_few_minutes_and_none_cut_off() -> None:
+    t0 = 1_800_000_000.0 - 1_800_000_000.0 % 3600  # a whole hour
+    x = [t0 + 30 + 60 * i for i in range(12)]
+    bands = [Band(t0, t0 + 720, "windows", opacity=0.0)]
+    svg = line_chart([Series("acc", x, [0.9] * 12)], time_axis=True, bands=bands)
+    labels = re.findall(r'text-anchor="(middle|end)">(\d\d:\d\d)</text>', svg)
+    assert len(labels) == 7, labels  # every 2 minutes over 12, not 2 labels
+    assert labels[-1][0] == "end" and all(a == "middle" for a, _ in labels[:-1])
