@@ -329,3 +329,12 @@ def test_too_few_rows_is_not_reported_as_no_drift(
     html = out.read_text()
     assert "had too few rows to judge</span>" in html and 'class="badge ok"' not in html
     assert main(["drift", str(files["profile"]), str(tiny), "--min-rows", "10"]) == 1
+
+
+def test_an_error_message_holding_newlines_stays_on_one_line(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    odd = tmp_path / "two\nlines.csv"  # file names (and library messages) may hold newlines
+    assert main(["drift", str(files["profile"]), str(odd)]) == 2
+    _one_line_error(capsys, "two lines.csv: no such file")
