@@ -338,3 +338,35 @@ def test_an_error_message_holding_newlines_stays_on_one_line(
     odd = tmp_path / "two\nlines.csv"  # file names (and library messages) may hold newlines
     assert main(["drift", str(files["profile"]), str(odd)]) == 2
     _one_line_error(capsys, "two lines.csv: no such file")
+
+
+def test_internal_errors_are_one_line_exit_70_and_debug_shows_the_traceback(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import otel_ml.stats
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(otel_ml.stats, "compare", broken)
+    args = ["drift", str(files["profile"]), str(files["same"])]
+    capsys.readouterr()
+    assert main(args) == 70
+    _one_line_error(capsys, "internal error RuntimeError: boom second line", "--debug")
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["--debug", *args])
+
+
+def test_a_closed_stdout_ends_quietly_with_141(files: dict[str, Path]) -> None:
+    """``otel-ml drift ... --json | head -c0``: no traceback, no 'Exception ignored'."""
+    exe = Path(sys.executable).with_name("otel-ml")
+    proc = subprocess.Popen(
+        [str(exe), "drift", str(files["profile"]), str(files["shifted"]), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader went away before anything was written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert err == ""
