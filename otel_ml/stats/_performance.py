@@ -40,6 +40,19 @@ __all__ = [
 ]
 
 _POSITIVE = ("1", "True", "true", "yes")
+_POSITIVE_OF_NEGATIVE = {"0": "1", "False": "True", "false": "true", "no": "yes"}
+
+
+def _sorted_labels(labels: set[str]) -> tuple[str, ...]:
+    """Numeric labels in numeric order (scikit-learn's ``classes_`` order, which is also
+    the column order of ``predict_proba``: ``"2"`` before ``"10"``), others as strings."""
+    try:
+        values = {lab: float(lab) for lab in labels}
+    except ValueError:
+        return tuple(sorted(labels))
+    if any(math.isnan(v) for v in values.values()):
+        return tuple(sorted(labels))
+    return tuple(sorted(labels, key=lambda lab: (values[lab], lab)))
 
 
 def _labels(y: npt.ArrayLike) -> npt.NDArray[np.str_]:
@@ -79,7 +92,7 @@ class ConfusionCounts:
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return tuple(sorted({a for a, _ in self.counts} | {b for _, b in self.counts}))
+        return _sorted_labels({a for a, _ in self.counts} | {b for _, b in self.counts})
 
     @property
     def total(self) -> int:
@@ -182,6 +195,14 @@ def _score_metrics(
     eps = float(np.finfo(np.float64).eps)
     if score.ndim == 1:
         pos = ConfusionCounts({(lab, lab): 1 for lab in labels}).positive_label()
+        if pos is None and len(labels) == 1:
+            # One class in the window (all positives, say): ROC AUC is undefined (NaN,
+            # as scikit-learn says), log loss and Brier are not -- if the class is known
+            # to be the positive one or its usual negative.
+            (only,) = labels
+            pos = only if only in _POSITIVE else _POSITIVE_OF_NEGATIVE.get(only)
+            if pos is None:
+                return math.nan, math.nan, math.nan
         if pos is None:
             raise ValueError(
                 f"1-D scores need exactly two classes, got {len(labels)}: pass one column "
@@ -223,9 +244,19 @@ def classification_metrics(
     y_score
         Optional: for two classes, the positive class's probability (1-D; positive is
         ``1``/``True`` if present, else the last label in sorted order); for any number
-        of classes, one probability column per class in ``labels`` order.
+        of classes, one probability column per class in ``labels`` order. When the
+        window holds one class only, ROC AUC is NaN (undefined); log loss and Brier
+        score are computed when that class is ``1``/``True``/``yes`` or ``0``/``False``/
+        ``no`` (NaN otherwise: which class the score is for is unknown).
     labels
-        The classes (default: sorted union of ``y_true`` and ``y_pred``).
+        The classes (default: the union of ``y_true`` and ``y_pred``, numbers in
+        numeric order as scikit-learn's ``classes_``, other labels in string order).
+
+    Examples
+    --------
+    >>> m = classification_metrics([1, 1, 1], [1, 1, 1], y_score=[0.9, 0.8, 0.4])
+    >>> m.roc_auc, round(m.log_loss, 4), round(m.brier, 4)
+    (nan, 0.4149, 0.1367)
     """
     c = ConfusionCounts()
     c.update(y_true, y_pred)

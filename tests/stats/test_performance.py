@@ -154,3 +154,70 @@ def test_regression_accumulator_merge_equals_whole(
     if not math.isnan(whole.r2) and np.var(y) > 1e-6:
         assert merged.r2 == pytest.approx(whole.r2, rel=1e-6, abs=1e-6)
         assert whole.r2 == pytest.approx(skm.r2_score(y, p), rel=1e-6, abs=1e-6)
+
+
+def test_one_class_window_with_scores_matches_sklearn() -> None:
+    """A window whose labels and predictions are all one class: ROC AUC is undefined
+    (NaN; scikit-learn warns and returns NaN), log loss and Brier are defined."""
+    score = np.array([0.9, 0.8, 0.4, 0.7])
+    for cls in (1, 0):
+        y = np.full(4, cls)
+        m = classification_metrics(y, y, y_score=score)
+        assert math.isnan(m.roc_auc) and m.accuracy == 1.0
+        assert m.log_loss == pytest.approx(skm.log_loss(y, score, labels=[0, 1]))
+        assert m.brier == pytest.approx(skm.brier_score_loss(y, score, pos_label=1))
+    yes = classification_metrics(["yes"] * 3, ["yes"] * 3, y_score=[0.9, 0.8, 0.4])
+    assert yes.log_loss == pytest.approx(skm.log_loss([1, 1, 1], [0.9, 0.8, 0.4], labels=[0, 1]))
+    # A class that may be either side: the score's meaning is unknown, nothing is guessed.
+    cat = classification_metrics(["cat"] * 3, ["cat"] * 3, y_score=[0.9, 0.8, 0.4])
+    assert math.isnan(cat.log_loss) and math.isnan(cat.brier) and cat.accuracy == 1.0
+
+
+def test_constant_predictions_and_scores_match_sklearn() -> None:
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 300)
+    pred = np.zeros(300, dtype=int)  # never predicts the positive class
+    score = np.full(300, 0.3)
+    m = classification_metrics(y, pred, y_score=score)
+    _check_counts(m, y, pred, 1)
+    assert m.precision == 0.0 and m.recall == 0.0
+    assert m.roc_auc == pytest.approx(skm.roc_auc_score(y, score)) == 0.5
+    assert m.log_loss == pytest.approx(skm.log_loss(y, score))
+    assert m.brier == pytest.approx(skm.brier_score_loss(y, score))
+
+
+def test_empty_inputs_give_nan_not_an_error() -> None:
+    m = classification_metrics([], [], y_score=[])
+    assert m.n == 0 and all(math.isnan(v) for k, v in m.as_dict().items() if k != "n")
+    r = regression_metrics([], [])
+    assert r.n == 0 and all(math.isnan(v) for k, v in r.as_dict().items() if k != "n")
+    assert RegressionAccumulator().metrics() == r
+
+
+def test_many_numeric_classes_follow_sklearn_column_order() -> None:
+    """12 classes: ``predict_proba`` columns are in numeric order (..., 9, 10, 11), not
+    string order ("1", "10", "11", "2", ...)."""
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 12, 4_000)
+    logits = rng.normal(size=(4_000, 12)) + 2.0 * np.eye(12)[y]
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    pred = proba.argmax(axis=1)
+    m = classification_metrics(y, pred, y_score=proba)
+    _check_counts(m, y, pred, None)
+    assert m.roc_auc == pytest.approx(skm.roc_auc_score(y, proba, multi_class="ovr"))
+    assert m.log_loss == pytest.approx(skm.log_loss(y, proba))
+    # Binary labels 2 and 10: the positive (last) class is 10, as in classes_ == [2, 10].
+    yb = rng.choice([2, 10], 500)
+    sb = np.clip(0.4 * (yb == 10) + rng.uniform(0, 0.6, 500), 0, 1)
+    mb = classification_metrics(yb, np.where(sb > 0.5, 10, 2), y_score=sb)
+    assert mb.roc_auc == pytest.approx(skm.roc_auc_score(yb, sb))
+    assert mb.log_loss == pytest.approx(skm.log_loss(yb, sb))
+
+
+def test_multiclass_window_missing_a_class_has_undefined_auc() -> None:
+    """Macro one-vs-rest AUC needs every class in the window (scikit-learn raises)."""
+    y = np.array([0, 1, 0, 1])
+    proba = np.array([[0.7, 0.2, 0.1], [0.2, 0.7, 0.1], [0.5, 0.3, 0.2], [0.1, 0.8, 0.1]])
+    m = classification_metrics(y, y, y_score=proba, labels=("0", "1", "2"))
+    assert math.isnan(m.roc_auc)
+    assert m.log_loss == pytest.approx(skm.log_loss(y, proba, labels=[0, 1, 2]))
