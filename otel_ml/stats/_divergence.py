@@ -64,6 +64,11 @@ def population_stability_index(
     0.0
     >>> round(population_stability_index([40, 60], [60, 40]), 4)
     0.1622
+
+    An empty bin counts as ``eps`` (here ``(0.5 - 1) ln(0.5) + (0.5 - 1e-4) ln(0.5 / 1e-4)``):
+
+    >>> round(population_stability_index([100, 0], [50, 50]), 4)
+    4.6043
     """
     e = np.maximum(_proportions(expected), eps)
     a = np.maximum(_proportions(actual), eps)

@@ -80,13 +80,21 @@ def test_numeric_statistics_match_scipy_on_raw_samples(case: str) -> None:
     if raw.pvalue > 1e-4:
         assert p_raw_d == pytest.approx(raw.pvalue, rel=0.03)
     assert st.ks_p_value >= p_raw_d * (1 - 1e-9)
+    # ... and by no more than the KS error bound allows: raw D <= ks + ks_max_error.
+    assert p_raw_d >= ks_p_value(st.ks + st.ks_max_error, x.size, y.size) * (1 - 1e-9)
 
     # Wasserstein within the bucket-resolution bound, and the bound is small.
     w_raw = stats.wasserstein_distance(x, y)
     assert abs(st.wasserstein - w_raw) <= st.wasserstein_max_error
     assert abs(st.wasserstein - w_raw) < 0.01 * np.std(x)  # typical error: far inside it
     # Reference spread: within the relative bucket width (4.4 % at scale 3).
-    assert st.reference_std == pytest.approx(np.std(x), rel=a.relative_error)
+    r = a.relative_error
+    assert st.reference_std == pytest.approx(np.std(x), rel=r)
+    # So the normalised distance lies within both bounds combined.
+    s_raw = np.std(x)
+    lo_w = (w_raw - st.wasserstein_max_error) / (s_raw * (1 + r))
+    hi_w = (w_raw + st.wasserstein_max_error) / (s_raw * (1 - r))
+    assert lo_w <= st.wasserstein_normalised <= hi_w
 
     # PSI / JS / Hellinger: the sketch's decile bins hold exactly the raw counts, and
     # the formulas agree with scipy / numpy on those counts.
@@ -95,6 +103,11 @@ def test_numeric_statistics_match_scipy_on_raw_samples(case: str) -> None:
     assert _raw_counts(y, bins.lower, bins.upper) == bins.current.tolist()
     p = bins.reference / x.size
     q = bins.current / y.size
+    # The bins are the raw reference deciles up to one bucket: every bin holding
+    # reference values holds a tenth of them, give or take the heaviest bucket's share.
+    heaviest = float(align_buckets(a, b).reference.max()) / x.size
+    ref_share = p[bins.reference > 0]
+    assert np.all(np.abs(ref_share - 0.1) < heaviest + 1e-12), (ref_share, heaviest)
     pe, qe = np.maximum(p, 1e-4), np.maximum(q, 1e-4)
     assert st.psi == pytest.approx(np.sum((qe - pe) * np.log(qe / pe)), rel=1e-9, abs=1e-12)
     assert st.jensen_shannon == pytest.approx(jensenshannon(p, q, base=2), abs=1e-9)
@@ -119,6 +132,18 @@ def test_aligned_buckets_hold_exact_raw_counts_across_scales() -> None:
     assert np.all(al.lower[1:] >= al.upper[:-1])
     assert _raw_counts(x, al.lower, al.upper) == al.reference.tolist()
     assert _raw_counts(y, al.lower, al.upper) == al.current.tolist()
+
+
+def test_error_bounds_hold_when_the_whole_difference_is_inside_one_bucket() -> None:
+    """The worst case of bucketing: both samples in one bucket, at opposite ends."""
+    a, b = NumericSketch(scale=0), NumericSketch(scale=0)  # one bucket: (1, 2]
+    a.update(np.full(100, 1.1))
+    b.update(np.full(100, 1.9))
+    st = numeric_statistics(a, b)
+    assert st.ks == 0.0 and st.wasserstein == 0.0  # the sketches cannot tell them apart
+    raw_ks = stats.ks_2samp(np.full(100, 1.1), np.full(100, 1.9)).statistic
+    assert raw_ks == 1.0 and raw_ks - st.ks <= st.ks_max_error
+    assert abs(0.8 - st.wasserstein) <= st.wasserstein_max_error
 
 
 def test_integer_counts_give_the_exact_ks_statistic() -> None:
@@ -173,6 +198,8 @@ def test_categorical_tests_match_scipy_on_raw_counts() -> None:
     pr, pc = table[0] / table[0].sum(), table[1] / table[1].sum()
     assert st.total_variation == pytest.approx(0.5 * np.abs(pr - pc).sum())
     assert st.jensen_shannon == pytest.approx(jensenshannon(pr, pc, base=2))
+    assert st.hellinger == pytest.approx(np.sqrt(0.5 * np.sum((np.sqrt(pr) - np.sqrt(pc)) ** 2)))
+    assert st.psi == pytest.approx(np.sum((pc - pr) * np.log(pc / pr)))  # no empty category
 
 
 def test_rare_and_unseen_categories_are_pooled_exactly() -> None:
