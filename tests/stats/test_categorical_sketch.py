@@ -65,6 +65,31 @@ def test_total_exact_and_size_bounded_under_eviction(xs: list[int], k: int) -> N
         assert n <= true[key]  # kept counts are exact lower bounds
 
 
+@given(
+    st.lists(st.lists(st.one_of(st.integers(0, 30), st.none()), max_size=80), min_size=2,
+             max_size=4),
+    st.integers(1, 8),
+    st.randoms(),
+)
+@settings(max_examples=60)
+def test_merge_under_eviction_keeps_the_total_exact(
+    parts: list[list[object]], k: int, rnd: object
+) -> None:
+    """Merging sketches that each evicted values: nothing lost, nothing counted twice."""
+    singles = [sketch_of(np.array(p, dtype=object), k=k) for p in parts]
+    rnd.shuffle(singles)  # type: ignore[attr-defined]
+    merged = CategoricalSketch(max_categories=k)
+    for s in singles:
+        merged.merge(s)
+    flat = [v for p in parts for v in p]
+    assert merged.total == len(flat)
+    assert merged.missing_count == sum(v is None for v in flat)
+    assert len(merged.counts) <= k
+    true = collections.Counter(str(v) for v in flat if v is not None)
+    for key, n in merged.counts.items():
+        assert n <= true[key]
+
+
 def test_most_frequent_values_survive_a_flood_of_distinct_values() -> None:
     s = CategoricalSketch(max_categories=10)
     s.update(["common"] * 5000 + ["rare"] * 10)

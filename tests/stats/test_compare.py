@@ -107,6 +107,21 @@ def test_no_correction() -> None:
     assert DriftPolicy(correction="none").test_level(50) == 0.01  # type: ignore[arg-type]
 
 
+def test_bonferroni_divides_alpha_by_the_features_tested() -> None:
+    """p = 0.003 with a big effect: drift alone (0.003 < 0.01), not among 10 features
+    (0.003 >= 0.01 / 10), drift again without correction."""
+    args = {"effect_name": "w", "effect": 0.5, "threshold": 0.1, "test_name": "ks",
+            "p_value": 0.003, "n_reference": 1000, "n_current": 1000}
+    assert DriftPolicy().decide(**args, n_tests=1).drifted  # type: ignore[arg-type]
+    ten = DriftPolicy().decide(**args, n_tests=10)  # type: ignore[arg-type]
+    assert not ten.drifted and "not significant" in ten.reason
+    none = DriftPolicy(correction="none")  # type: ignore[arg-type]
+    assert none.decide(**args, n_tests=10).drifted  # type: ignore[arg-type]
+    # min_rows: the same evidence from 99 rows decides nothing.
+    few = DriftPolicy().decide(**{**args, "n_current": 99}, n_tests=1)  # type: ignore[arg-type]
+    assert not few.drifted and "not enough data" in few.reason
+
+
 def test_categorical_feature_drift_and_g_test() -> None:
     rng = np.random.default_rng(2)
     p = np.array([0.4, 0.3, 0.15, 0.1, 0.05])

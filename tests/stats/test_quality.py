@@ -69,14 +69,17 @@ def test_profile_against_profile_estimates_from_sketches() -> None:
     n = 20_000
     amount = rng.uniform(10, 120, n)  # 1/11 of the values above the reference max (~100)
     amount[:1000] = np.nan
+    amount[1000:1100] = np.inf
+    amount[1100:1150] = -np.inf
     city = rng.choice(["paris", "rome"], n)
     cur = Profile.from_data({"amount": amount, "city": city, "dropped": rng.normal(size=n)})
     rep = quality_report(ref, cur)
     a = rep.feature("amount")
     hi = ref.features["amount"].max
-    truth = np.count_nonzero(amount > hi) / n
+    truth = np.count_nonzero(np.isfinite(amount) & (amount > hi)) / n
     assert not a.exact
     assert a.missing_rate == 0.05
+    assert a.non_finite_rate == 150 / n  # counted apart, not out of range, not dropped
     # Estimated from buckets: within the share held by the one straddling bucket.
     assert a.out_of_range_rate == pytest.approx(truth, abs=0.01)
     c = rep.feature("city")
