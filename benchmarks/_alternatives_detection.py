@@ -228,7 +228,7 @@ def _null_table(results: Results, plan: Plan, tools: Tools,
                 continue
             k, tests = sum(tally.flagged.values()), tally.windows * len(FEATURES)
             rows.append((size, label, *cells,
-                         f"{k} / {tests} ({100 * upper_95(k, tests):.2f} %)",
+                         f"{k:,} / {tests:,} ({100 * upper_95(k, tests):.2f} %)",
                          f"{1000 * tally.seconds / tally.windows:.1f}"))
     windows = [f"{w:,} at {n:,} rows" for n, w in zip(plan.sizes, plan.null_windows,
                                                       strict=True)]
