@@ -37,7 +37,8 @@ class Tool:
         return self.module is not None
 
     def missing_cell(self) -> str:
-        return f"not run: {self.error}"
+        """Why the tool did not run, safe inside a Markdown table cell."""
+        return "not run: " + self.error.replace("|", "/").replace("\n", " ")
 
 
 @dataclass(frozen=True)

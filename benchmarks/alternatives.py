@@ -61,10 +61,11 @@ def _env_python() -> Path:
 
 
 def _tail(text: str, lines: int = 3) -> str:
-    """The last meaningful lines of a pip error, on one line."""
-    kept = [ln.strip() for ln in text.splitlines()
-            if ln.strip() and "is ignored: it is neither a file" not in ln]
-    return " / ".join(kept[-lines:])[:600] or "no output"
+    """The last meaningful lines of a pip error, on one line (noise lines dropped)."""
+    noise = ("is ignored: it is neither a file", "Ignored the following versions")
+    kept = [ln.strip()[:300] for ln in text.splitlines()
+            if ln.strip() and not any(n in ln for n in noise)]
+    return " / ".join(kept[-lines:]) or "no output"
 
 
 def prepare_environment() -> tuple[Path | None, dict[str, str]]:

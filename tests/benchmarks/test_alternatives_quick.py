@@ -108,3 +108,21 @@ def test_committed_page_has_the_section() -> None:
     for title in ("Feature capture throughput", "Drift computation time", "False alarms",
                   "Detection of known shifts", "Per-call overhead"):
         assert f"### {title}" in section
+
+
+def test_failed_install_is_reported_in_the_table() -> None:
+    import alternatives
+
+    stderr = ("WARNING: Location 'file:///x/simple/whylogs/' is ignored: it is neither a file\n"
+              "ERROR: Ignored the following versions that require a different python: 0.4\n"
+              "ERROR: Could not find a version that satisfies the requirement whylogs==9 | x\n"
+              "ERROR: No matching distribution found for whylogs==9\n")
+    reason = alternatives._tail(stderr)
+    assert "is ignored" not in reason and "Ignored the following" not in reason
+    assert reason.endswith("No matching distribution found for whylogs==9")
+    tools = Tools.load({"whylogs": reason, "evidently": reason})
+    assert not tools.whylogs.available and not tools.evidently.available
+    table = capture_throughput(tools, rows=100, otel_rows=5, repeat=1)
+    cell = table.row("whylogs `why.log(DataFrame)`")[4]
+    assert cell.startswith("not run: `pip install` failed:") and "|" not in cell
+    assert "No matching distribution found for whylogs==9" in cell
