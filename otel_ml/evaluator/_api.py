@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import ssl
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -30,6 +29,7 @@ from urllib.parse import unquote
 
 from otel_ml.evaluator._auth import BearerAuth
 from otel_ml.evaluator._html import model_page
+from otel_ml.evaluator._http_serving import BackgroundHttpServer
 from otel_ml.evaluator._report import ModelReport
 from otel_ml.evaluator._service import EvaluatorService
 
@@ -124,7 +124,7 @@ class _Server(ThreadingHTTPServer):
         super().finish_request(request, client_address)
 
 
-class ApiServer:
+class ApiServer(BackgroundHttpServer):
     """Serves the API of one :class:`EvaluatorService`.
 
     Parameters
@@ -149,34 +149,13 @@ class ApiServer:
         self.auth = auth
         self.ssl_context = ssl_context
         self._alerts = alerts
-        self._server = _Server((host, port), self)
-        self._host = host
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        scheme = "https" if self.ssl_context is not None else "http"
-        return f"{scheme}://{self._host}:{self.port}"
-
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.2},
-            name="otel-ml-api",
-            daemon=True,
+        super().__init__(
+            _Server((host, port), self),
+            host,
+            secure=ssl_context is not None,
+            thread_name="otel-ml-api",
+            poll_interval=0.2,
         )
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
 
     # ---- content ----------------------------------------------------------------------
     def health(self) -> dict[str, Any]:

@@ -41,7 +41,13 @@ from opentelemetry.metrics import Meter
 from otel_ml._errors import ConfigurationError
 from otel_ml.evaluator._auth import BearerAuth, TlsOptions
 from otel_ml.evaluator._otlp_http import partial_success_response, rpc_status
-from otel_ml.evaluator._receiver import DEFAULT_MAX_BODY_BYTES, ExportResult, Outcome, Receiver
+from otel_ml.evaluator._receiver import (
+    DEFAULT_MAX_BODY_BYTES,
+    ExportResult,
+    Outcome,
+    Receiver,
+    server_receiver,
+)
 from otel_ml.evaluator._records import IngestSink, Signal
 
 __all__ = ["SERVICE_NAMES", "OtlpGrpcServer"]
@@ -125,7 +131,8 @@ class OtlpGrpcServer:
         max_workers: int = 8,
         receiver: Receiver | None = None,
     ) -> None:
-        self.receiver = receiver if receiver is not None else Receiver(
+        self.receiver = server_receiver(
+            receiver,
             sink,
             auth=auth,
             max_body_bytes=max_body_bytes,

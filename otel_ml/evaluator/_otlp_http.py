@@ -51,11 +51,13 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from otel_ml.evaluator._auth import BearerAuth, TlsOptions
+from otel_ml.evaluator._http_serving import BackgroundHttpServer
 from otel_ml.evaluator._receiver import (
     DEFAULT_MAX_BODY_BYTES,
     ExportResult,
     Outcome,
     Receiver,
+    server_receiver,
 )
 from otel_ml.evaluator._records import IngestSink, Signal
 
@@ -288,7 +290,7 @@ class _Server(ThreadingHTTPServer):
                 pass  # already closed by the peer
 
 
-class OtlpHttpServer:
+class OtlpHttpServer(BackgroundHttpServer):
     """The OTLP/HTTP receiver, delivering to ``sink``.
 
     Parameters
@@ -326,53 +328,24 @@ class OtlpHttpServer:
         read_timeout: float = 30.0,
         receiver: Receiver | None = None,
     ) -> None:
-        self.receiver = receiver if receiver is not None else Receiver(
+        self.receiver = server_receiver(
+            receiver,
             sink,
             auth=auth,
             max_body_bytes=max_body_bytes,
             max_concurrent_requests=max_concurrent_requests,
             meter=meter,
         )
-        self._ssl = tls.ssl_context() if tls is not None else None
-        self._server = _Server(
-            (host, port), self.receiver, self._ssl, max_connections, read_timeout
+        ssl_context = tls.ssl_context() if tls is not None else None
+        server = _Server((host, port), self.receiver, ssl_context, max_connections, read_timeout)
+        self._connections = server
+        super().__init__(
+            server,
+            host,
+            secure=ssl_context is not None,
+            thread_name=f"otlp-http-{server.server_address[1]}",
+            poll_interval=0.1,
         )
-        self._host = host
-        self._thread: threading.Thread | None = None
 
-    @property
-    def port(self) -> int:
-        """The bound port (useful with ``port=0``)."""
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:4318`` (append ``/v1/metrics``)."""
-        scheme = "https" if self._ssl is not None else "http"
-        return f"{scheme}://{self._host}:{self.port}"
-
-    def start(self) -> None:
-        """Serve in a background thread."""
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-            name=f"otlp-http-{self.port}", daemon=True,
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop accepting, close open connections and release the port."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.close_all()
-        self._server.server_close()
-
-    def __enter__(self) -> OtlpHttpServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _close_connections(self) -> None:
+        self._connections.close_all()

@@ -38,7 +38,7 @@ from otel_ml.evaluator._decode import (
 )
 from otel_ml.evaluator._records import IngestBatch, IngestSink, Signal
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "ExportResult", "Outcome", "Receiver"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "ExportResult", "Outcome", "Receiver", "server_receiver"]
 
 _logger = logging.getLogger(__name__)
 
@@ -235,3 +235,25 @@ class Receiver:
                 return
             self._logged.add(cause)
         _logger.warning(msg, exc)
+
+
+def server_receiver(
+    receiver: Receiver | None,
+    sink: IngestSink,
+    *,
+    auth: BearerAuth | None,
+    max_body_bytes: int,
+    max_concurrent_requests: int,
+    meter: Meter | None,
+) -> Receiver:
+    """The :class:`Receiver` of an OTLP server: ``receiver`` when given (shared by the
+    HTTP and gRPC servers; the other arguments are then ignored), else a new one."""
+    if receiver is not None:
+        return receiver
+    return Receiver(
+        sink,
+        auth=auth,
+        max_body_bytes=max_body_bytes,
+        max_concurrent_requests=max_concurrent_requests,
+        meter=meter,
+    )
