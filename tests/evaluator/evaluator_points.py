@@ -67,22 +67,9 @@ def counter(
     feature: str | None = None,
     **attrs: str,
 ) -> CounterPoint:
-    a: list[tuple[str, str]] = [(sc.ML_MODEL_NAME, model), (sc.ML_MODEL_VERSION, version)]
-    if feature is not None:
-        a.append((sc.ML_FEATURE_NAME, feature))
-    a += [(k.replace("_", "."), v) for k, v in attrs.items()]
-    return CounterPoint(
-        metric=metric,
-        model=model,
-        version=version,
-        feature=feature,
-        attributes=tuple(sorted(a)),
-        resource=RES,
-        start_time_unix_nano=int((t - 1) * NS),
-        time_unix_nano=int(t * NS),
-        temporality=Temporality.DELTA,
-        value=float(value),
-    )
+    """:func:`attr_counter` with attributes as keywords (``error_type=`` for ``error.type``)."""
+    named = {k.replace("_", "."): v for k, v in attrs.items()}
+    return attr_counter(model, metric, value, t, named, version, feature)
 
 
 def attr_counter(

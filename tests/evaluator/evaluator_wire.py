@@ -22,7 +22,6 @@ import numpy as np
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
-    Buckets,
     ExponentialHistogram,
     ExponentialHistogramDataPoint,
     Metric,
@@ -34,6 +33,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from otlp_samples import exp_data_point
 
 from otel_ml import semconv as sc
 from otel_ml.stats import NumericSketch
@@ -51,21 +51,7 @@ def exp_point(
 ) -> ExponentialHistogramDataPoint:
     s = NumericSketch()
     s.update(np.asarray(values, dtype=float))
-    e = s.to_exponential()
-    return ExponentialHistogramDataPoint(
-        attributes=attrs,
-        start_time_unix_nano=t_ns - 10**9,
-        time_unix_nano=t_ns,
-        count=e.count,
-        sum=e.sum,
-        scale=e.scale,
-        zero_count=e.zero_count,
-        positive=Buckets(e.positive_offset, list(e.positive_counts)),
-        negative=Buckets(e.negative_offset, list(e.negative_counts)),
-        flags=0,
-        min=e.min,
-        max=e.max,
-    )
+    return exp_data_point(s, attrs, t_ns - 10**9, t_ns)
 
 
 def metrics_body(

@@ -9,8 +9,10 @@ way otel_ml's SDK bridge emits them: negative values included). Logs come from a
 from __future__ import annotations
 
 import base64
+import subprocess
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
@@ -92,20 +94,40 @@ class RecordingSink:
         return [e for b in self.batches for e in b.outcomes]
 
 
-def sketch_point(
-    values: Sequence[float],
-    feature: str,
-    *,
-    start: int = 1_000,
-    time: int = 2_000,
-    max_size: int = 160,
+class BlockingSink:
+    """An IngestSink that holds every submit until ``release`` is set (10 s at most)."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.submits = 0
+
+    def submit(self, batch: IngestBatch) -> SubmitResult:
+        self.submits += 1
+        self.entered.set()
+        self.release.wait(10)
+        return SubmitResult.ok()
+
+
+def self_signed(tmp: Path) -> tuple[Path, Path]:
+    """A throw-away certificate and key for ``localhost`` / ``127.0.0.1`` (openssl)."""
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True, timeout=60,
+    )
+    return cert, key
+
+
+def exp_data_point(
+    sketch: NumericSketch, attributes: dict[str, Any], start: int, time: int
 ) -> ExponentialHistogramDataPoint:
-    """An SDK exponential point built from a NumericSketch (as otel_ml's bridge does)."""
-    s = NumericSketch(max_size=max_size)
-    s.update(list(values))
-    e = s.to_exponential()
+    """The SDK exponential point of ``sketch`` (the layout otel_ml's bridge emits)."""
+    e = sketch.to_exponential()
     return ExponentialHistogramDataPoint(
-        attributes={**MODEL, semconv.ML_FEATURE_NAME: feature},
+        attributes=attributes,
         start_time_unix_nano=start,
         time_unix_nano=time,
         count=e.count,
@@ -118,6 +140,20 @@ def sketch_point(
         min=e.min,
         max=e.max,
     )
+
+
+def sketch_point(
+    values: Sequence[float],
+    feature: str,
+    *,
+    start: int = 1_000,
+    time: int = 2_000,
+    max_size: int = 160,
+) -> ExponentialHistogramDataPoint:
+    """An SDK exponential point built from a NumericSketch (as otel_ml's bridge does)."""
+    s = NumericSketch(max_size=max_size)
+    s.update(list(values))
+    return exp_data_point(s, {**MODEL, semconv.ML_FEATURE_NAME: feature}, start, time)
 
 
 def metrics_data(

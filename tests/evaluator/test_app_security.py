@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import ssl
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -13,44 +12,17 @@ from pathlib import Path
 
 import pytest
 from evaluator_wire import metrics_body, model_attrs
+from otlp_samples import self_signed
 
 from otel_ml import semconv as sc
 from otel_ml.evaluator._app import EvaluatorApp
 from otel_ml.evaluator._config import parse_config
 
 
-def _self_signed(tmp: Path) -> tuple[Path, Path]:
-    cert, key = tmp / "cert.pem", tmp / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return cert, key
-
-
 def test_tls_and_bearer_token_on_otlp_and_api(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     monkeypatch.setenv("EVAL_TOKEN", "t0k3n-secret")
     cfg = parse_config(
         {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -23,17 +22,18 @@ from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics.export import MetricExportResult
 from otlp_samples import (
     PREDICTION_EVENT,
+    BlockingSink,
     RecordingSink,
     emit_events,
     exp_metric,
     metrics_data,
     metrics_request,
+    self_signed,
     sketch_point,
     sum_metric,
 )
 
 from otel_ml import semconv
-from otel_ml.evaluator import IngestBatch, SubmitResult
 from otel_ml.evaluator._auth import BearerAuth, Secret, TlsOptions
 from otel_ml.evaluator._otlp_grpc import SERVICE_NAMES, OtlpGrpcServer
 from otel_ml.evaluator._records import Signal
@@ -181,19 +181,8 @@ def test_bearer_token_in_metadata(sink: RecordingSink) -> None:
     assert [c.value for c in sink.counters()] == [2.0]
 
 
-class _BlockingSink:
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def submit(self, batch: IngestBatch) -> SubmitResult:
-        self.entered.set()
-        self.release.wait(10)
-        return SubmitResult.ok()
-
-
 def test_busy_is_resource_exhausted_with_retry_info() -> None:
-    sink = _BlockingSink()
+    sink = BlockingSink()
     body = metrics_request(metrics_data([sum_metric(1)])).SerializeToString()
     with OtlpGrpcServer(sink, "127.0.0.1", 0, max_concurrent_requests=1) as srv:
         first: list[object] = []
@@ -217,13 +206,7 @@ def test_busy_is_resource_exhausted_with_retry_info() -> None:
 
 
 def test_tls(tmp_path: Path, sink: RecordingSink) -> None:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        check=True, capture_output=True, timeout=60,
-    )
+    cert, key = self_signed(tmp_path)
     with OtlpGrpcServer(sink, "127.0.0.1", 0, tls=TlsOptions(cert, key)) as srv:
         exporter = OTLPMetricExporter(
             endpoint=f"localhost:{srv.port}",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -32,18 +31,20 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from otlp_samples import (
     MODEL,
     PREDICTION_EVENT,
+    BlockingSink,
     RecordingSink,
     emit_events,
     exp_metric,
     metrics_data,
     metrics_request,
     sdk_exponential_metrics,
+    self_signed,
     sketch_point,
     sum_metric,
 )
 
 from otel_ml import semconv
-from otel_ml.evaluator import IngestBatch, SubmitResult, Temporality
+from otel_ml.evaluator import Temporality
 from otel_ml.evaluator._auth import BearerAuth, Secret, TlsOptions
 from otel_ml.evaluator._otlp_http import OtlpHttpServer
 from otel_ml.stats import NumericSketch
@@ -269,21 +270,8 @@ def test_bearer_token(sink: RecordingSink) -> None:
         assert status == 401 and headers["www-authenticate"].startswith("Bearer")
 
 
-class _BlockingSink:
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-        self.submits = 0
-
-    def submit(self, batch: IngestBatch) -> SubmitResult:
-        self.submits += 1
-        self.entered.set()
-        self.release.wait(10)
-        return SubmitResult.ok()
-
-
 def test_too_many_concurrent_requests_get_429() -> None:
-    sink = _BlockingSink()
+    sink = BlockingSink()
     body = metrics_request(metrics_data([sum_metric(1)])).SerializeToString()
     with OtlpHttpServer(sink, "127.0.0.1", 0, max_concurrent_requests=1) as srv:
         first: list[object] = []
@@ -318,23 +306,12 @@ def test_too_many_concurrent_requests_get_429() -> None:
         assert sink.submits == 2  # the held request and the exporter's retry
 
 
-def _self_signed(tmp: Path) -> tuple[Path, Path]:
-    cert, key = tmp / "cert.pem", tmp / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        check=True, capture_output=True, timeout=60,
-    )
-    return cert, key
-
-
 def test_tls(tmp_path: Path, sink: RecordingSink, monkeypatch: pytest.MonkeyPatch) -> None:
     # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override the exporter's own
     # certificate_file (psf/requests#3829): clear them so certificate_file is used.
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     with OtlpHttpServer(sink, "127.0.0.1", 0, tls=TlsOptions(cert, key)) as srv:
         assert srv.url.startswith("https://")
         exporter = OTLPMetricExporter(endpoint=f"{srv.url}/v1/metrics", certificate_file=str(cert))
