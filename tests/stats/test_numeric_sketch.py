@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -155,7 +156,7 @@ def test_update_in_parts_equals_merge_in_any_order(parts: list[np.ndarray], rnd:
 
 
 @given(float_arrays, float_arrays, float_arrays)
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=150, deadline=None)
 def test_merge_is_associative_and_commutative(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> None:
     a, b, c = (sketch_of(v, max_size=16) for v in (x, y, z))
     left = a.copy()
@@ -177,6 +178,23 @@ def test_merge_does_not_mutate_the_argument() -> None:
     before = b.to_dict()
     a.merge(b)
     assert b.to_dict() == before
+
+
+@pytest.mark.parametrize("value", [2.0, 1e3, 1e-200, -1e200])
+def test_merging_a_side_without_buckets_allocates_nothing(value: float) -> None:
+    """An empty bucket run's offset (0) is no position: spanning from it to the held
+    buckets (index ~ log2(value) * 2**20 at scale 20) allocated up to GBs per merge."""
+    a = sketch_of(np.full(10, value))
+    before = a.to_dict()
+    tracemalloc.start()
+    a.merge(NumericSketch())
+    a.merge(sketch_of(np.zeros(5), np.array([np.nan])))  # zeros only: no buckets either side
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 100_000
+    assert a.count == 15 and a.zero_count == 5 and a.nan_count == 1
+    assert a.positive_counts.tolist() == before["positive"]["counts"]
+    assert a.negative_counts.tolist() == before["negative"]["counts"]
 
 
 def test_merge_rejects_different_max_size() -> None:
