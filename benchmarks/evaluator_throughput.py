@@ -33,10 +33,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _sketch_points import exp_data_point
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
-    Buckets,
     ExponentialHistogram,
     ExponentialHistogramDataPoint,
     Metric,
@@ -78,27 +78,12 @@ def _points(models: int, features: int, seed: int) -> list[ExponentialHistogramD
         for f in range(features):
             s = NumericSketch()
             s.update(rng.normal(f, 1 + f / 10, 1000))
-            e = s.to_exponential()
-            out.append(
-                ExponentialHistogramDataPoint(
-                    attributes={
-                        sc.ML_MODEL_NAME: f"model-{m}",
-                        sc.ML_MODEL_VERSION: "1",
-                        sc.ML_FEATURE_NAME: f"f{f}",
-                    },
-                    start_time_unix_nano=0,
-                    time_unix_nano=0,
-                    count=e.count,
-                    sum=e.sum,
-                    scale=e.scale,
-                    zero_count=e.zero_count,
-                    positive=Buckets(e.positive_offset, list(e.positive_counts)),
-                    negative=Buckets(e.negative_offset, list(e.negative_counts)),
-                    flags=0,
-                    min=e.min,
-                    max=e.max,
-                )
-            )
+            attrs = {
+                sc.ML_MODEL_NAME: f"model-{m}",
+                sc.ML_MODEL_VERSION: "1",
+                sc.ML_FEATURE_NAME: f"f{f}",
+            }
+            out.append(exp_data_point(s, attrs, 0, 0))
     return out
 
 

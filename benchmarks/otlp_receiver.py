@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 import numpy as np
+from _sketch_points import exp_data_point
 from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
@@ -40,9 +41,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
-    Buckets,
     ExponentialHistogram,
-    ExponentialHistogramDataPoint,
     Metric,
     MetricExportResult,
     MetricsData,
@@ -81,12 +80,8 @@ def _request(models: int, features: int) -> MetricsData:
         for f in range(features):
             s = NumericSketch()
             s.update(rng.normal(f, 1 + f % 5, 1000))
-            e = s.to_exponential()
-            hist_points.append(ExponentialHistogramDataPoint(
-                {**model, semconv.ML_FEATURE_NAME: f"f{f}"}, 1, 2, e.count, e.sum, e.scale,
-                e.zero_count, Buckets(e.positive_offset, list(e.positive_counts)),
-                Buckets(e.negative_offset, list(e.negative_counts)), 0, e.min, e.max,
-            ))
+            attrs = {**model, semconv.ML_FEATURE_NAME: f"f{f}"}
+            hist_points.append(exp_data_point(s, attrs, 1, 2))
         counters.append(NumberDataPoint(model, 1, 2, 1000))
     delta = AggregationTemporality.DELTA
     metrics = [
