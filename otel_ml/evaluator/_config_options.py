@@ -1,0 +1,135 @@
+"""The evaluator's options: typed, frozen, with the defaults a YAML file may leave out.
+
+:func:`otel_ml.evaluator._config.parse_config` builds them (checking every key);
+services take the pieces they need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ApiOptions",
+    "AuthOptions",
+    "EvaluatorConfig",
+    "ExportOptions",
+    "IngestOptions",
+    "LabelOptions",
+    "ListenOptions",
+    "ReceiverOptions",
+    "ReferenceSpec",
+    "TlsOptions",
+    "WindowOptions",
+]
+
+
+@dataclass(frozen=True)
+class ListenOptions:
+    """Where a server listens. ``port: 0`` picks a free port; ``enabled: false`` turns it off."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class ReceiverOptions:
+    http: ListenOptions = ListenOptions(port=4318)
+    grpc: ListenOptions = ListenOptions(port=4317)
+    max_body_bytes: int = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class AuthOptions:
+    """Optional bearer token for OTLP/HTTP, gRPC metadata and the API."""
+
+    token: str | None = field(default=None, repr=False)
+
+    @property
+    def enabled(self) -> bool:
+        return self.token is not None
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert_file is not None
+
+
+@dataclass(frozen=True)
+class WindowOptions:
+    """Tumbling windows: ``size`` seconds (1 min .. 1 day), closed ``grace`` seconds after
+    their end; no drift verdict below ``min_rows`` rows; kept ``retention`` seconds."""
+
+    size: float = 300.0
+    grace: float = 30.0
+    min_rows: int = 100
+    retention: float = 7 * 86400.0
+
+
+@dataclass(frozen=True)
+class LabelOptions:
+    """Pending predictions / outcomes wait ``ttl`` seconds for their partner; at most
+    ``max_pending`` rows of each are kept (oldest evicted first, and counted)."""
+
+    ttl: float = 7 * 86400.0
+    max_pending: int = 1_000_000
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """``queue_size`` batches wait for the writer at most; beyond that the receivers answer
+    429/503 with ``Retry-After: retry_after``."""
+
+    queue_size: int = 64
+    retry_after: float = 2.0
+    submit_timeout: float = 10.0
+    max_batch_commit: int = 32
+
+
+@dataclass(frozen=True)
+class ApiOptions(ListenOptions):
+    port: int = 8080
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """Derived metrics out: OTLP (``otlp_endpoint`` set) and the API's ``/metrics``."""
+
+    otlp_endpoint: str | None = None
+    otlp_protocol: str = "http"
+    otlp_interval: float = 60.0
+    prometheus: bool = True
+
+
+@dataclass(frozen=True)
+class ReferenceSpec:
+    """A reference profile file for ``model`` (``version`` None = any version)."""
+
+    model: str
+    path: Path
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class EvaluatorConfig:
+    state_dir: Path = Path("evaluator-state")
+    receivers: ReceiverOptions = ReceiverOptions()
+    api: ApiOptions = ApiOptions()
+    auth: AuthOptions = AuthOptions()
+    tls: TlsOptions = TlsOptions()
+    windows: WindowOptions = WindowOptions()
+    labels: LabelOptions = LabelOptions()
+    ingest: IngestOptions = IngestOptions()
+    export: ExportOptions = ExportOptions()
+    references: tuple[ReferenceSpec, ...] = ()
+    drift: Mapping[str, Any] = field(default_factory=dict)
+    alerts: Any = None
+    notifiers: Any = None
