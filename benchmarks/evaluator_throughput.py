@@ -206,7 +206,8 @@ def ingest(senders: int, models: int, features: int, seconds: float, tmp: Path) 
 
 
 def evaluate_window(models: int, features: int, tmp: Path) -> dict[str, float]:
-    from otel_ml.evaluator._config import ReferenceSpec, parse_config
+    from otel_ml.evaluator._config import parse_config
+    from otel_ml.evaluator._config_options import ReferenceSpec
     from otel_ml.evaluator._metrics_export import DerivedMetrics, HealthSnapshot
     from otel_ml.evaluator._records import HistogramPoint as HP
     from otel_ml.evaluator._records import (

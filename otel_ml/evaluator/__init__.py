@@ -15,7 +15,8 @@ records and deliver them to an :class:`IngestSink`; wrap the sink in a
 """
 
 from otel_ml.evaluator._auth import BearerAuth, Secret, TlsOptions, load_secret
-from otel_ml.evaluator._config import EvaluatorConfig, load_config, parse_config
+from otel_ml.evaluator._config import load_config, parse_config
+from otel_ml.evaluator._config_options import EvaluatorConfig
 from otel_ml.evaluator._evaluate import Reference, evaluate
 from otel_ml.evaluator._metrics_export import DerivedMetrics, HealthSnapshot
 from otel_ml.evaluator._otlp_http import OtlpHttpServer

@@ -21,7 +21,7 @@ from otel_ml import semconv as sc
 from otel_ml.alerting import AlertEngine, parse_alerting_config
 from otel_ml.evaluator._api import ApiServer
 from otel_ml.evaluator._auth import BearerAuth, Secret, TlsOptions
-from otel_ml.evaluator._config import EvaluatorConfig
+from otel_ml.evaluator._config_options import EvaluatorConfig
 from otel_ml.evaluator._metrics_export import SERVICE_NAME, DerivedMetrics
 from otel_ml.evaluator._otlp_grpc import OtlpGrpcServer
 from otel_ml.evaluator._otlp_http import OtlpHttpServer

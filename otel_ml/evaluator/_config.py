@@ -67,22 +67,7 @@ from otel_ml.evaluator._config_options import (
     WindowOptions,
 )
 
-__all__ = [
-    "ApiOptions",
-    "AuthOptions",
-    "EvaluatorConfig",
-    "ExportOptions",
-    "IngestOptions",
-    "LabelOptions",
-    "ListenOptions",
-    "ReceiverOptions",
-    "ReferenceSpec",
-    "TlsOptions",
-    "WindowOptions",
-    "load_config",
-    "parse_config",
-    "parse_duration",
-]
+__all__ = ["load_config", "parse_config", "parse_duration"]
 
 MIN_WINDOW_S = 60.0
 MAX_WINDOW_S = 86400.0

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from otel_ml._errors import ConfigurationError, OtelMlError
-from otel_ml.evaluator._config import ReferenceSpec
+from otel_ml.evaluator._config_options import ReferenceSpec
 from otel_ml.evaluator._evaluate import Reference
 from otel_ml.stats import Profile
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from otel_ml._errors import OtelMlError
 from otel_ml.alerting import Observation
-from otel_ml.evaluator._config import EvaluatorConfig
+from otel_ml.evaluator._config_options import EvaluatorConfig
 from otel_ml.evaluator._evaluate import evaluate
 from otel_ml.evaluator._metrics_export import DerivedMetrics, HealthSnapshot
 from otel_ml.evaluator._records import IngestBatch, SubmitResult

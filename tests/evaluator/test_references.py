@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from otel_ml import ConfigurationError
-from otel_ml.evaluator._config import ReferenceSpec
+from otel_ml.evaluator._config_options import ReferenceSpec
 from otel_ml.evaluator._references import ReferenceSet
 from otel_ml.stats import Profile
 

@@ -17,7 +17,8 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from otel_ml import semconv as sc
 from otel_ml.evaluator._api import ApiServer
 from otel_ml.evaluator._auth import BearerAuth, Secret
-from otel_ml.evaluator._config import ReferenceSpec, parse_config
+from otel_ml.evaluator._config import parse_config
+from otel_ml.evaluator._config_options import ReferenceSpec
 from otel_ml.evaluator._metrics_export import DerivedMetrics
 from otel_ml.evaluator._references import ReferenceSet
 from otel_ml.evaluator._service import EvaluatorService
