@@ -353,6 +353,11 @@ def categorical_bins(
     rc: list[int] = []
     cc: list[int] = []
     limit = _rank_limit(current)
+    # What an untracked value of an overflowed current sketch may hold: at most the
+    # smallest tracked count (a top-K sketch keeps every value that beats it), and all
+    # such values together at most the overflow.
+    floor = min(current.counts.values(), default=0)
+    overflow_left = current.overflow
     candidates: Iterable[tuple[str, int]] = reference.counts.items()
     if limit is not None:
         candidates = heapq.nsmallest(limit, candidates, key=lambda kv: (-kv[1], kv[0]))
@@ -364,9 +369,10 @@ def categorical_bins(
             continue
         c = current.counts.get(cat)
         if c is None:
-            if current.overflow:
-                continue  # (almost never, by the rule above) count unknown: pool it
-            c = 0
+            # Expected well above the floor, yet not kept: the value (nearly) vanished.
+            # Count it at its largest possible value, which can only understate drift.
+            c = min(floor, overflow_left)
+            overflow_left -= c
         labels.append(cat)
         rc.append(r)
         cc.append(c)
