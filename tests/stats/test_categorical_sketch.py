@@ -88,6 +88,11 @@ def test_merge_under_eviction_keeps_the_total_exact(
     true = collections.Counter(str(v) for v in flat if v is not None)
     for key, n in merged.counts.items():
         assert n <= true[key]
+    # Two-way merges stay commutative under eviction (ties broken by value).
+    ab, ba = singles[0].copy(), singles[1].copy()
+    ab.merge(singles[1])
+    ba.merge(singles[0])
+    assert ab.to_dict() == ba.to_dict()
 
 
 def test_most_frequent_values_survive_a_flood_of_distinct_values() -> None:
