@@ -202,13 +202,18 @@ def _predicted_labels(lab: LabelledRows) -> tuple[str | None, ...]:
     """Predicted classes; a binary score without a class is thresholded at 0.5.
 
     The positive class is ``"1"`` or ``"True"`` when present among the labels seen,
-    else the last in sorted order (as ``classification_metrics`` reads scores).
+    else the last in class order (numeric labels numerically, as scikit-learn's
+    ``classes_`` and as ``classification_metrics`` reads scores).
     """
+    from otel_ml.stats import class_order
+
     if all(p is not None for p in lab.predicted):
         return lab.predicted
-    classes = sorted(
-        {a for a in lab.actual_labels if a is not None}
-        | {p for p in lab.predicted if p is not None}
+    classes = list(
+        class_order(
+            {a for a in lab.actual_labels if a is not None}
+            | {p for p in lab.predicted if p is not None}
+        )
     )
     if not 1 <= len(classes) <= 2:
         return lab.predicted

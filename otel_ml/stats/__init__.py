@@ -33,6 +33,7 @@ from otel_ml.stats._performance import (
     ConfusionCounts,
     RegressionAccumulator,
     RegressionMetrics,
+    class_order,
     classification_metrics,
     regression_metrics,
 )
@@ -52,6 +53,7 @@ from otel_ml.stats._quality import (
 )
 
 __all__ = [
+    "class_order",
     "DEFAULT_MAX_CATEGORIES",
     "DEFAULT_MAX_SIZE",
     "MAX_SCALE",

@@ -31,6 +31,7 @@ import numpy.typing as npt
 from scipy.stats import rankdata
 
 __all__ = [
+    "class_order",
     "ClassificationMetrics",
     "ConfusionCounts",
     "RegressionAccumulator",
@@ -43,7 +44,7 @@ _POSITIVE = ("1", "True", "true", "yes")
 _POSITIVE_OF_NEGATIVE = {"0": "1", "False": "True", "false": "true", "no": "yes"}
 
 
-def _sorted_labels(labels: set[str]) -> tuple[str, ...]:
+def class_order(labels: set[str]) -> tuple[str, ...]:
     """Numeric labels in numeric order (scikit-learn's ``classes_`` order, which is also
     the column order of ``predict_proba``: ``"2"`` before ``"10"``), others as strings."""
     try:
@@ -92,7 +93,7 @@ class ConfusionCounts:
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return _sorted_labels({a for a, _ in self.counts} | {b for _, b in self.counts})
+        return class_order({a for a, _ in self.counts} | {b for _, b in self.counts})
 
     @property
     def total(self) -> int:

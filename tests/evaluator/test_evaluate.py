@@ -243,3 +243,19 @@ def test_binary_scores_without_classes_are_thresholded(store: Store) -> None:
     assert perf is not None
     expected = skm.accuracy_score(np.array(y).astype(int), (score >= 0.5).astype(int))
     assert perf.metrics["accuracy"] == pytest.approx(expected)
+
+
+def test_scores_without_classes_pick_the_positive_class_in_numeric_order() -> None:
+    """Labels 2 and 10: the positive class is 10 (scikit-learn's classes_ order), not 2."""
+    from otel_ml.evaluator._evaluate import _predicted_labels
+    from otel_ml.evaluator._windows import LabelledRows
+
+    rows = LabelledRows(
+        ids=("a", "b", "c", "d"),
+        scores=(0.9, 0.8, 0.1, 0.2),
+        predicted=(None, None, None, None),
+        actual_labels=("10", "10", "2", "2"),
+        actual_values=(float("nan"),) * 4,
+        delays=(1.0,) * 4,
+    )
+    assert _predicted_labels(rows) == ("10", "10", "2", "2")
