@@ -37,17 +37,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from _null_sdk import NullLogs, NullMetrics, NullSpans, per_call
 from opentelemetry import context, trace
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import (
-    MetricExporter,
-    MetricExportResult,
-    PeriodicExportingMetricReader,
-)
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind
 
 import otel_ml
@@ -58,51 +55,6 @@ from otel_ml.instrumentation._ids import PredictionIds
 from otel_ml.instrumentation._options import Task
 from otel_ml.instrumentation._outputs import interpret
 from otel_ml.stats import NumericSketch
-
-
-class _NullSpans(SpanExporter):
-    def export(self, spans: Any) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
-
-
-class _NullLogs(LogRecordExporter):
-    def export(self, batch: Any) -> Any:
-        return None
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: int = 0) -> bool:
-        return True
-
-
-class _NullMetrics(MetricExporter):
-    def export(self, metrics_data: Any, timeout_millis: float = 0, **kwargs: Any) -> Any:
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: float = 0) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 0, **kwargs: Any) -> None:
-        pass
-
-
-def _per_call(fn: Callable[[], Any], n: int, repeat: int, after: Callable[[], None]) -> float:
-    """Median over ``repeat`` runs of the CPU time per call (seconds), ``after`` included.
-
-    Process CPU time (all threads: the caller, otel_ml's worker, the SDK's batch
-    processors) rather than wall time: it counts deferred work too, and other
-    processes on a shared machine do not inflate it.
-    """
-    times = []
-    for _ in range(repeat):
-        after()
-        t0 = time.process_time()
-        for _ in range(n):
-            fn()
-        after()
-        times.append((time.process_time() - t0) / n)
-    return statistics.median(times)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,12 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     n_single = 2_000 if args.quick else 10_000
 
     tp = TracerProvider()
-    tp.add_span_processor(BatchSpanProcessor(_NullSpans(), max_queue_size=1 << 16))
+    tp.add_span_processor(BatchSpanProcessor(NullSpans(), max_queue_size=1 << 16))
     lp = LoggerProvider()
-    lp.add_log_record_processor(BatchLogRecordProcessor(_NullLogs(), max_queue_size=1 << 16))
+    lp.add_log_record_processor(BatchLogRecordProcessor(NullLogs(), max_queue_size=1 << 16))
     agg = Aggregator()
     reader = PeriodicExportingMetricReader(
-        SketchMetricExporter(_NullMetrics(), aggregator=agg), export_interval_millis=1_000
+        SketchMetricExporter(NullMetrics(), aggregator=agg), export_interval_millis=1_000
     )
     mp = MeterProvider(metric_readers=[reader])
     tracer = tp.get_tracer("bench")
@@ -193,13 +145,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
 
     results: list[tuple[str, str]] = []
-    t_raw = _per_call(lambda: model(row), n_single, repeat, noop)
+    t_raw = per_call(lambda: model(row), n_single, repeat, noop, statistics.median)
     gc_counts: list[str] = []
 
     def counting(fn: Callable[[], Any], after: Callable[[], None]) -> float:
         # Also the cyclic GC's collections (gen0/gen1/full) per 10,000 calls of this path.
         before = [g["collections"] for g in gc.get_stats()]
-        t = _per_call(fn, n_single, repeat, after)
+        t = per_call(fn, n_single, repeat, after, statistics.median)
         calls = n_single * repeat
         done = [g["collections"] - b for g, b in zip(gc.get_stats(), before, strict=True)]
         gc_counts.append("/".join(f"{c * 10_000 / calls:.1f}" for c in done))
@@ -208,9 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_bare = counting(bare, noop)
     t_dec = counting(lambda: decorated(row), flush)
     t_ne = counting(lambda: no_events(row), flush)
-    t_lean = _per_call(bare_lean, n_single, repeat, noop)
-    t_span = _per_call(span_alone, n_single, repeat, noop)
-    t_event = _per_call(event_alone, n_single, repeat, noop)
+    t_lean = per_call(bare_lean, n_single, repeat, noop, statistics.median)
+    t_span = per_call(span_alone, n_single, repeat, noop, statistics.median)
+    t_event = per_call(event_alone, n_single, repeat, noop, statistics.median)
     base = t_bare - t_raw
     floor = t_span - t_raw + t_event
     # Split: calling thread vs deferred work. The worker is held back and drained by hand
@@ -265,9 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with_capture = otel_ml.monitor(model="bench-b", **providers)(model)
     without = otel_ml.monitor(model="bench-nc", capture_features=False, **providers)(model)
     n_batch = 20 if args.quick else 50
-    t_batch_raw = _per_call(lambda: model(batch), n_batch, repeat, noop)
-    t_with = _per_call(lambda: with_capture(batch), n_batch, repeat, flush)
-    t_without = _per_call(lambda: without(batch), n_batch, repeat, flush)
+    t_batch_raw = per_call(lambda: model(batch), n_batch, repeat, noop, statistics.median)
+    t_with = per_call(lambda: with_capture(batch), n_batch, repeat, flush, statistics.median)
+    t_without = per_call(lambda: without(batch), n_batch, repeat, flush, statistics.median)
     per_value_capture = (t_with - t_without) / batch.size
     results += [
         ("10,000 x 20 batch: undecorated", f"{t_batch_raw * 1e3:.2f} ms"),
@@ -278,7 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     column = rng.normal(size=10_000)
     sketch = NumericSketch()
-    t_sketch = _per_call(lambda: sketch.update(column), 50, repeat, noop) / column.size
+    t_sketch = (
+        per_call(lambda: sketch.update(column), 50, repeat, noop, statistics.median) / column.size
+    )
     positive = np.abs(column[:2_000]).tolist()
     attrs = {"ml.model.name": "bench", "ml.feature.name": "f0"}
 
@@ -286,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for v in positive:
             histogram.record(v, attrs)
 
-    t_record = _per_call(record_all, 3, repeat, noop) / len(positive)
+    t_record = per_call(record_all, 3, repeat, noop, statistics.median) / len(positive)
     results += [
         ("NumericSketch.update per value (10,000-value column)", f"{t_sketch * 1e9:.1f} ns"),
         ("Histogram.record per value", f"{t_record * 1e9:.0f} ns"),

@@ -36,63 +36,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from _null_sdk import NullLogs, NullMetrics, NullSpans, per_call
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import (
-    MetricExporter,
-    MetricExportResult,
-    PeriodicExportingMetricReader,
-)
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-
-
-class _NullSpans(SpanExporter):
-    def export(self, spans: Any) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
-
-
-class _NullLogs(LogRecordExporter):
-    def export(self, batch: Any) -> Any:
-        return None
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: int = 0) -> bool:
-        return True
-
-
-class _NullMetrics(MetricExporter):
-    def __init__(self) -> None:
-        super().__init__()
-
-    def export(self, metrics_data: Any, timeout_millis: float = 0, **kwargs: Any) -> Any:
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: float = 0) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 0, **kwargs: Any) -> None:
-        pass
-
-
-def _per_call(fn: Callable[[], Any], n: int, repeat: int, after: Callable[[], None]) -> float:
-    """Least over ``repeat`` runs of the process CPU time per call (s), ``after`` included.
-
-    The least rather than the median: on a shared machine other processes only ever
-    add to a run (cache and frequency effects), never subtract.
-    """
-    times = []
-    for _ in range(repeat):
-        after()
-        t0 = time.process_time()
-        for _ in range(n):
-            fn()
-        after()
-        times.append((time.process_time() - t0) / n)
-    return min(times)
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -115,11 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_import = time.perf_counter() - t0
 
     tp = TracerProvider()
-    tp.add_span_processor(BatchSpanProcessor(_NullSpans(), max_queue_size=1 << 16))
+    tp.add_span_processor(BatchSpanProcessor(NullSpans(), max_queue_size=1 << 16))
     lp = LoggerProvider()
-    lp.add_log_record_processor(BatchLogRecordProcessor(_NullLogs(), max_queue_size=1 << 16))
+    lp.add_log_record_processor(BatchLogRecordProcessor(NullLogs(), max_queue_size=1 << 16))
     mp = MeterProvider(
-        metric_readers=[PeriodicExportingMetricReader(_NullMetrics(), export_interval_millis=1000)]
+        metric_readers=[PeriodicExportingMetricReader(NullMetrics(), export_interval_millis=1000)]
     )
     tracer = tp.get_tracer("bench")
     counter = mp.get_meter("bench").create_counter("bench.calls")
@@ -177,13 +127,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return decorated(row)
 
     plain = {
-        "lr": _per_call(lr_row, n_single, repeat, noop),
-        "lr_bare": _per_call(bare(lr_row), n_single, repeat, settle),
-        "lr_decorated": _per_call(lr_decorated, n_single, repeat, settle),
-        "pipe": _per_call(pipe_row, n_single, repeat, noop),
-        "pipe_bare": _per_call(bare(pipe_row), n_single, repeat, settle),
-        "scale": _per_call(scale_row, n_single, repeat, noop),
-        "batch": _per_call(lr_batch, n_batch, repeat, noop),
+        "lr": per_call(lr_row, n_single, repeat, noop),
+        "lr_bare": per_call(bare(lr_row), n_single, repeat, settle),
+        "lr_decorated": per_call(lr_decorated, n_single, repeat, settle),
+        "pipe": per_call(pipe_row, n_single, repeat, noop),
+        "pipe_bare": per_call(bare(pipe_row), n_single, repeat, settle),
+        "scale": per_call(scale_row, n_single, repeat, noop),
+        "batch": per_call(lr_batch, n_batch, repeat, noop),
     }
 
     instrumentor = SklearnInstrumentor()
@@ -196,10 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_second = time.perf_counter() - t1
 
     wrapped = {
-        "scale": _per_call(scale_row, n_single, repeat, settle),
-        "lr": _per_call(lr_row, n_single, repeat, settle),
-        "pipe": _per_call(pipe_row, n_single, repeat, settle),
-        "batch": _per_call(lr_batch, n_batch, repeat, settle),
+        "scale": per_call(scale_row, n_single, repeat, settle),
+        "lr": per_call(lr_row, n_single, repeat, settle),
+        "pipe": per_call(pipe_row, n_single, repeat, settle),
+        "batch": per_call(lr_batch, n_batch, repeat, settle),
     }
     instrumentor.uninstrument()
 
