@@ -33,7 +33,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _sketch_points import exp_data_point
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -51,6 +50,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otel_ml import semconv as sc
+from otel_ml.instrumentation import exponential_data_point
 from otel_ml.stats import NumericSketch
 
 DELTA = AggregationTemporality.DELTA
@@ -83,7 +83,7 @@ def _points(models: int, features: int, seed: int) -> list[ExponentialHistogramD
                 sc.ML_MODEL_VERSION: "1",
                 sc.ML_FEATURE_NAME: f"f{f}",
             }
-            out.append(exp_data_point(s, attrs, 0, 0))
+            out.append(exponential_data_point(s, attrs, 0, 0))
     return out
 
 

@@ -27,7 +27,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 import numpy as np
-from _sketch_points import exp_data_point
 from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
@@ -64,6 +63,7 @@ from otel_ml.evaluator import (
 )
 from otel_ml.evaluator._decode import decode_body
 from otel_ml.evaluator._otlp_grpc import SERVICE_NAMES, OtlpGrpcServer
+from otel_ml.instrumentation import exponential_data_point
 from otel_ml.stats import NumericSketch
 
 
@@ -81,7 +81,7 @@ def _request(models: int, features: int) -> MetricsData:
             s = NumericSketch()
             s.update(rng.normal(f, 1 + f % 5, 1000))
             attrs = {**model, semconv.ML_FEATURE_NAME: f"f{f}"}
-            hist_points.append(exp_data_point(s, attrs, 1, 2))
+            hist_points.append(exponential_data_point(s, attrs, 1, 2))
         counters.append(NumberDataPoint(model, 1, 2, 1000))
     delta = AggregationTemporality.DELTA
     metrics = [
@@ -143,8 +143,9 @@ def main() -> None:
     dec_json = _best(lambda: decode_body(Signal.METRICS, json_body.encode(), json=True), 3)
     rows.append(("decode_body OTLP/JSON", n_points / dec_json, dec_json / parse))
     batch = decode_body(Signal.METRICS, body, json=False)
-    cumulative = [dataclasses.replace(p, temporality=Temporality.CUMULATIVE)
-                  for p in batch.histograms]
+    cumulative = [
+        dataclasses.replace(p, temporality=Temporality.CUMULATIVE) for p in batch.histograms
+    ]
 
     def convert() -> None:
         conv = CumulativeToDelta(started_at_unix_nano=0)
@@ -170,9 +171,14 @@ def main() -> None:
 
     # end to end over gRPC
     g = grpc.server(futures.ThreadPoolExecutor(4), options=[("grpc.so_reuseport", 0)])
-    g.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
-        SERVICE_NAMES[Signal.METRICS],
-        {"Export": grpc.unary_unary_rpc_method_handler(lambda req, ctx: b"")})])
+    g.add_generic_rpc_handlers(
+        [
+            grpc.method_handlers_generic_handler(
+                SERVICE_NAMES[Signal.METRICS],
+                {"Export": grpc.unary_unary_rpc_method_handler(lambda req, ctx: b"")},
+            )
+        ]
+    )
     gport = g.add_insecure_port("127.0.0.1:0")
     g.start()
     gexp = GrpcExporter(endpoint=f"127.0.0.1:{gport}", insecure=True)
@@ -184,8 +190,10 @@ def main() -> None:
     rows.append(("gRPC bare server (baseline)", gbase * n_points, 1.0))
     rows.append(("gRPC OtlpGrpcServer", grate * n_points, gbase / grate))
 
-    print(f"request: {n_points} points ({args.models} models x {args.features} features "
-          f"+ counters), {len(body) / 1024:.0f} KiB protobuf, {len(json_body) / 1024:.0f} KiB JSON")
+    print(
+        f"request: {n_points} points ({args.models} models x {args.features} features "
+        f"+ counters), {len(body) / 1024:.0f} KiB protobuf, {len(json_body) / 1024:.0f} KiB JSON"
+    )
     print()
     print("| stage | points/s | time vs baseline |")
     print("|---|---:|---:|")

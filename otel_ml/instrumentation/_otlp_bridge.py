@@ -53,7 +53,12 @@ from otel_ml.instrumentation._monitor import internal_errors
 from otel_ml.instrumentation._window import DURATION_BOUNDS, ModelKey
 from otel_ml.stats import NumericSketch
 
-__all__ = ["SketchMetricExporter", "delta_to_metrics", "inject_metrics"]
+__all__ = [
+    "SketchMetricExporter",
+    "delta_to_metrics",
+    "exponential_data_point",
+    "inject_metrics",
+]
 
 _DELTA = AggregationTemporality.DELTA
 _Attrs = dict[str, str]
@@ -85,9 +90,11 @@ def _model_attrs(key: ModelKey) -> _Attrs:
     return {semconv.ML_MODEL_NAME: key.model, semconv.ML_MODEL_VERSION: key.version}
 
 
-def _exp_point(
+def exponential_data_point(
     sketch: NumericSketch, attrs: _Attrs, start: int, end: int
 ) -> ExponentialHistogramDataPoint:
+    """``sketch`` as the SDK ``ExponentialHistogramDataPoint`` the bridge exports (DELTA
+    from ``start`` to ``end``, in ns): buckets, count, sum, min and max, losslessly."""
     e = sketch.to_exponential()
     return ExponentialHistogramDataPoint(
         attributes=attrs,
@@ -149,11 +156,11 @@ def delta_to_metrics(delta: Delta) -> list[Metric]:
         for feature, sk in w.numeric.items():
             if sk.count:
                 attrs = {**base, semconv.ML_FEATURE_NAME: feature}
-                features.append(_exp_point(sk, attrs, s, t))
+                features.append(exponential_data_point(sk, attrs, s, t))
         for output, sk in w.predictions.items():
             if sk.count:
                 attrs = {**base, semconv.ML_PREDICTION_OUTPUT: output}
-                predictions.append(_exp_point(sk, attrs, s, t))
+                predictions.append(exponential_data_point(sk, attrs, s, t))
         for feature, cat in w.categorical.items():
             fattrs = {**base, semconv.ML_FEATURE_NAME: feature}
             for value, n in cat.counts.items():

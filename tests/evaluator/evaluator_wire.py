@@ -33,9 +33,9 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from otlp_samples import exp_data_point
 
 from otel_ml import semconv as sc
+from otel_ml.instrumentation import exponential_data_point
 from otel_ml.stats import NumericSketch
 
 DELTA = AggregationTemporality.DELTA
@@ -51,7 +51,7 @@ def exp_point(
 ) -> ExponentialHistogramDataPoint:
     s = NumericSketch()
     s.update(np.asarray(values, dtype=float))
-    return exp_data_point(s, attrs, t_ns - 10**9, t_ns)
+    return exponential_data_point(s, attrs, t_ns - 10**9, t_ns)
 
 
 def metrics_body(

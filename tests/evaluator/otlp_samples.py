@@ -23,7 +23,6 @@ from opentelemetry.sdk.metrics import Histogram as HistogramInstrument
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
-    Buckets,
     ExponentialHistogram,
     ExponentialHistogramDataPoint,
     Histogram,
@@ -43,6 +42,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otel_ml import semconv
 from otel_ml.evaluator import IngestBatch, SubmitResult
+from otel_ml.instrumentation import exponential_data_point
 from otel_ml.stats import NumericSketch
 
 MODEL = {semconv.ML_MODEL_NAME: "churn", semconv.ML_MODEL_VERSION: "3"}
@@ -113,33 +113,31 @@ def self_signed(tmp: Path) -> tuple[Path, Path]:
     """A throw-away certificate and key for ``localhost`` / ``127.0.0.1`` (openssl)."""
     cert, key = tmp / "cert.pem", tmp / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        check=True, capture_output=True, timeout=60,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     return cert, key
-
-
-def exp_data_point(
-    sketch: NumericSketch, attributes: dict[str, Any], start: int, time: int
-) -> ExponentialHistogramDataPoint:
-    """The SDK exponential point of ``sketch`` (the layout otel_ml's bridge emits)."""
-    e = sketch.to_exponential()
-    return ExponentialHistogramDataPoint(
-        attributes=attributes,
-        start_time_unix_nano=start,
-        time_unix_nano=time,
-        count=e.count,
-        sum=e.sum,
-        scale=e.scale,
-        zero_count=e.zero_count,
-        positive=Buckets(e.positive_offset, list(e.positive_counts)),
-        negative=Buckets(e.negative_offset, list(e.negative_counts)),
-        flags=0,
-        min=e.min,
-        max=e.max,
-    )
 
 
 def sketch_point(
@@ -153,15 +151,11 @@ def sketch_point(
     """An SDK exponential point built from a NumericSketch (as otel_ml's bridge does)."""
     s = NumericSketch(max_size=max_size)
     s.update(list(values))
-    return exp_data_point(s, {**MODEL, semconv.ML_FEATURE_NAME: feature}, start, time)
+    return exponential_data_point(s, {**MODEL, semconv.ML_FEATURE_NAME: feature}, start, time)
 
 
-def metrics_data(
-    metrics: Sequence[Metric], resource: Resource = RESOURCE
-) -> MetricsData:
-    return MetricsData(
-        [ResourceMetrics(resource, [ScopeMetrics(SCOPE, list(metrics), "")], "")]
-    )
+def metrics_data(metrics: Sequence[Metric], resource: Resource = RESOURCE) -> MetricsData:
+    return MetricsData([ResourceMetrics(resource, [ScopeMetrics(SCOPE, list(metrics), "")], "")])
 
 
 def exp_metric(
