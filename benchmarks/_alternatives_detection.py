@@ -37,7 +37,8 @@ from drift_simulation import (
     upper_95,
 )
 
-from otel_ml.stats import PROFILE_MAX_CATEGORIES, CategoricalSketch, DriftPolicy, compare_feature
+from otel_ml.sketch import PROFILE_MAX_CATEGORIES, CategoricalSketch
+from otel_ml.stats import DriftPolicy, compare_feature
 
 
 @dataclass

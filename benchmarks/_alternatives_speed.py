@@ -17,7 +17,8 @@ from _alternatives_tables import Table, Tools, cpu_seconds, ms, ns, ratio
 from compare_bench import table as feature_table  # 20 numeric + 5 categorical columns
 
 from otel_ml import semconv
-from otel_ml.stats import CategoricalSketch, NumericSketch, Profile, compare
+from otel_ml.sketch import CategoricalSketch, NumericSketch, Profile
+from otel_ml.stats import compare
 
 Columns = dict[str, npt.NDArray[np.generic]]
 

@@ -22,7 +22,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from otel_ml.stats import Profile, compare, compare_feature
+from otel_ml.sketch import Profile
+from otel_ml.stats import compare, compare_feature
 
 N_NUMERIC, N_CATEGORICAL = 20, 5
 CARDINALITIES = (5, 20, 100, 500, 1000)

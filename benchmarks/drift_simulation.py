@@ -34,13 +34,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from otel_ml.stats import (
-    PROFILE_MAX_CATEGORIES,
-    CategoricalSketch,
-    DriftPolicy,
-    NumericSketch,
-    compare_feature,
-)
+from otel_ml.sketch import PROFILE_MAX_CATEGORIES, CategoricalSketch, NumericSketch
+from otel_ml.stats import DriftPolicy, compare_feature
 
 NUMERIC = ("normal", "lognormal", "count")
 CATEGORICAL = ("cat5", "cat1000")

@@ -51,7 +51,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otel_ml import semconv as sc
 from otel_ml.instrumentation import exponential_data_point
-from otel_ml.stats import NumericSketch
+from otel_ml.sketch import NumericSketch
 
 DELTA = AggregationTemporality.DELTA
 
@@ -220,7 +220,8 @@ def evaluate_window(models: int, features: int, tmp: Path) -> dict[str, float]:
     from otel_ml.evaluator._service import EvaluatorService
     from otel_ml.evaluator._store import Store
     from otel_ml.evaluator._windows import Windowing
-    from otel_ml.stats import DriftPolicy, Profile, compare_feature
+    from otel_ml.sketch import Profile
+    from otel_ml.stats import DriftPolicy, compare_feature
 
     rng = np.random.default_rng(1)
     specs = []

@@ -64,7 +64,7 @@ from otel_ml.evaluator import (
 from otel_ml.evaluator._decode import decode_body
 from otel_ml.evaluator._otlp_grpc import SERVICE_NAMES, OtlpGrpcServer
 from otel_ml.instrumentation import exponential_data_point
-from otel_ml.stats import NumericSketch
+from otel_ml.sketch import NumericSketch
 
 
 class _NullSink:

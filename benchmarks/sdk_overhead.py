@@ -54,7 +54,7 @@ from otel_ml.instrumentation._events import emit_prediction
 from otel_ml.instrumentation._ids import PredictionIds
 from otel_ml.instrumentation._options import Task
 from otel_ml.instrumentation._outputs import interpret
-from otel_ml.stats import NumericSketch
+from otel_ml.sketch import NumericSketch
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from otel_ml.stats import NumericSketch
+from otel_ml.sketch import NumericSketch
 
 
 def best_ns_per_value(fn: Callable[[], object], values: int, repeat: int) -> float:

@@ -26,15 +26,11 @@ from otel_ml.instrumentation import (
     record_outcome,
 )
 from otel_ml.instrumentation.sklearn import SklearnInstrumentor
+from otel_ml.sketch import CategoricalSketch, FeatureKind, FeatureProfile, NumericSketch, Profile
 from otel_ml.stats import (
-    CategoricalSketch,
     DriftPolicy,
     DriftReport,
     FeatureDrift,
-    FeatureKind,
-    FeatureProfile,
-    NumericSketch,
-    Profile,
     QualityReport,
     classification_metrics,
     compare,

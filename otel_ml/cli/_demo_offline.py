@@ -72,7 +72,8 @@ def run_demo(output_dir: Path, *, seed: int = 0, shift: bool = True) -> dict[str
             "the demo needs scikit-learn: pip install 'otel-ml[demo]'"
         ) from exc
     from otel_ml.demo import SCANNER_RECALIBRATION, apply_shifts, load_dataset, split
-    from otel_ml.stats import Profile, compare
+    from otel_ml.sketch import Profile
+    from otel_ml.stats import compare
 
     started = time.perf_counter()
     data = load_dataset()

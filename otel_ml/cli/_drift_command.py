@@ -164,7 +164,8 @@ def summary_table(report: DriftReport) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     from otel_ml.report import drift_page
-    from otel_ml.stats import FeatureKind, Profile, compare
+    from otel_ml.sketch import FeatureKind, Profile
+    from otel_ml.stats import compare
 
     policy = _policy(args)
     reference = Profile.load(args.profile)

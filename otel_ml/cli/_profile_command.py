@@ -74,7 +74,7 @@ def numeric_or_fail(table: Table, name: str, why: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from otel_ml.stats import FeatureKind, NumericSketch, Profile
+    from otel_ml.sketch import FeatureKind, NumericSketch, Profile
 
     categorical, numeric = _flatten(args.categorical), _flatten(args.numeric)
     exclude = set(_flatten(args.exclude))

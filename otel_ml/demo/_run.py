@@ -119,7 +119,7 @@ def _names(y: Any) -> list[str]:
 
 
 def _profile(model: Any, train: Dataset) -> Any:
-    from otel_ml.stats import Profile
+    from otel_ml.sketch import Profile
 
     proba = model.predict_proba(train.matrix())
     predicted = np.array(_names(proba.argmax(axis=1)), dtype=object)

@@ -39,7 +39,7 @@ from otel_ml.evaluator._records import (
     Temporality,
     attribute,
 )
-from otel_ml.stats import MAX_SCALE, MIN_SCALE, ExponentialBuckets
+from otel_ml.sketch import MAX_SCALE, MIN_SCALE, ExponentialBuckets
 
 __all__ = ["MAX_BUCKETS", "ML_NAMESPACE", "decode_metrics", "exponential_extremes"]
 

@@ -39,7 +39,7 @@ from otel_ml.evaluator._report import (
     QualityRate,
 )
 from otel_ml.evaluator._windows import LabelledRows, WindowData
-from otel_ml.stats import CategoricalSketch, NumericSketch, Profile
+from otel_ml.sketch import CategoricalSketch, NumericSketch, Profile
 
 __all__ = ["Reference", "evaluate", "explicit_quantile"]
 

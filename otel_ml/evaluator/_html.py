@@ -29,7 +29,7 @@ from otel_ml.report import (
     section,
     table,
 )
-from otel_ml.stats import CategoricalSketch, NumericSketch
+from otel_ml.sketch import CategoricalSketch, NumericSketch
 
 __all__ = ["model_page"]
 

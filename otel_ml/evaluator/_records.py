@@ -23,7 +23,7 @@ only: cumulative streams are differenced per stream, with reset detection.
 
 Examples
 --------
->>> from otel_ml.stats import NumericSketch
+>>> from otel_ml.sketch import NumericSketch
 >>> sketch = NumericSketch(); sketch.update([0.5, 1.5, 2.5])
 >>> point = HistogramPoint(
 ...     metric="ml.feature.values", model="churn", version="3", feature="age",
@@ -48,7 +48,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from otel_ml.stats import ExponentialBuckets
+from otel_ml.sketch import ExponentialBuckets
 
 __all__ = [
     "AttributeValue",

@@ -11,7 +11,7 @@ so a restart can tell whether the reference changed under a window.
 Examples
 --------
 >>> import tempfile, pathlib, numpy as np
->>> from otel_ml.stats import Profile
+>>> from otel_ml.sketch import Profile
 >>> d = pathlib.Path(tempfile.mkdtemp())
 >>> Profile.from_data({"x": np.arange(10.0)}, model="m", version="1").save(d / "m.json")
 >>> refs = ReferenceSet([ReferenceSpec(model="m", path=d / "m.json")])
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from otel_ml._errors import ConfigurationError, OtelMlError
 from otel_ml.evaluator._config_options import ReferenceSpec
 from otel_ml.evaluator._evaluate import Reference
-from otel_ml.stats import Profile
+from otel_ml.sketch import Profile
 
 __all__ = ["ReferenceSet", "ReferenceSpec"]
 

@@ -9,7 +9,7 @@ from bisect import bisect_left
 
 from otel_ml import semconv as sc
 from otel_ml.evaluator._records import ExplicitBuckets
-from otel_ml.stats import CategoricalSketch
+from otel_ml.sketch import CategoricalSketch
 
 
 def _categorical(counts: dict[str, int]) -> CategoricalSketch:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from otel_ml.evaluator._windows import Windowing
-from otel_ml.stats import NumericSketch
+from otel_ml.sketch import NumericSketch
 
 MAX_TRACES_PER_WINDOW = 20
 #: Counter row holding the number of prediction ids seen per window (not an OTel signal).

@@ -21,7 +21,7 @@ from otel_ml.evaluator._store_schema import (
     _StoreState,
     _v,
 )
-from otel_ml.stats import NumericSketch
+from otel_ml.sketch import NumericSketch
 
 
 class _SketchWriter(_StoreState):

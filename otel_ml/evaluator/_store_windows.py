@@ -8,7 +8,7 @@ from otel_ml import semconv as sc
 from otel_ml.evaluator._store_codec import _categorical, _explicit_from_json
 from otel_ml.evaluator._store_schema import _FEATURE, _PREDICTED, _float_or_nan, _StoreState
 from otel_ml.evaluator._windows import LabelledRows, WindowData, WindowKey
-from otel_ml.stats import CategoricalSketch, NumericSketch
+from otel_ml.sketch import CategoricalSketch, NumericSketch
 
 
 class _WindowReader(_StoreState):

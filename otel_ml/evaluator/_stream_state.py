@@ -30,7 +30,7 @@ from otel_ml.evaluator._records import (
     ResourceIdentity,
     Temporality,
 )
-from otel_ml.stats import ExponentialBuckets
+from otel_ml.sketch import ExponentialBuckets
 
 __all__ = ["decode_point", "encode_point", "stream_key"]
 

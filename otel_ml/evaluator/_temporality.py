@@ -52,7 +52,7 @@ from otel_ml.evaluator._records import (
     SubmitResult,
     Temporality,
 )
-from otel_ml.stats import ExponentialBuckets
+from otel_ml.sketch import ExponentialBuckets
 
 __all__ = ["DEFAULT_MAX_STREAMS", "CumulativeToDelta", "DeltaSink", "subtract_exponential"]
 
@@ -92,7 +92,7 @@ def subtract_exponential(cur: ExponentialBuckets, prev: ExponentialBuckets) -> E
 
     Raises ``ValueError`` when a count went down (a reset).
 
-    >>> from otel_ml.stats import NumericSketch
+    >>> from otel_ml.sketch import NumericSketch
     >>> a = NumericSketch(); a.update([1.0, 2.0])
     >>> b = a.copy(); b.update([4.0, 0.5])
     >>> d = subtract_exponential(b.to_exponential(), a.to_exponential())

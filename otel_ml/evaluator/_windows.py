@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from otel_ml._errors import ConfigurationError
 from otel_ml.evaluator._records import ExplicitBuckets
-from otel_ml.stats import CategoricalSketch, NumericSketch
+from otel_ml.sketch import CategoricalSketch, NumericSketch
 
 __all__ = ["LabelledRows", "WindowData", "WindowKey", "Windowing"]
 

@@ -27,7 +27,7 @@ from otel_ml.instrumentation._aggregator import Aggregator
 from otel_ml.instrumentation._ids import last_prediction_ids
 from otel_ml.instrumentation._monitor import ModelMonitor
 from otel_ml.instrumentation._options import MonitorOptions, OneDimensionalInput, Task
-from otel_ml.stats import Profile
+from otel_ml.sketch import Profile
 
 __all__ = ["last_prediction_ids", "monitor"]
 

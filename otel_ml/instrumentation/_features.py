@@ -40,8 +40,8 @@ from otel_ml import semconv
 from otel_ml.instrumentation._inputs import Table
 from otel_ml.instrumentation._options import MonitorOptions
 from otel_ml.instrumentation._window import ModelWindow
-from otel_ml.stats import CategoricalSketch, FeatureKind, FeatureProfile, NumericSketch, Profile
-from otel_ml.stats._categorical_sketch import _as_strings, _missing_mask
+from otel_ml.sketch import CategoricalSketch, FeatureKind, FeatureProfile, NumericSketch, Profile
+from otel_ml.sketch._categorical import _as_strings, _missing_mask
 
 __all__ = ["ReferenceLike", "capture", "reference_names"]
 

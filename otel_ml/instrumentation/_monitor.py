@@ -337,7 +337,7 @@ class ModelMonitor:
         )
 
     def _add_outputs(self, window: ModelWindow, outputs: Sequence[Outputs]) -> None:
-        from otel_ml.stats import NumericSketch
+        from otel_ml.sketch import NumericSketch
 
         by_output: dict[str, list[np.ndarray[Any, Any]]] = {}
         labels: list[np.ndarray[Any, Any]] = []

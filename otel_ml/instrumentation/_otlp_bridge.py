@@ -51,7 +51,7 @@ from otel_ml.instrumentation import _internal_errors as stages
 from otel_ml.instrumentation._aggregator import Aggregator, Delta, default_aggregator
 from otel_ml.instrumentation._monitor import internal_errors
 from otel_ml.instrumentation._window import DURATION_BOUNDS, ModelKey
-from otel_ml.stats import NumericSketch
+from otel_ml.sketch import NumericSketch
 
 __all__ = [
     "SketchMetricExporter",

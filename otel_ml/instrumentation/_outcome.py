@@ -19,7 +19,7 @@ from otel_ml._errors import ConfigurationError
 from otel_ml._version import __version__
 from otel_ml.instrumentation import _clock
 from otel_ml.instrumentation._events import emit_outcome
-from otel_ml.stats._categorical_sketch import _as_strings
+from otel_ml.sketch._categorical import _as_strings
 
 __all__ = ["record_outcome"]
 

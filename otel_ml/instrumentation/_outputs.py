@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from otel_ml.instrumentation._options import Task
-from otel_ml.stats._categorical_sketch import _as_strings
+from otel_ml.sketch._categorical import _as_strings
 
 __all__ = ["SCORE_OUTPUT", "Outputs", "interpret"]
 

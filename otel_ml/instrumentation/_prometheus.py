@@ -37,7 +37,7 @@ from otel_ml import semconv
 from otel_ml.instrumentation._aggregator import Aggregator, Consumer, default_aggregator
 from otel_ml.instrumentation._otlp_bridge import DESCRIPTIONS
 from otel_ml.instrumentation._window import DURATION_BOUNDS, ModelKey, ModelWindow
-from otel_ml.stats import NumericSketch
+from otel_ml.sketch import NumericSketch
 
 __all__ = ["SketchCollector", "prometheus_name"]
 

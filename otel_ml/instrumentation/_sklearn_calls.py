@@ -35,7 +35,7 @@ from otel_ml import semconv
 from otel_ml.instrumentation._internal_errors import InternalErrors
 from otel_ml.instrumentation._options import MonitorOptions, Task
 from otel_ml.instrumentation._sklearn_config import FRAMEWORK
-from otel_ml.stats import Profile
+from otel_ml.sketch import Profile
 
 __all__ = [
     "IN_MONITORED_CALL",

@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from otel_ml._errors import ConfigurationError
 from otel_ml.instrumentation._options import MonitorOptions
-from otel_ml.stats import Profile
+from otel_ml.sketch import Profile
 
 __all__ = [
     "ENV_CAPTURE_FEATURES",

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from otel_ml import semconv
-from otel_ml.stats import CategoricalSketch, NumericSketch
+from otel_ml.sketch import CategoricalSketch, NumericSketch
 
 __all__ = ["DURATION_BOUNDS", "DurationHistogram", "ModelKey", "ModelWindow", "bounded_add"]
 

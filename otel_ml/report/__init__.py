@@ -6,7 +6,7 @@ plain ``str`` passed in is escaped, :class:`Markup` is trusted.
 
 Usage
 -----
->>> from otel_ml.stats import NumericSketch
+>>> from otel_ml.sketch import NumericSketch
 >>> ref, cur = NumericSketch(), NumericSketch()
 >>> ref.update([1.0, 2.0, 2.0, 3.0]); cur.update([2.0, 3.0, 3.0, 4.0])
 >>> html = page(

@@ -9,7 +9,7 @@ Lines over time are in :mod:`otel_ml.report._line_chart`.
 Examples
 --------
 >>> import numpy as np
->>> from otel_ml.stats import NumericSketch
+>>> from otel_ml.sketch import NumericSketch
 >>> ref, cur = NumericSketch(), NumericSketch()
 >>> ref.update(np.random.default_rng(0).normal(0, 1, 5000))
 >>> cur.update(np.random.default_rng(1).normal(1, 1, 5000))
@@ -49,7 +49,7 @@ from otel_ml.report._svg import (
     px,
 )
 from otel_ml.semconv import OVERFLOW_CATEGORY
-from otel_ml.stats import CategoricalSketch, NumericSketch
+from otel_ml.sketch import CategoricalSketch, NumericSketch
 
 __all__ = [
     "CURRENT_COLOUR",

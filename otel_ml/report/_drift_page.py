@@ -7,7 +7,8 @@ window's sketches as plain mappings.
 Examples
 --------
 >>> import numpy as np
->>> from otel_ml.stats import Profile, compare
+>>> from otel_ml.sketch import Profile
+>>> from otel_ml.stats import compare
 >>> rng = np.random.default_rng(0)
 >>> ref = Profile.from_data({"x": rng.normal(0, 1, 5000), "c": rng.choice(["a", "b"], 5000)})
 >>> cur = Profile.from_data({"x": rng.normal(1, 1, 2000), "c": rng.choice(["a", "b"], 2000)})
@@ -36,14 +37,8 @@ from otel_ml.report._markup import (
     section,
     table,
 )
-from otel_ml.stats import (
-    CategoricalSketch,
-    DriftPolicy,
-    DriftReport,
-    FeatureDrift,
-    NumericSketch,
-    Profile,
-)
+from otel_ml.sketch import CategoricalSketch, NumericSketch, Profile
+from otel_ml.stats import DriftPolicy, DriftReport, FeatureDrift
 
 __all__ = [
     "drift_page",

@@ -18,7 +18,7 @@ larger share and folds the rest (and the sketch's overflow) into one "other" bar
 Examples
 --------
 >>> import numpy as np
->>> from otel_ml.stats import NumericSketch
+>>> from otel_ml.sketch import NumericSketch
 >>> ref, cur = NumericSketch(), NumericSketch()
 >>> ref.update(np.arange(1000) / 10)          # uniform on [0, 99.9]
 >>> cur.update(np.arange(1000) / 10 + 50)     # shifted right by 50
@@ -42,7 +42,7 @@ import numpy.typing as npt
 
 from otel_ml.report._axes import nice_step
 from otel_ml.semconv import OVERFLOW_CATEGORY
-from otel_ml.stats import CategoricalSketch, NumericSketch
+from otel_ml.sketch import CategoricalSketch, NumericSketch
 
 __all__ = ["CategoryBars", "DisplayHistogram", "category_bars", "numeric_bins"]
 
@@ -165,7 +165,7 @@ def numeric_bins(
         Share of each sketch left out at each end when choosing the displayed range
         (the robust range); 0 shows ``[min, max]``.
 
-    >>> from otel_ml.stats import NumericSketch
+    >>> from otel_ml.sketch import NumericSketch
     >>> s = NumericSketch(); s.update([0.0, 0.0, 1.0, 2.0])
     >>> h = numeric_bins(s, NumericSketch(), bins=4, tail=0.0)
     >>> h.reference[0], round(sum(h.reference), 9), sum(h.current)
@@ -237,7 +237,7 @@ def category_bars(
 
     Shares are among rows with a value (missing values are not a category).
 
-    >>> from otel_ml.stats import CategoricalSketch
+    >>> from otel_ml.sketch import CategoricalSketch
     >>> a, b = CategoricalSketch(), CategoricalSketch()
     >>> a.update(["x"] * 6 + ["y"] * 3 + ["z"]); b.update(["y"] * 5 + ["x"] * 5)
     >>> category_bars(a, b, top=2)

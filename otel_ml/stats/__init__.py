@@ -1,10 +1,9 @@
-"""Statistics core: sketches, reference profiles, drift, data quality and performance metrics.
+"""Statistics over sketches: drift, data quality and performance metrics.
 
-Pure functions and small classes; no OpenTelemetry imports.
+Pure functions and small classes on top of :mod:`otel_ml.sketch`; scipy lives here
+(the evaluator and the CLI use it, the SDK never imports it). No OpenTelemetry imports.
 """
 
-from otel_ml.stats._categorical_sketch import DEFAULT_MAX_CATEGORIES, CategoricalSketch
-from otel_ml.stats._columns import FeatureKind
 from otel_ml.stats._compare import DriftReport, FeatureDrift, compare, compare_feature
 from otel_ml.stats._divergence import (
     ContingencyTest,
@@ -21,13 +20,6 @@ from otel_ml.stats._drift import (
     categorical_statistics,
     numeric_statistics,
 )
-from otel_ml.stats._numeric_sketch import (
-    DEFAULT_MAX_SIZE,
-    MAX_SCALE,
-    MIN_SCALE,
-    ExponentialBuckets,
-    NumericSketch,
-)
 from otel_ml.stats._performance import (
     ClassificationMetrics,
     ConfusionCounts,
@@ -38,12 +30,6 @@ from otel_ml.stats._performance import (
     regression_metrics,
 )
 from otel_ml.stats._policy import Correction, DriftPolicy
-from otel_ml.stats._profile import (
-    PROFILE_FORMAT_VERSION,
-    PROFILE_MAX_CATEGORIES,
-    FeatureProfile,
-    Profile,
-)
 from otel_ml.stats._quality import (
     FeatureQuality,
     QualityReport,
@@ -54,13 +40,6 @@ from otel_ml.stats._quality import (
 
 __all__ = [
     "class_order",
-    "DEFAULT_MAX_CATEGORIES",
-    "DEFAULT_MAX_SIZE",
-    "MAX_SCALE",
-    "MIN_SCALE",
-    "PROFILE_FORMAT_VERSION",
-    "PROFILE_MAX_CATEGORIES",
-    "CategoricalSketch",
     "CategoricalStatistics",
     "ClassificationMetrics",
     "ConfusionCounts",
@@ -68,14 +47,9 @@ __all__ = [
     "Correction",
     "DriftPolicy",
     "DriftReport",
-    "ExponentialBuckets",
     "FeatureDrift",
-    "FeatureKind",
-    "FeatureProfile",
     "FeatureQuality",
-    "NumericSketch",
     "NumericStatistics",
-    "Profile",
     "QualityReport",
     "RegressionAccumulator",
     "RegressionMetrics",

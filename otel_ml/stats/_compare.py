@@ -26,12 +26,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from otel_ml._errors import ConfigurationError, ProfileError, SketchError
-from otel_ml.stats._categorical_sketch import CategoricalSketch
-from otel_ml.stats._columns import FeatureKind, columns_of
+from otel_ml.sketch._categorical import CategoricalSketch
+from otel_ml.sketch._columns import FeatureKind, columns_of
+from otel_ml.sketch._numeric import NumericSketch
+from otel_ml.sketch._profile import FeatureProfile, Profile, Sketch
 from otel_ml.stats._drift import categorical_statistics, numeric_statistics
-from otel_ml.stats._numeric_sketch import NumericSketch
 from otel_ml.stats._policy import CHI2, KS, KS_CHI2, DriftPolicy, G
-from otel_ml.stats._profile import FeatureProfile, Profile, Sketch
 
 __all__ = ["DriftReport", "FeatureDrift", "compare", "compare_feature"]
 

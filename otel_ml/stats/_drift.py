@@ -66,7 +66,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special as _special
 
-from otel_ml.stats._categorical_sketch import DEFAULT_MAX_CATEGORIES, CategoricalSketch
+from otel_ml.sketch._categorical import DEFAULT_MAX_CATEGORIES, CategoricalSketch
+from otel_ml.sketch._numeric import NumericSketch
 from otel_ml.stats._divergence import (
     chi_square_test,
     g_test,
@@ -75,7 +76,6 @@ from otel_ml.stats._divergence import (
     population_stability_index,
     total_variation_distance,
 )
-from otel_ml.stats._numeric_sketch import NumericSketch
 
 __all__ = [
     "MIN_EXPECTED",

@@ -36,10 +36,10 @@ import numpy as np
 import numpy.typing as npt
 
 from otel_ml import semconv
-from otel_ml.stats._categorical_sketch import CategoricalSketch
-from otel_ml.stats._columns import Column, FeatureKind, columns_of
-from otel_ml.stats._numeric_sketch import NumericSketch
-from otel_ml.stats._profile import FeatureProfile, Profile
+from otel_ml.sketch._categorical import CategoricalSketch
+from otel_ml.sketch._columns import Column, FeatureKind, columns_of
+from otel_ml.sketch._numeric import NumericSketch
+from otel_ml.sketch._profile import FeatureProfile, Profile
 
 __all__ = ["FeatureQuality", "QualityReport", "SchemaIssue", "SchemaProblem", "quality_report"]
 

@@ -78,7 +78,8 @@ def test_concept_change_hurts_a_trained_model_and_leaves_inputs_alone() -> None:
     from sklearn.preprocessing import StandardScaler
 
     from otel_ml.demo import concept_change
-    from otel_ml.stats import Profile, compare
+    from otel_ml.sketch import Profile
+    from otel_ml.stats import compare
 
     data = load_dataset()
     train, holdout = split(data, seed=0)

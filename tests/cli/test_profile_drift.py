@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from otel_ml.cli import main
-from otel_ml.stats import FeatureKind, Profile
+from otel_ml.sketch import FeatureKind, Profile
 
 
 def _write_csv(path: Path, columns: dict[str, list[object]]) -> Path:

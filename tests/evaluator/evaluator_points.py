@@ -20,7 +20,7 @@ from otel_ml.evaluator._records import (
     Signal,
     Temporality,
 )
-from otel_ml.stats import NumericSketch
+from otel_ml.sketch import NumericSketch
 
 NS = 1_000_000_000
 RES = ResourceIdentity("svc", "pod-1")

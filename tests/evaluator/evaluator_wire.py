@@ -36,7 +36,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otel_ml import semconv as sc
 from otel_ml.instrumentation import exponential_data_point
-from otel_ml.stats import NumericSketch
+from otel_ml.sketch import NumericSketch
 
 DELTA = AggregationTemporality.DELTA
 SCOPE = InstrumentationScope("otel_ml", "0")

@@ -43,7 +43,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from otel_ml import semconv
 from otel_ml.evaluator import IngestBatch, SubmitResult
 from otel_ml.instrumentation import exponential_data_point
-from otel_ml.stats import NumericSketch
+from otel_ml.sketch import NumericSketch
 
 MODEL = {semconv.ML_MODEL_NAME: "churn", semconv.ML_MODEL_VERSION: "3"}
 RESOURCE = Resource.create({"service.name": "scoring-api", "service.instance.id": "pod-1"})

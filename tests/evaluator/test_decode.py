@@ -36,7 +36,7 @@ from otel_ml.evaluator._decode import (
     decompress,
     parse_request,
 )
-from otel_ml.stats import ExponentialBuckets, NumericSketch
+from otel_ml.sketch import ExponentialBuckets, NumericSketch
 
 
 def _decode_both(signal: Signal, message: object):  # type: ignore[no-untyped-def]

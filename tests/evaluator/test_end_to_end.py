@@ -41,7 +41,8 @@ from sklearn import metrics as skm
 from otel_ml import semconv as sc
 from otel_ml.evaluator._app import EvaluatorApp
 from otel_ml.evaluator._config import parse_config
-from otel_ml.stats import Profile, compare
+from otel_ml.sketch import Profile
+from otel_ml.stats import compare
 
 HERE = Path(__file__).parent
 ROWS_PER_APP = 1500

@@ -22,7 +22,8 @@ from otel_ml.evaluator._evaluate import Reference, evaluate, explicit_quantile
 from otel_ml.evaluator._report import ModelReport
 from otel_ml.evaluator._store import Store
 from otel_ml.evaluator._windows import Windowing, WindowKey
-from otel_ml.stats import DriftPolicy, Profile
+from otel_ml.sketch import Profile
+from otel_ml.stats import DriftPolicy
 
 KEY = WindowKey("m", "1", 0.0, 60.0)
 

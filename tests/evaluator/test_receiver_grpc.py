@@ -37,7 +37,7 @@ from otel_ml import semconv
 from otel_ml.evaluator._auth import BearerAuth, Secret, TlsOptions
 from otel_ml.evaluator._otlp_grpc import SERVICE_NAMES, OtlpGrpcServer
 from otel_ml.evaluator._records import Signal
-from otel_ml.stats import NumericSketch
+from otel_ml.sketch import NumericSketch
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ from otel_ml import semconv
 from otel_ml.evaluator import Temporality
 from otel_ml.evaluator._auth import BearerAuth, Secret, TlsOptions
 from otel_ml.evaluator._otlp_http import OtlpHttpServer
-from otel_ml.stats import NumericSketch
+from otel_ml.sketch import NumericSketch
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from otel_ml import ConfigurationError
 from otel_ml.evaluator._config_options import ReferenceSpec
 from otel_ml.evaluator._references import ReferenceSet
-from otel_ml.stats import Profile
+from otel_ml.sketch import Profile
 
 
 def _save(path: Path, mean: float) -> None:

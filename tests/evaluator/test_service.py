@@ -24,7 +24,8 @@ from otel_ml.evaluator._references import ReferenceSet
 from otel_ml.evaluator._service import EvaluatorService
 from otel_ml.evaluator._store import Store
 from otel_ml.evaluator._windows import Windowing
-from otel_ml.stats import DriftPolicy, Profile
+from otel_ml.sketch import Profile
+from otel_ml.stats import DriftPolicy
 
 
 class Clock:

@@ -19,7 +19,7 @@ from evaluator_points import (
 from otel_ml import semconv as sc
 from otel_ml.evaluator._store import Store
 from otel_ml.evaluator._windows import Windowing, WindowKey
-from otel_ml.stats import NumericSketch
+from otel_ml.sketch import NumericSketch
 
 W = Windowing(size=60.0, grace=5.0)
 

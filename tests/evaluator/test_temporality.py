@@ -31,7 +31,7 @@ from otel_ml.evaluator import (
 )
 from otel_ml.evaluator._decode import decode_body
 from otel_ml.evaluator._temporality import CumulativeToDelta, DeltaSink, subtract_exponential
-from otel_ml.stats import ExponentialBuckets, NumericSketch
+from otel_ml.sketch import ExponentialBuckets, NumericSketch
 
 ATTRS = ((semconv.ML_FEATURE_NAME, "x"), (semconv.ML_MODEL_NAME, "m"))
 

@@ -36,7 +36,7 @@ from example_support import (
 from otel_ml.evaluator._app import EvaluatorApp
 from otel_ml.evaluator._config import parse_config
 from otel_ml.evaluator._report import ModelReport
-from otel_ml.stats import Profile
+from otel_ml.sketch import Profile
 
 FEATURES = {"age", "income", "debt_ratio", "credit_lines", "employment", "region"}
 

@@ -25,7 +25,7 @@ from sdk_otlp_receiver import Received, grpc_receiver, http_receiver, number
 import otel_ml
 from otel_ml import semconv
 from otel_ml.instrumentation import DURATION_BOUNDS, Aggregator, SketchMetricExporter, flush
-from otel_ml.stats import CategoricalSketch, NumericSketch, Profile
+from otel_ml.sketch import CategoricalSketch, NumericSketch, Profile
 
 DELTA = 1  # AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA in the proto
 

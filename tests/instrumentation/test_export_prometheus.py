@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import otel_ml
 from otel_ml.instrumentation import Aggregator, SketchCollector
-from otel_ml.stats import Profile
+from otel_ml.sketch import Profile
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")

@@ -24,7 +24,7 @@ import otel_ml
 from otel_ml import semconv
 from otel_ml.instrumentation import _monitor, _runtime, flush
 from otel_ml.instrumentation._internal_errors import InternalErrors
-from otel_ml.stats import Profile
+from otel_ml.sketch import Profile
 
 # ---- inputs ------------------------------------------------------------------------------
 HUGE = "x" * 200_000

@@ -102,7 +102,7 @@ def test_ids_from_a_column_the_pipeline_drops(telemetry, instrument, data, monke
 
 def test_reference_profile_by_model_name(telemetry, instrument, data, tmp_path):
     from otel_ml import ProfileError
-    from otel_ml.stats import Profile
+    from otel_ml.sketch import Profile
 
     X, y = data
     path = tmp_path / "ref.profile.json"
@@ -192,7 +192,7 @@ def test_periodic_reader_is_bridged_for_feature_histograms(telemetry, data):
 
 
 def test_reference_path_inside_monitor_options_is_loaded(telemetry, instrument, data, tmp_path):
-    from otel_ml.stats import Profile
+    from otel_ml.sketch import Profile
 
     X, y = data
     path = tmp_path / "ref.profile.json"

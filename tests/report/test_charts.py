@@ -19,7 +19,7 @@ from otel_ml.report import (
     line_chart,
     numeric_bins,
 )
-from otel_ml.stats import CategoricalSketch, NumericSketch
+from otel_ml.sketch import CategoricalSketch, NumericSketch
 
 SVG = "{http://www.w3.org/2000/svg}"
 EVIL = '<script>alert("x")</script>&'

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from otel_ml.report import category_bars, numeric_bins
 from otel_ml.semconv import OVERFLOW_CATEGORY
-from otel_ml.stats import CategoricalSketch, NumericSketch
+from otel_ml.sketch import CategoricalSketch, NumericSketch
 
 
 def _sketch(values: np.ndarray) -> NumericSketch:

@@ -21,7 +21,7 @@ from otel_ml.report import (
     section,
     table,
 )
-from otel_ml.stats import NumericSketch
+from otel_ml.sketch import NumericSketch
 
 VOID = {"meta", "br", "img", "hr", "input", "link", "line", "rect", "path"}
 

@@ -29,7 +29,7 @@ import numpy as np
 import yaml
 
 from otel_ml.evaluator._config import parse_config
-from otel_ml.stats import Profile
+from otel_ml.sketch import Profile
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from otel_ml.stats import CategoricalSketch, DriftPolicy, compare_feature
+from otel_ml.sketch import CategoricalSketch
+from otel_ml.stats import DriftPolicy, compare_feature
 
 
 def _reference() -> CategoricalSketch:

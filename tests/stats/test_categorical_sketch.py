@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otel_ml import SketchError
-from otel_ml.stats import CategoricalSketch
+from otel_ml.sketch import CategoricalSketch
 
 values = st.lists(
     st.one_of(st.sampled_from("abcdefgh"), st.none(), st.integers(0, 5)), max_size=200

@@ -16,7 +16,8 @@ from otel_ml import (
     SketchError,
     compare,
 )
-from otel_ml.stats import CategoricalSketch, NumericSketch, compare_feature
+from otel_ml.sketch import CategoricalSketch, NumericSketch
+from otel_ml.stats import compare_feature
 
 
 def _num(values: np.ndarray) -> NumericSketch:

@@ -17,7 +17,7 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from otel_ml.stats import CategoricalSketch, NumericSketch
+from otel_ml.sketch import CategoricalSketch, NumericSketch
 from otel_ml.stats._drift import (
     align_buckets,
     categorical_bins,

@@ -6,9 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from otel_ml.sketch import CategoricalSketch, NumericSketch
 from otel_ml.stats import (
-    CategoricalSketch,
-    NumericSketch,
     chi_square_test,
     g_test,
     hellinger_distance,

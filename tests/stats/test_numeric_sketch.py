@@ -19,7 +19,7 @@ from opentelemetry.sdk.metrics._internal.exponential_histogram.mapping.logarithm
 )
 
 from otel_ml import SketchError
-from otel_ml.stats import MAX_SCALE, MIN_SCALE, ExponentialBuckets, NumericSketch
+from otel_ml.sketch import MAX_SCALE, MIN_SCALE, ExponentialBuckets, NumericSketch
 
 # Floats of every kind: tiny, huge, negative, zero, NaN, ±inf.
 any_floats = st.floats(allow_nan=True, allow_infinity=True, width=64)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from otel_ml import ConfigurationError, FeatureKind, Profile, ProfileError
-from otel_ml.stats import PROFILE_FORMAT_VERSION, CategoricalSketch, NumericSketch
+from otel_ml.sketch import PROFILE_FORMAT_VERSION, CategoricalSketch, NumericSketch
 
 
 def _table(n: int = 500, seed: int = 0) -> pd.DataFrame:

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from otel_ml import Profile, semconv
-from otel_ml.stats import FeatureKind, SchemaProblem, quality_report
+from otel_ml.sketch import FeatureKind
+from otel_ml.stats import SchemaProblem, quality_report
 
 
 def _reference() -> Profile:

@@ -57,7 +57,7 @@ import numpy as np
 import numpy.typing as npt
 
 from otel_ml._errors import SketchError
-from otel_ml.stats._exponential_layout import (
+from otel_ml.sketch._exponential_layout import (
     _I64,
     DEFAULT_MAX_SIZE,
     MAX_SCALE,

@@ -5,7 +5,7 @@ A :class:`Profile` holds one :class:`FeatureProfile` per feature (a
 :class:`~otel_ml.stats.CategoricalSketch`), optionally the distribution of the
 model's predictions and of the labels, and the model name and version it
 belongs to. The kind of each feature follows the rule of
-:func:`~otel_ml.stats._columns.infer_kind` (dtype, never cardinality) and can
+:func:`~otel_ml.sketch._columns.infer_kind` (dtype, never cardinality) and can
 be overridden with ``feature_types``.
 
 Categorical features of a profile keep up to :data:`PROFILE_MAX_CATEGORIES`
@@ -47,8 +47,8 @@ import numpy as np
 
 from otel_ml import semconv
 from otel_ml._errors import ConfigurationError, ProfileError, SketchError
-from otel_ml.stats._categorical_sketch import CategoricalSketch
-from otel_ml.stats._columns import (
+from otel_ml.sketch._categorical import CategoricalSketch
+from otel_ml.sketch._columns import (
     Column,
     FeatureKind,
     as_numeric,
@@ -56,7 +56,7 @@ from otel_ml.stats._columns import (
     infer_kind,
     parse_kind,
 )
-from otel_ml.stats._numeric_sketch import NumericSketch
+from otel_ml.sketch._numeric import NumericSketch
 
 __all__ = [
     "PROFILE_FORMAT",
