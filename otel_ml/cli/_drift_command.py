@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,7 +22,7 @@ from otel_ml.cli._text_table import format_table
 from otel_ml.report import format_number, too_few_rows
 
 if TYPE_CHECKING:
-    from otel_ml.stats import DriftPolicy, DriftReport, FeatureDrift
+    from otel_ml.stats import DriftPolicy, DriftReport
 
 __all__ = ["REPORT_FORMAT", "add_parser", "report_dict"]
 
@@ -88,52 +87,15 @@ def _policy(args: argparse.Namespace) -> DriftPolicy:
         raise ConfigurationError(text) from exc
 
 
-def _num(v: float) -> float | None:
-    return v if math.isfinite(v) else None
-
-
-def _feature_dict(fd: FeatureDrift) -> dict[str, Any]:
-    return {
-        "feature": fd.feature,
-        "kind": fd.kind.value,
-        "drifted": fd.drifted,
-        "method": fd.method,
-        "statistic": _num(fd.statistic),
-        "threshold": _num(fd.threshold),
-        "test": fd.test,
-        "p_value": _num(fd.p_value),
-        "n_reference": fd.n_reference,
-        "n_current": fd.n_current,
-        "reason": fd.reason,
-        "statistics": {k: _num(v) for k, v in fd.statistics.items()},
-    }
-
-
 def report_dict(report: DriftReport, *, profile: str, current: str) -> dict[str, Any]:
-    """The JSON shape of ``--json`` (NaN and infinities become ``null``)."""
-    pol = report.policy
+    """The JSON shape of ``--json``: the files compared, then :meth:`DriftReport.to_dict`
+    (NaN and infinities become ``null``)."""
     return {
         "format": REPORT_FORMAT,
         "format_version": 1,
         "profile": profile,
         "current": current,
-        "drifted": report.drifted,
-        "n_features": len(report.features),
-        "n_drifted": report.n_drifted,
-        "missing_features": list(report.missing_features),
-        "extra_features": list(report.extra_features),
-        "policy": {
-            "numeric_effect": pol.numeric_effect,
-            "numeric_threshold": pol.numeric_threshold,
-            "categorical_effect": pol.categorical_effect,
-            "categorical_threshold": pol.categorical_threshold,
-            "categorical_test": pol.categorical_test,
-            "alpha": pol.alpha,
-            "correction": pol.correction.value,
-            "min_rows": pol.min_rows,
-        },
-        "features": [_feature_dict(f) for f in report.features],
-        "predictions": [_feature_dict(f) for f in report.predictions],
+        **report.to_dict(),
     }
 
 

@@ -40,7 +40,6 @@ from otel_ml.evaluator._records import (
 )
 from otel_ml.evaluator._references import ReferenceSet
 from otel_ml.evaluator._report import (
-    DriftResult,
     FeatureReport,
     ModelReport,
     OperationsReport,
@@ -61,7 +60,6 @@ __all__ = [
     "CumulativeToDelta",
     "DeltaSink",
     "DerivedMetrics",
-    "DriftResult",
     "EvaluatorConfig",
     "EvaluatorService",
     "ExplicitBuckets",

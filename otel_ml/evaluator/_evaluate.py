@@ -31,7 +31,6 @@ import numpy as np
 from otel_ml import semconv as sc
 from otel_ml.evaluator._records import ExplicitBuckets
 from otel_ml.evaluator._report import (
-    DriftResult,
     FeatureReport,
     ModelReport,
     OperationsReport,
@@ -40,6 +39,7 @@ from otel_ml.evaluator._report import (
 )
 from otel_ml.evaluator._windows import LabelledRows, WindowData
 from otel_ml.sketch import CategoricalSketch, NumericSketch, Profile
+from otel_ml.stats import compare_feature
 
 __all__ = ["Reference", "evaluate", "explicit_quantile"]
 
@@ -99,16 +99,6 @@ def _rate(count: float, n: float) -> float:
     return count / n if n > 0 else 0.0
 
 
-def _drift(
-    name: str, ref: Any, cur: NumericSketch | CategoricalSketch, policy: Any, n_tests: int
-) -> DriftResult:
-    from otel_ml.stats import compare_feature
-
-    return DriftResult.from_feature_drift(
-        compare_feature(name, ref, cur, policy=policy, n_tests=max(n_tests, 1))
-    )
-
-
 def _summary(s: NumericSketch | CategoricalSketch) -> tuple[int, float | None, float | None]:
     if isinstance(s, NumericSketch):
         return s.count, (s.mean if s.count else None), (s.quantile(0.5) if s.count else None)
@@ -134,7 +124,7 @@ def _compare_all(
         elif n < min_rows:
             reason = f"{n} rows < min_rows {min_rows}: no verdict yet"
         else:
-            drift = _drift(name, ref, cur, policy, n_tests)
+            drift = compare_feature(name, ref, cur, policy=policy, n_tests=max(n_tests, 1))
         out.append(FeatureReport(name, kind, n, drift, reason, mean, p50, ref_mean))
     return tuple(out)
 

@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from otel_ml.alerting import Observation, ObservationKind
+from otel_ml.stats import FeatureDrift
 
 __all__ = [
-    "DriftResult",
     "FeatureReport",
     "ModelReport",
     "OperationsReport",
@@ -41,62 +41,6 @@ def _nan(x: object) -> float:
 
 
 @dataclass(frozen=True)
-class DriftResult:
-    """One drift verdict (a copy of ``otel_ml.stats.FeatureDrift`` the evaluator can store)."""
-
-    feature: str
-    kind: str
-    method: str
-    statistic: float
-    p_value: float | None
-    threshold: float
-    drifted: bool
-    n_reference: int
-    n_current: int
-    statistics: Mapping[str, float] = field(default_factory=dict)
-    reason: str = ""
-
-    @classmethod
-    def from_feature_drift(cls, d: Any) -> DriftResult:
-        p = getattr(d, "p_value", None)
-        return cls(
-            feature=str(d.feature),
-            kind=str(getattr(d.kind, "value", d.kind)),
-            method=str(d.method),
-            statistic=float(d.statistic),
-            p_value=None if p is None or not math.isfinite(p) else float(p),
-            threshold=float(d.threshold),
-            drifted=bool(d.drifted),
-            n_reference=int(d.n_reference),
-            n_current=int(d.n_current),
-            statistics={str(k): float(v) for k, v in dict(d.statistics).items()},
-            reason=str(getattr(d, "reason", "") or ""),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["statistic"] = _num(self.statistic)
-        d["statistics"] = {k: _num(v) for k, v in self.statistics.items()}
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> DriftResult:
-        return cls(
-            feature=d["feature"],
-            kind=d["kind"],
-            method=d["method"],
-            statistic=_nan(d["statistic"]),
-            p_value=d["p_value"],
-            threshold=float(d["threshold"]),
-            drifted=bool(d["drifted"]),
-            n_reference=int(d["n_reference"]),
-            n_current=int(d["n_current"]),
-            statistics={k: _nan(v) for k, v in d["statistics"].items()},
-            reason=d.get("reason", ""),
-        )
-
-
-@dataclass(frozen=True)
 class QualityRate:
     """``count`` values of ``feature`` (``""``: the whole row / schema) with ``issue``;
     ``rate = count / rows``; ``reference_rate`` where the reference knows it."""
@@ -110,12 +54,16 @@ class QualityRate:
 
 @dataclass(frozen=True)
 class FeatureReport:
-    """A feature (or prediction output) in the window: its size, drift verdict and summary."""
+    """A feature (or prediction output) in the window: its size, drift verdict and summary.
+
+    ``drift`` is ``None`` when there is no verdict (no reference, too few rows), and
+    ``reason`` then says why.
+    """
 
     name: str
     kind: str
     n: int
-    drift: DriftResult | None = None
+    drift: FeatureDrift | None = None
     reason: str = ""
     mean: float | None = None
     p50: float | None = None
@@ -220,7 +168,7 @@ class ModelReport:
                 name=x["name"],
                 kind=x["kind"],
                 n=int(x["n"]),
-                drift=None if x["drift"] is None else DriftResult.from_dict(x["drift"]),
+                drift=None if x["drift"] is None else FeatureDrift.from_dict(x["drift"]),
                 reason=x.get("reason", ""),
                 mean=x.get("mean"),
                 p50=x.get("p50"),
@@ -294,7 +242,7 @@ class ModelReport:
                         metric=d.method,
                         feature=f.name,
                         verdict=d.drifted,
-                        p_value=d.p_value,
+                        p_value=d.p_value if math.isfinite(d.p_value) else None,
                         details={k: v for k, v in d.statistics.items() if math.isfinite(v)},
                         **base,  # type: ignore[arg-type]
                     )

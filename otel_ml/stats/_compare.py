@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from otel_ml._errors import ConfigurationError, ProfileError, SketchError
 from otel_ml.sketch._categorical import CategoricalSketch
@@ -31,6 +32,7 @@ from otel_ml.sketch._columns import FeatureKind, columns_of
 from otel_ml.sketch._numeric import NumericSketch
 from otel_ml.sketch._profile import FeatureProfile, Profile, Sketch
 from otel_ml.stats._drift import categorical_statistics, numeric_statistics
+from otel_ml.stats._json import float_or_nan, json_number
 from otel_ml.stats._policy import CHI2, KS, KS_CHI2, DriftPolicy, G
 
 __all__ = ["DriftReport", "FeatureDrift", "compare", "compare_feature"]
@@ -63,6 +65,54 @@ class FeatureDrift:
     reason: str
     test: str
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``otel-ml drift --json``, the evaluator's reports): every field,
+        ``kind`` as its string, NaN and infinities as ``None``.
+
+        >>> import numpy as np
+        >>> r, c = NumericSketch(), NumericSketch()
+        >>> r.update(np.arange(1000.0)); c.update(np.arange(1000.0) + 500)
+        >>> fd = compare_feature("x", r, c)
+        >>> d = fd.to_dict()
+        >>> d["feature"], d["kind"], d["drifted"], d["test"]
+        ('x', 'numeric', True, 'ks_chi2')
+        >>> FeatureDrift.from_dict(d) == fd
+        True
+        """
+        return {
+            "feature": self.feature,
+            "kind": self.kind.value,
+            "drifted": self.drifted,
+            "method": self.method,
+            "statistic": json_number(self.statistic),
+            "threshold": json_number(self.threshold),
+            "test": self.test,
+            "p_value": json_number(self.p_value),
+            "n_reference": self.n_reference,
+            "n_current": self.n_current,
+            "reason": self.reason,
+            "statistics": {k: json_number(v) for k, v in self.statistics.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FeatureDrift:
+        """Inverse of :meth:`to_dict` (``None`` reads as NaN). Reports stored before
+        ``test`` was written read with ``test=""``, before ``reason`` with ``reason=""``."""
+        return cls(
+            feature=str(d["feature"]),
+            kind=FeatureKind(d["kind"]),
+            method=str(d["method"]),
+            statistic=float_or_nan(d["statistic"]),
+            p_value=float_or_nan(d["p_value"]),
+            threshold=float_or_nan(d["threshold"]),
+            drifted=bool(d["drifted"]),
+            n_reference=int(d["n_reference"]),
+            n_current=int(d["n_current"]),
+            statistics={str(k): float_or_nan(v) for k, v in d["statistics"].items()},
+            reason=str(d.get("reason") or ""),
+            test=str(d.get("test") or ""),
+        )
+
 
 @dataclass(frozen=True)
 class DriftReport:
@@ -88,6 +138,43 @@ class DriftReport:
             if f.feature == name:
                 return f
         raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (the body of ``otel-ml drift --json``): the verdict, the policy
+        (:meth:`DriftPolicy.to_dict`) and each feature's :meth:`FeatureDrift.to_dict`.
+
+        >>> import numpy as np
+        >>> ref = Profile.from_data({"x": np.arange(1000.0)})
+        >>> report = compare(ref, {"x": np.arange(1000.0)})
+        >>> d = report.to_dict()
+        >>> d["drifted"], d["n_features"], d["policy"]["min_rows"], d["features"][0]["feature"]
+        (False, 1, 100, 'x')
+        >>> DriftReport.from_dict(d) == report
+        True
+        """
+        return {
+            "drifted": self.drifted,
+            "n_features": len(self.features),
+            "n_drifted": self.n_drifted,
+            "missing_features": list(self.missing_features),
+            "extra_features": list(self.extra_features),
+            "policy": self.policy.to_dict(),
+            "features": [f.to_dict() for f in self.features],
+            "predictions": [f.to_dict() for f in self.predictions],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DriftReport:
+        """Inverse of :meth:`to_dict` (other keys, such as the CLI's file names, are ignored)."""
+        return cls(
+            features=tuple(FeatureDrift.from_dict(f) for f in d["features"]),
+            drifted=bool(d["drifted"]),
+            n_drifted=int(d["n_drifted"]),
+            policy=DriftPolicy.from_dict(d["policy"]),
+            predictions=tuple(FeatureDrift.from_dict(f) for f in d.get("predictions", ())),
+            missing_features=tuple(d.get("missing_features", ())),
+            extra_features=tuple(d.get("extra_features", ())),
+        )
 
 
 def compare_feature(

@@ -33,10 +33,12 @@ otel_ml._errors.ConfigurationError: DriftPolicy.numeric_threshold: must be >= 0,
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
+from typing import Any, Final
 
 from otel_ml._errors import ConfigurationError
 
@@ -142,6 +144,22 @@ class DriftPolicy:
             ) from None
         if not isinstance(self.min_rows, int) or self.min_rows < 1:
             raise bad("min_rows", f"must be a positive integer, got {self.min_rows!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field by name (``correction`` as its string): the JSON form.
+
+        >>> DriftPolicy.from_dict(DriftPolicy(alpha=0.05).to_dict()) == DriftPolicy(alpha=0.05)
+        True
+        """
+        d = dataclasses.asdict(self)
+        d["correction"] = self.correction.value
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DriftPolicy:
+        """Inverse of :meth:`to_dict`; a field left out takes its default."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
 
     def test_level(self, n_tests: int) -> float:
         """The per-feature significance level for ``n_tests`` features tested together."""

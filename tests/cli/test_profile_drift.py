@@ -88,6 +88,17 @@ def test_drift_json_is_the_machine_readable_report(
         and "total_variation" in by_name["city"]["statistics"]
     )
     assert doc["policy"]["min_rows"] > 0
+    # The documented keys (docs/cli.md) stay: scripts read them.
+    assert list(doc)[:12] == [
+        "format", "format_version", "profile", "current", "drifted", "n_features",
+        "n_drifted", "missing_features", "extra_features", "policy", "features", "predictions",
+    ]  # fmt: skip
+    assert list(by_name["age"]) == [
+        "feature", "kind", "drifted", "method", "statistic", "threshold", "test", "p_value",
+        "n_reference", "n_current", "reason", "statistics",
+    ]  # fmt: skip
+    assert {"numeric_effect", "numeric_threshold", "categorical_effect", "categorical_test",
+            "categorical_threshold", "alpha", "correction", "min_rows"} <= set(doc["policy"])
 
 
 def test_drift_policy_options_change_the_verdict(

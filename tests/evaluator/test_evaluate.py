@@ -98,6 +98,17 @@ def test_drift_and_quality_against_raw_data(store: Store) -> None:
     assert q[("color", sc.QUALITY_UNSEEN_CATEGORY)].count == np.count_nonzero(cats == "purple")
     assert r.verdict_ready and r.n_rows == 2000
     assert ModelReport.from_dict(r.to_dict()) == r
+    # The drift entry is FeatureDrift's own JSON: the keys the API served before, and
+    # ``test``; a report stored without ``test`` (an older evaluator) still reads.
+    stored = r.to_dict()
+    api_keys = {"feature", "kind", "method", "statistic", "p_value", "threshold", "drifted"}
+    api_keys |= {"n_reference", "n_current", "statistics", "reason"}
+    assert set(stored["features"][0]["drift"]) == api_keys | {"test"}
+    for f in stored["features"]:
+        del f["drift"]["test"]
+    old = ModelReport.from_dict(stored)
+    assert old.drifted_features == r.drifted_features
+    assert old.features[0].drift is not None and old.features[0].drift.test == ""
     kinds = {o.kind.value for o in r.observations()}
     assert {"feature_drift", "data_quality"} <= kinds
 

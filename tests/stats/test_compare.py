@@ -186,3 +186,42 @@ def test_compare_rejects_data_that_does_not_fit() -> None:
     cur = Profile.from_data({"x": ["a", "b"]})
     with pytest.raises(ProfileError, match="'x' is numeric in the reference"):
         compare(ref, cur)
+
+
+def test_drift_report_json_round_trips_every_field() -> None:
+    """``DriftReport.to_dict`` is strict JSON and reads back equal (policy, outputs, names)."""
+    import json
+
+    from otel_ml.stats import DriftReport
+
+    rng = np.random.default_rng(5)
+    ref = Profile.from_data(
+        {"x": rng.normal(0, 1, 3000), "c": rng.choice(["a", "b"], 3000)},
+        predictions=rng.uniform(size=3000),
+    )
+    cur = Profile.from_data({"x": rng.normal(1, 1, 500)}, predictions=rng.uniform(size=500))
+    policy = DriftPolicy(numeric_test="ks", categorical_test="g", alpha=0.05, min_rows=50)
+    report = compare(ref, cur, policy=policy)
+    text = json.dumps(report.to_dict(), allow_nan=False)
+    back = DriftReport.from_dict(json.loads(text))
+    assert back == report
+    assert back.policy.numeric_test == "ks" and back.feature("x").kind is FeatureKind.NUMERIC
+    assert back.missing_features == ("c",) and back.predictions == report.predictions
+
+
+def test_feature_drift_json_writes_non_finite_as_null_and_reads_nan() -> None:
+    import json
+    import math
+
+    from otel_ml.stats import FeatureDrift
+
+    ref = _num(np.arange(1000.0))
+    fd = compare_feature("x", ref, NumericSketch())  # an empty window: no statistic
+    d = fd.to_dict()
+    json.dumps(d, allow_nan=False)  # strict JSON
+    back = FeatureDrift.from_dict(d)
+    assert d["statistics"]["ks"] is None and math.isnan(back.statistics["ks"])
+    assert back.to_dict() == d
+    # A report the evaluator stored before ``test`` was written still reads.
+    old = {k: v for k, v in d.items() if k != "test"}
+    assert FeatureDrift.from_dict(old).test == ""
