@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from otel_ml._errors import ConfigurationError
+from otel_ml._progress import reading_progress
 from otel_ml.cli._data_files import DataFileError, read_table
 from otel_ml.cli._profile_command import add_progress_arguments, numeric_or_fail
-from otel_ml.cli._progress import reading_progress
-from otel_ml.cli._text_table import format_table
-from otel_ml.report import format_number, too_few_rows
+from otel_ml.report import drift_summary_table, too_few_rows
 
 if TYPE_CHECKING:
     from otel_ml.stats import DriftPolicy, DriftReport
@@ -99,31 +98,6 @@ def report_dict(report: DriftReport, *, profile: str, current: str) -> dict[str,
     }
 
 
-def summary_table(report: DriftReport) -> str:
-    """The terminal table: drifted features first, then by effect size."""
-    from otel_ml.report import drift_status, ordered_features
-
-    rows = []
-    for fd in ordered_features(report.features):
-        _, word = drift_status(fd, report.policy)
-        rows.append(
-            [
-                fd.feature,
-                fd.kind.value,
-                fd.method,
-                format_number(fd.statistic),
-                format_number(fd.threshold),
-                format_number(fd.p_value),
-                f"{fd.n_reference:,}",
-                f"{fd.n_current:,}",
-                word.upper() if fd.drifted else word,
-            ]
-        )
-    header = ["feature", "kind", "effect size", "value", "threshold", "p-value"]
-    header += ["ref rows", "cur rows", "verdict"]
-    return format_table(header, rows, right={3, 4, 5, 6, 7})
-
-
 def _run(args: argparse.Namespace) -> int:
     from otel_ml.report import drift_page
     from otel_ml.sketch import FeatureKind, Profile
@@ -186,7 +160,7 @@ def _run(args: argparse.Namespace) -> int:
         doc = report_dict(report, profile=str(args.profile), current=str(args.current))
         print(json.dumps(doc, indent=2, allow_nan=False))
     else:
-        print(summary_table(report))
+        print(drift_summary_table(report))
         n = len(report.features)
         few = too_few_rows(report)
         if report.drifted:

@@ -31,7 +31,7 @@ __all__ = ["EXIT_FOUND", "EXIT_INTERNAL", "EXIT_USAGE", "SUBCOMMANDS", "build_pa
 SUBCOMMANDS: tuple[str, ...] = (
     "otel_ml.cli._profile_command",
     "otel_ml.cli._drift_command",
-    "otel_ml.cli._demo",
+    "otel_ml.demo._command",
     "otel_ml.evaluator._cli",
 )
 

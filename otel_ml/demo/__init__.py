@@ -1,6 +1,6 @@
 """The demo: a real model on a real dataset, simulated production traffic, a report.
 
-``otel-ml demo`` runs it (:mod:`otel_ml.cli._demo`). The pieces are reusable:
+``otel-ml demo`` runs it (:mod:`otel_ml.demo._command`). The pieces are reusable:
 
 - data (:mod:`otel_ml.demo._data`): :func:`load_dataset`, :func:`split`,
   :func:`resample`, :func:`apply_shifts` with the :data:`SCANNER_RECALIBRATION`

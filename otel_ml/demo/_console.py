@@ -12,14 +12,14 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from otel_ml._progress import ProgressBar
 from otel_ml.alerting import AlertState, AlertTransition
-from otel_ml.cli._progress import ProgressBar
-from otel_ml.cli._text_table import format_table
 from otel_ml.demo._data import SCANNER_RECALIBRATION
 from otel_ml.demo._findings import WindowSummary
 from otel_ml.demo._run import DemoResult
 from otel_ml.demo._scenario import Phase, Scenario
 from otel_ml.demo._wiring import FOR_WINDOWS
+from otel_ml.report._text_table import format_table
 
 __all__ = ["DemoConsole", "describe_alert", "phase_ranges", "summary_lines"]
 
@@ -66,7 +66,7 @@ class DemoConsole:
     ) -> None:
         self.out = out if out is not None else sys.stdout
         self.err = err if err is not None else sys.stderr
-        from otel_ml.cli._progress import progress_wanted
+        from otel_ml._progress import progress_wanted
 
         self.bar = ProgressBar(
             "serving simulated traffic",

@@ -33,6 +33,8 @@ Building blocks
 - :func:`drift_page` (a whole page for a ``DriftReport``), :func:`drift_table`,
   :func:`feature_cards` (per-feature verdict, plot and statistics from any
   mapping of sketches), :func:`drift_status` and :func:`too_few_rows`.
+- :func:`drift_summary_table` (the same verdicts as a terminal table) and
+  :func:`format_table` (any plain-text table).
 - :func:`line_chart` of :class:`Series` (lines or steps, NaN = gap) with
   :class:`Marker` lines and shaded :class:`Band` spans, for values over time.
 """
@@ -71,6 +73,7 @@ from otel_ml.report._markup import (
     section,
     table,
 )
+from otel_ml.report._text_table import drift_summary_table, format_table
 
 __all__ = [
     "CSS",
@@ -91,10 +94,12 @@ __all__ = [
     "distribution_chart",
     "drift_page",
     "drift_status",
+    "drift_summary_table",
     "drift_table",
     "escape",
     "feature_cards",
     "format_number",
+    "format_table",
     "grid",
     "histogram_chart",
     "key_values",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from otel_ml.cli._progress import ProgressBar, progress_wanted
+from otel_ml._progress import ProgressBar, progress_wanted
 
 
 class _Tty(io.StringIO):

@@ -1,4 +1,4 @@
-"""``otel-ml demo`` (offline edition): a real model, a drifted production batch, a report.
+"""``otel-ml demo --offline``: a real model, a drifted production batch, a report.
 
 Trains a logistic regression on the breast cancer dataset that ships with
 scikit-learn, profiles the training split (features, model scores, labels),
@@ -9,8 +9,9 @@ applies :data:`~otel_ml.demo.SCANNER_RECALIBRATION` to the held-out rows as
 - ``production.csv`` -- the drifted batch, to try ``otel-ml drift`` on,
 - ``report.html`` -- the self-contained drift report.
 
-The streaming demo of the full system (monitored model, evaluator, alerts) will
-replace this command; the data side lives in :mod:`otel_ml.demo`.
+``otel-ml demo --offline`` runs it (:mod:`otel_ml.demo._command` parses the options);
+the streaming demo of the full system (monitored model, evaluator, alerts) is the
+default ``otel-ml demo``.
 """
 
 from __future__ import annotations
@@ -28,27 +29,7 @@ from otel_ml._errors import ConfigurationError
 if TYPE_CHECKING:
     from otel_ml.demo import Dataset
 
-__all__ = ["add_parser", "run_demo"]
-
-
-def add_parser(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser(
-        "demo",
-        help="run the demo: a real model, drifted production data, a drift report",
-        description="Train a model on a dataset shipped with scikit-learn, simulate a drifted "
-        "production batch, detect the drift and write a self-contained HTML report.",
-    )
-    p.add_argument(
-        "--output-dir",
-        default="otel-ml-demo",
-        metavar="DIR",
-        help="where to write the profile, the production CSV and the report (default %(default)s)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
-    p.add_argument(
-        "--no-shift", action="store_true", help="serve unshifted data (the report shows no drift)"
-    )
-    p.set_defaults(handler=_run)
+__all__ = ["run_command", "run_offline"]
 
 
 def _write_csv(path: Path, data: Dataset) -> None:
@@ -61,7 +42,7 @@ def _write_csv(path: Path, data: Dataset) -> None:
             w.writerow([repr(float(c[i])) for c in cols] + [data.target_names[data.target[i]]])
 
 
-def run_demo(output_dir: Path, *, seed: int = 0, shift: bool = True) -> dict[str, Any]:
+def run_offline(output_dir: Path, *, seed: int = 0, shift: bool = True) -> dict[str, Any]:
     """Run the demo; returns what it printed about (for tests and the caller)."""
     try:
         from sklearn.linear_model import LogisticRegression
@@ -182,10 +163,11 @@ def _describe(s: Any) -> str:
     return " ".join(parts) or "none"
 
 
-def _run(args: argparse.Namespace) -> int:
-    from otel_ml.cli._drift_command import summary_table
+def run_command(args: argparse.Namespace) -> int:
+    """``otel-ml demo --offline``: uses ``output_dir``, ``seed`` and ``no_drift`` of ``args``."""
+    from otel_ml.report import drift_summary_table
 
-    out = run_demo(Path(args.output_dir), seed=args.seed, shift=not args.no_shift)
+    out = run_offline(Path(args.output_dir), seed=args.seed, shift=not args.no_drift)
     report = out["report"]
     print(
         f"otel-ml demo: breast cancer dataset (scikit-learn), logistic regression; "
@@ -194,7 +176,7 @@ def _run(args: argparse.Namespace) -> int:
     for s in out["shifts"]:
         print(f"  injected shift: {s.feature} {_describe(s)} ({s.why})")
     print()
-    print(summary_table(report))
+    print(drift_summary_table(report))
     n = len(report.features)
     verdict = f"DRIFT in {report.n_drifted} of {n}" if report.drifted else f"no drift in {n}"
     print(f"\n{verdict} features")

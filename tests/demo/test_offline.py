@@ -1,27 +1,23 @@
-"""The interim `otel-ml demo` and the reusable demo data helpers."""
+"""`otel-ml demo --offline` and the reusable demo data helpers."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from otel_ml import ConfigurationError
-from otel_ml.cli import _demo_offline, main
-from otel_ml.cli._demo_offline import run_demo
+from otel_ml.cli import main
 from otel_ml.demo import SCANNER_RECALIBRATION, Shift, apply_shifts, load_dataset, resample, split
+from otel_ml.demo._offline import run_offline
 
 SHIFTED = {"mean radius", "mean perimeter", "mean area"}  # the size measurements
 
 
 def _offline_demo(argv: list[str]) -> int:
-    """Run the offline demo's own subcommand, whichever module `otel-ml demo` maps to."""
-    parser = argparse.ArgumentParser(prog="otel-ml")
-    _demo_offline.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["demo", *argv])
-    return int(args.handler(args))
+    """Run `otel-ml demo --offline ARGV` in this process; returns the exit code."""
+    return main(["demo", "--offline", *argv])
 
 
 def test_demo_command_detects_the_injected_shift_and_writes_its_files(
@@ -43,7 +39,7 @@ def test_demo_command_detects_the_injected_shift_and_writes_its_files(
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_exactly_the_shifted_features_drift(tmp_path: Path, seed: int) -> None:
-    out = run_demo(tmp_path, seed=seed)
+    out = run_offline(tmp_path, seed=seed)
     drifted = {f.feature for f in out["report"].features if f.drifted}
     assert drifted <= {s.feature for s in SCANNER_RECALIBRATION}
     assert drifted >= SHIFTED
@@ -52,7 +48,7 @@ def test_exactly_the_shifted_features_drift(tmp_path: Path, seed: int) -> None:
 def test_without_the_shift_nothing_drifts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert _offline_demo(["--output-dir", str(tmp_path), "--no-shift"]) == 0
+    assert _offline_demo(["--output-dir", str(tmp_path), "--no-drift"]) == 0
     assert "no drift in 30 features" in capsys.readouterr().out
 
 

@@ -114,10 +114,9 @@ def _hold(seconds: float, console: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     if args.offline:
-        from otel_ml.cli._demo_offline import _run as offline
+        from otel_ml.demo._offline import run_command
 
-        args.no_shift = args.no_drift
-        return offline(args)
+        return run_command(args)
     from otel_ml.demo._console import DemoConsole, summary_lines
     from otel_ml.demo._report_html import REPORT_FILE, report_html
     from otel_ml.demo._run import DemoOptions, DemoResult, run_demo
