@@ -27,28 +27,35 @@ an acknowledged batch survives ``SIGKILL``, a retried one is not counted twice.
 :meth:`Store.write` commits several batches at once (group commit).
 
 All methods are thread-safe (one connection behind a lock).
+
+Layout: :class:`Store` is a thin front over a
+:class:`~otel_ml.evaluator._store_database.Database` (connection, lock, schema,
+transactions) and the tables it is handed to: ``WindowTable`` (windows, counters,
+traces, reports), ``SketchTable`` (sketches, durations, the sketch cache),
+``LabelTable`` (predictions, outcomes, joined) and ``StreamTable`` (streams). The
+front owns the batch ids, ``meta`` and the transaction of :meth:`Store.write`.
 """
 
 from __future__ import annotations
 
-import random
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from otel_ml.evaluator._records import CounterPoint, HistogramPoint, IngestBatch
-from otel_ml.evaluator._store_labels import _LabelJoin
-from otel_ml.evaluator._store_schema import MAX_TRACES_PER_WINDOW, _connect
-from otel_ml.evaluator._store_sketches import _SketchWriter
-from otel_ml.evaluator._store_windows import _WindowReader
-from otel_ml.evaluator._stream_state import decode_point, encode_point, stream_key
+from otel_ml.evaluator._store_database import Database
+from otel_ml.evaluator._store_labels import LabelStats, LabelTable
+from otel_ml.evaluator._store_sketches import SketchTable
+from otel_ml.evaluator._store_windows import MAX_TRACES_PER_WINDOW, WindowTable
+from otel_ml.evaluator._stream_state import StreamTable
 from otel_ml.evaluator._temporality import DEFAULT_MAX_STREAMS
-from otel_ml.evaluator._windows import Windowing
+from otel_ml.evaluator._windows import WindowData, Windowing, WindowKey
 
 __all__ = ["MAX_TRACES_PER_WINDOW", "Store", "StoreStats", "WriteOutcome"]
+
+#: Pending rows of the label join and what was evicted or ignored (``Store.stats``).
+StoreStats = LabelStats
 
 
 @dataclass(frozen=True)
@@ -59,16 +66,7 @@ class WriteOutcome:
     duplicate: bool
 
 
-@dataclass(frozen=True)
-class StoreStats:
-    pending_predictions: int
-    pending_outcomes: int
-    evicted_predictions: int
-    evicted_outcomes: int
-    duplicate_prediction_ids: int
-
-
-class Store(_WindowReader, _LabelJoin, _SketchWriter):
+class Store:
     """SQLite-backed state of the evaluator (see the module docstring).
 
     Parameters
@@ -99,32 +97,20 @@ class Store(_WindowReader, _LabelJoin, _SketchWriter):
         max_labelled: int = 200_000,
     ) -> None:
         self.windowing = windowing
-        self.label_ttl = label_ttl
-        self.max_pending = max_pending
-        self._conn = _connect(path)
-        self._lock = threading.RLock()
-        with self._lock:
-            self._pending_p = self._scalar("SELECT COUNT(*) FROM predictions")
-            self._pending_o = self._scalar("SELECT COUNT(*) FROM outcomes")
-        # Write-through cache of the merged sketches last written (saves a read and a
-        # decode per point); updated only after a commit succeeds, so it never runs ahead.
-        self.cache_size = cache_size
         self.max_labelled = max_labelled
-        self._rng = random.Random()
-        self._cache = OrderedDict()
-        self._cache_pending = {}
-        self._evicted_p = 0
-        self._evicted_o = 0
-        self._dup_ids = 0
+        self.db = Database(path)
+        self.windows = WindowTable(self.db, windowing)
+        self.sketches = SketchTable(self.db, self.windows, cache_size=cache_size)
+        self.labels = LabelTable(
+            self.db, self.windows, label_ttl=label_ttl, max_pending=max_pending
+        )
+        self.streams = StreamTable(self.db)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self.db.close()
 
     def stats(self) -> StoreStats:
-        return StoreStats(
-            self._pending_p, self._pending_o, self._evicted_p, self._evicted_o, self._dup_ids
-        )
+        return self.labels.stats()
 
     # ---- ingest -----------------------------------------------------------------------
     def write(
@@ -136,102 +122,110 @@ class Store(_WindowReader, _LabelJoin, _SketchWriter):
         """
         now = time.time() if now is None else now
         out: list[WriteOutcome] = []
-        with self._lock:
-            c = self._conn
-            c.execute("BEGIN IMMEDIATE")
+        with self.db.lock:
             try:
-                self._cache_pending = {}
-                fresh: list[IngestBatch] = []
-                seen: set[str] = set()
-                for b in batches:
-                    dup = b.batch_id in seen or (
-                        c.execute("SELECT 1 FROM batches WHERE id=?", (b.batch_id,)).fetchone()
-                        is not None
-                    )
-                    out.append(WriteOutcome(b.batch_id, dup))
-                    if not dup:
-                        seen.add(b.batch_id)
-                        fresh.append(b)
-                        c.execute("INSERT INTO batches(id, at) VALUES (?, ?)", (b.batch_id, now))
-                self._write_histograms(h for b in fresh for h in b.histograms)
-                self._write_counters(p for b in fresh for p in b.counters)
-                self._write_predictions([e for b in fresh for e in b.predictions])
-                self._write_outcomes([e for b in fresh for e in b.outcomes])
-                self._write_stream_state(p for b in batches for p in b.stream_state)
-                self._bound_pending()
-                c.execute("COMMIT")
-                self._commit_cache()
+                with self.db.transaction() as c:
+                    fresh: list[IngestBatch] = []
+                    seen: set[str] = set()
+                    for b in batches:
+                        dup = b.batch_id in seen or (
+                            c.execute("SELECT 1 FROM batches WHERE id=?", (b.batch_id,)).fetchone()
+                            is not None
+                        )
+                        out.append(WriteOutcome(b.batch_id, dup))
+                        if not dup:
+                            seen.add(b.batch_id)
+                            fresh.append(b)
+                            c.execute(
+                                "INSERT INTO batches(id, at) VALUES (?, ?)", (b.batch_id, now)
+                            )
+                    self.sketches.write_histograms(h for b in fresh for h in b.histograms)
+                    self.sketches.write_counters(p for b in fresh for p in b.counters)
+                    self.labels.write_predictions([e for b in fresh for e in b.predictions])
+                    self.labels.write_outcomes([e for b in fresh for e in b.outcomes])
+                    self.streams.write(p for b in batches for p in b.stream_state)
+                    self.labels.bound_pending()
             except BaseException:
-                c.execute("ROLLBACK")
-                self._cache.clear()
-                self._pending_p = self._scalar("SELECT COUNT(*) FROM predictions")
-                self._pending_o = self._scalar("SELECT COUNT(*) FROM outcomes")
+                self.sketches.drop_cache()
+                self.labels.resync()
                 raise
+            self.sketches.commit_cache()
         return out
-
-    def _write_stream_state(self, points: Iterable[HistogramPoint | CounterPoint]) -> None:
-        self._conn.executemany(
-            "INSERT INTO streams(key, point, t) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
-            "SET point=excluded.point, t=excluded.t WHERE excluded.t > streams.t",
-            [(stream_key(p), encode_point(p), p.time_unix_nano) for p in points],
-        )
 
     def stream_state(self, limit: int) -> list[HistogramPoint | CounterPoint]:
         """The latest stored point of the ``limit`` most recent cumulative streams,
         oldest first (for ``CumulativeToDelta.restore``); older ones are forgotten."""
-        with self._lock:
-            self._prune_streams(limit)
-            rows = self._conn.execute("SELECT point FROM streams ORDER BY t").fetchall()
-        return [decode_point(r[0]) for r in rows]
+        return self.streams.latest(limit)
 
-    def _prune_streams(self, limit: int) -> None:
-        self._conn.execute(
-            "DELETE FROM streams WHERE key IN "
-            "(SELECT key FROM streams ORDER BY t DESC LIMIT -1 OFFSET ?)",
-            (limit,),
+    # ---- windows ----------------------------------------------------------------------
+    def dirty_windows(self, closed_before: float) -> list[WindowKey]:
+        """Windows with new data since their last evaluation that are closed."""
+        return self.windows.dirty(closed_before)
+
+    def oldest_dirty_start(self) -> float | None:
+        return self.windows.oldest_dirty_start()
+
+    def load_window(self, key: WindowKey) -> WindowData:
+        """Everything stored for one window."""
+        with self.db.lock:
+            numeric, predictions, duration = self.sketches.read(key)
+            counts = self.windows.counts(key)
+            labelled = self.labels.labelled(key, self.max_labelled)
+        return WindowData(
+            key=key,
+            numeric=numeric,
+            categorical=counts.categorical,
+            predictions=predictions,
+            prediction_classes=counts.prediction_classes,
+            calls=counts.calls,
+            rows=counts.rows,
+            errors=counts.errors,
+            quality=counts.quality,
+            duration=duration,
+            n_predicted=counts.n_predicted,
+            labelled=labelled,
+            trace_ids=counts.trace_ids,
         )
+
+    def save_report(self, key: WindowKey, report_json: str, *, now: float) -> None:
+        """Store a window's report and mark the window clean, in one transaction."""
+        self.windows.save_report(key, report_json, now=now)
+
+    def models(self) -> list[tuple[str, str]]:
+        """Every (model, version) with stored windows."""
+        return self.windows.models()
+
+    def reports(self, model: str, *, limit: int = 50) -> list[tuple[WindowKey, str]]:
+        """The latest stored reports of ``model`` (any version), newest first."""
+        return self.windows.reports(model, limit=limit)
+
+    def latest_reports(self) -> list[str]:
+        """The report JSON of the latest evaluated window of every model version."""
+        return self.windows.latest_reports()
 
     # ---- housekeeping -----------------------------------------------------------------
     def housekeep(self, now: float, *, retention: float, batch_id_ttl: float = 86400.0) -> None:
         """Drop expired pending rows, old windows and old batch ids."""
-        with self._lock:
-            c = self._conn
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                self._expire_pending(now - self.label_ttl)
+        with self.db.lock:
+            with self.db.transaction() as c:
+                self.labels.expire_pending(now)
                 old = now - retention
-                for table in (
-                    "windows",
-                    "sketches",
-                    "counters",
-                    "durations",
-                    "traces",
-                    "joined",
-                    "reports",
-                ):
-                    c.execute(f"DELETE FROM {table} WHERE start < ?", (old,))  # noqa: S608
+                self.windows.expire(old)
+                self.sketches.expire(old)
+                self.labels.expire(old)
                 c.execute("DELETE FROM batches WHERE at < ?", (now - batch_id_ttl,))
-                self._prune_streams(DEFAULT_MAX_STREAMS)  # restarted apps leave old streams
-                c.execute("COMMIT")
-                self._cache.clear()
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+                self.streams.prune(DEFAULT_MAX_STREAMS)  # restarted apps leave old streams
+            self.sketches.drop_cache()
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._lock:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value)
-            )
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
     def get_meta(self, key: str) -> str | None:
-        with self._lock:
-            row = self._conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        row = self.db.fetchone("SELECT value FROM meta WHERE key=?", (key,))
         return None if row is None else str(row[0])
 
     def count(self, table: str) -> int:
         """Row count of a table (tests and health only)."""
         if table not in ("batches", "predictions", "outcomes", "joined", "windows", "reports"):
             raise ValueError(f"unknown table {table}")
-        with self._lock:
-            return self._scalar(f"SELECT COUNT(*) FROM {table}")  # noqa: S608
+        return self.db.scalar(f"SELECT COUNT(*) FROM {table}")  # noqa: S608

@@ -8,79 +8,115 @@ prediction meeting its outcome becomes a ``joined`` row keyed by the window of t
 
 from __future__ import annotations
 
+import random
+from dataclasses import dataclass
+
 from otel_ml.evaluator._records import OutcomeEvent, PredictionEvent
-from otel_ml.evaluator._store_schema import (
-    _PREDICTED,
-    MAX_TRACES_PER_WINDOW,
-    _CounterKey,
-    _StoreState,
-    _v,
-)
+from otel_ml.evaluator._store_database import Database, float_or_nan, version_key
+from otel_ml.evaluator._store_windows import PREDICTED, CounterKey, WindowTable
+from otel_ml.evaluator._windows import LabelledRows, WindowKey
+
+__all__ = ["LabelStats", "LabelTable"]
 
 
-class _LabelJoin(_StoreState):
-    """Writes prediction and outcome events and joins them (inside ``Store.write``)."""
+@dataclass(frozen=True)
+class LabelStats:
+    """Pending rows of the label join, and what was evicted or ignored since start-up."""
 
-    def _write_predictions(self, events: list[PredictionEvent]) -> None:
+    pending_predictions: int
+    pending_outcomes: int
+    evicted_predictions: int
+    evicted_outcomes: int
+    duplicate_prediction_ids: int
+
+
+class LabelTable:
+    """The ``predictions``, ``outcomes`` and ``joined`` tables.
+
+    Parameters
+    ----------
+    db
+        The database.
+    windows
+        Where the per-window prediction counts and trace ids go.
+    label_ttl, max_pending
+        Pending rows older than ``label_ttl`` seconds are dropped by
+        :meth:`expire_pending`; beyond ``max_pending`` rows the oldest are evicted.
+    """
+
+    def __init__(
+        self, db: Database, windows: WindowTable, *, label_ttl: float, max_pending: int
+    ) -> None:
+        self.db = db
+        self.windows = windows
+        self.label_ttl = label_ttl
+        self.max_pending = max_pending
+        self._rng = random.Random()
+        self._pending_p = 0
+        self._pending_o = 0
+        self._evicted_p = 0
+        self._evicted_o = 0
+        self._dup_ids = 0
+        self.resync()
+
+    def stats(self) -> LabelStats:
+        return LabelStats(
+            self._pending_p, self._pending_o, self._evicted_p, self._evicted_o, self._dup_ids
+        )
+
+    def resync(self) -> None:
+        """Read the pending counts back from the tables (at start, after a failed write)."""
+        with self.db.lock:
+            self._pending_p = self.db.scalar("SELECT COUNT(*) FROM predictions")
+            self._pending_o = self.db.scalar("SELECT COUNT(*) FROM outcomes")
+
+    # ---- writes (inside Store.write's transaction) -------------------------------------
+    def write_predictions(self, events: list[PredictionEvent]) -> None:
         if not events:
             return
-        c = self._conn
-        w = self.windowing
-        counts: dict[_CounterKey, float] = {}
+        db = self.db
+        w = self.windows.windowing
+        counts: dict[CounterKey, float] = {}
         traces: set[tuple[str, str, float, str]] = set()
         for e in events:
             t = e.time_unix_nano / 1e9
             start = w.start_of(t)
-            v = _v(e.version)
+            v = version_key(e.version)
             if e.trace_id:
                 traces.add((e.model, v, start, e.trace_id))
             for i, pid in enumerate(e.ids):
                 score = e.values[i] if e.values is not None and i < len(e.values) else None
                 label = e.labels[i] if e.labels is not None and i < len(e.labels) else None
-                cur = c.execute(
+                cur = db.execute(
                     "INSERT OR IGNORE INTO predictions(model, id, version, t, score, label, "
                     "trace_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (e.model, pid, v, t, score, label, e.trace_id),
                 )
                 if cur.rowcount == 0 or self._is_joined(e.model, pid):
                     if cur.rowcount:
-                        c.execute("DELETE FROM predictions WHERE model=? AND id=?", (e.model, pid))
+                        db.execute("DELETE FROM predictions WHERE model=? AND id=?", (e.model, pid))
                     self._dup_ids += 1
                     continue
                 self._pending_p += 1
-                key = (e.model, v, start, _PREDICTED, "", "")
+                key = (e.model, v, start, PREDICTED, "", "")
                 counts[key] = counts.get(key, 0.0) + 1
-                out = c.execute(
+                out = db.fetchone(
                     "SELECT actual_label, actual_value, t FROM outcomes WHERE model=? AND id=?",
                     (e.model, pid),
-                ).fetchone()
+                )
                 if out is not None:
                     self._join(e.model, pid, out[0], out[1], out[2])
-        self._add_counters(counts)
-        self._add_traces(traces)
+        self.windows.add_counters(counts)
+        self.windows.add_traces(traces)
 
     def _is_joined(self, model: str, pid: str) -> bool:
         return (
-            self._conn.execute(
-                "SELECT 1 FROM joined WHERE model=? AND id=?", (model, pid)
-            ).fetchone()
+            self.db.fetchone("SELECT 1 FROM joined WHERE model=? AND id=?", (model, pid))
             is not None
         )
 
-    def _add_traces(self, traces: set[tuple[str, str, float, str]]) -> None:
-        c = self._conn
-        for model, v, start, tid in traces:
-            n = self._scalar(
-                "SELECT COUNT(*) FROM traces WHERE model=? AND version=? AND start=?",
-                (model, v, start),
-            )
-            if n < MAX_TRACES_PER_WINDOW:
-                c.execute(
-                    "INSERT OR IGNORE INTO traces VALUES (?, ?, ?, ?)", (model, v, start, tid)
-                )
-
-    def _write_outcomes(self, events: list[OutcomeEvent]) -> None:
-        c = self._conn
+    def write_outcomes(self, events: list[OutcomeEvent]) -> None:
+        db = self.db
         for e in events:
             t = e.time_unix_nano / 1e9
             for pid, actual in zip(e.ids, e.actuals, strict=False):
@@ -89,13 +125,13 @@ class _LabelJoin(_StoreState):
                 if self._is_joined(e.model, pid):
                     self._dup_ids += 1
                     continue
-                pred = c.execute(
+                pred = db.fetchone(
                     "SELECT 1 FROM predictions WHERE model=? AND id=?", (e.model, pid)
-                ).fetchone()
+                )
                 if pred is not None:
                     self._join(e.model, pid, a_label, a_value, t)
                 else:
-                    cur = c.execute(
+                    cur = db.execute(
                         "INSERT OR IGNORE INTO outcomes(model, id, actual_label, actual_value, t) "
                         "VALUES (?, ?, ?, ?, ?)",
                         (e.model, pid, a_label, a_value, t),
@@ -108,13 +144,12 @@ class _LabelJoin(_StoreState):
     def _join(
         self, model: str, pid: str, a_label: str | None, a_value: float | None, t_label: float
     ) -> None:
-        c = self._conn
-        p = c.execute(
+        db = self.db
+        version, t_pred, score, label = db.fetchone(
             "SELECT version, t, score, label FROM predictions WHERE model=? AND id=?", (model, pid)
-        ).fetchone()
-        version, t_pred, score, label = p
-        start = self.windowing.start_of(t_pred)
-        c.execute(
+        )
+        start = self.windows.windowing.start_of(t_pred)
+        db.execute(
             "INSERT OR REPLACE INTO joined(model, id, version, start, score, label, actual_label, "
             "actual_value, delay, u) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -130,17 +165,18 @@ class _LabelJoin(_StoreState):
                 self._rng.random(),
             ),
         )
-        c.execute("DELETE FROM predictions WHERE model=? AND id=?", (model, pid))
+        db.execute("DELETE FROM predictions WHERE model=? AND id=?", (model, pid))
         self._pending_p -= 1
-        if c.execute("DELETE FROM outcomes WHERE model=? AND id=?", (model, pid)).rowcount:
+        if db.execute("DELETE FROM outcomes WHERE model=? AND id=?", (model, pid)).rowcount:
             self._pending_o -= 1
-        self._touch([(model, version, start)])
+        self.windows.touch([(model, version, start)])
 
-    def _bound_pending(self) -> None:
-        c = self._conn
+    def bound_pending(self) -> None:
+        """Evict the oldest pending rows beyond ``max_pending`` (counted)."""
+        db = self.db
         if self._pending_p > self.max_pending:
             n = self._pending_p - self.max_pending
-            c.execute(
+            db.execute(
                 "DELETE FROM predictions WHERE rowid IN "
                 "(SELECT rowid FROM predictions ORDER BY t LIMIT ?)",
                 (n,),
@@ -149,7 +185,7 @@ class _LabelJoin(_StoreState):
             self._evicted_p += n
         if self._pending_o > self.max_pending:
             n = self._pending_o - self.max_pending
-            c.execute(
+            db.execute(
                 "DELETE FROM outcomes WHERE rowid IN "
                 "(SELECT rowid FROM outcomes ORDER BY t LIMIT ?)",
                 (n,),
@@ -157,12 +193,42 @@ class _LabelJoin(_StoreState):
             self._pending_o -= n
             self._evicted_o += n
 
-    def _expire_pending(self, cut: float) -> None:
-        """Drop pending predictions and outcomes older than ``cut`` (counted as evicted)."""
-        c = self._conn
-        n = c.execute("DELETE FROM predictions WHERE t < ?", (cut,)).rowcount
+    def expire_pending(self, now: float) -> None:
+        """Drop pending predictions and outcomes older than ``label_ttl`` (counted as evicted)."""
+        cut = now - self.label_ttl
+        db = self.db
+        n = db.execute("DELETE FROM predictions WHERE t < ?", (cut,)).rowcount
         self._pending_p -= n
         self._evicted_p += n
-        n = c.execute("DELETE FROM outcomes WHERE t < ?", (cut,)).rowcount
+        n = db.execute("DELETE FROM outcomes WHERE t < ?", (cut,)).rowcount
         self._pending_o -= n
         self._evicted_o += n
+
+    def expire(self, before: float) -> None:
+        """Forget the joined rows of windows that started before ``before``."""
+        self.db.execute("DELETE FROM joined WHERE start < ?", (before,))
+
+    # ---- reads -------------------------------------------------------------------------
+    def labelled(self, key: WindowKey, limit: int) -> LabelledRows:
+        """The joined rows of one window: all counted, at most ``limit`` loaded (a uniform
+        random sample: ``u`` was drawn at join time)."""
+        k = (key.model, key.version, key.start)
+        with self.db.lock:
+            n_joined = self.db.scalar(
+                "SELECT COUNT(*) FROM joined WHERE model=? AND version=? AND start=?", k
+            )
+            jn = self.db.fetchall(
+                "SELECT id, score, label, actual_label, actual_value, delay FROM joined "
+                "WHERE model=? AND version=? AND start=? ORDER BY u LIMIT ?",
+                (*k, limit),
+            )
+        jn.sort(key=lambda r: r[0])
+        return LabelledRows(
+            ids=tuple(r[0] for r in jn),
+            scores=tuple(float_or_nan(r[1]) for r in jn),
+            predicted=tuple(r[2] for r in jn),
+            actual_labels=tuple(r[3] for r in jn),
+            actual_values=tuple(float_or_nan(r[4]) for r in jn),
+            delays=tuple(float(r[5]) for r in jn),
+            n_total=n_joined,
+        )

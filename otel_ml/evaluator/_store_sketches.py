@@ -1,39 +1,60 @@
 """Store part: merging incoming histogram and counter points into their windows.
 
 Sketches of the same (model, version, window, signal, name) are merged into one row;
-the merged sketches last written stay in a write-through LRU cache (``Store.write``
-moves them from ``_cache_pending`` into ``_cache`` only once the transaction commits).
+the merged sketches last written stay in a write-through LRU cache, updated only
+once the transaction that wrote them commits (:meth:`SketchTable.commit_cache`),
+so it never runs ahead of the database.
 """
 
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Iterable
 
 from otel_ml import semconv as sc
 from otel_ml.evaluator._records import CounterPoint, ExplicitBuckets, HistogramPoint, attribute
 from otel_ml.evaluator._store_codec import _explicit_from_json, _explicit_to_json, _merge_explicit
-from otel_ml.evaluator._store_schema import (
-    _FEATURE,
-    _PREDICTION,
-    _CounterKey,
-    _SketchKey,
-    _StoreState,
-    _v,
-)
+from otel_ml.evaluator._store_database import Database, version_key
+from otel_ml.evaluator._store_windows import CounterKey, WindowTable
+from otel_ml.evaluator._windows import WindowKey
 from otel_ml.sketch import NumericSketch
 
+__all__ = ["SketchTable"]
 
-class _SketchWriter(_StoreState):
-    """Writes feature/prediction sketches, durations and counters (inside ``Store.write``)."""
+_FEATURE, _PREDICTION = "feature", "prediction"
+#: (model, version, window start, signal, name) of one sketch row.
+_SketchKey = tuple[str, str, float, str, str]
 
-    def _write_histograms(self, points: Iterable[HistogramPoint]) -> None:
+
+class SketchTable:
+    """The ``sketches`` and ``durations`` tables, and the counters the SDK sends.
+
+    Parameters
+    ----------
+    db
+        The database.
+    windows
+        Where counters go and which windows get marked dirty.
+    cache_size
+        Merged sketches kept in memory for the next write to the same window.
+    """
+
+    def __init__(self, db: Database, windows: WindowTable, *, cache_size: int) -> None:
+        self.db = db
+        self.windows = windows
+        self.cache_size = cache_size
+        self._cache: OrderedDict[_SketchKey, NumericSketch] = OrderedDict()
+        self._written: dict[_SketchKey, NumericSketch] = {}
+
+    # ---- writes (inside Store.write's transaction) -------------------------------------
+    def write_histograms(self, points: Iterable[HistogramPoint]) -> None:
         merged: dict[_SketchKey, NumericSketch] = {}
         durations: dict[tuple[str, str, float], ExplicitBuckets] = {}
-        w = self.windowing
+        w = self.windows.windowing
         for p in points:
             start = w.start_of_ns(p.time_unix_nano)
-            mv = (p.model, _v(p.version), start)
+            mv = (p.model, version_key(p.version), start)
             if isinstance(p.buckets, ExplicitBuckets):
                 if p.metric == sc.METRIC_PREDICT_DURATION:
                     prev = durations.get(mv)
@@ -51,42 +72,42 @@ class _SketchWriter(_StoreState):
                 merged[key].merge(sk)
             else:
                 merged[key] = sk
-        c = self._conn
+        db = self.db
         for key, sk in merged.items():
             cached = self._cache.get(key)
             if cached is not None:
                 old: NumericSketch | None = cached.copy()
             else:
-                row = c.execute(
+                row = db.fetchone(
                     "SELECT data FROM sketches WHERE model=? AND version=? AND start=? "
                     "AND signal=? AND name=?",
                     key,
-                ).fetchone()
+                )
                 old = None if row is None else NumericSketch.from_dict(json.loads(row[0]))
             if old is not None:
                 old.merge(sk)
                 sk = old
-            self._cache_pending[key] = sk
-            c.execute(
+            self._written[key] = sk
+            db.execute(
                 "INSERT OR REPLACE INTO sketches(model, version, start, signal, name, data) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (*key, json.dumps(sk.to_dict())),
             )
         for mv, eb in durations.items():
-            row = c.execute(
+            row = db.fetchone(
                 "SELECT data FROM durations WHERE model=? AND version=? AND start=?", mv
-            ).fetchone()
+            )
             if row is not None:
                 eb = _merge_explicit(_explicit_from_json(row[0]), eb)
-            c.execute(
+            db.execute(
                 "INSERT OR REPLACE INTO durations(model, version, start, data) VALUES (?,?,?,?)",
                 (*mv, _explicit_to_json(eb)),
             )
-        self._touch([k[:3] for k in merged] + list(durations))
+        self.windows.touch([k[:3] for k in merged] + list(durations))
 
-    def _write_counters(self, points: Iterable[CounterPoint]) -> None:
-        sums: dict[_CounterKey, float] = {}
-        w = self.windowing
+    def write_counters(self, points: Iterable[CounterPoint]) -> None:
+        sums: dict[CounterKey, float] = {}
+        w = self.windows.windowing
         for p in points:
             if p.metric == sc.METRIC_FEATURE_CATEGORIES:
                 k = attribute(p.attributes, sc.ML_FEATURE_VALUE)
@@ -102,19 +123,52 @@ class _SketchWriter(_StoreState):
                 continue
             key = (
                 p.model,
-                _v(p.version),
+                version_key(p.version),
                 w.start_of_ns(p.time_unix_nano),
                 p.metric,
                 p.feature or "",
                 "" if k is None else str(k),
             )
             sums[key] = sums.get(key, 0.0) + p.value
-        self._add_counters(sums)
+        self.windows.add_counters(sums)
 
-    def _commit_cache(self) -> None:
+    def expire(self, before: float) -> None:
+        """Forget the sketches and durations of windows that started before ``before``."""
+        for table in ("sketches", "durations"):
+            self.db.execute(f"DELETE FROM {table} WHERE start < ?", (before,))  # noqa: S608
+
+    # ---- the cache ---------------------------------------------------------------------
+    def commit_cache(self) -> None:
         """Make the sketches of the committed transaction the cached ones (LRU bound)."""
-        for key, sk in self._cache_pending.items():
+        for key, sk in self._written.items():
             self._cache[key] = sk
             self._cache.move_to_end(key)
+        self._written = {}
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
+
+    def drop_cache(self) -> None:
+        """Forget every cached sketch (after a failed transaction or a deletion)."""
+        self._cache.clear()
+        self._written = {}
+
+    # ---- reads -------------------------------------------------------------------------
+    def read(
+        self, key: WindowKey
+    ) -> tuple[dict[str, NumericSketch], dict[str, NumericSketch], ExplicitBuckets | None]:
+        """The feature sketches, prediction sketches and duration histogram of one window."""
+        k = (key.model, key.version, key.start)
+        with self.db.lock:
+            sk = self.db.fetchall(
+                "SELECT signal, name, data FROM sketches WHERE model=? AND version=? AND start=?", k
+            )
+            dur = self.db.fetchone(
+                "SELECT data FROM durations WHERE model=? AND version=? AND start=?", k
+            )
+        numeric: dict[str, NumericSketch] = {}
+        preds: dict[str, NumericSketch] = {}
+        for signal, name, data in sk:
+            (numeric if signal == _FEATURE else preds)[name] = NumericSketch.from_dict(
+                json.loads(data)
+            )
+        return numeric, preds, _explicit_from_json(dur[0]) if dur else None

@@ -20,6 +20,7 @@ True
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from otel_ml.evaluator._records import (
@@ -30,9 +31,10 @@ from otel_ml.evaluator._records import (
     ResourceIdentity,
     Temporality,
 )
+from otel_ml.evaluator._store_database import Database
 from otel_ml.sketch import ExponentialBuckets
 
-__all__ = ["decode_point", "encode_point", "stream_key"]
+__all__ = ["StreamTable", "decode_point", "encode_point", "stream_key"]
 
 _BYTES = "$bytes"
 
@@ -100,3 +102,34 @@ def decode_point(text: str) -> HistogramPoint | CounterPoint:
         bounds, counts, n, total, lo, hi = d["explicit"]
         buckets = ExplicitBuckets(tuple(bounds), tuple(counts), n, total, lo, hi)
     return HistogramPoint(*common, buckets)
+
+
+class StreamTable:
+    """The ``streams`` table: the latest point of each cumulative stream."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def write(self, points: Iterable[HistogramPoint | CounterPoint]) -> None:
+        """Keep each point unless its stream already has a later one (inside a transaction)."""
+        self.db.executemany(
+            "INSERT INTO streams(key, point, t) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
+            "SET point=excluded.point, t=excluded.t WHERE excluded.t > streams.t",
+            [(stream_key(p), encode_point(p), p.time_unix_nano) for p in points],
+        )
+
+    def latest(self, limit: int) -> list[HistogramPoint | CounterPoint]:
+        """The latest point of the ``limit`` most recent streams, oldest first; older
+        streams are forgotten."""
+        with self.db.lock:
+            self.prune(limit)
+            rows = self.db.fetchall("SELECT point FROM streams ORDER BY t")
+        return [decode_point(r[0]) for r in rows]
+
+    def prune(self, limit: int) -> None:
+        """Forget all but the ``limit`` most recent streams."""
+        self.db.execute(
+            "DELETE FROM streams WHERE key IN "
+            "(SELECT key FROM streams ORDER BY t DESC LIMIT -1 OFFSET ?)",
+            (limit,),
+        )

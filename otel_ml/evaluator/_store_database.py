@@ -1,0 +1,136 @@
+"""The evaluator's SQLite database: the connection, its lock, the schema and transactions.
+
+:class:`Database` is handed to the parts of the store (:class:`~otel_ml.evaluator.
+_store_windows.WindowTable`, :class:`~otel_ml.evaluator._store_sketches.SketchTable`,
+:class:`~otel_ml.evaluator._store_labels.LabelTable`,
+:class:`~otel_ml.evaluator._stream_state.StreamTable`); each reads and writes its
+own tables through it. What every table holds is described in
+:mod:`otel_ml.evaluator._store`.
+
+Examples
+--------
+>>> db = Database(":memory:")
+>>> with db.transaction():
+...     db.execute("INSERT INTO meta(key, value) VALUES ('a', 'b')").rowcount
+1
+>>> db.scalar("SELECT COUNT(*) FROM meta")
+1
+>>> db.close()
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Database"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS batches_at ON batches(at);
+CREATE TABLE IF NOT EXISTS windows (
+  model TEXT, version TEXT, start REAL, dirty INTEGER NOT NULL DEFAULT 1,
+  evaluated_at REAL, PRIMARY KEY (model, version, start));
+CREATE INDEX IF NOT EXISTS windows_dirty ON windows(dirty, start);
+CREATE TABLE IF NOT EXISTS sketches (
+  model TEXT, version TEXT, start REAL, signal TEXT, name TEXT, data TEXT NOT NULL,
+  PRIMARY KEY (model, version, start, signal, name));
+CREATE TABLE IF NOT EXISTS counters (
+  model TEXT, version TEXT, start REAL, metric TEXT, feature TEXT, key TEXT,
+  value REAL NOT NULL, PRIMARY KEY (model, version, start, metric, feature, key));
+CREATE TABLE IF NOT EXISTS durations (
+  model TEXT, version TEXT, start REAL, data TEXT NOT NULL,
+  PRIMARY KEY (model, version, start));
+CREATE TABLE IF NOT EXISTS traces (
+  model TEXT, version TEXT, start REAL, trace_id TEXT,
+  PRIMARY KEY (model, version, start, trace_id));
+CREATE TABLE IF NOT EXISTS predictions (
+  model TEXT, id TEXT, version TEXT, t REAL NOT NULL, score REAL, label TEXT,
+  trace_id TEXT, PRIMARY KEY (model, id));
+CREATE INDEX IF NOT EXISTS predictions_t ON predictions(t);
+CREATE TABLE IF NOT EXISTS outcomes (
+  model TEXT, id TEXT, actual_label TEXT, actual_value REAL, t REAL NOT NULL,
+  PRIMARY KEY (model, id));
+CREATE INDEX IF NOT EXISTS outcomes_t ON outcomes(t);
+CREATE TABLE IF NOT EXISTS joined (
+  model TEXT, id TEXT, version TEXT, start REAL, score REAL, label TEXT,
+  actual_label TEXT, actual_value REAL, delay REAL, u REAL NOT NULL, PRIMARY KEY (model, id));
+CREATE INDEX IF NOT EXISTS joined_window ON joined(model, version, start, u);
+CREATE TABLE IF NOT EXISTS reports (
+  model TEXT, version TEXT, start REAL, end_ REAL, data TEXT NOT NULL, at REAL,
+  PRIMARY KEY (model, version, start));
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS streams (key TEXT PRIMARY KEY, point TEXT NOT NULL, t INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS streams_t ON streams(t);
+"""
+
+
+def version_key(version: str | None) -> str:
+    """How a model version is stored (``""`` for none)."""
+    return version or ""
+
+
+def float_or_nan(x: float | None) -> float:
+    """A stored REAL that may be NULL, as a float."""
+    return math.nan if x is None else float(x)
+
+
+class Database:
+    """One SQLite connection (WAL, ``synchronous=FULL``, explicit transactions) behind a lock.
+
+    The lock is re-entrant: a table method that takes it may be called inside
+    :meth:`transaction`, which holds it until the transaction ends.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.lock = threading.RLock()
+        self.conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` under the lock; rolled back if the body raises."""
+        with self.lock:
+            c = self.conn
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                yield c
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+    def execute(self, sql: str, args: Sequence[object] = ()) -> sqlite3.Cursor:
+        with self.lock:
+            return self.conn.execute(sql, args)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        with self.lock:
+            self.conn.executemany(sql, rows)
+
+    def fetchall(self, sql: str, args: Sequence[object] = ()) -> list[Any]:
+        with self.lock:
+            return self.conn.execute(sql, args).fetchall()
+
+    def fetchone(self, sql: str, args: Sequence[object] = ()) -> Any:
+        with self.lock:
+            return self.conn.execute(sql, args).fetchone()
+
+    def scalar(self, sql: str, args: Sequence[object] = ()) -> int:
+        """The first column of the first row as an int (0 for no row or NULL)."""
+        with self.lock:
+            row = self.conn.execute(sql, args).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
