@@ -63,8 +63,7 @@ from otel_ml.evaluator import (
 )
 from otel_ml.evaluator._decode import decode_body
 from otel_ml.evaluator._otlp_grpc import SERVICE_NAMES, OtlpGrpcServer
-from otel_ml.instrumentation import exponential_data_point
-from otel_ml.sketch import NumericSketch
+from otel_ml.sketch import NumericSketch, exponential_data_point
 
 
 class _NullSink:

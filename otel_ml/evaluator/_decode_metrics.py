@@ -12,11 +12,13 @@ Rules (documented in the package docstring of :mod:`otel_ml.evaluator._records`)
   bucket counts that do not add up to ``count``, a scale outside ``[-10, 20]``,
   more than :data:`MAX_BUCKETS` buckets, non-increasing bounds, non-finite or
   negative values where OTLP forbids them.
+
+Exponential histogram points are checked and decoded by the sketch layer
+(:func:`otel_ml.sketch.exponential_buckets`, next to the encoding the SDK exports).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import Counter
 from typing import Any
@@ -39,122 +41,51 @@ from otel_ml.evaluator._records import (
     Temporality,
     attribute,
 )
-from otel_ml.sketch import MAX_SCALE, MIN_SCALE, ExponentialBuckets
+from otel_ml.sketch import (
+    MAX_POINT_BUCKETS,
+    R_COUNTS,
+    R_NON_FINITE,
+    R_SCALE,
+    R_TOO_MANY,
+    InvalidPoint,
+    exponential_buckets,
+)
 
-__all__ = ["MAX_BUCKETS", "ML_NAMESPACE", "decode_metrics", "exponential_extremes"]
+__all__ = [
+    "MAX_BUCKETS",
+    "ML_NAMESPACE",
+    "R_COUNTS",
+    "R_NON_FINITE",
+    "R_SCALE",
+    "R_TOO_MANY",
+    "decode_metrics",
+]
 
 #: Metric names otel_ml reads start with this prefix.
 ML_NAMESPACE = "ml."
 #: Largest number of buckets (per sign, or explicit bounds) accepted in one point.
-MAX_BUCKETS = 4096
+MAX_BUCKETS = MAX_POINT_BUCKETS
 
 _TEMPORALITY = {1: Temporality.DELTA, 2: Temporality.CUMULATIVE}
 _FLAG_NO_RECORDED_VALUE = 1
 
 R_TEMPORALITY = "unspecified aggregation temporality"
 R_NO_TIME = "data point without time_unix_nano"
-R_COUNTS = "bucket counts do not add up to count"
-R_SCALE = f"exponential histogram scale outside [{MIN_SCALE}, {MAX_SCALE}]"
-R_TOO_MANY = f"more than {MAX_BUCKETS} buckets"
 R_BOUNDS = "explicit bounds not strictly increasing or not finite"
 R_BUCKET_LEN = "bucket_counts must have len(explicit_bounds) + 1 entries"
-R_NON_FINITE = "non-finite sum, min, max or value"
 R_NEGATIVE = "negative value in a monotonic sum"
 R_NO_VALUE = "sum data point without a value"
 
 
-class _Reject(Exception):
-    """A point of ours that cannot be used; the message is the reason."""
-
-
-def _bound(scale: int, index: int) -> float:
-    """Lower edge of exponential bucket ``index`` at ``scale``: ``2 ** (index / 2**scale)``."""
-    try:
-        return float(2.0 ** math.ldexp(index, -scale))
-    except OverflowError:
-        return math.inf
-
-
-def exponential_extremes(b: ExponentialBuckets) -> tuple[float, float]:
-    """min/max estimated from the outermost non-empty buckets (point without min/max)."""
-    pos = [i for i, c in enumerate(b.positive_counts) if c]
-    neg = [i for i, c in enumerate(b.negative_counts) if c]
-    if neg:
-        lo = -_bound(b.scale, b.negative_offset + neg[-1] + 1)
-    elif b.zero_count:
-        lo = 0.0
-    elif pos:
-        lo = _bound(b.scale, b.positive_offset + pos[0])
-    else:
-        return math.inf, -math.inf
-    if pos:
-        hi = _bound(b.scale, b.positive_offset + pos[-1] + 1)
-    elif b.zero_count:
-        hi = 0.0
-    else:
-        hi = -_bound(b.scale, b.negative_offset + neg[0])
-    return lo, hi
-
-
-def _exp_sum_estimate(p: Any) -> float:
-    total = 0.0
-    for sign, buckets in ((1.0, p.positive), (-1.0, p.negative)):
-        for i, c in enumerate(buckets.bucket_counts):
-            if c:
-                lo = _bound(p.scale, buckets.offset + i)
-                hi = _bound(p.scale, buckets.offset + i + 1)
-                total += sign * c * (lo + hi) / 2.0
-    return total
-
-
-def _trimmed(offset: int, counts: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
-    """Drop empty buckets at both ends (SDKs pad to their maximum size)."""
-    lo, hi = 0, len(counts)
-    while lo < hi and not counts[lo]:
-        lo += 1
-    while hi > lo and not counts[hi - 1]:
-        hi -= 1
-    return (offset + lo, counts[lo:hi]) if lo < hi else (0, ())
+#: A point of ours that cannot be used; the message is the reason (the sketch layer's
+#: exponential-point checks raise the same exception).
+_Reject = InvalidPoint
 
 
 def _finite(*values: float | None) -> None:
     for v in values:
         if v is not None and not math.isfinite(v):
             raise _Reject(R_NON_FINITE)
-
-
-def _exponential(p: Any) -> ExponentialBuckets:
-    if not MIN_SCALE <= p.scale <= MAX_SCALE:
-        raise _Reject(R_SCALE)
-    pos = tuple(p.positive.bucket_counts)
-    neg = tuple(p.negative.bucket_counts)
-    if len(pos) > MAX_BUCKETS or len(neg) > MAX_BUCKETS:
-        raise _Reject(R_TOO_MANY)
-    if p.zero_count + sum(pos) + sum(neg) != p.count:
-        raise _Reject(R_COUNTS)
-    total = p.sum if p.HasField("sum") else _exp_sum_estimate(p)
-    has_min, has_max = p.HasField("min"), p.HasField("max")
-    mn = float(p.min) if has_min else math.inf
-    mx = float(p.max) if has_max else -math.inf
-    _finite(total, mn if has_min else None, mx if has_max else None)
-    pos_offset, pos = _trimmed(p.positive.offset, pos)
-    neg_offset, neg = _trimmed(p.negative.offset, neg)
-    fields = ExponentialBuckets(
-        scale=p.scale,
-        zero_count=p.zero_count,
-        positive_offset=pos_offset,
-        positive_counts=pos,
-        negative_offset=neg_offset,
-        negative_counts=neg,
-        count=p.count,
-        sum=float(total),
-        min=mn,
-        max=mx,
-    )
-    if has_min and has_max:
-        return fields
-    lo, hi = exponential_extremes(fields)
-    return dataclasses.replace(fields, min=mn if has_min else lo, max=mx if has_max else hi)
 
 
 def _explicit(p: Any) -> ExplicitBuckets:
@@ -244,7 +175,9 @@ class _MetricsDecoder:
                 if kind == "sum":
                     self.counters.append(CounterPoint(**common, value=_counter_value(p)))
                 else:
-                    buckets = _exponential(p) if kind == "exponential_histogram" else _explicit(p)
+                    buckets = (
+                        exponential_buckets(p) if kind == "exponential_histogram" else _explicit(p)
+                    )
                     self.histograms.append(HistogramPoint(**common, buckets=buckets))
             except _Reject as reason:
                 self.rejected[str(reason)] += 1

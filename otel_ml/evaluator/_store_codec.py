@@ -1,5 +1,5 @@
-"""How the store encodes what is not a sketch: explicit histograms as JSON, and
-categorical counts back into a :class:`~otel_ml.stats.CategoricalSketch`."""
+"""How the store encodes what is not a sketch: explicit histograms as JSON (categorical
+counts become a sketch through :func:`otel_ml.sketch.categorical_sketch`)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,7 @@ import json
 import math
 from bisect import bisect_left
 
-from otel_ml import semconv as sc
 from otel_ml.evaluator._records import ExplicitBuckets
-from otel_ml.sketch import CategoricalSketch
-
-
-def _categorical(counts: dict[str, int]) -> CategoricalSketch:
-    overflow = counts.pop(sc.OVERFLOW_CATEGORY, 0)
-    kept = {k: v for k, v in counts.items() if v > 0}
-    return CategoricalSketch.from_dict(
-        {"max_categories": max(len(kept), 100), "counts": kept, "overflow": max(overflow, 0)}
-    )
 
 
 def _explicit_to_json(b: ExplicitBuckets) -> str:

@@ -7,10 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from otel_ml import semconv as sc
-from otel_ml.evaluator._store_codec import _categorical
 from otel_ml.evaluator._store_database import Database
 from otel_ml.evaluator._windows import Windowing, WindowKey
-from otel_ml.sketch import CategoricalSketch
+from otel_ml.sketch import CategoricalSketch, categorical_sketch
 
 __all__ = ["MAX_TRACES_PER_WINDOW", "PREDICTED", "CounterKey", "WindowCounts", "WindowTable"]
 
@@ -113,9 +112,9 @@ class WindowTable:
             elif metric == PREDICTED:
                 out.n_predicted += int(value)
         for feature, counts in cat_counts.items():
-            out.categorical[feature] = _categorical(counts)
+            out.categorical[feature] = categorical_sketch(counts)
         if class_counts:
-            out.prediction_classes = _categorical(class_counts)
+            out.prediction_classes = categorical_sketch(class_counts)
         return out
 
     def dirty(self, closed_before: float) -> list[WindowKey]:

@@ -42,7 +42,6 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import TypeVar
 
-from otel_ml.evaluator._decode_metrics import exponential_extremes
 from otel_ml.evaluator._records import (
     CounterPoint,
     ExplicitBuckets,
@@ -52,7 +51,7 @@ from otel_ml.evaluator._records import (
     SubmitResult,
     Temporality,
 )
-from otel_ml.sketch import ExponentialBuckets
+from otel_ml.sketch import ExponentialBuckets, exponential_extremes
 
 __all__ = ["DEFAULT_MAX_STREAMS", "CumulativeToDelta", "DeltaSink", "subtract_exponential"]
 

@@ -36,7 +36,7 @@ from otel_ml.instrumentation._monitor import (
     monitoring_active,
 )
 from otel_ml.instrumentation._options import MonitorOptions, OneDimensionalInput, Task
-from otel_ml.instrumentation._otlp_bridge import SketchMetricExporter, exponential_data_point
+from otel_ml.instrumentation._otlp_bridge import SketchMetricExporter
 from otel_ml.instrumentation._outcome import record_outcome
 from otel_ml.instrumentation._prometheus import SketchCollector
 from otel_ml.instrumentation._window import DURATION_BOUNDS, ModelKey, ModelWindow
@@ -59,7 +59,6 @@ __all__ = [
     "Task",
     "configure",
     "default_aggregator",
-    "exponential_data_point",
     "flush",
     "internal_errors",
     "last_prediction_ids",

@@ -10,8 +10,8 @@ export and adds it, under the ``otel_ml`` scope, to the *existing*
 be silently overwritten by the OTLP encoder), as DELTA points:
 
 - ``ml.feature.values`` / ``ml.prediction.values``: ``ExponentialHistogram``
-  (one point per model, version and feature / output, from
-  ``NumericSketch.to_exponential()``);
+  (one point per model, version and feature / output, encoded by the sketch layer's
+  ``exponential_data_point``);
 - ``ml.predict.duration``: ``Histogram`` with explicit bounds in seconds;
 - ``ml.predict.calls`` / ``rows`` / ``errors``, ``ml.feature.categories``,
   ``ml.prediction.classes``, ``ml.data_quality.issues``: monotonic ``Sum``.
@@ -28,7 +28,6 @@ from typing import Any
 
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
-    Buckets,
     ExponentialHistogram,
     ExponentialHistogramDataPoint,
     Histogram,
@@ -51,12 +50,11 @@ from otel_ml.instrumentation import _internal_errors as stages
 from otel_ml.instrumentation._aggregator import Aggregator, Delta, default_aggregator
 from otel_ml.instrumentation._monitor import internal_errors
 from otel_ml.instrumentation._window import DURATION_BOUNDS, ModelKey
-from otel_ml.sketch import NumericSketch
+from otel_ml.sketch import category_counts, exponential_data_point
 
 __all__ = [
     "SketchMetricExporter",
     "delta_to_metrics",
-    "exponential_data_point",
     "inject_metrics",
 ]
 
@@ -88,28 +86,6 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
 
 def _model_attrs(key: ModelKey) -> _Attrs:
     return {semconv.ML_MODEL_NAME: key.model, semconv.ML_MODEL_VERSION: key.version}
-
-
-def exponential_data_point(
-    sketch: NumericSketch, attrs: _Attrs, start: int, end: int
-) -> ExponentialHistogramDataPoint:
-    """``sketch`` as the SDK ``ExponentialHistogramDataPoint`` the bridge exports (DELTA
-    from ``start`` to ``end``, in ns): buckets, count, sum, min and max, losslessly."""
-    e = sketch.to_exponential()
-    return ExponentialHistogramDataPoint(
-        attributes=attrs,
-        start_time_unix_nano=start,
-        time_unix_nano=end,
-        count=e.count,
-        sum=e.sum,
-        scale=e.scale,
-        zero_count=e.zero_count,
-        positive=Buckets(offset=e.positive_offset, bucket_counts=list(e.positive_counts)),
-        negative=Buckets(offset=e.negative_offset, bucket_counts=list(e.negative_counts)),
-        flags=0,
-        min=e.min,
-        max=e.max,
-    )
 
 
 def _metric(name: str, data: Any) -> Metric:
@@ -163,15 +139,12 @@ def delta_to_metrics(delta: Delta) -> list[Metric]:
                 predictions.append(exponential_data_point(sk, attrs, s, t))
         for feature, cat in w.categorical.items():
             fattrs = {**base, semconv.ML_FEATURE_NAME: feature}
-            for value, n in cat.counts.items():
+            for value, n in category_counts(cat):
                 add(
                     semconv.METRIC_FEATURE_CATEGORIES,
                     {**fattrs, semconv.ML_FEATURE_VALUE: value},
                     n,
                 )
-            if cat.overflow:
-                other = {**fattrs, semconv.ML_FEATURE_VALUE: semconv.OVERFLOW_CATEGORY}
-                add(semconv.METRIC_FEATURE_CATEGORIES, other, cat.overflow)
         for cls, n in w.classes.items():
             add(semconv.METRIC_PREDICTION_CLASSES, {**base, semconv.ML_PREDICTION_CLASS: cls}, n)
         for (feature, issue), n in w.quality.items():

@@ -37,7 +37,7 @@ from otel_ml import semconv
 from otel_ml.instrumentation._aggregator import Aggregator, Consumer, default_aggregator
 from otel_ml.instrumentation._otlp_bridge import DESCRIPTIONS
 from otel_ml.instrumentation._window import DURATION_BOUNDS, ModelKey, ModelWindow
-from otel_ml.sketch import NumericSketch
+from otel_ml.sketch import NumericSketch, category_counts
 
 __all__ = ["SketchCollector", "prometheus_name"]
 
@@ -207,10 +207,8 @@ class SketchCollector(Collector):
                         predictions, [*m, name], _sketch_buckets(sk, self._max_buckets), sk.sum
                     )
             for name, cat in w.categorical.items():
-                for value, n in cat.counts.items():
+                for value, n in category_counts(cat):
                     cats.add_metric([*m, name, value], n)
-                if cat.overflow:
-                    cats.add_metric([*m, name, semconv.OVERFLOW_CATEGORY], cat.overflow)
             for cls, n in w.classes.items():
                 classes.add_metric([*m, cls], n)
             for (name, issue), n in w.quality.items():

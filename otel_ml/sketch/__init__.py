@@ -2,9 +2,12 @@
 
 Mergeable distribution sketches (:class:`NumericSketch`, a base-2 exponential
 histogram in the OTLP layout; :class:`CategoricalSketch`, top-K exact counts),
-reference :class:`Profile` objects built from them, and the one rule that decides
-whether a column is numeric or categorical. numpy only: no scipy, no
-OpenTelemetry SDK, so a model service pays for nothing it does not use.
+reference :class:`Profile` objects built from them, the one rule that decides
+whether a column is numeric or categorical, and the OTLP encoding and decoding of
+sketches (:func:`exponential_data_point` / :func:`exponential_buckets`,
+:func:`category_counts` / :func:`categorical_sketch`). numpy only: no scipy; the
+OpenTelemetry SDK's point classes are imported only when a point is encoded, so a
+model service pays for nothing it does not use.
 """
 
 from otel_ml.sketch._categorical import DEFAULT_MAX_CATEGORIES, CategoricalSketch
@@ -16,6 +19,19 @@ from otel_ml.sketch._numeric import (
     ExponentialBuckets,
     NumericSketch,
 )
+from otel_ml.sketch._otlp import (
+    MAX_POINT_BUCKETS,
+    R_COUNTS,
+    R_NON_FINITE,
+    R_SCALE,
+    R_TOO_MANY,
+    InvalidPoint,
+    categorical_sketch,
+    category_counts,
+    exponential_buckets,
+    exponential_data_point,
+    exponential_extremes,
+)
 from otel_ml.sketch._profile import (
     PROFILE_FORMAT_VERSION,
     PROFILE_MAX_CATEGORIES,
@@ -26,14 +42,25 @@ from otel_ml.sketch._profile import (
 __all__ = [
     "DEFAULT_MAX_CATEGORIES",
     "DEFAULT_MAX_SIZE",
+    "MAX_POINT_BUCKETS",
     "MAX_SCALE",
     "MIN_SCALE",
     "PROFILE_FORMAT_VERSION",
     "PROFILE_MAX_CATEGORIES",
+    "R_COUNTS",
+    "R_NON_FINITE",
+    "R_SCALE",
+    "R_TOO_MANY",
     "CategoricalSketch",
     "ExponentialBuckets",
     "FeatureKind",
     "FeatureProfile",
+    "InvalidPoint",
     "NumericSketch",
     "Profile",
+    "categorical_sketch",
+    "category_counts",
+    "exponential_buckets",
+    "exponential_data_point",
+    "exponential_extremes",
 ]

@@ -35,8 +35,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otel_ml import semconv as sc
-from otel_ml.instrumentation import exponential_data_point
-from otel_ml.sketch import NumericSketch
+from otel_ml.sketch import NumericSketch, exponential_data_point
 
 DELTA = AggregationTemporality.DELTA
 SCOPE = InstrumentationScope("otel_ml", "0")

@@ -42,8 +42,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otel_ml import semconv
 from otel_ml.evaluator import IngestBatch, SubmitResult
-from otel_ml.instrumentation import exponential_data_point
-from otel_ml.sketch import NumericSketch
+from otel_ml.sketch import NumericSketch, exponential_data_point
 
 MODEL = {semconv.ML_MODEL_NAME: "churn", semconv.ML_MODEL_VERSION: "3"}
 RESOURCE = Resource.create({"service.name": "scoring-api", "service.instance.id": "pod-1"})
