@@ -39,7 +39,7 @@ from otel_ml.evaluator._report import (
 )
 from otel_ml.evaluator._windows import LabelledRows, WindowData
 from otel_ml.sketch import CategoricalSketch, NumericSketch, Profile
-from otel_ml.stats import compare_feature
+from otel_ml.stats import compare_feature, out_of_range_count, unseen_count
 
 __all__ = ["Reference", "evaluate", "explicit_quantile"]
 
@@ -78,21 +78,6 @@ def explicit_quantile(b: ExplicitBuckets, q: float) -> float | None:
             return float(v)
         cum += n
     return b.max
-
-
-def _out_of_range(s: NumericSketch, lo: float, hi: float) -> float:
-    """Values of ``s`` outside ``[lo, hi]``, estimated from buckets (linear inside one)."""
-    if s.count == 0 or (s.min >= lo and s.max <= hi):
-        return 0.0
-    lower, upper, counts = s.buckets()
-    lower = np.maximum(lower, s.min)
-    upper = np.minimum(upper, s.max)
-    width = upper - lower
-    with np.errstate(divide="ignore", invalid="ignore"):
-        below = np.where(width > 0, (np.minimum(upper, lo) - lower) / width, (lower < lo) * 1.0)
-        above = np.where(width > 0, (upper - np.maximum(lower, hi)) / width, (upper > hi) * 1.0)
-    share = np.clip(below, 0, 1) + np.clip(above, 0, 1)
-    return float(min(np.sum(share * counts), s.count))
 
 
 def _rate(count: float, n: float) -> float:
@@ -138,14 +123,13 @@ def _quality(w: WindowData, reference: Reference | None, n_rows: float) -> tuple
         key = (name, sc.QUALITY_OUT_OF_RANGE)
         if fp is not None and isinstance(fp.sketch, NumericSketch) and fp.sketch.count:
             if key not in counts:
-                counts[key] = _out_of_range(s, fp.sketch.min, fp.sketch.max)
+                counts[key] = out_of_range_count(s, fp.sketch.min, fp.sketch.max)
     for name, c in w.categorical.items():
         fp = ref_feats.get(name)
         key = (name, sc.QUALITY_UNSEEN_CATEGORY)
         if fp is not None and isinstance(fp.sketch, CategoricalSketch) and key not in counts:
-            if fp.sketch.overflow == 0:
-                known = fp.sketch.counts.keys()
-                counts[key] = float(sum(v for k, v in c.counts.items() if k not in known))
+            if fp.sketch.overflow == 0:  # exact: a reference that kept every value
+                counts[key] = float(unseen_count(fp.sketch.counts, c))
     for (feature, issue), count in sorted(counts.items()):
         denom = n_rows
         fp = ref_feats.get(feature)

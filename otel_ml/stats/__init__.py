@@ -35,7 +35,9 @@ from otel_ml.stats._quality import (
     QualityReport,
     SchemaIssue,
     SchemaProblem,
+    out_of_range_count,
     quality_report,
+    unseen_count,
 )
 
 __all__ = [
@@ -64,8 +66,10 @@ __all__ = [
     "hellinger_distance",
     "jensen_shannon_distance",
     "numeric_statistics",
+    "out_of_range_count",
     "population_stability_index",
     "quality_report",
     "regression_metrics",
     "total_variation_distance",
+    "unseen_count",
 ]

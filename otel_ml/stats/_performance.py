@@ -24,11 +24,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from scipy.stats import rankdata
+
+from otel_ml.stats._json import float_or_nan, json_number
 
 __all__ = [
     "class_order",
@@ -124,6 +128,18 @@ def _ratio(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArra
     return out
 
 
+_M = TypeVar("_M", "ClassificationMetrics", "RegressionMetrics")
+
+
+def _metrics_dict(m: ClassificationMetrics | RegressionMetrics) -> dict[str, Any]:
+    return {k: v if k == "n" else json_number(v) for k, v in dataclasses.asdict(m).items()}
+
+
+def _metrics_of(cls: type[_M], d: Mapping[str, Any]) -> _M:
+    values = {f.name: float_or_nan(d.get(f.name)) for f in dataclasses.fields(cls) if f.name != "n"}
+    return cls(n=int(d["n"]), **values)
+
+
 @dataclass(frozen=True)
 class ClassificationMetrics:
     """Classification metrics; NaN where a metric does not apply (no scores, not binary).
@@ -151,6 +167,22 @@ class ClassificationMetrics:
     def as_dict(self) -> dict[str, float]:
         """Every metric by name (for export as ``ml.performance.value``)."""
         return {k: float(v) for k, v in dataclasses.asdict(self).items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: every field, NaN as ``None``.
+
+        >>> m = classification_metrics([0, 1], [0, 0])
+        >>> m.to_dict()["accuracy"], m.to_dict()["roc_auc"]
+        (0.5, None)
+        >>> ClassificationMetrics.from_dict(m.to_dict()).to_dict() == m.to_dict()
+        True
+        """
+        return _metrics_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ClassificationMetrics:
+        """Inverse of :meth:`to_dict` (``None`` or a metric left out reads as NaN)."""
+        return _metrics_of(cls, d)
 
 
 def _from_counts(c: ConfusionCounts) -> dict[str, float]:
@@ -282,6 +314,20 @@ class RegressionMetrics:
     def as_dict(self) -> dict[str, float]:
         """Every metric by name (for export as ``ml.performance.value``)."""
         return {k: float(v) for k, v in dataclasses.asdict(self).items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: every field, NaN as ``None``.
+
+        >>> m = regression_metrics([1.0, 2.0], [1.0, 3.0])
+        >>> RegressionMetrics.from_dict(m.to_dict()) == m, m.to_dict()["mae"]
+        (True, 0.5)
+        """
+        return _metrics_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RegressionMetrics:
+        """Inverse of :meth:`to_dict` (``None`` or a metric left out reads as NaN)."""
+        return _metrics_of(cls, d)
 
 
 @dataclass

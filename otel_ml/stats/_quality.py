@@ -29,8 +29,10 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -40,8 +42,17 @@ from otel_ml.sketch._categorical import CategoricalSketch
 from otel_ml.sketch._columns import Column, FeatureKind, columns_of
 from otel_ml.sketch._numeric import NumericSketch
 from otel_ml.sketch._profile import FeatureProfile, Profile
+from otel_ml.stats._json import float_or_nan, json_number
 
-__all__ = ["FeatureQuality", "QualityReport", "SchemaIssue", "SchemaProblem", "quality_report"]
+__all__ = [
+    "FeatureQuality",
+    "QualityReport",
+    "SchemaIssue",
+    "SchemaProblem",
+    "out_of_range_count",
+    "quality_report",
+    "unseen_count",
+]
 
 
 class SchemaProblem(str, Enum):
@@ -60,6 +71,25 @@ class SchemaIssue:
     problem: SchemaProblem
     detail: str
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``problem`` as its string)."""
+        return {"column": self.column, "problem": self.problem.value, "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SchemaIssue:
+        """Inverse of :meth:`to_dict`."""
+        return cls(str(d["column"]), SchemaProblem(d["problem"]), str(d["detail"]))
+
+
+_RATE_FIELDS = (
+    "missing_rate",
+    "reference_missing_rate",
+    "non_finite_rate",
+    "out_of_range_rate",
+    "unseen_category_rate",
+    "schema_mismatch_rate",
+)
+
 
 @dataclass(frozen=True)
 class FeatureQuality:
@@ -75,6 +105,27 @@ class FeatureQuality:
     unseen_category_rate: float
     schema_mismatch_rate: float
     exact: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: every field, ``kind`` as its string, NaN as ``None``."""
+        return {
+            "feature": self.feature,
+            "kind": self.kind.value,
+            "n_rows": self.n_rows,
+            **{k: json_number(getattr(self, k)) for k in _RATE_FIELDS},
+            "exact": self.exact,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FeatureQuality:
+        """Inverse of :meth:`to_dict` (``None`` reads as NaN)."""
+        return cls(
+            feature=str(d["feature"]),
+            kind=FeatureKind(d["kind"]),
+            n_rows=int(d["n_rows"]),
+            exact=bool(d["exact"]),
+            **{k: float_or_nan(d[k]) for k in _RATE_FIELDS},
+        )
 
     def rates(self) -> dict[str, float]:
         """The shares keyed by the ``ml.data_quality.issue`` values of :mod:`otel_ml.semconv`."""
@@ -101,6 +152,32 @@ class QualityReport:
             if f.feature == name:
                 return f
         raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: rows, each feature's and each schema issue's ``to_dict``.
+
+        >>> ref = Profile.from_data({"age": [20.0, 30.0], "city": ["a", "b"]})
+        >>> rep = quality_report(ref, {"age": [25.0, None], "town": ["a", "b"]})
+        >>> d = rep.to_dict()
+        >>> d["features"][0]["missing_rate"], [i["problem"] for i in d["schema"]]
+        (0.5, ['missing_column', 'extra_column'])
+        >>> QualityReport.from_dict(d) == rep
+        True
+        """
+        return {
+            "n_rows": self.n_rows,
+            "features": [f.to_dict() for f in self.features],
+            "schema": [i.to_dict() for i in self.schema],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> QualityReport:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            features=tuple(FeatureQuality.from_dict(f) for f in d["features"]),
+            schema=tuple(SchemaIssue.from_dict(i) for i in d["schema"]),
+            n_rows=int(d["n_rows"]),
+        )
 
 
 def _share(k: float, n: int) -> float:
@@ -150,9 +227,19 @@ def _numeric_raw(ref: FeatureProfile, values: Column) -> tuple[FeatureQuality, s
     return fq, detail
 
 
-def _unseen(ref: FeatureProfile, cur: CategoricalSketch) -> int:
-    known = ref.categories
-    return sum(c for v, c in cur.counts.items() if v not in known)
+def unseen_count(known: Container[str], current: CategoricalSketch) -> int:
+    """Values of ``current`` not among the ``known`` categories (a reference's).
+
+    Exact when neither side overflowed; a reference sketch that overflowed its
+    ``max_categories`` only knows the values it kept (an upper bound), and the
+    ``current`` overflow is not looked into (a lower bound).
+
+    >>> cur = CategoricalSketch()
+    >>> cur.update(["a", "z", "z", None])
+    >>> unseen_count({"a", "b"}, cur)
+    2
+    """
+    return sum(c for v, c in current.counts.items() if v not in known)
 
 
 def _categorical(ref: FeatureProfile, cur: CategoricalSketch, *, exact: bool) -> FeatureQuality:
@@ -165,14 +252,23 @@ def _categorical(ref: FeatureProfile, cur: CategoricalSketch, *, exact: bool) ->
         reference_missing_rate=ref.missing_rate,
         non_finite_rate=0.0,
         out_of_range_rate=0.0,
-        unseen_category_rate=_share(_unseen(ref, cur), n),
+        unseen_category_rate=_share(unseen_count(ref.categories, cur), n),
         schema_mismatch_rate=0.0,
         exact=exact and cur.overflow == 0,
     )
 
 
-def _outside(sketch: NumericSketch, lo: float, hi: float) -> float:
-    """Estimated count of values below ``lo`` or above ``hi`` (even spread in a bucket)."""
+def out_of_range_count(sketch: NumericSketch, lo: float, hi: float) -> float:
+    """Estimated count of finite values below ``lo`` or above ``hi``.
+
+    Exact when no bucket straddles a bound; inside the bucket that does, values are
+    taken as spread evenly (linear). ``lo`` NaN (an empty reference) gives 0.
+
+    >>> s = NumericSketch(scale=0)
+    >>> s.update([1.5, 3.0, 5.0, 6.0])
+    >>> out_of_range_count(s, 1.0, 4.0), out_of_range_count(s, 0.0, 8.0)
+    (2.0, 0.0)
+    """
     if sketch.count == 0 or math.isnan(lo) or (sketch.min >= lo and sketch.max <= hi):
         return 0.0
     lower, upper, counts = sketch.buckets()
@@ -195,7 +291,7 @@ def _numeric_sketch(ref: FeatureProfile, cur: NumericSketch) -> FeatureQuality:
         missing_rate=_share(cur.nan_count, n),
         reference_missing_rate=ref.missing_rate,
         non_finite_rate=_share(cur.non_finite_count, n),
-        out_of_range_rate=_share(_outside(cur, ref.min, ref.max), n),
+        out_of_range_rate=_share(out_of_range_count(cur, ref.min, ref.max), n),
         unseen_category_rate=0.0,
         schema_mismatch_rate=0.0,
         exact=cur.count == 0 or (cur.min >= ref.min and cur.max <= ref.max),

@@ -221,3 +221,17 @@ def test_multiclass_window_missing_a_class_has_undefined_auc() -> None:
     m = classification_metrics(y, y, y_score=proba, labels=("0", "1", "2"))
     assert math.isnan(m.roc_auc)
     assert m.log_loss == pytest.approx(skm.log_loss(y, proba, labels=[0, 1, 2]))
+
+
+def test_metrics_json_round_trips_with_nan_as_null() -> None:
+    import json
+
+    from otel_ml.stats import ClassificationMetrics, RegressionMetrics
+
+    c = classification_metrics(["a", "b", "c"], ["a", "b", "b"])  # no scores: AUC NaN
+    d = json.loads(json.dumps(c.to_dict(), allow_nan=False))
+    assert d["roc_auc"] is None and d["n"] == 3
+    back = ClassificationMetrics.from_dict(d)
+    assert math.isnan(back.roc_auc) and back.to_dict() == c.to_dict()
+    r = regression_metrics([1.0, 2.0, 4.0], [1.5, 2.0, 3.0])
+    assert RegressionMetrics.from_dict(json.loads(json.dumps(r.to_dict()))) == r

@@ -97,3 +97,35 @@ def test_in_range_profile_is_exactly_zero_and_kind_mismatch_is_reported() -> Non
     kinds = [s for s in rep.schema if s.problem is SchemaProblem.WRONG_TYPE]
     assert [s.column for s in kinds] == ["city"]
     assert "categorical in the reference, numeric now" in kinds[0].detail
+
+
+def test_quality_report_json_round_trips() -> None:
+    """Raw and sketched reports (schema issues, inexact shares) are strict JSON and read back."""
+    import json
+
+    from otel_ml.stats import QualityReport
+
+    ref = _reference()
+    rng = np.random.default_rng(4)
+    now = pd.DataFrame(
+        {"amount": rng.uniform(50, 150, 500), "city": rng.choice(["paris", "oslo"], 500)}
+    )
+    for current in (now, Profile.from_data(now), {"amount": ["x", 1.0], "zz": [1, 2]}):
+        report = quality_report(ref, current)
+        back = QualityReport.from_dict(json.loads(json.dumps(report.to_dict(), allow_nan=False)))
+        assert back == report and back.schema and back.features
+
+
+def test_unseen_and_out_of_range_counts_are_shared_by_raw_and_sketched_reports() -> None:
+    """The counts the evaluator uses: out-of-range exact when no bucket straddles a bound."""
+    from otel_ml.sketch import CategoricalSketch, NumericSketch
+    from otel_ml.stats import out_of_range_count, unseen_count
+
+    s = NumericSketch(scale=0)
+    s.update(np.array([0.5, 3.0, 5.0, 6.0, 20.0]))  # buckets (0.5,1] (2,4] (4,8] (16,32]
+    assert out_of_range_count(s, 1.0, 16.0) == 2.0
+    assert out_of_range_count(s, 0.0, 100.0) == 0.0
+    assert out_of_range_count(s, float("nan"), float("nan")) == 0.0
+    c = CategoricalSketch()
+    c.update(np.array(["a", "b", "b", "c"], dtype=object))
+    assert unseen_count({"a"}, c) == 3 and unseen_count(frozenset(), CategoricalSketch()) == 0
