@@ -20,8 +20,8 @@ Usage
     engine.close()
 """
 
+from otel_ml._config import Secret
 from otel_ml.alerting._config import AlertingConfig, parse_alerting_config
-from otel_ml.alerting._config_values import Secret
 from otel_ml.alerting._engine import AlertEngine
 from otel_ml.alerting._log_export import otlp_logger_provider
 from otel_ml.alerting._notifier_config import (

@@ -22,10 +22,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from otel_ml._errors import ConfigurationError
-from otel_ml.alerting._config_values import (
+from otel_ml._config import (
     check_keys,
+    config_error,
     read_bool,
     read_duration,
     read_float,
@@ -100,7 +101,8 @@ def _timing(raw: Mapping[str, object], path: str) -> dict[str, object]:
             None if value in (None, "never") else read_duration(value, f"{path}.repeat_interval")
         )
         if out["repeat_interval"] == 0.0:
-            raise ConfigurationError(f"{path}.repeat_interval: must be > 0, or never")
+            raise config_error(f"{path}.repeat_interval", "0 would repeat without pause",
+                               "give a duration > 0, or never")
     if "min_rows" in raw:
         out["min_rows"] = read_int(raw["min_rows"], f"{path}.min_rows")
     if "resolve_if_absent" in raw:
@@ -120,13 +122,13 @@ def _rule(
     if base is None:
         if "kind" not in raw:
             kinds = ", ".join(k.value for k in ObservationKind)
-            raise ConfigurationError(
-                f"{path}.kind: required for a new rule {name!r} (not a built-in one); "
-                f"use one of {kinds}"
+            raise config_error(
+                f"{path}.kind", f"required for a new rule {name!r} (not a built-in one)",
+                f"use one of {kinds}",
             )
         if "threshold" not in raw:
-            raise ConfigurationError(
-                f"{path}.threshold: required for a new rule {name!r}; a number, or verdict"
+            raise config_error(
+                f"{path}.threshold", f"required for a new rule {name!r}", "a number, or verdict"
             )
     kwargs: dict[str, object] = {}
     if "kind" in raw:
@@ -134,8 +136,8 @@ def _rule(
             kwargs["kind"] = ObservationKind(raw["kind"])
         except ValueError:
             kinds = ", ".join(k.value for k in ObservationKind)
-            raise ConfigurationError(
-                f"{path}.kind: {raw['kind']!r} is unknown; use one of {kinds}"
+            raise config_error(
+                f"{path}.kind", f"{raw['kind']!r} is not a rule kind", f"use one of {kinds}"
             ) from None
     if "metric" in raw:
         metric = raw["metric"]
@@ -155,8 +157,9 @@ def _rule(
         try:
             kwargs["comparison"] = Comparison(raw["comparison"])
         except ValueError:
-            raise ConfigurationError(
-                f"{path}.comparison: {raw['comparison']!r} is unknown; use above or below"
+            raise config_error(
+                f"{path}.comparison", f"{raw['comparison']!r} is not a comparison",
+                "use above or below",
             ) from None
     kwargs.update(_timing(raw, path))
     if base is None:
@@ -187,12 +190,15 @@ def _apply(
     return tuple(by_name.values())
 
 
-def parse_alerting_config(mapping: Mapping[str, object]) -> AlertingConfig:
+def parse_alerting_config(
+    mapping: Mapping[str, object], *, base_dir: Path | None = None
+) -> AlertingConfig:
     """Parse the ``alerts:`` and ``notifiers:`` sections of the evaluator configuration.
 
     Other top-level keys are left to the evaluator (which rejects the ones it
     does not know). Secrets are read here, so a missing environment variable or
-    secret file stops start-up.
+    secret file stops start-up; relative secret files start at ``base_dir`` (the
+    directory of the configuration file; the working directory by default).
 
     Raises
     ------
@@ -208,7 +214,7 @@ def parse_alerting_config(mapping: Mapping[str, object]) -> AlertingConfig:
     ... # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    otel_ml._errors.ConfigurationError: alerts.rules.accuracy_low.treshold: unknown key; ...
+    otel_ml._errors.ConfigurationError: alerts.rules.accuracy_low.treshold: unknown key; did ...
     """
     alerts = read_mapping(mapping.get("alerts"), "alerts")
     check_keys(alerts, _ALERTS_KEYS, "alerts")
@@ -216,7 +222,8 @@ def parse_alerting_config(mapping: Mapping[str, object]) -> AlertingConfig:
     if jaeger_url is not None:
         jaeger_url = read_str(jaeger_url, "alerts.jaeger_url").rstrip("/")
         if not jaeger_url.startswith(("http://", "https://")):
-            raise ConfigurationError("alerts.jaeger_url: must start with http:// or https://")
+            raise config_error("alerts.jaeger_url", f"{jaeger_url!r} is not an HTTP URL",
+                               "start it with http:// or https://")
     defaults = read_mapping(alerts.get("defaults"), "alerts.defaults")
     check_keys(defaults, _DEFAULT_KEYS, "alerts.defaults")
     timing = _timing(defaults, "alerts.defaults")
@@ -229,7 +236,8 @@ def parse_alerting_config(mapping: Mapping[str, object]) -> AlertingConfig:
         model_rules[model] = _apply(rules, read_mapping(section, path), path, timing)
     notifiers_raw = read_mapping(mapping.get("notifiers"), "notifiers")
     notifiers = tuple(
-        parse_notifier(name, value, f"notifiers.{name}") for name, value in notifiers_raw.items()
+        parse_notifier(name, value, f"notifiers.{name}", base=base_dir)
+        for name, value in notifiers_raw.items()
     )
     return AlertingConfig(
         rules=rules, model_rules=model_rules, notifiers=notifiers, jaeger_url=jaeger_url

@@ -4,7 +4,8 @@
 ``alertmanager``, ``webhook``, ``slack``, ``pagerduty``, ``email``. Every
 notifier has a ``route`` (which severities and models it receives), a
 ``timeout`` and a ``retry`` policy. Secrets are ``{env: NAME}`` or
-``{file: path}``.
+``{file: path}`` (relative to the configuration file), read with the shared
+reader of :mod:`otel_ml._config`.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import fnmatch
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from otel_ml._errors import ConfigurationError
-from otel_ml.alerting._config_values import (
+from otel_ml._config import (
     Secret,
     check_keys,
+    config_error,
     read_bool,
     read_duration,
     read_float,
@@ -199,7 +201,7 @@ def _route(value: object, path: str) -> Route:
     check_keys(raw, ("severities", "min_severity", "models"), path)
     severities = frozenset(Severity)
     if "severities" in raw and "min_severity" in raw:
-        raise ConfigurationError(f"{path}: give either severities or min_severity, not both")
+        raise config_error(path, "both severities and min_severity are set", "keep one of them")
     if "severities" in raw:
         severities = frozenset(
             Severity.parse(s, f"{path}.severities[{i}]")
@@ -226,9 +228,10 @@ def _retry(value: object, path: str) -> RetryPolicy:
         max_age=read_duration(raw.get("max_age", base.max_age), f"{path}.max_age"),
     )
     if policy.jitter > 1.0:
-        raise ConfigurationError(f"{path}.jitter: must be between 0 and 1")
+        raise config_error(f"{path}.jitter", f"{policy.jitter!r} is outside [0, 1]",
+                           "fix the value")
     if policy.max_backoff < policy.initial_backoff:
-        raise ConfigurationError(f"{path}.max_backoff: must be >= initial_backoff")
+        raise config_error(f"{path}.max_backoff", "is below initial_backoff", "raise it")
     return policy
 
 
@@ -236,33 +239,29 @@ def _url(value: object, path: str, *, secret: bool = False) -> str:
     url = read_str(value, path)
     if not url.startswith(("http://", "https://")):
         shown = "the URL" if secret else repr(url)
-        raise ConfigurationError(f"{path}: {shown} must start with http:// or https://")
+        raise config_error(path, f"{shown} is not an HTTP URL", "start it with http:// or https://")
     return url.rstrip("/")
 
 
-def _secret_or_plain(value: object, path: str) -> Secret:
-    if isinstance(value, str):
-        return Secret(read_str(value, path), "config")
-    return read_secret(value, path)
-
-
-def _headers(value: object, path: str) -> dict[str, Secret]:
+def _headers(value: object, path: str, base: Path | None) -> dict[str, Secret]:
     raw = read_mapping(value, path)
-    return {k: _secret_or_plain(v, f"{path}.{k}") for k, v in raw.items()}
+    return {k: read_secret(v, f"{path}.{k}", base=base, plain=True) for k, v in raw.items()}
 
 
-def parse_notifier(name: str, value: object, path: str) -> NotifierConfig:
-    """Parse one entry of ``notifiers:``."""
+def parse_notifier(
+    name: str, value: object, path: str, *, base: Path | None = None
+) -> NotifierConfig:
+    """Parse one entry of ``notifiers:`` (relative secret files start at ``base``)."""
     raw = read_mapping(value, path)
     if "type" not in raw:
         kinds = ", ".join(t.value for t in NotifierType)
-        raise ConfigurationError(f"{path}.type: missing; use one of {kinds}")
+        raise config_error(f"{path}.type", "missing", f"use one of {kinds}")
     try:
         kind = NotifierType(raw["type"])
     except ValueError:
         kinds = ", ".join(t.value for t in NotifierType)
-        raise ConfigurationError(
-            f"{path}.type: {raw['type']!r} is unknown; use one of {kinds}"
+        raise config_error(
+            f"{path}.type", f"{raw['type']!r} is not a notifier type", f"use one of {kinds}"
         ) from None
     check_keys(raw, _COMMON_KEYS + _TYPE_KEYS[kind], path)
     common = _Common(
@@ -276,7 +275,7 @@ def parse_notifier(name: str, value: object, path: str) -> NotifierConfig:
 
     def need(key: str) -> object:
         if key not in raw:
-            raise ConfigurationError(f"{path}.{key}: required for a {kind.value} notifier")
+            raise config_error(f"{path}.{key}", "missing", f"required for a {kind.value} notifier")
         return raw[key]
 
     if kind is NotifierType.ALERTMANAGER:
@@ -285,21 +284,21 @@ def parse_notifier(name: str, value: object, path: str) -> NotifierConfig:
             url=_url(need("url"), f"{path}.url"),
             resend_interval=read_duration(raw.get("resend_interval", 60.0),
                                           f"{path}.resend_interval"),
-            headers=_headers(raw.get("headers"), f"{path}.headers"),
+            headers=_headers(raw.get("headers"), f"{path}.headers", base),
         )
     if kind is NotifierType.WEBHOOK:
-        url = _secret_or_plain(need("url"), f"{path}.url")
+        url = read_secret(need("url"), f"{path}.url", base=base, plain=True)
         _url(url.reveal(), f"{path}.url", secret=True)
-        headers = _headers(raw.get("headers"), f"{path}.headers")
+        headers = _headers(raw.get("headers"), f"{path}.headers", base)
         return WebhookConfig(**args, url=url, headers=headers)
     if kind is NotifierType.SLACK:
-        hook = read_secret(need("webhook_url"), f"{path}.webhook_url")
-        _url(hook.reveal(), f"{path}.webhook_url ({hook.source})", secret=True)
+        hook = read_secret(need("webhook_url"), f"{path}.webhook_url", base=base)
+        _url(hook.reveal(), f"{path}.webhook_url", secret=True)
         return SlackConfig(**args, webhook_url=hook)
     if kind is NotifierType.PAGERDUTY:
         return PagerDutyConfig(
             **args,
-            routing_key=read_secret(need("routing_key"), f"{path}.routing_key"),
+            routing_key=read_secret(need("routing_key"), f"{path}.routing_key", base=base),
             url=_url(raw.get("url", PAGERDUTY_EVENTS_URL), f"{path}.url"),
             source=read_str(raw.get("source", "otel-ml-evaluator"), f"{path}.source"),
         )
@@ -308,7 +307,7 @@ def parse_notifier(name: str, value: object, path: str) -> NotifierConfig:
     password = raw.get("password")
     ca_file = raw.get("tls_ca_file")
     if (username is None) != (password is None):
-        raise ConfigurationError(f"{path}: give both username and password, or neither")
+        raise config_error(path, "username and password go together", "give both or neither")
     return EmailConfig(
         **args,
         host=read_str(need("host"), f"{path}.host"),
@@ -317,7 +316,7 @@ def parse_notifier(name: str, value: object, path: str) -> NotifierConfig:
         to=read_str_list(need("to"), f"{path}.to"),
         starttls=starttls,
         username=None if username is None else read_str(username, f"{path}.username"),
-        password=None if password is None else read_secret(password, f"{path}.password"),
+        password=None if password is None else read_secret(password, f"{path}.password", base=base),
         subject_prefix=str(raw.get("subject_prefix", "[otel-ml]")),
         tls_ca_file=None if ca_file is None else read_str(ca_file, f"{path}.tls_ca_file"),
     )

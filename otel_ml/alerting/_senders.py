@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 
-from otel_ml.alerting._config_values import Secret
+from otel_ml._config import Secret
 from otel_ml.alerting._notifier_config import (
     AlertmanagerConfig,
     EmailConfig,

@@ -15,17 +15,16 @@ from typing import Any
 
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 
 from otel_ml import semconv as sc
-from otel_ml.alerting import AlertEngine, parse_alerting_config
+from otel_ml.alerting import AlertEngine
 from otel_ml.evaluator._api import ApiServer
-from otel_ml.evaluator._auth import BearerAuth, Secret, TlsOptions
 from otel_ml.evaluator._config_options import EvaluatorConfig
 from otel_ml.evaluator._metrics_export import SERVICE_NAME, DerivedMetrics
 from otel_ml.evaluator._otlp_grpc import OtlpGrpcServer
 from otel_ml.evaluator._otlp_http import OtlpHttpServer
-from otel_ml.evaluator._policy import drift_policy_from_mapping
 from otel_ml.evaluator._receiver import Receiver
 from otel_ml.evaluator._references import ReferenceSet
 from otel_ml.evaluator._service import EvaluatorService
@@ -64,22 +63,9 @@ class EvaluatorApp:
         config: EvaluatorConfig,
         *,
         clock: Callable[[], float] = time.time,
-        metric_readers: Sequence[Any] = (),
+        metric_readers: Sequence[MetricReader] = (),
     ) -> EvaluatorApp:
-        policy = drift_policy_from_mapping(config.drift)
-        alerting = None
-        if config.alerts is not None or config.notifiers is not None:
-            raw: dict[str, object] = {}
-            if config.alerts is not None:
-                raw["alerts"] = config.alerts
-            if config.notifiers is not None:
-                raw["notifiers"] = config.notifiers
-            alerting = parse_alerting_config(raw)
-        auth = BearerAuth([Secret(config.auth.token)]) if config.auth.token else None
-        tls = None
-        if config.tls.cert_file is not None and config.tls.key_file is not None:
-            tls = TlsOptions(config.tls.cert_file, config.tls.key_file)
-        ssl_context = tls.ssl_context() if tls is not None else None
+        ssl_context = config.tls.ssl_context() if config.tls is not None else None
         config.state_dir.mkdir(parents=True, exist_ok=True)
         w = config.windows
         store = Store(
@@ -94,9 +80,7 @@ class EvaluatorApp:
                 f"reference:{spec.model}@{spec.version or ''}", f"{spec.path} sha256={sha}"
             ),
         )
-        service_ref: list[EvaluatorService] = []
         metrics = DerivedMetrics(
-            lambda: service_ref[0].health(),
             otlp_endpoint=config.export.otlp_endpoint,
             otlp_protocol=config.export.otlp_protocol,
             otlp_interval=config.export.otlp_interval,
@@ -105,10 +89,10 @@ class EvaluatorApp:
         )
         engine = None
         logs = None
-        if alerting is not None:
+        if config.alerting is not None:
             logs = _logger_provider(config)
             engine = AlertEngine(
-                alerting,
+                config.alerting,
                 state_dir=config.state_dir / "alerts",
                 meter_provider=metrics.provider,
                 logger_provider=logs,
@@ -118,12 +102,12 @@ class EvaluatorApp:
             config,
             store=store,
             references=references,
-            policy=policy,
+            policy=config.drift,
             metrics=metrics,
             alerts=engine.observe if engine is not None else None,
             clock=clock,
         )
-        service_ref.append(service)
+        metrics.watch_health(service.health)
         meter = metrics.provider.get_meter(sc.EVALUATOR_SCOPE_NAME)
         rec = config.receivers
         # cumulative streams (a Collector's or the Prometheus-style SDK default) become deltas,
@@ -135,20 +119,24 @@ class EvaluatorApp:
         converter = CumulativeToDelta(started_at_unix_nano=int(started))
         converter.restore(store.stream_state(converter.max_streams))
         sink = DeltaSink(service, converter)
-        receiver = Receiver(sink, auth=auth, max_body_bytes=rec.max_body_bytes, meter=meter)
+        receiver = Receiver(sink, auth=config.auth, max_body_bytes=rec.max_body_bytes, meter=meter)
         http = None
         if rec.http.enabled:
-            http = OtlpHttpServer(sink, rec.http.host, rec.http.port, tls=tls, receiver=receiver)
+            http = OtlpHttpServer(
+                sink, rec.http.host, rec.http.port, tls=config.tls, receiver=receiver
+            )
         grpc = None
         if rec.grpc.enabled:
-            grpc = OtlpGrpcServer(sink, rec.grpc.host, rec.grpc.port, tls=tls, receiver=receiver)
+            grpc = OtlpGrpcServer(
+                sink, rec.grpc.host, rec.grpc.port, tls=config.tls, receiver=receiver
+            )
         api = None
         if config.api.enabled:
             api = ApiServer(
                 service,
                 config.api.host,
                 config.api.port,
-                auth=auth,
+                auth=config.auth,
                 ssl_context=ssl_context,
                 alerts=(lambda model: _firing(engine, model)) if engine is not None else None,
             )

@@ -1,8 +1,10 @@
 """The evaluator's configuration: one YAML file parsed once into typed, frozen options.
 
-Every mistake stops start-up with a :class:`~otel_ml.ConfigurationError` that names
-the key (as a dotted path) and says how to fix it: an unknown key (with the
-closest valid one), a threshold of the wrong type or out of range, a reference
+Every section (``drift:``, ``alerts:`` and ``notifiers:`` included) is parsed here,
+once, with the shared readers of :mod:`otel_ml._config`; every mistake stops
+start-up with a one-line :class:`~otel_ml.ConfigurationError`
+``<file>: <dotted.path>: <problem>; <fix>``: an unknown key (with the closest
+valid one), a threshold of the wrong type or out of range, a reference or secret
 file that cannot be read. Secrets (bearer tokens) come from an environment
 variable or a file, never from the YAML itself, and are never logged or shown in
 ``repr``.
@@ -16,7 +18,7 @@ A complete file::
       max_body_bytes: 16777216
     api: {host: 127.0.0.1, port: 8080}   # /api/models, /models/{name}, /metrics
     auth: {token_env: OTEL_ML_TOKEN}      # or token_file: path; optional
-    tls: {cert_file: cert.pem, key_file: key.pem}   # optional
+    tls: {cert_file: cert.pem, key_file: key.pem}   # optional; client_ca_file: for mTLS
     windows: {size: 5m, grace: 30s, min_rows: 100, retention: 7d}
     labels: {ttl: 7d, max_pending: 1000000}
     ingest: {queue_size: 64, retry_after: 2s, submit_timeout: 10s}
@@ -25,8 +27,8 @@ A complete file::
       - {model: churn, version: "3", path: churn-v3.profile.json}
     export:
       otlp: {endpoint: "http://127.0.0.1:4318", protocol: http, interval: 60s}
-    alerts: []                            # parsed by otel_ml.alerting
-    notifiers: []
+    alerts: {}                            # rules: see otel_ml.alerting
+    notifiers: {}
 
 Examples
 --------
@@ -36,26 +38,36 @@ Examples
 >>> parse_config({"windowz": {}})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-otel_ml._errors.ConfigurationError: unknown key 'windowz' ...; did you mean 'windows'? ...
->>> parse_duration("90s"), parse_duration("1.5h"), parse_duration(30)
-(90.0, 5400.0, 30.0)
+otel_ml._errors.ConfigurationError: windowz: unknown key; did you mean 'windows'? valid keys: ...
 """
 
 from __future__ import annotations
 
-import difflib
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import yaml
 
+from otel_ml._config import (
+    TlsOptions,
+    check_keys,
+    config_error,
+    parse_duration,
+    read_bool,
+    read_duration,
+    read_int,
+    read_mapping,
+    read_path,
+    read_str,
+    secret_from_env,
+    secret_from_file,
+)
 from otel_ml._errors import ConfigurationError
+from otel_ml.alerting import AlertingConfig, parse_alerting_config
+from otel_ml.evaluator._auth import BearerAuth
 from otel_ml.evaluator._config_options import (
     ApiOptions,
-    AuthOptions,
     EvaluatorConfig,
     ExportOptions,
     IngestOptions,
@@ -63,169 +75,14 @@ from otel_ml.evaluator._config_options import (
     ListenOptions,
     ReceiverOptions,
     ReferenceSpec,
-    TlsOptions,
     WindowOptions,
 )
+from otel_ml.evaluator._policy import drift_policy_from_mapping
 
 __all__ = ["load_config", "parse_config", "parse_duration"]
 
 MIN_WINDOW_S = 60.0
 MAX_WINDOW_S = 86400.0
-
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-
-
-def parse_duration(value: object, *, key: str = "duration") -> float:
-    """Seconds from ``30``, ``"30s"``, ``"5m"``, ``"1.5h"``, ``"7d"`` or ``"250ms"``."""
-    if isinstance(value, bool):
-        raise ConfigurationError(f"{key}: expected a duration such as '5m', got {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        m = _DURATION.match(str(value))
-        if not m:
-            raise ConfigurationError(
-                f"{key}: {value!r} is not a duration; write a number of seconds or a number "
-                "with a unit ms, s, m, h or d (e.g. '5m')"
-            )
-        seconds = float(m.group(1)) * _UNITS[m.group(2) or "s"]
-    if seconds < 0:
-        raise ConfigurationError(f"{key}: a duration cannot be negative, got {value!r}")
-    return seconds
-
-
-# --- parsing ------------------------------------------------------------------------------
-def _check_keys(d: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
-    for k in d:
-        if k not in allowed:
-            near = difflib.get_close_matches(str(k), allowed, n=1)
-            hint = f"; did you mean '{near[0]}'?" if near else ""
-            path = f"'{where}.{k}'" if where else f"'{k}'"
-            place = "" if where else " in the evaluator configuration"
-            raise ConfigurationError(
-                f"unknown key {path}{place}{hint} Valid keys: {', '.join(allowed)}"
-            )
-
-
-def _section(d: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
-    v = d.get(key, {})
-    if v is None:
-        return {}
-    if not isinstance(v, Mapping):
-        raise ConfigurationError(f"{_dot(where, key)}: expected a mapping, got {v!r}")
-    return v
-
-
-def _dot(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
-def _int(d: Mapping[str, Any], key: str, default: int, where: str, *, lo: int, hi: int) -> int:
-    v = d.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-        raise ConfigurationError(
-            f"{_dot(where, key)}: expected an integer in [{lo}, {hi}], got {v!r}"
-        )
-    return v
-
-
-def _dur(
-    d: Mapping[str, Any], key: str, default: float, where: str, *, lo: float, hi: float
-) -> float:
-    v = parse_duration(d.get(key, default), key=_dot(where, key))
-    if not lo <= v <= hi:
-        raise ConfigurationError(
-            f"{_dot(where, key)}: {d.get(key)!r} is outside the allowed range [{lo:g} s, {hi:g} s]"
-        )
-    return v
-
-
-def _str(d: Mapping[str, Any], key: str, default: str, where: str) -> str:
-    v = d.get(key, default)
-    if not isinstance(v, str) or not v:
-        raise ConfigurationError(f"{_dot(where, key)}: expected a non-empty string, got {v!r}")
-    return v
-
-
-def _bool(d: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
-    v = d.get(key, default)
-    if not isinstance(v, bool):
-        raise ConfigurationError(f"{_dot(where, key)}: expected true or false, got {v!r}")
-    return v
-
-
-def _listen(d: Mapping[str, Any], where: str, default: ListenOptions) -> ListenOptions:
-    _check_keys(d, ("host", "port", "enabled"), where)
-    return ListenOptions(
-        host=_str(d, "host", default.host, where),
-        port=_int(d, "port", default.port, where, lo=0, hi=65535),
-        enabled=_bool(d, "enabled", default.enabled, where),
-    )
-
-
-def _secret(d: Mapping[str, Any], where: str, base: Path) -> str | None:
-    _check_keys(d, ("token_env", "token_file"), where)
-    if "token_env" in d and "token_file" in d:
-        raise ConfigurationError(f"{where}: set either token_env or token_file, not both")
-    if "token_env" in d:
-        name = _str(d, "token_env", "", where)
-        value = os.environ.get(name)
-        if not value:
-            raise ConfigurationError(
-                f"{where}.token_env: environment variable {name} is not set or empty; "
-                "export it before starting the evaluator or remove the auth section"
-            )
-        return value.strip()
-    if "token_file" in d:
-        path = _path(_str(d, "token_file", "", where), base)
-        try:
-            value = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigurationError(
-                f"{where}.token_file: cannot read {path} ({exc.strerror}); fix the path or "
-                "its permissions"
-            ) from exc
-        if not value:
-            raise ConfigurationError(f"{where}.token_file: {path} is empty")
-        return value
-    return None
-
-
-def _path(p: str, base: Path) -> Path:
-    q = Path(os.path.expanduser(p))
-    return q if q.is_absolute() else base / q
-
-
-def _references(v: object, base: Path) -> tuple[ReferenceSpec, ...]:
-    if v is None:
-        return ()
-    if not isinstance(v, list):
-        raise ConfigurationError("references: expected a list of {model, version, path}")
-    out = []
-    for i, item in enumerate(v):
-        where = f"references[{i}]"
-        if not isinstance(item, Mapping):
-            raise ConfigurationError(f"{where}: expected a mapping with model and path")
-        _check_keys(item, ("model", "version", "path"), where)
-        if "model" not in item or "path" not in item:
-            raise ConfigurationError(f"{where}: both 'model' and 'path' are required")
-        version = item.get("version")
-        path = _path(_str(item, "path", "", where), base)
-        if not path.is_file() or not os.access(path, os.R_OK):
-            raise ConfigurationError(
-                f"{where}.path: reference profile {path} cannot be read; build it with "
-                "`otel-ml profile` or fix the path (relative paths start at the config file)"
-            )
-        out.append(
-            ReferenceSpec(
-                model=_str(item, "model", "", where),
-                version=None if version is None else str(version),
-                path=path,
-            )
-        )
-    return tuple(out)
-
 
 _TOP = (
     "state_dir",
@@ -244,120 +101,179 @@ _TOP = (
 )
 
 
-def parse_config(raw: Mapping[str, Any] | None, *, base_dir: Path | None = None) -> EvaluatorConfig:
-    """Typed options from the parsed YAML mapping (relative paths start at ``base_dir``)."""
-    d: Mapping[str, Any] = raw or {}
-    if not isinstance(d, Mapping):
-        raise ConfigurationError("the evaluator configuration must be a YAML mapping")
-    base = base_dir or Path.cwd()
-    _check_keys(d, _TOP, "")
-    rec = _section(d, "receivers", "")
-    _check_keys(rec, ("http", "grpc", "max_body_bytes"), "receivers")
-    receivers = ReceiverOptions(
-        http=_listen(
-            _section(rec, "http", "receivers"), "receivers.http", ListenOptions(port=4318)
-        ),
-        grpc=_listen(
-            _section(rec, "grpc", "receivers"), "receivers.grpc", ListenOptions(port=4317)
-        ),
-        max_body_bytes=_int(rec, "max_body_bytes", 16 << 20, "receivers", lo=1024, hi=1 << 30),
+def _listen(value: object, path: str, default: ListenOptions) -> ListenOptions:
+    d = read_mapping(value, path)
+    check_keys(d, ("host", "port", "enabled"), path)
+    return ListenOptions(
+        host=read_str(d.get("host", default.host), f"{path}.host"),
+        port=read_int(d.get("port", default.port), f"{path}.port", maximum=65535),
+        enabled=read_bool(d.get("enabled", default.enabled), f"{path}.enabled"),
     )
-    api_l = _listen(_section(d, "api", ""), "api", ApiOptions())
-    api = ApiOptions(host=api_l.host, port=api_l.port, enabled=api_l.enabled)
-    auth = AuthOptions(token=_secret(_section(d, "auth", ""), "auth", base))
-    t = _section(d, "tls", "")
-    _check_keys(t, ("cert_file", "key_file"), "tls")
-    tls = TlsOptions()
-    if t:
-        if "cert_file" not in t or "key_file" not in t:
-            raise ConfigurationError("tls: both cert_file and key_file are required for TLS")
-        cert, key = (
-            _path(_str(t, "cert_file", "", "tls"), base),
-            _path(_str(t, "key_file", "", "tls"), base),
+
+
+def _auth(value: object, base: Path) -> BearerAuth | None:
+    d = read_mapping(value, "auth")
+    check_keys(d, ("token_env", "token_file"), "auth")
+    if "token_env" in d and "token_file" in d:
+        raise config_error("auth", "both token_env and token_file are set", "keep one of them")
+    if "token_env" in d:
+        token = secret_from_env(read_str(d["token_env"], "auth.token_env"), "auth.token_env")
+    elif "token_file" in d:
+        file = read_path(d["token_file"], "auth.token_file", base)
+        token = secret_from_file(file, "auth.token_file")
+    else:
+        return None
+    return BearerAuth([token], field="auth")
+
+
+def _tls(value: object, base: Path) -> TlsOptions | None:
+    d = read_mapping(value, "tls")
+    check_keys(d, ("cert_file", "key_file", "client_ca_file"), "tls")
+    if not d:
+        return None
+    if "cert_file" not in d or "key_file" not in d:
+        missing = "key_file" if "cert_file" in d else "cert_file"
+        raise config_error(f"tls.{missing}", "missing", "both cert_file and key_file are "
+                           "required for TLS")
+    files = {k: read_path(d[k], f"tls.{k}", base) for k in d}
+    for key, p in files.items():
+        if not p.is_file():
+            raise config_error(f"tls.{key}", f"{p} does not exist", "fix the path")
+    return TlsOptions(files["cert_file"], files["key_file"], files.get("client_ca_file"))
+
+
+def _references(value: object, base: Path) -> tuple[ReferenceSpec, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise config_error("references", f"expected a list, got {value!r}",
+                           "write a list of {model, version, path}")
+    out = []
+    for i, item in enumerate(value):
+        where = f"references[{i}]"
+        d = read_mapping(item, where)
+        check_keys(d, ("model", "version", "path"), where)
+        for key in ("model", "path"):
+            if key not in d:
+                raise config_error(f"{where}.{key}", "missing", "both model and path are required")
+        version = d.get("version")
+        path = read_path(d["path"], f"{where}.path", base)
+        if not path.is_file() or not os.access(path, os.R_OK):
+            raise config_error(f"{where}.path", f"reference profile {path} cannot be read",
+                               "build it with `otel-ml profile` or fix the path (relative "
+                               "paths start at the config file)")
+        out.append(
+            ReferenceSpec(
+                model=read_str(d["model"], f"{where}.model"),
+                version=None if version is None else str(version),
+                path=path,
+            )
         )
-        for name, p in (("cert_file", cert), ("key_file", key)):
-            if not p.is_file():
-                raise ConfigurationError(f"tls.{name}: {p} does not exist; fix the path")
-        tls = TlsOptions(cert_file=cert, key_file=key)
-    w = _section(d, "windows", "")
-    _check_keys(w, ("size", "grace", "min_rows", "retention"), "windows")
-    size = _dur(w, "size", 300.0, "windows", lo=MIN_WINDOW_S, hi=MAX_WINDOW_S)
-    windows = WindowOptions(
+    return tuple(out)
+
+
+def _windows(value: object) -> WindowOptions:
+    w = read_mapping(value, "windows")
+    check_keys(w, ("size", "grace", "min_rows", "retention"), "windows")
+    size = read_duration(w.get("size", 300.0), "windows.size", minimum=MIN_WINDOW_S,
+                         maximum=MAX_WINDOW_S)
+    return WindowOptions(
         size=size,
-        grace=_dur(w, "grace", min(30.0, size), "windows", lo=0.0, hi=size),
-        min_rows=_int(w, "min_rows", 100, "windows", lo=1, hi=1 << 40),
-        retention=_dur(
-            w, "retention", max(7 * 86400.0, 2 * size), "windows", lo=2 * size, hi=3.2e7
-        ),
+        grace=read_duration(w.get("grace", min(30.0, size)), "windows.grace", maximum=size),
+        min_rows=read_int(w.get("min_rows", 100), "windows.min_rows", minimum=1,
+                          maximum=1 << 40),
+        retention=read_duration(w.get("retention", max(7 * 86400.0, 2 * size)),
+                                "windows.retention", minimum=2 * size, maximum=3.2e7),
     )
-    lab = _section(d, "labels", "")
-    _check_keys(lab, ("ttl", "max_pending"), "labels")
-    labels = LabelOptions(
-        ttl=_dur(lab, "ttl", 7 * 86400.0, "labels", lo=1.0, hi=3.2e7),
-        max_pending=_int(lab, "max_pending", 1_000_000, "labels", lo=1, hi=1 << 34),
-    )
-    ing = _section(d, "ingest", "")
-    _check_keys(ing, ("queue_size", "retry_after", "submit_timeout", "max_batch_commit"), "ingest")
-    ingest = IngestOptions(
-        queue_size=_int(ing, "queue_size", 64, "ingest", lo=1, hi=100_000),
-        retry_after=_dur(ing, "retry_after", 2.0, "ingest", lo=0.0, hi=3600.0),
-        submit_timeout=_dur(ing, "submit_timeout", 10.0, "ingest", lo=0.1, hi=600.0),
-        max_batch_commit=_int(ing, "max_batch_commit", 32, "ingest", lo=1, hi=10_000),
-    )
-    ex = _section(d, "export", "")
-    _check_keys(ex, ("otlp", "prometheus"), "export")
-    otlp = _section(ex, "otlp", "export")
-    _check_keys(otlp, ("endpoint", "protocol", "interval"), "export.otlp")
-    proto = _str(otlp, "protocol", "http", "export.otlp")
+
+
+def _export(value: object) -> ExportOptions:
+    ex = read_mapping(value, "export")
+    check_keys(ex, ("otlp", "prometheus"), "export")
+    otlp = read_mapping(ex.get("otlp"), "export.otlp")
+    check_keys(otlp, ("endpoint", "protocol", "interval"), "export.otlp")
+    proto = read_str(otlp.get("protocol", "http"), "export.otlp.protocol")
     if proto not in ("http", "grpc"):
-        raise ConfigurationError(f"export.otlp.protocol: expected 'http' or 'grpc', got {proto!r}")
-    export = ExportOptions(
-        otlp_endpoint=_str(otlp, "endpoint", "", "export.otlp") if "endpoint" in otlp else None,
+        raise config_error("export.otlp.protocol", f"{proto!r} is not a protocol",
+                           "use http or grpc")
+    endpoint = otlp.get("endpoint")
+    return ExportOptions(
+        otlp_endpoint=None if endpoint is None else read_str(endpoint, "export.otlp.endpoint"),
         otlp_protocol=proto,
-        otlp_interval=_dur(otlp, "interval", 60.0, "export.otlp", lo=0.1, hi=86400.0),
-        prometheus=_bool(ex, "prometheus", True, "export"),
+        otlp_interval=read_duration(otlp.get("interval", 60.0), "export.otlp.interval",
+                                    minimum=0.1, maximum=86400.0),
+        prometheus=read_bool(ex.get("prometheus", True), "export.prometheus"),
     )
-    drift = _section(d, "drift", "")
-    _validate_drift(drift)
-    state = d.get("state_dir", "evaluator-state")
-    if not isinstance(state, str) or not state:
-        raise ConfigurationError(f"state_dir: expected a directory path, got {state!r}")
+
+
+def _alerting(d: Mapping[str, object], base: Path) -> AlertingConfig | None:
+    if d.get("alerts") is None and d.get("notifiers") is None:
+        return None
+    return parse_alerting_config(d, base_dir=base)
+
+
+def parse_config(
+    raw: Mapping[str, object] | None, *, base_dir: Path | None = None
+) -> EvaluatorConfig:
+    """Typed options from the parsed YAML mapping (relative paths start at ``base_dir``)."""
+    d = read_mapping(raw, "the evaluator configuration")
+    base = base_dir or Path.cwd()
+    check_keys(d, _TOP, "")
+    rec = read_mapping(d.get("receivers"), "receivers")
+    check_keys(rec, ("http", "grpc", "max_body_bytes"), "receivers")
+    api = _listen(d.get("api"), "api", ApiOptions())
+    lab = read_mapping(d.get("labels"), "labels")
+    check_keys(lab, ("ttl", "max_pending"), "labels")
+    ing = read_mapping(d.get("ingest"), "ingest")
+    check_keys(ing, ("queue_size", "retry_after", "submit_timeout", "max_batch_commit"), "ingest")
     return EvaluatorConfig(
-        state_dir=_path(state, base),
-        receivers=receivers,
-        api=api,
-        auth=auth,
-        tls=tls,
-        windows=windows,
-        labels=labels,
-        ingest=ingest,
-        export=export,
+        state_dir=read_path(d.get("state_dir", "evaluator-state"), "state_dir", base),
+        receivers=ReceiverOptions(
+            http=_listen(rec.get("http"), "receivers.http", ListenOptions(port=4318)),
+            grpc=_listen(rec.get("grpc"), "receivers.grpc", ListenOptions(port=4317)),
+            max_body_bytes=read_int(rec.get("max_body_bytes", 16 << 20),
+                                    "receivers.max_body_bytes", minimum=1024, maximum=1 << 30),
+        ),
+        api=ApiOptions(host=api.host, port=api.port, enabled=api.enabled),
+        auth=_auth(d.get("auth"), base),
+        tls=_tls(d.get("tls"), base),
+        windows=_windows(d.get("windows")),
+        labels=LabelOptions(
+            ttl=read_duration(lab.get("ttl", 7 * 86400.0), "labels.ttl", minimum=1.0,
+                              maximum=3.2e7),
+            max_pending=read_int(lab.get("max_pending", 1_000_000), "labels.max_pending",
+                                 minimum=1, maximum=1 << 34),
+        ),
+        ingest=IngestOptions(
+            queue_size=read_int(ing.get("queue_size", 64), "ingest.queue_size", minimum=1,
+                                maximum=100_000),
+            retry_after=read_duration(ing.get("retry_after", 2.0), "ingest.retry_after",
+                                      maximum=3600.0),
+            submit_timeout=read_duration(ing.get("submit_timeout", 10.0),
+                                         "ingest.submit_timeout", minimum=0.1, maximum=600.0),
+            max_batch_commit=read_int(ing.get("max_batch_commit", 32),
+                                      "ingest.max_batch_commit", minimum=1, maximum=10_000),
+        ),
+        export=_export(d.get("export")),
         references=_references(d.get("references"), base),
-        drift=dict(drift),
-        alerts=d.get("alerts"),
-        notifiers=d.get("notifiers"),
+        drift=drift_policy_from_mapping(read_mapping(d.get("drift"), "drift")),
+        alerting=_alerting(d, base),
     )
-
-
-def _validate_drift(drift: Mapping[str, Any]) -> None:
-    """Check the ``drift:`` keys and values against ``DriftPolicy`` (from otel_ml.stats)."""
-    if drift:
-        from otel_ml.evaluator._policy import drift_policy_from_mapping
-
-        drift_policy_from_mapping(drift)
 
 
 def load_config(path: str | os.PathLike[str]) -> EvaluatorConfig:
-    """Read and parse a YAML configuration file."""
+    """Read and parse a YAML configuration file; errors start with the file's name."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigurationError(
-            f"--config: cannot read {p} ({exc.strerror}); give the path of a YAML file"
-        ) from exc
+        raise config_error("--config", f"cannot read {p} ({exc.strerror})",
+                           "give the path of a YAML file") from exc
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{p}: not valid YAML: {exc}") from exc
-    return parse_config(raw, base_dir=p.resolve().parent)
+        raise config_error(str(p), f"not valid YAML: {exc}", "fix the syntax") from exc
+    try:
+        return parse_config(raw, base_dir=p.resolve().parent)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{p.name}: {exc}") from None

@@ -6,14 +6,16 @@ services take the pieces they need.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from otel_ml._config import TlsOptions
+from otel_ml.alerting import AlertingConfig
+from otel_ml.evaluator._auth import BearerAuth
+from otel_ml.stats import DriftPolicy
 
 __all__ = [
     "ApiOptions",
-    "AuthOptions",
     "EvaluatorConfig",
     "ExportOptions",
     "IngestOptions",
@@ -21,7 +23,6 @@ __all__ = [
     "ListenOptions",
     "ReceiverOptions",
     "ReferenceSpec",
-    "TlsOptions",
     "WindowOptions",
 ]
 
@@ -40,27 +41,6 @@ class ReceiverOptions:
     http: ListenOptions = ListenOptions(port=4318)
     grpc: ListenOptions = ListenOptions(port=4317)
     max_body_bytes: int = 16 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class AuthOptions:
-    """Optional bearer token for OTLP/HTTP, gRPC metadata and the API."""
-
-    token: str | None = field(default=None, repr=False)
-
-    @property
-    def enabled(self) -> bool:
-        return self.token is not None
-
-
-@dataclass(frozen=True)
-class TlsOptions:
-    cert_file: Path | None = None
-    key_file: Path | None = None
-
-    @property
-    def enabled(self) -> bool:
-        return self.cert_file is not None
 
 
 @dataclass(frozen=True)
@@ -120,16 +100,23 @@ class ReferenceSpec:
 
 @dataclass(frozen=True)
 class EvaluatorConfig:
+    """The whole evaluator configuration, parsed: every section typed, secrets read.
+
+    ``auth`` is the bearer-token check (None: no authentication), ``tls`` the server
+    certificate (None: plain text), ``drift`` the drift policy, ``alerting`` the
+    alert rules and notifiers (None when the file has neither ``alerts:`` nor
+    ``notifiers:``: no alert engine runs).
+    """
+
     state_dir: Path = Path("evaluator-state")
     receivers: ReceiverOptions = ReceiverOptions()
     api: ApiOptions = ApiOptions()
-    auth: AuthOptions = AuthOptions()
-    tls: TlsOptions = TlsOptions()
+    auth: BearerAuth | None = None
+    tls: TlsOptions | None = None
     windows: WindowOptions = WindowOptions()
     labels: LabelOptions = LabelOptions()
     ingest: IngestOptions = IngestOptions()
     export: ExportOptions = ExportOptions()
     references: tuple[ReferenceSpec, ...] = ()
-    drift: Mapping[str, Any] = field(default_factory=dict)
-    alerts: Any = None
-    notifiers: Any = None
+    drift: DriftPolicy = field(default_factory=DriftPolicy)
+    alerting: AlertingConfig | None = None

@@ -92,7 +92,8 @@ class DerivedMetrics:
     Parameters
     ----------
     health
-        Called at each collection for the health gauges.
+        Called at each collection for the health gauges (an empty snapshot until
+        :meth:`watch_health` names the service's).
     otlp_endpoint, otlp_protocol, otlp_interval
         Where and how often to push over OTLP (``None``: no OTLP export).
     prometheus
@@ -103,7 +104,7 @@ class DerivedMetrics:
 
     def __init__(
         self,
-        health: Callable[[], HealthSnapshot],
+        health: Callable[[], HealthSnapshot] = HealthSnapshot,
         *,
         otlp_endpoint: str | None = None,
         otlp_protocol: str = "http",
@@ -154,6 +155,10 @@ class DerivedMetrics:
         g(sc.METRIC_EVAL_EVALUATION_DURATION, [self._eval_s], unit=sc.UNIT_SECONDS)
 
     # ---- state ------------------------------------------------------------------------
+    def watch_health(self, health: Callable[[], HealthSnapshot]) -> None:
+        """Read the health gauges from ``health`` (the service, built after the metrics)."""
+        self._health = health
+
     def update(self, report: ModelReport) -> None:
         """Publish ``report`` unless a later window of the same model version is shown."""
         key = (report.model, report.version)

@@ -30,7 +30,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from otel_ml._errors import OtelMlError
 from otel_ml.alerting import Observation
@@ -41,6 +40,7 @@ from otel_ml.evaluator._records import IngestBatch, SubmitResult
 from otel_ml.evaluator._references import ReferenceSet
 from otel_ml.evaluator._report import ModelReport
 from otel_ml.evaluator._store import Store
+from otel_ml.stats import DriftPolicy
 
 __all__ = ["EvaluatorService"]
 
@@ -83,7 +83,7 @@ class EvaluatorService:
         *,
         store: Store,
         references: ReferenceSet,
-        policy: Any,
+        policy: DriftPolicy,
         metrics: DerivedMetrics | None = None,
         alerts: AlertSink | None = None,
         clock: Callable[[], float] = time.time,

@@ -37,7 +37,7 @@ export:
     assert cfg.state_dir == tmp_path / "state"
     assert cfg.receivers.http.port == 0 and not cfg.receivers.grpc.enabled
     assert (cfg.api.host, cfg.api.port) == ("0.0.0.0", 9999)
-    assert cfg.auth.token == "s3cret"
+    assert cfg.auth is not None and cfg.auth.check("Bearer s3cret")
     assert "s3cret" not in repr(cfg)
     assert (cfg.windows.size, cfg.windows.grace, cfg.windows.min_rows) == (120.0, 10.0, 20)
     assert (cfg.labels.ttl, cfg.labels.max_pending) == (3600.0, 1000)
@@ -51,7 +51,7 @@ export:
 def test_token_from_file(tmp_path: Path) -> None:
     (tmp_path / "tok").write_text("abc\n")
     cfg = parse_config({"auth": {"token_file": "tok"}}, base_dir=tmp_path)
-    assert cfg.auth.token == "abc"
+    assert cfg.auth is not None and cfg.auth.check("Bearer abc")
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_token_from_file(tmp_path: Path) -> None:
             ["auth.token_env", "OTEL_ML_SURELY_UNSET_VAR", "not set"],
         ),
         ({"auth": {"token_file": "missing-token"}}, ["auth.token_file", "cannot read"]),
-        ({"tls": {"cert_file": "c.pem"}}, ["tls", "key_file"]),
+        ({"tls": {"cert_file": "c.pem"}}, ["tls.key_file", "missing"]),
     ],
 )
 def test_errors_name_the_key(tmp_path: Path, raw: dict[str, object], names: list[str]) -> None:
@@ -118,9 +118,40 @@ def test_bad_drift_thresholds_name_the_key(drift: dict[str, object], names: list
         assert n in str(err.value)
 
 
-def test_drift_policy_from_config() -> None:
-    from otel_ml.evaluator._policy import drift_policy_from_mapping
+def test_drift_policy_alerts_and_notifiers_are_parsed_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pd.key").write_text("R" * 32 + "\n")
+    cfg = parse_config(
+        {
+            "drift": {"numeric_threshold": 0.2, "correction": "none"},
+            "alerts": {"rules": {"accuracy_low": {"threshold": 0.9}}},
+            "notifiers": {"pd": {"type": "pagerduty", "routing_key": {"file": "pd.key"}}},
+        },
+        base_dir=tmp_path,
+    )
+    assert cfg.drift.numeric_threshold == 0.2 and cfg.drift.correction.value == "none"
+    assert cfg.alerting is not None
+    assert cfg.alerting.rule_named("m", "accuracy_low").threshold == 0.9  # type: ignore[union-attr]
+    (pd,) = cfg.alerting.notifiers
+    assert pd.routing_key.reveal() == "R" * 32  # type: ignore[union-attr]  # relative to base_dir
+    assert parse_config({}).alerting is None  # no alerts, no notifiers: no alert engine
 
-    cfg = parse_config({"drift": {"numeric_threshold": 0.2, "correction": "none"}})
-    policy = drift_policy_from_mapping(cfg.drift)
-    assert policy.numeric_threshold == 0.2 and policy.correction.value == "none"
+
+def test_tls_section(tmp_path: Path) -> None:
+    for name in ("c.pem", "k.pem", "ca.pem"):
+        (tmp_path / name).write_text("-")
+    cfg = parse_config(
+        {"tls": {"cert_file": "c.pem", "key_file": "k.pem", "client_ca_file": "ca.pem"}},
+        base_dir=tmp_path,
+    )
+    assert cfg.tls is not None and cfg.tls.client_ca_file == tmp_path / "ca.pem"
+    assert parse_config({}).tls is None
+
+
+def test_errors_from_a_file_start_with_its_name(tmp_path: Path) -> None:
+    bad = tmp_path / "evaluator.yaml"
+    bad.write_text("windows: {sise: 5m}\n")
+    with pytest.raises(ConfigurationError) as err:
+        load_config(bad)
+    assert str(err.value).startswith("evaluator.yaml: windows.sise: unknown key; did you mean")

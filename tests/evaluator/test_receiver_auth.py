@@ -33,12 +33,17 @@ def test_secret_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         ({"env": "EVAL_TOKEN_UNSET"}, "EVAL_TOKEN_UNSET is not set"),
         ({"file": "/nonexistent/token"}, "cannot read secret file"),
         ({"value": "  "}, "empty"),
-        ({"value": "two words"}, "whitespace"),
     ],
 )
 def test_secret_errors_name_the_field_not_the_secret(kwargs: dict[str, str], match: str) -> None:
     with pytest.raises(ConfigurationError, match=match) as err:
         load_secret(field="auth.token", **kwargs)
+    assert str(err.value).startswith("auth.token:")
+
+
+def test_bearer_token_with_whitespace_is_refused_without_showing_it() -> None:
+    with pytest.raises(ConfigurationError, match="whitespace") as err:
+        BearerAuth.from_sources(token="two words", field="auth.token")
     assert str(err.value).startswith("auth.token:")
     assert "two words" not in str(err.value)
 
