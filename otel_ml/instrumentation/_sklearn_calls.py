@@ -8,7 +8,8 @@ options, hooks, providers) and makes one wrapper per method name. A wrapper:
    monitored call: a scikit-learn one (the :data:`IN_MONITORED_CALL` guard) or
    any whose span otel_ml started (an ``async`` ``@monitor`` function);
 2. finds the :class:`ModelMonitor` of the estimator (named by
-   :func:`otel_ml.instrumentation.sklearn.name_model`, by the ``models``
+   :func:`otel_ml.instrumentation.sklearn.name_model` -- the naming is an
+   attribute of the instance, see ``_sklearn_naming`` --, by the ``models``
    mapping, or after its class), built once per model name and version;
 3. runs the original method under ``ModelMonitor.call`` with the guard set, so
    whatever the method calls inside (a Pipeline's final step, ``predict_proba``
@@ -35,6 +36,7 @@ from otel_ml import semconv
 from otel_ml.instrumentation._internal_errors import InternalErrors
 from otel_ml.instrumentation._options import MonitorOptions, Task
 from otel_ml.instrumentation._sklearn_config import FRAMEWORK
+from otel_ml.instrumentation._sklearn_naming import naming_of, options_from
 from otel_ml.sketch import Profile
 
 __all__ = [
@@ -44,8 +46,6 @@ __all__ = [
     "ResponseHook",
     "SklearnCalls",
     "WrapperFunction",
-    "named_options",
-    "set_named_options",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -82,26 +82,6 @@ class _Monitor(Protocol):
 
 MonitorFactory = Callable[[MonitorOptions], _Monitor]
 """Builds the monitor of one model from its options (``ModelMonitor`` by default)."""
-
-# Per-instance names given with ``name_model``: weak, so naming never keeps a model alive.
-_NAMED: weakref.WeakKeyDictionary[Any, MonitorOptions] = weakref.WeakKeyDictionary()
-_NAMED_LOCK = threading.Lock()
-
-
-def set_named_options(estimator: object, options: MonitorOptions) -> None:
-    """Remember ``options`` for this estimator instance (see ``name_model``)."""
-    with _NAMED_LOCK:
-        _NAMED[estimator] = options
-
-
-def named_options(estimator: object) -> MonitorOptions | None:
-    """The options given to this instance with ``name_model``, if any."""
-    with _NAMED_LOCK:
-        try:
-            return _NAMED.get(estimator)
-        except TypeError:  # unhashable estimator: it cannot have been named
-            return None
-
 
 def _inside_monitored_span() -> bool:
     """Whether the current span is one otel_ml started (a monitored call is running)."""
@@ -201,31 +181,37 @@ class SklearnCalls:
         self._response_hook = response_hook
         self._lock = threading.Lock()
         self._by_model: dict[tuple[str, str], _Monitor] = {}
-        self._by_instance: weakref.WeakKeyDictionary[Any, _Monitor] = weakref.WeakKeyDictionary()
+        # Per instance: its naming when resolved (a later name_model resolves it again).
+        self._by_instance: weakref.WeakKeyDictionary[Any, tuple[object, _Monitor]] = (
+            weakref.WeakKeyDictionary()
+        )
         self.active = True
 
     # -- model resolution ------------------------------------------------------------------
     def options_for(self, estimator: object) -> MonitorOptions:
         """The options this estimator is monitored with."""
-        options = named_options(estimator)
-        if options is None:
+        naming = naming_of(estimator)
+        if naming is not None:
+            options = options_from(naming, self._template)
+        else:
             cls_name = type(estimator).__name__
-            options = self._models.get(cls_name)
-            if options is None:
-                options = dataclasses.replace(self._template, model=cls_name)
+            options = self._models.get(cls_name) or dataclasses.replace(
+                self._template, model=cls_name
+            )
         if options.reference is None and options.model in self._references:
             options = dataclasses.replace(options, reference=self._references[options.model])
         return complete_options(options, estimator)
 
     def monitor_for(self, estimator: object) -> _Monitor:
         """The monitor of this estimator's model (one per model name and version)."""
+        naming = naming_of(estimator)
         with self._lock:
             try:
                 found = self._by_instance.get(estimator)
             except TypeError:
                 found = None
-        if found is not None:
-            return found
+        if found is not None and found[0] is naming:
+            return found[1]
         options = self.options_for(estimator)
         key = (options.model, options.version)
         with self._lock:
@@ -234,7 +220,7 @@ class SklearnCalls:
                 monitor = self._factory(options)
                 self._by_model[key] = monitor
             try:
-                self._by_instance[estimator] = monitor
+                self._by_instance[estimator] = (naming, monitor)
             except TypeError:
                 pass  # unhashable estimator: resolved again on each call
         return monitor

@@ -69,8 +69,13 @@ The model name is the estimator's class name (``Pipeline``,
 precedence:
 
 1. ``name_model(estimator, "credit_risk", version="3", reference=...)`` for
-   one instance (or ``name_model(estimator, MonitorOptions(...))`` for full
-   control);
+   one instance, which takes every other setting (the id column, feature
+   capture, sampling, events; the version when none is given) from
+   ``instrument()`` as below; or ``name_model(estimator, MonitorOptions(...))``
+   for full control. The name is kept on the estimator (an attribute holding
+   plain data): a model pickled or dumped with joblib after ``name_model`` keeps
+   its name when loaded again, and still loads where otel_ml is not installed;
+   ``sklearn.base.clone`` does not copy it;
 2. by class name: ``instrument(models={"Pipeline": "credit_risk:3"})`` (or a
    ``MonitorOptions`` value), or ``OTEL_ML_SKLEARN_MODELS`` with
    ``opentelemetry-instrument`` (``Class=name[:version]``, comma-separated);
@@ -141,7 +146,6 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 
 from otel_ml._errors import ConfigurationError
 from otel_ml.instrumentation._options import MonitorOptions
-from otel_ml.instrumentation._sklearn_calls import set_named_options
 from otel_ml.instrumentation._sklearn_config import (
     ENV_CAPTURE_FEATURES,
     ENV_FEATURE_SAMPLE_RATE,
@@ -150,13 +154,13 @@ from otel_ml.instrumentation._sklearn_config import (
     ENV_PREDICTION_EVENTS,
     ENV_REFERENCES,
     ENV_VERSION,
-    FRAMEWORK,
     load_reference,
     parse_config,
     parse_models,
     parse_references,
     with_loaded_reference,
 )
+from otel_ml.instrumentation._sklearn_naming import naming_state, set_naming
 from otel_ml.instrumentation._sklearn_package import _instruments
 
 __all__ = [
@@ -187,16 +191,24 @@ def name_model(
 ) -> _E:
     """Name the model one estimator instance is monitored as; returns the estimator.
 
+    The naming is stored on the estimator (the attribute ``_otel_ml_naming``,
+    plain Python data): it survives ``pickle`` / ``joblib`` round trips, and the
+    pickled model still loads where otel_ml is not installed.
+
     Parameters
     ----------
     estimator
-        A scikit-learn estimator or Pipeline (kept by weak reference).
+        A scikit-learn estimator or Pipeline.
     model
-        The model name (``ml.model.name``), or complete :class:`MonitorOptions`.
+        The model name (``ml.model.name``): every other setting (``id_column``,
+        ``capture_features``, ``feature_sample_rate``, ``prediction_events``, and
+        the version when none is given here) comes from ``instrument()``, as for a
+        model named by class. Or complete :class:`MonitorOptions`, used as they are.
     version
         ``ml.model.version`` (only with a model name).
     reference
-        A reference :class:`otel_ml.Profile`, or the path of a saved one.
+        A reference :class:`otel_ml.Profile`, or the path of a saved one (read now);
+        without one, ``instrument(references=...)`` by model name applies.
 
     Examples
     --------
@@ -212,21 +224,18 @@ def name_model(
             raise ConfigurationError(
                 "give version= and reference= inside MonitorOptions, not next to it"
             )
-        options = with_loaded_reference(model, "reference")
+        naming = naming_state(
+            with_loaded_reference(model, "reference"), version=None, reference=None
+        )
     else:
-        options = MonitorOptions(
-            model=model,
-            version="unknown" if version is None else version,
-            framework=FRAMEWORK,
+        if not isinstance(model, str) or not model.strip():
+            raise ConfigurationError("model must be a non-empty string naming the model")
+        naming = naming_state(
+            model,
+            version=None if version is None else str(version),
             reference=None if reference is None else load_reference(reference, "reference"),
         )
-    try:
-        set_named_options(estimator, options)
-    except TypeError as exc:
-        raise ConfigurationError(
-            f"cannot name a {type(estimator).__name__}: it does not support weak references "
-            "or is unhashable; use instrument(models={...}) by class name instead"
-        ) from exc
+    set_naming(estimator, naming)
     return estimator
 
 

@@ -204,3 +204,123 @@ def test_reference_path_inside_monitor_options_is_loaded(telemetry, instrument, 
 
     window = telemetry.consumer.collect().windows[ModelKey("p", "unknown")]
     assert window.quality[("income", semconv.QUALITY_OUT_OF_RANGE)] == 10
+
+
+def _pipeline_with_ids(X, y):
+    from sklearn.compose import ColumnTransformer
+
+    frame = X.assign(case_id=[f"case-{i}" for i in range(len(X))])
+    pipe = Pipeline(
+        [
+            ("cols", ColumnTransformer([("num", StandardScaler(), FEATURES)])),
+            ("clf", LogisticRegression()),
+        ]
+    ).fit(frame, y)
+    return frame, pipe
+
+
+@pytest.mark.parametrize("with_reference", [False, True])
+def test_name_model_takes_the_id_column_and_settings_of_instrument(
+    telemetry, instrument, data, with_reference
+):
+    from otel_ml.instrumentation import last_prediction_ids
+    from otel_ml.sketch import Profile
+
+    X, y = data
+    frame, pipe = _pipeline_with_ids(X, y)
+    reference = Profile.from_data(X) if with_reference else None
+    instrument(id_column="case_id", version="9", feature_sample_rate=1.0)
+    name_model(pipe, "credit_risk", reference=reference)
+
+    pipe.predict_proba(frame.iloc[10:30])  # a bigger call, sketched on this thread
+    pipe.predict_proba(frame.iloc[40:42])  # a small one, sketched by the worker
+
+    expected = [f"case-{i}" for i in range(10, 30)]
+    events = telemetry.events()
+    assert [e[semconv.ML_PREDICTION_IDS] for e in events] == [expected, ["case-40", "case-41"]]
+    assert list(last_prediction_ids()) == ["case-40", "case-41"]
+    window = telemetry.consumer.collect().windows[ModelKey("credit_risk", "9")]
+    assert set(window.numeric) | set(window.categorical) == set(FEATURES)  # ids not sketched
+    assert window.numeric["age"].count == 22
+    assert not [k for k, c in window.quality.items() if c], window.quality  # no schema_mismatch
+
+
+def test_name_model_with_monitor_options_is_used_as_given(telemetry, instrument, data):
+    X, y = data
+    frame, pipe = _pipeline_with_ids(X, y)
+    instrument(id_column="other", prediction_events=False)
+    name_model(pipe, MonitorOptions(model="m", version="2", id_column="case_id"))
+
+    pipe.predict(frame.iloc[:20])
+
+    (event,) = telemetry.events()
+    assert event[semconv.ML_PREDICTION_IDS] == [f"case-{i}" for i in range(20)]
+    window = telemetry.consumer.collect().windows[ModelKey("m", "2")]
+    assert set(window.numeric) == set(FEATURES)
+
+
+@pytest.mark.parametrize("how", ["pickle", "joblib"])
+def test_the_name_survives_pickling(telemetry, instrument, data, tmp_path, how):
+    import pickle
+
+    import joblib
+
+    from otel_ml.sketch import Profile
+
+    X, y = data
+    model = name_model(
+        LogisticRegression().fit(X, y),
+        "credit_risk",
+        version="3",
+        reference=Profile.from_data(X),
+    )
+    path = tmp_path / "model.bin"
+    if how == "pickle":
+        path.write_bytes(pickle.dumps(model))
+        loaded = pickle.loads(path.read_bytes())
+    else:
+        joblib.dump(model, path)
+        loaded = joblib.load(path)
+    del model
+    instrument()
+
+    loaded.predict(X.iloc[:5].assign(age=X["age"].max() + 1.0))
+
+    attrs = dict(only_span(telemetry).attributes or {})
+    assert (attrs[semconv.ML_MODEL_NAME], attrs[semconv.ML_MODEL_VERSION]) == ("credit_risk", "3")
+    window = telemetry.consumer.collect().windows[ModelKey("credit_risk", "3")]
+    assert window.quality[("age", semconv.QUALITY_OUT_OF_RANGE)] == 5  # the reference came too
+
+
+def test_a_named_model_loads_without_otel_ml(data, tmp_path):
+    """The naming is plain data: the pickle needs scikit-learn, not otel_ml."""
+    import pickle
+    import subprocess
+    import sys
+
+    X, y = data
+    model = name_model(Ridge().fit(X, y), MonitorOptions(model="prices", task="regression"))
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(model))
+    code = (
+        "import pickle, sys\n"
+        "sys.modules['otel_ml'] = None  # importing otel_ml now fails\n"
+        f"m = pickle.loads(open({str(path)!r}, 'rb').read())\n"
+        "print(m._otel_ml_naming['options']['model'], type(m).__name__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.split() == ["prices", "Ridge"]
+
+
+def test_naming_again_after_a_call_takes_effect(telemetry, instrument, data):
+    X, y = data
+    model = LogisticRegression().fit(X, y)
+    instrument()
+    model.predict(X.iloc[:2])
+    name_model(model, "renamed")
+    model.predict(X.iloc[:2])
+
+    names = [dict(s.attributes)[semconv.ML_MODEL_NAME] for s in telemetry.finished()]
+    assert names == ["LogisticRegression", "renamed"]
