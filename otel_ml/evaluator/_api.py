@@ -161,7 +161,8 @@ class ApiServer(BackgroundHttpServer):
     def health(self) -> dict[str, Any]:
         h = self.service.health()
         return {
-            "status": "ok",
+            "status": "degraded" if h.store_error else "ok",
+            "store_error": h.store_error,
             "points_received": h.points_received,
             "points_rejected": dict(h.points_rejected),
             "batches": dict(h.batches),

@@ -80,6 +80,7 @@ class HealthSnapshot:
     window_lag: float = 0.0
     pending_predictions: int = 0
     evaluation_seconds: float = 0.0
+    store_error: str = ""  # why the last store write failed; "" when the last one succeeded
 
 
 def _ok(x: float | None) -> bool:

@@ -105,6 +105,9 @@ class EvaluatorService:
         self.batches: dict[str, float] = {}
         self.last_evaluation_seconds = 0.0
         self.internal_errors = 0
+        #: Why the last store write failed ("" once a write succeeds again): /healthz
+        #: reports the evaluator degraded while writes fail (a full disk, a locked file).
+        self.store_error = ""
         if metrics is not None:
             for data in store.latest_reports():
                 metrics.update(ModelReport.from_dict(json.loads(data)))
@@ -168,8 +171,9 @@ class EvaluatorService:
             self._record(p.batch, duplicate=False, refused=True)
             self._finish(p, SubmitResult.ok())
             return
-        except Exception:  # noqa: BLE001 - a store failure must not kill the writer thread
+        except Exception as exc:  # noqa: BLE001 - a store failure must not kill the writer thread
             self.internal_errors += 1
+            self.store_error = f"{type(exc).__name__}: {exc}"
             _log.exception("store write failed; clients are asked to retry")
             for p in group:
                 self._count("failed")
@@ -177,6 +181,7 @@ class EvaluatorService:
                     p, SubmitResult.overloaded(self.config.ingest.retry_after, "store failure")
                 )
             return
+        self.store_error = ""
         for p, o in zip(group, outcomes, strict=True):
             self._record(p.batch, duplicate=o.duplicate, refused=False)
             self._finish(p, SubmitResult.ok())
@@ -256,6 +261,7 @@ class EvaluatorService:
                 window_lag=self.window_lag(),
                 pending_predictions=self.store.stats().pending_predictions,
                 evaluation_seconds=self.last_evaluation_seconds,
+                store_error=self.store_error,
             )
 
     # ---- lifecycle --------------------------------------------------------------------

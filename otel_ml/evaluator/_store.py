@@ -122,34 +122,25 @@ class Store:
         """
         now = time.time() if now is None else now
         out: list[WriteOutcome] = []
-        with self.db.lock:
-            try:
-                with self.db.transaction() as c:
-                    fresh: list[IngestBatch] = []
-                    seen: set[str] = set()
-                    for b in batches:
-                        dup = b.batch_id in seen or (
-                            c.execute("SELECT 1 FROM batches WHERE id=?", (b.batch_id,)).fetchone()
-                            is not None
-                        )
-                        out.append(WriteOutcome(b.batch_id, dup))
-                        if not dup:
-                            seen.add(b.batch_id)
-                            fresh.append(b)
-                            c.execute(
-                                "INSERT INTO batches(id, at) VALUES (?, ?)", (b.batch_id, now)
-                            )
-                    self.sketches.write_histograms(h for b in fresh for h in b.histograms)
-                    self.sketches.write_counters(p for b in fresh for p in b.counters)
-                    self.labels.write_predictions([e for b in fresh for e in b.predictions])
-                    self.labels.write_outcomes([e for b in fresh for e in b.outcomes])
-                    self.streams.write(p for b in batches for p in b.stream_state)
-                    self.labels.bound_pending()
-            except BaseException:
-                self.sketches.drop_cache()
-                self.labels.resync()
-                raise
-            self.sketches.commit_cache()
+        with self.db.transaction() as c:
+            fresh: list[IngestBatch] = []
+            seen: set[str] = set()
+            for b in batches:
+                dup = b.batch_id in seen or (
+                    c.execute("SELECT 1 FROM batches WHERE id=?", (b.batch_id,)).fetchone()
+                    is not None
+                )
+                out.append(WriteOutcome(b.batch_id, dup))
+                if not dup:
+                    seen.add(b.batch_id)
+                    fresh.append(b)
+                    c.execute("INSERT INTO batches(id, at) VALUES (?, ?)", (b.batch_id, now))
+            self.sketches.write_histograms(h for b in fresh for h in b.histograms)
+            self.sketches.write_counters(p for b in fresh for p in b.counters)
+            self.labels.write_predictions([e for b in fresh for e in b.predictions])
+            self.labels.write_outcomes([e for b in fresh for e in b.outcomes])
+            self.streams.write(p for b in batches for p in b.stream_state)
+            self.labels.bound_pending()
         return out
 
     def stream_state(self, limit: int) -> list[HistogramPoint | CounterPoint]:
@@ -215,7 +206,7 @@ class Store:
                 self.labels.expire(old)
                 c.execute("DELETE FROM batches WHERE at < ?", (now - batch_id_ttl,))
                 self.streams.prune(DEFAULT_MAX_STREAMS)  # restarted apps leave old streams
-            self.sketches.drop_cache()
+            self.sketches.drop_cache()  # deleted sketches may be cached
 
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))

@@ -26,9 +26,9 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["Database"]
+__all__ = ["Database", "TransactionListener"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, at REAL NOT NULL);
@@ -70,6 +70,16 @@ CREATE INDEX IF NOT EXISTS streams_t ON streams(t);
 """
 
 
+class TransactionListener(Protocol):
+    """A table that keeps some state in memory next to its rows (a cache, counts)."""
+
+    def committed(self) -> None:
+        """The transaction committed: what it wrote is durable."""
+
+    def rolled_back(self) -> None:
+        """The transaction failed: forget or re-read what it changed in memory."""
+
+
 def version_key(version: str | None) -> str:
     """How a model version is stored (``""`` for none)."""
     return version or ""
@@ -91,6 +101,7 @@ class Database:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
+        self._listeners: list[TransactionListener] = []
         self.conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
@@ -100,9 +111,20 @@ class Database:
         with self.lock:
             self.conn.close()
 
+    def watch(self, listener: TransactionListener) -> None:
+        """Tell ``listener`` about every transaction's end (in order of registration)."""
+        self._listeners.append(listener)
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` under the lock; rolled back if the body raises."""
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` under the lock; rolled back if the body raises.
+
+        Correct whatever state a failure leaves: when ``COMMIT`` itself fails (disk
+        full: SQLite has already rolled back) or a statement made SQLite roll back,
+        no ``ROLLBACK`` is sent (it would raise "no transaction is active" and hide
+        the cause). Either way the listeners' :meth:`~TransactionListener.rolled_back`
+        runs, so in-memory state never keeps what the database does not.
+        """
         with self.lock:
             c = self.conn
             c.execute("BEGIN IMMEDIATE")
@@ -110,8 +132,15 @@ class Database:
                 yield c
                 c.execute("COMMIT")
             except BaseException:
-                c.execute("ROLLBACK")
+                try:
+                    if c.in_transaction:
+                        c.execute("ROLLBACK")
+                finally:
+                    for listener in self._listeners:
+                        listener.rolled_back()
                 raise
+            for listener in self._listeners:
+                listener.committed()
 
     def execute(self, sql: str, args: Sequence[object] = ()) -> sqlite3.Cursor:
         with self.lock:

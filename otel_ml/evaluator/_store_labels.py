@@ -58,6 +58,8 @@ class LabelTable:
         self._evicted_o = 0
         self._dup_ids = 0
         self.resync()
+        self._committed = self.stats()
+        db.watch(self)
 
     def stats(self) -> LabelStats:
         return LabelStats(
@@ -65,10 +67,23 @@ class LabelTable:
         )
 
     def resync(self) -> None:
-        """Read the pending counts back from the tables (at start, after a failed write)."""
+        """Read the pending counts back from the tables."""
         with self.db.lock:
             self._pending_p = self.db.scalar("SELECT COUNT(*) FROM predictions")
             self._pending_o = self.db.scalar("SELECT COUNT(*) FROM outcomes")
+
+    # ---- a TransactionListener of the database -----------------------------------------
+    def committed(self) -> None:
+        self._committed = self.stats()
+
+    def rolled_back(self) -> None:
+        """Count nothing of a failed transaction: eviction and duplicate counts go back to
+        the last commit, pending counts are read back from the tables (whatever state the
+        failure left them in)."""
+        self._evicted_p = self._committed.evicted_predictions
+        self._evicted_o = self._committed.evicted_outcomes
+        self._dup_ids = self._committed.duplicate_prediction_ids
+        self.resync()
 
     # ---- writes (inside Store.write's transaction) -------------------------------------
     def write_predictions(self, events: list[PredictionEvent]) -> None:

@@ -2,8 +2,8 @@
 
 Sketches of the same (model, version, window, signal, name) are merged into one row;
 the merged sketches last written stay in a write-through LRU cache, updated only
-once the transaction that wrote them commits (:meth:`SketchTable.commit_cache`),
-so it never runs ahead of the database.
+once the transaction that wrote them commits (:meth:`SketchTable.committed`) and
+emptied when one fails, so it never runs ahead of the database.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ class SketchTable:
         self.cache_size = cache_size
         self._cache: OrderedDict[_SketchKey, NumericSketch] = OrderedDict()
         self._written: dict[_SketchKey, NumericSketch] = {}
+        db.watch(self)
 
     # ---- writes (inside Store.write's transaction) -------------------------------------
     def write_histograms(self, points: Iterable[HistogramPoint]) -> None:
@@ -137,8 +138,8 @@ class SketchTable:
         for table in ("sketches", "durations"):
             self.db.execute(f"DELETE FROM {table} WHERE start < ?", (before,))  # noqa: S608
 
-    # ---- the cache ---------------------------------------------------------------------
-    def commit_cache(self) -> None:
+    # ---- the cache (a TransactionListener of the database) ------------------------------
+    def committed(self) -> None:
         """Make the sketches of the committed transaction the cached ones (LRU bound)."""
         for key, sk in self._written.items():
             self._cache[key] = sk
@@ -146,6 +147,10 @@ class SketchTable:
         self._written = {}
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
+
+    def rolled_back(self) -> None:
+        """Forget every cached sketch: what the failed transaction merged was not stored."""
+        self.drop_cache()
 
     def drop_cache(self) -> None:
         """Forget every cached sketch (after a failed transaction or a deletion)."""
