@@ -24,6 +24,8 @@ Examples
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +67,74 @@ def _as_strings(x: npt.NDArray[Any]) -> npt.NDArray[np.str_]:
     return x.astype(str)
 
 
+def _is_missing(value: object) -> bool:
+    """None, float NaN, NaT and pandas' NA (whose truth value is ambiguous)."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)
+    except (TypeError, ValueError):
+        return True
+
+
+def _hash_is_text(counter: Counter[Any]) -> bool:
+    """Whether counting by value gave the counts by ``str(value)``: no number among the keys.
+
+    A key stands for every cell equal to it, and only numbers are equal across types with
+    different text (``0 == False == 0.0``, ``-0.0 == 0.0``); strings, bytes and missing
+    markers (None, NaN) never are. Looking at the distinct keys is enough: a number merged
+    into a key makes that key a number.
+    """
+    return all(isinstance(v, (str, bytes)) or _is_missing(v) for v in counter)
+
+
+def _numeric_strings(x: npt.NDArray[Any]) -> list[str]:
+    """``str`` of distinct numbers; integral floats without ``.0`` (1.0 and 1 are one category)."""
+    if x.dtype.kind == "b":
+        return ["True" if v else "False" for v in x.tolist()]
+    if x.dtype.kind == "f":
+        return [
+            str(int(v)) if math.isfinite(v) and v == round(v) else str(v) for v in x.tolist()
+        ]
+    return [str(v) for v in x.tolist()]
+
+
+def _count(x: npt.NDArray[Any]) -> tuple[dict[str, int], int]:
+    """``({str(value): count}, missing)`` of a 1-D column, hashing the distinct values once.
+
+    Objects and strings are counted by a hash table (``collections.Counter``, in C), so a
+    column pays per row only for a dictionary increment; ``str`` runs once per distinct
+    value. Numbers are counted by ``np.unique``.
+    """
+    if x.dtype.kind in "OU":
+        rows = x.tolist()
+        try:
+            counter = Counter(rows)
+        except TypeError:  # unhashable cells (lists, dicts): count their text
+            counter = Counter(None if _is_missing(v) else str(v) for v in rows)
+        else:
+            if x.dtype.kind == "O" and not _hash_is_text(counter):
+                # 0 == False == 0.0 hash alike but read "0", "False", "0.0": count the text
+                counter = Counter(None if _is_missing(v) else str(v) for v in rows)
+        counts: dict[str, int] = {}
+        missing = 0
+        for value, n in counter.items():
+            if _is_missing(value):
+                missing += n
+                continue
+            key = value if type(value) is str else str(value)
+            counts[key] = counts.get(key, 0) + n
+        return counts, missing
+    missing = 0
+    if x.dtype.kind == "f":
+        nan = np.isnan(x)
+        missing = int(np.count_nonzero(nan))
+        if missing:
+            x = x[~nan]
+    uniq, cnt = np.unique(x, return_counts=True)
+    return dict(zip(_numeric_strings(uniq), cnt.tolist(), strict=True)), missing
+
+
 @dataclass
 class CategoricalSketch:
     """Top-K exact counts of a categorical feature, an overflow bucket and a missing count."""
@@ -96,22 +166,16 @@ class CategoricalSketch:
         x = x.ravel()
         if x.size == 0:
             return
-        miss = _missing_mask(x)
-        n_miss = int(np.count_nonzero(miss))
-        if n_miss:
-            self.missing_count += n_miss
-            x = x[~miss]
-            if x.size == 0:
-                return
-        uniq, cnt = np.unique(_as_strings(x), return_counts=True)
-        if uniq.size > 4 * self.max_categories:
-            # Only the most frequent can survive: cut before building Python objects.
-            keep = np.argpartition(-cnt, 4 * self.max_categories)[: 4 * self.max_categories]
-            mask = np.ones(uniq.size, dtype=bool)
-            mask[keep] = False
-            self.overflow += int(cnt[mask].sum())
-            uniq, cnt = uniq[keep], cnt[keep]
-        incoming = dict(zip(uniq.tolist(), cnt.tolist(), strict=True))
+        incoming, missing = _count(x)
+        self.missing_count += missing
+        keep = 4 * self.max_categories
+        if len(incoming) > keep:
+            # Only the most frequent can survive: cut before the merge sorts them.
+            names = list(incoming)
+            cnt = np.fromiter(incoming.values(), dtype=np.int64, count=len(names))
+            top = np.argpartition(-cnt, keep)[:keep]
+            self.overflow += int(cnt.sum() - cnt[top].sum())
+            incoming = {names[i]: int(cnt[i]) for i in top.tolist()}
         self._absorb(incoming, 0)
 
     def _absorb(self, incoming: Mapping[str, int], overflow: int) -> None:

@@ -134,3 +134,59 @@ def test_dict_round_trip_and_bad_input() -> None:
         CategoricalSketch.from_dict({"nope": 1})
     with pytest.raises(SketchError, match="max_categories"):
         CategoricalSketch(max_categories=3).merge(CategoricalSketch(max_categories=4))
+
+
+def _one_by_one(values: list[object]) -> tuple[dict[str, int], int]:
+    """The definition the hashed count must match: str() of every non-missing cell."""
+    counts: collections.Counter[str] = collections.Counter()
+    missing = 0
+    for v in values:
+        if v is None or (isinstance(v, float) and v != v):
+            missing += 1
+        else:
+            counts[str(v)] += 1
+    return dict(counts), missing
+
+
+_CELLS = st.one_of(
+    st.none(),
+    st.sampled_from(["a", "b", "1", "True", "", "é"]),
+    st.integers(-3, 3),
+    st.sampled_from([1.5, float("nan"), -0.25, 0.0, -0.0, 1.0]),
+    st.booleans(),
+    st.binary(max_size=2),
+)
+
+
+@given(st.lists(_CELLS, max_size=60))
+@settings(max_examples=200, deadline=None)
+def test_object_columns_count_each_cell_as_its_text(xs: list[object]) -> None:
+    """Mixed object columns: 1 and "1" are one category, NaN and None are missing."""
+    col = np.empty(len(xs), dtype=object)
+    col[:] = xs
+    s = CategoricalSketch(max_categories=1000)
+    s.update(col)
+    counts, missing = _one_by_one(xs)
+    assert (s.counts, s.missing_count, s.total) == (counts, missing, len(xs))
+
+
+def test_pandas_missing_markers_and_unhashable_cells() -> None:
+    pd = pytest.importorskip("pandas")  # a dev dependency: installed by ./dev test
+    col = np.array([pd.NA, pd.NaT, None, float("nan"), "x", ["l"], ["l"], {"k": 1}], dtype=object)
+    s = CategoricalSketch()
+    s.update(col)
+    assert s.missing_count == 4
+    assert s.counts == {"x": 1, "['l']": 2, "{'k': 1}": 1}
+
+
+def test_strings_and_numbers_count_the_same_way_whatever_the_dtype() -> None:
+    words = ["b", "a", "b", "c", "b"]
+    as_object, as_unicode = CategoricalSketch(), CategoricalSketch()
+    as_object.update(np.array(words, dtype=object))
+    as_unicode.update(np.array(words))
+    assert as_object.counts == as_unicode.counts == {"a": 1, "b": 3, "c": 1}
+    ints, floats = CategoricalSketch(), CategoricalSketch()
+    ints.update(np.array([1, 2, 2]))
+    floats.update(np.array([1.0, 2.0, 2.0, np.nan]))
+    assert ints.counts == floats.counts == {"1": 1, "2": 2}
+    assert floats.missing_count == 1
