@@ -77,7 +77,7 @@ def _is_missing(value: object) -> bool:
         return True
 
 
-def _hash_is_text(counter: Counter[Any]) -> bool:
+def _hash_is_text(counter: Iterable[Any]) -> bool:
     """Whether counting by value gave the counts by ``str(value)``: no number among the keys.
 
     A key stands for every cell equal to it, and only numbers are equal across types with
@@ -86,6 +86,32 @@ def _hash_is_text(counter: Counter[Any]) -> bool:
     into a key makes that key a number.
     """
     return all(isinstance(v, (str, bytes)) or _is_missing(v) for v in counter)
+
+
+def _count_pandas(values: object) -> tuple[dict[str, int], int] | None:
+    """Counts of a pandas Series of text or categories by pandas' own hash table.
+
+    Converting such a Series to numpy first costs more than counting it (pandas 3 keeps
+    strings in Arrow). ``None`` for anything else, or when the keys are numbers (see
+    :func:`_hash_is_text`), so the caller counts it the general way.
+    """
+    if type(values).__module__.partition(".")[0] != "pandas" or not hasattr(values, "dtype"):
+        return None
+    if getattr(values, "ndim", 0) != 1 or values.dtype.kind not in "OU":
+        return None
+    try:
+        counts = values.value_counts(dropna=True, sort=False)  # type: ignore[attr-defined]
+    except TypeError:  # unhashable cells
+        return None
+    keys = counts.index.tolist()
+    if not _hash_is_text(keys):
+        return None
+    out: dict[str, int] = {}
+    for key, n in zip(keys, counts.tolist(), strict=True):
+        if n:
+            k = key if type(key) is str else str(key)
+            out[k] = out.get(k, 0) + int(n)
+    return out, int(values.isna().sum())  # type: ignore[attr-defined]
 
 
 def _numeric_strings(x: npt.NDArray[Any]) -> list[str]:
@@ -160,13 +186,16 @@ class CategoricalSketch:
 
     def update(self, values: npt.ArrayLike | Iterable[Any]) -> None:
         """Add a column of values (strings, numbers, booleans, ``None`` for missing)."""
-        x = np.asarray(values if not isinstance(values, (str, bytes)) else [values])
-        if x.dtype.kind not in "UOfiub":
-            x = x.astype(object)
-        x = x.ravel()
-        if x.size == 0:
-            return
-        incoming, missing = _count(x)
+        counted = _count_pandas(values)
+        if counted is None:
+            x = np.asarray(values if not isinstance(values, (str, bytes)) else [values])
+            if x.dtype.kind not in "UOfiub":
+                x = x.astype(object)
+            x = x.ravel()
+            if x.size == 0:
+                return
+            counted = _count(x)
+        incoming, missing = counted
         self.missing_count += missing
         keep = 4 * self.max_categories
         if len(incoming) > keep:

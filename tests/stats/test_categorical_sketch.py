@@ -190,3 +190,19 @@ def test_strings_and_numbers_count_the_same_way_whatever_the_dtype() -> None:
     floats.update(np.array([1.0, 2.0, 2.0, np.nan]))
     assert ints.counts == floats.counts == {"1": 1, "2": 2}
     assert floats.missing_count == 1
+
+
+@pytest.mark.parametrize("dtype", ["object", "string", "category"])
+def test_pandas_series_count_like_their_numpy_values(dtype: str) -> None:
+    pd = pytest.importorskip("pandas")  # a dev dependency: installed by ./dev test
+    cells = ["b", None, "a", "b", float("nan"), "é", "b"]
+    series = pd.Series(cells, dtype=dtype)
+    from_series, from_numpy = CategoricalSketch(), CategoricalSketch()
+    from_series.update(series)
+    from_numpy.update(np.array(cells, dtype=object))
+    assert from_series.to_dict() == from_numpy.to_dict()
+    assert from_series.counts == {"a": 1, "b": 3, "é": 1} and from_series.missing_count == 2
+    mixed = pd.Series([0, False, 0.0, "0"], dtype=object)  # equal keys, different text
+    s = CategoricalSketch()
+    s.update(mixed)
+    assert s.counts == {"0": 2, "False": 1, "0.0": 1}
