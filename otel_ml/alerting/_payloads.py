@@ -4,11 +4,20 @@ Pure functions, so the shapes are testable on their own: Alertmanager API v2
 ``postableAlerts``, the Alertmanager webhook (version 4) shape for generic
 webhooks, a Slack incoming-webhook message (``text`` + Block Kit ``blocks``),
 a PagerDuty Events API v2 event, and an email message.
+
+Model, version, feature and reference names come from whoever can reach the
+evaluator's receivers, so each channel gets them as inert text: Slack ``mrkdwn``
+has ``&``, ``<`` and ``>`` escaped (``<!channel>`` or ``<https://x|Click here>``
+in a name shows as typed, never as a mention or a link); email header values
+have control characters (CR, LF) replaced by spaces and non-ASCII text encoded
+(RFC 2047) by the ``email`` package; JSON bodies (Alertmanager, webhook,
+PagerDuty) carry them as JSON strings, which is data by construction.
 """
 
 from __future__ import annotations
 
 import datetime
+import re
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
@@ -18,7 +27,9 @@ from otel_ml.alerting._transition import AlertState, AlertTransition, _iso
 __all__ = [
     "alertmanager_alert",
     "email_message",
+    "header_text",
     "pagerduty_event",
+    "slack_escape",
     "slack_message",
     "webhook_payload",
 ]
@@ -31,6 +42,31 @@ _SLACK_EMOJI = {
     "warning": ":warning:",
     "critical": ":rotating_light:",
 }
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+
+
+def slack_escape(text: str) -> str:
+    """Text made inert for Slack ``mrkdwn``: ``&``, ``<`` and ``>`` as entities.
+
+    Examples
+    --------
+    >>> slack_escape("<!channel> & <https://evil.example|Click here>")
+    '&lt;!channel&gt; &amp; &lt;https://evil.example|Click here&gt;'
+    """
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def header_text(text: str) -> str:
+    """An email header value on one line: control characters (CR, LF, ...) become a space.
+
+    Examples
+    --------
+    >>> header_text("churn\\r\\nBcc: victim@example.org")
+    'churn Bcc: victim@example.org'
+    """
+    return _CONTROL.sub(" ", text)
 
 
 def _labels(t: AlertTransition) -> dict[str, str]:
@@ -143,32 +179,34 @@ def slack_message(t: AlertTransition) -> JsonObject:
     """
     resolved = t.state is AlertState.RESOLVED
     emoji = ":white_check_mark:" if resolved else _SLACK_EMOJI[t.severity.value]
-    header = f"{'Resolved' if resolved else 'Firing'}: {t.model} {t.rule}"
+    header = f"{'Resolved' if resolved else 'Firing'}: {t.model} {t.rule}"  # plain_text: inert
+    esc = slack_escape
+    summary = esc(t.summary)
     fields = [
-        f"*Rule*\n{t.rule}",
+        f"*Rule*\n{esc(t.rule)}",
         f"*Severity*\n{t.severity.value}",
         f"*Observed*\n{t.value:.6g} ({t.n_rows} rows)",
         "*Threshold*\n"
         + ("evaluator verdict" if t.threshold is None else f"{t.comparison.value} {t.threshold:g}"),
         f"*Window*\n{_iso(t.window_start)} – {_iso(t.window_end)}",
-        f"*Reference*\n{t.reference or 'none'}",
+        f"*Reference*\n{esc(t.reference or 'none')}",
     ]
     if t.feature:
-        fields.append(f"*Feature*\n{t.feature}")
+        fields.append(f"*Feature*\n{esc(t.feature)}")
     if t.version:
-        fields.append(f"*Model version*\n{t.version}")
+        fields.append(f"*Model version*\n{esc(t.version)}")
     pairs = zip(t.jaeger_links, t.trace_ids, strict=False)
-    traces = [f"<{link}|trace {tid[:8]}>" for link, tid in pairs]
+    traces = [f"<{esc(link).replace('|', '%7C')}|trace {esc(tid[:8])}>" for link, tid in pairs]
     if not traces:
-        traces = [f"`{tid}`" for tid in t.trace_ids]
+        traces = [f"`{esc(tid)}`" for tid in t.trace_ids]
     context = f"alert id `{t.alert_id}`"
     if traces:
         context += " · example traces: " + " ".join(traces)
     return {
-        "text": t.summary,
+        "text": summary,
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": header[:150]}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"{emoji} {t.summary}"[:3000]}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"{emoji} {summary}"[:3000]}},
             {
                 "type": "section",
                 "fields": [{"type": "mrkdwn", "text": f[:2000]} for f in fields[:10]],
@@ -244,7 +282,7 @@ def email_message(
     '0123456789abcdef'
     """
     msg = EmailMessage()
-    msg["Subject"] = f"{subject_prefix} {t.summary}".strip()
+    msg["Subject"] = header_text(f"{subject_prefix} {t.summary}".strip())
     msg["From"] = from_addr
     msg["To"] = ", ".join(to)
     msg["Date"] = format_datetime(datetime.datetime.fromtimestamp(t.at, tz=datetime.timezone.utc))

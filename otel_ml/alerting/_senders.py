@@ -2,8 +2,9 @@
 
 A sender either returns (delivered) or raises :class:`DeliveryError`, which says
 whether a retry can help (connection refused, timeout, HTTP 408/429/5xx, SMTP
-4xx) or not (other HTTP 4xx, SMTP 5xx: the request itself is wrong). Error
-messages never contain secrets: every secret of the notifier is masked.
+4xx) or not (other HTTP 4xx, SMTP 5xx: the request itself is wrong; a
+notification that cannot even be built from its alert, which no retry changes).
+Error messages never contain secrets: every secret of the notifier is masked.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from otel_ml._config import Secret
 from otel_ml.alerting._notifier_config import (
@@ -40,6 +42,8 @@ Sender = Callable[[AlertTransition, float], None]
 
 _RETRYABLE_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
 
+_T = TypeVar("_T")
+
 
 class DeliveryError(Exception):
     """A notification was not delivered.
@@ -63,6 +67,16 @@ def _secrets(config: NotifierConfig) -> list[str]:
         elif isinstance(value, Mapping):
             found.extend(v.reveal() for v in value.values() if isinstance(v, Secret))
     return [s for s in found if s]
+
+
+def _build(make: Callable[[], _T]) -> _T:
+    """The notification built from the alert; a failure here is final, not retried."""
+    try:
+        return make()
+    except Exception as exc:  # noqa: BLE001 - counted as failed by the dispatcher, and logged
+        raise DeliveryError(
+            f"cannot build the notification ({type(exc).__name__}: {exc})", retryable=False
+        ) from None
 
 
 def _mask(text: str, secrets: list[str]) -> str:
@@ -94,9 +108,9 @@ def _post_json(
 
 
 def _send_email(config: EmailConfig, t: AlertTransition, secrets: list[str]) -> None:
-    msg = email_message(
+    msg = _build(lambda: email_message(
         t, from_addr=config.from_addr, to=config.to, subject_prefix=config.subject_prefix
-    )
+    ))
     try:
         with smtplib.SMTP(config.host, config.port, timeout=config.timeout) as smtp:
             smtp.ehlo()
@@ -146,7 +160,8 @@ def _make_sender(config: NotifierConfig) -> Sender:
         headers = {k: v.reveal() for k, v in am.headers.items()}
 
         def send_alertmanager(t: AlertTransition, now: float) -> None:
-            body = [alertmanager_alert(t, now=now, valid_for=4 * am.resend_interval)]
+            body = _build(lambda: [alertmanager_alert(t, now=now,
+                                                      valid_for=4 * am.resend_interval)])
             _post_json(f"{am.url}/api/v2/alerts", body, headers=headers, timeout=timeout,
                        secrets=secrets)
 
@@ -156,7 +171,7 @@ def _make_sender(config: NotifierConfig) -> Sender:
         hook_headers = {k: v.reveal() for k, v in hook.headers.items()}
 
         def send_webhook(t: AlertTransition, now: float) -> None:
-            body = webhook_payload(t, receiver=hook.name)
+            body = _build(lambda: webhook_payload(t, receiver=hook.name))
             _post_json(hook.url.reveal(), body, headers=hook_headers, timeout=timeout,
                        secrets=secrets)
 
@@ -165,7 +180,8 @@ def _make_sender(config: NotifierConfig) -> Sender:
         slack = config
 
         def send_slack(t: AlertTransition, now: float) -> None:
-            _post_json(slack.webhook_url.reveal(), slack_message(t), headers={}, timeout=timeout,
+            body = _build(lambda: slack_message(t))
+            _post_json(slack.webhook_url.reveal(), body, headers={}, timeout=timeout,
                        secrets=secrets)
 
         return send_slack
@@ -173,7 +189,8 @@ def _make_sender(config: NotifierConfig) -> Sender:
         pd = config
 
         def send_pagerduty(t: AlertTransition, now: float) -> None:
-            body = pagerduty_event(t, routing_key=pd.routing_key.reveal(), source=pd.source)
+            body = _build(lambda: pagerduty_event(t, routing_key=pd.routing_key.reveal(),
+                                                  source=pd.source))
             _post_json(pd.url, body, headers={}, timeout=timeout, secrets=secrets)
 
         return send_pagerduty
