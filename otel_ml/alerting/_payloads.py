@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime
 import re
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from typing import Any
 
 from otel_ml.alerting._transition import AlertState, AlertTransition, _iso
@@ -153,6 +153,7 @@ def webhook_payload(t: AlertTransition, *, receiver: str) -> JsonObject:
     }
     return {
         "version": "4",
+        "notificationId": t.notification_id,
         "groupKey": t.alert_id,
         "truncatedAlerts": 0,
         "status": t.state.value,
@@ -211,7 +212,11 @@ def slack_message(t: AlertTransition) -> JsonObject:
                 "type": "section",
                 "fields": [{"type": "mrkdwn", "text": f[:2000]} for f in fields[:10]],
             },
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": context[:3000]}]},
+            {
+                "type": "context",
+                "block_id": f"otel-ml-{t.notification_id}",
+                "elements": [{"type": "mrkdwn", "text": context[:3000]}],
+            },
         ],
     }
 
@@ -242,6 +247,7 @@ def pagerduty_event(t: AlertTransition, *, routing_key: str, source: str) -> Jso
         "model_version": t.version,
         "reference": t.reference,
         "trace_ids": list(t.trace_ids),
+        "notification_id": t.notification_id,
     }
     custom.update(dict(t.details))
     event: JsonObject = {
@@ -270,7 +276,12 @@ def pagerduty_event(t: AlertTransition, *, routing_key: str, source: str) -> Jso
 def email_message(
     t: AlertTransition, *, from_addr: str, to: tuple[str, ...], subject_prefix: str
 ) -> EmailMessage:
-    """A plain-text email; a resolution threads under its firing (``In-Reply-To``).
+    """A plain-text email; reminders and the resolution thread under the firing.
+
+    ``Message-ID`` is stable across retries: the firing's is the episode's thread
+    (alert id and episode start, so a later episode of the same alert is a new
+    message, not a duplicate a mail system would drop); a reminder's or a
+    resolution's is its :attr:`~AlertTransition.notification_id`.
 
     Examples
     --------
@@ -286,14 +297,15 @@ def email_message(
     msg["From"] = from_addr
     msg["To"] = ", ".join(to)
     msg["Date"] = format_datetime(datetime.datetime.fromtimestamp(t.at, tz=datetime.timezone.utc))
-    thread = f"<{t.alert_id}.otel-ml@alerts>"
+    thread = f"<{t.alert_id}.{t.starts_at:.0f}.otel-ml@alerts>"
     if t.state is AlertState.RESOLVED or t.repeat:
-        msg["Message-ID"] = make_msgid(domain="alerts")
+        msg["Message-ID"] = f"<{t.notification_id}.otel-ml@alerts>"
         msg["In-Reply-To"] = thread
         msg["References"] = thread
     else:
         msg["Message-ID"] = thread
     msg["X-Otel-Ml-Alert-Id"] = t.alert_id
+    msg["X-Otel-Ml-Notification-Id"] = t.notification_id
     msg["X-Otel-Ml-Alert-State"] = t.state.value
     msg.set_content(t.description + "\n")
     return msg

@@ -86,12 +86,15 @@ def _mask(text: str, secrets: list[str]) -> str:
 
 
 def _post_json(
-    url: str, body: object, *, headers: Mapping[str, str], timeout: float, secrets: list[str]
+    url: str, body: object, *, headers: Mapping[str, str], timeout: float, secrets: list[str],
+    key: str | None,
 ) -> None:
     data = json.dumps(body).encode("utf-8")
     request = urllib.request.Request(url, data=data, method="POST")
     request.add_header("Content-Type", "application/json")
     request.add_header("User-Agent", "otel-ml-alerting")
+    if key is not None:  # the notification's id, the same on every retry
+        request.add_header("Idempotency-Key", key)
     for name, value in headers.items():
         request.add_header(name, value)
     try:
@@ -163,7 +166,7 @@ def _make_sender(config: NotifierConfig) -> Sender:
             body = _build(lambda: [alertmanager_alert(t, now=now,
                                                       valid_for=4 * am.resend_interval)])
             _post_json(f"{am.url}/api/v2/alerts", body, headers=headers, timeout=timeout,
-                       secrets=secrets)
+                       secrets=secrets, key=None)  # re-posts must reach it
 
         return send_alertmanager
     if isinstance(config, WebhookConfig):
@@ -173,7 +176,7 @@ def _make_sender(config: NotifierConfig) -> Sender:
         def send_webhook(t: AlertTransition, now: float) -> None:
             body = _build(lambda: webhook_payload(t, receiver=hook.name))
             _post_json(hook.url.reveal(), body, headers=hook_headers, timeout=timeout,
-                       secrets=secrets)
+                       secrets=secrets, key=t.notification_id)
 
         return send_webhook
     if isinstance(config, SlackConfig):
@@ -182,7 +185,7 @@ def _make_sender(config: NotifierConfig) -> Sender:
         def send_slack(t: AlertTransition, now: float) -> None:
             body = _build(lambda: slack_message(t))
             _post_json(slack.webhook_url.reveal(), body, headers={}, timeout=timeout,
-                       secrets=secrets)
+                       secrets=secrets, key=t.notification_id)
 
         return send_slack
     if isinstance(config, PagerDutyConfig):
@@ -191,7 +194,8 @@ def _make_sender(config: NotifierConfig) -> Sender:
         def send_pagerduty(t: AlertTransition, now: float) -> None:
             body = _build(lambda: pagerduty_event(t, routing_key=pd.routing_key.reveal(),
                                                   source=pd.source))
-            _post_json(pd.url, body, headers={}, timeout=timeout, secrets=secrets)
+            _post_json(pd.url, body, headers={}, timeout=timeout, secrets=secrets,
+                       key=t.notification_id)
 
         return send_pagerduty
     email = config

@@ -2,7 +2,8 @@
 
 ``HttpReceiver`` records JSON posts and answers like the service it stands in
 for (``validate`` returns an HTTP status and body, e.g. PagerDuty's 202 or 400).
-``SmtpServer`` is aiosmtpd (optionally with STARTTLS and AUTH).
+``SmtpServer`` is aiosmtpd (optionally with STARTTLS and AUTH, or deferring the
+first messages with 451).
 ``Alertmanager`` runs the real ``prometheus-alertmanager`` binary.
 """
 
@@ -123,16 +124,21 @@ class SmtpServer:
         *,
         tls_context: Any = None,
         credentials: tuple[str, str] | None = None,
+        defer: int = 0,
     ) -> None:
         from aiosmtpd.controller import Controller
         from aiosmtpd.smtp import AuthResult, LoginPassword
 
         self.messages: list[tuple[str, list[str], bytes]] = []
+        self.deferred: list[bytes] = []  # answered 451 (try again later): the first `defer`
         self.logins: list[str] = []
         outer = self
 
         class Handler:
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+                if len(outer.deferred) < defer:
+                    outer.deferred.append(bytes(envelope.content))
+                    return "451 4.3.0 try again later"
                 outer.messages.append(
                     (envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
                 )
