@@ -249,4 +249,4 @@ class ApiServer(BackgroundHttpServer):
             WindowKey(latest.model, latest.version, latest.window_start, latest.window_end)
         )
         ref = self.service.references.get(latest.model, latest.version)
-        return model_page(reports, window, ref, self._alerts_of(model))
+        return model_page(reports, window, ref, self._alerts_of(model), self.service.policy)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -39,9 +38,11 @@ from otel_ml.evaluator._report import (
 )
 from otel_ml.evaluator._windows import LabelledRows, WindowData
 from otel_ml.sketch import CategoricalSketch, NumericSketch, Profile
-from otel_ml.stats import compare_feature, out_of_range_count, unseen_count
+from otel_ml.stats import DriftPolicy, compare_feature, out_of_range_count, unseen_count
 
 __all__ = ["Reference", "evaluate", "explicit_quantile"]
+
+_Sketch = NumericSketch | CategoricalSketch
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,8 @@ def _summary(s: NumericSketch | CategoricalSketch) -> tuple[int, float | None, f
 
 
 def _compare_all(
-    pairs: Sequence[tuple[str, Any, NumericSketch | CategoricalSketch]],
-    policy: Any,
+    pairs: Sequence[tuple[str, _Sketch | None, _Sketch]],
+    policy: DriftPolicy,
     min_rows: int,
     n_tests: int,
 ) -> tuple[FeatureReport, ...]:
@@ -247,7 +248,7 @@ def _operations(w: WindowData) -> OperationsReport:
 
 
 def evaluate(
-    window: WindowData, reference: Reference | None, policy: Any, *, min_rows: int = 1
+    window: WindowData, reference: Reference | None, policy: DriftPolicy, *, min_rows: int = 1
 ) -> ModelReport:
     """The report of one window against its reference (``None``: no drift, the rest still).
 
@@ -255,12 +256,12 @@ def evaluate(
     of a feature before it gets a drift verdict.
     """
     ref = reference.profile if reference is not None else None
-    pairs: list[tuple[str, Any, NumericSketch | CategoricalSketch]] = []
+    pairs: list[tuple[str, _Sketch | None, _Sketch]] = []
     current: dict[str, NumericSketch | CategoricalSketch] = {**window.categorical, **window.numeric}
     for name in sorted(current):
         fp = ref.features.get(name) if ref is not None else None
         pairs.append((name, fp.sketch if fp is not None else None, current[name]))
-    pred_pairs: list[tuple[str, Any, NumericSketch | CategoricalSketch]] = []
+    pred_pairs: list[tuple[str, _Sketch | None, _Sketch]] = []
     for name in sorted(window.predictions):
         fp = ref.predictions.get(name) if ref is not None else None
         pred_pairs.append((name, fp.sketch if fp is not None else None, window.predictions[name]))

@@ -1,13 +1,17 @@
-"""The evaluator's HTML page for one model, built with the shared SVG toolkit
-(:mod:`otel_ml.report`): latest window summary, drift table, distribution plots
-(reference vs current, from the sketches), quality rates, performance and
-operations over the recent windows. Self-contained: no script, no network.
+"""The evaluator's HTML page for one model, built from :mod:`otel_ml.report`'s blocks.
+
+The drift part is the same as ``otel-ml drift --html``'s (:func:`~otel_ml.report.drift_table`
+and :func:`~otel_ml.report.feature_cards` over :meth:`ModelReport.drift_report`); the
+evaluator adds its own sections: the window, firing alerts, features without a verdict,
+quality rates, performance and operations over the recent windows. Self-contained: no
+script, no network; every name (model, feature, category, alert) is escaped by the blocks.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,22 +22,23 @@ from otel_ml.report import (
     Markup,
     Series,
     Status,
-    badge,
-    card,
-    distribution_chart,
-    grid,
+    drift_table,
+    feature_cards,
     key_values,
     line_chart,
+    ordered_features,
     page,
     paragraph,
     section,
     table,
 )
 from otel_ml.sketch import CategoricalSketch, NumericSketch
+from otel_ml.stats import DriftPolicy
 
 __all__ = ["model_page"]
 
 _MAX_PLOTS = 24
+_MAX_PERFORMANCE_LINES = 6
 
 
 def _time(t: float) -> str:
@@ -48,155 +53,121 @@ def _nan(x: float | None) -> float:
     return math.nan if x is None else float(x)
 
 
-def model_page(
-    reports: Sequence[ModelReport],
-    window: WindowData,
-    reference: Reference | None,
-    alerts: Sequence[Mapping[str, Any]],
-) -> str:
-    """The page of ``reports[0]`` (the latest) with the history of ``reports``."""
-    r = reports[0]
-    blocks: list[Markup] = []
-    blocks.append(
-        section(
-            "Window",
-            key_values(
-                {
-                    "model": r.model,
-                    "version": r.version or "–",
-                    "window": f"{_time(r.window_start)} – {_hhmm(r.window_end)}",
-                    "rows": r.n_rows,
-                    "reference": r.reference or "none (no drift verdicts)",
-                    "drifted features": ", ".join(r.drifted_features) or "none",
-                    "example traces": ", ".join(r.trace_ids[:5]) or "–",
-                }
-            ),
-        )
+def _window(r: ModelReport) -> Markup:
+    return section(
+        "Window",
+        key_values(
+            {
+                "model": r.model,
+                "version": r.version or "–",
+                "window": f"{_time(r.window_start)} – {_hhmm(r.window_end)}",
+                "rows": r.n_rows,
+                "reference": r.reference or "none (no drift verdicts)",
+                "drifted features": ", ".join(r.drifted_features) or "none",
+                "example traces": ", ".join(r.trace_ids[:5]) or "–",
+            }
+        ),
     )
-    if alerts:
-        blocks.append(
-            section(
-                "Alerts",
-                table(
-                    ["rule", "state", "value", "summary"],
-                    [
-                        [
-                            a.get("rule", ""),
-                            a.get("state", ""),
-                            a.get("value"),
-                            a.get("summary", ""),
-                        ]
-                        for a in alerts
-                    ],
-                    status=[Status.ALERT for _ in alerts],
-                ),
+
+
+def _alerts(alerts: Sequence[Mapping[str, Any]]) -> Markup:
+    rows = [
+        [a.get("rule", ""), a.get("state", ""), a.get("value"), a.get("summary", "")]
+        for a in alerts
+    ]
+    return section(
+        "Alerts",
+        table(["rule", "state", "value", "summary"], rows, status=[Status.ALERT] * len(rows)),
+    )
+
+
+def _drift(
+    r: ModelReport, window: WindowData, reference: Reference | None, policy: DriftPolicy
+) -> list[Markup]:
+    """The drift table and cards of ``otel-ml drift --html``, and what got no verdict."""
+    report = r.drift_report(policy)
+    drift: list[Markup] = []
+    if report.features:
+        drift.append(drift_table(report))
+    unjudged = [f for f in (*r.features, *r.predictions) if f.drift is None]
+    if unjudged:
+        drift.append(
+            table(
+                ["no verdict", "kind", "rows", "why"],
+                [[f.name, f.kind, f.n, f.reason] for f in unjudged],
+                status=[Status.NEUTRAL] * len(unjudged),
             )
         )
-    rows, status = [], []
-    for f in (*r.features, *r.predictions):
-        d = f.drift
-        verdict = (
-            badge("drift", Status.ALERT)
-            if d is not None and d.drifted
-            else badge("ok", Status.OK)
-            if d is not None
-            else badge("–", Status.NEUTRAL)
+    blocks = [section("Drift", *drift or [paragraph("no features in this window", muted=True)])]
+    if report.predictions:
+        blocks.append(
+            section(
+                "Model outputs",
+                paragraph("Not part of the drifted features.", muted=True),
+                drift_table(report, predictions=True),
+            )
         )
-        rows.append(
-            [
-                f.name,
-                f.kind,
-                f.n,
-                d.method if d else "–",
-                d.statistic if d else None,
-                d.p_value if d else None,
-                verdict,
-                d.reason if d else f.reason,
-            ]
-        )
-        status.append(Status.ALERT if d is not None and d.drifted else None)
-    blocks.append(
-        section(
-            "Drift",
-            table(
-                ["feature", "kind", "rows", "method", "statistic", "p-value", "verdict", "why"],
-                rows,
-                status=status,
-            ),
-        )
-    )
-    if reference is not None:
-        plots = []
-        prof = reference.profile
-        cur: dict[str, NumericSketch | CategoricalSketch] = {
+    if reference is not None and report.features:
+        shown = replace(report, features=tuple(ordered_features(report.features)[:_MAX_PLOTS]))
+        ref_sketches = {k: f.sketch for k, f in reference.profile.features.items()}
+        cur_sketches: dict[str, NumericSketch | CategoricalSketch] = {
             **window.categorical,
             **window.numeric,
         }
-        for name in sorted(cur)[:_MAX_PLOTS]:
-            fp = prof.features.get(name)
-            if fp is None or type(fp.sketch) is not type(cur[name]):
-                continue
-            drifted = name in r.drifted_features
-            plots.append(
-                card(
-                    name,
-                    distribution_chart(fp.sketch, cur[name]),
-                    status=Status.ALERT if drifted else Status.OK,
-                )
-            )
-        if plots:
-            blocks.append(section("Distributions (reference vs window)", grid(plots)))
-    if r.quality:
-        blocks.append(
-            section(
-                "Data quality",
-                table(
-                    ["feature", "issue", "count", "rate", "reference rate"],
-                    [
-                        [q.feature or "(row)", q.issue, q.count, q.rate, q.reference_rate]
-                        for q in r.quality
-                    ],
-                    status=[
-                        Status.WARNING if q.rate > (q.reference_rate or 0.0) + 0.01 else None
-                        for q in r.quality
-                    ],
-                ),
-            )
-        )
-    hist = list(reversed(reports))
-    xs = [h.window_end for h in hist]
+        cards = feature_cards(shown, ref_sketches, cur_sketches, labels=("reference", "window"))
+        blocks.append(section("Distributions (reference vs window)", cards))
+    return blocks
+
+
+def _quality(r: ModelReport) -> Markup:
+    return section(
+        "Data quality",
+        table(
+            ["feature", "issue", "count", "rate", "reference rate"],
+            [[q.feature or "(row)", q.issue, q.count, q.rate, q.reference_rate] for q in r.quality],
+            status=[
+                Status.WARNING if q.rate > (q.reference_rate or 0.0) + 0.01 else None
+                for q in r.quality
+            ],
+        ),
+    )
+
+
+def _performance(r: ModelReport, history: Sequence[ModelReport]) -> Markup:
     perf = r.performance
-    perf_blocks: list[Markup] = []
+    blocks: list[Markup] = []
     if perf is not None:
-        perf_blocks.append(
-            key_values(
-                {
-                    "task": perf.task,
-                    "labelled": perf.n_labelled,
-                    "predicted": perf.n_predicted,
-                    "label coverage": perf.coverage,
-                    "label delay p50 (s)": perf.delay_p50,
-                    **{k: v for k, v in perf.metrics.items()},
-                }
-            )
-        )
-    names = sorted({k for h in hist if h.performance for k in h.performance.metrics})
-    if names and len(hist) > 1:
+        summary: dict[str, object] = {
+            "task": perf.task,
+            "labelled": perf.n_labelled,
+            "predicted": perf.n_predicted,
+            "label coverage": perf.coverage,
+            "label delay p50 (s)": perf.delay_p50,
+        }
+        blocks.append(key_values({**summary, **perf.metrics}))
+    names = sorted({k for h in history if h.performance for k in h.performance.metrics})
+    if names and len(history) > 1:
+        xs = [h.window_end for h in history]
         series = [
             Series(
                 n,
                 xs,
-                [_nan(h.performance.metrics.get(n)) if h.performance else math.nan for h in hist],
+                [
+                    _nan(h.performance.metrics.get(n)) if h.performance else math.nan
+                    for h in history
+                ],
             )
-            for n in names[:6]
+            for n in names[:_MAX_PERFORMANCE_LINES]
         ]
-        perf_blocks.append(line_chart(series, title="performance by window", x_format=_hhmm))
-    if perf_blocks:
-        blocks.append(section("Performance (labels joined by prediction time)", *perf_blocks))
-    else:
-        blocks.append(section("Performance", paragraph("no labels yet", muted=True)))
+        blocks.append(line_chart(series, title="performance by window", x_format=_hhmm))
+    if not blocks:
+        return section("Performance", paragraph("no labels yet", muted=True))
+    return section("Performance (labels joined by prediction time)", *blocks)
+
+
+def _operations(r: ModelReport, history: Sequence[ModelReport]) -> Markup:
     ops = r.operations
-    op_blocks: list[Markup] = [
+    blocks: list[Markup] = [
         key_values(
             {
                 "calls": ops.calls,
@@ -207,15 +178,40 @@ def model_page(
             }
         )
     ]
-    if len(hist) > 1:
-        op_blocks.append(
+    if len(history) > 1:
+        p95 = [_nan(h.operations.latency_p95) for h in history]
+        blocks.append(
             line_chart(
-                [Series("latency p95 (s)", xs, [_nan(h.operations.latency_p95) for h in hist])],
+                [Series("latency p95 (s)", [h.window_end for h in history], p95)],
                 title="latency p95 by window",
                 x_format=_hhmm,
             )
         )
-    blocks.append(section("Operations", *op_blocks))
+    return section("Operations", *blocks)
+
+
+def model_page(
+    reports: Sequence[ModelReport],
+    window: WindowData,
+    reference: Reference | None,
+    alerts: Sequence[Mapping[str, Any]],
+    policy: DriftPolicy | None = None,
+) -> str:
+    """The page of ``reports[0]`` (the latest) with the history of ``reports``.
+
+    ``policy`` is the one the verdicts were made with (it colours the "watch" and
+    "few rows" verdicts; default :class:`~otel_ml.stats.DriftPolicy`).
+    """
+    r = reports[0]
+    history = list(reversed(reports))
+    blocks = [_window(r)]
+    if alerts:
+        blocks.append(_alerts(alerts))
+    blocks += _drift(r, window, reference, policy or DriftPolicy())
+    if r.quality:
+        blocks.append(_quality(r))
+    blocks.append(_performance(r, history))
+    blocks.append(_operations(r, history))
     return page(
         f"{r.model} — otel-ml evaluator",
         *blocks,

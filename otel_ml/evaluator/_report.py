@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from otel_ml.alerting import Observation, ObservationKind
-from otel_ml.stats import FeatureDrift
+from otel_ml.stats import DriftPolicy, DriftReport, FeatureDrift
 
 __all__ = [
     "FeatureReport",
@@ -125,6 +125,19 @@ class ModelReport:
     @property
     def drifted_features(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features if f.drift is not None and f.drift.drifted)
+
+    def drift_report(self, policy: DriftPolicy) -> DriftReport:
+        """The window's verdicts as the :class:`~otel_ml.stats.DriftReport` that
+        :mod:`otel_ml.report` draws (features without a verdict are left out)."""
+        features = tuple(f.drift for f in self.features if f.drift is not None)
+        n_drifted = sum(d.drifted for d in features)
+        return DriftReport(
+            features=features,
+            drifted=n_drifted > 0,
+            n_drifted=n_drifted,
+            policy=policy,
+            predictions=tuple(f.drift for f in self.predictions if f.drift is not None),
+        )
 
     # ---- JSON -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,78 @@
+"""The evaluator's model page: report's drift blocks, its own sections, user text escaped."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from otel_ml.evaluator._evaluate import Reference, evaluate
+from otel_ml.evaluator._html import model_page
+from otel_ml.evaluator._windows import WindowData, WindowKey
+from otel_ml.report import drift_table, feature_cards
+from otel_ml.sketch import CategoricalSketch, NumericSketch, Profile
+from otel_ml.stats import DriftPolicy
+
+EVIL_MODEL = "<script>alert('m')</script>"
+EVIL_FEATURE = '<img src=x onerror="alert(1)">'
+EVIL_CATEGORY = "</table><script>alert(2)</script>"
+TINY = "<b>tiny</b>"  # too few rows: in the "no verdict" table
+
+
+def _numeric(values: np.ndarray) -> NumericSketch:
+    s = NumericSketch()
+    s.update(values)
+    return s
+
+
+def _categorical(values: np.ndarray) -> CategoricalSketch:
+    s = CategoricalSketch()
+    s.update(values)
+    return s
+
+
+def _page() -> tuple[str, object, WindowData, Reference]:
+    rng = np.random.default_rng(7)
+    ref = Profile.from_data(
+        {
+            EVIL_FEATURE: rng.normal(0, 1, 5000),
+            "city": rng.choice(["a", "b"], 5000),
+            TINY: rng.normal(0, 1, 5000),
+        },
+        model=EVIL_MODEL,
+        version="1",
+    )
+    window = WindowData(
+        key=WindowKey(EVIL_MODEL, "1", 0.0, 60.0),
+        numeric={EVIL_FEATURE: _numeric(rng.normal(1, 1, 800)), TINY: _numeric(np.ones(5))},
+        categorical={"city": _categorical(rng.choice(["a", EVIL_CATEGORY], 800))},
+    )
+    reference = Reference(ref, "ref <v1>")
+    policy = DriftPolicy(min_rows=50)
+    report = evaluate(window, reference, policy, min_rows=50)
+    alerts = [{"rule": "drift", "state": "firing", "value": 0.9, "summary": EVIL_FEATURE}]
+    html = model_page([report], window, reference, alerts, policy)
+    return html, report, window, reference
+
+
+def test_model_page_draws_report_blocks_and_its_own_sections() -> None:
+    html, report, window, reference = _page()
+    drift = report.drift_report(DriftPolicy(min_rows=50))  # type: ignore[attr-defined]
+    assert [f.feature for f in drift.features] == sorted([EVIL_FEATURE, "city"])
+    # The table and cards are report's own blocks, as in `otel-ml drift --html`.
+    assert drift_table(drift) in html
+    assert html.count('class="card alert"') == 2  # both features drifted, one card each
+    ref_sketches = {k: f.sketch for k, f in reference.profile.features.items()}
+    cur = {**window.categorical, **window.numeric}
+    assert feature_cards(drift, ref_sketches, cur, labels=("reference", "window")) in html
+    # What got no verdict is listed with the reason; the evaluator's sections stay.
+    assert "no verdict" in html and "5 rows &lt; min_rows 50" in html
+    for title in ("Window", "Alerts", "Drift", "Distributions", "Performance", "Operations"):
+        assert f"<h2>{title}" in html
+
+
+def test_model_page_escapes_model_feature_category_and_alert_text() -> None:
+    html, *_ = _page()
+    assert "<script" not in html and "<img" not in html and "</table><" not in html
+    assert "<b>" not in html and "&lt;b&gt;tiny&lt;/b&gt;" in html
+    assert "&lt;script&gt;alert(&#x27;m&#x27;)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+    assert "&lt;/table&gt;&lt;script&gt;" in html  # the category, drawn in its chart
