@@ -34,6 +34,8 @@ ML_FEATURE_TYPE: Final = "ml.feature.type"  # numeric | categorical
 ML_FEATURE_VALUE: Final = "ml.feature.value"  # a category (top-K, or OVERFLOW_CATEGORY)
 ML_PREDICTION_OUTPUT: Final = "ml.prediction.output"  # which output column: "0", "1", "score"
 PREDICTION_OUTPUT_SCORE: Final = "score"  # ml.prediction.output of a 1-D output
+# ml.prediction.output of a 1-D decision_function output; "decision:<class>" per column
+PREDICTION_OUTPUT_DECISION: Final = "decision"
 ML_PREDICTION_CLASS: Final = "ml.prediction.class"
 ML_DATA_QUALITY_ISSUE: Final = "ml.data_quality.issue"  # one of QUALITY_* below
 

@@ -48,7 +48,7 @@ from otel_ml.instrumentation._inputs import (
     to_table,
 )
 from otel_ml.instrumentation._options import MonitorOptions, OneDimensionalInput
-from otel_ml.instrumentation._outputs import Outputs, interpret
+from otel_ml.instrumentation._outputs import Outputs, interpret, private_result
 from otel_ml.instrumentation._runtime import (
     Pending,
     flush,
@@ -151,7 +151,9 @@ class ModelMonitor:
             except BaseException as exc:
                 self._failed(span, exc, time.perf_counter() - t0)
                 raise
-            self._succeeded(span, result, inputs, ids, time.perf_counter() - t0, n_rows)
+            self._succeeded(
+                span, result, inputs, ids, time.perf_counter() - t0, n_rows, operation
+            )
             return result
         finally:
             _ACTIVE.depth -= 1
@@ -183,7 +185,9 @@ class ModelMonitor:
             except BaseException as exc:
                 self._failed(span, exc, time.perf_counter() - t0)
                 raise
-            self._succeeded(span, result, inputs, ids, time.perf_counter() - t0, n_rows)
+            self._succeeded(
+                span, result, inputs, ids, time.perf_counter() - t0, n_rows, operation
+            )
             return result
         finally:
             context.detach(token)
@@ -227,6 +231,7 @@ class ModelMonitor:
         ids_arg: object,
         seconds: float,
         n_rows: int,
+        operation: str,
     ) -> None:
         try:
             self._aggregator.record_call(self.key, seconds, rows=n_rows, error_type=None)
@@ -245,11 +250,8 @@ class ModelMonitor:
                 if ids is None:
                     ids = PredictionIds.generated(n_rows)
                 _set_last(ids)
-                res: Outputs | np.ndarray[Any, Any] | None
-                if isinstance(result, np.ndarray):
-                    res = result.copy()
-                else:
-                    res = interpret(result, self.options.task, self.options.class_names)
+                o = self.options
+                res = private_result(result, o.task, o.class_names, operation=operation)
                 self._worker.submit(
                     Pending(
                         self,
@@ -263,7 +265,7 @@ class ModelMonitor:
                     )
                 )
                 return
-            self._record_batch(span, result, inputs, ids, n_rows, sampled)
+            self._record_batch(span, result, inputs, ids, n_rows, sampled, operation)
         except Exception as exc:  # noqa: BLE001 - counted; the user's result is returned
             self._errors.report(stages.STAGE_RECORD, exc)
 
@@ -304,6 +306,7 @@ class ModelMonitor:
         ids: PredictionIds | None,
         n_rows: int,
         sampled: bool,
+        operation: str,
     ) -> None:
         o = self.options
         window = ModelWindow()
@@ -326,7 +329,7 @@ class ModelMonitor:
         _set_last(ids)
         outputs = None
         try:
-            outputs = interpret(result, o.task, o.class_names)
+            outputs = interpret(result, o.task, o.class_names, operation=operation)
             self._add_outputs(window, [outputs])
         except Exception as exc:  # noqa: BLE001 - counted
             self._errors.report(stages.STAGE_OUTPUTS, exc)

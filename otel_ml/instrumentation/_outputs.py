@@ -2,6 +2,22 @@
 
 The user's result object is only read, never modified or kept.
 
+What an output is also depends on the method that returned it (the
+operation), so that each ``ml.prediction.values`` stream holds one kind of
+number and prediction drift compares like with like:
+
+- ``predict_log_proba``: log-probabilities are read as the probabilities they
+  stand for (``exp``), in the same per-class streams as ``predict_proba``
+  (so a reference built from probabilities applies to both);
+- ``decision_function``: decision values (margins, not probabilities) get
+  their own streams, ``decision`` for a 1-D output and ``decision:<class>``
+  per column; the predicted class is read from them (``> 0`` for two
+  classes, the largest column otherwise) and the prediction event carries
+  that class but no values (the evaluator reads event values as
+  probabilities);
+- anything else: probability matrices per class, a 1-D float output as
+  ``score``, class labels.
+
 Examples
 --------
 >>> import numpy as np
@@ -13,6 +29,9 @@ Examples
 ['1', '0', '1']
 >>> interpret([2.5, 3.5], Task.REGRESSION, None).values.tolist()
 [2.5, 3.5]
+>>> d = interpret(np.array([-1.5, 0.5]), Task.AUTO, ("no", "yes"), operation=DECISION_FUNCTION)
+>>> list(d.scores), d.labels.tolist(), d.values
+(['decision'], ['no', 'yes'], None)
 """
 
 from __future__ import annotations
@@ -23,13 +42,25 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from otel_ml import semconv
 from otel_ml.instrumentation._options import Task
 from otel_ml.sketch._categorical import _as_strings
 
-__all__ = ["SCORE_OUTPUT", "Outputs", "interpret"]
+__all__ = [
+    "DECISION_FUNCTION",
+    "PREDICT_LOG_PROBA",
+    "SCORE_OUTPUT",
+    "Outputs",
+    "interpret",
+    "private_result",
+]
 
 #: ``ml.prediction.output`` of a 1-D score / regression output.
-SCORE_OUTPUT = "score"
+SCORE_OUTPUT = semconv.PREDICTION_OUTPUT_SCORE
+
+#: Operations whose outputs are read differently (see the module docstring).
+PREDICT_LOG_PROBA = "predict_log_proba"
+DECISION_FUNCTION = "decision_function"
 
 _Array = npt.NDArray[Any]
 
@@ -77,14 +108,66 @@ def _labels(x: _Array) -> npt.NDArray[np.str_]:
     return np.asarray(_as_strings(x), dtype=str)
 
 
-def interpret(result: object, task: Task, class_names: tuple[str, ...] | None) -> Outputs:
-    """Scores, event values and labels of ``result`` (empty when unreadable)."""
+def _decision(arr: _Array, class_names: tuple[str, ...] | None) -> Outputs:
+    """Decision values: their own streams, the class read from them, no event values."""
+    out = Outputs()
+    if arr.dtype.kind not in "fiub":
+        return out
+    m = arr.astype(np.float64, copy=False)
+    prefix = semconv.PREDICTION_OUTPUT_DECISION
+    if m.ndim == 1:
+        out.scores = {prefix: m}
+        if class_names is not None and len(class_names) == 2:
+            out.labels = np.asarray(class_names, dtype=str)[(m > 0).astype(np.intp)]
+        return out
+    k = m.shape[1]
+    names = [str(j) for j in range(k)]
+    per_class = class_names is not None and len(class_names) == k
+    if class_names is not None and per_class:  # one column per class, not the pairs of "ovo"
+        names = list(class_names)
+    out.scores = {f"{prefix}:{names[j]}": m[:, j] for j in range(k)}
+    if per_class:
+        best = np.argmax(np.nan_to_num(m, nan=-np.inf), axis=1)
+        out.labels = np.asarray(names, dtype=str)[best]
+    return out
+
+
+def private_result(
+    result: object, task: Task, class_names: tuple[str, ...] | None, *, operation: str
+) -> Outputs | _Array:
+    """What the worker reads later: a private copy of a numpy result, else its reading now.
+
+    Log-probabilities are copied as probabilities (they then read as ``predict_proba``
+    results do, in bulk with them); decision values are read now.
+    """
+    if isinstance(result, np.ndarray) and operation != DECISION_FUNCTION:
+        if operation == PREDICT_LOG_PROBA and result.dtype.kind == "f":
+            return np.exp(result)
+        return result.copy()
+    return interpret(result, task, class_names, operation=operation)
+
+
+def interpret(
+    result: object,
+    task: Task,
+    class_names: tuple[str, ...] | None,
+    *,
+    operation: str = "predict",
+) -> Outputs:
+    """Scores, event values and labels of ``result`` (empty when unreadable).
+
+    ``operation`` is the method (or ``ml.operation``) that returned it.
+    """
     arr = _as_array(result)
     out = Outputs()
     if arr is None or arr.size == 0 or arr.ndim > 2:
         return out
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
+    if operation == DECISION_FUNCTION:
+        return _decision(arr, class_names)
+    if operation == PREDICT_LOG_PROBA and arr.dtype.kind == "f":
+        arr = np.exp(arr)  # a new array: the user's result is not touched
     if arr.ndim == 2:
         if arr.dtype.kind not in "fiub":
             return out

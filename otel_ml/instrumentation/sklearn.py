@@ -10,6 +10,12 @@ event carrying the prediction ids (see ``docs/semantic-conventions.md``).
 The estimator's result comes back untouched (the same object) and its
 exceptions propagate unchanged.
 
+Each ``ml.prediction.values`` stream holds one kind of number: probabilities
+per class (``predict_proba``; ``predict_log_proba`` is read as the
+probabilities it stands for), ``decision`` / ``decision:<class>`` for
+``decision_function`` values (the predicted class is read from them; the event
+carries that class, not the margins), ``score`` for other 1-D float outputs.
+
 Usage
 -----
 Unmodified application, with ``opentelemetry-distro`` installed (it is what
