@@ -132,6 +132,10 @@ METRIC_EVAL_WINDOW_LAG: Final = "otel_ml.evaluator.window.lag"  # Gauge s
 METRIC_EVAL_PENDING_PREDICTIONS: Final = "otel_ml.evaluator.pending_predictions"  # Gauge {row}
 METRIC_EVAL_BATCHES: Final = "otel_ml.evaluator.batches"  # Counter {batch}, attr outcome
 METRIC_EVAL_EVALUATION_DURATION: Final = "otel_ml.evaluator.evaluation.duration"  # Gauge s
+# Counter {connection}: connections the evaluator's HTTP servers closed on their own
+# (otel_ml.listener; otel_ml.reason: connections_full | idle_timeout | read_timeout)
+METRIC_EVAL_CONNECTIONS_CLOSED: Final = "otel_ml.evaluator.connections.closed"
+OTEL_ML_LISTENER: Final = "otel_ml.listener"  # otlp_http | api
 OTEL_ML_REASON: Final = "otel_ml.reason"  # why points were rejected (receiver's reason)
 METRIC_NOTIFICATIONS: Final = "otel_ml.notifications"  # Counter, attrs notifier, outcome
 OTLP_SIGNAL: Final = "otel_ml.signal"  # metrics | logs | traces

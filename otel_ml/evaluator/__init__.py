@@ -18,6 +18,7 @@ from otel_ml.evaluator._auth import BearerAuth, Secret, TlsOptions, load_secret
 from otel_ml.evaluator._config import load_config, parse_config
 from otel_ml.evaluator._config_options import EvaluatorConfig
 from otel_ml.evaluator._evaluate import Reference, evaluate
+from otel_ml.evaluator._http_serving import ConnectionLimits
 from otel_ml.evaluator._metrics_export import DerivedMetrics, HealthSnapshot
 from otel_ml.evaluator._otlp_http import OtlpHttpServer
 from otel_ml.evaluator._receiver import DEFAULT_MAX_BODY_BYTES, ExportResult, Outcome, Receiver
@@ -56,6 +57,7 @@ __all__ = [
     "AttributeValue",
     "Attributes",
     "BearerAuth",
+    "ConnectionLimits",
     "CounterPoint",
     "CumulativeToDelta",
     "DeltaSink",

@@ -14,7 +14,10 @@
 
 With a bearer token configured every path but ``/healthz`` needs
 ``Authorization: Bearer <token>`` (401 otherwise). Listens on 127.0.0.1 unless
-configured otherwise; TLS with the receivers' ``TlsOptions``.
+configured otherwise; TLS with the receivers' ``TlsOptions``. Connections are capped
+and timed out like the receivers' (:class:`~otel_ml.evaluator.ConnectionLimits`; 64
+connections by default, so that a flood of the API leaves file descriptors and threads
+to the receivers).
 """
 
 from __future__ import annotations
@@ -23,28 +26,35 @@ import json
 import logging
 import ssl
 from collections.abc import Callable, Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
+from opentelemetry.metrics import Meter
+
 from otel_ml.evaluator._auth import BearerAuth
 from otel_ml.evaluator._html import model_page
-from otel_ml.evaluator._http_serving import BackgroundHttpServer
+from otel_ml.evaluator._http_serving import (
+    BackgroundHttpServer,
+    ConnectionLimits,
+    LimitedHttpServer,
+    TimedHandler,
+)
 from otel_ml.evaluator._report import ModelReport
 from otel_ml.evaluator._service import EvaluatorService
 
-__all__ = ["ApiServer"]
+__all__ = ["API_LIMITS", "ApiServer"]
 
 _log = logging.getLogger(__name__)
 
 AlertLookup = Callable[[str], Sequence[Mapping[str, Any]]]
 _JSON = "application/json"
 _HISTORY = 48
+#: The API's connection limits unless configured: fewer connections than a receiver.
+API_LIMITS = ConnectionLimits(max_connections=64)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(TimedHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
 
     def _send(self, code: int, body: bytes, ctype: str, extra: Mapping[str, str] = {}) -> None:
         self.send_response(code)
@@ -60,6 +70,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(code, json.dumps(obj, allow_nan=False).encode(), _JSON)
 
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        self.serving()
         api = self.server.api
         path = self.path.split("?", 1)[0].rstrip("/") or "/"
         try:
@@ -103,25 +114,12 @@ class _Handler(BaseHTTPRequestHandler):
         _log.debug("api: " + format, *args)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, addr: tuple[str, int], api: ApiServer) -> None:
+class _Server(LimitedHttpServer):
+    def __init__(self, addr: tuple[str, int], api: ApiServer, limits: ConnectionLimits,
+                 meter: Meter | None) -> None:
         self.api = api
-        super().__init__(addr, _Handler)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # The TLS handshake runs here, in the connection's own thread, so a slow or
-        # broken client cannot stall the accept loop.
-        if self.api.ssl_context is not None:
-            request.settimeout(30)
-            try:
-                request = self.api.ssl_context.wrap_socket(request, server_side=True)
-            except (ssl.SSLError, OSError) as exc:
-                _log.debug("api: TLS handshake with %s failed: %s", client_address, exc)
-                return
-        super().finish_request(request, client_address)
+        super().__init__(addr, _Handler, limits, listener="api", ssl_context=api.ssl_context,
+                         meter=meter)
 
 
 class ApiServer(BackgroundHttpServer):
@@ -133,6 +131,10 @@ class ApiServer(BackgroundHttpServer):
         The running service (its store holds the reports).
     alerts
         ``alerts(model) -> [alert dicts]`` for the report's ``alerts`` field.
+    limits
+        Connection cap, idle and read timeouts (:data:`API_LIMITS` by default).
+    meter
+        For ``otel_ml.evaluator.connections.closed`` (none when omitted).
     """
 
     def __init__(
@@ -144,13 +146,15 @@ class ApiServer(BackgroundHttpServer):
         auth: BearerAuth | None = None,
         ssl_context: ssl.SSLContext | None = None,
         alerts: AlertLookup | None = None,
+        limits: ConnectionLimits = API_LIMITS,
+        meter: Meter | None = None,
     ) -> None:
         self.service = service
         self.auth = auth
         self.ssl_context = ssl_context
         self._alerts = alerts
         super().__init__(
-            _Server((host, port), self),
+            _Server((host, port), self, limits, meter),
             host,
             secure=ssl_context is not None,
             thread_name="otel-ml-api",

@@ -11,6 +11,14 @@ exporter) and inside the ``grpc-status-details-bin`` ``google.rpc.Status`` (read
 the Go exporters of the Collector). gRPC itself decompresses gzip and enforces
 ``max_body_bytes`` on the decompressed message (``RESOURCE_EXHAUSTED``).
 
+Connections are bounded like the HTTP servers' (:class:`~otel_ml.evaluator.ConnectionLimits`):
+gRPC core refuses connections past ``max_connections``
+(``grpc.max_allowed_incoming_connections``), closes a connection with no RPC for
+``idle_timeout`` (``grpc.max_connection_idle_ms``, a GOAWAY clients reconnect from) and
+one whose handshake is not done within ``read_timeout``
+(``grpc.server_handshake_timeout_ms``). gRPC serves connections from its own polling
+threads, so an idle connection costs a file descriptor, not a thread.
+
 Requests are handled as raw bytes (no deserializer registered), so a malformed
 message is our ``INVALID_ARGUMENT``, and the idempotency key hashes the exact bytes.
 
@@ -40,6 +48,7 @@ from opentelemetry.metrics import Meter
 
 from otel_ml._errors import ConfigurationError
 from otel_ml.evaluator._auth import BearerAuth, TlsOptions
+from otel_ml.evaluator._http_serving import ConnectionLimits
 from otel_ml.evaluator._otlp_http import partial_success_response, rpc_status
 from otel_ml.evaluator._receiver import (
     DEFAULT_MAX_BODY_BYTES,
@@ -113,7 +122,8 @@ class OtlpGrpcServer:
     """The OTLP/gRPC receiver, delivering to ``sink``.
 
     Parameters are those of :class:`~otel_ml.evaluator.OtlpHttpServer` (4317 is the
-    OTLP/gRPC default port); ``max_workers`` is the size of the handler thread pool.
+    OTLP/gRPC default port); ``max_workers`` is the size of the handler thread pool;
+    ``limits`` as described above.
     Pass the HTTP server's ``receiver`` to share limits and counters.
     """
 
@@ -129,6 +139,7 @@ class OtlpGrpcServer:
         meter: Meter | None = None,
         max_concurrent_requests: int = 16,
         max_workers: int = 8,
+        limits: ConnectionLimits | None = None,
         receiver: Receiver | None = None,
     ) -> None:
         self.receiver = server_receiver(
@@ -140,6 +151,7 @@ class OtlpGrpcServer:
             meter=meter,
         )
         limit = self.receiver.max_body_bytes
+        lim = limits or ConnectionLimits()
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="otlp-grpc"),
             handlers=[
@@ -158,6 +170,9 @@ class OtlpGrpcServer:
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.so_reuseport", 0),
+                ("grpc.max_allowed_incoming_connections", lim.max_connections),
+                ("grpc.max_connection_idle_ms", int(lim.idle_timeout * 1000)),
+                ("grpc.server_handshake_timeout_ms", int(lim.read_timeout * 1000)),
             ],
         )
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -4,16 +4,19 @@ Follows the server rules of the OTLP specification: ``application/x-protobuf`` a
 ``application/json`` bodies, ``Content-Encoding: gzip`` (or ``deflate``), the response
 encoded like the request; 200 with an ``Export*ServiceResponse`` (``partial_success``
 set when some points were rejected); 400 with a ``google.rpc.Status`` for bad data;
-413 when the (decompressed) body exceeds ``max_body_bytes``; 401 without a valid
-bearer token; 429 (too many concurrent requests) or 503 (the sink is overloaded)
-with ``Retry-After``; 404/405/411/415 for wrong paths, methods, missing length and
-content types.
+413 when the body (on the wire, or decompressed) exceeds ``max_body_bytes``; 401
+without a valid bearer token; 429 (too many concurrent requests) or 503 (the sink
+is overloaded) with ``Retry-After``; 404/405/415 for wrong paths, methods and
+content types. Bodies come with a ``Content-Length`` or ``Transfer-Encoding:
+chunked`` (as the OpenTelemetry JavaScript exporters send them), within the same
+limit either way (:mod:`~otel_ml.evaluator._http_body`). Every refused request is
+counted on ``otel_ml.evaluator.requests`` and logged (throttled).
 
-Built on the standard library's threading HTTP server: one thread per connection,
-at most ``max_connections`` connections (others get an immediate 503 and are
-closed), a read timeout against slow clients, TLS per connection in the
-connection's own thread. Decoding and the sink are shared with the gRPC receiver
-(:class:`~otel_ml.evaluator._receiver.Receiver`).
+Built on :class:`~otel_ml.evaluator._http_serving.LimitedHttpServer`: one thread
+per connection, at most ``max_connections`` connections (others get an immediate
+503 and are closed), idle and read deadlines against idle and slow clients, TLS
+per connection in the connection's own thread. Decoding and the sink are shared
+with the gRPC receiver (:class:`~otel_ml.evaluator._receiver.Receiver`).
 
 Examples
 --------
@@ -32,10 +35,7 @@ from __future__ import annotations
 
 import logging
 import math
-import socket
 import ssl
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from google.protobuf import json_format
@@ -51,7 +51,13 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from otel_ml.evaluator._auth import BearerAuth, TlsOptions
-from otel_ml.evaluator._http_serving import BackgroundHttpServer
+from otel_ml.evaluator._http_body import BodyFramingError, ClientGoneError, read_body
+from otel_ml.evaluator._http_serving import (
+    BackgroundHttpServer,
+    ConnectionLimits,
+    LimitedHttpServer,
+    TimedHandler,
+)
 from otel_ml.evaluator._receiver import (
     DEFAULT_MAX_BODY_BYTES,
     ExportResult,
@@ -76,10 +82,7 @@ _HTTP_STATUS = {
     Outcome.OVERLOADED: (503, code_pb2.UNAVAILABLE),
     Outcome.FAILED: (503, code_pb2.UNAVAILABLE),
 }
-_CONNECTIONS_FULL = (
-    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n"
-    b"Connection: close\r\n\r\n"
-)
+_FRAMING_RPC_CODE = {413: code_pb2.RESOURCE_EXHAUSTED, 501: code_pb2.UNIMPLEMENTED}
 
 
 def retry_after_header(seconds: float) -> str:
@@ -122,10 +125,8 @@ def partial_success_response(signal: Signal, rejected: int, message: str) -> Mes
     return m
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(TimedHandler):
     server: _Server
-    timeout = 30.0  # socket read timeout (slow or stalled clients)
 
     # -- responses ---------------------------------------------------------------------
     def _send(
@@ -168,49 +169,50 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(code, status, json=json, headers=headers, close=close or code == 413)
 
     # -- methods -----------------------------------------------------------------------
+    def _refuse(self, signal: Signal | None, code: int, rpc_code: int, message: str,
+                error_type: str, *, json: bool = False,
+                headers: dict[str, str] | None = None) -> None:
+        """Answer a request refused before its body is read (counted, logged), and close."""
+        self.server.receiver.reject(signal, error_type, f"{code} {message}")
+        self._error(code, rpc_code, message, json=json, close=True, headers=headers)
+
     def do_POST(self) -> None:  # noqa: N802 (http.server naming)
         receiver = self.server.receiver
         signal = _PATHS.get(self.path.split("?", 1)[0])
         if signal is None:
-            self._error(404, code_pb2.NOT_FOUND, f"no OTLP endpoint at {self.path[:100]}",
-                        close=True)
+            self._refuse(None, 404, code_pb2.NOT_FOUND, f"no OTLP endpoint at {self.path[:100]}",
+                         "not_found")
             return
         ctype = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         if ctype not in (_PROTOBUF, _JSON):
-            self._error(415, code_pb2.INVALID_ARGUMENT,
-                        f"Content-Type must be {_PROTOBUF} or {_JSON}", close=True)
+            self._refuse(signal, 415, code_pb2.INVALID_ARGUMENT,
+                         f"Content-Type must be {_PROTOBUF} or {_JSON}", "unsupported_media_type")
             return
         json = ctype == _JSON
         if not receiver.authorized(self.headers.get("Authorization")):
             result = receiver.refuse(signal, Outcome.UNAUTHENTICATED, "missing or invalid token")
             self._answer(signal, result, json=json, close=True)
             return
-        if self.headers.get("Transfer-Encoding"):
-            self._error(411, code_pb2.INVALID_ARGUMENT, "send a Content-Length", json=json,
-                        close=True)
-            return
-        try:
-            length = int(self.headers.get("Content-Length") or "")
-            if length < 0:
-                raise ValueError(length)
-        except ValueError:
-            self._error(411, code_pb2.INVALID_ARGUMENT, "a valid Content-Length is required",
-                        json=json, close=True)
-            return
-        if length > receiver.max_body_bytes:
-            msg = f"body exceeds {receiver.max_body_bytes} bytes"
-            self._answer(signal, receiver.refuse(signal, Outcome.TOO_LARGE, msg), json=json,
-                         close=True)
-            return
         if not receiver.try_acquire():
             result = receiver.refuse(signal, Outcome.BUSY, "too many concurrent requests")
             self._answer(signal, result, json=json, close=True)
             return
         try:
-            body = self.rfile.read(length)
-            if len(body) < length:  # the client went away mid-body
+            try:
+                body = read_body(self.rfile, self.headers, receiver.max_body_bytes)
+            except ClientGoneError:  # the client went away mid-body (or was timed out)
                 self.close_connection = True
                 return
+            except BodyFramingError as exc:
+                if exc.status == 413:
+                    result = receiver.refuse(signal, Outcome.TOO_LARGE, exc.message)
+                    self._answer(signal, result, json=json, close=True)
+                else:
+                    self._refuse(signal, exc.status,
+                                 _FRAMING_RPC_CODE.get(exc.status, code_pb2.INVALID_ARGUMENT),
+                                 exc.message, exc.error_type, json=json)
+                return
+            self.serving()
             result = receiver.export(
                 signal, body, json=json,
                 content_encoding=self.headers.get("Content-Encoding") or "",
@@ -220,8 +222,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(signal, result, json=json, close=False)
 
     def _not_allowed(self) -> None:
-        self._error(405, code_pb2.UNIMPLEMENTED, "only POST is supported",
-                    headers={"Allow": "POST"}, close=True)
+        self._refuse(_PATHS.get(self.path.split("?", 1)[0]), 405, code_pb2.UNIMPLEMENTED,
+                     "only POST is supported", "method_not_allowed", headers={"Allow": "POST"})
 
     do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _not_allowed  # noqa: N815
 
@@ -229,65 +231,14 @@ class _Handler(BaseHTTPRequestHandler):
         _logger.debug("%s %s", self.address_string(), format % args)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
+class _Server(LimitedHttpServer):
     def __init__(
         self, address: tuple[str, int], receiver: Receiver, ssl_context: ssl.SSLContext | None,
-        max_connections: int, read_timeout: float,
+        limits: ConnectionLimits,
     ) -> None:
-        handler = type("OtlpHandler", (_Handler,), {"timeout": read_timeout})
-        super().__init__(address, handler)
+        super().__init__(address, _Handler, limits, listener="otlp_http",
+                         ssl_context=ssl_context, meter=receiver.meter)
         self.receiver = receiver
-        self.ssl_context = ssl_context
-        self.max_connections = max_connections
-        self.read_timeout = read_timeout
-        self._lock = threading.Lock()
-        self._open: set[socket.socket] = set()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._lock:
-            full = len(self._open) >= self.max_connections
-            if not full:
-                self._open.add(request)
-        if full:
-            try:
-                if self.ssl_context is None:
-                    request.sendall(_CONNECTIONS_FULL)
-            except OSError:
-                pass  # the client is gone already; nothing to answer
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        conn = request
-        try:
-            if self.ssl_context is not None:
-                request.settimeout(self.read_timeout)
-                conn = self.ssl_context.wrap_socket(request, server_side=True)
-            self.finish_request(conn, client_address)
-        except (OSError, ssl.SSLError) as exc:
-            _logger.debug("connection from %s ended: %r", client_address, exc)
-        except Exception:  # a handler bug: log it, keep serving
-            _logger.exception("OTLP/HTTP request from %s failed", client_address)
-        finally:
-            self.shutdown_request(conn)
-            with self._lock:
-                self._open.discard(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        _logger.debug("OTLP/HTTP connection error from %s", client_address, exc_info=True)
-
-    def close_all(self) -> None:
-        with self._lock:
-            conns = list(self._open)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed by the peer
 
 
 class OtlpHttpServer(BackgroundHttpServer):
@@ -305,9 +256,14 @@ class OtlpHttpServer(BackgroundHttpServer):
     tls
         Serve HTTPS with this certificate when given.
     max_body_bytes
-        Limit on the decompressed body (413 beyond).
+        Limit on the body, on the wire and decompressed (413 beyond).
     meter
         Meter for the receiver's self-metrics (none when omitted).
+    max_concurrent_requests
+        Requests read and decoded at once (429 beyond).
+    limits
+        Connection cap, idle and read timeouts (:class:`ConnectionLimits`; 256
+        connections, 30 s, 30 s by default).
     receiver
         Share one :class:`Receiver` (limits, counters) with the gRPC server; when
         given, ``sink``/``auth``/``max_body_bytes``/``meter`` are taken from it.
@@ -324,8 +280,7 @@ class OtlpHttpServer(BackgroundHttpServer):
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         meter: Meter | None = None,
         max_concurrent_requests: int = 16,
-        max_connections: int = 256,
-        read_timeout: float = 30.0,
+        limits: ConnectionLimits | None = None,
         receiver: Receiver | None = None,
     ) -> None:
         self.receiver = server_receiver(
@@ -337,8 +292,7 @@ class OtlpHttpServer(BackgroundHttpServer):
             meter=meter,
         )
         ssl_context = tls.ssl_context() if tls is not None else None
-        server = _Server((host, port), self.receiver, ssl_context, max_connections, read_timeout)
-        self._connections = server
+        server = _Server((host, port), self.receiver, ssl_context, limits or ConnectionLimits())
         super().__init__(
             server,
             host,
@@ -346,6 +300,3 @@ class OtlpHttpServer(BackgroundHttpServer):
             thread_name=f"otlp-http-{server.server_address[1]}",
             poll_interval=0.1,
         )
-
-    def _close_connections(self) -> None:
-        self._connections.close_all()

@@ -9,7 +9,9 @@ retry after N s" before their body is read, so memory stays bounded by
 turns into "unavailable, retry after N s".
 
 Self-metrics (on the meter passed in, scope ``otel_ml.evaluator``):
-``otel_ml.evaluator.requests{otel_ml.signal, otel_ml.outcome, error.type}``,
+``otel_ml.evaluator.requests{otel_ml.signal, otel_ml.outcome, error.type}`` (``error.type``
+only on requests not accepted; ``otel_ml.signal`` only when the path named one), every
+refused, throttled or failed request also logged (at most once a minute per cause),
 ``otel_ml.evaluator.points.received|ignored{otel_ml.signal}``,
 ``otel_ml.evaluator.points.rejected{otel_ml.signal, otel_ml.reason}`` (reasons are the
 decoders' fixed ``R_*`` messages, so the cardinality is bounded).
@@ -36,6 +38,7 @@ from otel_ml.evaluator._decode import (
     decompress,
     parse_request,
 )
+from otel_ml.evaluator._log_throttle import ThrottledLog
 from otel_ml.evaluator._records import IngestBatch, IngestSink, Signal
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "ExportResult", "Outcome", "Receiver", "server_receiver"]
@@ -117,7 +120,10 @@ class Receiver:
         self._clock = clock
         self._logged: set[str] = set()
         self._log_lock = threading.Lock()
+        self._refusals = ThrottledLog(_logger)
         m = meter if meter is not None else NoOpMeter(semconv.EVALUATOR_SCOPE_NAME)
+        #: The meter of the self-metrics (the servers count their connections on it).
+        self.meter: Meter = m
         self._requests = m.create_counter(
             semconv.METRIC_EVAL_REQUESTS, unit="{request}", description="OTLP export requests"
         )
@@ -153,6 +159,20 @@ class Receiver:
         """Count and build the answer for a request refused before decoding."""
         retry = self.busy_retry_after if outcome in (Outcome.BUSY, Outcome.OVERLOADED) else 0.0
         return self._count(signal, ExportResult(outcome, message=message, retry_after=retry))
+
+    def reject(self, signal: Signal | None, error_type: str, message: str) -> None:
+        """Count and log a request refused by the server before it reached the receiver
+        (wrong path, method or content type, bad framing); ``error_type`` is a fixed label."""
+        attrs: dict[str, str] = {
+            semconv.OUTCOME: _METRIC_OUTCOME[Outcome.INVALID],
+            semconv.ERROR_TYPE: error_type,
+        }
+        if signal is not None:
+            attrs[semconv.OTLP_SIGNAL] = signal.value
+        self._requests.add(1, attrs)
+        self._refusals.warning(
+            error_type, "OTLP request refused (%s): %s", error_type, message[:200]
+        )
 
     # ---- the whole path for one request ------------------------------------------------
     def export(
@@ -225,7 +245,12 @@ class Receiver:
             semconv.OUTCOME: _METRIC_OUTCOME[result.outcome],
         }
         if result.outcome is not Outcome.ACCEPTED:
-            attrs[semconv.ERROR_TYPE] = error_type or result.outcome.value
+            kind = error_type or result.outcome.value
+            attrs[semconv.ERROR_TYPE] = kind
+            self._refusals.warning(
+                f"{signal.value}:{kind}", "OTLP %s request %s (%s): %s", signal.value,
+                attrs[semconv.OUTCOME], kind, result.message[:200],
+            )
         self._requests.add(1, attrs)
         return result
 
