@@ -129,14 +129,10 @@ class ModelReport:
     def drift_report(self, policy: DriftPolicy) -> DriftReport:
         """The window's verdicts as the :class:`~otel_ml.stats.DriftReport` that
         :mod:`otel_ml.report` draws (features without a verdict are left out)."""
-        features = tuple(f.drift for f in self.features if f.drift is not None)
-        n_drifted = sum(d.drifted for d in features)
-        return DriftReport(
-            features=features,
-            drifted=n_drifted > 0,
-            n_drifted=n_drifted,
-            policy=policy,
-            predictions=tuple(f.drift for f in self.predictions if f.drift is not None),
+        return DriftReport.of(
+            [f.drift for f in self.features if f.drift is not None],
+            policy,
+            predictions=[f.drift for f in self.predictions if f.drift is not None],
         )
 
     # ---- JSON -------------------------------------------------------------------------

@@ -22,7 +22,7 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,6 +164,28 @@ class DriftReport:
         }
 
     @classmethod
+    def of(
+        cls,
+        features: Sequence[FeatureDrift],
+        policy: DriftPolicy,
+        *,
+        predictions: Sequence[FeatureDrift] = (),
+        missing_features: Sequence[str] = (),
+        extra_features: Sequence[str] = (),
+    ) -> DriftReport:
+        """The report of these verdicts: ``drifted`` when any feature (not an output) drifted."""
+        n_drifted = sum(f.drifted for f in features)
+        return cls(
+            features=tuple(features),
+            drifted=n_drifted > 0,
+            n_drifted=n_drifted,
+            policy=policy,
+            predictions=tuple(predictions),
+            missing_features=tuple(missing_features),
+            extra_features=tuple(extra_features),
+        )
+
+    @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DriftReport:
         """Inverse of :meth:`to_dict` (other keys, such as the CLI's file names, are ignored)."""
         return cls(
@@ -302,35 +324,28 @@ def compare(
                 f"feature {n!r} is {reference.features[n].kind.value} in the reference but "
                 f"{cur.features[n].kind.value} in the current data"
             )
-    results = tuple(
-        compare_feature(
-            n,
-            reference.features[n].sketch,
-            cur.features[n].sketch,
-            policy=policy,
-            n_tests=len(shared),
-        )
-        for n in shared
-    )
     outputs = [o for o in reference.predictions if o in cur.predictions]
-    preds = tuple(
-        compare_feature(
-            o,
-            reference.predictions[o].sketch,
-            cur.predictions[o].sketch,
-            policy=policy,
-            n_tests=len(outputs),
-        )
-        for o in outputs
-        if reference.predictions[o].kind is cur.predictions[o].kind
-    )
-    n_drifted = sum(f.drifted for f in results)
-    return DriftReport(
-        features=results,
-        drifted=n_drifted > 0,
-        n_drifted=n_drifted,
-        policy=policy,
-        predictions=preds,
+    same_kind = [o for o in outputs if reference.predictions[o].kind is cur.predictions[o].kind]
+    return DriftReport.of(
+        _compare_all(shared, reference.features, cur.features, policy, n_tests=len(shared)),
+        policy,
+        predictions=_compare_all(
+            same_kind, reference.predictions, cur.predictions, policy, n_tests=len(outputs)
+        ),
         missing_features=tuple(n for n in reference.features if n not in cur.features),
         extra_features=tuple(n for n in cur.features if n not in reference.features),
+    )
+
+
+def _compare_all(
+    names: Sequence[str],
+    reference: Mapping[str, FeatureProfile],
+    current: Mapping[str, FeatureProfile],
+    policy: DriftPolicy,
+    *,
+    n_tests: int,
+) -> tuple[FeatureDrift, ...]:
+    return tuple(
+        compare_feature(n, reference[n].sketch, current[n].sketch, policy=policy, n_tests=n_tests)
+        for n in names
     )
