@@ -1,8 +1,11 @@
 """``SklearnInstrumentor.instrument()`` options and ``OTEL_ML_SKLEARN_*`` variables, parsed once.
 
 Keyword arguments win over environment variables (which is all
-``opentelemetry-instrument`` can pass). Every bad value raises
-:class:`~otel_ml.ConfigurationError` naming the option or variable.
+``opentelemetry-instrument`` can pass). Values are read with the shared readers
+of :mod:`otel_ml._config`, so a bad value raises the same one-line
+:class:`~otel_ml.ConfigurationError` as the evaluator's file does,
+``<option>: <problem>; <fix>``, where the option is ``instrument.<keyword>``
+or the environment variable.
 
 Examples
 --------
@@ -13,7 +16,11 @@ Examples
 >>> parse_config({}, {ENV_FEATURE_SAMPLE_RATE: "2"})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-otel_ml._errors.ConfigurationError: OTEL_ML_SKLEARN_FEATURE_SAMPLE_RATE='2' must be ...
+otel_ml._errors.ConfigurationError: OTEL_ML_SKLEARN_FEATURE_SAMPLE_RATE: expected a finite ...
+>>> parse_config({"modles": {}}, {})  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+otel_ml._errors.ConfigurationError: instrument.modles: unknown key; did you mean 'models'? ...
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from otel_ml._errors import ConfigurationError
+from opentelemetry import _logs, metrics, trace
+
+from otel_ml._config import check_keys, config_error, read_bool, read_float, read_str
 from otel_ml.instrumentation._options import MonitorOptions
 from otel_ml.sketch import Profile
 
@@ -61,19 +70,18 @@ _UNKNOWN_VERSION: Final = "unknown"
 
 _HOOKS: Final = ("request_hook", "response_hook")
 _PROVIDERS: Final = ("tracer_provider", "meter_provider", "logger_provider")
-KNOWN_OPTIONS: Final = frozenset(
-    {
-        "models",
-        "references",
-        "version",
-        "id_column",
-        "capture_features",
-        "feature_sample_rate",
-        "prediction_events",
-        *_HOOKS,
-        *_PROVIDERS,
-    }
+KNOWN_OPTIONS: Final = (
+    "models",
+    "references",
+    "version",
+    "id_column",
+    "capture_features",
+    "feature_sample_rate",
+    "prediction_events",
+    *_HOOKS,
+    *_PROVIDERS,
 )
+_OPTION: Final = "instrument"  # error paths: instrument.<keyword>
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,9 @@ class SklearnConfig:
     template: MonitorOptions
     request_hook: Callable[..., None] | None
     response_hook: Callable[..., None] | None
-    providers: dict[str, Any]
+    tracer_provider: trace.TracerProvider | None = None
+    meter_provider: metrics.MeterProvider | None = None
+    logger_provider: _logs.LoggerProvider | None = None
 
 
 def _pairs(text: str, setting: str, example: str) -> list[tuple[str, str]]:
@@ -100,9 +110,8 @@ def _pairs(text: str, setting: str, example: str) -> list[tuple[str, str]]:
             continue
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
-            raise ConfigurationError(
-                f"{setting}: {item.strip()!r} is not KEY=VALUE; write e.g. {example!r}"
-            )
+            raise config_error(setting, f"{item.strip()!r} is not KEY=VALUE",
+                               f"write e.g. {example!r}")
         pairs.append((key.strip(), value.strip()))
     return pairs
 
@@ -110,7 +119,8 @@ def _pairs(text: str, setting: str, example: str) -> list[tuple[str, str]]:
 def _named(template: MonitorOptions, spec: str, setting: str) -> MonitorOptions:
     name, sep, version = spec.partition(":")
     if not name.strip() or (sep and not version.strip()):
-        raise ConfigurationError(f"{setting}: {spec!r} is not MODEL or MODEL:VERSION")
+        raise config_error(setting, f"{spec!r} is not MODEL or MODEL:VERSION",
+                           "write e.g. 'credit_risk:3'")
     return dataclasses.replace(
         template, model=name.strip(), version=version.strip() if sep else template.version
     )
@@ -154,9 +164,8 @@ def load_reference(value: object, setting: str) -> Profile:
         return value
     if isinstance(value, (str, os.PathLike)):
         return Profile.load(value)
-    raise ConfigurationError(
-        f"{setting} must be a Profile or the path of a saved profile, not {type(value).__name__}"
-    )
+    raise config_error(setting, f"expected a Profile or the path of a saved profile, got a "
+                       f"{type(value).__name__}", "save the profile with Profile.save")
 
 
 def with_loaded_reference(options: MonitorOptions, setting: str) -> MonitorOptions:
@@ -168,24 +177,22 @@ def with_loaded_reference(options: MonitorOptions, setting: str) -> MonitorOptio
 
 
 def _bool(value: object, setting: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off"):
-        return False
-    raise ConfigurationError(f"{setting}={value!r} must be true or false")
+    """A keyword's ``True``/``False``, or a variable's ``true``/``false`` (``1``/``0``, ...)."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        value = {"true": True, "1": True, "yes": True, "on": True,
+                 "false": False, "0": False, "no": False, "off": False}.get(text, value)
+    return read_bool(value, setting)
 
 
 def _rate(value: object, setting: str) -> float:
-    try:
-        rate = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        rate = -1.0
-    if not 0.0 <= rate <= 1.0:
-        raise ConfigurationError(f"{setting}={value!r} must be a number in [0, 1]")
-    return rate
+    """A share of calls in [0, 1] (a variable's text is read as a number first)."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    return read_float(value, setting, minimum=0.0, maximum=1.0)
 
 
 def _setting(
@@ -193,62 +200,81 @@ def _setting(
 ) -> tuple[object, str]:
     """The value of option ``name`` (or variable ``var``), and what to call it in errors."""
     if kwargs.get(name) is not None:
-        return kwargs[name], name
+        return kwargs[name], f"{_OPTION}.{name}"
     return env.get(var, default), var
+
+
+def _provider(kwargs: Mapping[str, Any], name: str, kind: type[Any]) -> Any:
+    value = kwargs.get(name)
+    if value is not None and not isinstance(value, kind):
+        raise config_error(f"{_OPTION}.{name}", f"expected an OpenTelemetry {kind.__name__}, "
+                           f"got a {type(value).__name__}", "pass the SDK provider or leave "
+                           "it out for the global one")
+    return value
+
+
+def _hook(kwargs: Mapping[str, Any], name: str) -> Callable[..., None] | None:
+    hook = kwargs.get(name)
+    if hook is not None and not callable(hook):
+        raise config_error(f"{_OPTION}.{name}", f"expected a function, got {hook!r}",
+                           "pass callable(span, estimator, operation, value)")
+    return hook
+
+
+def _models(
+    value: object, template: MonitorOptions, env: Mapping[str, str]
+) -> dict[str, MonitorOptions]:
+    if value is None:
+        return parse_models(env.get(ENV_MODELS, ""), template=template)
+    path = f"{_OPTION}.models"
+    if not isinstance(value, Mapping):
+        raise config_error(path, f"expected a mapping, got a {type(value).__name__}",
+                           "map estimator class names to model names")
+    models = {}
+    for cls_name, spec in value.items():
+        where = f"{path}[{cls_name!r}]"
+        if isinstance(spec, MonitorOptions):
+            models[str(cls_name)] = with_loaded_reference(spec, where)
+        elif isinstance(spec, str):
+            models[str(cls_name)] = _named(template, spec, where)
+        else:
+            raise config_error(where, f"expected 'name', 'name:version' or MonitorOptions, got "
+                               f"a {type(spec).__name__}", "write e.g. 'credit_risk:3'")
+    return models
 
 
 def parse_config(kwargs: Mapping[str, Any], env: Mapping[str, str]) -> SklearnConfig:
     """Parse ``instrument()`` keyword arguments, falling back on ``env`` variables."""
-    unknown = sorted(set(kwargs) - KNOWN_OPTIONS)
-    if unknown:
-        raise ConfigurationError(
-            f"SklearnInstrumentor.instrument() got unknown option(s) {unknown}; "
-            f"known: {sorted(KNOWN_OPTIONS)}"
-        )
-    for hook in _HOOKS:
-        if kwargs.get(hook) is not None and not callable(kwargs[hook]):
-            raise ConfigurationError(f"{hook} must be callable(span, estimator, operation, value)")
-    version, _ = _setting(kwargs, env, "version", ENV_VERSION, _UNKNOWN_VERSION)
-    id_column, _ = _setting(kwargs, env, "id_column", ENV_ID_COLUMN, "")
+    check_keys(kwargs, KNOWN_OPTIONS, _OPTION)
+    version, version_at = _setting(kwargs, env, "version", ENV_VERSION, _UNKNOWN_VERSION)
+    id_column, id_at = _setting(kwargs, env, "id_column", ENV_ID_COLUMN, "")
     capture = _bool(*_setting(kwargs, env, "capture_features", ENV_CAPTURE_FEATURES, "true"))
     events = _bool(*_setting(kwargs, env, "prediction_events", ENV_PREDICTION_EVENTS, "true"))
     rate = _rate(*_setting(kwargs, env, "feature_sample_rate", ENV_FEATURE_SAMPLE_RATE, "1"))
     template = _template(
-        version=str(version),
+        version=read_str(str(version), version_at),
         id_column=str(id_column) or None,
         capture_features=capture,
         prediction_events=events,
         feature_sample_rate=rate,
     )
-    models_arg = kwargs.get("models")
-    if models_arg is None:
-        models = parse_models(env.get(ENV_MODELS, ""), template=template)
-    elif isinstance(models_arg, Mapping):
-        models = {}
-        for cls_name, value in models_arg.items():
-            if isinstance(value, MonitorOptions):
-                models[str(cls_name)] = with_loaded_reference(value, f"models[{cls_name!r}]")
-            elif isinstance(value, str):
-                models[str(cls_name)] = _named(template, value, f"models[{cls_name!r}]")
-            else:
-                raise ConfigurationError(
-                    f"models[{cls_name!r}] must be 'name', 'name:version' or MonitorOptions, "
-                    f"not {type(value).__name__}"
-                )
-    else:
-        raise ConfigurationError("models must map estimator class names to model names")
     references = kwargs.get("references")
     if references is None:
         references = parse_references(env.get(ENV_REFERENCES, ""))
     elif not isinstance(references, Mapping):
-        raise ConfigurationError("references must map model names to profiles (or their paths)")
+        raise config_error(f"{_OPTION}.references", f"expected a mapping, got a "
+                           f"{type(references).__name__}", "map model names to profiles "
+                           "(or their paths)")
     return SklearnConfig(
-        models=models,
+        models=_models(kwargs.get("models"), template, env),
         references={
-            str(k): load_reference(v, f"references[{k!r}]") for k, v in references.items()
+            str(k): load_reference(v, f"{_OPTION}.references[{k!r}]")
+            for k, v in references.items()
         },
         template=template,
-        request_hook=kwargs.get("request_hook"),
-        response_hook=kwargs.get("response_hook"),
-        providers={k: kwargs[k] for k in _PROVIDERS if kwargs.get(k) is not None},
+        request_hook=_hook(kwargs, "request_hook"),
+        response_hook=_hook(kwargs, "response_hook"),
+        tracer_provider=_provider(kwargs, "tracer_provider", trace.TracerProvider),
+        meter_provider=_provider(kwargs, "meter_provider", metrics.MeterProvider),
+        logger_provider=_provider(kwargs, "logger_provider", _logs.LoggerProvider),
     )

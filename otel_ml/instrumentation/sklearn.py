@@ -261,14 +261,12 @@ class SklearnInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from otel_ml.instrumentation._sklearn_calls import SklearnCalls
         from otel_ml.instrumentation._sklearn_export import bridge_readers
 
-        providers = config.providers
-
         def factory(options: MonitorOptions) -> ModelMonitor:
             return ModelMonitor(
                 options,
-                tracer_provider=providers.get("tracer_provider"),
-                meter_provider=providers.get("meter_provider"),
-                logger_provider=providers.get("logger_provider"),
+                tracer_provider=config.tracer_provider,
+                meter_provider=config.meter_provider,
+                logger_provider=config.logger_provider,
             )
 
         calls = SklearnCalls(
@@ -288,7 +286,7 @@ class SklearnInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             patcher.restore()
             raise
         self._patcher, self._calls = patcher, calls
-        meter_provider = providers.get("meter_provider") or metrics.get_meter_provider()
+        meter_provider = config.meter_provider or metrics.get_meter_provider()
         if not bridge_readers(meter_provider):
             _LOG.debug(
                 "otel_ml: no SDK metric reader to bridge; feature histograms are exported "

@@ -2,7 +2,9 @@
 
 ``<file>: <dotted.path>: <problem>; <fix>`` on one line, from the evaluator's own
 sections, ``drift:``, ``alerts:`` and ``notifiers:`` alike (all parsed by
-``load_config``, through the readers of ``otel_ml._config``).
+``load_config``, through the readers of ``otel_ml._config``), and
+``<option>: <problem>; <fix>`` from the scikit-learn instrumentor's keywords and
+environment variables (no file there).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import yaml
 
 from otel_ml import ConfigurationError
 from otel_ml.evaluator import load_config
+from otel_ml.instrumentation._sklearn_config import parse_config as parse_sklearn_config
 
 
 def _error(tmp_path: Path, raw: dict[str, object]) -> str:
@@ -37,13 +40,28 @@ UNKNOWN_KEY = [
 ]
 
 
+
+def _sklearn_error(kwargs: dict[str, object], env: dict[str, str]) -> str:
+    with pytest.raises(ConfigurationError) as info:
+        parse_sklearn_config(kwargs, env)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def _unknown_key_pattern(path: str, near: str) -> str:
+    return rf"{re.escape(path)}: unknown key; did you mean '{near}'\? valid keys: \w+(, \w+)*"
+
+
 @pytest.mark.parametrize(("raw", "path", "near"), UNKNOWN_KEY)
 def test_unknown_key(tmp_path: Path, raw: dict[str, object], path: str, near: str) -> None:
     message = _error(tmp_path, raw)
-    pattern = (
-        rf"evaluator\.yaml: {re.escape(path)}: unknown key; did you mean '{near}'\? "
-        r"valid keys: \w+(, \w+)*"
-    )
+    assert re.fullmatch(r"evaluator\.yaml: " + _unknown_key_pattern(path, near), message), message
+
+
+def test_unknown_key_of_the_instrumentor() -> None:
+    message = _sklearn_error({"feature_sample_rat": 0.5}, {})
+    pattern = _unknown_key_pattern("instrument.feature_sample_rat", "feature_sample_rate")
     assert re.fullmatch(pattern, message), message
 
 
@@ -56,11 +74,31 @@ WRONG_TYPE = [
 ]
 
 
+def _wrong_type_pattern(path: str) -> str:
+    return rf"{re.escape(path)}: expected [^;]+, got 'lots'; [^;]+"
+
+
 @pytest.mark.parametrize(("raw", "path"), WRONG_TYPE)
 def test_wrong_type(tmp_path: Path, raw: dict[str, object], path: str) -> None:
     message = _error(tmp_path, raw)
-    pattern = rf"evaluator\.yaml: {re.escape(path)}: expected [^;]+, got 'lots'; [^;]+"
-    assert re.fullmatch(pattern, message), message
+    assert re.fullmatch(r"evaluator\.yaml: " + _wrong_type_pattern(path), message), message
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "env", "path"),
+    [
+        ({"capture_features": "lots"}, {}, "instrument.capture_features"),
+        ({"feature_sample_rate": "lots"}, {}, "instrument.feature_sample_rate"),
+        ({}, {"OTEL_ML_SKLEARN_PREDICTION_EVENTS": "lots"}, "OTEL_ML_SKLEARN_PREDICTION_EVENTS"),
+        ({}, {"OTEL_ML_SKLEARN_FEATURE_SAMPLE_RATE": "lots"},
+         "OTEL_ML_SKLEARN_FEATURE_SAMPLE_RATE"),
+    ],
+)
+def test_wrong_type_for_the_instrumentor(
+    kwargs: dict[str, object], env: dict[str, str], path: str
+) -> None:
+    message = _sklearn_error(kwargs, env)
+    assert re.fullmatch(_wrong_type_pattern(path), message), message
 
 
 MISSING_SECRET_FILE = [

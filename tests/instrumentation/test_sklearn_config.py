@@ -50,7 +50,7 @@ def test_models_from_environment(telemetry, instrument, data, monkeypatch):
 
 
 def test_bad_configuration_raises_at_instrument_time(instrument, monkeypatch):
-    with pytest.raises(ConfigurationError, match="unknown option"):
+    with pytest.raises(ConfigurationError, match="instrument.modles: unknown key; did you mean"):
         instrument(modles={})
     monkeypatch.setenv(ENV_MODELS, "LogisticRegression")
     with pytest.raises(ConfigurationError, match=ENV_MODELS):
