@@ -38,6 +38,7 @@ R_NO_IDS = "event without ml.prediction.ids"
 R_LENGTH = "values, labels or outcomes do not have one entry per id"
 R_SCORES = "ml.prediction.values must be finite numbers"
 R_NO_OUTCOME = "ml.outcome event without ml.outcome.values"
+R_OUTCOMES = "ml.outcome.values must be finite numbers"
 R_MIXED = "ml.outcome.values mixes strings and numbers"
 R_BAD_TEXT = "ids and labels must be strings or integers"
 
@@ -84,7 +85,7 @@ def _actuals(value: AttributeValue | None) -> tuple[str, ...] | tuple[float, ...
     if all(_is_number(v) for v in items):
         numbers = tuple(float(v) for v in items)
         if not all(math.isfinite(v) for v in numbers):
-            raise _Reject(R_SCORES)
+            raise _Reject(R_OUTCOMES)
         return numbers
     if any(_is_number(v) for v in items):
         raise _Reject(R_MIXED)

@@ -281,3 +281,17 @@ def test_proto_enum_constants_used_by_the_decoder() -> None:
     assert metrics_pb2.AGGREGATION_TEMPORALITY_DELTA == 1
     assert metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE == 2
     assert metrics_pb2.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK == 1
+
+
+def test_non_finite_outcome_is_rejected_naming_the_outcome_field() -> None:
+    events = [
+        (semconv.EVENT_OUTCOME, {**MODEL, semconv.ML_PREDICTION_IDS: ["a"],
+                                 semconv.ML_OUTCOME_VALUES: [float("nan")]}),
+        (semconv.EVENT_PREDICTION, {**MODEL, semconv.ML_PREDICTION_IDS: ["b"],
+                                    semconv.ML_PREDICTION_VALUES: [float("inf")]}),
+    ]
+    request, _ = logs_request(events)
+    assert decode_body(Signal.LOGS, request.SerializeToString(), json=False).rejection_counts() == {
+        "ml.outcome.values must be finite numbers": 1,
+        "ml.prediction.values must be finite numbers": 1,
+    }
