@@ -4,7 +4,9 @@ A log record is *ours* when its event name (the ``event_name`` field, or the old
 ``event.name`` attribute) is ``ml.prediction`` or ``ml.outcome``; other records are
 counted as ignored. Ours but rejected (with a reason): no ``ml.model.name`` (point
 or resource attribute), no ids, values/labels/actuals whose length differs from the
-ids', non-numeric or non-finite scores, outcome values mixing strings and numbers.
+ids', non-numeric or non-finite scores, outcome values mixing strings and numbers,
+outcome values of another type (booleans, bytes, maps, nested lists) or beyond
+:data:`MAX_ABS_OUTCOME`.
 Ids and labels given as numbers are turned into their text (``7`` -> ``"7"``); a
 single value where a list is expected counts as a list of one.
 """
@@ -40,6 +42,13 @@ R_SCORES = "ml.prediction.values must be finite numbers"
 R_NO_OUTCOME = "ml.outcome event without ml.outcome.values"
 R_OUTCOMES = "ml.outcome.values must be finite numbers"
 R_MIXED = "ml.outcome.values mixes strings and numbers"
+R_OUTCOME_TYPE = "ml.outcome.values must be strings or numbers (not booleans, bytes, maps or lists)"
+R_OUTCOME_RANGE = "ml.outcome.values beyond +-1e100 (the range regression metrics carry)"
+
+#: Numeric labels beyond this magnitude are rejected: squared errors of up to ~1e9
+#: labelled rows then stay far from the float range (one 1e308 label made RMSE inf).
+MAX_ABS_OUTCOME = 1e100
+_LABEL_KINDS = frozenset({"string_value", "int_value", "double_value"})
 R_BAD_TEXT = "ids and labels must be strings or integers"
 
 _EVENTS = frozenset({semconv.EVENT_PREDICTION, semconv.EVENT_OUTCOME})
@@ -78,6 +87,21 @@ def _numbers(value: AttributeValue | None) -> tuple[float, ...] | None:
     return out
 
 
+def _check_label_kinds(record: Any) -> None:
+    """Labels are strings or numbers; booleans, bytes and nested values would be read as
+    their text (``True``, ``b'...'``, ``{a=...}``), so they are refused."""
+    raw = None
+    for kv in record.attributes:  # the last of duplicate keys wins, as in attributes()
+        if kv.key == semconv.ML_OUTCOME_VALUES:
+            raw = kv.value
+    if raw is None or raw.WhichOneof("value") is None:
+        return
+    kind = raw.WhichOneof("value")
+    values = raw.array_value.values if kind == "array_value" else [raw]
+    if any(v.WhichOneof("value") not in _LABEL_KINDS for v in values):
+        raise _Reject(R_OUTCOME_TYPE)
+
+
 def _actuals(value: AttributeValue | None) -> tuple[str, ...] | tuple[float, ...]:
     if value is None:
         raise _Reject(R_NO_OUTCOME)
@@ -86,10 +110,12 @@ def _actuals(value: AttributeValue | None) -> tuple[str, ...] | tuple[float, ...
         numbers = tuple(float(v) for v in items)
         if not all(math.isfinite(v) for v in numbers):
             raise _Reject(R_OUTCOMES)
+        if not all(abs(v) <= MAX_ABS_OUTCOME for v in numbers):
+            raise _Reject(R_OUTCOME_RANGE)
         return numbers
     if any(_is_number(v) for v in items):
         raise _Reject(R_MIXED)
-    return tuple(str(v) for v in items)  # strings (and booleans as their text)
+    return tuple(str(v) for v in items)
 
 
 def _id_hex(raw: bytes) -> str:
@@ -113,6 +139,7 @@ def _event(
         raise _Reject(R_NO_IDS)
     when = record.time_unix_nano or record.observed_time_unix_nano or now
     if name == semconv.EVENT_OUTCOME:
+        _check_label_kinds(record)
         actuals = _actuals(attribute(attrs, semconv.ML_OUTCOME_VALUES))
         if len(actuals) != len(ids):
             raise _Reject(R_LENGTH)

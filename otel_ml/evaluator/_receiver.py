@@ -14,7 +14,7 @@ only on requests not accepted; ``otel_ml.signal`` only when the path named one),
 refused, throttled or failed request also logged (at most once a minute per cause),
 ``otel_ml.evaluator.points.received|ignored{otel_ml.signal}``,
 ``otel_ml.evaluator.points.rejected{otel_ml.signal, otel_ml.reason}`` (reasons are the
-decoders' fixed ``R_*`` messages, so the cardinality is bounded).
+decoders' and the store's fixed ``R_*`` messages, so the cardinality is bounded).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import enum
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from opentelemetry.metrics import Meter, NoOpMeter
@@ -87,11 +87,15 @@ class ExportResult:
     retry_after: float = 0.0
 
 
-def _partial_message(batch: IngestBatch) -> str:
-    if not batch.n_rejected:
-        return ""
-    parts = "; ".join(f"{reason} ({n})" for reason, n in batch.rejection_counts().items())
-    return f"{batch.n_rejected} rejected: {parts}"
+def _partial_message(rejected: Mapping[str, int], ignored: Mapping[str, int]) -> str:
+    out = []
+    if rejected:
+        parts = "; ".join(f"{reason} ({n})" for reason, n in rejected.items())
+        out.append(f"{sum(rejected.values())} rejected: {parts}")
+    if ignored:
+        parts = "; ".join(f"{reason} ({n})" for reason, n in ignored.items())
+        out.append(f"{sum(ignored.values())} ignored: {parts}")
+    return ". ".join(out)
 
 
 class Receiver:
@@ -205,8 +209,9 @@ class Receiver:
         self._received.add(batch.n_records + batch.n_rejected + batch.ignored, attrs)
         if batch.ignored:
             self._ignored.add(batch.ignored, attrs)
-        for reason, n in batch.rejection_counts().items():  # a fixed set of reasons
-            self._rejected.add(n, {**attrs, semconv.OTEL_ML_REASON: reason})
+        rejected = dict(batch.rejection_counts())
+        ignored: dict[str, int] = {}
+        self._count_rejected(attrs, rejected)
         if batch.n_records:
             try:
                 result = self.sink.submit(batch)
@@ -230,12 +235,24 @@ class Receiver:
                         retry_after=max(result.retry_after, 0.0),
                     ),
                 )
+            store_rejected = {r.reason: r.count for r in result.rejected}
+            self._count_rejected(attrs, store_rejected)
+            for r in result.rejected:
+                rejected[r.reason] = rejected.get(r.reason, 0) + r.count
+            for r in result.ignored:
+                ignored[r.reason] = ignored.get(r.reason, 0) + r.count
         return self._count(
             signal,
             ExportResult(
-                Outcome.ACCEPTED, rejected=batch.n_rejected, message=_partial_message(batch)
+                Outcome.ACCEPTED,
+                rejected=sum(rejected.values()),
+                message=_partial_message(rejected, ignored),
             ),
         )
+
+    def _count_rejected(self, attrs: dict[str, str], rejected: Mapping[str, int]) -> None:
+        for reason, n in rejected.items():  # a fixed set of reasons
+            self._rejected.add(n, {**attrs, semconv.OTEL_ML_REASON: reason})
 
     def _count(
         self, signal: Signal, result: ExportResult, *, error_type: str | None = None

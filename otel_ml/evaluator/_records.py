@@ -281,16 +281,26 @@ class SubmitResult:
     ``accepted`` means the batch is durable (or was already stored: a duplicate
     ``batch_id``). Otherwise the sink is overloaded and the client should retry
     after ``retry_after`` seconds; ``reason`` is logged and counted, not sent.
+
+    An accepted batch may still have had records the sink could not use
+    (``rejected``: e.g. labels that do not fit their model's task; counted as
+    rejected in the OTLP partial success) or entries it ignored (``ignored``:
+    e.g. a second label for an already labelled id; named in the partial
+    success message only, since their records were used).
     """
 
     accepted: bool
     retry_after: float = 0.0
     reason: str = ""
+    rejected: tuple[Rejection, ...] = ()
+    ignored: tuple[Rejection, ...] = ()
 
     @classmethod
-    def ok(cls) -> SubmitResult:
-        """The batch is stored."""
-        return cls(accepted=True)
+    def ok(
+        cls, *, rejected: tuple[Rejection, ...] = (), ignored: tuple[Rejection, ...] = ()
+    ) -> SubmitResult:
+        """The batch is stored (``rejected``/``ignored``: what of it could not be used)."""
+        return cls(accepted=True, rejected=rejected, ignored=ignored)
 
     @classmethod
     def overloaded(cls, retry_after: float = 1.0, reason: str = "overloaded") -> SubmitResult:

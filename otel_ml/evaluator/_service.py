@@ -36,7 +36,7 @@ from otel_ml.alerting import Observation
 from otel_ml.evaluator._config_options import EvaluatorConfig
 from otel_ml.evaluator._evaluate import evaluate
 from otel_ml.evaluator._metrics_export import DerivedMetrics, HealthSnapshot
-from otel_ml.evaluator._records import IngestBatch, SubmitResult
+from otel_ml.evaluator._records import IngestBatch, Rejection, SubmitResult
 from otel_ml.evaluator._references import ReferenceSet
 from otel_ml.evaluator._report import ModelReport
 from otel_ml.evaluator._store import Store
@@ -183,10 +183,17 @@ class EvaluatorService:
             return
         self.store_error = ""
         for p, o in zip(group, outcomes, strict=True):
-            self._record(p.batch, duplicate=o.duplicate, refused=False)
-            self._finish(p, SubmitResult.ok())
+            self._record(p.batch, duplicate=o.duplicate, refused=False, rejected=o.rejected)
+            self._finish(p, SubmitResult.ok(rejected=o.rejected, ignored=o.ignored))
 
-    def _record(self, batch: IngestBatch, *, duplicate: bool, refused: bool) -> None:
+    def _record(
+        self,
+        batch: IngestBatch,
+        *,
+        duplicate: bool,
+        refused: bool,
+        rejected: tuple[Rejection, ...] = (),
+    ) -> None:
         with self._lock:
             outcome = "duplicate" if duplicate else "refused" if refused else "stored"
             self.batches[outcome] = self.batches.get(outcome, 0.0) + 1
@@ -197,8 +204,9 @@ class EvaluatorService:
                     self.points_rejected.get("store refused", 0.0) + batch.n_records
                 )
             else:
-                self.points_received += batch.n_records
-            for reason, n in batch.rejection_counts().items():
+                self.points_received += batch.n_records - sum(r.count for r in rejected)
+            counts = [*batch.rejection_counts().items(), *((r.reason, r.count) for r in rejected)]
+            for reason, n in counts:
                 self.points_rejected[reason] = self.points_rejected.get(reason, 0.0) + n
 
     @staticmethod

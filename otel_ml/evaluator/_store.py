@@ -43,7 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from otel_ml.evaluator._records import CounterPoint, HistogramPoint, IngestBatch
+from otel_ml.evaluator._records import CounterPoint, HistogramPoint, IngestBatch, Rejection
 from otel_ml.evaluator._store_database import Database
 from otel_ml.evaluator._store_labels import LabelStats, LabelTable
 from otel_ml.evaluator._store_sketches import SketchTable
@@ -60,10 +60,14 @@ StoreStats = LabelStats
 
 @dataclass(frozen=True)
 class WriteOutcome:
-    """Result of writing one batch: stored, or a duplicate of an already stored batch."""
+    """Result of writing one batch: stored, or a duplicate of an already stored batch;
+    with what of it the store rejected (e.g. labels that do not fit their model's task)
+    or ignored (see :class:`~otel_ml.evaluator._records.SubmitResult`)."""
 
     batch_id: str
     duplicate: bool
+    rejected: tuple[Rejection, ...] = ()
+    ignored: tuple[Rejection, ...] = ()
 
 
 class Store:
@@ -123,24 +127,32 @@ class Store:
         now = time.time() if now is None else now
         out: list[WriteOutcome] = []
         with self.db.transaction() as c:
-            fresh: list[IngestBatch] = []
+            fresh: list[IngestBatch | None] = []  # None: a duplicate
             seen: set[str] = set()
             for b in batches:
                 dup = b.batch_id in seen or (
                     c.execute("SELECT 1 FROM batches WHERE id=?", (b.batch_id,)).fetchone()
                     is not None
                 )
-                out.append(WriteOutcome(b.batch_id, dup))
+                fresh.append(None if dup else b)
                 if not dup:
                     seen.add(b.batch_id)
-                    fresh.append(b)
                     c.execute("INSERT INTO batches(id, at) VALUES (?, ?)", (b.batch_id, now))
-            self.sketches.write_histograms(h for b in fresh for h in b.histograms)
-            self.sketches.write_counters(p for b in fresh for p in b.counters)
-            self.labels.write_predictions([e for b in fresh for e in b.predictions])
-            self.labels.write_outcomes([e for b in fresh for e in b.outcomes])
+            new = [b for b in fresh if b is not None]
+            self.labels.declare_tasks(
+                [*(p for b in new for p in b.histograms), *(p for b in new for p in b.counters)]
+            )
+            self.sketches.write_histograms(h for b in new for h in b.histograms)
+            self.sketches.write_counters(p for b in new for p in b.counters)
+            self.labels.write_predictions([e for b in new for e in b.predictions])
+            labels = [None if b is None else self.labels.write_outcomes(b.outcomes) for b in fresh]
             self.streams.write(p for b in batches for p in b.stream_state)
             self.labels.bound_pending()
+        for b, written in zip(batches, labels, strict=True):
+            if written is None:
+                out.append(WriteOutcome(b.batch_id, True))
+            else:
+                out.append(WriteOutcome(b.batch_id, False, written.rejected, written.ignored))
         return out
 
     def stream_state(self, limit: int) -> list[HistogramPoint | CounterPoint]:

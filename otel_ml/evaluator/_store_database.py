@@ -64,6 +64,8 @@ CREATE INDEX IF NOT EXISTS joined_window ON joined(model, version, start, u);
 CREATE TABLE IF NOT EXISTS reports (
   model TEXT, version TEXT, start REAL, end_ REAL, data TEXT NOT NULL, at REAL,
   PRIMARY KEY (model, version, start));
+CREATE TABLE IF NOT EXISTS tasks (model TEXT PRIMARY KEY, task TEXT NOT NULL,
+  declared INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS streams (key TEXT PRIMARY KEY, point TEXT NOT NULL, t INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS streams_t ON streams(t);

@@ -295,3 +295,46 @@ def test_non_finite_outcome_is_rejected_naming_the_outcome_field() -> None:
         "ml.outcome.values must be finite numbers": 1,
         "ml.prediction.values must be finite numbers": 1,
     }
+
+
+def _outcome_request(*values: object) -> bytes:
+    """One ml.outcome record per value (an AnyValue builder or a list of them)."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+        ExportLogsServiceRequest,
+    )
+
+    request = ExportLogsServiceRequest()
+    records = request.resource_logs.add().scope_logs.add().log_records
+    for i, set_value in enumerate(values):
+        rec = records.add(event_name=semconv.EVENT_OUTCOME, time_unix_nano=5)
+        rec.attributes.add(key=semconv.ML_MODEL_NAME).value.string_value = "m"
+        rec.attributes.add(key=semconv.ML_PREDICTION_IDS).value.string_value = f"id{i}"
+        set_value(rec.attributes.add(key=semconv.ML_OUTCOME_VALUES).value)  # type: ignore[operator]
+    return request.SerializeToString()
+
+
+def test_labels_of_other_types_and_beyond_the_metric_range_are_rejected() -> None:
+    def kvlist(v):  # type: ignore[no-untyped-def]
+        v.kvlist_value.values.add(key="a").value.int_value = 1
+
+    def nested(v):  # type: ignore[no-untyped-def]
+        v.array_value.values.add().array_value.values.add().int_value = 1
+
+    body = _outcome_request(
+        lambda v: setattr(v, "bool_value", True),
+        lambda v: setattr(v, "bytes_value", b"\x00\x01"),
+        kvlist,
+        nested,
+        lambda v: v.array_value.values.add(bool_value=False),
+        lambda v: setattr(v, "double_value", 1e308),
+        lambda v: setattr(v, "double_value", -1e101),
+        lambda v: setattr(v, "double_value", 1e99),  # kept
+        lambda v: setattr(v, "int_value", 3),  # kept
+        lambda v: v.array_value.values.add(string_value="yes"),  # kept
+    )
+    batch = decode_body(Signal.LOGS, body, json=False)
+    assert batch.rejection_counts() == {
+        "ml.outcome.values must be strings or numbers (not booleans, bytes, maps or lists)": 5,
+        "ml.outcome.values beyond +-1e100 (the range regression metrics carry)": 2,
+    }
+    assert [o.actuals for o in batch.outcomes] == [(1e99,), (3.0,), ("yes",)]

@@ -229,3 +229,40 @@ def test_housekeeping_drops_old_windows_and_their_gauges(parts) -> None:  # type
     svc.housekeep(now=1300.0 + svc.config.windows.retention + 100)
     assert svc.store.count("windows") == 0 and svc.store.count("reports") == 0
     assert _metric_points(reader, sc.METRIC_WINDOW_ROWS) == []
+
+
+def test_labels_the_store_refuses_are_reported_in_the_partial_success(parts) -> None:  # type: ignore[no-untyped-def]
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    from otel_ml.evaluator._receiver import Outcome, Receiver
+    from otel_ml.evaluator._records import Signal
+
+    svc, *_ = parts
+    svc.start_writer()
+    receiver = Receiver(svc)
+
+    def outcomes(*values: float | str) -> bytes:
+        req = ExportLogsServiceRequest()
+        records = req.resource_logs.add().scope_logs.add().log_records
+        for i, v in enumerate(values):
+            rec = records.add(event_name=sc.EVENT_OUTCOME, time_unix_nano=1_210_000_000_000)
+            rec.attributes.add(key=sc.ML_MODEL_NAME).value.string_value = "m"
+            rec.attributes.add(key=sc.ML_PREDICTION_IDS).value.string_value = f"id{i}"
+            value = rec.attributes.add(key=sc.ML_OUTCOME_VALUES).value
+            if isinstance(v, str):
+                value.string_value = v
+            else:
+                value.double_value = v
+        return req.SerializeToString()
+
+    first = receiver.export(Signal.LOGS, outcomes(1.5, 2.5), json=False)
+    assert (first.outcome, first.rejected, first.message) == (Outcome.ACCEPTED, 0, "")
+    res = receiver.export(Signal.LOGS, outcomes(3.5, "x", 1e308), json=False)
+    assert (res.outcome, res.rejected) == (Outcome.ACCEPTED, 2)
+    assert res.message == (
+        "2 rejected: ml.outcome.values beyond +-1e100 (the range regression metrics carry) (1); "
+        "ml.outcome.values are classes but the model is a regression model (1)"
+    )
+    assert svc.health().points_rejected[
+        "ml.outcome.values are classes but the model is a regression model"
+    ] == 1

@@ -17,7 +17,7 @@ from evaluator_points import (
 )
 
 from otel_ml import semconv as sc
-from otel_ml.evaluator._store import Store
+from otel_ml.evaluator._store import Store, WriteOutcome
 from otel_ml.evaluator._windows import Windowing, WindowKey
 from otel_ml.sketch import NumericSketch
 
@@ -208,3 +208,44 @@ def test_labelled_rows_loaded_per_window_are_bounded_by_a_uniform_sample(tmp_pat
     assert perf is not None
     assert (perf.n_labelled, perf.n_predicted, perf.n_sampled) == (200, 400, 50)
     assert perf.coverage == 0.5
+
+
+def _reasons(outcomes: list[WriteOutcome]) -> dict[str, int]:
+    return {r.reason: r.count for o in outcomes for r in o.rejected}
+
+
+def test_labels_must_fit_the_task_their_first_labels_fixed(tmp_path: Path) -> None:
+    from otel_ml.evaluator._evaluate import evaluate
+    from otel_ml.stats import DriftPolicy
+
+    st = _store(tmp_path)
+    ids = [f"r{i}" for i in range(6)]
+    st.write([batch(prediction("m", ids, 10, scores=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]))])
+    assert _reasons(st.write([batch(outcome("m", ids[:3], [1.5, 2.0, 3.5], 20))])) == {}
+    got = st.write([batch(outcome("m", ids[3:], ["a", "b", "c"], 20))])
+    assert _reasons(got) == {"ml.outcome.values are classes but the model is a regression model": 1}
+    win = st.load_window(WindowKey("m", "1", 0.0, 60.0))
+    assert win.labelled.ids == ("r0", "r1", "r2")
+    perf = evaluate(win, None, DriftPolicy()).performance
+    assert perf is not None and perf.task == "regression"
+    assert perf.metrics["mae"] == pytest.approx(1 / 3)
+    st.close()
+    assert _store(tmp_path).labels.task("m") == "regression"  # kept across a restart
+
+
+def test_declared_task_reads_integers_as_classes_and_refuses_other_numbers(
+    tmp_path: Path,
+) -> None:
+    st = _store(tmp_path)
+    declared = counter("m", sc.METRIC_PREDICT_CALLS, 1, 10, ml_model_task="binary_classification")
+    st.write([batch(declared, prediction("m", ["a", "b", "c"], 10, scores=[0.9, 0.2, 0.7]))])
+    assert _reasons(st.write([batch(outcome("m", ["a", "b"], [1.0, 0.0], 20))])) == {}
+    got = st.write([batch(outcome("m", ["c"], [0.5], 20))])
+    assert _reasons(got) == {
+        "ml.outcome.values are not integers but the model is a classification model": 1
+    }
+    win = st.load_window(WindowKey("m", "1", 0.0, 60.0))
+    assert win.labelled.actual_labels == ("1", "0")
+    # predictions with class labels fix classification for a model that declares nothing
+    st.write([batch(prediction("n", ["x"], 10, labels=["yes"]))])
+    assert _reasons(st.write([batch(outcome("n", ["x"], [2.5], 20))])) != {}
