@@ -49,7 +49,7 @@ from opentelemetry.trace import SpanKind
 
 import otel_ml
 from otel_ml import semconv
-from otel_ml.instrumentation import Aggregator, SketchMetricExporter, _runtime, flush
+from otel_ml.instrumentation import Aggregator, SketchMetricExporter, default_runtime, flush
 from otel_ml.instrumentation._events import emit_prediction
 from otel_ml.instrumentation._ids import PredictionIds
 from otel_ml.instrumentation._options import Task
@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     floor = t_span - t_raw + t_event
     # Split: calling thread vs deferred work. The worker is held back and drained by hand
     # every `wake_at` calls, as it does by itself.
-    worker = _runtime.worker()
+    worker = default_runtime().worker
     saved = worker._wake_at, worker._interval
     worker._wake_at, worker._interval = 1 << 40, 3600.0
     hot, deferred = [], []

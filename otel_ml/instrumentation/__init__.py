@@ -39,6 +39,7 @@ from otel_ml.instrumentation._options import MonitorOptions, OneDimensionalInput
 from otel_ml.instrumentation._otlp_bridge import SketchMetricExporter
 from otel_ml.instrumentation._outcome import record_outcome
 from otel_ml.instrumentation._prometheus import SketchCollector
+from otel_ml.instrumentation._runtime import Runtime, default_runtime
 from otel_ml.instrumentation._window import DURATION_BOUNDS, ModelKey, ModelWindow
 
 __all__ = [
@@ -54,11 +55,13 @@ __all__ = [
     "MonitorOptions",
     "OneDimensionalInput",
     "PredictionIds",
+    "Runtime",
     "SketchCollector",
     "SketchMetricExporter",
     "Task",
     "configure",
     "default_aggregator",
+    "default_runtime",
     "flush",
     "internal_errors",
     "last_prediction_ids",

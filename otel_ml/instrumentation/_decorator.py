@@ -27,6 +27,7 @@ from otel_ml.instrumentation._aggregator import Aggregator
 from otel_ml.instrumentation._ids import last_prediction_ids
 from otel_ml.instrumentation._monitor import ModelMonitor
 from otel_ml.instrumentation._options import MonitorOptions, OneDimensionalInput, Task
+from otel_ml.instrumentation._runtime import Runtime
 from otel_ml.sketch import Profile
 
 __all__ = ["last_prediction_ids", "monitor"]
@@ -103,6 +104,7 @@ def monitor(
     tracer_provider: trace.TracerProvider | None = ...,
     logger_provider: _logs.LoggerProvider | None = ...,
     meter_provider: metrics.MeterProvider | None = ...,
+    runtime: Runtime | None = ...,
 ) -> Callable[[F], F]: ...
 
 
@@ -132,6 +134,7 @@ def monitor(  # noqa: PLR0913 - the options are the public surface
     tracer_provider: trace.TracerProvider | None = None,
     logger_provider: _logs.LoggerProvider | None = None,
     meter_provider: metrics.MeterProvider | None = None,
+    runtime: Runtime | None = None,
 ) -> Any:
     """Monitor a predict function: spans, metrics, feature sketches and prediction events.
 
@@ -151,8 +154,9 @@ def monitor(  # noqa: PLR0913 - the options are the public surface
         The argument holding the prediction ids, if the caller passes them.
     operation
         ``ml.operation`` and the first word of the span name.
-    aggregator, tracer_provider, logger_provider, meter_provider
-        Collaborators (default: the process aggregator and the global providers).
+    aggregator, tracer_provider, logger_provider, meter_provider, runtime
+        Collaborators (default: the process aggregator, the global providers and
+        the process runtime).
 
     The wrapped function has a ``monitor`` attribute (the :class:`ModelMonitor`).
     """
@@ -193,6 +197,7 @@ def monitor(  # noqa: PLR0913 - the options are the public surface
             tracer_provider=tracer_provider,
             logger_provider=logger_provider,
             meter_provider=meter_provider,
+            runtime=runtime,
         )
         get_inputs = _argument_locator(fn, input_argument, "input")
         get_ids = _argument_locator(fn, id_argument, "ids")

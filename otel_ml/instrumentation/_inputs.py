@@ -7,9 +7,9 @@ type, never imported here). Anything else (generators, custom objects) is left
 alone: it is never iterated, so the model still gets it intact, and only the
 call itself is counted.
 
-The hot path only calls :func:`batch_size` and, for small inputs,
-:func:`snapshot` (a cheap copy kept for the background worker); the columns are
-built later, for many small calls at once, by :func:`tables_from_snapshots`.
+The hot path only calls :func:`examine` (the row count and, for small inputs, a
+cheap copy kept for the background worker); the columns are built later, for
+many small calls at once, by :func:`tables_from_snapshots`.
 
 Examples
 --------
@@ -32,10 +32,12 @@ import numpy.typing as npt
 
 __all__ = [
     "SMALL_BATCH",
+    "ArraySnapshot",
+    "RowsSnapshot",
     "Snapshot",
     "Table",
     "batch_size",
-    "snapshot",
+    "examine",
     "tables_from_snapshots",
     "to_table",
 ]
@@ -102,26 +104,55 @@ def batch_size(inputs: object, *, one_dimensional_as_row: bool = True) -> int:
     return 0
 
 
-Snapshot = tuple[str, Any]
+@dataclass(frozen=True, slots=True)
+class ArraySnapshot:
+    """A private 2-D copy of a small numpy input (one row per row of the call)."""
+
+    array: _Array
 
 
-def snapshot(
-    inputs: object, n_rows: int, *, one_dimensional_as_row: bool = True
-) -> Snapshot | None:
-    """A private copy of a small input for the worker, or ``None`` to process it now."""
-    if n_rows > SMALL_BATCH:
-        return None
-    if isinstance(inputs, np.ndarray) and inputs.ndim <= 2 and inputs.dtype.names is None:
+@dataclass(frozen=True, slots=True)
+class RowsSnapshot:
+    """Private copies of the dict rows of a small input (a one-row dict is one row)."""
+
+    rows: list[dict[Any, Any]]
+
+
+#: What the worker gets of a small call's input.
+Snapshot = ArraySnapshot | RowsSnapshot
+
+
+def examine(inputs: object, *, one_dimensional_as_row: bool = True) -> tuple[int, Snapshot | None]:
+    """The rows in ``inputs`` and, for a small numpy / dict input, a private copy of it.
+
+    One look at the input per call: the copy (``None`` for a bigger or another kind
+    of input, which is read on the calling thread) goes to the background worker.
+
+    >>> n, snap = examine({"a": 1.0})
+    >>> n, snap
+    (1, RowsSnapshot(rows=[{'a': 1.0}]))
+    >>> examine(np.zeros((100, 2)))
+    (100, None)
+    """
+    if isinstance(inputs, np.ndarray):
+        if inputs.dtype.names is not None or inputs.ndim > 2:
+            return batch_size(inputs, one_dimensional_as_row=one_dimensional_as_row), None
         if inputs.ndim == 2:
-            return ("array", inputs.copy())
+            n = int(inputs.shape[0])
+            return n, (ArraySnapshot(inputs.copy()) if n <= SMALL_BATCH else None)
         if inputs.ndim == 1 and not one_dimensional_as_row:
-            return ("array", inputs.reshape(-1, 1).copy())
-        return ("array", inputs.reshape(1, -1).copy())
+            n = len(inputs)
+            return n, (ArraySnapshot(inputs.reshape(-1, 1).copy()) if n <= SMALL_BATCH else None)
+        return 1, ArraySnapshot(inputs.reshape(1, -1).copy())
     if isinstance(inputs, dict) and _is_one_row_dict(inputs):
-        return ("row", dict(inputs))
-    if isinstance(inputs, list) and all(type(r) is dict for r in inputs):
-        return ("rows", [dict(r) for r in inputs])
-    return None
+        return 1, RowsSnapshot([dict(inputs)])
+    if (
+        isinstance(inputs, list)
+        and len(inputs) <= SMALL_BATCH
+        and all(type(r) is dict for r in inputs)
+    ):
+        return len(inputs), RowsSnapshot([dict(r) for r in inputs])
+    return batch_size(inputs, one_dimensional_as_row=one_dimensional_as_row), None
 
 
 def _unnamed(width: int, names: Sequence[str] | None) -> tuple[list[str], bool]:
@@ -242,11 +273,12 @@ def tables_from_snapshots(
     """Tables for many buffered small inputs, grouped so each group is built at once."""
     row_groups: dict[tuple[str, ...], list[Mapping[Any, Any]]] = {}
     array_groups: dict[tuple[int, str], list[_Array]] = {}
-    for kind, obj in snapshots:
-        if kind == "array":
-            array_groups.setdefault((obj.shape[1], obj.dtype.str), []).append(obj)
+    for snap in snapshots:
+        if isinstance(snap, ArraySnapshot):
+            arr = snap.array
+            array_groups.setdefault((arr.shape[1], arr.dtype.str), []).append(arr)
         else:
-            for r in [obj] if kind == "row" else obj:
+            for r in snap.rows:
                 row_groups.setdefault(tuple(map(str, r)), []).append(r)
     out = [_from_rows(rows, id_column) for rows in row_groups.values()]
     out += [_from_matrix(np.concatenate(arrs), names, True) for arrs in array_groups.values()]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -47,7 +48,14 @@ class Worker(Generic[T]):
         self._name = name
         self._exit_hook = False
         self._init_state()
-        os.register_at_fork(after_in_child=self._init_state)
+        reinit = weakref.WeakMethod(self._init_state)  # a dead worker is not kept alive
+
+        def after_fork_in_child() -> None:
+            method = reinit()
+            if method is not None:
+                method()
+
+        os.register_at_fork(after_in_child=after_fork_in_child)
 
     def _init_state(self) -> None:
         self._queue: deque[T] = deque()

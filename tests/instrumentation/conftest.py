@@ -1,4 +1,4 @@
-"""Fixtures: SDK providers wired to in-memory exporters, and a fresh aggregator per test."""
+"""Fixtures: SDK providers wired to in-memory exporters, a fresh aggregator and runtime per test."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sdk_support import Telemetry
 
-from otel_ml.instrumentation import Aggregator, flush
+from otel_ml.instrumentation import Aggregator, Runtime
 
 
 @pytest.fixture
@@ -24,7 +24,8 @@ def telemetry() -> Iterator[Telemetry]:
     lp = LoggerProvider()
     lp.add_log_record_processor(SimpleLogRecordProcessor(le))
     agg = Aggregator()
-    yield Telemetry(tp, lp, se, le, agg, agg.register())
-    flush()
+    runtime = Runtime()
+    yield Telemetry(tp, lp, se, le, agg, agg.register(), runtime)
+    runtime.close()
     tp.shutdown()
     lp.shutdown()

@@ -10,12 +10,12 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_ml import semconv
-from otel_ml.instrumentation import Aggregator, Consumer, flush
+from otel_ml.instrumentation import Aggregator, Consumer, Runtime, flush
 
 
 @dataclass
 class Telemetry:
-    """In-memory providers and a consumer of a fresh aggregator."""
+    """In-memory providers, a consumer of a fresh aggregator and a fresh runtime."""
 
     tracer_provider: TracerProvider
     logger_provider: LoggerProvider
@@ -23,12 +23,14 @@ class Telemetry:
     logs_exporter: InMemoryLogRecordExporter
     aggregator: Aggregator
     consumer: Consumer
+    runtime: Runtime
 
     def kwargs(self) -> dict[str, object]:
         return {
             "aggregator": self.aggregator,
             "tracer_provider": self.tracer_provider,
             "logger_provider": self.logger_provider,
+            "runtime": self.runtime,
         }
 
     def spans(self) -> tuple[ReadableSpan, ...]:

@@ -8,7 +8,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from otel_ml.instrumentation._inputs import batch_size, snapshot, tables_from_snapshots, to_table
+from otel_ml.instrumentation._inputs import batch_size, examine, tables_from_snapshots, to_table
 from otel_ml.instrumentation._options import Task
 from otel_ml.instrumentation._outputs import SCORE_OUTPUT, interpret
 
@@ -62,16 +62,16 @@ def test_series_is_one_row_and_unknown_types_are_left_alone() -> None:
 
 def test_small_inputs_are_copied_and_grouped() -> None:
     row = {"a": 1.0, "b": "x"}
-    snap = snapshot(row, 1)
+    _, snap = examine(row)
     row["a"] = 99.0  # the caller mutating its dict later does not change what we saw
     arr = np.ones((1, 2))
-    snap2 = snapshot(arr, 1)
+    _, snap2 = examine(arr)
     arr[0, 0] = 5.0
     tables = tables_from_snapshots([snap, snap, snap2], names=None, id_column=None)  # type: ignore[list-item]
     by_names = {tuple(t.names): t for t in tables}
     assert by_names[("a", "b")].columns[0].tolist() == [1.0, 1.0]
     assert by_names[("f0", "f1")].columns[0].tolist() == [1.0]
-    assert snapshot(np.ones((100, 2)), 100) is None  # big: processed on the calling thread
+    assert examine(np.ones((100, 2))) == (100, None)  # big: processed on the calling thread
 
 
 def test_outputs_labels_probabilities_scores_values() -> None:

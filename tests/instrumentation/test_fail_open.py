@@ -22,7 +22,7 @@ from sdk_support import Telemetry
 
 import otel_ml
 from otel_ml import semconv
-from otel_ml.instrumentation import _monitor, _runtime, flush
+from otel_ml.instrumentation import Runtime, _batch, _monitor, flush
 from otel_ml.instrumentation._internal_errors import InternalErrors
 from otel_ml.sketch import Profile
 
@@ -219,13 +219,13 @@ def test_internal_failures_are_counted_not_raised(
 ) -> None:
     reader = InMemoryMetricReader()
     errors = InternalErrors(meter_provider=MeterProvider(metric_readers=[reader]))
-    monkeypatch.setattr(_runtime, "_ERRORS", errors)
+    telemetry.runtime = Runtime(errors=errors)
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("sketching failed")
 
-    monkeypatch.setattr(_monitor, "capture", broken)
-    monkeypatch.setattr(_monitor, "interpret", broken)
+    monkeypatch.setattr(_batch, "capture", broken)
+    monkeypatch.setattr(_batch, "interpret", broken)
     out = np.ones(100)
 
     @otel_ml.monitor(model="m", **telemetry.kwargs())  # type: ignore[arg-type]
@@ -282,11 +282,9 @@ def test_generators_are_never_consumed(telemetry: Telemetry) -> None:
     assert decorated(float(i) for i in range(5)) == [0.0, 1.0, 2.0, 3.0, 4.0]
 
 
-def test_hostile_values_are_counted_on_the_self_metric(
-    telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_hostile_values_are_counted_on_the_self_metric(telemetry: Telemetry) -> None:
     errors = InternalErrors()
-    monkeypatch.setattr(_runtime, "_ERRORS", errors)
+    telemetry.runtime = Runtime(errors=errors)
     decorated = otel_ml.monitor(model="h", **telemetry.kwargs())(identity)  # type: ignore[arg-type]
     row = {"age": 3.0, Hostile(): 1}  # a column name that cannot become a string
     assert decorated(row) is row
