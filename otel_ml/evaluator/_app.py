@@ -19,6 +19,7 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 
 from otel_ml import semconv as sc
+from otel_ml._version import __version__
 from otel_ml.alerting import AlertEngine
 from otel_ml.evaluator._api import ApiServer
 from otel_ml.evaluator._config_options import EvaluatorConfig
@@ -108,7 +109,7 @@ class EvaluatorApp:
             clock=clock,
         )
         metrics.watch_health(service.health)
-        meter = metrics.provider.get_meter(sc.EVALUATOR_SCOPE_NAME)
+        meter = metrics.provider.get_meter(sc.EVALUATOR_SCOPE_NAME, __version__)
         rec = config.receivers
         # cumulative streams (a Collector's or the Prometheus-style SDK default) become deltas,
         # resuming after a restart from the stored stream state and the first start time

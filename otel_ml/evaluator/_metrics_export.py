@@ -33,6 +33,7 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
@@ -138,22 +139,37 @@ class DerivedMetrics:
         )
         meter = self.provider.get_meter(sc.EVALUATOR_SCOPE_NAME, __version__)
         g = meter.create_observable_gauge
-        g(sc.METRIC_DRIFT_SCORE, [self._drift_score], unit="1")
-        g(sc.METRIC_DRIFT_DETECTED, [self._drift_detected], unit="1")
-        g(sc.METRIC_DRIFT_P_VALUE, [self._drift_p], unit="1")
-        g(sc.METRIC_DATA_QUALITY_RATE, [self._quality], unit="1")
-        g(sc.METRIC_PERFORMANCE, [self._performance], unit="1")
-        g(sc.METRIC_LABEL_COVERAGE, [self._coverage], unit="1")
-        g(sc.METRIC_LABEL_DELAY, [self._delay], unit=sc.UNIT_SECONDS)
-        g(sc.METRIC_WINDOW_ROWS, [self._rows], unit=sc.UNIT_ROWS)
-        g(sc.METRIC_LATENCY_P95, [self._latency], unit=sc.UNIT_SECONDS)
-        g(sc.METRIC_ERROR_RATE, [self._error_rate], unit="1")
+        g(sc.METRIC_DRIFT_SCORE, [self._drift_score], unit="1",
+          description="Drift statistic of a feature or prediction output in the latest window")
+        g(sc.METRIC_DRIFT_DETECTED, [self._drift_detected], unit="1",
+          description="Drift verdict of the policy in the latest window (1 drifted, 0 not)")
+        g(sc.METRIC_DRIFT_P_VALUE, [self._drift_p], unit="1",
+          description="P-value of the drift test in the latest window")
+        g(sc.METRIC_DATA_QUALITY_RATE, [self._quality], unit="1",
+          description="Share of rows with a data-quality issue in the latest window")
+        g(sc.METRIC_PERFORMANCE, [self._performance], unit="1",
+          description="Model performance from joined labels in the latest window")
+        g(sc.METRIC_LABEL_COVERAGE, [self._coverage], unit="1",
+          description="Share of the window's predictions that have their label")
+        g(sc.METRIC_LABEL_DELAY, [self._delay], unit=sc.UNIT_SECONDS,
+          description="Median delay between a prediction and its label in the latest window")
+        g(sc.METRIC_WINDOW_ROWS, [self._rows], unit=sc.UNIT_ROWS,
+          description="Rows predicted in the latest window")
+        g(sc.METRIC_LATENCY_P95, [self._latency], unit=sc.UNIT_SECONDS,
+          description="95th percentile of predict call duration in the latest window")
+        g(sc.METRIC_ERROR_RATE, [self._error_rate], unit="1",
+          description="Share of predict calls that failed in the latest window")
         c = meter.create_observable_counter
-        c(sc.METRIC_EVAL_BATCHES, [self._batches], unit="{batch}")
-        g(sc.METRIC_EVAL_QUEUE_DEPTH, [self._queue], unit="{batch}")
-        g(sc.METRIC_EVAL_WINDOW_LAG, [self._lag], unit=sc.UNIT_SECONDS)
-        g(sc.METRIC_EVAL_PENDING_PREDICTIONS, [self._pending], unit=sc.UNIT_ROWS)
-        g(sc.METRIC_EVAL_EVALUATION_DURATION, [self._eval_s], unit=sc.UNIT_SECONDS)
+        c(sc.METRIC_EVAL_BATCHES, [self._batches], unit="{batch}",
+          description="Ingest batches by outcome (stored, duplicate, refused)")
+        g(sc.METRIC_EVAL_QUEUE_DEPTH, [self._queue], unit="{batch}",
+          description="Batches waiting for the store writer")
+        g(sc.METRIC_EVAL_WINDOW_LAG, [self._lag], unit=sc.UNIT_SECONDS,
+          description="How long the oldest closed window has waited for evaluation")
+        g(sc.METRIC_EVAL_PENDING_PREDICTIONS, [self._pending], unit=sc.UNIT_ROWS,
+          description="Predictions waiting for their label")
+        g(sc.METRIC_EVAL_EVALUATION_DURATION, [self._eval_s], unit=sc.UNIT_SECONDS,
+          description="Duration of the last evaluation pass")
 
     # ---- state ------------------------------------------------------------------------
     def watch_health(self, health: Callable[[], HealthSnapshot]) -> None:
@@ -179,12 +195,17 @@ class DerivedMetrics:
             return list(self._reports.values())
 
     def prometheus_text(self) -> bytes:
-        """The Prometheus exposition of every metric (``b""`` without Prometheus)."""
+        """The Prometheus exposition of every metric (``b""`` without Prometheus).
+
+        Labels whose value is empty are left out: the OTel Prometheus reader gives every
+        point of a metric the union of its attribute keys (``error_type=""`` on accepted
+        requests), and in Prometheus an empty label is the same as none.
+        """
         if self.registry is None:
             return b""
         from prometheus_client import generate_latest
 
-        return bytes(generate_latest(self.registry))
+        return bytes(generate_latest(_WithoutEmptyLabels(self.registry)))
 
     def shutdown(self) -> None:
         self.provider.shutdown()
@@ -274,6 +295,21 @@ class DerivedMetrics:
 
     def _eval_s(self, _: CallbackOptions) -> Iterable[Observation]:
         yield Observation(self._health().evaluation_seconds)
+
+
+class _WithoutEmptyLabels:
+    """A registry view whose samples carry no empty-valued labels."""
+
+    def __init__(self, registry: Any) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterable[Any]:
+        for family in self._registry.collect():
+            family.samples = [
+                s._replace(labels={k: v for k, v in s.labels.items() if v != ""})
+                for s in family.samples
+            ]
+            yield family
 
 
 def _otlp_exporter(
