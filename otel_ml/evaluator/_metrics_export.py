@@ -238,7 +238,7 @@ class DerivedMetrics:
     def _drift_p(self, _: CallbackOptions) -> Iterable[Observation]:
         for _r, f, a in self._drifts():
             if f.drift is not None and _ok(f.drift.p_value):
-                yield Observation(f.drift.p_value or 0.0, {**a, sc.ML_DRIFT_METHOD: f.drift.method})
+                yield Observation(f.drift.p_value, {**a, sc.ML_DRIFT_METHOD: f.drift.method})
 
     def _quality(self, _: CallbackOptions) -> Iterable[Observation]:
         for r in self.latest():
