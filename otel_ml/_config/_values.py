@@ -7,8 +7,12 @@ line ``<path>: <problem>; <fix>``.
 
 Examples
 --------
->>> read_int(5, "windows.min_rows", minimum=1)
-5
+>>> read_int(5, "windows.min_rows", minimum=1), read_float(1, "drift.alpha", maximum=1)
+(5, 1.0)
+>>> read_float(10**400, "drift.alpha")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+otel_ml._errors.ConfigurationError: drift.alpha: expected a finite number, got 1000...
 >>> read_int("many", "windows.min_rows", minimum=1)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
@@ -122,13 +126,20 @@ def read_float(
     value: object, path: str, *, minimum: float | None = None, maximum: float | None = None
 ) -> float:
     """A finite number, optionally within ``[minimum, maximum]``."""
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    if not ok or (minimum is not None and value < minimum) or (  # type: ignore[operator]
-        maximum is not None and value > maximum  # type: ignore[operator]
+    number = math.nan
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond the float range
+            pass
+    if not (
+        math.isfinite(number)
+        and (minimum is None or number >= minimum)
+        and (maximum is None or number <= maximum)
     ):
         what = " ".join(filter(None, ("a finite number", _bounds(minimum, maximum))))
         raise config_error(path, f"expected {what}, got {value!r}", "fix the value")
-    return float(value)  # type: ignore[arg-type]
+    return number
 
 
 def read_int(value: object, path: str, *, minimum: int = 0, maximum: int | None = None) -> int:
