@@ -53,6 +53,7 @@ QUALITY_ISSUES: Final = (
 )
 
 OVERFLOW_CATEGORY: Final = "__other__"  # the categorical sketch's overflow bucket
+UNKNOWN_VERSION: Final = "unknown"  # ml.model.version of a model given no version
 
 # --- SDK metrics ------------------------------------------------------------------------
 METRIC_PREDICT_CALLS: Final = "ml.predict.calls"  # Counter {call}
@@ -136,6 +137,7 @@ METRIC_EVAL_EVALUATION_DURATION: Final = "otel_ml.evaluator.evaluation.duration"
 # (otel_ml.listener; otel_ml.reason: connections_full | idle_timeout | read_timeout)
 METRIC_EVAL_CONNECTIONS_CLOSED: Final = "otel_ml.evaluator.connections.closed"
 OTEL_ML_LISTENER: Final = "otel_ml.listener"  # otlp_http | api
+METRIC_EVAL_WINDOWS_QUARANTINED: Final = "otel_ml.evaluator.windows.quarantined"  # Gauge {window}
 OTEL_ML_REASON: Final = "otel_ml.reason"  # why points were rejected (receiver's reason)
 METRIC_NOTIFICATIONS: Final = "otel_ml.notifications"  # Counter, attrs notifier, outcome
 OTLP_SIGNAL: Final = "otel_ml.signal"  # metrics | logs | traces

@@ -41,6 +41,7 @@ from otel_ml.evaluator._http_serving import (
 )
 from otel_ml.evaluator._report import ModelReport
 from otel_ml.evaluator._service import EvaluatorService
+from otel_ml.evaluator._windows import WindowKey
 
 __all__ = ["API_LIMITS", "ApiServer"]
 
@@ -173,6 +174,10 @@ class ApiServer(BackgroundHttpServer):
             "queue_depth": h.queue_depth,
             "window_lag_seconds": h.window_lag,
             "pending_predictions": h.pending_predictions,
+            "windows_quarantined": h.windows_quarantined,
+            "quarantined": [
+                _quarantined(key, reason) for key, reason in self.service.store.quarantined()
+            ],
         }
 
     def service_metrics(self) -> bytes:
@@ -224,6 +229,9 @@ class ApiServer(BackgroundHttpServer):
         latest = reports[0]
         body = latest.to_dict()
         body["alerts"] = self._alerts_of(model)
+        body["quarantined"] = [
+            _quarantined(k, why) for k, why in self.service.store.quarantined(model)
+        ]
         body["history"] = [
             {
                 "version": r.version,
@@ -247,10 +255,24 @@ class ApiServer(BackgroundHttpServer):
         if not reports:
             return None
         latest = reports[0]
-        from otel_ml.evaluator._windows import WindowKey
-
         window = self.service.store.load_window(
             WindowKey(latest.model, latest.version, latest.window_start, latest.window_end)
         )
         ref = self.service.references.get(latest.model, latest.version)
-        return model_page(reports, window, ref, self._alerts_of(model), self.service.policy)
+        quarantined = [
+            (k.start, k.end, k.version, why) for k, why in self.service.store.quarantined(model)
+        ]
+        return model_page(
+            reports, window, ref, self._alerts_of(model), self.service.policy,
+            quarantined=quarantined,
+        )
+
+
+def _quarantined(key: WindowKey, reason: str) -> dict[str, Any]:
+    return {
+        "model": key.model,
+        "version": key.version,
+        "window_start": key.start,
+        "window_end": key.end,
+        "reason": reason,
+    }

@@ -23,6 +23,7 @@ from otel_ml._version import __version__
 from otel_ml.alerting import AlertEngine
 from otel_ml.evaluator._api import ApiServer
 from otel_ml.evaluator._config_options import EvaluatorConfig
+from otel_ml.evaluator._ingest_bounds import TimeBounds
 from otel_ml.evaluator._metrics_export import SERVICE_NAME, DerivedMetrics
 from otel_ml.evaluator._otlp_grpc import OtlpGrpcServer
 from otel_ml.evaluator._otlp_http import OtlpHttpServer
@@ -120,7 +121,14 @@ class EvaluatorApp:
         converter = CumulativeToDelta(started_at_unix_nano=int(started))
         converter.restore(store.stream_state(converter.max_streams))
         sink = DeltaSink(service, converter)
-        receiver = Receiver(sink, auth=config.auth, max_body_bytes=rec.max_body_bytes, meter=meter)
+        lim = config.limits
+        receiver = Receiver(
+            sink,
+            auth=config.auth,
+            max_body_bytes=rec.max_body_bytes,
+            meter=meter,
+            time_bounds=TimeBounds(lim.max_past, lim.max_future, config.labels.ttl),
+        )
         http = None
         if rec.http.enabled:
             http = OtlpHttpServer(

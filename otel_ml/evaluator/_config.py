@@ -22,6 +22,7 @@ A complete file::
     windows: {size: 5m, grace: 30s, min_rows: 100, retention: 7d}
     labels: {ttl: 7d, max_pending: 1000000}
     ingest: {queue_size: 64, retry_after: 2s, submit_timeout: 10s}
+    limits: {max_past: 1d, max_future: 10m}
     drift: {}                             # DriftPolicy fields (thresholds)
     references:
       - {model: churn, version: "3", path: churn-v3.profile.json}
@@ -72,6 +73,7 @@ from otel_ml.evaluator._config_options import (
     ExportOptions,
     IngestOptions,
     LabelOptions,
+    LimitOptions,
     ListenOptions,
     ReceiverOptions,
     ReferenceSpec,
@@ -93,6 +95,7 @@ _TOP = (
     "windows",
     "labels",
     "ingest",
+    "limits",
     "drift",
     "references",
     "export",
@@ -187,6 +190,18 @@ def _windows(value: object) -> WindowOptions:
     )
 
 
+def _limits(value: object, windows: WindowOptions) -> LimitOptions:
+    lim = read_mapping(value, "limits")
+    check_keys(lim, ("max_past", "max_future"), "limits")
+    return LimitOptions(
+        max_past=read_duration(lim.get("max_past", min(86400.0, windows.retention)),
+                               "limits.max_past", minimum=windows.size,
+                               maximum=windows.retention),
+        max_future=read_duration(lim.get("max_future", 600.0), "limits.max_future",
+                                 maximum=86400.0),
+    )
+
+
 def _export(value: object) -> ExportOptions:
     ex = read_mapping(value, "export")
     check_keys(ex, ("otlp", "prometheus"), "export")
@@ -226,6 +241,7 @@ def parse_config(
     check_keys(lab, ("ttl", "max_pending"), "labels")
     ing = read_mapping(d.get("ingest"), "ingest")
     check_keys(ing, ("queue_size", "retry_after", "submit_timeout", "max_batch_commit"), "ingest")
+    windows = _windows(d.get("windows"))
     return EvaluatorConfig(
         state_dir=read_path(d.get("state_dir", "evaluator-state"), "state_dir", base),
         receivers=ReceiverOptions(
@@ -237,7 +253,7 @@ def parse_config(
         api=ApiOptions(host=api.host, port=api.port, enabled=api.enabled),
         auth=_auth(d.get("auth"), base),
         tls=_tls(d.get("tls"), base),
-        windows=_windows(d.get("windows")),
+        windows=windows,
         labels=LabelOptions(
             ttl=read_duration(lab.get("ttl", 7 * 86400.0), "labels.ttl", minimum=1.0,
                               maximum=3.2e7),
@@ -254,6 +270,7 @@ def parse_config(
             max_batch_commit=read_int(ing.get("max_batch_commit", 32),
                                       "ingest.max_batch_commit", minimum=1, maximum=10_000),
         ),
+        limits=_limits(d.get("limits"), windows),
         export=_export(d.get("export")),
         references=_references(d.get("references"), base),
         drift=drift_policy_from_mapping(read_mapping(d.get("drift"), "drift")),

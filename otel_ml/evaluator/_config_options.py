@@ -20,6 +20,7 @@ __all__ = [
     "ExportOptions",
     "IngestOptions",
     "LabelOptions",
+    "LimitOptions",
     "ListenOptions",
     "ReceiverOptions",
     "ReferenceSpec",
@@ -75,6 +76,18 @@ class IngestOptions:
 
 
 @dataclass(frozen=True)
+class LimitOptions:
+    """Bounds on what clients can make the evaluator hold; records beyond them are rejected
+    with a reason (OTLP partial success) and counted.
+
+    ``max_past`` / ``max_future``: accepted timestamps around the evaluator's clock.
+    """
+
+    max_past: float = 86400.0
+    max_future: float = 600.0
+
+
+@dataclass(frozen=True)
 class ApiOptions(ListenOptions):
     port: int = 8080
 
@@ -116,6 +129,7 @@ class EvaluatorConfig:
     windows: WindowOptions = WindowOptions()
     labels: LabelOptions = LabelOptions()
     ingest: IngestOptions = IngestOptions()
+    limits: LimitOptions = LimitOptions()
     export: ExportOptions = ExportOptions()
     references: tuple[ReferenceSpec, ...] = ()
     drift: DriftPolicy = field(default_factory=DriftPolicy)

@@ -190,23 +190,43 @@ def _operations(r: ModelReport, history: Sequence[ModelReport]) -> Markup:
     return section("Operations", *blocks)
 
 
+def _quarantined(windows: Sequence[tuple[float, float, str, str]]) -> Markup:
+    return section(
+        "Quarantined windows (not evaluated)",
+        table(
+            ["window", "version", "reason"],
+            [
+                [f"{_time(start)} – {_hhmm(end)}", version or "–", why]
+                for start, end, version, why in windows
+            ],
+            status=[Status.WARNING for _ in windows],
+        ),
+    )
+
+
 def model_page(
     reports: Sequence[ModelReport],
     window: WindowData,
     reference: Reference | None,
     alerts: Sequence[Mapping[str, Any]],
     policy: DriftPolicy | None = None,
+    *,
+    quarantined: Sequence[tuple[float, float, str, str]] = (),
 ) -> str:
     """The page of ``reports[0]`` (the latest) with the history of ``reports``.
 
     ``policy`` is the one the verdicts were made with (it colours the "watch" and
     "few rows" verdicts; default :class:`~otel_ml.stats.DriftPolicy`).
+    ``quarantined``: ``(start, end, version, reason)`` of the model's windows that could
+    not be evaluated (set aside by the service), listed in their own section.
     """
     r = reports[0]
     history = list(reversed(reports))
     blocks = [_window(r)]
     if alerts:
         blocks.append(_alerts(alerts))
+    if quarantined:
+        blocks.append(_quarantined(quarantined))
     blocks += _drift(r, window, reference, policy or DriftPolicy())
     if r.quality:
         blocks.append(_quality(r))

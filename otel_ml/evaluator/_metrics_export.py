@@ -17,7 +17,8 @@ of each model version at collection time:
 ``ml.window.rows``                     rows in the window
 ``ml.predict.latency.p95`` / ``ml.predict.error_rate``
 ``otel_ml.evaluator.*``                health: batches stored / duplicate / throttled,
-                                       queue depth, window lag, pending predictions
+                                       queue depth, window lag, pending predictions,
+                                       quarantined windows
                                        (points received / rejected come from the
                                        receivers, on the same meter provider)
 =====================================  ===========================================
@@ -82,6 +83,7 @@ class HealthSnapshot:
     pending_predictions: int = 0
     evaluation_seconds: float = 0.0
     store_error: str = ""  # why the last store write failed; "" when the last one succeeded
+    windows_quarantined: int = 0
 
 
 def _ok(x: float | None) -> bool:
@@ -170,6 +172,12 @@ class DerivedMetrics:
           description="Predictions waiting for their label")
         g(sc.METRIC_EVAL_EVALUATION_DURATION, [self._eval_s], unit=sc.UNIT_SECONDS,
           description="Duration of the last evaluation pass")
+        g(
+            sc.METRIC_EVAL_WINDOWS_QUARANTINED,
+            [self._quarantined],
+            unit="{window}",
+            description="Windows set aside because their evaluation failed",
+        )
 
     # ---- state ------------------------------------------------------------------------
     def watch_health(self, health: Callable[[], HealthSnapshot]) -> None:
@@ -295,6 +303,9 @@ class DerivedMetrics:
 
     def _eval_s(self, _: CallbackOptions) -> Iterable[Observation]:
         yield Observation(self._health().evaluation_seconds)
+
+    def _quarantined(self, _: CallbackOptions) -> Iterable[Observation]:
+        yield Observation(self._health().windows_quarantined)
 
 
 class _WithoutEmptyLabels:

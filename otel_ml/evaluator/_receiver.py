@@ -38,6 +38,7 @@ from otel_ml.evaluator._decode import (
     decompress,
     parse_request,
 )
+from otel_ml.evaluator._ingest_bounds import TimeBounds, bound_batch
 from otel_ml.evaluator._log_throttle import ThrottledLog
 from otel_ml.evaluator._records import IngestBatch, IngestSink, Signal
 
@@ -114,8 +115,10 @@ class Receiver:
         busy_retry_after: float = 1.0,
         meter: Meter | None = None,
         clock: Callable[[], int] = time.time_ns,
+        time_bounds: TimeBounds | None = None,
     ) -> None:
         self.sink = sink
+        self.time_bounds = time_bounds  # None: no bound on timestamps (the app sets one)
         self.auth = auth
         self.max_body_bytes = max_body_bytes
         self.max_concurrent_requests = max_concurrent_requests
@@ -189,10 +192,11 @@ class Receiver:
         try:
             raw = decompress(body, content_encoding, self.max_body_bytes)
             message = parse_request(signal, raw, json=json)
+            received = self._clock()
             batch = decode_request(
-                signal, message, batch_id=batch_id(signal, raw),
-                received_time_unix_nano=self._clock(),
+                signal, message, batch_id=batch_id(signal, raw), received_time_unix_nano=received
             )
+            batch = bound_batch(batch, now_unix_nano=received, bounds=self.time_bounds)
         except BodyTooLargeError as exc:
             return self._count(signal, ExportResult(Outcome.TOO_LARGE, message=str(exc)))
         except OtlpDecodeError as exc:

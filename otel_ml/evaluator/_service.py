@@ -18,7 +18,11 @@ Windows
 evaluation, late points, or newly joined labels), stores its report, publishes
 the derived metrics and hands the observations to the alert engine. A background
 thread calls it every ``tick_interval`` seconds; tests call it directly with
-their own clock.
+their own clock. A window whose evaluation raises is *quarantined*: logged and
+counted once, listed with the reason (``/healthz``, the model page, the
+``otel_ml.evaluator.windows.quarantined`` gauge) and never evaluated again, so one
+poisoned window never blocks the other windows or models. A failing store (an
+``sqlite3`` error) is not the window's fault: the next tick tries again.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +45,7 @@ from otel_ml.evaluator._records import IngestBatch, Rejection, SubmitResult
 from otel_ml.evaluator._references import ReferenceSet
 from otel_ml.evaluator._report import ModelReport
 from otel_ml.evaluator._store import Store
+from otel_ml.evaluator._windows import WindowKey
 from otel_ml.stats import DriftPolicy
 
 __all__ = ["EvaluatorService"]
@@ -108,6 +114,7 @@ class EvaluatorService:
         #: Why the last store write failed ("" once a write succeeds again): /healthz
         #: reports the evaluator degraded while writes fail (a full disk, a locked file).
         self.store_error = ""
+        self.windows_quarantined = 0  # since start; the store keeps the set aside windows
         if metrics is not None:
             for data in store.latest_reports():
                 metrics.update(ModelReport.from_dict(json.loads(data)))
@@ -223,16 +230,41 @@ class EvaluatorService:
         with self._tick_lock:
             t0 = time.perf_counter()
             for key in self.store.dirty_windows(closed_before=w.closed_before(now)):
-                window = self.store.load_window(key)
-                ref = self.references.get(key.model, key.version)
-                report = evaluate(window, ref, self.policy, min_rows=self.config.windows.min_rows)
-                self.store.save_report(key, json.dumps(report.to_dict()), now=now)
-                if self.metrics is not None:
-                    self.metrics.update(report)
+                try:
+                    report = self._evaluate(key, now)
+                except sqlite3.Error:
+                    raise  # the store failed, not the window: the next tick tries again
+                except Exception as exc:  # noqa: BLE001 - one window never blocks the others
+                    self._quarantine(key, exc, now)
+                    continue
                 reports.append(report)
             self._alert(reports, now)
             self.last_evaluation_seconds = time.perf_counter() - t0
         return reports
+
+    def _evaluate(self, key: WindowKey, now: float) -> ModelReport:
+        window = self.store.load_window(key)
+        ref = self.references.get(key.model, key.version)
+        report = evaluate(window, ref, self.policy, min_rows=self.config.windows.min_rows)
+        self.store.save_report(key, json.dumps(report.to_dict()), now=now)
+        if self.metrics is not None:
+            self.metrics.update(report)
+        return report
+
+    def _quarantine(self, key: WindowKey, exc: Exception, now: float) -> None:
+        """Set aside a window whose evaluation failed: logged and counted once, never retried."""
+        reason = f"{type(exc).__name__}: {exc}"
+        with self._lock:
+            self.windows_quarantined += 1
+        _log.error(
+            "window %s/%s at %s cannot be evaluated; quarantined (%s)",
+            key.model,
+            key.version,
+            key.start,
+            reason,
+            exc_info=exc,
+        )
+        self.store.quarantine(key, reason, now=now)
 
     def _alert(self, reports: list[ModelReport], now: float) -> None:
         if self.alerts is None or not reports:
@@ -270,6 +302,7 @@ class EvaluatorService:
                 pending_predictions=self.store.stats().pending_predictions,
                 evaluation_seconds=self.last_evaluation_seconds,
                 store_error=self.store_error,
+                windows_quarantined=self.store.count_quarantined(),
             )
 
     # ---- lifecycle --------------------------------------------------------------------

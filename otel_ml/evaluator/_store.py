@@ -20,6 +20,7 @@ What it holds
 - ``meta``: the references in use and other small facts.
 - ``streams``: the latest point of each cumulative stream, written with the batch
   whose deltas were computed from it, so the differencing resumes after a restart.
+- ``quarantine``: windows whose evaluation failed, with the reason; never evaluated again.
 
 Every batch is written in one transaction together with its id, and the
 transaction commits (``synchronous=FULL``) before the receiver answers 200:
@@ -142,17 +143,20 @@ class Store:
             self.labels.declare_tasks(
                 [*(p for b in new for p in b.histograms), *(p for b in new for p in b.counters)]
             )
-            self.sketches.write_histograms(h for b in new for h in b.histograms)
-            self.sketches.write_counters(p for b in new for p in b.counters)
+            refused: list[tuple[HistogramPoint | CounterPoint, str]] = []
+            refused += self.sketches.write_histograms(h for b in new for h in b.histograms)
+            refused += self.sketches.write_counters(p for b in new for p in b.counters)
             self.labels.write_predictions([e for b in new for e in b.predictions])
             labels = [None if b is None else self.labels.write_outcomes(b.outcomes) for b in fresh]
             self.streams.write(p for b in batches for p in b.stream_state)
             self.labels.bound_pending()
+        overflow = _refused_by_batch(new, refused)
         for b, written in zip(batches, labels, strict=True):
             if written is None:
                 out.append(WriteOutcome(b.batch_id, True))
             else:
-                out.append(WriteOutcome(b.batch_id, False, written.rejected, written.ignored))
+                rejected = (*written.rejected, *overflow.get(id(b), ()))
+                out.append(WriteOutcome(b.batch_id, False, rejected, written.ignored))
         return out
 
     def stream_state(self, limit: int) -> list[HistogramPoint | CounterPoint]:
@@ -194,6 +198,19 @@ class Store:
         """Store a window's report and mark the window clean, in one transaction."""
         self.windows.save_report(key, report_json, now=now)
 
+    def quarantine(self, key: WindowKey, reason: str, *, now: float) -> None:
+        """Set aside a window whose evaluation failed (never evaluated again)."""
+        self.windows.quarantine(key, reason, now=now)
+
+    def quarantined(
+        self, model: str | None = None, *, limit: int = 20
+    ) -> list[tuple[WindowKey, str]]:
+        """The latest quarantined windows (of ``model``, or of all) with the reason."""
+        return self.windows.quarantined(model, limit=limit)
+
+    def count_quarantined(self) -> int:
+        return self.windows.count_quarantined()
+
     def models(self) -> list[tuple[str, str]]:
         """Every (model, version) with stored windows."""
         return self.windows.models()
@@ -232,3 +249,21 @@ class Store:
         if table not in ("batches", "predictions", "outcomes", "joined", "windows", "reports"):
             raise ValueError(f"unknown table {table}")
         return self.db.scalar(f"SELECT COUNT(*) FROM {table}")  # noqa: S608
+
+
+def _refused_by_batch(
+    batches: Sequence[IngestBatch], refused: Sequence[tuple[HistogramPoint | CounterPoint, str]]
+) -> dict[int, tuple[Rejection, ...]]:
+    """The points the sketch table refused, counted by reason against the batch (by ``id``)
+    that carried them."""
+    if not refused:
+        return {}
+    owner = {id(p): id(b) for b in batches for p in (*b.histograms, *b.counters)}
+    counts: dict[int, dict[str, int]] = {}
+    for p, reason in refused:
+        by_reason = counts.setdefault(owner[id(p)], {})
+        by_reason[reason] = by_reason.get(reason, 0) + 1
+    return {
+        b: tuple(Rejection(r, n) for r, n in sorted(by_reason.items()))
+        for b, by_reason in counts.items()
+    }

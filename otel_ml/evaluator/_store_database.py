@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from otel_ml import semconv as sc
+
 __all__ = ["Database", "TransactionListener"]
 
 _SCHEMA = """
@@ -67,6 +69,9 @@ CREATE TABLE IF NOT EXISTS reports (
 CREATE TABLE IF NOT EXISTS tasks (model TEXT PRIMARY KEY, task TEXT NOT NULL,
   declared INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS quarantine (
+  model TEXT, version TEXT, start REAL, reason TEXT NOT NULL, at REAL NOT NULL,
+  PRIMARY KEY (model, version, start));
 CREATE TABLE IF NOT EXISTS streams (key TEXT PRIMARY KEY, point TEXT NOT NULL, t INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS streams_t ON streams(t);
 """
@@ -83,8 +88,9 @@ class TransactionListener(Protocol):
 
 
 def version_key(version: str | None) -> str:
-    """How a model version is stored (``""`` for none)."""
-    return version or ""
+    """How a model version is stored: a point without one (or with ``""``) is the SDK's
+    ``unknown``."""
+    return version or sc.UNKNOWN_VERSION
 
 
 def float_or_nan(x: float | None) -> float:

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 
 from otel_ml import semconv as sc
+from otel_ml.evaluator._ingest_bounds import merge_rejection
 from otel_ml.evaluator._records import CounterPoint, ExplicitBuckets, HistogramPoint, attribute
 from otel_ml.evaluator._store_codec import _explicit_from_json, _explicit_to_json, _merge_explicit
 from otel_ml.evaluator._store_database import Database, version_key
@@ -49,17 +50,50 @@ class SketchTable:
         db.watch(self)
 
     # ---- writes (inside Store.write's transaction) -------------------------------------
-    def write_histograms(self, points: Iterable[HistogramPoint]) -> None:
-        merged: dict[_SketchKey, NumericSketch] = {}
-        durations: dict[tuple[str, str, float], ExplicitBuckets] = {}
+    def _stored(self, key: _SketchKey) -> NumericSketch | None:
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached.copy()
+        row = self.db.fetchone(
+            "SELECT data FROM sketches WHERE model=? AND version=? AND start=? "
+            "AND signal=? AND name=?",
+            key,
+        )
+        return None if row is None else NumericSketch.from_dict(json.loads(row[0]))
+
+    def write_histograms(
+        self, points: Iterable[HistogramPoint]
+    ) -> list[tuple[HistogramPoint, str]]:
+        """Merge ``points`` into their windows; returns the points refused, with the reason,
+        because their window's count or sum would leave the bounds the statistics carry
+        (:func:`~otel_ml.evaluator._ingest_bounds.merge_rejection`)."""
+        merged: dict[_SketchKey, NumericSketch | None] = {}
+        durations: dict[tuple[str, str, float], ExplicitBuckets | None] = {}
+        refused: list[tuple[HistogramPoint, str]] = []
         w = self.windows.windowing
+        db = self.db
         for p in points:
             start = w.start_of_ns(p.time_unix_nano)
             mv = (p.model, version_key(p.version), start)
             if isinstance(p.buckets, ExplicitBuckets):
-                if p.metric == sc.METRIC_PREDICT_DURATION:
-                    prev = durations.get(mv)
-                    durations[mv] = p.buckets if prev is None else _merge_explicit(prev, p.buckets)
+                if p.metric != sc.METRIC_PREDICT_DURATION:
+                    continue
+                if mv not in durations:
+                    row = db.fetchone(
+                        "SELECT data FROM durations WHERE model=? AND version=? AND start=?", mv
+                    )
+                    durations[mv] = None if row is None else _explicit_from_json(row[0])
+                prev = durations[mv]
+                why = merge_rejection(
+                    0 if prev is None else prev.count,
+                    0.0 if prev is None else prev.sum,
+                    p.buckets.count,
+                    p.buckets.sum,
+                )
+                if why is not None:
+                    refused.append((p, why))
+                    continue
+                durations[mv] = p.buckets if prev is None else _merge_explicit(prev, p.buckets)
                 continue
             if p.metric == sc.METRIC_FEATURE_VALUES and p.feature:
                 key = (*mv, _FEATURE, p.feature)
@@ -68,46 +102,46 @@ class SketchTable:
                 key = (*mv, _PREDICTION, str(output) if output is not None else "score")
             else:
                 continue
+            if key not in merged:
+                merged[key] = self._stored(key)
+            held = merged[key]
+            why = merge_rejection(
+                0 if held is None else held.count,
+                0.0 if held is None else held.sum,
+                p.buckets.count,
+                p.buckets.sum,
+            )
+            if why is not None:
+                refused.append((p, why))
+                continue
             sk = NumericSketch.from_exponential(p.buckets)
-            if key in merged:
-                merged[key].merge(sk)
-            else:
+            if held is None:
                 merged[key] = sk
-        db = self.db
-        for key, sk in merged.items():
-            cached = self._cache.get(key)
-            if cached is not None:
-                old: NumericSketch | None = cached.copy()
             else:
-                row = db.fetchone(
-                    "SELECT data FROM sketches WHERE model=? AND version=? AND start=? "
-                    "AND signal=? AND name=?",
-                    key,
-                )
-                old = None if row is None else NumericSketch.from_dict(json.loads(row[0]))
-            if old is not None:
-                old.merge(sk)
-                sk = old
+                held.merge(sk)
+        written = {k: sk for k, sk in merged.items() if sk is not None}
+        for key, sk in written.items():
             self._written[key] = sk
             db.execute(
                 "INSERT OR REPLACE INTO sketches(model, version, start, signal, name, data) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (*key, json.dumps(sk.to_dict())),
             )
-        for mv, eb in durations.items():
-            row = db.fetchone(
-                "SELECT data FROM durations WHERE model=? AND version=? AND start=?", mv
-            )
-            if row is not None:
-                eb = _merge_explicit(_explicit_from_json(row[0]), eb)
+        kept = {mv: eb for mv, eb in durations.items() if eb is not None}
+        for mv, eb in kept.items():
             db.execute(
                 "INSERT OR REPLACE INTO durations(model, version, start, data) VALUES (?,?,?,?)",
                 (*mv, _explicit_to_json(eb)),
             )
-        self.windows.touch([k[:3] for k in merged] + list(durations))
+        self.windows.touch([k[:3] for k in written] + list(kept))
+        return refused
 
-    def write_counters(self, points: Iterable[CounterPoint]) -> None:
+    def write_counters(self, points: Iterable[CounterPoint]) -> list[tuple[CounterPoint, str]]:
+        """Add ``points`` to their windows' counters; returns the points refused, with the
+        reason, because the counter would pass the largest count the store holds."""
         sums: dict[CounterKey, float] = {}
+        held: dict[CounterKey, float] = {}
+        refused: list[tuple[CounterPoint, str]] = []
         w = self.windows.windowing
         for p in points:
             if p.metric == sc.METRIC_FEATURE_CATEGORIES:
@@ -130,8 +164,21 @@ class SketchTable:
                 p.feature or "",
                 "" if k is None else str(k),
             )
+            if key not in held:
+                row = self.db.fetchone(
+                    "SELECT value FROM counters WHERE model=? AND version=? AND start=? "
+                    "AND metric=? AND feature=? AND key=?",
+                    key,
+                )
+                held[key] = 0.0 if row is None else float(row[0])
+            so_far = int(held[key] + sums.get(key, 0.0))
+            why = merge_rejection(so_far, 0.0, int(p.value), 0.0)
+            if why is not None:
+                refused.append((p, why))
+                continue
             sums[key] = sums.get(key, 0.0) + p.value
         self.windows.add_counters(sums)
+        return refused
 
     def expire(self, before: float) -> None:
         """Forget the sketches and durations of windows that started before ``before``."""

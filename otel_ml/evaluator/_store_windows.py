@@ -19,6 +19,10 @@ PREDICTED = "_predicted"
 #: (model, version, window start, metric, feature, key) of one counter row.
 CounterKey = tuple[str, str, float, str, str, str]
 _WindowRow = tuple[str, str, float]
+_NOT_QUARANTINED = (
+    "NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.model=w.model AND q.version=w.version "
+    "AND q.start=w.start)"
+)
 
 
 @dataclass
@@ -75,7 +79,7 @@ class WindowTable:
 
     def expire(self, before: float) -> None:
         """Forget windows (and their counters, traces, reports) that started before ``before``."""
-        for table in ("windows", "counters", "traces", "reports"):
+        for table in ("windows", "counters", "traces", "reports", "quarantine"):
             self.db.execute(f"DELETE FROM {table} WHERE start < ?", (before,))  # noqa: S608
 
     # ---- reads -------------------------------------------------------------------------
@@ -121,15 +125,43 @@ class WindowTable:
         """Windows with new data since their last evaluation that are closed."""
         size = self.windowing.size
         rows = self.db.fetchall(
-            "SELECT model, version, start FROM windows WHERE dirty=1 AND start <= ? "
-            "ORDER BY start, model, version",
+            "SELECT model, version, start FROM windows w WHERE dirty=1 AND start <= ? "
+            f"AND {_NOT_QUARANTINED} ORDER BY start, model, version",
             (closed_before,),
         )
         return [WindowKey(m, v, s, s + size) for m, v, s in rows]
 
     def oldest_dirty_start(self) -> float | None:
-        row = self.db.fetchone("SELECT MIN(start) FROM windows WHERE dirty=1")
+        row = self.db.fetchone(
+            f"SELECT MIN(start) FROM windows w WHERE dirty=1 AND {_NOT_QUARANTINED}"
+        )
         return None if row is None or row[0] is None else float(row[0])
+
+    # ---- quarantine --------------------------------------------------------------------
+    def quarantine(self, key: WindowKey, reason: str, *, now: float) -> None:
+        """Set aside a window that cannot be evaluated: never evaluated again (late data
+        included) until it leaves the retention; listed by :meth:`quarantined`."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO quarantine(model, version, start, reason, at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (key.model, key.version, key.start, reason[:500], now),
+        )
+
+    def quarantined(
+        self, model: str | None = None, *, limit: int = 20
+    ) -> list[tuple[WindowKey, str]]:
+        """The latest quarantined windows (of ``model``, or of all), newest first, with why."""
+        where, args = ("WHERE model=?", (model,)) if model is not None else ("", ())
+        rows = self.db.fetchall(
+            f"SELECT model, version, start, reason FROM quarantine {where} "  # noqa: S608
+            "ORDER BY start DESC, model, version LIMIT ?",
+            (*args, limit),
+        )
+        size = self.windowing.size
+        return [(WindowKey(m, v, s, s + size), r) for m, v, s, r in rows]
+
+    def count_quarantined(self) -> int:
+        return self.db.scalar("SELECT COUNT(*) FROM quarantine")
 
     def models(self) -> list[tuple[str, str]]:
         """Every (model, version) with stored windows."""

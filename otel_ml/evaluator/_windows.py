@@ -63,7 +63,7 @@ class Windowing:
 
 @dataclass(frozen=True, order=True)
 class WindowKey:
-    """One model version's window. ``version`` is ``""`` when points carried none."""
+    """One model version's window. ``version`` is ``"unknown"`` when points carried none."""
 
     model: str
     version: str
