@@ -22,7 +22,7 @@ give the same report. What it computes:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +37,7 @@ from otel_ml.evaluator._report import (
     QualityRate,
 )
 from otel_ml.evaluator._windows import LabelledRows, WindowData
-from otel_ml.sketch import CategoricalSketch, NumericSketch, Profile
+from otel_ml.sketch import CategoricalSketch, FeatureProfile, NumericSketch, Profile
 from otel_ml.stats import DriftPolicy, compare_feature, out_of_range_count, unseen_count
 
 __all__ = ["Reference", "evaluate", "explicit_quantile"]
@@ -115,39 +115,56 @@ def _compare_all(
     return tuple(out)
 
 
-def _quality(w: WindowData, reference: Reference | None, n_rows: float) -> tuple[QualityRate, ...]:
-    ref_feats = reference.profile.features if reference is not None else {}
-    counts: dict[tuple[str, str], float] = dict(w.quality)
-    out = []
+def _reference_counts(
+    w: WindowData, ref_feats: Mapping[str, FeatureProfile]
+) -> dict[tuple[str, str], float]:
+    """What only the reference can tell: values outside its range, categories it never saw
+    (only against a reference that kept every value, so the count is exact)."""
+    counts: dict[tuple[str, str], float] = {}
     for name, s in w.numeric.items():
         fp = ref_feats.get(name)
-        key = (name, sc.QUALITY_OUT_OF_RANGE)
         if fp is not None and isinstance(fp.sketch, NumericSketch) and fp.sketch.count:
-            if key not in counts:
-                counts[key] = out_of_range_count(s, fp.sketch.min, fp.sketch.max)
+            counts[name, sc.QUALITY_OUT_OF_RANGE] = out_of_range_count(s, fp.min, fp.max)
     for name, c in w.categorical.items():
         fp = ref_feats.get(name)
-        key = (name, sc.QUALITY_UNSEEN_CATEGORY)
-        if fp is not None and isinstance(fp.sketch, CategoricalSketch) and key not in counts:
-            if fp.sketch.overflow == 0:  # exact: a reference that kept every value
-                counts[key] = float(unseen_count(fp.sketch.counts, c))
-    for (feature, issue), count in sorted(counts.items()):
-        denom = n_rows
-        fp = ref_feats.get(feature)
-        if denom <= 0:
-            sk: NumericSketch | CategoricalSketch | None = w.numeric.get(feature)
-            if sk is None:
-                sk = w.categorical.get(feature)
-            denom = float(sk.total) if sk is not None else 0.0
-        ref_rate = None
-        if fp is not None and issue == sc.QUALITY_MISSING:
-            ref_rate = float(fp.missing_rate)
-        elif fp is not None and issue == sc.QUALITY_NON_FINITE:
-            ref_rate = float(fp.non_finite_rate)
-        elif fp is not None and issue in (sc.QUALITY_OUT_OF_RANGE, sc.QUALITY_UNSEEN_CATEGORY):
-            ref_rate = 0.0
-        out.append(QualityRate(feature, issue, float(count), _rate(count, denom), ref_rate))
-    return tuple(out)
+        if fp is not None and isinstance(fp.sketch, CategoricalSketch) and not fp.sketch.overflow:
+            counts[name, sc.QUALITY_UNSEEN_CATEGORY] = float(unseen_count(fp.categories, c))
+    return counts
+
+
+def _reference_rate(fp: FeatureProfile | None, issue: str) -> float | None:
+    if fp is None:
+        return None
+    if issue == sc.QUALITY_MISSING:
+        return float(fp.missing_rate)
+    if issue == sc.QUALITY_NON_FINITE:
+        return float(fp.non_finite_rate)
+    if issue in (sc.QUALITY_OUT_OF_RANGE, sc.QUALITY_UNSEEN_CATEGORY):
+        return 0.0
+    return None
+
+
+def _feature_rows(w: WindowData, feature: str) -> float:
+    sk: _Sketch | None = w.numeric.get(feature)
+    if sk is None:
+        sk = w.categorical.get(feature)
+    return float(sk.total) if sk is not None else 0.0
+
+
+def _quality(w: WindowData, reference: Reference | None, n_rows: float) -> tuple[QualityRate, ...]:
+    ref_feats = reference.profile.features if reference is not None else {}
+    # The SDK's own counts (missing, non-finite, schema mismatch...) win over estimates.
+    counts = {**_reference_counts(w, ref_feats), **w.quality}
+    return tuple(
+        QualityRate(
+            feature,
+            issue,
+            float(count),
+            _rate(count, n_rows if n_rows > 0 else _feature_rows(w, feature)),
+            _reference_rate(ref_feats.get(feature), issue),
+        )
+        for (feature, issue), count in sorted(counts.items())
+    )
 
 
 def _performance(lab: LabelledRows, n_predicted: int) -> PerformanceReport | None:
