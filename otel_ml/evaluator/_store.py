@@ -140,7 +140,7 @@ class Store:
                     seen.add(b.batch_id)
                     c.execute("INSERT INTO batches(id, at) VALUES (?, ?)", (b.batch_id, now))
             new = [b for b in fresh if b is not None]
-            self.labels.declare_tasks(
+            self.labels.tasks.declare(
                 [*(p for b in new for p in b.histograms), *(p for b in new for p in b.counters)]
             )
             refused: list[tuple[HistogramPoint | CounterPoint, str]] = []

@@ -5,14 +5,10 @@ come first), each with a TTL and a size bound (oldest evicted first, and counted
 prediction meeting its outcome becomes a ``joined`` row keyed by the window of the
 *prediction* time, with a uniform random ``u`` that bounds what a window loads.
 
-Labels fit their model's task. A model's task is *declared* by the ``ml.model.task``
-attribute of its metric points (``binary_classification``,
-``multiclass_classification``, ``regression``; ``auto`` declares nothing), or else
-fixed by its first predictions that carry class labels (classification) or, failing
-that, by its first labels (classes: classification; numbers: regression). It is kept
-in the ``tasks`` table. A label event that does not fit is rejected whole, with a
-reason; integral numbers sent for a classification model are read as the classes
-``"0"``, ``"1"``, ... (as the SDK writes its predicted labels).
+Labels fit their model's task (:mod:`~otel_ml.evaluator._store_tasks`): a label event
+that does not fit is rejected whole, with a reason; integral numbers sent for a
+classification model are read as the classes ``"0"``, ``"1"``, ... (as the SDK writes
+its predicted labels).
 """
 
 from __future__ import annotations
@@ -21,28 +17,14 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
-from otel_ml import semconv as sc
-from otel_ml.evaluator._records import (
-    CounterPoint,
-    HistogramPoint,
-    OutcomeEvent,
-    PredictionEvent,
-    Rejection,
-    attribute,
-)
+from otel_ml.evaluator._records import OutcomeEvent, PredictionEvent, Rejection
 from otel_ml.evaluator._store_database import Database, float_or_nan, version_key
+from otel_ml.evaluator._store_tasks import CLASSIFICATION, REGRESSION, TaskTable
 from otel_ml.evaluator._store_windows import PREDICTED, CounterKey, WindowTable
 from otel_ml.evaluator._windows import LabelledRows, WindowKey
 
 __all__ = ["R_NOT_CLASSES", "R_NOT_NUMBERS", "LabelStats", "LabelTable", "LabelsWritten"]
 
-CLASSIFICATION, REGRESSION = "classification", "regression"
-_DECLARED = {
-    "binary_classification": CLASSIFICATION,
-    "multiclass_classification": CLASSIFICATION,
-    "classification": CLASSIFICATION,
-    "regression": REGRESSION,
-}
 R_NOT_NUMBERS = "ml.outcome.values are classes but the model is a regression model"
 R_NOT_CLASSES = "ml.outcome.values are not integers but the model is a classification model"
 
@@ -104,7 +86,7 @@ class LabelTable:
         self._evicted_p = 0
         self._evicted_o = 0
         self._dup_ids = 0
-        self._tasks: dict[str, tuple[str, bool]] = {}
+        self.tasks = TaskTable(db)
         self.resync()
         self._committed = self.stats()
         db.watch(self)
@@ -115,49 +97,10 @@ class LabelTable:
         )
 
     def resync(self) -> None:
-        """Read the pending counts and the models' tasks back from the tables."""
+        """Read the pending counts back from the tables."""
         with self.db.lock:
             self._pending_p = self.db.scalar("SELECT COUNT(*) FROM predictions")
             self._pending_o = self.db.scalar("SELECT COUNT(*) FROM outcomes")
-            rows = self.db.fetchall("SELECT model, task, declared FROM tasks")
-        self._tasks = {m: (t, bool(d)) for m, t, d in rows}
-
-    # ---- the model's task --------------------------------------------------------------
-    def task(self, model: str) -> str | None:
-        """``"classification"``, ``"regression"``, or ``None`` while not known yet."""
-        known = self._tasks.get(model)
-        if known is not None:
-            return known[0]
-        # a state written before tasks were kept: what its stored labels say
-        row = self.db.fetchone(
-            "SELECT actual_label IS NOT NULL FROM joined WHERE model=? LIMIT 1", (model,)
-        ) or self.db.fetchone(
-            "SELECT actual_label IS NOT NULL FROM outcomes WHERE model=? LIMIT 1", (model,)
-        )
-        if row is None:
-            return None
-        task = CLASSIFICATION if row[0] else REGRESSION
-        self._set_task(model, task, declared=False)
-        return task
-
-    def _set_task(self, model: str, task: str, *, declared: bool) -> None:
-        known = self._tasks.get(model)
-        if known == (task, declared) or (known is not None and not declared):
-            return  # only a declaration changes a known task
-        self._tasks[model] = (task, declared)
-        self.db.execute(
-            "INSERT OR REPLACE INTO tasks(model, task, declared) VALUES (?, ?, ?)",
-            (model, task, int(declared)),
-        )
-
-    def declare_tasks(self, points: list[HistogramPoint | CounterPoint]) -> None:
-        """Take the task the points' ``ml.model.task`` declares (inside a transaction)."""
-        seen: set[tuple[str, str]] = set()
-        for p in points:
-            declared = _DECLARED.get(str(attribute(p.attributes, sc.ML_MODEL_TASK)))
-            if declared is not None and (p.model, declared) not in seen:
-                seen.add((p.model, declared))
-                self._set_task(p.model, declared, declared=True)
 
     # ---- a TransactionListener of the database -----------------------------------------
     def committed(self) -> None:
@@ -181,8 +124,8 @@ class LabelTable:
         counts: dict[CounterKey, float] = {}
         traces: set[tuple[str, str, float, str]] = set()
         for e in events:
-            if e.labels is not None and e.model not in self._tasks:
-                self._set_task(e.model, CLASSIFICATION, declared=False)
+            if e.labels is not None:
+                self.tasks.fix(e.model, CLASSIFICATION)
             t = e.time_unix_nano / 1e9
             start = w.start_of(t)
             v = version_key(e.version)
@@ -223,10 +166,10 @@ class LabelTable:
         self, e: OutcomeEvent
     ) -> tuple[tuple[str, ...] | tuple[float, ...] | None, str | None]:
         """The event's labels as its model's task reads them, or ``None`` and the reason."""
-        task = self.task(e.model)
+        task = self.tasks.task(e.model)
         kind = _task_of(e.actuals)
         if task is None:
-            self._set_task(e.model, kind, declared=False)
+            self.tasks.fix(e.model, kind)
             return e.actuals, None
         if task == kind:
             return e.actuals, None

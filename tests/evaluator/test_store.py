@@ -230,7 +230,7 @@ def test_labels_must_fit_the_task_their_first_labels_fixed(tmp_path: Path) -> No
     assert perf is not None and perf.task == "regression"
     assert perf.metrics["mae"] == pytest.approx(1 / 3)
     st.close()
-    assert _store(tmp_path).labels.task("m") == "regression"  # kept across a restart
+    assert _store(tmp_path).labels.tasks.task("m") == "regression"  # kept across a restart
 
 
 def test_declared_task_reads_integers_as_classes_and_refuses_other_numbers(
