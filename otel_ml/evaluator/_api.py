@@ -178,6 +178,10 @@ class ApiServer(BackgroundHttpServer):
             "quarantined": [
                 _quarantined(key, reason) for key, reason in self.service.store.quarantined()
             ],
+            "labels_unknown_model": {
+                "pending": h.pending_labels_unknown_model,
+                "evicted": h.evicted_labels_unknown_model,
+            },
         }
 
     def service_metrics(self) -> bytes:

@@ -75,6 +75,7 @@ class EvaluatorApp:
             Windowing(w.size, w.grace),
             label_ttl=config.labels.ttl,
             max_pending=config.labels.max_pending,
+            max_pending_unknown=config.labels.max_pending_unknown,
         )
         references = ReferenceSet(
             config.references,

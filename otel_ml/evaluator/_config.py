@@ -20,7 +20,7 @@ A complete file::
     auth: {token_env: OTEL_ML_TOKEN}      # or token_file: path; optional
     tls: {cert_file: cert.pem, key_file: key.pem}   # optional; client_ca_file: for mTLS
     windows: {size: 5m, grace: 30s, min_rows: 100, retention: 7d}
-    labels: {ttl: 7d, max_pending: 1000000}
+    labels: {ttl: 7d, max_pending: 1000000, max_pending_unknown: 100000}
     ingest: {queue_size: 64, retry_after: 2s, submit_timeout: 10s}
     limits: {max_past: 1d, max_future: 10m}
     drift: {}                             # DriftPolicy fields (thresholds)
@@ -238,7 +238,7 @@ def parse_config(
     check_keys(rec, ("http", "grpc", "max_body_bytes"), "receivers")
     api = _listen(d.get("api"), "api", ApiOptions())
     lab = read_mapping(d.get("labels"), "labels")
-    check_keys(lab, ("ttl", "max_pending"), "labels")
+    check_keys(lab, ("ttl", "max_pending", "max_pending_unknown"), "labels")
     ing = read_mapping(d.get("ingest"), "ingest")
     check_keys(ing, ("queue_size", "retry_after", "submit_timeout", "max_batch_commit"), "ingest")
     windows = _windows(d.get("windows"))
@@ -259,6 +259,9 @@ def parse_config(
                               maximum=3.2e7),
             max_pending=read_int(lab.get("max_pending", 1_000_000), "labels.max_pending",
                                  minimum=1, maximum=1 << 34),
+            max_pending_unknown=read_int(lab.get("max_pending_unknown", 100_000),
+                                         "labels.max_pending_unknown", minimum=0,
+                                         maximum=1 << 34),
         ),
         ingest=IngestOptions(
             queue_size=read_int(ing.get("queue_size", 64), "ingest.queue_size", minimum=1,

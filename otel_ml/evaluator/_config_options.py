@@ -58,10 +58,13 @@ class WindowOptions:
 @dataclass(frozen=True)
 class LabelOptions:
     """Pending predictions / outcomes wait ``ttl`` seconds for their partner; at most
-    ``max_pending`` rows of each are kept (oldest evicted first, and counted)."""
+    ``max_pending`` predictions, ``max_pending`` outcomes per model and
+    ``max_pending_unknown`` outcomes of models not seen otherwise are kept (oldest
+    evicted first, and counted)."""
 
     ttl: float = 7 * 86400.0
     max_pending: int = 1_000_000
+    max_pending_unknown: int = 100_000
 
 
 @dataclass(frozen=True)

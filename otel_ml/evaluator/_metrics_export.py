@@ -82,6 +82,8 @@ class HealthSnapshot:
     window_lag: float = 0.0
     pending_predictions: int = 0
     evaluation_seconds: float = 0.0
+    pending_labels_unknown_model: int = 0  # labels of models without a window (a pool apart)
+    evicted_labels_unknown_model: int = 0
     store_error: str = ""  # why the last store write failed; "" when the last one succeeded
     windows_quarantined: int = 0
 

@@ -292,6 +292,7 @@ class EvaluatorService:
         return max(0.0, now - (oldest + w.size + w.grace))
 
     def health(self) -> HealthSnapshot:
+        stats = self.store.stats()
         with self._lock:
             return HealthSnapshot(
                 points_received=float(self.points_received),
@@ -299,7 +300,9 @@ class EvaluatorService:
                 batches=dict(self.batches),
                 queue_depth=self.queue_depth,
                 window_lag=self.window_lag(),
-                pending_predictions=self.store.stats().pending_predictions,
+                pending_predictions=stats.pending_predictions,
+                pending_labels_unknown_model=stats.pending_outcomes_unknown_model,
+                evicted_labels_unknown_model=stats.evicted_outcomes_unknown_model,
                 evaluation_seconds=self.last_evaluation_seconds,
                 store_error=self.store_error,
                 windows_quarantined=self.store.count_quarantined(),

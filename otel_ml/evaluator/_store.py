@@ -80,9 +80,11 @@ class Store:
         The database file (``":memory:"`` for tests that need no restart).
     windowing
         How point times map to windows.
-    label_ttl, max_pending
+    label_ttl, max_pending, max_pending_unknown
         Pending predictions / outcomes older than ``label_ttl`` seconds are dropped
-        by :meth:`housekeep`; beyond ``max_pending`` rows the oldest are evicted.
+        by :meth:`housekeep`; beyond ``max_pending`` predictions, ``max_pending``
+        outcomes of one model, or ``max_pending_unknown`` outcomes of models without
+        a window, the oldest are evicted (``_store_labels``).
     max_labelled
         At most this many labelled predictions of a window are loaded for its
         performance metrics (a uniform random sample; counts stay exact).
@@ -98,6 +100,7 @@ class Store:
         *,
         label_ttl: float = 7 * 86400.0,
         max_pending: int = 1_000_000,
+        max_pending_unknown: int = 100_000,
         cache_size: int = 20_000,
         max_labelled: int = 200_000,
     ) -> None:
@@ -107,7 +110,11 @@ class Store:
         self.windows = WindowTable(self.db, windowing)
         self.sketches = SketchTable(self.db, self.windows, cache_size=cache_size)
         self.labels = LabelTable(
-            self.db, self.windows, label_ttl=label_ttl, max_pending=max_pending
+            self.db,
+            self.windows,
+            label_ttl=label_ttl,
+            max_pending=max_pending,
+            max_pending_unknown=max_pending_unknown,
         )
         self.streams = StreamTable(self.db)
 
@@ -147,6 +154,11 @@ class Store:
             refused += self.sketches.write_histograms(h for b in new for h in b.histograms)
             refused += self.sketches.write_counters(p for b in new for p in b.counters)
             self.labels.write_predictions([e for b in new for e in b.predictions])
+            self.labels.learn_models(
+                {h.model for b in new for h in b.histograms}
+                | {p.model for b in new for p in b.counters}
+                | {e.model for b in new for e in b.predictions}
+            )
             labels = [None if b is None else self.labels.write_outcomes(b.outcomes) for b in fresh]
             self.streams.write(p for b in batches for p in b.stream_state)
             self.labels.bound_pending()
@@ -235,6 +247,7 @@ class Store:
                 self.labels.expire(old)
                 c.execute("DELETE FROM batches WHERE at < ?", (now - batch_id_ttl,))
                 self.streams.prune(DEFAULT_MAX_STREAMS)  # restarted apps leave old streams
+                self.labels.resync()  # models may have lost their last window
             self.sketches.drop_cache()  # deleted sketches may be cached
 
     def set_meta(self, key: str, value: str) -> None:

@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS outcomes (
   model TEXT, id TEXT, actual_label TEXT, actual_value REAL, t REAL NOT NULL,
   PRIMARY KEY (model, id));
 CREATE INDEX IF NOT EXISTS outcomes_t ON outcomes(t);
+CREATE INDEX IF NOT EXISTS outcomes_model_t ON outcomes(model, t);
 CREATE TABLE IF NOT EXISTS joined (
   model TEXT, id TEXT, version TEXT, start REAL, score REAL, label TEXT,
   actual_label TEXT, actual_value REAL, delay REAL, u REAL NOT NULL, PRIMARY KEY (model, id));

@@ -1,7 +1,12 @@
 """Store part: the label join.
 
 Pending predictions wait for their label and labels for their prediction (labels may
-come first), each with a TTL and a size bound (oldest evicted first, and counted). A
+come first), each with a TTL and a size bound (oldest evicted first, and counted):
+at most ``max_pending`` predictions in all, and at most ``max_pending`` labels *per
+model*, so that one client's labels cannot push out another model's. Labels for a
+model the evaluator has no window of (no point or prediction of it seen within the
+retention) wait in a pool of their own, bounded by ``max_pending_unknown`` and
+counted apart; they never evict a known model's labels. A
 prediction meeting its outcome becomes a ``joined`` row keyed by the window of the
 *prediction* time, with a uniform random ``u`` that bounds what a window loads.
 
@@ -57,6 +62,9 @@ class LabelStats:
     evicted_predictions: int
     evicted_outcomes: int
     duplicate_prediction_ids: int
+    #: Of ``pending_outcomes``/``evicted_outcomes``: labels of models without a window.
+    pending_outcomes_unknown_model: int = 0
+    evicted_outcomes_unknown_model: int = 0
 
 
 class LabelTable:
@@ -68,23 +76,35 @@ class LabelTable:
         The database.
     windows
         Where the per-window prediction counts and trace ids go.
-    label_ttl, max_pending
+    label_ttl, max_pending, max_pending_unknown
         Pending rows older than ``label_ttl`` seconds are dropped by
-        :meth:`expire_pending`; beyond ``max_pending`` rows the oldest are evicted.
+        :meth:`expire_pending`; beyond ``max_pending`` predictions, ``max_pending``
+        labels of one model or ``max_pending_unknown`` labels of unknown models, the
+        oldest are evicted.
     """
 
     def __init__(
-        self, db: Database, windows: WindowTable, *, label_ttl: float, max_pending: int
+        self,
+        db: Database,
+        windows: WindowTable,
+        *,
+        label_ttl: float,
+        max_pending: int,
+        max_pending_unknown: int = 100_000,
     ) -> None:
         self.db = db
         self.windows = windows
         self.label_ttl = label_ttl
         self.max_pending = max_pending
+        self.max_pending_unknown = max_pending_unknown
         self._rng = random.Random()
         self._pending_p = 0
-        self._pending_o = 0
+        self._known: set[str] = set()  # models with a window
+        self._pending_o: dict[str, int] = {}  # pending labels of each known model
+        self._pending_unknown = 0  # pending labels of the other models, together
         self._evicted_p = 0
         self._evicted_o = 0
+        self._evicted_unknown = 0
         self._dup_ids = 0
         self.tasks = TaskTable(db)
         self.resync()
@@ -93,14 +113,41 @@ class LabelTable:
 
     def stats(self) -> LabelStats:
         return LabelStats(
-            self._pending_p, self._pending_o, self._evicted_p, self._evicted_o, self._dup_ids
+            pending_predictions=self._pending_p,
+            pending_outcomes=sum(self._pending_o.values()) + self._pending_unknown,
+            evicted_predictions=self._evicted_p,
+            evicted_outcomes=self._evicted_o,
+            duplicate_prediction_ids=self._dup_ids,
+            pending_outcomes_unknown_model=self._pending_unknown,
+            evicted_outcomes_unknown_model=self._evicted_unknown,
         )
 
     def resync(self) -> None:
-        """Read the pending counts back from the tables."""
+        """Read the pending counts (and which models are known) back from the tables."""
         with self.db.lock:
             self._pending_p = self.db.scalar("SELECT COUNT(*) FROM predictions")
-            self._pending_o = self.db.scalar("SELECT COUNT(*) FROM outcomes")
+            self._known = {r[0] for r in self.db.fetchall("SELECT DISTINCT model FROM windows")}
+            counts = self.db.fetchall("SELECT model, COUNT(*) FROM outcomes GROUP BY model")
+        self._pending_o = {m: n for m, n in counts if m in self._known}
+        self._pending_unknown = sum(n for m, n in counts if m not in self._known)
+
+    def learn_models(self, models: set[str]) -> None:
+        """Models that may have got their first window in this transaction: their waiting
+        labels move from the unknown-model pool to their own."""
+        for m in models - self._known:
+            if self.db.fetchone("SELECT 1 FROM windows WHERE model=? LIMIT 1", (m,)) is None:
+                continue
+            self._known.add(m)
+            n = self.db.scalar("SELECT COUNT(*) FROM outcomes WHERE model=?", (m,))
+            if n:
+                self._pending_unknown -= n
+                self._pending_o[m] = n
+
+    def _add_outcome(self, model: str, n: int) -> None:
+        if model in self._known:
+            self._pending_o[model] = self._pending_o.get(model, 0) + n
+        else:
+            self._pending_unknown += n
 
     # ---- a TransactionListener of the database -----------------------------------------
     def committed(self) -> None:
@@ -112,6 +159,7 @@ class LabelTable:
         failure left them in)."""
         self._evicted_p = self._committed.evicted_predictions
         self._evicted_o = self._committed.evicted_outcomes
+        self._evicted_unknown = self._committed.evicted_outcomes_unknown_model
         self._dup_ids = self._committed.duplicate_prediction_ids
         self.resync()
 
@@ -206,7 +254,7 @@ class LabelTable:
                         (e.model, pid, a_label, a_value, t),
                     )
                     if cur.rowcount:
-                        self._pending_o += 1
+                        self._add_outcome(e.model, 1)
                     else:
                         self._dup_ids += 1
         return LabelsWritten(rejected=tuple(Rejection(r, n) for r, n in sorted(rejected.items())))
@@ -238,11 +286,11 @@ class LabelTable:
         db.execute("DELETE FROM predictions WHERE model=? AND id=?", (model, pid))
         self._pending_p -= 1
         if db.execute("DELETE FROM outcomes WHERE model=? AND id=?", (model, pid)).rowcount:
-            self._pending_o -= 1
+            self._add_outcome(model, -1)
         self.windows.touch([(model, version, start)])
 
     def bound_pending(self) -> None:
-        """Evict the oldest pending rows beyond ``max_pending`` (counted)."""
+        """Evict the oldest pending rows beyond the bounds (counted)."""
         db = self.db
         if self._pending_p > self.max_pending:
             n = self._pending_p - self.max_pending
@@ -253,26 +301,36 @@ class LabelTable:
             )
             self._pending_p -= n
             self._evicted_p += n
-        if self._pending_o > self.max_pending:
-            n = self._pending_o - self.max_pending
+        for model, count in list(self._pending_o.items()):
+            if count > self.max_pending:
+                n = count - self.max_pending
+                db.execute(
+                    "DELETE FROM outcomes WHERE rowid IN (SELECT rowid FROM outcomes "
+                    "WHERE model=? ORDER BY t LIMIT ?)",
+                    (model, n),
+                )
+                self._pending_o[model] = self.max_pending
+                self._evicted_o += n
+        if self._pending_unknown > self.max_pending_unknown:
+            n = self._pending_unknown - self.max_pending_unknown
             db.execute(
-                "DELETE FROM outcomes WHERE rowid IN "
-                "(SELECT rowid FROM outcomes ORDER BY t LIMIT ?)",
+                "DELETE FROM outcomes WHERE rowid IN (SELECT o.rowid FROM outcomes o WHERE "
+                "NOT EXISTS (SELECT 1 FROM windows w WHERE w.model=o.model) ORDER BY o.t LIMIT ?)",
                 (n,),
             )
-            self._pending_o -= n
+            self._pending_unknown -= n
             self._evicted_o += n
+            self._evicted_unknown += n
 
     def expire_pending(self, now: float) -> None:
-        """Drop pending predictions and outcomes older than ``label_ttl`` (counted as evicted)."""
+        """Drop pending predictions and outcomes older than ``label_ttl`` (counted as
+        evicted); the caller then calls :meth:`resync` (models may have lost their windows)."""
         cut = now - self.label_ttl
         db = self.db
         n = db.execute("DELETE FROM predictions WHERE t < ?", (cut,)).rowcount
         self._pending_p -= n
         self._evicted_p += n
-        n = db.execute("DELETE FROM outcomes WHERE t < ?", (cut,)).rowcount
-        self._pending_o -= n
-        self._evicted_o += n
+        self._evicted_o += db.execute("DELETE FROM outcomes WHERE t < ?", (cut,)).rowcount
 
     def expire(self, before: float) -> None:
         """Forget the joined rows of windows that started before ``before``."""

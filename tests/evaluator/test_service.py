@@ -257,6 +257,7 @@ def test_labels_the_store_refuses_are_reported_in_the_partial_success(parts) -> 
 
     first = receiver.export(Signal.LOGS, outcomes(1.5, 2.5), json=False)
     assert (first.outcome, first.rejected, first.message) == (Outcome.ACCEPTED, 0, "")
+    assert svc.health().pending_labels_unknown_model == 2  # "m" has sent nothing else yet
     res = receiver.export(Signal.LOGS, outcomes(3.5, "x", 1e308), json=False)
     assert (res.outcome, res.rejected) == (Outcome.ACCEPTED, 2)
     assert res.message == (

@@ -249,3 +249,43 @@ def test_declared_task_reads_integers_as_classes_and_refuses_other_numbers(
     # predictions with class labels fix classification for a model that declares nothing
     st.write([batch(prediction("n", ["x"], 10, labels=["yes"]))])
     assert _reasons(st.write([batch(outcome("n", ["x"], [2.5], 20))])) != {}
+
+
+def test_a_label_flood_for_made_up_models_keeps_a_real_models_early_labels(
+    tmp_path: Path,
+) -> None:
+    """Issue 16 item 17 scaled down 100x: 12,000 labels for made-up models (one name, then
+    3,000 names) against a real model's 1,000 labels waiting for their predictions."""
+    st = _store(tmp_path, max_pending=2_000, max_pending_unknown=500)
+    st.write([batch(counter("real", sc.METRIC_PREDICT_CALLS, 1, 5))])  # the model exists
+    early = [f"r{i}" for i in range(1_000)]
+    st.write([batch(outcome("real", early, [float(i) for i in range(1_000)], 10))])
+    for k in range(12):
+        ids = [f"f{k}-{i}" for i in range(1_000)]
+        st.write([batch(outcome("made-up", ids, [1.0] * 1_000, 11 + k))])
+    for k in range(12):
+        models = [f"fake{k}-{i}" for i in range(250)]
+        st.write([batch(*(outcome(m, ["x", "y", "z", "w"], [1.0] * 4, 30 + k) for m in models))])
+    s = st.stats()
+    assert s.pending_outcomes == 1_000 + 500 == st.count("outcomes")
+    assert (s.pending_outcomes_unknown_model, s.evicted_outcomes_unknown_model) == (500, 23_500)
+    st.write([batch(prediction("real", early, 12, scores=[0.0] * 1_000))])
+    assert st.load_window(WindowKey("real", "1", 0.0, 60.0)).labelled.n_total == 1_000
+    # a real model's own flood is bounded per model (its oldest labels go first)
+    st.write([batch(outcome("real", [f"n{i}" for i in range(2_500)], [1.0] * 2_500, 50))])
+    assert st.stats().pending_outcomes == 2_000 + 500
+
+
+def test_labels_of_a_model_wait_apart_until_the_model_is_seen(tmp_path: Path) -> None:
+    st = _store(tmp_path, max_pending_unknown=3)
+    st.write([batch(outcome("late", ["a", "b"], [1.0, 2.0], 10))])
+    assert st.stats().pending_outcomes_unknown_model == 2
+    st.write([batch(prediction("late", ["a"], 11, scores=[1.5]))])  # joins "a"; "b" moves
+    s = st.stats()
+    assert (s.pending_outcomes, s.pending_outcomes_unknown_model) == (1, 0)
+    st.write([batch(outcome("other", ["a", "b", "c", "d"], [1.0] * 4, 12))])
+    s = st.stats()
+    assert (s.pending_outcomes, s.pending_outcomes_unknown_model) == (4, 3)
+    st.close()
+    s = _store(tmp_path, max_pending_unknown=3).stats()  # the pools are read back
+    assert (s.pending_outcomes, s.pending_outcomes_unknown_model) == (4, 3)
