@@ -8,12 +8,16 @@ as a number (``1``, ``-2.5e3``, ``inf``, ``nan``); cells that are empty or one o
 ``categorical`` are kept as text whatever they hold (zip codes, ids: ``00501``
 stays ``00501``). In text columns an integral decimal such as ``3.0`` is spelled
 ``3``, the way :class:`~otel_ml.stats.CategoricalSketch` spells the float 3.0.
+A column whose every non-missing cell is an ISO 8601 date or date and time
+(``2020-01-31``, ``2020-01-31T08:15:00``, ``... 08:15:00+02:00``, ``...Z``) is a
+``datetime64[us]`` column in UTC (naive times read as UTC): the sketch layer's
+rule then skips it, or compares it as seconds since the epoch (``--datetimes``).
 
 CSV: UTF-8 (a BOM is fine) or the ``encoding`` given, the delimiter guessed among
 ``, ; tab |`` (tab for ``.tsv``), standard quoting, a header line, ``.gz`` decompressed on the fly.
 Parquet needs ``pyarrow`` (the ``arrow`` extra); integer, float and decimal columns
-are numeric, strings and booleans text, other types are skipped and listed in
-:attr:`Table.skipped`.
+are numeric, strings and booleans text, timestamps and dates ``datetime64[us]``
+(UTC), other types are skipped and listed in :attr:`Table.skipped`.
 
 Every problem -- a missing file, a ragged line, a duplicated column name, bytes
 that are not text -- raises :class:`DataFileError` with a one-line message naming
@@ -32,6 +36,7 @@ the file and, where it helps, the line.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gzip
 import io
 import itertools
@@ -53,6 +58,10 @@ MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a", "?"}
 _CHUNK_ROWS = 50_000
 _INTEGRAL = re.compile(r"^\s*([+-]?\d+)\.0*\s*$")
 _SNIFF_BYTES = 64 * 1024
+_ISO_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?(?:Z|[+-]\d{2}:?\d{2})?$"
+)
+_NAT = np.datetime64("NaT", "us")
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(done, total)`` while reading (bytes or rows)."""
@@ -138,13 +147,38 @@ def _number_text(v: float) -> str | None:
     return str(int(v)) if v.is_integer() and abs(v) < 2**63 else repr(v)
 
 
+def _iso_datetimes(cells: tuple[str, ...]) -> npt.NDArray[np.datetime64] | None:
+    """``cells`` as UTC ``datetime64[us]`` (missing -> NaT), or ``None`` if one is not an
+    ISO 8601 date or date and time."""
+    out = np.empty(len(cells), dtype="datetime64[us]")
+    for i, cell in enumerate(cells):
+        text = cell.strip()
+        if text.lower() in MISSING_TOKENS:
+            out[i] = _NAT
+            continue
+        if not _ISO_DATETIME.match(text):
+            return None
+        try:
+            value = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] == "Z" else text)
+        except ValueError:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        out[i] = np.datetime64(value, "us")
+    return out
+
+
 class _ColumnBuilder:
-    """Accumulates one column chunk by chunk, numeric until a cell says otherwise."""
+    """Accumulates one column chunk by chunk: numeric until a cell says otherwise, then
+    dates and times (when the first chunks were) until a cell says otherwise, then text."""
 
     def __init__(self, name: str, as_text: bool) -> None:
         self.name = name
         self.numeric = not as_text
+        self.dating = False
         self.floats: list[npt.NDArray[np.float64]] = []
+        self.dates: list[npt.NDArray[np.datetime64]] = []
+        self.date_cells: list[tuple[str, ...]] = []
         self.texts: list[list[str | None]] = []
         self.first_bad: tuple[int, str] | None = None
 
@@ -154,14 +188,29 @@ class _ColumnBuilder:
             if parsed is not None:
                 self.floats.append(parsed)
                 return
-            # Turned out to be text: respell what was read as numbers.
+            # Not numbers: dates (if nothing was read as a number yet) or text.
             self.numeric = False
+            self.dating = not self.floats
             self.texts = [[_number_text(v) for v in chunk.tolist()] for chunk in self.floats]
             self.floats = []
+        if self.dating:
+            parsed_dates = _iso_datetimes(cells)
+            if parsed_dates is not None:
+                self.dates.append(parsed_dates)
+                self.date_cells.append(cells)
+                return
+            # Turned out to be text: keep the cells read as dates as they were written.
+            self.dating = False
+            self.texts = [self._text(chunk) for chunk in self.date_cells]
+            self.dates, self.date_cells = [], []
+        self.texts.append(self._text(cells))
+
+    @staticmethod
+    def _text(cells: tuple[str, ...]) -> list[str | None]:
         texts = [None if c.strip().lower() in MISSING_TOKENS else c for c in cells]
         # Spell "3.0" as "3", as CategoricalSketch spells the float 3.0 and as earlier
         # chunks are respelled, so a column reads the same whichever way it became text.
-        self.texts.append([_integral(t) for t in texts])
+        return [_integral(t) for t in texts]
 
     def _parse(self, cells: tuple[str, ...], lines: list[int]) -> npt.NDArray[np.float64] | None:
         try:
@@ -181,10 +230,11 @@ class _ColumnBuilder:
             return None
 
     def build(self) -> Column:
+        if self.dating:
+            values: npt.NDArray[Any] = np.concatenate(self.dates)
+            return Column(self.name, values, False, self.first_bad)
         if self.numeric:
-            values: npt.NDArray[Any] = (
-                np.concatenate(self.floats) if self.floats else np.zeros(0, dtype=np.float64)
-            )
+            values = np.concatenate(self.floats) if self.floats else np.zeros(0, dtype=np.float64)
         else:
             values = np.empty(sum(len(t) for t in self.texts), dtype=object)
             values[:] = [v for chunk in self.texts for v in chunk]

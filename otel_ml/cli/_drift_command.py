@@ -149,7 +149,9 @@ def _run(args: argparse.Namespace) -> int:
     current = Profile.from_data(cols, feature_types=kinds, predictions=preds)
     # Columns the profile does not know are listed as extra, never compared.
     extra = tuple(
-        n for n in table.available if n not in reference.features and n != args.prediction
+        n
+        for n in table.available
+        if n not in reference.features and n not in reference.skipped and n != args.prediction
     )
     report = compare(reference, current, policy=policy)
     if extra and not report.extra_features:

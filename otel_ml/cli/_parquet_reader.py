@@ -1,9 +1,10 @@
 """Reading Parquet files for the command line (pyarrow, the ``arrow`` extra).
 
 Integer, float and decimal columns are numeric (nulls become NaN), string,
-dictionary and boolean columns are text (``None`` for nulls), other types are
-skipped and listed in :attr:`~otel_ml.cli._data_files.Table.skipped`. Columns
-named in ``categorical`` are text whatever their type.
+dictionary and boolean columns are text (``None`` for nulls), timestamp and date
+columns ``datetime64[us]`` in UTC (nulls become NaT), other types are skipped and
+listed in :attr:`~otel_ml.cli._data_files.Table.skipped`. Columns named in
+``categorical`` are text whatever their type.
 """
 
 from __future__ import annotations
@@ -60,10 +61,14 @@ def read_parquet(
             t = t.value_type
         numeric = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
         numeric_type[f.name] = numeric
+        is_time = pa.types.is_timestamp(t) or pa.types.is_date(t)
         if numeric and f.name not in categorical:
             kinds[f.name] = "numeric"
+        elif is_time and f.name not in categorical:
+            kinds[f.name] = "datetime"
         elif (
             numeric
+            or is_time
             or pa.types.is_string(t)
             or pa.types.is_large_string(t)
             or pa.types.is_boolean(t)
@@ -82,6 +87,10 @@ def read_parquet(
                 if kinds[name] == "numeric":
                     arr = pc.fill_null(pc.cast(col, pa.float64()), float("nan"))
                     parts[name].append(np.asarray(arr.to_numpy(zero_copy_only=False)))
+                elif kinds[name] == "datetime":  # UTC instants; nulls become NaT
+                    stamps = pc.cast(col, pa.timestamp("us", tz=getattr(col.type, "tz", None)))
+                    us = stamps.to_numpy(zero_copy_only=False).astype("datetime64[us]")
+                    parts[name].append(np.asarray(us))
                 else:
                     out = np.empty(len(col), dtype=object)
                     texts = [None if v is None else str(v) for v in col.to_pylist()]
@@ -94,7 +103,7 @@ def read_parquet(
         raise DataFileError(f"{source}: cannot read Parquet data ({exc})") from exc
     cols = []
     for name, kind in kinds.items():
-        dtype: Any = np.float64 if kind == "numeric" else object
+        dtype: Any = {"numeric": np.float64, "datetime": "datetime64[us]"}.get(kind, object)
         values = np.concatenate(parts[name]) if parts[name] else np.zeros(0, dtype=dtype)
         cols.append(Column(name, values, kind == "numeric"))
     return Table(source, tuple(cols), done, tuple(skipped), tuple(schema.names))

@@ -11,6 +11,7 @@ from otel_ml._progress import reading_progress
 from otel_ml.cli._data_files import DataFileError, Table, read_table
 from otel_ml.report import format_number
 from otel_ml.report._text_table import format_table
+from otel_ml.sketch import DATETIMES
 
 __all__ = ["add_parser", "column_list", "numeric_or_fail"]
 
@@ -57,6 +58,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--prediction", metavar="COL", help="column holding the model's output (not a feature)"
     )
+    p.add_argument(
+        "--datetimes",
+        choices=DATETIMES,
+        default="skip",
+        help="datetime columns (ISO 8601 text, Parquet timestamps and dates): skip them "
+        "(default, with a note) or profile them as seconds since the epoch",
+    )
     add_progress_arguments(p)
     p.set_defaults(handler=_run)
 
@@ -64,7 +72,7 @@ def add_parser(sub: Any) -> None:
 def numeric_or_fail(table: Table, name: str, why: str) -> None:
     """Raise a one-line error when column ``name`` of ``table`` holds a non-number."""
     col = table.column(name)
-    if col.numeric:
+    if col.numeric or col.values.dtype.kind == "M":  # dates compare as seconds since the epoch
         return
     where = f"line {col.first_non_numeric[0]}: " if col.first_non_numeric else ""
     value = f" {col.first_non_numeric[1]!r}" if col.first_non_numeric else " text"
@@ -113,7 +121,10 @@ def _run(args: argparse.Namespace) -> int:
         predictions=table.column(args.prediction).values if args.prediction else None,
         labels=table.column(args.label).values if args.label else None,
         feature_types=kinds,
+        datetimes=args.datetimes,
     )
+    for name, why in profile.skipped.items():
+        print(f"otel-ml profile: skipped column {name!r}: {why}", file=sys.stderr)
     profile.save(args.output)
     rows = []
     for f in profile.features.values():

@@ -14,6 +14,12 @@ Data-quality issues (``ml.data_quality.issues``, counted per value):
   row, with its name), an input column the reference does not know, a value
   of the wrong type, or rows that cannot be read as a table (no feature name).
 
+A column's kind is the reference's, or else the sketch layer's rule
+(:func:`otel_ml.sketch._columns.infer_kind`, as in a profile and the CLI).
+Datetime columns are skipped unless the reference holds them as numeric (a
+profile built with ``datetimes="epoch_seconds"``): then they are captured as
+seconds since the epoch, like the reference.
+
 Examples
 --------
 >>> import numpy as np
@@ -42,6 +48,7 @@ from otel_ml.instrumentation._options import MonitorOptions
 from otel_ml.instrumentation._window import ModelWindow
 from otel_ml.sketch import CategoricalSketch, FeatureKind, FeatureProfile, NumericSketch, Profile
 from otel_ml.sketch._categorical import _as_strings, _missing_mask
+from otel_ml.sketch._columns import infer_kind, numeric_values
 
 __all__ = ["ReferenceLike", "capture", "reference_names"]
 
@@ -63,20 +70,6 @@ def reference_names(reference: ReferenceLike | None) -> tuple[str, ...] | None:
     return None if reference is None else tuple(reference.features)
 
 
-def _is_numeric(col: _Array, ref: FeatureProfile | None) -> bool:
-    if ref is not None:
-        return ref.kind is FeatureKind.NUMERIC
-    kind = col.dtype.kind
-    if kind in "fiu":
-        return True
-    if kind == "O":
-        for v in col[:64]:
-            if v is None or (isinstance(v, float) and v != v):
-                continue
-            return isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))
-    return False
-
-
 def _strings(col: _Array) -> tuple[_Array, int]:
     """Category strings of the non-missing values, and the number of missing ones."""
     if col.dtype.kind not in "UOfiub":
@@ -94,17 +87,14 @@ def _strings(col: _Array) -> tuple[_Array, int]:
     return s, n_miss
 
 
-def _numeric(
-    name: str, col: _Array, ref: FeatureProfile | None, w: ModelWindow, n_rows: int
-) -> None:
+def _numeric(name: str, col: _Array, ref: FeatureProfile | None, w: ModelWindow) -> None:
     if col.dtype.kind in "fiub":
         x = col.astype(np.float64, copy=False)
     else:
-        try:
-            x = np.asarray(col, dtype=np.float64)
-        except (TypeError, ValueError):
-            w.quality[(name, semconv.QUALITY_SCHEMA_MISMATCH)] += n_rows  # wrong type
-            return
+        x, wrong_type = numeric_values(col)
+        if wrong_type is not None:
+            w.quality[(name, semconv.QUALITY_SCHEMA_MISMATCH)] += int(np.count_nonzero(wrong_type))
+            x = x[~wrong_type]
     sketch = NumericSketch()
     sketch.update(x)
     w.numeric[name] = sketch
@@ -154,15 +144,19 @@ def capture(table: Table, options: MonitorOptions, reference: ReferenceLike | No
             continue
         ref = refs.get(name)
         if reference is not None and ref is None:
-            w.quality[("", semconv.QUALITY_SCHEMA_MISMATCH)] += n  # a column the reference lacks
+            if name not in reference.skipped:  # a column the reference lacks
+                w.quality[("", semconv.QUALITY_SCHEMA_MISMATCH)] += n
             continue
+        col = col.reshape(-1) if col.ndim != 1 else col
+        kind = ref.kind if ref is not None else infer_kind(col)
+        if kind is FeatureKind.DATETIME:
+            continue  # not a feature without a reference that converts it
         seen += 1
         if seen > options.max_features:
             w.quality[("", semconv.QUALITY_SCHEMA_MISMATCH)] += n
             continue
-        col = col.reshape(-1) if col.ndim != 1 else col
-        if _is_numeric(col, ref):
-            _numeric(name, col, ref, w, n)
+        if kind is FeatureKind.NUMERIC:
+            _numeric(name, col, ref, w)
         else:
             _categorical(name, col, ref, w, options.max_categories)
     if reference is not None and not table.unreadable_rows:

@@ -11,7 +11,7 @@ model service pays for nothing it does not use.
 """
 
 from otel_ml.sketch._categorical import DEFAULT_MAX_CATEGORIES, CategoricalSketch
-from otel_ml.sketch._columns import FeatureKind
+from otel_ml.sketch._columns import DATETIMES, FeatureKind
 from otel_ml.sketch._numeric import (
     DEFAULT_MAX_SIZE,
     MAX_SCALE,
@@ -40,6 +40,7 @@ from otel_ml.sketch._profile import (
 )
 
 __all__ = [
+    "DATETIMES",
     "DEFAULT_MAX_CATEGORIES",
     "DEFAULT_MAX_SIZE",
     "MAX_POINT_BUCKETS",

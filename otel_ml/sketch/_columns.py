@@ -3,14 +3,30 @@
 Accepted inputs: a 2-D (or 1-D) numpy array, a numpy structured array, a pandas
 ``DataFrame``, a mapping of column name to column, and a list of dicts (rows).
 
-Type rule
----------
+Type rule (:func:`infer_kind`: the profile, the SDK's capture and the CLI all use it)
+----------------------------------------------------------------------------------
 A column is **numeric** when its dtype is integer or float, or when it is an
 object column whose non-missing values are all real numbers (``bool`` excluded).
-Everything else -- strings, booleans, pandas ``category`` columns, mixed
-columns -- is **categorical**. Cardinality is never looked at: a float column
-holding only ``0.0``, ``0.5`` and ``1.0`` stays numeric, and so does an integer
-code column. Override per column with ``feature_types={"zip_code": "categorical"}``.
+It is **datetime** when its dtype is ``datetime64`` (pandas' tz-aware columns
+included) or it is an object column of ``datetime`` / ``date`` / ``numpy.datetime64``
+values. Everything else -- strings, booleans, pandas ``category`` columns, mixed
+columns such as ``[1.0, "x", None]`` -- is **categorical**. The dtype decides; an
+object column is judged on at most :data:`KIND_SAMPLE` of its values, evenly
+spaced (never a loop over every value on the hot path), and a value of another
+type outside that sample is counted where the column is read (the SDK counts it
+as ``schema_mismatch``, a profile names it). Cardinality is never looked at: a
+float column holding only ``0.0``, ``0.5`` and ``1.0`` stays numeric, and so does
+an integer code column. Override per column with
+``feature_types={"zip_code": "categorical"}``.
+
+Datetime columns are not features by default: a profile skips them and says so
+(:attr:`Profile.skipped <otel_ml.sketch.Profile.skipped>`, the ``skipped`` key of
+its JSON, the CLI's stderr). With ``datetimes="epoch_seconds"`` they are numeric
+features holding seconds since 1970-01-01 UTC (naive values read as UTC), so a
+shift of the dates is a shift of a numeric distribution. The SDK follows its
+reference: a datetime column the reference holds as numeric is converted the same
+way; otherwise it is skipped. (Seconds since the epoch of *event* times move with
+the clock and drift by construction, which is why skipping is the default.)
 
 Examples
 --------
@@ -21,25 +37,47 @@ Examples
 
 from __future__ import annotations
 
+import datetime as dt
 import numbers
 import sys
 from collections.abc import Mapping, Sequence
 from enum import Enum
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from otel_ml._errors import ConfigurationError
 
-__all__ = ["FeatureKind", "as_numeric", "columns_of", "infer_kind", "parse_kind"]
+__all__ = [
+    "DATETIMES",
+    "KIND_SAMPLE",
+    "FeatureKind",
+    "as_numeric",
+    "columns_of",
+    "infer_kind",
+    "numeric_values",
+    "parse_datetimes",
+    "parse_kind",
+]
+
+#: Largest number of values of an object column :func:`infer_kind` looks at.
+KIND_SAMPLE: Final = 1024
+#: What to do with datetime columns: leave them out (default), or compare them as
+#: seconds since the epoch.
+DATETIMES: Final = ("skip", "epoch_seconds")
 
 
 class FeatureKind(str, Enum):
-    """How a feature is sketched and compared."""
+    """How a column is sketched and compared.
+
+    ``DATETIME`` describes a column, never a profiled feature: a datetime column is
+    skipped or becomes a ``NUMERIC`` feature (seconds since the epoch).
+    """
 
     NUMERIC = "numeric"
     CATEGORICAL = "categorical"
+    DATETIME = "datetime"
 
 
 Column = npt.NDArray[Any]
@@ -54,6 +92,8 @@ def _pandas_column(series: Any) -> Column:
     import pandas as pd  # only reached when pandas is imported
 
     dtype = series.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return np.asarray(series.dt.tz_convert(None).to_numpy())  # UTC datetime64, NaT kept
     if isinstance(dtype, pd.CategoricalDtype):
         # Declared categorical: keep it so even when the categories are numbers.
         out = np.empty(len(series), dtype=object)
@@ -117,8 +157,26 @@ def _is_number(v: object) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
 
 
+def _is_datetime(v: object) -> bool:
+    return isinstance(v, (dt.date, np.datetime64))  # datetime and pandas Timestamp included
+
+
 def _is_missing(v: object) -> bool:
-    return v is None or (isinstance(v, float) and v != v)
+    """None, float NaN, NaT and pandas' NA (unequal to itself, or of ambiguous truth)."""
+    if v is None:
+        return True
+    try:
+        return bool(v != v)
+    except (TypeError, ValueError):
+        return True
+
+
+def _sample(values: Column) -> list[Any]:
+    """At most :data:`KIND_SAMPLE` values of ``values``, evenly spaced, first and last in."""
+    if values.size <= KIND_SAMPLE:
+        return list(values.tolist())
+    at = np.linspace(0, values.size - 1, KIND_SAMPLE).astype(np.intp)
+    return list(values[at].tolist())
 
 
 def infer_kind(values: Column) -> FeatureKind:
@@ -128,15 +186,95 @@ def infer_kind(values: Column) -> FeatureKind:
     'numeric'
     >>> infer_kind(np.array([True, False])).value
     'categorical'
+    >>> infer_kind(np.array([1.0, "x", None], dtype=object)).value
+    'categorical'
+    >>> infer_kind(np.array(["2020-01-01", "NaT"], dtype="datetime64[s]")).value
+    'datetime'
     """
     kind = values.dtype.kind
     if kind in "iuf":
         return FeatureKind.NUMERIC
+    if kind == "M":
+        return FeatureKind.DATETIME
     if kind == "O":
-        present = [v for v in values.tolist() if not _is_missing(v)]
+        present = [v for v in _sample(values) if not _is_missing(v)]
         if present and all(_is_number(v) for v in present):
             return FeatureKind.NUMERIC
+        if present and all(_is_datetime(v) for v in present):
+            return FeatureKind.DATETIME
     return FeatureKind.CATEGORICAL
+
+
+def parse_datetimes(value: str) -> str:
+    """Check a ``datetimes`` option (one of :data:`DATETIMES`)."""
+    if value not in DATETIMES:
+        raise ConfigurationError(
+            f"datetimes: {value!r} is not a choice; use {' or '.join(map(repr, DATETIMES))}"
+        )
+    return value
+
+
+_EPOCH = np.datetime64(0, "us")
+_UTC = dt.timezone.utc
+_NONE = np.array(None, dtype=object)
+
+
+def _epoch_seconds(v: object) -> float:
+    """Seconds since 1970-01-01 UTC of one date or time value (naive read as UTC)."""
+    if isinstance(v, np.datetime64):
+        return float((v.astype("datetime64[us]") - _EPOCH) / np.timedelta64(1, "s"))
+    if isinstance(v, dt.datetime):
+        return (v if v.tzinfo is not None else v.replace(tzinfo=_UTC)).timestamp()
+    if isinstance(v, dt.date):
+        return dt.datetime(v.year, v.month, v.day, tzinfo=_UTC).timestamp()
+    raise TypeError(type(v).__name__)
+
+
+def numeric_values(values: Column) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_] | None]:
+    """``values`` as float64 (missing -> NaN; dates and times -> seconds since the epoch),
+    and a mask of the values that are not numbers (``None`` when there are none; those
+    positions hold NaN).
+
+    Vectorized for numeric and ``datetime64`` dtypes and for object columns of numbers;
+    a value-by-value pass runs only when that fails (dates, or values of another type).
+
+    >>> x, bad = numeric_values(np.array([1, None, "2.5", "x", True], dtype=object))
+    >>> x.tolist(), bad.tolist()
+    ([1.0, nan, 2.5, nan, nan], [False, False, False, True, True])
+    """
+    kind = values.dtype.kind
+    if kind in "iufb":
+        return values.astype(np.float64), None
+    if kind == "M":
+        out = ((values.astype("datetime64[us]") - _EPOCH) / np.timedelta64(1, "s")).astype(
+            np.float64
+        )
+        return out, None
+    obj = values.astype(object, copy=False)
+    try:
+        if kind != "O":
+            return values.astype(np.float64), None
+        miss = np.equal(obj, _NONE)
+        x = (np.where(miss, np.nan, obj) if miss.any() else obj).astype(np.float64)
+        if not any(isinstance(v, (bool, np.bool_)) for v in _sample(obj)):
+            return x, None
+    except (TypeError, ValueError, OverflowError):
+        pass
+    out = np.full(obj.size, np.nan)
+    bad = np.zeros(obj.size, dtype=bool)
+    for i, v in enumerate(obj.tolist()):
+        if _is_missing(v):
+            continue
+        if _is_number(v):
+            out[i] = float(v)
+            continue
+        try:
+            if isinstance(v, (bool, np.bool_)):
+                raise TypeError("bool")
+            out[i] = _epoch_seconds(v) if _is_datetime(v) else float(v)
+        except (TypeError, ValueError, OverflowError):
+            bad[i] = True
+    return out, (bad if bad.any() else None)
 
 
 def parse_kind(name: str, kind: str | FeatureKind) -> FeatureKind:
@@ -146,26 +284,19 @@ def parse_kind(name: str, kind: str | FeatureKind) -> FeatureKind:
     except ValueError:
         raise ConfigurationError(
             f"feature_types[{name!r}]: {kind!r} is not a feature kind; "
-            f"use 'numeric' or 'categorical'"
+            f"use 'numeric', 'categorical' or 'datetime'"
         ) from None
 
 
 def as_numeric(name: str, values: Column) -> npt.NDArray[np.float64]:
-    """``values`` as float64 (``None`` becomes NaN); raises naming the first bad value."""
-    if values.dtype.kind in "iufb":
-        return values.astype(np.float64)
-    out = np.empty(values.size, dtype=np.float64)
-    for i, v in enumerate(values.tolist()):
-        if _is_missing(v):
-            out[i] = np.nan
-            continue
-        try:
-            if isinstance(v, (bool, np.bool_)):
-                raise TypeError
-            out[i] = float(v)
-        except (TypeError, ValueError):
-            raise ConfigurationError(
-                f"column {name!r}: value {v!r} (row {i}) is not a number; declare the column "
-                f"categorical with feature_types={{{name!r}: 'categorical'}} or clean it"
-            ) from None
-    return out
+    """``values`` as float64 (see :func:`numeric_values`); raises naming the first value
+    that is not a number."""
+    out, bad = numeric_values(values)
+    if bad is None:
+        return out
+    i = int(np.argmax(bad))
+    v = values.ravel()[i]
+    raise ConfigurationError(
+        f"column {name!r}: value {v!r} (row {i}) is not a number; declare the column "
+        f"categorical with feature_types={{{name!r}: 'categorical'}} or clean it"
+    )

@@ -6,7 +6,9 @@ A :class:`Profile` holds one :class:`FeatureProfile` per feature (a
 model's predictions and of the labels, and the model name and version it
 belongs to. The kind of each feature follows the rule of
 :func:`~otel_ml.sketch._columns.infer_kind` (dtype, never cardinality) and can
-be overridden with ``feature_types``.
+be overridden with ``feature_types``. Datetime columns are left out and listed
+in :attr:`Profile.skipped` unless ``datetimes="epoch_seconds"`` makes them numeric
+features (seconds since the epoch).
 
 Categorical features of a profile keep up to :data:`PROFILE_MAX_CATEGORIES`
 (1,000) values exactly -- ten times the sketch default used per export
@@ -17,7 +19,7 @@ File format
 -----------
 A JSON object ``{"format": "otel_ml.profile", "format_version": 1, "model": ...,
 "version": ..., "created": ISO-8601 UTC, "n_rows": ..., "features": [...],
-"predictions": [...], "labels": ...}``; each feature is
+"predictions": [...], "labels": ..., "skipped": {column: why}}``; each feature is
 ``{"name", "kind", "sketch"}`` with the sketch's own ``to_dict()``. Files of a
 newer ``format_version`` are refused with :class:`~otel_ml.ProfileError`.
 
@@ -54,6 +56,7 @@ from otel_ml.sketch._columns import (
     as_numeric,
     columns_of,
     infer_kind,
+    parse_datetimes,
     parse_kind,
 )
 from otel_ml.sketch._numeric import NumericSketch
@@ -74,6 +77,12 @@ PREDICTION_SCORE_OUTPUT = semconv.PREDICTION_OUTPUT_SCORE  # name of a 1-D predi
 
 Sketch = NumericSketch | CategoricalSketch
 
+#: Why a profile left a datetime column out (``Profile.skipped``, the CLI's note).
+SKIPPED_DATETIME = (
+    "a datetime column: not a feature unless datetimes='epoch_seconds' "
+    "(CLI: --datetimes epoch_seconds) compares it as seconds since the epoch"
+)
+
 
 @dataclass(frozen=True)
 class FeatureProfile:
@@ -92,9 +101,12 @@ class FeatureProfile:
         *,
         max_categories: int = PROFILE_MAX_CATEGORIES,
     ) -> FeatureProfile:
-        """Sketch one column (kind inferred when not given)."""
+        """Sketch one column (kind inferred when not given; a datetime column becomes a
+        numeric feature of seconds since the epoch)."""
         values = np.asarray(values).ravel()
         kind = infer_kind(values) if kind is None else kind
+        if kind is FeatureKind.DATETIME:
+            kind = FeatureKind.NUMERIC
         sketch: Sketch
         if kind is FeatureKind.NUMERIC:
             sketch = NumericSketch()
@@ -178,6 +190,9 @@ class Profile:
     n_rows: int = 0
     predictions: dict[str, FeatureProfile] = field(default_factory=dict)
     labels: FeatureProfile | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Columns of the data that are not features, with why (datetime columns by
+    default); the SDK does not count them as unknown columns."""
 
     @classmethod
     def from_data(
@@ -191,6 +206,7 @@ class Profile:
         feature_types: Mapping[str, str | FeatureKind] | None = None,
         feature_names: Sequence[str] | None = None,
         max_categories: int = PROFILE_MAX_CATEGORIES,
+        datetimes: str = "skip",
     ) -> Profile:
         """Profile training ``data`` (numpy array, pandas DataFrame, mapping of columns,
         or list of dicts).
@@ -210,11 +226,27 @@ class Profile:
         labels
             Optional ground truth on ``data``.
         feature_types
-            ``{"column": "numeric" | "categorical"}`` overriding the inferred kinds.
+            ``{"column": "numeric" | "categorical" | "datetime"}`` overriding the
+            inferred kinds.
         feature_names
             Names for the columns of a plain array (default ``"0"``, ``"1"``, ...).
         max_categories
             Values kept exactly per categorical feature.
+        datetimes
+            Datetime columns (``datetime64``, pandas datetimes with or without a time
+            zone, ``datetime`` / ``date`` objects): ``"skip"`` (default) leaves them out
+            and lists them in :attr:`skipped`; ``"epoch_seconds"`` profiles them as
+            numeric features of seconds since 1970-01-01 UTC, which the SDK then
+            captures the same way.
+
+        >>> import datetime as dt
+        >>> days = [dt.date(2020, 1, d) for d in range(1, 29)]
+        >>> p = Profile.from_data({"signup": days})
+        >>> list(p.features), list(p.skipped)
+        ([], ['signup'])
+        >>> f = Profile.from_data({"signup": days}, datetimes="epoch_seconds").features["signup"]
+        >>> f.kind.value, f.min
+        ('numeric', 1577836800.0)
         """
         cols = columns_of(data, feature_names)
         overrides = {k: parse_kind(k, v) for k, v in (feature_types or {}).items()}
@@ -224,13 +256,19 @@ class Profile:
                 f"feature_types: no column named {', '.join(map(repr, unknown))} "
                 f"(columns are {', '.join(map(repr, cols))})"
             )
+        convert_datetimes = parse_datetimes(datetimes) == "epoch_seconds"
         n_rows = max((c.size for c in cols.values()), default=0)
-        features = {
-            name: FeatureProfile.from_values(
-                name, values, overrides.get(name), max_categories=max_categories
+        features: dict[str, FeatureProfile] = {}
+        skipped: dict[str, str] = {}
+        for name, values in cols.items():
+            values = np.asarray(values).ravel()
+            kind = overrides.get(name) or infer_kind(values)
+            if kind is FeatureKind.DATETIME and not convert_datetimes:
+                skipped[name] = SKIPPED_DATETIME
+                continue
+            features[name] = FeatureProfile.from_values(
+                name, values, kind, max_categories=max_categories
             )
-            for name, values in cols.items()
-        }
         preds = {}
         if predictions is not None:
             preds = {
@@ -249,6 +287,7 @@ class Profile:
             n_rows=n_rows,
             predictions=preds,
             labels=label_profile,
+            skipped=skipped,
         )
 
     # ---- JSON -------------------------------------------------------------------------
@@ -263,6 +302,7 @@ class Profile:
             "features": [f.to_dict() for f in self.features.values()],
             "predictions": [f.to_dict() for f in self.predictions.values()],
             "labels": self.labels.to_dict() if self.labels is not None else None,
+            "skipped": dict(self.skipped),
         }
 
     @classmethod
@@ -296,6 +336,7 @@ class Profile:
                 n_rows=int(d.get("n_rows", 0)),
                 predictions={f.name: f for f in preds},
                 labels=labels,
+                skipped={str(k): str(v) for k, v in dict(d.get("skipped") or {}).items()},
             )
         except (KeyError, TypeError, ValueError, AttributeError, SketchError) as exc:
             raise ProfileError(f"{source}: corrupt profile: {exc!r}") from exc

@@ -126,19 +126,25 @@ def test_parquet_types(tmp_path: Path) -> None:
             "s": pa.array(["a", None, "b"]),
             "d": pa.array(["x", "y", "x"]).dictionary_encode(),
             "flag": pa.array([True, False, None]),
-            "ts": pa.array([datetime.datetime(2024, 1, 1)] * 3),
+            "ts": pa.array([datetime.datetime(2024, 1, 1), None, datetime.datetime(2024, 1, 2)]),
+            "day": pa.array([datetime.date(2024, 1, 1)] * 3, pa.date32()),
+            "span": pa.array([datetime.timedelta(seconds=1)] * 3),
         }
     )
     p = tmp_path / "d.parquet"
     pq.write_table(tbl, p)
     t = read_table(p)
-    assert t.n_rows == 3 and t.names == ("i", "f", "s", "d", "flag")
+    assert t.n_rows == 3 and t.names == ("i", "f", "s", "d", "flag", "ts", "day")
     np.testing.assert_array_equal(t.column("i").values, [1.0, np.nan, 3.0])
     assert t.column("f").numeric and t.column("f").values.dtype == np.float64
     assert t.column("s").values.tolist() == ["a", None, "b"]
     assert t.column("d").values.tolist() == ["x", "y", "x"]
     assert t.column("flag").values.tolist() == ["True", "False", None]
-    assert [n for n, _ in t.skipped] == ["ts"] and "ts" in t.available
+    assert t.column("ts").values.tolist() == [
+        datetime.datetime(2024, 1, 1), None, datetime.datetime(2024, 1, 2)
+    ]
+    assert t.column("day").values.dtype == np.dtype("datetime64[us]")
+    assert [n for n, _ in t.skipped] == ["span"] and "span" in t.available
     t2 = read_table(p, categorical=["i", "f"], columns=["i", "f"])
     assert t2.column("i").values.tolist() == ["1", None, "3"]
     assert t2.column("f").values.tolist() == ["0.5", "1.5", None]
@@ -218,3 +224,26 @@ def test_parquet_without_pyarrow_names_the_extra(
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow -> ImportError
     with pytest.raises(DataFileError, match=r"d\.parquet: reading Parquet needs pyarrow.*arrow"):
         read_table(p)
+
+
+def test_csv_iso_dates_are_a_datetime_column_until_a_cell_is_not_a_date(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_data_files, "_CHUNK_ROWS", 2)  # the text cell lands in a later chunk
+    path = _write(
+        tmp_path,
+        "d.csv",
+        "when,mixed\n2024-01-01,2024-01-01\n2024-01-01T10:30:00+02:00,2024-01-02\n"
+        "NA,2024-01-03 08:00\n2024-01-02T00:00:00Z,soon\n",
+    )
+    t = read_table(path)
+    when = t.column("when").values
+    assert when.dtype == np.dtype("datetime64[us]") and not t.column("when").numeric
+    assert [str(v) for v in when] == [
+        "2024-01-01T00:00:00.000000",
+        "2024-01-01T08:30:00.000000",
+        "NaT",
+        "2024-01-02T00:00:00.000000",
+    ]
+    mixed = t.column("mixed").values.tolist()
+    assert mixed == ["2024-01-01", "2024-01-02", "2024-01-03 08:00", "soon"]
