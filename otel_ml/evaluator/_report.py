@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from otel_ml.alerting import Observation, ObservationKind
@@ -51,6 +51,13 @@ class QualityRate:
     rate: float
     reference_rate: float | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> QualityRate:
+        return cls(d["feature"], d["issue"], d["count"], d["rate"], d.get("reference_rate"))
+
 
 @dataclass(frozen=True)
 class FeatureReport:
@@ -68,6 +75,32 @@ class FeatureReport:
     mean: float | None = None
     p50: float | None = None
     reference_mean: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form; ``drift`` is the :class:`~otel_ml.stats.FeatureDrift`'s own."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "n": self.n,
+            "reason": self.reason,
+            "mean": _num(self.mean),
+            "p50": _num(self.p50),
+            "reference_mean": _num(self.reference_mean),
+            "drift": None if self.drift is None else self.drift.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FeatureReport:
+        return cls(
+            name=d["name"],
+            kind=d["kind"],
+            n=int(d["n"]),
+            drift=None if d["drift"] is None else FeatureDrift.from_dict(d["drift"]),
+            reason=d.get("reason", ""),
+            mean=d.get("mean"),
+            p50=d.get("p50"),
+            reference_mean=d.get("reference_mean"),
+        )
 
 
 @dataclass(frozen=True)
@@ -90,6 +123,24 @@ class PerformanceReport:
     delay_p95: float | None
     n_sampled: int = 0
 
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["metrics"] = {k: _num(v) for k, v in self.metrics.items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PerformanceReport:
+        return cls(
+            task=d["task"],
+            metrics={k: _nan(v) for k, v in d["metrics"].items()},
+            n_labelled=int(d["n_labelled"]),
+            n_predicted=int(d["n_predicted"]),
+            coverage=float(d["coverage"]),
+            delay_p50=d["delay_p50"],
+            delay_p95=d["delay_p95"],
+            n_sampled=int(d.get("n_sampled", d["n_labelled"])),
+        )
+
 
 @dataclass(frozen=True)
 class OperationsReport:
@@ -101,6 +152,20 @@ class OperationsReport:
     error_rate: float | None = None
     latency_p50: float | None = None
     latency_p95: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> OperationsReport:
+        return cls(
+            calls=d["calls"],
+            rows=d["rows"],
+            errors=dict(d["errors"]),
+            error_rate=d["error_rate"],
+            latency_p50=d["latency_p50"],
+            latency_p95=d["latency_p95"],
+        )
 
 
 @dataclass(frozen=True)
@@ -137,21 +202,7 @@ class ModelReport:
 
     # ---- JSON -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        def feat(f: FeatureReport) -> dict[str, Any]:
-            d = {k: v for k, v in asdict(f).items() if k != "drift"}
-            for k in ("mean", "p50", "reference_mean"):
-                d[k] = _num(d[k])
-            d["drift"] = None if f.drift is None else f.drift.to_dict()
-            return d
-
-        def perf(p: PerformanceReport | None) -> dict[str, Any] | None:
-            if p is None:
-                return None
-            d = asdict(p)
-            d["metrics"] = {k: _num(v) for k, v in p.metrics.items()}
-            return d
-
-        ops = asdict(self.operations)
+        """The JSON the store keeps and the API serves (each part's own ``to_dict``)."""
         return {
             "model": self.model,
             "version": self.version,
@@ -161,44 +212,19 @@ class ModelReport:
             "verdict_ready": self.verdict_ready,
             "reference": self.reference,
             "drifted_features": list(self.drifted_features),
-            "features": [feat(f) for f in self.features],
-            "predictions": [feat(f) for f in self.predictions],
-            "quality": [asdict(q) for q in self.quality],
-            "performance": perf(self.performance),
-            "operations": ops,
+            "features": [f.to_dict() for f in self.features],
+            "predictions": [f.to_dict() for f in self.predictions],
+            "quality": [q.to_dict() for q in self.quality],
+            "performance": None if self.performance is None else self.performance.to_dict(),
+            "operations": self.operations.to_dict(),
             "trace_ids": list(self.trace_ids),
             "notes": list(self.notes),
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ModelReport:
-        def feat(x: Mapping[str, Any]) -> FeatureReport:
-            return FeatureReport(
-                name=x["name"],
-                kind=x["kind"],
-                n=int(x["n"]),
-                drift=None if x["drift"] is None else FeatureDrift.from_dict(x["drift"]),
-                reason=x.get("reason", ""),
-                mean=x.get("mean"),
-                p50=x.get("p50"),
-                reference_mean=x.get("reference_mean"),
-            )
-
-        def perf(x: Mapping[str, Any] | None) -> PerformanceReport | None:
-            if x is None:
-                return None
-            return PerformanceReport(
-                task=x["task"],
-                metrics={k: _nan(v) for k, v in x["metrics"].items()},
-                n_labelled=int(x["n_labelled"]),
-                n_predicted=int(x["n_predicted"]),
-                coverage=float(x["coverage"]),
-                delay_p50=x["delay_p50"],
-                delay_p95=x["delay_p95"],
-                n_sampled=int(x.get("n_sampled", x["n_labelled"])),
-            )
-
-        o = d["operations"]
+        """Inverse of :meth:`to_dict`; reads the reports of older evaluators too."""
+        perf = d.get("performance")
         return cls(
             model=d["model"],
             version=d["version"],
@@ -207,30 +233,27 @@ class ModelReport:
             n_rows=int(d["n_rows"]),
             verdict_ready=bool(d["verdict_ready"]),
             reference=d.get("reference"),
-            features=tuple(feat(x) for x in d["features"]),
-            predictions=tuple(feat(x) for x in d["predictions"]),
-            quality=tuple(QualityRate(**q) for q in d["quality"]),
-            performance=perf(d.get("performance")),
-            operations=OperationsReport(
-                calls=o["calls"],
-                rows=o["rows"],
-                errors=dict(o["errors"]),
-                error_rate=o["error_rate"],
-                latency_p50=o["latency_p50"],
-                latency_p95=o["latency_p95"],
-            ),
+            features=tuple(FeatureReport.from_dict(x) for x in d["features"]),
+            predictions=tuple(FeatureReport.from_dict(x) for x in d["predictions"]),
+            quality=tuple(QualityRate.from_dict(q) for q in d["quality"]),
+            performance=None if perf is None else PerformanceReport.from_dict(perf),
+            operations=OperationsReport.from_dict(d["operations"]),
             trace_ids=tuple(d.get("trace_ids", ())),
             notes=tuple(d.get("notes", ())),
         )
 
     # ---- alerting ---------------------------------------------------------------------
     def observations(self) -> list[Observation]:
-        """The values the alert engine judges for this window."""
-        base = dict(
+        """The values the alert engine judges for this window: drift of each feature and
+        output, quality rates, latency and error rate, performance metrics, label coverage."""
+        window = Observation(
             model=self.model,
             version=self.version or None,
+            kind=ObservationKind.FEATURE_DRIFT,  # a template: each observation sets its own
+            value=0.0,
             window_start=self.window_start,
             window_end=self.window_end,
+            n_rows=0,
             reference=self.reference,
             trace_ids=self.trace_ids,
         )
@@ -241,73 +264,53 @@ class ModelReport:
         ):
             for f in feats:
                 d = f.drift
-                if d is None or not math.isfinite(d.statistic):
-                    continue
-                out.append(
-                    Observation(
-                        kind=kind,
-                        value=d.statistic,
-                        n_rows=d.n_current,
-                        metric=d.method,
-                        feature=f.name,
-                        verdict=d.drifted,
-                        p_value=d.p_value if math.isfinite(d.p_value) else None,
-                        details={k: v for k, v in d.statistics.items() if math.isfinite(v)},
-                        **base,  # type: ignore[arg-type]
-                    )
-                )
-        for q in self.quality:
-            out.append(
-                Observation(
-                    kind=ObservationKind.DATA_QUALITY,
-                    value=q.rate,
-                    n_rows=self.n_rows,
-                    metric=q.issue,
-                    feature=q.feature or None,
-                    details={} if q.reference_rate is None else {"reference": q.reference_rate},
-                    **base,  # type: ignore[arg-type]
-                )
-            )
-        ops = self.operations
-        if ops.calls > 0 and ops.latency_p95 is not None:
-            out.append(
-                Observation(
-                    kind=ObservationKind.LATENCY_P95,
-                    value=ops.latency_p95,
-                    n_rows=int(ops.calls),
-                    **base,  # type: ignore[arg-type]
-                )
-            )
-        if ops.calls > 0 and ops.error_rate is not None:
-            out.append(
-                Observation(
-                    kind=ObservationKind.ERROR_RATE,
-                    value=ops.error_rate,
-                    n_rows=int(ops.calls),
-                    **base,  # type: ignore[arg-type]
-                )
-            )
-        perf = self.performance
-        if perf is not None:
-            for name, value in perf.metrics.items():
-                if math.isfinite(value):
+                if d is not None and math.isfinite(d.statistic):
                     out.append(
-                        Observation(
-                            kind=ObservationKind.PERFORMANCE,
-                            value=value,
-                            n_rows=perf.n_labelled,
-                            metric=name,
-                            **base,  # type: ignore[arg-type]
+                        replace(
+                            window,
+                            kind=kind,
+                            value=d.statistic,
+                            n_rows=d.n_current,
+                            metric=d.method,
+                            feature=f.name,
+                            verdict=d.drifted,
+                            p_value=d.p_value if math.isfinite(d.p_value) else None,
+                            details={k: v for k, v in d.statistics.items() if math.isfinite(v)},
                         )
                     )
-        lab = self.performance
-        if lab is not None and lab.n_predicted > 0:
-            out.append(
-                Observation(
-                    kind=ObservationKind.LABEL_COVERAGE,
-                    value=lab.coverage,
-                    n_rows=lab.n_predicted,
-                    **base,  # type: ignore[arg-type]
-                )
+        out += [
+            replace(
+                window,
+                kind=ObservationKind.DATA_QUALITY,
+                value=q.rate,
+                n_rows=self.n_rows,
+                metric=q.issue,
+                feature=q.feature or None,
+                details={} if q.reference_rate is None else {"reference": q.reference_rate},
             )
+            for q in self.quality
+        ]
+        ops, calls = self.operations, int(self.operations.calls)
+        for kind, ops_value in (
+            (ObservationKind.LATENCY_P95, ops.latency_p95),
+            (ObservationKind.ERROR_RATE, ops.error_rate),
+        ):
+            if ops.calls > 0 and ops_value is not None:
+                out.append(replace(window, kind=kind, value=ops_value, n_rows=calls))
+        perf = self.performance
+        if perf is not None:
+            out += [
+                replace(
+                    window,
+                    kind=ObservationKind.PERFORMANCE,
+                    value=value,
+                    n_rows=perf.n_labelled,
+                    metric=name,
+                )
+                for name, value in perf.metrics.items()
+                if math.isfinite(value)
+            ]
+            if perf.n_predicted > 0:
+                kind = ObservationKind.LABEL_COVERAGE
+                out.append(replace(window, kind=kind, value=perf.coverage, n_rows=perf.n_predicted))
         return out
