@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from otel_ml.demo._scenario import Phase, Scenario
+
+if TYPE_CHECKING:
+    from otel_ml.evaluator import ModelReport
 
 __all__ = ["Found", "Truth", "WindowSummary", "summaries"]
 
@@ -57,7 +60,7 @@ class Found:
     prediction_drifted: tuple[str, ...] = ()
 
     @classmethod
-    def of_report(cls, r: Any) -> Found:
+    def of_report(cls, r: ModelReport) -> Found:
         perf = r.performance
         return cls(
             accuracy=float(perf.metrics.get("accuracy", math.nan)) if perf else math.nan,
