@@ -27,6 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "_version": set(),
     "semconv": set(),
     "_progress": set(),
+    "_config": {"_errors"},
     "sketch": _BASE,
     "stats": _BASE | {"sketch"},
     "instrumentation": _BASE | _CONFIG | {"sketch"},
