@@ -7,6 +7,16 @@ type, never imported here). Anything else (generators, custom objects) is left
 alone: it is never iterated, so the model still gets it intact, and only the
 call itself is counted.
 
+Text: a 1-D list, tuple or array whose values are all strings or bytes
+(missing values aside) is a batch of documents -- one row each, whatever
+``one_dimensional_as_row`` says -- and is described by one numeric feature,
+:data:`TEXT_LENGTH_FEATURE` (each document's length in characters, in bytes
+for ``bytes``; a missing document is a missing value). The text itself is
+never read into a column, so it cannot reach a sketch, a category or an
+attribute. With ``one_dimensional_as_row=False`` (scikit-learn, where a 1-D
+input is always a batch), a pandas Series is a batch too: of documents, or one
+column.
+
 The hot path only calls :func:`examine` (the row count and, for small inputs, a
 cheap copy kept for the background worker); the columns are built later, for
 many small calls at once, by :func:`tables_from_snapshots`.
@@ -19,6 +29,9 @@ Examples
 (['a', 'b'], 2, [2.0, 4.0])
 >>> to_table([{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]).columns[1].tolist()
 ['x', 'y']
+>>> docs = to_table(["a short review", "déjà vu", None])
+>>> docs.names, docs.n_rows, docs.columns[0].tolist()
+(['text.length'], 3, [14.0, 7.0, nan])
 """
 
 from __future__ import annotations
@@ -30,8 +43,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from otel_ml import semconv
+
 __all__ = [
     "SMALL_BATCH",
+    "TEXT_LENGTH_FEATURE",
     "ArraySnapshot",
     "RowsSnapshot",
     "Snapshot",
@@ -44,6 +60,9 @@ __all__ = [
 
 #: Calls with at most this many rows are buffered and processed in bulk by the worker.
 SMALL_BATCH = 16
+
+#: The feature a batch of documents is described by: each one's length (never the text).
+TEXT_LENGTH_FEATURE = semconv.TEXT_LENGTH_FEATURE
 
 _Array = npt.NDArray[Any]
 
@@ -73,12 +92,55 @@ def _is_one_row_dict(x: Mapping[Any, Any]) -> bool:
     return True
 
 
+def _is_text_or_missing(v: object) -> bool:
+    return isinstance(v, (str, bytes)) or v is None or (isinstance(v, float) and v != v)
+
+
+def _documents(inputs: object, as_row: bool) -> Sequence[Any] | _Array | None:
+    """The documents of a 1-D batch of text (strings or bytes), else ``None``."""
+    if isinstance(inputs, np.ndarray):
+        if inputs.ndim != 1 or inputs.dtype.names is not None or not inputs.size:
+            return None
+        if inputs.dtype.kind in "US":
+            return inputs
+        values: Sequence[Any] | _Array = inputs if inputs.dtype.kind == "O" else ()
+    elif isinstance(inputs, (list, tuple)):
+        values = inputs
+    elif not as_row and _module(inputs) == "pandas" and type(inputs).__name__ == "Series":
+        values = np.asarray(inputs, dtype=object)
+    else:
+        return None
+    if (
+        len(values)
+        and isinstance(values[0], (str, bytes, type(None), float))
+        and all(map(_is_text_or_missing, values))
+        and any(isinstance(v, (str, bytes)) for v in values)
+    ):
+        return values
+    return None
+
+
+def _text_lengths(docs: Sequence[Any] | _Array) -> npt.NDArray[np.float64]:
+    """Length of each document (characters; bytes for ``bytes``), NaN when missing."""
+    if isinstance(docs, np.ndarray) and docs.dtype.kind in "US":
+        return np.char.str_len(docs).astype(np.float64)
+    return np.fromiter(
+        (len(v) if isinstance(v, (str, bytes)) else np.nan for v in docs),
+        dtype=np.float64,
+        count=len(docs),
+    )
+
+
 def batch_size(inputs: object, *, one_dimensional_as_row: bool = True) -> int:
     """Rows in ``inputs``, cheaply, without iterating it (0 when unknown).
 
     >>> batch_size(np.zeros((5, 3))), batch_size({"a": 1}), batch_size([{"a": 1}] * 2)
     (5, 1, 2)
+    >>> batch_size(["first document", "second"]), batch_size([1.0, 2.0])
+    (2, 1)
     """
+    if _documents(inputs, one_dimensional_as_row) is not None:
+        return len(inputs)  # type: ignore[arg-type]
     if isinstance(inputs, np.ndarray):
         if inputs.ndim == 0:
             return 1
@@ -96,7 +158,7 @@ def batch_size(inputs: object, *, one_dimensional_as_row: bool = True) -> int:
         return len(inputs)
     mod = _module(inputs)
     if mod == "pandas":
-        if type(inputs).__name__ == "Series":
+        if type(inputs).__name__ == "Series" and one_dimensional_as_row:
             return 1
         return int(getattr(inputs, "shape", (0,))[0])
     if mod in ("polars", "pyarrow"):
@@ -106,9 +168,14 @@ def batch_size(inputs: object, *, one_dimensional_as_row: bool = True) -> int:
 
 @dataclass(frozen=True, slots=True)
 class ArraySnapshot:
-    """A private 2-D copy of a small numpy input (one row per row of the call)."""
+    """A private 2-D copy of a small numpy input (one row per row of the call).
+
+    ``names`` names its columns when they are not the input's features (a batch of
+    documents is kept as the column of their lengths, :data:`TEXT_LENGTH_FEATURE`).
+    """
 
     array: _Array
+    names: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +200,15 @@ def examine(inputs: object, *, one_dimensional_as_row: bool = True) -> tuple[int
     (1, RowsSnapshot(rows=[{'a': 1.0}]))
     >>> examine(np.zeros((100, 2)))
     (100, None)
+    >>> examine(["a document", "another one"])[1].names
+    ('text.length',)
     """
+    docs = _documents(inputs, one_dimensional_as_row)
+    if docs is not None:
+        n = len(docs)
+        if n > SMALL_BATCH:
+            return n, None
+        return n, ArraySnapshot(_text_lengths(docs).reshape(-1, 1), (TEXT_LENGTH_FEATURE,))
     if isinstance(inputs, np.ndarray):
         if inputs.dtype.names is not None or inputs.ndim > 2:
             return batch_size(inputs, one_dimensional_as_row=one_dimensional_as_row), None
@@ -214,6 +289,9 @@ def to_table(
 ) -> Table | None:
     """Columns of ``inputs``; ``None`` for types we do not read (never iterated)."""
     t: Table | None
+    docs = _documents(inputs, one_dimensional_as_row)
+    if docs is not None:
+        return Table([TEXT_LENGTH_FEATURE], [_text_lengths(docs)], len(docs))
     if isinstance(inputs, np.ndarray):
         t = _from_matrix(inputs, names, one_dimensional_as_row)
     elif isinstance(inputs, Mapping):
@@ -239,6 +317,12 @@ def to_table(
             ):
                 return Table([], [], len(inputs), unreadable_rows=len(inputs))
             t = _from_matrix(arr, names, one_dimensional_as_row)
+    elif (
+        not one_dimensional_as_row
+        and _module(inputs) == "pandas"
+        and type(inputs).__name__ == "Series"
+    ):
+        t = _from_matrix(np.asarray(inputs), names, False)  # a batch of one column
     else:
         t = _from_library_table(inputs)
     if t is not None and id_column is not None and t.ids is None and id_column in t.names:
@@ -272,14 +356,17 @@ def tables_from_snapshots(
 ) -> list[Table]:
     """Tables for many buffered small inputs, grouped so each group is built at once."""
     row_groups: dict[tuple[str, ...], list[Mapping[Any, Any]]] = {}
-    array_groups: dict[tuple[int, str], list[_Array]] = {}
+    array_groups: dict[tuple[int, str, tuple[str, ...] | None], list[_Array]] = {}
     for snap in snapshots:
         if isinstance(snap, ArraySnapshot):
             arr = snap.array
-            array_groups.setdefault((arr.shape[1], arr.dtype.str), []).append(arr)
+            array_groups.setdefault((arr.shape[1], arr.dtype.str, snap.names), []).append(arr)
         else:
             for r in snap.rows:
                 row_groups.setdefault(tuple(map(str, r)), []).append(r)
     out = [_from_rows(rows, id_column) for rows in row_groups.values()]
-    out += [_from_matrix(np.concatenate(arrs), names, True) for arrs in array_groups.values()]
+    out += [
+        _from_matrix(np.concatenate(arrs), own or names, True)
+        for (_, _, own), arrs in array_groups.items()
+    ]
     return out

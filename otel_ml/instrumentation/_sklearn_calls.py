@@ -34,7 +34,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from otel_ml import semconv
 from otel_ml.instrumentation._internal_errors import InternalErrors
-from otel_ml.instrumentation._options import MonitorOptions, Task
+from otel_ml.instrumentation._options import MonitorOptions, OneDimensionalInput, Task
 from otel_ml.instrumentation._sklearn_config import FRAMEWORK
 from otel_ml.instrumentation._sklearn_naming import naming_of, options_from
 from otel_ml.sketch import Profile
@@ -123,9 +123,11 @@ def _task(estimator: object, class_names: tuple[str, ...] | None) -> Task:
 def complete_options(options: MonitorOptions, estimator: object) -> MonitorOptions:
     """Fill what the estimator knows (classes, feature names, task) into ``options``.
 
-    What the user set explicitly wins; ``framework`` is ``sklearn`` and
+    What the user set explicitly wins; ``framework`` is ``sklearn``,
     ``skip_nested`` is on (a call inside another monitored call, such as a
-    ``@monitor``-decorated function, is not monitored twice).
+    ``@monitor``-decorated function, is not monitored twice) and a 1-D input is
+    a batch, as scikit-learn reads it (documents for a text Pipeline, values of
+    one feature for ``IsotonicRegression``), never one row.
     """
     class_names = options.class_names or _class_names(estimator)
     task = options.task
@@ -138,6 +140,7 @@ def complete_options(options: MonitorOptions, estimator: object) -> MonitorOptio
         class_names=class_names,
         feature_names=options.feature_names or _feature_names(estimator),
         skip_nested=True,
+        one_dimensional_input=OneDimensionalInput.COLUMN,
     )
 
 

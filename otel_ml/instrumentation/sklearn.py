@@ -10,6 +10,12 @@ event carrying the prediction ids (see ``docs/semantic-conventions.md``).
 The estimator's result comes back untouched (the same object) and its
 exceptions propagate unchanged.
 
+Inputs are read as scikit-learn reads them: a 1-D input is a batch, never one
+row. Text -- a list, array or pandas Series of strings or bytes, as a
+``TfidfVectorizer`` Pipeline takes -- is one row per document, described by
+one numeric feature, ``text.length`` (each document's length in characters):
+the text itself is never sketched and never leaves the process.
+
 Each ``ml.prediction.values`` stream holds one kind of number: probabilities
 per class (``predict_proba``; ``predict_log_proba`` is read as the
 probabilities it stands for), ``decision`` / ``decision:<class>`` for

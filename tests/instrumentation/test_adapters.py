@@ -89,3 +89,24 @@ def test_outputs_labels_probabilities_scores_values() -> None:
     assert o.labels.tolist() == ["True", "False"]  # type: ignore[union-attr]
     assert interpret(object(), Task.AUTO, None).scores == {}
     assert interpret(2.5, Task.REGRESSION, None).values.tolist() == [2.5]  # type: ignore[union-attr]
+
+
+def test_one_dimensional_text_is_a_batch_of_documents_described_by_length() -> None:
+    docs = ["short", "a longer one", None, b"bytes!"]
+    for inputs in (docs, tuple(docs), np.array(docs, dtype=object)):
+        assert batch_size(inputs) == 4  # not one row of four categorical features
+        t = to_table(inputs)
+        assert t is not None and t.names == ["text.length"]
+        assert t.columns[0].tolist()[:2] == [5.0, 12.0] and np.isnan(t.columns[0][2])
+    assert batch_size(np.array(["a", "bc"])) == 2
+    snaps = [examine(["ab", "c"])[1], examine(np.array(["xyz"]))[1]]
+    (t,) = tables_from_snapshots(snaps, names=("f",), id_column=None)  # type: ignore[arg-type]
+    assert t.names == ["text.length"] and t.columns[0].tolist() == [2.0, 1.0, 3.0]
+    # Numbers stay one row; a Series is a row, or a batch when 1-D inputs are batches.
+    assert batch_size([1.0, 2.0]) == 1 and batch_size([None, 2.0]) == 1
+    assert batch_size(pd.Series({"age": 3.0, "city": "x"})) == 1
+    series = pd.Series(["doc one", "doc two", "doc three"])
+    assert batch_size(series, one_dimensional_as_row=False) == 3
+    assert to_table(series, one_dimensional_as_row=False).names == ["text.length"]  # type: ignore[union-attr]
+    numbers = to_table(pd.Series([1.0, 2.0]), one_dimensional_as_row=False)
+    assert numbers is not None and numbers.n_rows == 2 and numbers.names == ["f0"]
