@@ -24,6 +24,8 @@ and class counts, data-quality counts against the reference, and one
 ``ml.prediction`` event. See ``docs/semantic-conventions.md`` for every signal.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from otel_ml.instrumentation._aggregator import Aggregator, Consumer, Delta, default_aggregator
 from otel_ml.instrumentation._configure import Configuration, configure
 from otel_ml.instrumentation._decorator import monitor
@@ -38,9 +40,20 @@ from otel_ml.instrumentation._monitor import (
 from otel_ml.instrumentation._options import MonitorOptions, OneDimensionalInput, Task
 from otel_ml.instrumentation._otlp_bridge import SketchMetricExporter
 from otel_ml.instrumentation._outcome import record_outcome
-from otel_ml.instrumentation._prometheus import SketchCollector
 from otel_ml.instrumentation._runtime import Runtime, default_runtime
 from otel_ml.instrumentation._window import DURATION_BOUNDS, ModelKey, ModelWindow
+
+if TYPE_CHECKING:
+    from otel_ml.instrumentation._prometheus import SketchCollector
+
+
+def __getattr__(name: str) -> Any:
+    # SketchCollector loads prometheus_client (and http.server): only when asked for.
+    if name == "SketchCollector":
+        from otel_ml.instrumentation._prometheus import SketchCollector
+
+        return SketchCollector
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "DURATION_BOUNDS",

@@ -28,7 +28,7 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import _logs, trace
 from opentelemetry import metrics as otel_metrics
@@ -48,12 +48,13 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from prometheus_client.registry import CollectorRegistry
 
 from otel_ml._errors import ConfigurationError
 from otel_ml.instrumentation._monitor import flush
 from otel_ml.instrumentation._otlp_bridge import SketchMetricExporter
-from otel_ml.instrumentation._prometheus import SketchCollector
+
+if TYPE_CHECKING:  # prometheus_client loads only when Prometheus is asked for
+    from prometheus_client.registry import CollectorRegistry
 
 __all__ = ["Configuration", "configure"]
 
@@ -293,6 +294,7 @@ def configure(  # noqa: PLR0912, PLR0915 - one linear set-up procedure
                 )
             if prometheus_port is not None:
                 from opentelemetry.exporter.prometheus import PrometheusMetricReader
+                from prometheus_client.registry import CollectorRegistry
 
                 registry = registry if registry is not None else CollectorRegistry()
                 readers.append(PrometheusMetricReader(registry=registry))
@@ -306,6 +308,9 @@ def configure(  # noqa: PLR0912, PLR0915 - one linear set-up procedure
             )
         if prometheus_port is not None:
             from prometheus_client import start_http_server
+            from prometheus_client.registry import CollectorRegistry
+
+            from otel_ml.instrumentation._prometheus import SketchCollector
 
             registry = registry if registry is not None else CollectorRegistry()
             collector = SketchCollector().register(registry)
