@@ -37,7 +37,13 @@ from otel_ml.evaluator._report import (
     QualityRate,
 )
 from otel_ml.evaluator._windows import LabelledRows, WindowData
-from otel_ml.sketch import CategoricalSketch, FeatureProfile, NumericSketch, Profile
+from otel_ml.sketch import (
+    CategoricalSketch,
+    FeatureKind,
+    FeatureProfile,
+    NumericSketch,
+    Profile,
+)
 from otel_ml.stats import DriftPolicy, compare_feature, out_of_range_count, unseen_count
 
 __all__ = ["Reference", "evaluate", "explicit_quantile"]
@@ -100,7 +106,7 @@ def _compare_all(
     out = []
     for name, ref, cur in pairs:
         n, mean, p50 = _summary(cur)
-        kind = "numeric" if isinstance(cur, NumericSketch) else "categorical"
+        kind = FeatureKind.NUMERIC if isinstance(cur, NumericSketch) else FeatureKind.CATEGORICAL
         ref_mean = ref.mean if isinstance(ref, NumericSketch) and ref.count else None
         drift, reason = None, ""
         if ref is None:

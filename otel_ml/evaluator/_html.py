@@ -94,7 +94,7 @@ def _drift(
         drift.append(
             table(
                 ["no verdict", "kind", "rows", "why"],
-                [[f.name, f.kind, f.n, f.reason] for f in unjudged],
+                [[f.name, f.kind.value, f.n, f.reason] for f in unjudged],
                 status=[Status.NEUTRAL] * len(unjudged),
             )
         )

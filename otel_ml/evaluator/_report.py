@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from otel_ml.alerting import Observation, ObservationKind
+from otel_ml.sketch import FeatureKind
 from otel_ml.stats import DriftPolicy, DriftReport, FeatureDrift
 
 __all__ = [
@@ -68,7 +69,7 @@ class FeatureReport:
     """
 
     name: str
-    kind: str
+    kind: FeatureKind
     n: int
     drift: FeatureDrift | None = None
     reason: str = ""
@@ -80,7 +81,7 @@ class FeatureReport:
         """The JSON form; ``drift`` is the :class:`~otel_ml.stats.FeatureDrift`'s own."""
         return {
             "name": self.name,
-            "kind": self.kind,
+            "kind": self.kind.value,
             "n": self.n,
             "reason": self.reason,
             "mean": _num(self.mean),
@@ -93,7 +94,7 @@ class FeatureReport:
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureReport:
         return cls(
             name=d["name"],
-            kind=d["kind"],
+            kind=FeatureKind(d["kind"]),
             n=int(d["n"]),
             drift=None if d["drift"] is None else FeatureDrift.from_dict(d["drift"]),
             reason=d.get("reason", ""),
