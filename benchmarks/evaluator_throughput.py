@@ -56,7 +56,7 @@ DELTA = AggregationTemporality.DELTA
 
 _NULL_SERVER = """
 import sys, time
-from otel_ml.evaluator import SubmitResult
+from otel_ml.evaluator._auth import SubmitResult
 from otel_ml.evaluator._otlp_http import OtlpHttpServer
 class Null:
     def submit(self, batch):

@@ -53,16 +53,11 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otel_ml import semconv
-from otel_ml.evaluator import (
-    CumulativeToDelta,
-    IngestBatch,
-    OtlpHttpServer,
-    Signal,
-    SubmitResult,
-    Temporality,
-)
 from otel_ml.evaluator._decode import decode_body
 from otel_ml.evaluator._otlp_grpc import SERVICE_NAMES, OtlpGrpcServer
+from otel_ml.evaluator._otlp_http import OtlpHttpServer
+from otel_ml.evaluator._records import IngestBatch, Signal, SubmitResult, Temporality
+from otel_ml.evaluator._temporality import CumulativeToDelta
 from otel_ml.sketch import NumericSketch, exponential_data_point
 
 

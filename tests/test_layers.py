@@ -112,3 +112,32 @@ def test_the_check_sees_a_forbidden_import(tmp_path: Path, source: str, target: 
     module.write_text(f"def f():\n    from otel_ml.{target} import x\n", encoding="utf-8")
     assert [t for _, t in _imported(module)] == [target]
     assert target not in ALLOWED[source]
+
+
+def _private_imports(package: str) -> list[str]:
+    """Imports of another package's private modules (``otel_ml.x._y``) from ``package``.
+
+    The private top-level modules (``otel_ml._errors``, ``_version``, ``_progress``) are the
+    shared base every package may use.
+    """
+    found = []
+    for path in sorted((PACKAGE / package).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                parts = node.module.split(".")
+                names = [a.name for a in node.names]
+                private = len(parts) > 2 and parts[2].startswith("_")
+                private |= (
+                    len(parts) == 2
+                    and not parts[1].startswith("_")
+                    and any(n.startswith("_") for n in names)
+                )
+                if parts[0] == "otel_ml" and parts[1] != package and private:
+                    found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {node.module}")
+    return found
+
+
+@pytest.mark.parametrize("package", ["demo", "cli"])
+def test_the_demo_and_the_cli_use_only_public_names_of_other_packages(package: str) -> None:
+    assert _private_imports(package) == []

@@ -9,8 +9,7 @@ from typing import Any
 from otel_ml._errors import ConfigurationError
 from otel_ml._progress import reading_progress
 from otel_ml.cli._data_files import DataFileError, Table, read_table
-from otel_ml.report import format_number
-from otel_ml.report._text_table import format_table
+from otel_ml.report import format_number, format_table
 from otel_ml.sketch import DATETIMES
 
 __all__ = ["add_parser", "column_list", "numeric_or_fail"]

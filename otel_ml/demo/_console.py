@@ -19,7 +19,7 @@ from otel_ml.demo._findings import WindowSummary
 from otel_ml.demo._run import DemoResult
 from otel_ml.demo._scenario import Phase, Scenario
 from otel_ml.demo._wiring import FOR_WINDOWS
-from otel_ml.report._text_table import format_table
+from otel_ml.report import format_table
 
 __all__ = ["DemoConsole", "describe_alert", "phase_ranges", "summary_lines"]
 

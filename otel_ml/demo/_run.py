@@ -148,7 +148,7 @@ def run_demo(
     still open.
     """
     import otel_ml
-    from otel_ml.instrumentation import _clock
+    from otel_ml.instrumentation import use_clock
 
     started = time.perf_counter()
     if options.seed < 0:
@@ -184,7 +184,7 @@ def run_demo(
     w = sc.window_seconds
     t0 = math.floor(time.time() / w) * w - (sc.n_windows + 2) * w
     clock = SimulatedClock(t0)
-    _clock.use_clock(clock.now_ns)
+    use_clock(clock.now_ns)
 
     evaluator = None
     endpoint = options.evaluator_endpoint
@@ -197,7 +197,7 @@ def run_demo(
     except BaseException:
         if evaluator is not None:
             evaluator.stop()
-        _clock.use_clock(None)
+        use_clock(None)
         raise
     endpoints = {"otlp": endpoint, "prometheus": telemetry.prometheus_url}
     if evaluator is not None:
@@ -246,7 +246,7 @@ def run_demo(
             telemetry.shutdown()
             if evaluator is not None:
                 evaluator.stop()
-            _clock.use_clock(None)
+            use_clock(None)
 
     try:
         for step in range(total_steps):

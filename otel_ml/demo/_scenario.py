@@ -134,7 +134,7 @@ class Scenario:
 class SimulatedClock:
     """The demo's time: Unix seconds that jump where the simulation says.
 
-    Read by the SDK (:func:`otel_ml.instrumentation._clock.use_clock` with
+    Read by the SDK (:func:`otel_ml.instrumentation.use_clock` with
     :meth:`now_ns`), the embedded evaluator and the alert engine.
     """
 

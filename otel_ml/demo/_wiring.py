@@ -7,7 +7,7 @@ exporter is wrapped in :class:`~otel_ml.instrumentation.SketchMetricExporter`
 step; flushing the whole provider would also flush its Prometheus reader, and the
 next scrape would repeat its ``HELP`` lines). Everything goes over real OTLP/HTTP.
 
-The evaluator side is a complete :class:`~otel_ml.evaluator._app.EvaluatorApp`
+The evaluator side is a complete :class:`~otel_ml.evaluator.EvaluatorApp`
 (OTLP/HTTP receiver on 127.0.0.1, SQLite state, alert engine, HTTP API with
 ``/metrics`` and the HTML page), built from the same YAML the demo writes for a
 stand-alone ``otel-ml evaluator``, driven by the simulated clock.
@@ -80,8 +80,7 @@ class EmbeddedEvaluator:
         clock: Callable[[], float],
         on_alert: Callable[[AlertTransition], None] | None = None,
     ) -> EmbeddedEvaluator:
-        from otel_ml.evaluator import parse_config
-        from otel_ml.evaluator._app import EvaluatorApp
+        from otel_ml.evaluator import EvaluatorApp, parse_config
 
         # A fresh state each run: an old run's windows and alerts would mix with this one.
         shutil.rmtree(out / STATE_DIR, ignore_errors=True)

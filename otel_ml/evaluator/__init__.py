@@ -1,45 +1,30 @@
 """The otel_ml evaluator: receives OTLP from applications (or a Collector), keeps windows
 of feature sketches and pending predictions, and computes drift, data quality and accuracy.
 
-Evaluation (``otel-ml evaluator``, built by ``otel_ml.evaluator._app.EvaluatorApp``):
-:class:`EvaluatorConfig` from YAML, a :class:`Store` (SQLite) of windows and pending
-predictions, the pure :func:`evaluate` giving a :class:`ModelReport` per window, the
-:class:`EvaluatorService` that wires ingest, windows, :class:`DerivedMetrics` and alerts.
-See ``docs/evaluator.md``.
+The few names a user needs:
 
-Ingest interface: the OTLP receivers (:class:`OtlpHttpServer`, and
-``otel_ml.evaluator._otlp_grpc.OtlpGrpcServer``, kept out of this namespace so that
-importing the package does not load gRPC) decode requests into :class:`IngestBatch`
-records and deliver them to an :class:`IngestSink`; wrap the sink in a
-:class:`DeltaSink` to receive cumulative streams as deltas.
+- :class:`EvaluatorApp` -- the composition root (what ``otel-ml evaluator`` runs): build it
+  from an :class:`EvaluatorConfig` with :meth:`EvaluatorApp.from_config`, then ``start()``
+  / ``tick()`` / ``stop()``;
+- :func:`load_config` (a YAML file) and :func:`parse_config` (a mapping) give the
+  :class:`EvaluatorConfig`, checked once, with one-line errors naming the field;
+- :func:`evaluate` -- the pure step: one window's :class:`WindowData` (keyed by a
+  :class:`WindowKey`) against a :class:`Reference` gives a :class:`ModelReport`
+  (:class:`FeatureReport`, :class:`PerformanceReport`, :class:`OperationsReport`,
+  :class:`QualityRate`), whose drift entries are :class:`otel_ml.stats.FeatureDrift`.
+
+Everything else (receivers, store, services) is internal and may change; see
+``docs/evaluator.md`` and ``docs/architecture.md``. ``EvaluatorApp`` loads on first use,
+so importing this package does not load gRPC.
 """
 
-from otel_ml.evaluator._auth import BearerAuth, Secret, TlsOptions, load_secret
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from otel_ml.evaluator._config import load_config, parse_config
 from otel_ml.evaluator._config_options import EvaluatorConfig
 from otel_ml.evaluator._evaluate import Reference, evaluate
-from otel_ml.evaluator._http_serving import ConnectionLimits
-from otel_ml.evaluator._metrics_export import DerivedMetrics, HealthSnapshot
-from otel_ml.evaluator._otlp_http import OtlpHttpServer
-from otel_ml.evaluator._receiver import DEFAULT_MAX_BODY_BYTES, ExportResult, Outcome, Receiver
-from otel_ml.evaluator._records import (
-    Attributes,
-    AttributeValue,
-    CounterPoint,
-    ExplicitBuckets,
-    HistogramPoint,
-    IngestBatch,
-    IngestSink,
-    OutcomeEvent,
-    PredictionEvent,
-    Rejection,
-    ResourceIdentity,
-    Signal,
-    SubmitResult,
-    Temporality,
-    attribute,
-)
-from otel_ml.evaluator._references import ReferenceSet
 from otel_ml.evaluator._report import (
     FeatureReport,
     ModelReport,
@@ -47,56 +32,31 @@ from otel_ml.evaluator._report import (
     PerformanceReport,
     QualityRate,
 )
-from otel_ml.evaluator._service import EvaluatorService
-from otel_ml.evaluator._store import Store
-from otel_ml.evaluator._temporality import CumulativeToDelta, DeltaSink
-from otel_ml.evaluator._windows import LabelledRows, WindowData, Windowing, WindowKey
+from otel_ml.evaluator._windows import WindowData, WindowKey
+
+if TYPE_CHECKING:
+    from otel_ml.evaluator._app import EvaluatorApp
 
 __all__ = [
-    "DEFAULT_MAX_BODY_BYTES",
-    "AttributeValue",
-    "Attributes",
-    "BearerAuth",
-    "ConnectionLimits",
-    "CounterPoint",
-    "CumulativeToDelta",
-    "DeltaSink",
-    "DerivedMetrics",
+    "EvaluatorApp",
     "EvaluatorConfig",
-    "EvaluatorService",
-    "ExplicitBuckets",
-    "ExportResult",
     "FeatureReport",
-    "HealthSnapshot",
-    "HistogramPoint",
-    "IngestBatch",
-    "IngestSink",
-    "LabelledRows",
     "ModelReport",
     "OperationsReport",
-    "OtlpHttpServer",
-    "Outcome",
-    "OutcomeEvent",
     "PerformanceReport",
-    "PredictionEvent",
     "QualityRate",
-    "Receiver",
     "Reference",
-    "ReferenceSet",
-    "Rejection",
-    "ResourceIdentity",
-    "Secret",
-    "Signal",
-    "Store",
-    "SubmitResult",
-    "Temporality",
-    "TlsOptions",
     "WindowData",
     "WindowKey",
-    "Windowing",
-    "attribute",
     "evaluate",
     "load_config",
-    "load_secret",
     "parse_config",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EvaluatorApp":
+        from otel_ml.evaluator._app import EvaluatorApp
+
+        return EvaluatorApp
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

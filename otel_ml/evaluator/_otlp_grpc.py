@@ -24,7 +24,7 @@ message is our ``INVALID_ARGUMENT``, and the idempotency key hashes the exact by
 
 Examples
 --------
->>> from otel_ml.evaluator import IngestBatch, SubmitResult
+>>> from otel_ml.evaluator._records import IngestBatch, SubmitResult
 >>> class Sink:
 ...     def submit(self, batch: IngestBatch) -> SubmitResult:
 ...         return SubmitResult.ok()

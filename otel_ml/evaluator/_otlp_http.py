@@ -20,7 +20,7 @@ with the gRPC receiver (:class:`~otel_ml.evaluator._receiver.Receiver`).
 
 Examples
 --------
->>> from otel_ml.evaluator import IngestBatch, SubmitResult
+>>> from otel_ml.evaluator._records import IngestBatch, SubmitResult
 >>> class Sink:
 ...     def submit(self, batch: IngestBatch) -> SubmitResult:
 ...         return SubmitResult.ok()

@@ -27,6 +27,7 @@ and class counts, data-quality counts against the reference, and one
 from typing import TYPE_CHECKING, Any
 
 from otel_ml.instrumentation._aggregator import Aggregator, Consumer, Delta, default_aggregator
+from otel_ml.instrumentation._clock import use_clock
 from otel_ml.instrumentation._configure import Configuration, configure
 from otel_ml.instrumentation._decorator import monitor
 from otel_ml.instrumentation._ids import PredictionIds, last_prediction_ids
@@ -81,4 +82,5 @@ __all__ = [
     "monitor",
     "monitoring_active",
     "record_outcome",
+    "use_clock",
 ]

@@ -41,7 +41,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otel_ml import semconv
-from otel_ml.evaluator import IngestBatch, SubmitResult
+from otel_ml.evaluator._records import IngestBatch, SubmitResult
 from otel_ml.sketch import NumericSketch, exponential_data_point
 
 MODEL = {semconv.ML_MODEL_NAME: "churn", semconv.ML_MODEL_VERSION: "3"}

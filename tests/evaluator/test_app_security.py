@@ -15,7 +15,7 @@ from evaluator_wire import metrics_body, model_attrs
 from otlp_samples import self_signed
 
 from otel_ml import semconv as sc
-from otel_ml.evaluator._app import EvaluatorApp
+from otel_ml.evaluator import EvaluatorApp
 from otel_ml.evaluator._config import parse_config
 
 

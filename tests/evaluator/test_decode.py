@@ -28,7 +28,6 @@ from otlp_samples import (
 )
 
 from otel_ml import semconv
-from otel_ml.evaluator import ExplicitBuckets, ResourceIdentity, Signal, Temporality
 from otel_ml.evaluator._decode import (
     BodyTooLargeError,
     OtlpDecodeError,
@@ -36,6 +35,7 @@ from otel_ml.evaluator._decode import (
     decompress,
     parse_request,
 )
+from otel_ml.evaluator._records import ExplicitBuckets, ResourceIdentity, Signal, Temporality
 from otel_ml.sketch import ExponentialBuckets, NumericSketch
 
 

@@ -39,7 +39,7 @@ from scipy import stats as sps
 from sklearn import metrics as skm
 
 from otel_ml import semconv as sc
-from otel_ml.evaluator._app import EvaluatorApp
+from otel_ml.evaluator import EvaluatorApp
 from otel_ml.evaluator._config import parse_config
 from otel_ml.sketch import Profile
 from otel_ml.stats import compare

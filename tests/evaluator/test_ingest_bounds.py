@@ -26,7 +26,7 @@ from otlp_samples import (
 )
 
 from otel_ml import semconv as sc
-from otel_ml.evaluator._app import EvaluatorApp
+from otel_ml.evaluator import EvaluatorApp
 from otel_ml.evaluator._config import parse_config
 from otel_ml.sketch import NumericSketch, exponential_data_point
 

@@ -20,7 +20,7 @@ import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from otel_ml import semconv as sc
-from otel_ml.evaluator._app import EvaluatorApp
+from otel_ml.evaluator import EvaluatorApp
 from otel_ml.evaluator._config import parse_config
 
 JS_CLIENT = Path(__file__).parent / "js_client"

@@ -23,7 +23,7 @@ from evaluator_points import batch, counter, duration_point, feature_point, outc
 from evaluator_wire import metrics_body, model_attrs, post
 
 from otel_ml import semconv as sc
-from otel_ml.evaluator._app import EvaluatorApp
+from otel_ml.evaluator import EvaluatorApp
 from otel_ml.evaluator._config import parse_config
 from otel_ml.sketch import Profile
 

@@ -10,7 +10,8 @@ import pytest
 from otlp_samples import RecordingSink, metrics_data, metrics_request, sum_metric
 
 from otel_ml import ConfigurationError
-from otel_ml.evaluator import BearerAuth, OtlpHttpServer, Secret, TlsOptions, load_secret
+from otel_ml.evaluator._auth import BearerAuth, Secret, TlsOptions, load_secret
+from otel_ml.evaluator._otlp_http import OtlpHttpServer
 
 TOKEN = "tok-7f3a9c1e5b"
 

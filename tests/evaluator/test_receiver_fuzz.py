@@ -26,11 +26,11 @@ from otlp_samples import (
     to_otlp_json,
 )
 
-from otel_ml.evaluator import IngestBatch, Signal
 from otel_ml.evaluator._decode import OtlpDecodeError, decode_body
 from otel_ml.evaluator._http_serving import ConnectionLimits
 from otel_ml.evaluator._otlp_grpc import SERVICE_NAMES, OtlpGrpcServer
 from otel_ml.evaluator._otlp_http import OtlpHttpServer
+from otel_ml.evaluator._records import IngestBatch, Signal
 from otel_ml.evaluator._temporality import DeltaSink
 
 VALID_METRICS = metrics_request(

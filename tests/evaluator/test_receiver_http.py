@@ -44,9 +44,9 @@ from otlp_samples import (
 )
 
 from otel_ml import semconv
-from otel_ml.evaluator import Temporality
 from otel_ml.evaluator._auth import BearerAuth, Secret, TlsOptions
 from otel_ml.evaluator._otlp_http import OtlpHttpServer
+from otel_ml.evaluator._records import Temporality
 from otel_ml.sketch import NumericSketch
 
 

@@ -20,7 +20,8 @@ from opentelemetry.sdk.resources import Resource
 from otlp_samples import CUMULATIVE, MODEL, RecordingSink
 
 from otel_ml import semconv
-from otel_ml.evaluator import (
+from otel_ml.evaluator._decode import decode_body
+from otel_ml.evaluator._records import (
     CounterPoint,
     ExplicitBuckets,
     HistogramPoint,
@@ -29,7 +30,6 @@ from otel_ml.evaluator import (
     Signal,
     Temporality,
 )
-from otel_ml.evaluator._decode import decode_body
 from otel_ml.evaluator._temporality import CumulativeToDelta, DeltaSink, subtract_exponential
 from otel_ml.sketch import ExponentialBuckets, NumericSketch
 
@@ -267,7 +267,7 @@ class _StoreSink:
         self.store = store
 
     def submit(self, batch: IngestBatch) -> Any:
-        from otel_ml.evaluator import SubmitResult
+        from otel_ml.evaluator._records import SubmitResult
 
         self.store.write([batch], now=0.0)
         return SubmitResult.ok()

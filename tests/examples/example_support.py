@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from otel_ml.evaluator._app import EvaluatorApp
+from otel_ml.evaluator import EvaluatorApp
 from otel_ml.evaluator._report import ModelReport
 
 ROOT = Path(__file__).resolve().parents[2]

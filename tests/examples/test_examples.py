@@ -33,7 +33,7 @@ from example_support import (
     uvicorn_command,
 )
 
-from otel_ml.evaluator._app import EvaluatorApp
+from otel_ml.evaluator import EvaluatorApp
 from otel_ml.evaluator._config import parse_config
 from otel_ml.evaluator._report import ModelReport
 from otel_ml.sketch import Profile
