@@ -19,6 +19,7 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 
 from otel_ml import semconv as sc
+from otel_ml._errors import ConfigurationError
 from otel_ml._version import __version__
 from otel_ml.alerting import AlertEngine
 from otel_ml.evaluator._api import ApiServer
@@ -68,7 +69,12 @@ class EvaluatorApp:
         metric_readers: Sequence[MetricReader] = (),
     ) -> EvaluatorApp:
         ssl_context = config.tls.ssl_context() if config.tls is not None else None
-        config.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            config.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"state_dir: cannot create {config.state_dir} ({exc}); choose a writable directory"
+            ) from None
         w = config.windows
         store = Store(
             config.state_dir / STATE_FILE,

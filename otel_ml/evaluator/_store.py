@@ -39,13 +39,14 @@ front owns the batch ids, ``meta`` and the transaction of :meth:`Store.write`.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from otel_ml.evaluator._records import CounterPoint, HistogramPoint, IngestBatch, Rejection
-from otel_ml.evaluator._store_database import Database
+from otel_ml.evaluator._store_database import Database, state_error
 from otel_ml.evaluator._store_labels import LabelStats, LabelTable
 from otel_ml.evaluator._store_sketches import SketchTable
 from otel_ml.evaluator._store_windows import MAX_TRACES_PER_WINDOW, WindowTable
@@ -107,16 +108,20 @@ class Store:
         self.windowing = windowing
         self.max_labelled = max_labelled
         self.db = Database(path)
-        self.windows = WindowTable(self.db, windowing)
-        self.sketches = SketchTable(self.db, self.windows, cache_size=cache_size)
-        self.labels = LabelTable(
-            self.db,
-            self.windows,
-            label_ttl=label_ttl,
-            max_pending=max_pending,
-            max_pending_unknown=max_pending_unknown,
-        )
-        self.streams = StreamTable(self.db)
+        try:  # the first reads: a damaged file may only show here
+            self.windows = WindowTable(self.db, windowing)
+            self.sketches = SketchTable(self.db, self.windows, cache_size=cache_size)
+            self.labels = LabelTable(
+                self.db,
+                self.windows,
+                label_ttl=label_ttl,
+                max_pending=max_pending,
+                max_pending_unknown=max_pending_unknown,
+            )
+            self.streams = StreamTable(self.db)
+        except sqlite3.Error as exc:
+            self.db.close()
+            raise state_error(path, exc) from None
 
     def close(self) -> None:
         self.db.close()
