@@ -63,7 +63,7 @@ class Found:
     def of_report(cls, r: ModelReport) -> Found:
         perf = r.performance
         return cls(
-            accuracy=float(perf.metrics.get("accuracy", math.nan)) if perf else math.nan,
+            accuracy=float(perf.values().get("accuracy", math.nan)) if perf else math.nan,
             labelled=perf.n_labelled if perf else 0,
             coverage=perf.coverage if perf else math.nan,
             drifted=r.drifted_features,

@@ -44,7 +44,17 @@ from otel_ml.sketch import (
     NumericSketch,
     Profile,
 )
-from otel_ml.stats import DriftPolicy, compare_feature, out_of_range_count, unseen_count
+from otel_ml.stats import (
+    ClassificationMetrics,
+    DriftPolicy,
+    RegressionMetrics,
+    class_order,
+    classification_metrics,
+    compare_feature,
+    out_of_range_count,
+    regression_metrics,
+    unseen_count,
+)
 
 __all__ = ["Reference", "evaluate", "explicit_quantile"]
 
@@ -180,7 +190,7 @@ def _performance(lab: LabelledRows, n_predicted: int) -> PerformanceReport | Non
     delays = np.asarray(lab.delays, dtype=float)
     d50 = float(np.percentile(delays, 50)) if n else None
     d95 = float(np.percentile(delays, 95)) if n else None
-    metrics: dict[str, float] = {}
+    metrics: ClassificationMetrics | RegressionMetrics | None = None
     task = "classification"
     if n:
         is_class = any(a is not None for a in lab.actual_labels)
@@ -203,8 +213,6 @@ def _predicted_labels(lab: LabelledRows) -> tuple[str | None, ...]:
     else the last in class order (numeric labels numerically, as scikit-learn's
     ``classes_`` and as ``classification_metrics`` reads scores).
     """
-    from otel_ml.stats import class_order
-
     if all(p is not None for p in lab.predicted):
         return lab.predicted
     classes = list(
@@ -226,9 +234,7 @@ def _predicted_labels(lab: LabelledRows) -> tuple[str | None, ...]:
     return tuple(out)
 
 
-def _classification(lab: LabelledRows) -> dict[str, float]:
-    from otel_ml.stats import classification_metrics
-
+def _classification(lab: LabelledRows) -> ClassificationMetrics | None:
     predicted = _predicted_labels(lab)
     rows = [
         i
@@ -236,25 +242,21 @@ def _classification(lab: LabelledRows) -> dict[str, float]:
         if p is not None and a is not None
     ]
     if not rows:
-        return {}
+        return None
     y_true = np.array([lab.actual_labels[i] for i in rows], dtype=object).astype(str)
     y_pred = np.array([predicted[i] for i in rows], dtype=object).astype(str)
     scores = np.array([lab.scores[i] for i in rows], dtype=float)
     y_score = scores if np.isfinite(scores).all() and len(set(y_true) | set(y_pred)) <= 2 else None
-    m = classification_metrics(y_true, y_pred, y_score)
-    return {str(k): float(v) for k, v in m.as_dict().items()}
+    return classification_metrics(y_true, y_pred, y_score)
 
 
-def _regression(lab: LabelledRows) -> dict[str, float]:
-    from otel_ml.stats import regression_metrics
-
+def _regression(lab: LabelledRows) -> RegressionMetrics | None:
     y_true = np.asarray(lab.actual_values, dtype=float)
     y_pred = np.asarray(lab.scores, dtype=float)
     ok = np.isfinite(y_true) & np.isfinite(y_pred)
     if not ok.any():
-        return {}
-    m = regression_metrics(y_true[ok], y_pred[ok])
-    return {str(k): float(v) for k, v in m.as_dict().items()}
+        return None
+    return regression_metrics(y_true[ok], y_pred[ok])
 
 
 def _operations(w: WindowData) -> OperationsReport:

@@ -144,8 +144,8 @@ def _performance(r: ModelReport, history: Sequence[ModelReport]) -> Markup:
             "label coverage": perf.coverage,
             "label delay p50 (s)": perf.delay_p50,
         }
-        blocks.append(key_values({**summary, **perf.metrics}))
-    names = sorted({k for h in history if h.performance for k in h.performance.metrics})
+        blocks.append(key_values({**summary, **perf.values()}))
+    names = sorted({k for h in history if h.performance for k in h.performance.values()})
     if names and len(history) > 1:
         xs = [h.window_end for h in history]
         series = [
@@ -153,7 +153,7 @@ def _performance(r: ModelReport, history: Sequence[ModelReport]) -> Markup:
                 n,
                 xs,
                 [
-                    _nan(h.performance.metrics.get(n)) if h.performance else math.nan
+                    _nan(h.performance.values().get(n)) if h.performance else math.nan
                     for h in history
                 ],
             )

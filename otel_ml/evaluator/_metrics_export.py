@@ -261,7 +261,7 @@ class DerivedMetrics:
     def _performance(self, _: CallbackOptions) -> Iterable[Observation]:
         for r in self.latest():
             if r.performance is not None:
-                for name, v in r.performance.metrics.items():
+                for name, v in r.performance.values().items():
                     if _ok(v):
                         yield Observation(v, self._attrs(r, **{sc.ML_PERFORMANCE_METRIC: name}))
 

@@ -21,7 +21,13 @@ from typing import Any
 
 from otel_ml.alerting import Observation, ObservationKind
 from otel_ml.sketch import FeatureKind
-from otel_ml.stats import DriftPolicy, DriftReport, FeatureDrift
+from otel_ml.stats import (
+    ClassificationMetrics,
+    DriftPolicy,
+    DriftReport,
+    FeatureDrift,
+    RegressionMetrics,
+)
 
 __all__ = [
     "FeatureReport",
@@ -108,7 +114,7 @@ class FeatureReport:
 class PerformanceReport:
     """The label join for the window's predictions (by prediction time).
 
-    ``metrics`` is empty while no prediction of the window has its label;
+    ``metrics`` is ``None`` while no prediction of the window has its label;
     ``coverage = n_labelled / n_predicted``; delays are outcome time minus
     prediction time, in seconds. Metrics and delays come from ``n_sampled`` rows:
     all the labelled rows, or a uniform sample of them in very large windows
@@ -116,7 +122,7 @@ class PerformanceReport:
     """
 
     task: str  # classification | regression
-    metrics: Mapping[str, float]
+    metrics: ClassificationMetrics | RegressionMetrics | None
     n_labelled: int
     n_predicted: int
     coverage: float
@@ -124,16 +130,33 @@ class PerformanceReport:
     delay_p95: float | None
     n_sampled: int = 0
 
+    def values(self) -> dict[str, float]:
+        """Every metric by name, ``{}`` without labels: what the alert rules and the
+        ``ml.performance.value`` gauge key on."""
+        return {} if self.metrics is None else self.metrics.as_dict()
+
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["metrics"] = {k: _num(v) for k, v in self.metrics.items()}
-        return d
+        """The JSON form: ``metrics`` is :meth:`values` (``{}`` without labels)."""
+        return {
+            "task": self.task,
+            "metrics": {k: _num(v) for k, v in self.values().items()},
+            "n_labelled": self.n_labelled,
+            "n_predicted": self.n_predicted,
+            "coverage": self.coverage,
+            "delay_p50": self.delay_p50,
+            "delay_p95": self.delay_p95,
+            "n_sampled": self.n_sampled,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> PerformanceReport:
+        metrics: ClassificationMetrics | RegressionMetrics | None = None
+        if d["metrics"]:
+            kind = RegressionMetrics if d["task"] == "regression" else ClassificationMetrics
+            metrics = kind.from_dict(d["metrics"])
         return cls(
             task=d["task"],
-            metrics={k: _nan(v) for k, v in d["metrics"].items()},
+            metrics=metrics,
             n_labelled=int(d["n_labelled"]),
             n_predicted=int(d["n_predicted"]),
             coverage=float(d["coverage"]),
@@ -308,7 +331,7 @@ class ModelReport:
                     n_rows=perf.n_labelled,
                     metric=name,
                 )
-                for name, value in perf.metrics.items()
+                for name, value in perf.values().items()
                 if math.isfinite(value)
             ]
             if perf.n_predicted > 0:

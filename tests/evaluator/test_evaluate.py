@@ -222,9 +222,9 @@ def test_performance_matches_sklearn_on_the_joined_rows(store: Store) -> None:
     assert perf.n_labelled == labelled.sum()
     assert perf.coverage == pytest.approx(labelled.mean())
     assert perf.delay_p50 == 480.0
-    assert perf.metrics["accuracy"] == pytest.approx(skm.accuracy_score(yt, yp))
-    assert perf.metrics["f1"] == pytest.approx(skm.f1_score(yt, yp))
-    assert perf.metrics["roc_auc"] == pytest.approx(skm.roc_auc_score(yt, ys))
+    assert perf.metrics.accuracy == pytest.approx(skm.accuracy_score(yt, yp))
+    assert perf.metrics.f1 == pytest.approx(skm.f1_score(yt, yp))
+    assert perf.metrics.roc_auc == pytest.approx(skm.roc_auc_score(yt, ys))
 
 
 def test_regression_metrics_match_sklearn(store: Store) -> None:
@@ -239,9 +239,9 @@ def test_regression_metrics_match_sklearn(store: Store) -> None:
     )
     perf = evaluate(store.load_window(KEY), None, DriftPolicy()).performance
     assert perf is not None and perf.task == "regression"
-    assert perf.metrics["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(y, yhat)))
-    assert perf.metrics["mae"] == pytest.approx(skm.mean_absolute_error(y, yhat))
-    assert perf.metrics["r2"] == pytest.approx(skm.r2_score(y, yhat))
+    assert perf.metrics.rmse == pytest.approx(np.sqrt(skm.mean_squared_error(y, yhat)))
+    assert perf.metrics.mae == pytest.approx(skm.mean_absolute_error(y, yhat))
+    assert perf.metrics.r2 == pytest.approx(skm.r2_score(y, yhat))
 
 
 def test_binary_scores_without_classes_are_thresholded(store: Store) -> None:
@@ -254,7 +254,7 @@ def test_binary_scores_without_classes_are_thresholded(store: Store) -> None:
     perf = evaluate(store.load_window(KEY), None, DriftPolicy()).performance
     assert perf is not None
     expected = skm.accuracy_score(np.array(y).astype(int), (score >= 0.5).astype(int))
-    assert perf.metrics["accuracy"] == pytest.approx(expected)
+    assert perf.metrics.accuracy == pytest.approx(expected)
 
 
 def test_scores_without_classes_pick_the_positive_class_in_numeric_order() -> None:

@@ -228,7 +228,7 @@ def test_labels_must_fit_the_task_their_first_labels_fixed(tmp_path: Path) -> No
     assert win.labelled.ids == ("r0", "r1", "r2")
     perf = evaluate(win, None, DriftPolicy()).performance
     assert perf is not None and perf.task == "regression"
-    assert perf.metrics["mae"] == pytest.approx(1 / 3)
+    assert perf.metrics.mae == pytest.approx(1 / 3)
     st.close()
     assert _store(tmp_path).labels.tasks.task("m") == "regression"  # kept across a restart
 

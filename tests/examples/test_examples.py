@@ -102,7 +102,7 @@ def _totals(reports: list[ModelReport]) -> tuple[int, int, float]:
     rows = sum(r.n_rows for r in reports)
     labelled = sum(r.performance.n_labelled for r in reports if r.performance is not None)
     hits = sum(
-        r.performance.metrics["accuracy"] * r.performance.n_labelled
+        r.performance.values()["accuracy"] * r.performance.n_labelled
         for r in reports
         if r.performance is not None and r.performance.n_labelled
     )
