@@ -142,3 +142,16 @@ def test_a_six_year_shift_of_dates_is_drift_when_they_are_compared_as_numbers(
     assert main(["drift", str(prof), str(tmp_path / "now.csv"), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert [f["feature"] for f in report["features"] if f["drifted"]] == ["signup"]
+
+
+def test_the_statistics_on_raw_data_follow_the_reference_for_datetime_columns() -> None:
+    from otel_ml.stats import quality_report
+
+    days = _dates(2018, 300, 3)
+    raw = {"when": np.array(days, dtype="datetime64[us]"), "age": np.arange(300.0)}
+    skipping = Profile.from_data(raw)
+    assert compare(skipping, raw).extra_features == ()  # skipped, not an unknown column
+    converting = Profile.from_data(raw, datetimes="epoch_seconds")
+    q = quality_report(converting, raw)
+    assert not q.schema and all(f.schema_mismatch_rate == 0.0 for f in q.features)
+    assert not any(f.drifted for f in compare(converting, raw).features)

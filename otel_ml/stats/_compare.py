@@ -292,7 +292,8 @@ def _current_profile(reference: Profile, data: object) -> Profile:
     for name, values in cols.items():
         ref = reference.features.get(name)
         if ref is None:
-            features[name] = FeatureProfile.from_values(name, values)
+            if name not in reference.skipped:  # a datetime column the reference left out
+                features[name] = FeatureProfile.from_values(name, values)
             continue
         k = ref.sketch.max_categories if isinstance(ref.sketch, CategoricalSketch) else 0
         try:

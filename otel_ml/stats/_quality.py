@@ -39,7 +39,7 @@ import numpy.typing as npt
 
 from otel_ml import semconv
 from otel_ml.sketch._categorical import CategoricalSketch
-from otel_ml.sketch._columns import Column, FeatureKind, columns_of
+from otel_ml.sketch._columns import Column, FeatureKind, columns_of, numeric_values
 from otel_ml.sketch._numeric import NumericSketch
 from otel_ml.sketch._profile import FeatureProfile, Profile
 from otel_ml.stats._json import float_or_nan, json_number
@@ -187,22 +187,10 @@ def _share(k: float, n: int) -> float:
 def _numeric_raw(ref: FeatureProfile, values: Column) -> tuple[FeatureQuality, str | None]:
     n = int(values.size)
     bad_example: str | None = None
-    if values.dtype.kind in "iufb":
-        x = values.astype(np.float64)
-        n_bad = 0
-    else:
-        x = np.full(n, np.nan)
-        n_bad = 0
-        for i, v in enumerate(values.tolist()):
-            if v is None or (isinstance(v, float) and v != v):
-                continue
-            try:
-                if isinstance(v, (bool, np.bool_)):
-                    raise TypeError
-                x[i] = float(v)
-            except (TypeError, ValueError):
-                n_bad += 1
-                bad_example = bad_example or repr(v)[:40]
+    x, wrong_type = numeric_values(values)  # the sketch layer's reading, dates as seconds
+    n_bad = 0 if wrong_type is None else int(np.count_nonzero(wrong_type))
+    if wrong_type is not None:
+        bad_example = repr(values.ravel()[int(np.argmax(wrong_type))])[:40]
     missing = int(np.count_nonzero(np.isnan(x))) - n_bad
     finite = x[np.isfinite(x)]
     non_finite = n - n_bad - missing - int(finite.size)
