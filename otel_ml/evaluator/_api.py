@@ -1,8 +1,11 @@
 """The evaluator's HTTP API, for people and scripts.
 
 =================================  ==============================================
-``GET /api/models``                every model: versions, latest window, drifted
-                                   features, firing alerts (JSON)
+``GET /api/models``                models in name order, one page at a time
+                                   (``?limit=100&after=<name>``; the answer's ``next``
+                                   is the next page's ``after``, ``total`` the count):
+                                   versions, latest window, drifted features, firing
+                                   alerts (JSON)
 ``GET /api/models/{name}/report``  the latest report of ``name`` (features, drift,
                                    quality, performance, operations), its recent
                                    history and its alerts (JSON)
@@ -27,7 +30,7 @@ import logging
 import ssl
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from opentelemetry.metrics import Meter
 
@@ -50,6 +53,9 @@ _log = logging.getLogger(__name__)
 AlertLookup = Callable[[str], Sequence[Mapping[str, Any]]]
 _JSON = "application/json"
 _HISTORY = 48
+#: Models per page of ``/api/models`` (``?limit=``: 1 .. MAX_PAGE).
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
 #: The API's connection limits unless configured: fewer connections than a receiver.
 API_LIMITS = ConnectionLimits(max_connections=64)
 
@@ -90,7 +96,13 @@ class _Handler(TimedHandler):
             if path == "/metrics":
                 self._send(200, api.service_metrics(), "text/plain; version=0.0.4; charset=utf-8")
             elif parts == ["api", "models"]:
-                self._json(200, api.models())
+                query = parse_qs(self.path.partition("?")[2])
+                try:
+                    limit = _page_size(query.get("limit", [str(DEFAULT_PAGE)])[-1])
+                except ValueError as exc:
+                    self._json(400, {"error": str(exc)})
+                    return
+                self._json(200, api.models(limit=limit, after=query.get("after", [""])[-1]))
             elif len(parts) == 4 and parts[:2] == ["api", "models"] and parts[3] == "report":
                 found = api.report(parts[2])
                 self._json(
@@ -203,13 +215,18 @@ class ApiServer(BackgroundHttpServer):
             for _, d in self.service.store.reports(model, limit=_HISTORY)
         ]
 
-    def models(self) -> dict[str, Any]:
-        by_model: dict[str, list[str]] = {}
-        for m, v in self.service.store.models():
-            by_model.setdefault(m, []).append(v)
+    def models(self, *, limit: int = DEFAULT_PAGE, after: str = "") -> dict[str, Any]:
+        """One page of models in name order: ``limit`` names after the name ``after``;
+        ``next`` is the ``after`` of the next page (``None`` on the last one)."""
+        store = self.service.store
+        page = store.model_page(after=after, limit=limit + 1)
+        more = len(page) > limit
+        page = page[:limit]
         out = []
-        for name, versions in sorted(by_model.items()):
-            latest = self._reports(name)[:1]
+        for name, versions in page:
+            latest = [
+                ModelReport.from_dict(json.loads(d)) for _, d in store.reports(name, limit=1)
+            ]
             r = latest[0] if latest else None
             out.append(
                 {
@@ -224,7 +241,11 @@ class ApiServer(BackgroundHttpServer):
                     "page": f"/models/{name}",
                 }
             )
-        return {"models": out}
+        return {
+            "models": out,
+            "total": store.count_models(),
+            "next": page[-1][0] if more else None,
+        }
 
     def report(self, model: str) -> dict[str, Any] | None:
         reports = self._reports(model)
@@ -280,3 +301,13 @@ def _quarantined(key: WindowKey, reason: str) -> dict[str, Any]:
         "window_end": key.end,
         "reason": reason,
     }
+
+
+def _page_size(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= MAX_PAGE:
+        raise ValueError(f"limit must be an integer in [1, {MAX_PAGE}], got {text[:20]!r}")
+    return n

@@ -23,6 +23,7 @@ from otel_ml._errors import ConfigurationError
 from otel_ml._version import __version__
 from otel_ml.alerting import AlertEngine
 from otel_ml.evaluator._api import ApiServer
+from otel_ml.evaluator._cardinality import CardinalityLimits
 from otel_ml.evaluator._config_options import EvaluatorConfig
 from otel_ml.evaluator._ingest_bounds import TimeBounds
 from otel_ml.evaluator._metrics_export import SERVICE_NAME, DerivedMetrics
@@ -82,6 +83,11 @@ class EvaluatorApp:
             label_ttl=config.labels.ttl,
             max_pending=config.labels.max_pending,
             max_pending_unknown=config.labels.max_pending_unknown,
+            limits=CardinalityLimits(
+                models=config.limits.models,
+                features_per_model=config.limits.features_per_model,
+                categories_per_feature=config.limits.categories_per_feature,
+            ),
         )
         references = ReferenceSet(
             config.references,

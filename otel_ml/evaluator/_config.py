@@ -22,7 +22,8 @@ A complete file::
     windows: {size: 5m, grace: 30s, min_rows: 100, retention: 7d}
     labels: {ttl: 7d, max_pending: 1000000, max_pending_unknown: 100000}
     ingest: {queue_size: 64, retry_after: 2s, submit_timeout: 10s}
-    limits: {max_past: 1d, max_future: 10m}
+    limits: {models: 1000, features_per_model: 1000, categories_per_feature: 1000,
+             max_past: 1d, max_future: 10m}
     drift: {}                             # DriftPolicy fields (thresholds)
     references:
       - {model: churn, version: "3", path: churn-v3.profile.json}
@@ -192,8 +193,19 @@ def _windows(value: object) -> WindowOptions:
 
 def _limits(value: object, windows: WindowOptions) -> LimitOptions:
     lim = read_mapping(value, "limits")
-    check_keys(lim, ("max_past", "max_future"), "limits")
+    check_keys(
+        lim,
+        ("models", "features_per_model", "categories_per_feature", "max_past", "max_future"),
+        "limits",
+    )
     return LimitOptions(
+        models=read_int(lim.get("models", 1000), "limits.models", minimum=1,
+                        maximum=10_000_000),
+        features_per_model=read_int(lim.get("features_per_model", 1000),
+                                    "limits.features_per_model", minimum=1, maximum=1_000_000),
+        categories_per_feature=read_int(lim.get("categories_per_feature", 1000),
+                                        "limits.categories_per_feature", minimum=1,
+                                        maximum=1_000_000),
         max_past=read_duration(lim.get("max_past", min(86400.0, windows.retention)),
                                "limits.max_past", minimum=windows.size,
                                maximum=windows.retention),

@@ -83,9 +83,16 @@ class LimitOptions:
     """Bounds on what clients can make the evaluator hold; records beyond them are rejected
     with a reason (OTLP partial success) and counted.
 
+    ``models``: distinct model names with stored windows; ``features_per_model``:
+    distinct features and prediction outputs of one model version in one window;
+    ``categories_per_feature``: distinct keys of one keyed counter (a feature's
+    categories, predicted classes, error types, quality issues) in one window.
     ``max_past`` / ``max_future``: accepted timestamps around the evaluator's clock.
     """
 
+    models: int = 1000
+    features_per_model: int = 1000
+    categories_per_feature: int = 1000
     max_past: float = 86400.0
     max_future: float = 600.0
 

@@ -38,6 +38,8 @@ from otel_ml.stats import DriftPolicy
 __all__ = ["model_page"]
 
 _MAX_PLOTS = 24
+#: Rows of one table on the page (drifted first); the rest are counted, and in the JSON report.
+MAX_ROWS = 100
 _MAX_PERFORMANCE_LINES = 6
 
 
@@ -88,16 +90,19 @@ def _drift(
     report = r.drift_report(policy)
     drift: list[Markup] = []
     if report.features:
-        drift.append(drift_table(report))
+        ordered = ordered_features(report.features)
+        drift.append(drift_table(replace(report, features=tuple(ordered[:MAX_ROWS]))))
+        drift += _more(len(ordered) - MAX_ROWS, "features", r.model)
     unjudged = [f for f in (*r.features, *r.predictions) if f.drift is None]
     if unjudged:
         drift.append(
             table(
                 ["no verdict", "kind", "rows", "why"],
-                [[f.name, f.kind.value, f.n, f.reason] for f in unjudged],
-                status=[Status.NEUTRAL] * len(unjudged),
+                [[f.name, f.kind.value, f.n, f.reason] for f in unjudged[:MAX_ROWS]],
+                status=[Status.NEUTRAL] * len(unjudged[:MAX_ROWS]),
             )
         )
+        drift += _more(len(unjudged) - MAX_ROWS, "features without a verdict", r.model)
     blocks = [section("Drift", *drift or [paragraph("no features in this window", muted=True)])]
     if report.predictions:
         blocks.append(
@@ -119,17 +124,34 @@ def _drift(
     return blocks
 
 
+def _more(hidden: int, what: str, model: str) -> list[Markup]:
+    """The line that says how many rows a bounded table left out, and where they are."""
+    if hidden <= 0:
+        return []
+    return [
+        paragraph(
+            f"{hidden:,} more {what} not shown (the first {MAX_ROWS} are); all of them are "
+            f"in /api/models/{model}/report",
+            muted=True,
+        )
+    ]
+
+
 def _quality(r: ModelReport) -> Markup:
+    def high(q: Any) -> bool:
+        return bool(q.rate > (q.reference_rate or 0.0) + 0.01)
+
+    shown = list(r.quality)
+    if len(shown) > MAX_ROWS:  # the rates above the reference first
+        shown = sorted(shown, key=lambda q: (not high(q), -q.rate))[:MAX_ROWS]
     return section(
         "Data quality",
         table(
             ["feature", "issue", "count", "rate", "reference rate"],
-            [[q.feature or "(row)", q.issue, q.count, q.rate, q.reference_rate] for q in r.quality],
-            status=[
-                Status.WARNING if q.rate > (q.reference_rate or 0.0) + 0.01 else None
-                for q in r.quality
-            ],
+            [[q.feature or "(row)", q.issue, q.count, q.rate, q.reference_rate] for q in shown],
+            status=[Status.WARNING if high(q) else None for q in shown],
         ),
+        *_more(len(r.quality) - MAX_ROWS, "quality rows", r.model),
     )
 
 

@@ -45,6 +45,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from otel_ml.evaluator._cardinality import CardinalityLimits
 from otel_ml.evaluator._records import CounterPoint, HistogramPoint, IngestBatch, Rejection
 from otel_ml.evaluator._store_database import Database, state_error
 from otel_ml.evaluator._store_labels import LabelStats, LabelTable
@@ -92,6 +93,9 @@ class Store:
     cache_size
         Merged sketches kept in memory for the next write to the same window
         (a few KiB each); saves a read and a decode per incoming point.
+    limits
+        How many models, features and categories the store takes (records beyond
+        are rejected, :mod:`~otel_ml.evaluator._cardinality`).
     """
 
     def __init__(
@@ -104,9 +108,11 @@ class Store:
         max_pending_unknown: int = 100_000,
         cache_size: int = 20_000,
         max_labelled: int = 200_000,
+        limits: CardinalityLimits | None = None,
     ) -> None:
         self.windowing = windowing
         self.max_labelled = max_labelled
+        self.limits = limits if limits is not None else CardinalityLimits()
         self.db = Database(path)
         try:  # the first reads: a damaged file may only show here
             self.windows = WindowTable(self.db, windowing)
@@ -151,6 +157,11 @@ class Store:
                 if not dup:
                     seen.add(b.batch_id)
                     c.execute("INSERT INTO batches(id, at) VALUES (?, ?)", (b.batch_id, now))
+            admitted, limited = self.limits.admit(
+                self.db, self.windowing, [b for b in fresh if b is not None]
+            )
+            kept = iter(admitted)
+            fresh = [None if b is None else next(kept) for b in fresh]
             new = [b for b in fresh if b is not None]
             self.labels.tasks.declare(
                 [*(p for b in new for p in b.histograms), *(p for b in new for p in b.counters)]
@@ -168,11 +179,11 @@ class Store:
             self.streams.write(p for b in batches for p in b.stream_state)
             self.labels.bound_pending()
         overflow = _refused_by_batch(new, refused)
-        for b, written in zip(batches, labels, strict=True):
+        for b, f, written in zip(batches, fresh, labels, strict=True):
             if written is None:
                 out.append(WriteOutcome(b.batch_id, True))
             else:
-                rejected = (*written.rejected, *overflow.get(id(b), ()))
+                rejected = (*written.rejected, *limited.get(id(f), ()), *overflow.get(id(f), ()))
                 out.append(WriteOutcome(b.batch_id, False, rejected, written.ignored))
         return out
 
@@ -227,6 +238,14 @@ class Store:
 
     def count_quarantined(self) -> int:
         return self.windows.count_quarantined()
+
+    def model_page(self, *, after: str = "", limit: int = 100) -> list[tuple[str, list[str]]]:
+        """Up to ``limit`` models (name order) after the name ``after``, with their versions."""
+        return self.windows.model_page(after=after, limit=limit)
+
+    def count_models(self) -> int:
+        """Distinct model names with stored windows."""
+        return self.windows.count_models()
 
     def models(self) -> list[tuple[str, str]]:
         """Every (model, version) with stored windows."""

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 
 from otel_ml import semconv as sc
+from otel_ml.evaluator._cardinality import COUNTER_KEYS
 from otel_ml.evaluator._ingest_bounds import merge_rejection
 from otel_ml.evaluator._records import CounterPoint, ExplicitBuckets, HistogramPoint, attribute
 from otel_ml.evaluator._store_codec import _explicit_from_json, _explicit_to_json, _merge_explicit
@@ -144,14 +145,9 @@ class SketchTable:
         refused: list[tuple[CounterPoint, str]] = []
         w = self.windows.windowing
         for p in points:
-            if p.metric == sc.METRIC_FEATURE_CATEGORIES:
-                k = attribute(p.attributes, sc.ML_FEATURE_VALUE)
-            elif p.metric == sc.METRIC_PREDICTION_CLASSES:
-                k = attribute(p.attributes, sc.ML_PREDICTION_CLASS)
-            elif p.metric == sc.METRIC_PREDICT_ERRORS:
-                k = attribute(p.attributes, sc.ERROR_TYPE)
-            elif p.metric == sc.METRIC_DATA_QUALITY_ISSUES:
-                k = attribute(p.attributes, sc.ML_DATA_QUALITY_ISSUE)
+            key_attribute = COUNTER_KEYS.get(p.metric)
+            if key_attribute is not None:
+                k = attribute(p.attributes, key_attribute)
             elif p.metric in (sc.METRIC_PREDICT_CALLS, sc.METRIC_PREDICT_ROWS):
                 k = ""
             else:

@@ -163,6 +163,22 @@ class WindowTable:
     def count_quarantined(self) -> int:
         return self.db.scalar("SELECT COUNT(*) FROM quarantine")
 
+    def model_page(self, *, after: str, limit: int) -> list[tuple[str, list[str]]]:
+        """Up to ``limit`` model names sorted after ``after``, each with its versions."""
+        rows = self.db.fetchall(
+            "SELECT model, version FROM windows WHERE model IN (SELECT DISTINCT model FROM "
+            "windows WHERE model > ? ORDER BY model LIMIT ?) GROUP BY model, version "
+            "ORDER BY model, version",
+            (after, limit),
+        )
+        out: dict[str, list[str]] = {}
+        for m, v in rows:
+            out.setdefault(m, []).append(v)
+        return list(out.items())
+
+    def count_models(self) -> int:
+        return self.db.scalar("SELECT COUNT(DISTINCT model) FROM windows")
+
     def models(self) -> list[tuple[str, str]]:
         """Every (model, version) with stored windows."""
         rows = self.db.fetchall(
