@@ -28,10 +28,21 @@ from otel_ml.evaluator._store_tasks import CLASSIFICATION, REGRESSION, TaskTable
 from otel_ml.evaluator._store_windows import PREDICTED, CounterKey, WindowTable
 from otel_ml.evaluator._windows import LabelledRows, WindowKey
 
-__all__ = ["R_NOT_CLASSES", "R_NOT_NUMBERS", "LabelStats", "LabelTable", "LabelsWritten"]
+__all__ = [
+    "I_RELABEL",
+    "I_REPEATED",
+    "R_NOT_CLASSES",
+    "R_NOT_NUMBERS",
+    "LabelStats",
+    "LabelTable",
+    "LabelsWritten",
+]
 
 R_NOT_NUMBERS = "ml.outcome.values are classes but the model is a regression model"
 R_NOT_CLASSES = "ml.outcome.values are not integers but the model is a classification model"
+#: Labels ignored (their event was used): named in the partial success message.
+I_RELABEL = "label for an id already labelled with another value (the first is kept)"
+I_REPEATED = "id given twice in one ml.outcome event (the first label is kept)"
 
 
 @dataclass(frozen=True)
@@ -227,37 +238,54 @@ class LabelTable:
         return None, R_NOT_NUMBERS
 
     def write_outcomes(self, events: tuple[OutcomeEvent, ...]) -> LabelsWritten:
-        """Store one batch's label events; say what was rejected or ignored."""
+        """Store one batch's label events; say what was rejected or ignored.
+
+        A label for an id that already has one is ignored (the first label is kept);
+        it is reported when its value differs, or when the id repeats within one event.
+        """
         db = self.db
         rejected: Counter[str] = Counter()
+        ignored: Counter[str] = Counter()
         for e in events:
             actuals, reason = self._fit(e)
             if actuals is None:
                 rejected[str(reason)] += 1
                 continue
             t = e.time_unix_nano / 1e9
+            seen: set[str] = set()
             for pid, actual in zip(e.ids, actuals, strict=False):
                 a_label = actual if isinstance(actual, str) else None
                 a_value = None if isinstance(actual, str) else float(actual)  # type: ignore[arg-type]
-                if self._is_joined(e.model, pid):
+                if pid in seen:
+                    ignored[I_REPEATED] += 1
                     self._dup_ids += 1
                     continue
-                pred = db.fetchone(
-                    "SELECT 1 FROM predictions WHERE model=? AND id=?", (e.model, pid)
+                seen.add(pid)
+                before = db.fetchone(
+                    "SELECT actual_label, actual_value FROM joined WHERE model=? AND id=?",
+                    (e.model, pid),
+                ) or db.fetchone(
+                    "SELECT actual_label, actual_value FROM outcomes WHERE model=? AND id=?",
+                    (e.model, pid),
                 )
-                if pred is not None:
+                if before is not None:
+                    if tuple(before) != (a_label, a_value):
+                        ignored[I_RELABEL] += 1
+                    self._dup_ids += 1
+                    continue
+                if db.fetchone("SELECT 1 FROM predictions WHERE model=? AND id=?", (e.model, pid)):
                     self._join(e.model, pid, a_label, a_value, t)
                 else:
-                    cur = db.execute(
-                        "INSERT OR IGNORE INTO outcomes(model, id, actual_label, actual_value, t) "
+                    db.execute(
+                        "INSERT INTO outcomes(model, id, actual_label, actual_value, t) "
                         "VALUES (?, ?, ?, ?, ?)",
                         (e.model, pid, a_label, a_value, t),
                     )
-                    if cur.rowcount:
-                        self._add_outcome(e.model, 1)
-                    else:
-                        self._dup_ids += 1
-        return LabelsWritten(rejected=tuple(Rejection(r, n) for r, n in sorted(rejected.items())))
+                    self._add_outcome(e.model, 1)
+        return LabelsWritten(
+            rejected=tuple(Rejection(r, n) for r, n in sorted(rejected.items())),
+            ignored=tuple(Rejection(r, n) for r, n in sorted(ignored.items())),
+        )
 
     def _join(
         self, model: str, pid: str, a_label: str | None, a_value: float | None, t_label: float

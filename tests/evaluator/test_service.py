@@ -262,8 +262,9 @@ def test_labels_the_store_refuses_are_reported_in_the_partial_success(parts) -> 
     assert (res.outcome, res.rejected) == (Outcome.ACCEPTED, 2)
     assert res.message == (
         "2 rejected: ml.outcome.values beyond +-1e100 (the range regression metrics carry) (1); "
-        "ml.outcome.values are classes but the model is a regression model (1)"
-    )
+        "ml.outcome.values are classes but the model is a regression model (1). "
+        "1 ignored: label for an id already labelled with another value (the first is kept) (1)"
+    )  # id0 had 1.5
     assert svc.health().points_rejected[
         "ml.outcome.values are classes but the model is a regression model"
     ] == 1

@@ -289,3 +289,20 @@ def test_labels_of_a_model_wait_apart_until_the_model_is_seen(tmp_path: Path) ->
     st.close()
     s = _store(tmp_path, max_pending_unknown=3).stats()  # the pools are read back
     assert (s.pending_outcomes, s.pending_outcomes_unknown_model) == (4, 3)
+
+
+def test_relabels_and_ids_repeated_in_an_event_are_reported_as_ignored(tmp_path: Path) -> None:
+    st = _store(tmp_path)
+    st.write([batch(prediction("m", ["a", "b"], 10, scores=[0.5, 0.5]))])
+    (first,) = st.write([batch(outcome("m", ["a", "a", "c"], [1.0, 2.0, 3.0], 20))])
+    assert {r.reason: r.count for r in first.ignored} == {
+        "id given twice in one ml.outcome event (the first label is kept)": 1
+    }
+    (again,) = st.write([batch(outcome("m", ["a", "b", "c", "c"], [1.0, 5.0, 4.0, 3.0], 21))])
+    assert {r.reason: r.count for r in again.ignored} == {
+        "label for an id already labelled with another value (the first is kept)": 1,  # c
+        "id given twice in one ml.outcome event (the first label is kept)": 1,
+    }  # a: the same value again is no news; b: its first label
+    win = st.load_window(WindowKey("m", "1", 0.0, 60.0))
+    assert win.labelled.actual_values == (1.0, 5.0)
+    assert st.stats().pending_outcomes == 1  # c, with its first label
