@@ -18,7 +18,7 @@ import otel_ml
 
 PACKAGE = Path(otel_ml.__file__).parent
 
-_BASE = {"_errors", "_version", "semconv"}
+_BASE = {"_errors", "_version", "semconv", "_otlp_exporters"}
 _CONFIG = {"config", "_config"}  # the one configuration reader, wherever it settles
 
 #: package -> the otel_ml packages it may import (itself always allowed)
@@ -28,6 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "semconv": set(),
     "_progress": set(),
     "_config": {"_errors"},
+    "_otlp_exporters": set(),
     "sketch": _BASE,
     "stats": _BASE | {"sketch"},
     "instrumentation": _BASE | _CONFIG | {"sketch"},

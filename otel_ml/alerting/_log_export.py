@@ -15,6 +15,7 @@ from opentelemetry.sdk.resources import Resource
 
 from otel_ml import semconv
 from otel_ml._errors import ConfigurationError
+from otel_ml._otlp_exporters import otlp_exporter
 
 __all__ = ["otlp_logger_provider"]
 
@@ -47,23 +48,11 @@ def otlp_logger_provider(
     'otel-ml-evaluator'
     >>> provider.shutdown()
     """
-    exporter: LogRecordExporter
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-
-        target = endpoint.split("://", 1)[-1]
-        exporter = OTLPLogExporter(endpoint=target, insecure=True, headers=dict(headers or {}))
-    elif protocol == "http":
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import (
-            OTLPLogExporter as HttpLogExporter,
-        )
-
-        url = endpoint.rstrip("/")
-        if not url.endswith("/v1/logs"):
-            url += "/v1/logs"
-        exporter = HttpLogExporter(endpoint=url, headers=dict(headers or {}))
-    else:
+    if protocol not in ("grpc", "http"):
         raise ConfigurationError(f"protocol: {protocol!r} is unknown; use http or grpc")
+    exporter: LogRecordExporter = otlp_exporter(
+        "logs", protocol, endpoint, dict(headers or {}), insecure=True
+    )
     provider = LoggerProvider(
         resource=Resource.create({semconv.SERVICE_NAME: service_name}), shutdown_on_exit=False
     )

@@ -20,6 +20,7 @@ from opentelemetry.sdk.resources import Resource
 
 from otel_ml import semconv as sc
 from otel_ml._errors import ConfigurationError
+from otel_ml._otlp_exporters import otlp_exporter
 from otel_ml._version import __version__
 from otel_ml.alerting import AlertEngine
 from otel_ml.evaluator._api import ApiServer
@@ -202,18 +203,9 @@ def _logger_provider(config: EvaluatorConfig) -> LoggerProvider | None:
     ex = config.export
     if ex.otlp_endpoint is None:
         return None
-    exporter: LogRecordExporter
-    if ex.otlp_protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
-            OTLPLogExporter as GrpcLogExporter,
-        )
-
-        exporter = GrpcLogExporter(endpoint=ex.otlp_endpoint.split("://", 1)[-1], insecure=True)
-    else:
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-
-        url = ex.otlp_endpoint.rstrip("/")
-        exporter = OTLPLogExporter(endpoint=url if url.endswith("/v1/logs") else url + "/v1/logs")
+    exporter: LogRecordExporter = otlp_exporter(
+        "logs", ex.otlp_protocol, ex.otlp_endpoint, insecure=True
+    )
     provider = LoggerProvider(resource=Resource.create({"service.name": SERVICE_NAME}))
     provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
     return provider

@@ -46,6 +46,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 
 from otel_ml import semconv as sc
+from otel_ml._otlp_exporters import otlp_exporter
 from otel_ml._version import __version__
 from otel_ml.evaluator._report import FeatureReport, ModelReport
 
@@ -328,16 +329,7 @@ class _WithoutEmptyLabels:
 def _otlp_exporter(
     endpoint: str, protocol: str, headers: Mapping[str, str] | None
 ) -> MetricExporter:
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-
-        target = endpoint.split("://", 1)[-1]
-        return OTLPMetricExporter(endpoint=target, insecure=True, headers=dict(headers or {}))
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
-        OTLPMetricExporter as HttpExporter,
+    exporter: MetricExporter = otlp_exporter(
+        "metrics", protocol, endpoint, dict(headers or {}), insecure=True
     )
-
-    url = endpoint.rstrip("/")
-    if not url.endswith("/v1/metrics"):
-        url += "/v1/metrics"
-    return HttpExporter(endpoint=url, headers=dict(headers or {}))
+    return exporter

@@ -13,6 +13,12 @@ out as real histograms), and can serve a Prometheus scrape endpoint. It:
   ``OTEL_METRIC_EXPORT_INTERVAL``, ``OTEL_{TRACES,METRICS,LOGS}_EXPORTER``
   (``otlp``, ``console``, ``none``; ``prometheus`` for metrics) and
   ``OTEL_EXPORTER_PROMETHEUS_HOST`` / ``_PORT``; explicit arguments win;
+- sizes the span and log batch queues for a model service (one span and one
+  ``ml.prediction`` event per call; :data:`QUEUE_DEFAULTS`), unless the standard
+  ``OTEL_BSP_*`` / ``OTEL_BLRP_*`` variables say otherwise, and counts every span
+  or log record those processors drop on ``otel_ml.internal.errors``
+  (``otel_ml.stage=export``, ``error.type`` ``span_queue_full``,
+  ``log_queue_full``, ``span_already_shutdown``, ``log_already_shutdown``);
 - flushes everything on :meth:`Configuration.shutdown` and at interpreter exit.
 
 Without ``configure``, otel_ml uses whatever global providers exist, like any
@@ -26,42 +32,54 @@ import atexit
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import _logs, trace
 from opentelemetry import metrics as otel_metrics
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import (
-    BatchLogRecordProcessor,
-    ConsoleLogRecordExporter,
-    LogRecordExporter,
-)
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, ConsoleLogRecordExporter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     ConsoleMetricExporter,
-    MetricExporter,
     MetricReader,
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
 from otel_ml._errors import ConfigurationError
-from otel_ml.instrumentation._monitor import flush
+from otel_ml._otlp_exporters import Signal, otlp_exporter
+from otel_ml.instrumentation import _internal_errors as stages
+from otel_ml.instrumentation._internal_errors import InternalErrors
 from otel_ml.instrumentation._otlp_bridge import SketchMetricExporter
+from otel_ml.instrumentation._runtime import Runtime, default_runtime
 
 if TYPE_CHECKING:  # prometheus_client loads only when Prometheus is asked for
     from prometheus_client.registry import CollectorRegistry
 
-__all__ = ["Configuration", "configure"]
+__all__ = ["QUEUE_DEFAULTS", "Configuration", "configure"]
 
 _logger = logging.getLogger("otel_ml")
 
 PROTOCOLS = ("grpc", "http/protobuf")
-_SIGNAL_PATHS = {"traces": "v1/traces", "metrics": "v1/metrics", "logs": "v1/logs"}
+
+#: What configure() gives the batch span (``BSP``) and log record (``BLRP``) processors
+#: when the ``OTEL_<prefix>_<VARIABLE>`` variable is unset: a model service emits one span
+#: and one ``ml.prediction`` event per call, thousands per second; the SDK's defaults
+#: (2,048 queued, 512 per export every 5 s) drop the excess of a burst.
+QUEUE_DEFAULTS: Mapping[str, int] = {
+    "MAX_QUEUE_SIZE": 65_536,
+    "MAX_EXPORT_BATCH_SIZE": 4_096,
+    "SCHEDULE_DELAY": 1_000,
+}
+_PROCESSOR_ARGS = {
+    "MAX_QUEUE_SIZE": "max_queue_size",
+    "MAX_EXPORT_BATCH_SIZE": "max_export_batch_size",
+    "SCHEDULE_DELAY": "schedule_delay_millis",
+}
 
 
 @dataclass(frozen=True)
@@ -76,22 +94,26 @@ class Configuration:
     prometheus_registry: CollectorRegistry | None = None
     _closers: list[Any] = field(default_factory=list, repr=False, compare=False)
     _done: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+    _runtime: Runtime | None = field(default=None, repr=False, compare=False)
+
+    def flush(self, timeout_millis: int = 30_000) -> None:
+        """Process buffered calls and export everything now; the providers stay usable."""
+        (self._runtime or default_runtime()).flush()
+        for p in (self.tracer_provider, self.logger_provider, self.meter_provider):
+            if p is not None:
+                p.force_flush(timeout_millis)
 
     def shutdown(self) -> None:
         """Flush buffered calls, export everything, stop servers (idempotent)."""
         if self._done.is_set():
             return
         self._done.set()
-        flush()
+        (self._runtime or default_runtime()).flush()
         for close in self._closers:
             try:
                 close()
             except Exception:  # noqa: BLE001 - shutting down: report and go on
                 _logger.warning("otel_ml: error while shutting down telemetry", exc_info=True)
-
-
-_LOCK = threading.Lock()
-_CONFIGURED: Configuration | None = None
 
 
 def _env(name: str) -> str | None:
@@ -128,59 +150,126 @@ def _exporter_kind(signal: str) -> list[str]:
     return [k for k in kinds if k != "none"]
 
 
-def _otlp(
-    signal: str, protocol: str, endpoint: str | None, headers: Mapping[str, str] | None
-) -> Any:
-    kwargs: dict[str, Any] = {}
-    if headers is not None:
-        kwargs["headers"] = dict(headers)
-    if endpoint is not None:
-        if protocol == "http/protobuf":
-            kwargs["endpoint"] = f"{endpoint.rstrip('/')}/{_SIGNAL_PATHS[signal]}"
-        else:
-            kwargs["endpoint"] = endpoint
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc import (
-            _log_exporter as grpc_logs,
-        )
-        from opentelemetry.exporter.otlp.proto.grpc import (
-            metric_exporter as grpc_metrics,
-        )
-        from opentelemetry.exporter.otlp.proto.grpc import (
-            trace_exporter as grpc_traces,
-        )
-
-        cls: Any = {
-            "traces": grpc_traces.OTLPSpanExporter,
-            "metrics": grpc_metrics.OTLPMetricExporter,
-            "logs": grpc_logs.OTLPLogExporter,
-        }[signal]
-    else:
-        from opentelemetry.exporter.otlp.proto.http import (
-            _log_exporter as http_logs,
-        )
-        from opentelemetry.exporter.otlp.proto.http import (
-            metric_exporter as http_metrics,
-        )
-        from opentelemetry.exporter.otlp.proto.http import (
-            trace_exporter as http_traces,
-        )
-
-        cls = {
-            "traces": http_traces.OTLPSpanExporter,
-            "metrics": http_metrics.OTLPMetricExporter,
-            "logs": http_logs.OTLPLogExporter,
-        }[signal]
-    return cls(**kwargs)
-
-
 def _is_set(provider: object) -> bool:
     """Whether the application installed a real provider (not the API's proxy / no-op)."""
     name = type(provider).__name__
     return not name.startswith(("_Proxy", "Proxy", "NoOp"))
 
 
-def configure(  # noqa: PLR0912, PLR0915 - one linear set-up procedure
+def _queue_args(prefix: str) -> dict[str, int]:
+    """Our queue sizes for the variables ``OTEL_{prefix}_*`` that are unset (the SDK reads the
+    others itself)."""
+    return {
+        arg: QUEUE_DEFAULTS[var]
+        for var, arg in _PROCESSOR_ARGS.items()
+        if _env(f"OTEL_{prefix}_{var}") is None
+        # a queue sized by the variable decides the batch size too (which must fit in it)
+        and not (var != "MAX_QUEUE_SIZE" and _env(f"OTEL_{prefix}_MAX_QUEUE_SIZE") is not None)
+    }
+
+
+class _CountedDrops:
+    """The batch processor's own metrics object, plus a count of what it drops on ours.
+
+    ``BatchProcessor.emit`` reports each span or record it refuses (queue full, or
+    after shutdown) through ``drop_items``: the one place every drop passes.
+    """
+
+    def __init__(self, inner: Any, errors: InternalErrors, item: str) -> None:
+        self._inner, self._errors, self._item = inner, errors, item
+
+    def register_queue_size(self, get_queue_size: Callable[[], int]) -> None:
+        self._inner.register_queue_size(get_queue_size)
+
+    def finish_items(self, count: int) -> None:
+        self._inner.finish_items(count)
+
+    def drop_items(self, count: int, error_type: str = "queue_full") -> None:
+        self._inner.drop_items(count, error_type)
+        self._errors.count(stages.STAGE_EXPORT, f"{self._item}_{error_type}", count)
+
+
+def _count_drops(processor: Any, errors: InternalErrors, item: str) -> Any:
+    inner = getattr(processor, "_batch_processor", None)
+    if inner is None or not hasattr(inner, "_metrics"):
+        _logger.warning(
+            "otel_ml.configure: this opentelemetry-sdk's %s batch processor cannot be observed; "
+            "its drops are not counted on otel_ml.internal.errors",
+            item,
+        )
+        return processor
+    inner._metrics = _CountedDrops(inner._metrics, errors, item)
+    return processor
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What one signal's provider is built from."""
+
+    resource: Resource
+    protocol: str | None
+    endpoint: str | None
+    headers: Mapping[str, str] | None
+    runtime: Runtime
+
+    def exporter(self, signal: Signal, kind: str, console: Callable[[], Any]) -> Any:
+        if kind == "console":
+            return console()
+        return otlp_exporter(signal, _protocol(signal, self.protocol), self.endpoint, self.headers)
+
+
+def _tracer_provider(setup: _Setup, kinds: list[str]) -> TracerProvider:
+    tp = TracerProvider(resource=setup.resource, shutdown_on_exit=False)
+    for kind in kinds:
+        exporter = setup.exporter("traces", kind, ConsoleSpanExporter)
+        processor = BatchSpanProcessor(exporter, **_queue_args("BSP"))  # type: ignore[arg-type]
+        tp.add_span_processor(_count_drops(processor, setup.runtime.errors, "span"))
+    return tp
+
+
+def _logger_provider(setup: _Setup, kinds: list[str]) -> LoggerProvider:
+    lp = LoggerProvider(resource=setup.resource, shutdown_on_exit=False)
+    for kind in kinds:
+        exporter = setup.exporter("logs", kind, ConsoleLogRecordExporter)
+        processor = BatchLogRecordProcessor(exporter, **_queue_args("BLRP"))  # type: ignore[arg-type]
+        lp.add_log_record_processor(_count_drops(processor, setup.runtime.errors, "log"))
+    return lp
+
+
+@dataclass(frozen=True)
+class _SignalTable:
+    """One row per signal: how configure() finds, builds and installs its provider."""
+
+    name: Signal
+    get_global: Callable[[], object]
+    set_global: Callable[[Any], None]
+    kept: str  # logged when the application's own provider is kept
+
+
+_SIGNALS = (
+    _SignalTable(
+        "traces",
+        trace.get_tracer_provider,
+        trace.set_tracer_provider,
+        "keeping the application's tracer provider",
+    ),
+    _SignalTable(
+        "logs",
+        _logs.get_logger_provider,
+        _logs.set_logger_provider,
+        "keeping the application's logger provider",
+    ),
+    _SignalTable(
+        "metrics",
+        otel_metrics.get_meter_provider,
+        otel_metrics.set_meter_provider,
+        "the application set its own meter provider; feature histograms reach it only if "
+        "its metric exporter is wrapped in otel_ml.instrumentation.SketchMetricExporter",
+    ),
+)
+
+
+def configure(
     *,
     service_name: str | None = None,
     resource_attributes: Mapping[str, str] | None = None,
@@ -194,6 +283,7 @@ def configure(  # noqa: PLR0912, PLR0915 - one linear set-up procedure
     prometheus_port: int | None = None,
     prometheus_host: str | None = None,
     prometheus_registry: CollectorRegistry | None = None,
+    runtime: Runtime | None = None,
 ) -> Configuration:
     """Set up OpenTelemetry for a model service (optional; see the module docstring).
 
@@ -220,132 +310,142 @@ def configure(  # noqa: PLR0912, PLR0915 - one linear set-up procedure
         defaults to ``OTEL_EXPORTER_PROMETHEUS_HOST`` or ``127.0.0.1``).
     prometheus_registry
         Registry to expose (default: a fresh one).
+    runtime
+        The runtime whose worker the shutdown drains and whose error counter counts
+        dropped telemetry (default: the process's).
 
     Returns
     -------
     Configuration
         What was installed; call :meth:`Configuration.shutdown` to flush and stop.
     """
-    global _CONFIGURED
-    with _LOCK:
-        if _CONFIGURED is not None:
-            return _CONFIGURED
-        if export_interval is not None and export_interval <= 0:
-            raise ConfigurationError(f"export_interval must be > 0 seconds, got {export_interval}")
-        if (_env("OTEL_SDK_DISABLED") or "").lower() == "true":
-            _CONFIGURED = Configuration(None, None, None, protocol or "http/protobuf")
-            return _CONFIGURED
-        attrs: dict[str, str] = dict(resource_attributes or {})
-        if service_name is not None:
-            attrs[SERVICE_NAME] = service_name
-        resource = Resource.create(attrs)
-        closers: list[Any] = []
-        tp = mp = lp = None
-        used_protocol = _protocol("traces", protocol)
-
-        if traces and not _is_set(trace.get_tracer_provider()):
-            kinds = _exporter_kind("traces")
-            tp = TracerProvider(resource=resource, shutdown_on_exit=False)
-            for kind in kinds:
-                span_exp: SpanExporter = (
-                    _otlp("traces", _protocol("traces", protocol), endpoint, headers)
-                    if kind == "otlp"
-                    else ConsoleSpanExporter()
-                )
-                tp.add_span_processor(BatchSpanProcessor(span_exp))
-            trace.set_tracer_provider(tp)
-        elif traces:
-            _logger.info("otel_ml.configure: keeping the application's tracer provider")
-
-        if logs and not _is_set(_logs.get_logger_provider()):
-            lp = LoggerProvider(resource=resource, shutdown_on_exit=False)
-            for kind in _exporter_kind("logs"):
-                log_exp: LogRecordExporter = (
-                    _otlp("logs", _protocol("logs", protocol), endpoint, headers)
-                    if kind == "otlp"
-                    else ConsoleLogRecordExporter()
-                )
-                lp.add_log_record_processor(BatchLogRecordProcessor(log_exp))
-            _logs.set_logger_provider(lp)
-        elif logs:
-            _logger.info("otel_ml.configure: keeping the application's logger provider")
-
-        prom_address = None
-        registry = prometheus_registry
-        metric_kinds = _exporter_kind("metrics") if metrics else []
-        if prometheus_port is None and "prometheus" in metric_kinds:
-            prometheus_port = int(_env("OTEL_EXPORTER_PROMETHEUS_PORT") or "9464")
-        if metrics and not _is_set(otel_metrics.get_meter_provider()):
-            readers: list[MetricReader] = []
-            interval_ms = None if export_interval is None else export_interval * 1000.0
-            for kind in metric_kinds:
-                if kind == "prometheus":
-                    continue
-                metric_exp: MetricExporter = (
-                    _otlp("metrics", _protocol("metrics", protocol), endpoint, headers)
-                    if kind == "otlp"
-                    else ConsoleMetricExporter()
-                )
-                readers.append(
-                    PeriodicExportingMetricReader(
-                        SketchMetricExporter(metric_exp, resource=resource),
-                        export_interval_millis=interval_ms,
-                    )
-                )
-            if prometheus_port is not None:
-                from opentelemetry.exporter.prometheus import PrometheusMetricReader
-                from prometheus_client.registry import CollectorRegistry
-
-                registry = registry if registry is not None else CollectorRegistry()
-                readers.append(PrometheusMetricReader(registry=registry))
-            mp = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
-            otel_metrics.set_meter_provider(mp)
-        elif metrics:
-            _logger.warning(
-                "otel_ml.configure: the application set its own meter provider; feature "
-                "histograms reach it only if its metric exporter is wrapped in "
-                "otel_ml.instrumentation.SketchMetricExporter"
-            )
-        if prometheus_port is not None:
-            from prometheus_client import start_http_server
-            from prometheus_client.registry import CollectorRegistry
-
-            from otel_ml.instrumentation._prometheus import SketchCollector
-
-            registry = registry if registry is not None else CollectorRegistry()
-            collector = SketchCollector().register(registry)
-            host = prometheus_host or _env("OTEL_EXPORTER_PROMETHEUS_HOST") or "127.0.0.1"
-            server, thread = start_http_server(prometheus_port, addr=host, registry=registry)
-            prom_address = (host, int(server.server_port))
-
-            def stop_server() -> None:
-                server.shutdown()
-                server.server_close()
-                thread.join(5)
-                collector.unregister()
-
-            closers.append(stop_server)
-        # Shutdown order: the worker is drained first (Configuration.shutdown), then the
-        # providers flush; metrics last, so their final export carries every call.
-        closers += [p.shutdown for p in (tp, lp, mp) if p is not None]
-        config = Configuration(
-            tracer_provider=tp,
-            meter_provider=mp,
-            logger_provider=lp,
-            protocol=used_protocol,
-            prometheus_address=prom_address,
-            prometheus_registry=registry,
-            _closers=closers,
+    rt = runtime if runtime is not None else default_runtime()
+    with rt.configure_lock:
+        if isinstance(rt.configuration, Configuration):
+            return rt.configuration
+        config = _configure(
+            rt,
+            service_name=service_name,
+            resource_attributes=resource_attributes,
+            endpoint=endpoint,
+            protocol=protocol,
+            headers=headers,
+            export_interval=export_interval,
+            wanted={"traces": traces, "metrics": metrics, "logs": logs},
+            prometheus_port=prometheus_port,
+            prometheus_host=prometheus_host,
+            registry=prometheus_registry,
         )
-        atexit.register(config.shutdown)
-        _CONFIGURED = config
+        rt.configuration = config
         return config
 
 
-def _reset_for_tests() -> None:
-    """Forget the configuration (tests only: the global providers stay as they are)."""
-    global _CONFIGURED
-    with _LOCK:
-        if _CONFIGURED is not None:
-            _CONFIGURED.shutdown()
-        _CONFIGURED = None
+def _configure(
+    runtime: Runtime,
+    *,
+    service_name: str | None,
+    resource_attributes: Mapping[str, str] | None,
+    endpoint: str | None,
+    protocol: str | None,
+    headers: Mapping[str, str] | None,
+    export_interval: float | None,
+    wanted: Mapping[str, bool],
+    prometheus_port: int | None,
+    prometheus_host: str | None,
+    registry: CollectorRegistry | None,
+) -> Configuration:
+    if export_interval is not None and export_interval <= 0:
+        raise ConfigurationError(f"export_interval must be > 0 seconds, got {export_interval}")
+    if (_env("OTEL_SDK_DISABLED") or "").lower() == "true":
+        return Configuration(None, None, None, protocol or "http/protobuf", _runtime=runtime)
+    attrs: dict[str, str] = dict(resource_attributes or {})
+    if service_name is not None:
+        attrs[SERVICE_NAME] = service_name
+    setup = _Setup(Resource.create(attrs), protocol, endpoint, headers, runtime)
+    used_protocol = _protocol("traces", protocol)
+    kinds = {s.name: _exporter_kind(s.name) if wanted[s.name] else [] for s in _SIGNALS}
+    if prometheus_port is None and "prometheus" in kinds["metrics"]:
+        prometheus_port = int(_env("OTEL_EXPORTER_PROMETHEUS_PORT") or "9464")
+    if prometheus_port is not None and registry is None:
+        from prometheus_client.registry import CollectorRegistry
+
+        registry = CollectorRegistry()
+
+    def meter_provider(setup: _Setup, kinds: list[str]) -> MeterProvider:
+        interval_ms = None if export_interval is None else export_interval * 1000.0
+        readers: list[MetricReader] = [
+            PeriodicExportingMetricReader(
+                SketchMetricExporter(
+                    setup.exporter("metrics", kind, ConsoleMetricExporter),
+                    resource=setup.resource,
+                ),
+                export_interval_millis=interval_ms,
+            )
+            for kind in kinds
+            if kind != "prometheus"
+        ]
+        reg = registry
+        if prometheus_port is not None and reg is not None:
+            from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+            readers.append(PrometheusMetricReader(registry=reg))
+        return MeterProvider(
+            metric_readers=readers, resource=setup.resource, shutdown_on_exit=False
+        )
+
+    build: dict[str, Callable[[_Setup, list[str]], Any]] = {
+        "traces": _tracer_provider,
+        "logs": _logger_provider,
+        "metrics": meter_provider,
+    }
+    installed: dict[str, Any] = {}
+    for signal in _SIGNALS:
+        if not wanted[signal.name]:
+            continue
+        if _is_set(signal.get_global()):
+            log = _logger.warning if signal.name == "metrics" else _logger.info
+            log("otel_ml.configure: %s", signal.kept)
+            continue
+        provider = installed[signal.name] = build[signal.name](setup, kinds[signal.name])
+        signal.set_global(provider)
+    closers: list[Any] = []
+    prom_address = None
+    if prometheus_port is not None:
+        assert registry is not None
+        prom_address, stop_server = _serve_prometheus(registry, prometheus_port, prometheus_host)
+        closers.append(stop_server)
+    # Shutdown order: the worker is drained first (Configuration.shutdown), then the
+    # providers flush; metrics last, so their final export carries every call.
+    closers += [installed[s].shutdown for s in ("traces", "logs", "metrics") if s in installed]
+    config = Configuration(
+        tracer_provider=installed.get("traces"),
+        meter_provider=installed.get("metrics"),
+        logger_provider=installed.get("logs"),
+        protocol=used_protocol,
+        prometheus_address=prom_address,
+        prometheus_registry=registry,
+        _closers=closers,
+        _runtime=runtime,
+    )
+    atexit.register(config.shutdown)
+    return config
+
+
+def _serve_prometheus(
+    registry: CollectorRegistry, port: int, host: str | None
+) -> tuple[tuple[str, int], Callable[[], None]]:
+    from prometheus_client import start_http_server
+
+    from otel_ml.instrumentation._prometheus import SketchCollector
+
+    collector = SketchCollector().register(registry)
+    host = host or _env("OTEL_EXPORTER_PROMETHEUS_HOST") or "127.0.0.1"
+    server, thread = start_http_server(port, addr=host, registry=registry)
+
+    def stop_server() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+        collector.unregister()
+
+    return (host, int(server.server_port)), stop_server

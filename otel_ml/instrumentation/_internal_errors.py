@@ -57,11 +57,17 @@ class InternalErrors:
         self.counts: _Tally[tuple[str, str]] = _Tally()
 
     def report(self, stage: str, exc: BaseException) -> None:
-        error_type = type(exc).__qualname__
+        """Count one failure of ours (``error.type`` is the exception's class name)."""
+        self.count(stage, type(exc).__qualname__, exc=exc)
+
+    def count(
+        self, stage: str, error_type: str, n: int = 1, *, exc: BaseException | None = None
+    ) -> None:
+        """Count ``n`` failures (or dropped items) of one cause; log the first of each cause."""
         key = (stage, error_type)
         try:
             with self._lock:
-                self.counts[key] += 1
+                self.counts[key] += n
                 first = key not in self._logged
                 self._logged.add(key)
             if first:
@@ -71,12 +77,12 @@ class InternalErrors:
                     "not logged.",
                     stage,
                     error_type,
-                    exc,
+                    exc if exc is not None else "telemetry dropped",
                     error_type,
                     semconv.METRIC_INTERNAL_ERRORS,
                     exc_info=exc,
                 )
-            self._counter.add(1, {semconv.INTERNAL_STAGE: stage, semconv.ERROR_TYPE: error_type})
+            self._counter.add(n, {semconv.INTERNAL_STAGE: stage, semconv.ERROR_TYPE: error_type})
         except Exception:  # noqa: BLE001 - last resort: counting must never raise
             _logger.debug("otel_ml: could not count an internal failure", exc_info=True)
 
