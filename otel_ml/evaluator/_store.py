@@ -39,6 +39,7 @@ front owns the batch ids, ``meta`` and the transaction of :meth:`Store.write`.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -204,22 +205,10 @@ class Store:
         """Everything stored for one window."""
         with self.db.lock:
             numeric, predictions, duration = self.sketches.read(key)
-            counts = self.windows.counts(key)
+            counted = self.windows.counts(key)
             labelled = self.labels.labelled(key, self.max_labelled)
-        return WindowData(
-            key=key,
-            numeric=numeric,
-            categorical=counts.categorical,
-            predictions=predictions,
-            prediction_classes=counts.prediction_classes,
-            calls=counts.calls,
-            rows=counts.rows,
-            errors=counts.errors,
-            quality=counts.quality,
-            duration=duration,
-            n_predicted=counts.n_predicted,
-            labelled=labelled,
-            trace_ids=counts.trace_ids,
+        return dataclasses.replace(
+            counted, numeric=numeric, predictions=predictions, duration=duration, labelled=labelled
         )
 
     def save_report(self, key: WindowKey, report_json: str, *, now: float) -> None:

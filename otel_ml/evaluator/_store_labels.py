@@ -319,36 +319,30 @@ class LabelTable:
 
     def bound_pending(self) -> None:
         """Evict the oldest pending rows beyond the bounds (counted)."""
-        db = self.db
         if self._pending_p > self.max_pending:
-            n = self._pending_p - self.max_pending
-            db.execute(
-                "DELETE FROM predictions WHERE rowid IN "
-                "(SELECT rowid FROM predictions ORDER BY t LIMIT ?)",
-                (n,),
-            )
+            n = self._evict("predictions", "1", (), self._pending_p - self.max_pending)
             self._pending_p -= n
             self._evicted_p += n
         for model, count in list(self._pending_o.items()):
             if count > self.max_pending:
-                n = count - self.max_pending
-                db.execute(
-                    "DELETE FROM outcomes WHERE rowid IN (SELECT rowid FROM outcomes "
-                    "WHERE model=? ORDER BY t LIMIT ?)",
-                    (model, n),
-                )
-                self._pending_o[model] = self.max_pending
+                n = self._evict("outcomes", "model=?", (model,), count - self.max_pending)
+                self._pending_o[model] = count - n
                 self._evicted_o += n
         if self._pending_unknown > self.max_pending_unknown:
-            n = self._pending_unknown - self.max_pending_unknown
-            db.execute(
-                "DELETE FROM outcomes WHERE rowid IN (SELECT o.rowid FROM outcomes o WHERE "
-                "NOT EXISTS (SELECT 1 FROM windows w WHERE w.model=o.model) ORDER BY o.t LIMIT ?)",
-                (n,),
-            )
+            unknown = "NOT EXISTS (SELECT 1 FROM windows w WHERE w.model=outcomes.model)"
+            over = self._pending_unknown - self.max_pending_unknown
+            n = self._evict("outcomes", unknown, (), over)
             self._pending_unknown -= n
             self._evicted_o += n
             self._evicted_unknown += n
+
+    def _evict(self, table: str, where: str, args: tuple[str, ...], n: int) -> int:
+        """Delete the ``n`` oldest rows of ``table`` matching ``where``; how many went."""
+        return self.db.execute(
+            f"DELETE FROM {table} WHERE rowid IN "  # noqa: S608 - fixed names and clauses
+            f"(SELECT rowid FROM {table} WHERE {where} ORDER BY t LIMIT ?)",
+            (*args, n),
+        ).rowcount
 
     def expire_pending(self, now: float) -> None:
         """Drop pending predictions and outcomes older than ``label_ttl`` (counted as

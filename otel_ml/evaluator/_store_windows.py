@@ -4,14 +4,13 @@ per-window counters and example trace ids, and the reports of evaluated windows.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from otel_ml import semconv as sc
 from otel_ml.evaluator._store_database import Database
-from otel_ml.evaluator._windows import Windowing, WindowKey
-from otel_ml.sketch import CategoricalSketch, categorical_sketch
+from otel_ml.evaluator._windows import WindowData, Windowing, WindowKey
+from otel_ml.sketch import categorical_sketch
 
-__all__ = ["MAX_TRACES_PER_WINDOW", "PREDICTED", "CounterKey", "WindowCounts", "WindowTable"]
+__all__ = ["MAX_TRACES_PER_WINDOW", "PREDICTED", "CounterKey", "WindowTable"]
 
 MAX_TRACES_PER_WINDOW = 20
 #: Counter row holding the number of prediction ids seen per window (not an OTel signal).
@@ -23,20 +22,6 @@ _NOT_QUARANTINED = (
     "NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.model=w.model AND q.version=w.version "
     "AND q.start=w.start)"
 )
-
-
-@dataclass
-class WindowCounts:
-    """What the counters and traces tables hold for one window."""
-
-    categorical: dict[str, CategoricalSketch] = field(default_factory=dict)
-    prediction_classes: CategoricalSketch | None = None
-    calls: float = 0.0
-    rows: float = 0.0
-    errors: dict[str, float] = field(default_factory=dict)
-    quality: dict[tuple[str, str], float] = field(default_factory=dict)
-    n_predicted: int = 0
-    trace_ids: tuple[str, ...] = ()
 
 
 class WindowTable:
@@ -83,8 +68,9 @@ class WindowTable:
             self.db.execute(f"DELETE FROM {table} WHERE start < ?", (before,))  # noqa: S608
 
     # ---- reads -------------------------------------------------------------------------
-    def counts(self, key: WindowKey) -> WindowCounts:
-        """The counters and example trace ids of one window."""
+    def counts(self, key: WindowKey) -> WindowData:
+        """The window with what the counters and traces tables hold for it (the sketches
+        and labelled rows are left empty: their tables fill them in)."""
         k = (key.model, key.version, key.start)
         with self.db.lock:
             ctr = self.db.fetchall(
@@ -97,29 +83,38 @@ class WindowTable:
                 "ORDER BY trace_id",
                 k,
             )
-        out = WindowCounts(trace_ids=tuple(r[0] for r in tr))
         cat_counts: dict[str, dict[str, int]] = {}
         class_counts: dict[str, int] = {}
+        errors: dict[str, float] = {}
+        quality: dict[tuple[str, str], float] = {}
+        calls = rows = 0.0
+        n_predicted = 0
         for metric, feature, ckey, value in ctr:
             if metric == sc.METRIC_FEATURE_CATEGORIES:
                 cat_counts.setdefault(feature, {})[ckey] = int(round(value))
             elif metric == sc.METRIC_PREDICTION_CLASSES:
                 class_counts[ckey] = int(round(value))
             elif metric == sc.METRIC_PREDICT_ERRORS:
-                out.errors[ckey] = out.errors.get(ckey, 0.0) + value
+                errors[ckey] = errors.get(ckey, 0.0) + value
             elif metric == sc.METRIC_DATA_QUALITY_ISSUES:
-                out.quality[(feature, ckey)] = value
+                quality[(feature, ckey)] = value
             elif metric == sc.METRIC_PREDICT_CALLS:
-                out.calls += value
+                calls += value
             elif metric == sc.METRIC_PREDICT_ROWS:
-                out.rows += value
+                rows += value
             elif metric == PREDICTED:
-                out.n_predicted += int(value)
-        for feature, counts in cat_counts.items():
-            out.categorical[feature] = categorical_sketch(counts)
-        if class_counts:
-            out.prediction_classes = categorical_sketch(class_counts)
-        return out
+                n_predicted += int(value)
+        return WindowData(
+            key=key,
+            categorical={f: categorical_sketch(c) for f, c in cat_counts.items()},
+            prediction_classes=categorical_sketch(class_counts) if class_counts else None,
+            calls=calls,
+            rows=rows,
+            errors=errors,
+            quality=quality,
+            n_predicted=n_predicted,
+            trace_ids=tuple(r[0] for r in tr),
+        )
 
     def dirty(self, closed_before: float) -> list[WindowKey]:
         """Windows with new data since their last evaluation that are closed."""
