@@ -55,6 +55,7 @@ QUALITY_ISSUES: Final = (
 OVERFLOW_CATEGORY: Final = "__other__"  # the categorical sketch's overflow bucket
 UNKNOWN_VERSION: Final = "unknown"  # ml.model.version of a model given no version
 TEXT_LENGTH_FEATURE: Final = "text.length"  # ml.feature.name of a batch of documents' lengths
+SPARSE_NONZERO_FEATURE: Final = "sparse.nonzero"  # ml.feature.name: non-zeros per row (wide)
 
 # --- SDK metrics ------------------------------------------------------------------------
 METRIC_PREDICT_CALLS: Final = "ml.predict.calls"  # Counter {call}

@@ -45,6 +45,7 @@ import numpy.typing as npt
 from otel_ml import semconv
 from otel_ml.instrumentation._inputs import Table
 from otel_ml.instrumentation._options import MonitorOptions
+from otel_ml.instrumentation._sparse import capture_sparse
 from otel_ml.instrumentation._window import ModelWindow
 from otel_ml.sketch import CategoricalSketch, FeatureKind, FeatureProfile, NumericSketch, Profile
 from otel_ml.sketch._categorical import _as_strings, _missing_mask
@@ -131,6 +132,10 @@ def _categorical(
 
 def capture(table: Table, options: MonitorOptions, reference: ReferenceLike | None) -> ModelWindow:
     """Sketches and quality counts of ``table`` as a fresh window (merged by the caller)."""
+    if table.sparse is not None:  # a narrow scipy.sparse matrix, read column by column
+        return capture_sparse(
+            table.sparse, options, reference, unreadable_rows=table.unreadable_rows
+        )
     w = ModelWindow()
     n = table.n_rows
     if table.unreadable_rows:

@@ -17,6 +17,10 @@ attribute. With ``one_dimensional_as_row=False`` (scikit-learn, where a 1-D
 input is always a batch), a pandas Series is a batch too: of documents, or one
 column.
 
+``scipy.sparse`` matrices and arrays: rows from the shape, features from the
+stored entries without densifying (see :mod:`._sparse`: per column up to
+1,000 columns, else the non-zeros per row); scipy is never imported here.
+
 The hot path only calls :func:`examine` (the row count and, for small inputs, a
 cheap copy kept for the background worker); the columns are built later, for
 many small calls at once, by :func:`tables_from_snapshots`.
@@ -44,6 +48,13 @@ import numpy as np
 import numpy.typing as npt
 
 from otel_ml import semconv
+from otel_ml.instrumentation._sparse import (
+    SPARSE_NONZERO_FEATURE,
+    SparseColumns,
+    concatenate,
+    is_sparse,
+    read_sparse,
+)
 
 __all__ = [
     "SMALL_BATCH",
@@ -80,6 +91,8 @@ class Table:
     #: whether columns were named by position (numpy, lists) rather than by the input
     positional: bool = False
     extra: dict[str, int] = field(default_factory=dict)
+    #: a narrow scipy.sparse matrix, read column by column (``names``/``columns`` empty)
+    sparse: SparseColumns | None = None
 
 
 def _module(obj: object) -> str:
@@ -110,12 +123,12 @@ def _documents(inputs: object, as_row: bool) -> Sequence[Any] | _Array | None:
         values = np.asarray(inputs, dtype=object)
     else:
         return None
-    if (
-        len(values)
-        and isinstance(values[0], (str, bytes, type(None), float))
-        and all(map(_is_text_or_missing, values))
-        and any(isinstance(v, (str, bytes)) for v in values)
-    ):
+    if not len(values):
+        return None
+    first = values[0]  # a number first (the common case) answers at once
+    if not (isinstance(first, (str, bytes)) or first is None or first != first):
+        return None
+    if all(map(_is_text_or_missing, values)) and any(isinstance(v, (str, bytes)) for v in values):
         return values
     return None
 
@@ -139,13 +152,12 @@ def batch_size(inputs: object, *, one_dimensional_as_row: bool = True) -> int:
     >>> batch_size(["first document", "second"]), batch_size([1.0, 2.0])
     (2, 1)
     """
-    if _documents(inputs, one_dimensional_as_row) is not None:
-        return len(inputs)  # type: ignore[arg-type]
     if isinstance(inputs, np.ndarray):
         if inputs.ndim == 0:
             return 1
         if inputs.ndim == 1:
-            return 1 if one_dimensional_as_row and inputs.dtype.names is None else len(inputs)
+            as_row = one_dimensional_as_row and inputs.dtype.names is None
+            return 1 if as_row and _documents(inputs, True) is None else len(inputs)
         return int(inputs.shape[0])
     if isinstance(inputs, Mapping):
         if _is_one_row_dict(inputs):
@@ -154,14 +166,15 @@ def batch_size(inputs: object, *, one_dimensional_as_row: bool = True) -> int:
         return len(first)
     if isinstance(inputs, (list, tuple)):
         if inputs and not isinstance(inputs[0], (Mapping, list, tuple, np.ndarray)):
-            return 1 if one_dimensional_as_row else len(inputs)
+            as_row = one_dimensional_as_row and _documents(inputs, True) is None
+            return 1 if as_row else len(inputs)
         return len(inputs)
     mod = _module(inputs)
     if mod == "pandas":
         if type(inputs).__name__ == "Series" and one_dimensional_as_row:
             return 1
         return int(getattr(inputs, "shape", (0,))[0])
-    if mod in ("polars", "pyarrow"):
+    if mod in ("polars", "pyarrow") or (mod == "scipy" and is_sparse(inputs)):
         return int(getattr(inputs, "shape", (0,))[0])
     return 0
 
@@ -185,8 +198,8 @@ class RowsSnapshot:
     rows: list[dict[Any, Any]]
 
 
-#: What the worker gets of a small call's input.
-Snapshot = ArraySnapshot | RowsSnapshot
+#: What the worker gets of a small call's input (a small sparse matrix: its entries).
+Snapshot = ArraySnapshot | RowsSnapshot | SparseColumns
 
 
 def examine(inputs: object, *, one_dimensional_as_row: bool = True) -> tuple[int, Snapshot | None]:
@@ -227,6 +240,14 @@ def examine(inputs: object, *, one_dimensional_as_row: bool = True) -> tuple[int
         and all(type(r) is dict for r in inputs)
     ):
         return len(inputs), RowsSnapshot([dict(r) for r in inputs])
+    if _module(inputs) == "scipy" and is_sparse(inputs):
+        n = int(inputs.shape[0])  # type: ignore[attr-defined]
+        if n > SMALL_BATCH:
+            return n, None
+        entries = read_sparse(inputs)
+        if isinstance(entries, np.ndarray):
+            return n, ArraySnapshot(entries.reshape(-1, 1), (SPARSE_NONZERO_FEATURE,))
+        return n, entries
     return batch_size(inputs, one_dimensional_as_row=one_dimensional_as_row), None
 
 
@@ -252,6 +273,23 @@ def _from_matrix(x: _Array, names: Sequence[str] | None, as_row: bool) -> Table:
     if names is not None and not fits:
         t.unreadable_rows = t.n_rows  # width differs from the expected features
     return t
+
+
+def _from_sparse_columns(columns: SparseColumns, names: Sequence[str] | None) -> Table:
+    cols, fits = _unnamed(columns.n_cols, names)
+    unreadable = columns.n_rows if names is not None and not fits else 0
+    named = SparseColumns(columns.n_rows, columns.n_cols, columns.cols, columns.values, tuple(cols))
+    return Table([], [], columns.n_rows, unreadable_rows=unreadable, positional=True, sparse=named)
+
+
+def _from_sparse(matrix: Any, names: Sequence[str] | None) -> Table:
+    entries = read_sparse(matrix)
+    n = int(matrix.shape[0])
+    if entries is None:  # not numbers
+        return Table([], [], n, unreadable_rows=n)
+    if isinstance(entries, np.ndarray):
+        return Table([SPARSE_NONZERO_FEATURE], [entries], n)
+    return _from_sparse_columns(entries, names)
 
 
 def _from_rows(rows: Sequence[Mapping[Any, Any]], id_column: str | None) -> Table:
@@ -323,6 +361,8 @@ def to_table(
         and type(inputs).__name__ == "Series"
     ):
         t = _from_matrix(np.asarray(inputs), names, False)  # a batch of one column
+    elif _module(inputs) == "scipy" and is_sparse(inputs):
+        t = _from_sparse(inputs, names)
     else:
         t = _from_library_table(inputs)
     if t is not None and id_column is not None and t.ids is None and id_column in t.names:
@@ -357,8 +397,11 @@ def tables_from_snapshots(
     """Tables for many buffered small inputs, grouped so each group is built at once."""
     row_groups: dict[tuple[str, ...], list[Mapping[Any, Any]]] = {}
     array_groups: dict[tuple[int, str, tuple[str, ...] | None], list[_Array]] = {}
+    sparse_groups: dict[int, list[SparseColumns]] = {}
     for snap in snapshots:
-        if isinstance(snap, ArraySnapshot):
+        if isinstance(snap, SparseColumns):
+            sparse_groups.setdefault(snap.n_cols, []).append(snap)
+        elif isinstance(snap, ArraySnapshot):
             arr = snap.array
             array_groups.setdefault((arr.shape[1], arr.dtype.str, snap.names), []).append(arr)
         else:
@@ -369,4 +412,5 @@ def tables_from_snapshots(
         _from_matrix(np.concatenate(arrs), own or names, True)
         for (_, _, own), arrs in array_groups.items()
     ]
+    out += [_from_sparse_columns(concatenate(parts), names) for parts in sparse_groups.values()]
     return out

@@ -14,7 +14,10 @@ Inputs are read as scikit-learn reads them: a 1-D input is a batch, never one
 row. Text -- a list, array or pandas Series of strings or bytes, as a
 ``TfidfVectorizer`` Pipeline takes -- is one row per document, described by
 one numeric feature, ``text.length`` (each document's length in characters):
-the text itself is never sketched and never leaves the process.
+the text itself is never sketched and never leaves the process. A
+``scipy.sparse`` matrix is read from its stored entries, never densified: up to
+1,000 columns, one numeric feature per column (exactly the dense column's
+sketch); wider, one feature, ``sparse.nonzero`` (non-zero entries per row).
 
 Each ``ml.prediction.values`` stream holds one kind of number: probabilities
 per class (``predict_proba``; ``predict_log_proba`` is read as the

@@ -133,3 +133,69 @@ def test_text_documents_are_rows_and_their_text_never_leaves(exported):
     assert sorted(len(a[semconv.ML_PREDICTION_IDS]) for _, _, a in events) == [3, 3, 3, 25]
     wire = exported.everything()
     assert b"sensitive" not in wire and b"private note" not in wire
+
+
+def _sparse_data(n: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    dense = rng.normal(size=(n, 4)) * (rng.random((n, 4)) < 0.4)  # ~60 % zeros
+    y = (dense[:, 0] + dense[:, 1] > 0).astype(int)
+    return dense, y
+
+
+@pytest.mark.parametrize("fmt", ["csr_matrix", "csc_array", "coo_array"])
+def test_sparse_input_rows_and_features_without_densifying(exported, fmt):
+    import scipy.sparse
+
+    dense, y = _sparse_data()
+    make = getattr(scipy.sparse, fmt)
+    model = LogisticRegression().fit(scipy.sparse.csr_matrix(dense), y)
+    big, small = make(dense[:40]), make(dense[100:105])
+
+    model.predict_proba(big)  # sketched on the calling thread
+    model.predict(small)  # a small call, for the worker
+    exported.flush()
+
+    assert exported.rows("LogisticRegression") == 45
+    sizes = sorted(
+        a.value.int_value
+        for _, span in exported.received.spans()
+        for a in span.attributes
+        if a.key == semconv.ML_BATCH_SIZE
+    )
+    assert sizes == [5, 40]
+    events = exported.received.log_records(semconv.EVENT_PREDICTION)
+    assert sorted(len(a[semconv.ML_PREDICTION_IDS]) for _, _, a in events) == [5, 40]
+    seen = np.concatenate([dense[:40], dense[100:105]])
+    points = {
+        attrs[semconv.ML_FEATURE_NAME]: p
+        for _, attrs, p in exported.received.metric_points(semconv.METRIC_FEATURE_VALUES)
+    }
+    assert set(points) == {"f0", "f1", "f2", "f3"}
+    for j in range(4):
+        p = points[f"f{j}"]  # the dense column's sketch: stored values and implicit zeros
+        assert p.count == 45
+        assert p.zero_count == int(np.count_nonzero(seen[:, j] == 0))
+        assert p.sum == pytest.approx(seen[:, j].sum())
+        assert p.min == pytest.approx(seen[:, j].min()) and p.max == pytest.approx(seen[:, j].max())
+
+
+def test_a_wide_sparse_matrix_is_described_by_its_non_zeros_per_row(exported):
+    from otel_ml.instrumentation._sparse import MAX_SPARSE_COLUMNS
+
+    vocabulary = [f"w{i}" for i in range(MAX_SPARSE_COLUMNS + 500)]
+    rng = np.random.default_rng(5)
+    train = [" ".join(rng.choice(vocabulary, size=8)) for _ in range(200)]
+    vectorizer = TfidfVectorizer(vocabulary=vocabulary).fit(train)
+    X = vectorizer.transform(train)
+    assert X.shape[1] > MAX_SPARSE_COLUMNS
+    model = LogisticRegression().fit(X, np.arange(200) % 2)
+
+    model.predict(X[:30])
+    model.predict(X[30:33])
+    exported.flush()
+
+    assert exported.rows("LogisticRegression") == 33
+    assert exported.feature_counts("LogisticRegression") == {semconv.SPARSE_NONZERO_FEATURE: 33}
+    (_, _, point), *more = exported.received.metric_points(semconv.METRIC_FEATURE_VALUES)
+    assert not more
+    assert point.sum == X[:33].nnz  # non-zeros per row, summed
