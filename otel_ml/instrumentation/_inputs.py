@@ -106,7 +106,13 @@ def _is_one_row_dict(x: Mapping[Any, Any]) -> bool:
 
 
 def _is_text_or_missing(v: object) -> bool:
-    return isinstance(v, (str, bytes)) or v is None or (isinstance(v, float) and v != v)
+    """A document or a missing one (``None``, NaN, ``pandas.NA``); never calls ``v.__eq__``."""
+    return (
+        isinstance(v, (str, bytes))
+        or v is None
+        or (isinstance(v, float) and v != v)
+        or type(v).__name__ == "NAType"
+    )
 
 
 def _documents(inputs: object, as_row: bool) -> Sequence[Any] | _Array | None:
@@ -125,8 +131,7 @@ def _documents(inputs: object, as_row: bool) -> Sequence[Any] | _Array | None:
         return None
     if not len(values):
         return None
-    first = values[0]  # a number first (the common case) answers at once
-    if not (isinstance(first, (str, bytes)) or first is None or first != first):
+    if not _is_text_or_missing(values[0]):  # a number first (the common case): at once
         return None
     if all(map(_is_text_or_missing, values)) and any(isinstance(v, (str, bytes)) for v in values):
         return values

@@ -108,5 +108,9 @@ def test_one_dimensional_text_is_a_batch_of_documents_described_by_length() -> N
     series = pd.Series(["doc one", "doc two", "doc three"])
     assert batch_size(series, one_dimensional_as_row=False) == 3
     assert to_table(series, one_dimensional_as_row=False).names == ["text.length"]  # type: ignore[union-attr]
+    with_na = pd.Series(["doc one", pd.NA, "three"], dtype="string")  # pandas.NA is missing
+    lengths = to_table(with_na, one_dimensional_as_row=False)
+    assert lengths is not None and lengths.names == ["text.length"]
+    assert lengths.columns[0][0] == 7.0 and np.isnan(lengths.columns[0][1])
     numbers = to_table(pd.Series([1.0, 2.0]), one_dimensional_as_row=False)
     assert numbers is not None and numbers.n_rows == 2 and numbers.names == ["f0"]
