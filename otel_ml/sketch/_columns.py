@@ -48,6 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from otel_ml._errors import ConfigurationError
+from otel_ml.sketch._categorical import _is_missing  # None, NaN, NaT, pandas NA
 
 __all__ = [
     "DATETIMES",
@@ -159,16 +160,6 @@ def _is_number(v: object) -> bool:
 
 def _is_datetime(v: object) -> bool:
     return isinstance(v, (dt.date, np.datetime64))  # datetime and pandas Timestamp included
-
-
-def _is_missing(v: object) -> bool:
-    """None, float NaN, NaT and pandas' NA (unequal to itself, or of ambiguous truth)."""
-    if v is None:
-        return True
-    try:
-        return bool(v != v)
-    except (TypeError, ValueError):
-        return True
 
 
 def _sample(values: Column) -> list[Any]:
