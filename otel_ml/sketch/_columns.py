@@ -96,10 +96,13 @@ def _pandas_column(series: Any) -> Column:
     if isinstance(dtype, pd.DatetimeTZDtype):
         return np.asarray(series.dt.tz_convert(None).to_numpy())  # UTC datetime64, NaT kept
     if isinstance(dtype, pd.CategoricalDtype):
-        # Declared categorical: keep it so even when the categories are numbers.
-        out = np.empty(len(series), dtype=object)
-        out[:] = [None if _is_missing(v) or v is pd.NA else str(v) for v in series.tolist()]
-        return out
+        # Declared categorical: keep it so even when the categories are numbers. str() runs
+        # once per category; rows are picked by their codes (-1: missing).
+        names = np.empty(len(dtype.categories) + 1, dtype=object)
+        names[:-1] = [str(c) for c in dtype.categories.tolist()]
+        names[-1] = None
+        codes = series.cat.codes.to_numpy()
+        return np.asarray(names[np.where(codes < 0, len(names) - 1, codes)])
     if pd.api.types.is_bool_dtype(dtype):
         return np.asarray(series.astype(object).to_numpy(), dtype=object)
     if pd.api.types.is_numeric_dtype(dtype):
