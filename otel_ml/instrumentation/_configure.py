@@ -95,6 +95,7 @@ class Configuration:
     _closers: list[Any] = field(default_factory=list, repr=False, compare=False)
     _done: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
     _runtime: Runtime | None = field(default=None, repr=False, compare=False)
+    _pid: int = field(default_factory=os.getpid, repr=False, compare=False)
 
     def flush(self, timeout_millis: int = 30_000) -> None:
         """Process buffered calls and export everything now; the providers stay usable."""
@@ -104,7 +105,15 @@ class Configuration:
                 p.force_flush(timeout_millis)
 
     def shutdown(self) -> None:
-        """Flush buffered calls, export everything, stop servers (idempotent)."""
+        """Flush buffered calls, export everything, stop servers (idempotent).
+
+        In a process forked after :func:`configure` (a gunicorn worker, a
+        multiprocessing child) it only flushes: the servers and providers are the
+        parent's to stop.
+        """
+        if os.getpid() != self._pid:
+            self.flush()
+            return
         if self._done.is_set():
             return
         self._done.set()
@@ -428,7 +437,33 @@ def _configure(
         _runtime=runtime,
     )
     atexit.register(config.shutdown)
+    _flush_at_worker_exit(config)
     return config
+
+
+def _flush_at_worker_exit(config: Configuration) -> None:
+    """Flush at the end of every multiprocessing child (fork, spawn and forkserver).
+
+    Such a child ends with ``os._exit``: no ``atexit`` handler runs, only
+    multiprocessing's own finalizers. One is registered in each child: through
+    ``register_after_fork`` (run by every child multiprocessing starts, whatever the
+    start method, including the spawned ones that configure while importing the main
+    module) and directly when configure() runs inside a child (a Pool initializer).
+    """
+    import multiprocessing
+    from multiprocessing import util
+
+    util.register_after_fork(config, _arm_exit_flush)
+    if multiprocessing.parent_process() is not None:
+        _arm_exit_flush(config)
+
+
+def _arm_exit_flush(config: Configuration) -> None:
+    from multiprocessing import util
+
+    # Priority >= 0: run in the first round of finalizers, before multiprocessing
+    # tears down its queues and children.
+    util.Finalize(config, config.flush, exitpriority=100)
 
 
 def _serve_prometheus(
