@@ -18,7 +18,7 @@
 With a bearer token configured every path but ``/healthz`` needs
 ``Authorization: Bearer <token>`` (401 otherwise). Listens on 127.0.0.1 unless
 configured otherwise; TLS with the receivers' ``TlsOptions``. Connections are capped
-and timed out like the receivers' (:class:`~otel_ml.evaluator.ConnectionLimits`; 64
+and timed out like the receivers' (:class:`~otel_ml.evaluator._http_serving.ConnectionLimits`; 64
 connections by default, so that a flood of the API leaves file descriptors and threads
 to the receivers).
 """

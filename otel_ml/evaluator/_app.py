@@ -25,7 +25,8 @@ from otel_ml._version import __version__
 from otel_ml.alerting import AlertEngine
 from otel_ml.evaluator._api import ApiServer
 from otel_ml.evaluator._cardinality import CardinalityLimits
-from otel_ml.evaluator._config_options import EvaluatorConfig
+from otel_ml.evaluator._config_options import EvaluatorConfig, ListenOptions
+from otel_ml.evaluator._http_serving import ConnectionLimits
 from otel_ml.evaluator._ingest_bounds import TimeBounds
 from otel_ml.evaluator._metrics_export import SERVICE_NAME, DerivedMetrics
 from otel_ml.evaluator._otlp_grpc import OtlpGrpcServer
@@ -146,12 +147,14 @@ class EvaluatorApp:
         http = None
         if rec.http.enabled:
             http = OtlpHttpServer(
-                sink, rec.http.host, rec.http.port, tls=config.tls, receiver=receiver
+                sink, rec.http.host, rec.http.port, tls=config.tls, receiver=receiver,
+                limits=_limits(rec.http),
             )
         grpc = None
         if rec.grpc.enabled:
             grpc = OtlpGrpcServer(
-                sink, rec.grpc.host, rec.grpc.port, tls=config.tls, receiver=receiver
+                sink, rec.grpc.host, rec.grpc.port, tls=config.tls, receiver=receiver,
+                limits=_limits(rec.grpc),
             )
         api = None
         if config.api.enabled:
@@ -162,10 +165,13 @@ class EvaluatorApp:
                 auth=config.auth,
                 ssl_context=ssl_context,
                 alerts=(lambda model: _firing(engine, model)) if engine is not None else None,
+                limits=_limits(config.api),
+                meter=meter,
             )
         return cls(config, store, service, metrics, engine, receiver, http, grpc, api, logs)
 
     def start(self, *, tick_interval: float | None = None) -> None:
+        _ensure_file_limit(self.config)
         self.service.start(tick_interval=tick_interval)
         if self.alert_engine is not None:
             self.alert_engine.start()
@@ -195,6 +201,45 @@ class EvaluatorApp:
         if self.api is not None:
             out["api"] = self.api.url
         return out
+
+
+def _limits(o: ListenOptions) -> ConnectionLimits:
+    return ConnectionLimits(o.max_connections, o.idle_timeout, o.read_timeout)
+
+
+#: File descriptors kept beyond the connection caps: SQLite (database, WAL, shared
+#: memory), the listening sockets, exporters, logs, gRPC's own.
+FD_RESERVE = 128
+
+
+def _ensure_file_limit(config: EvaluatorConfig) -> None:
+    """Raise the soft open-file limit to what the connection caps need (up to the hard
+    limit); warn, naming the keys, when even the hard limit is too low."""
+    try:
+        import resource
+    except ImportError:  # not a Unix: nothing to raise
+        return
+    caps = [(f"receivers.{n}.max_connections", o.max_connections)
+            for n, o in (("http", config.receivers.http), ("grpc", config.receivers.grpc))
+            if o.enabled]
+    if config.api.enabled:
+        caps.append(("api.max_connections", config.api.max_connections))
+    need = sum(n for _, n in caps) + FD_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        if target > soft:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+                soft = target
+            except (ValueError, OSError) as exc:
+                _log.debug("cannot raise the open-file limit: %s", exc)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        _log.warning(
+            "the open-file limit (%d) is below what the connection caps need (%s, + %d): "
+            "a flood of connections could exhaust it; lower those caps or raise the limit "
+            "(ulimit -n)", soft, " + ".join(f"{k} {n}" for k, n in caps), FD_RESERVE,
+        )
 
 
 def _logger_provider(config: EvaluatorConfig) -> LoggerProvider | None:

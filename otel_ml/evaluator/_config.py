@@ -13,10 +13,10 @@ A complete file::
 
     state_dir: ./evaluator-state       # SQLite database (WAL) lives here
     receivers:
-      http: {host: 127.0.0.1, port: 4318}
-      grpc: {host: 127.0.0.1, port: 4317}
+      http: {host: 127.0.0.1, port: 4318}   # also max_connections: 256, idle_timeout: 30s,
+      grpc: {host: 127.0.0.1, port: 4317}   #   read_timeout: 30s (each listener)
       max_body_bytes: 16777216
-    api: {host: 127.0.0.1, port: 8080}   # /api/models, /models/{name}, /metrics
+    api: {host: 127.0.0.1, port: 8080}   # /api/models, /models/{name}, /metrics; 64 connections
     auth: {token_env: OTEL_ML_TOKEN}      # or token_file: path; optional
     tls: {cert_file: cert.pem, key_file: key.pem}   # optional; client_ca_file: for mTLS
     windows: {size: 5m, grace: 30s, min_rows: 100, retention: 7d}
@@ -48,6 +48,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 
@@ -105,13 +106,23 @@ _TOP = (
 )
 
 
-def _listen(value: object, path: str, default: ListenOptions) -> ListenOptions:
+_L = TypeVar("_L", bound=ListenOptions)
+
+
+def _listen(value: object, path: str, default: _L) -> _L:
     d = read_mapping(value, path)
-    check_keys(d, ("host", "port", "enabled"), path)
-    return ListenOptions(
+    check_keys(d, ("host", "port", "enabled", "max_connections", "idle_timeout",
+                   "read_timeout"), path)
+    return type(default)(
         host=read_str(d.get("host", default.host), f"{path}.host"),
         port=read_int(d.get("port", default.port), f"{path}.port", maximum=65535),
         enabled=read_bool(d.get("enabled", default.enabled), f"{path}.enabled"),
+        max_connections=read_int(d.get("max_connections", default.max_connections),
+                                 f"{path}.max_connections", minimum=1, maximum=100_000),
+        idle_timeout=read_duration(d.get("idle_timeout", default.idle_timeout),
+                                   f"{path}.idle_timeout", minimum=0.1, maximum=86400.0),
+        read_timeout=read_duration(d.get("read_timeout", default.read_timeout),
+                                   f"{path}.read_timeout", minimum=0.1, maximum=3600.0),
     )
 
 
@@ -262,7 +273,7 @@ def parse_config(
             max_body_bytes=read_int(rec.get("max_body_bytes", 16 << 20),
                                     "receivers.max_body_bytes", minimum=1024, maximum=1 << 30),
         ),
-        api=ApiOptions(host=api.host, port=api.port, enabled=api.enabled),
+        api=api,
         auth=_auth(d.get("auth"), base),
         tls=_tls(d.get("tls"), base),
         windows=windows,

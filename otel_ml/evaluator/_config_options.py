@@ -30,11 +30,19 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ListenOptions:
-    """Where a server listens. ``port: 0`` picks a free port; ``enabled: false`` turns it off."""
+    """Where a server listens. ``port: 0`` picks a free port; ``enabled: false`` turns it off.
+
+    At most ``max_connections`` connections at once; a connection waiting for a request
+    is closed after ``idle_timeout`` seconds, one whose request has not fully arrived
+    ``read_timeout`` seconds after its first line (gRPC: its handshake) too.
+    """
 
     host: str = "127.0.0.1"
     port: int = 0
     enabled: bool = True
+    max_connections: int = 256
+    idle_timeout: float = 30.0
+    read_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,7 @@ class LimitOptions:
 @dataclass(frozen=True)
 class ApiOptions(ListenOptions):
     port: int = 8080
+    max_connections: int = 64  # a flooded API leaves file descriptors to the receivers
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ that cannot be exhausted by connections that do nothing:
   the next one on a kept-alive connection) is closed after ``idle_timeout``;
 - a request must arrive whole (request line, headers, body) within
   ``read_timeout`` of its request line, however slowly it trickles in;
-- reads and writes also time out singly after ``max(idle_timeout, read_timeout)``.
+- reads and writes also time out singly after ``max(idle_timeout, read_timeout)``;
+- the listen backlog is 1,024 (socketserver's 5 made bursts of connections wait 1 s).
 
 Deadlines are enforced by the accept loop (``service_actions``, every poll
 interval), which shuts the socket down under the blocked handler thread. Every
@@ -118,6 +119,10 @@ class LimitedHttpServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: a burst of new connections then waits
+    # 1 s per SYN the kernel drops (300 connects took 44 s); the kernel caps this at
+    # net.core.somaxconn. Connections waiting here hold no file descriptor of ours.
+    request_queue_size = 1024
 
     def __init__(
         self,
@@ -158,13 +163,13 @@ class LimitedHttpServer(ThreadingHTTPServer):
                 deadline = time.monotonic() + self.limits.idle_timeout
                 self._open[request] = _Connection(request, deadline, IDLE)
         if full:
+            self._count_closed(FULL, client_address)
             try:
                 if self.ssl_context is None:
                     request.sendall(_CONNECTIONS_FULL)
             except OSError:
                 pass  # the client is gone already; nothing to answer
             self.shutdown_request(request)
-            self._count_closed(FULL, client_address)
             return
         super().process_request(request, client_address)
 
@@ -216,8 +221,8 @@ class LimitedHttpServer(ThreadingHTTPServer):
             for c in late:
                 c.deadline = None  # once
         for c in late:
+            self._count_closed(c.reason, None)  # first: the client sees the close after
             _shutdown(c.sock)
-            self._count_closed(c.reason, None)
 
     def _count_closed(self, reason: str, client: Any) -> None:
         self._closed.add(1, {semconv.OTEL_ML_LISTENER: self.listener,

@@ -11,8 +11,9 @@ exporter) and inside the ``grpc-status-details-bin`` ``google.rpc.Status`` (read
 the Go exporters of the Collector). gRPC itself decompresses gzip and enforces
 ``max_body_bytes`` on the decompressed message (``RESOURCE_EXHAUSTED``).
 
-Connections are bounded like the HTTP servers' (:class:`~otel_ml.evaluator.ConnectionLimits`):
-gRPC core refuses connections past ``max_connections``
+Connections are bounded like the HTTP servers'
+(:class:`~otel_ml.evaluator._http_serving.ConnectionLimits`): gRPC core refuses
+connections past ``max_connections``
 (``grpc.max_allowed_incoming_connections``), closes a connection with no RPC for
 ``idle_timeout`` (``grpc.max_connection_idle_ms``, a GOAWAY clients reconnect from) and
 one whose handshake is not done within ``read_timeout``

@@ -107,9 +107,24 @@ def post(
 class EvaluatorProcess:
     """``python -m otel_ml.evaluator._cli --config FILE`` as a subprocess."""
 
-    def __init__(self, config: Path, *, log: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: Path,
+        *,
+        log: Path,
+        extra_env: dict[str, str] | None = None,
+        max_open_files: int | None = None,
+    ) -> None:
+        """``max_open_files``: the subprocess's RLIMIT_NOFILE (soft and hard)."""
         self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
         env = {**os.environ, **(extra_env or {})}
+
+        def limit_files() -> None:
+            if max_open_files is not None:
+                import resource
+
+                resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
+
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -123,6 +138,7 @@ class EvaluatorProcess:
             stdout=subprocess.PIPE,
             stderr=self._log,
             env=env,
+            preexec_fn=limit_files if max_open_files is not None else None,
         )
         self.endpoints: dict[str, str] = {}
         try:
