@@ -264,24 +264,28 @@ class LabelTable:
                 before = db.fetchone(
                     "SELECT actual_label, actual_value FROM joined WHERE model=? AND id=?",
                     (e.model, pid),
-                ) or db.fetchone(
-                    "SELECT actual_label, actual_value FROM outcomes WHERE model=? AND id=?",
-                    (e.model, pid),
                 )
-                if before is not None:
-                    if tuple(before) != (a_label, a_value):
-                        ignored[I_RELABEL] += 1
-                    self._dup_ids += 1
-                    continue
-                if db.fetchone("SELECT 1 FROM predictions WHERE model=? AND id=?", (e.model, pid)):
-                    self._join(e.model, pid, a_label, a_value, t)
-                else:
-                    db.execute(
-                        "INSERT INTO outcomes(model, id, actual_label, actual_value, t) "
+                if before is None:
+                    if db.fetchone(
+                        "SELECT 1 FROM predictions WHERE model=? AND id=?", (e.model, pid)
+                    ):
+                        self._join(e.model, pid, a_label, a_value, t)
+                        continue
+                    cur = db.execute(
+                        "INSERT OR IGNORE INTO outcomes(model, id, actual_label, actual_value, t) "
                         "VALUES (?, ?, ?, ?, ?)",
                         (e.model, pid, a_label, a_value, t),
                     )
-                    self._add_outcome(e.model, 1)
+                    if cur.rowcount:
+                        self._add_outcome(e.model, 1)
+                        continue
+                    before = db.fetchone(
+                        "SELECT actual_label, actual_value FROM outcomes WHERE model=? AND id=?",
+                        (e.model, pid),
+                    )
+                if tuple(before) != (a_label, a_value):  # the id keeps its first label
+                    ignored[I_RELABEL] += 1
+                self._dup_ids += 1
         return LabelsWritten(
             rejected=tuple(Rejection(r, n) for r, n in sorted(rejected.items())),
             ignored=tuple(Rejection(r, n) for r, n in sorted(ignored.items())),
