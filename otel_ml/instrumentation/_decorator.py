@@ -17,8 +17,8 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar, overload
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from opentelemetry import _logs, metrics, trace
 
@@ -26,9 +26,14 @@ from otel_ml._errors import ConfigurationError
 from otel_ml.instrumentation._aggregator import Aggregator
 from otel_ml.instrumentation._ids import last_prediction_ids
 from otel_ml.instrumentation._monitor import ModelMonitor
-from otel_ml.instrumentation._options import MonitorOptions, OneDimensionalInput, Task
+from otel_ml.instrumentation._options import MonitorOptions
 from otel_ml.instrumentation._runtime import Runtime
 from otel_ml.sketch import Profile
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from otel_ml.instrumentation._options import MonitorKwargs
 
 __all__ = ["last_prediction_ids", "monitor"]
 
@@ -80,78 +85,52 @@ def monitor(model: F) -> F: ...
 @overload
 def monitor(
     model: str | None = None,
-    version: str = ...,
+    version: str | None = None,
     *,
-    task: Task | str = ...,
-    framework: str = ...,
-    reference: Profile | str | os.PathLike[str] | None = ...,
-    id_column: str | None = ...,
-    id_argument: str | None = ...,
-    input_argument: str | None = ...,
-    operation: str = ...,
-    features: Iterable[str] | None = ...,
-    exclude_features: Iterable[str] = ...,
-    feature_names: Iterable[str] | None = ...,
-    class_names: Iterable[Any] | None = ...,
-    capture_features: bool = ...,
-    feature_sample_rate: float = ...,
-    capture_raw_inputs: bool = ...,
-    prediction_events: bool = ...,
-    max_categories: int = ...,
-    max_event_rows: int = ...,
-    one_dimensional_input: OneDimensionalInput | str = ...,
-    aggregator: Aggregator | None = ...,
-    tracer_provider: trace.TracerProvider | None = ...,
-    logger_provider: _logs.LoggerProvider | None = ...,
-    meter_provider: metrics.MeterProvider | None = ...,
-    runtime: Runtime | None = ...,
-) -> Callable[[F], F]: ...
-
-
-def monitor(  # noqa: PLR0913 - the options are the public surface
-    model: Any = None,
-    version: str = "unknown",
-    *,
-    task: Task | str = Task.AUTO,
-    framework: str = "custom",
     reference: Profile | str | os.PathLike[str] | None = None,
-    id_column: str | None = None,
-    id_argument: str | None = None,
     input_argument: str | None = None,
     operation: str = "predict",
-    features: Iterable[str] | None = None,
-    exclude_features: Iterable[str] = (),
-    feature_names: Iterable[str] | None = None,
-    class_names: Iterable[Any] | None = None,
-    capture_features: bool = True,
-    feature_sample_rate: float = 1.0,
-    capture_raw_inputs: bool = False,
-    prediction_events: bool = True,
-    max_categories: int = 100,
-    max_event_rows: int = 10_000,
-    one_dimensional_input: OneDimensionalInput | str = OneDimensionalInput.ROW,
     aggregator: Aggregator | None = None,
     tracer_provider: trace.TracerProvider | None = None,
     logger_provider: _logs.LoggerProvider | None = None,
     meter_provider: metrics.MeterProvider | None = None,
     runtime: Runtime | None = None,
+    **options: Unpack[MonitorKwargs],
+) -> Callable[[F], F]: ...
+
+
+def monitor(
+    model: Any = None,
+    version: str | None = None,
+    *,
+    reference: Profile | str | os.PathLike[str] | None = None,
+    input_argument: str | None = None,
+    operation: str = "predict",
+    aggregator: Aggregator | None = None,
+    tracer_provider: trace.TracerProvider | None = None,
+    logger_provider: _logs.LoggerProvider | None = None,
+    meter_provider: metrics.MeterProvider | None = None,
+    runtime: Runtime | None = None,
+    **options: Any,
 ) -> Any:
     """Monitor a predict function: spans, metrics, feature sketches and prediction events.
 
     Use as ``@monitor(model="credit_risk", version="3", reference="ref.profile.json")``
     (or bare ``@monitor``, naming the model after the function). The decorated
     function returns exactly what the original returns and raises exactly what it
-    raises. Options are those of :class:`MonitorOptions`, plus:
+    raises. The keyword options (``task``, ``id_column``, ``features``,
+    ``feature_sample_rate``, ``max_event_rows``, ...) are the fields of
+    :class:`MonitorOptions`, with its defaults; besides them:
 
     Parameters
     ----------
+    model, version
+        ``ml.model.name`` (default: the function's name) and ``ml.model.version``.
     reference
         A :class:`~otel_ml.Profile` or the path of a saved one (loaded now).
     input_argument
         The argument holding the features (default: the first one, ``self``
         and ``cls`` skipped).
-    id_argument
-        The argument holding the prediction ids, if the caller passes them.
     operation
         ``ml.operation`` and the first word of the span name.
     aggregator, tracer_provider, logger_provider, meter_provider, runtime
@@ -164,6 +143,7 @@ def monitor(  # noqa: PLR0913 - the options are the public surface
         return monitor()(model)
     if isinstance(reference, (str, os.PathLike)):
         reference = Profile.load(reference)
+    named: dict[str, Any] = {"version": version} if version is not None else {}
 
     def decorate(fn: F) -> F:
         if isinstance(fn, (classmethod, staticmethod)):
@@ -171,28 +151,14 @@ def monitor(  # noqa: PLR0913 - the options are the public surface
                 f"@monitor is applied to a {type(fn).__name__} object; put @monitor below "
                 f"@{type(fn).__name__} (closest to the function)"
             )
-        options = MonitorOptions(
+        opts = MonitorOptions(
             model=model if model is not None else getattr(fn, "__name__", "model"),
-            version=version,
-            task=Task(task) if isinstance(task, str) else task,
-            framework=framework,
             reference=reference,
-            id_column=id_column,
-            id_argument=id_argument,
-            features=tuple(features) if features is not None else None,
-            exclude_features=tuple(exclude_features),
-            feature_names=tuple(feature_names) if feature_names is not None else None,
-            class_names=tuple(str(c) for c in class_names) if class_names is not None else None,
-            capture_features=capture_features,
-            feature_sample_rate=feature_sample_rate,
-            capture_raw_inputs=capture_raw_inputs,
-            prediction_events=prediction_events,
-            max_categories=max_categories,
-            max_event_rows=max_event_rows,
-            one_dimensional_input=OneDimensionalInput(one_dimensional_input),
+            **named,
+            **options,
         )
         mon = ModelMonitor(
-            options,
+            opts,
             aggregator=aggregator,
             tracer_provider=tracer_provider,
             logger_provider=logger_provider,
@@ -200,7 +166,7 @@ def monitor(  # noqa: PLR0913 - the options are the public surface
             runtime=runtime,
         )
         get_inputs = _argument_locator(fn, input_argument, "input")
-        get_ids = _argument_locator(fn, id_argument, "ids")
+        get_ids = _argument_locator(fn, opts.id_argument, "ids")
         assert get_inputs is not None
         op = operation
 

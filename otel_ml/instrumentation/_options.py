@@ -5,14 +5,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from otel_ml._errors import ConfigurationError
 
 if TYPE_CHECKING:
     from otel_ml.instrumentation._features import ReferenceLike
 
-__all__ = ["MonitorOptions", "OneDimensionalInput", "Task"]
+__all__ = ["MonitorKwargs", "MonitorOptions", "OneDimensionalInput", "Task"]
 
 
 class Task(str, enum.Enum):
@@ -53,6 +53,32 @@ def _names(value: Iterable[str] | None, field_name: str) -> tuple[str, ...] | No
     if bad:
         raise ConfigurationError(f"{field_name} must hold non-empty strings, got {bad[:3]!r}")
     return names
+
+
+class MonitorKwargs(TypedDict, total=False):
+    """The keyword options of :func:`~otel_ml.monitor`: the fields of :class:`MonitorOptions`
+    after ``model``, ``version`` and ``reference``, as a caller may spell them (a list for a
+    tuple, a string for an enum). Defaults and checks live in :class:`MonitorOptions` only;
+    a test keeps the two field lists equal."""
+
+    task: Task | str
+    framework: str
+    id_column: str | None
+    id_argument: str | None
+    features: Iterable[str] | None
+    exclude_features: Iterable[str]
+    feature_names: Iterable[str] | None
+    class_names: Iterable[Any] | None
+    capture_features: bool
+    feature_sample_rate: float
+    capture_raw_inputs: bool
+    max_raw_rows: int
+    prediction_events: bool
+    max_categories: int
+    max_features: int
+    max_event_rows: int
+    skip_nested: bool
+    one_dimensional_input: OneDimensionalInput | str
 
 
 @dataclass(frozen=True)

@@ -378,3 +378,18 @@ def test_async_calls_fail_open(telemetry: Telemetry, make: Any) -> None:
     else:
         assert got is x
     flush()
+
+
+def test_monitor_options_are_defined_once() -> None:
+    """@monitor's keyword options are MonitorOptions' fields (defaults live there only)."""
+    from dataclasses import fields
+
+    from otel_ml.instrumentation._options import MonitorKwargs, MonitorOptions, Task
+
+    own = {"model", "version", "reference"}
+    assert set(MonitorKwargs.__optional_keys__) == {
+        f.name for f in fields(MonitorOptions) if f.init and f.name not in own
+    }
+    decorated = otel_ml.monitor(model="m", features=["a"], task="regression")(lambda x: x)
+    options = decorated.monitor.options  # type: ignore[attr-defined]
+    assert options == MonitorOptions(model="m", features=("a",), task=Task.REGRESSION)
