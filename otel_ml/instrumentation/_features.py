@@ -35,7 +35,6 @@ Examples
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
@@ -48,7 +47,7 @@ from otel_ml.instrumentation._options import MonitorOptions
 from otel_ml.instrumentation._sparse import capture_sparse
 from otel_ml.instrumentation._window import ModelWindow
 from otel_ml.sketch import CategoricalSketch, FeatureKind, FeatureProfile, NumericSketch, Profile
-from otel_ml.sketch._categorical import _as_strings, _missing_mask
+from otel_ml.sketch._categorical import count_categories
 from otel_ml.sketch._columns import infer_kind, numeric_values
 
 __all__ = ["ReferenceLike", "capture", "reference_names"]
@@ -62,30 +61,19 @@ _Array = npt.NDArray[Any]
 ReferenceLike = Profile
 
 
-@functools.lru_cache(maxsize=256)
-def _known_array(known: frozenset[str]) -> _Array:
-    return np.array(sorted(known), dtype=str)
-
-
 def reference_names(reference: ReferenceLike | None) -> tuple[str, ...] | None:
     return None if reference is None else tuple(reference.features)
 
 
-def _strings(col: _Array) -> tuple[_Array, int]:
-    """Category strings of the non-missing values, and the number of missing ones."""
-    if col.dtype.kind not in "UOfiub":
-        col = col.astype(object)
-    miss = _missing_mask(col)
-    n_miss = int(np.count_nonzero(miss))
-    if n_miss:
-        col = col[~miss]
-    if col.dtype.kind == "O":
-        s = np.array([str(v)[:MAX_CATEGORY_CHARS] for v in col], dtype=str)
-    else:
-        s = _as_strings(col)
-    if s.dtype.kind == "U" and s.dtype.itemsize > 4 * MAX_CATEGORY_CHARS:
-        s = s.astype(f"<U{MAX_CATEGORY_CHARS}")
-    return s, n_miss
+def _short(counts: dict[str, int]) -> dict[str, int]:
+    """Category texts cut to :data:`MAX_CATEGORY_CHARS` (counts of texts that meet add up)."""
+    if all(len(k) <= MAX_CATEGORY_CHARS for k in counts):
+        return counts
+    out: dict[str, int] = {}
+    for k, n in counts.items():
+        k = k[:MAX_CATEGORY_CHARS]
+        out[k] = out.get(k, 0) + n
+    return out
 
 
 def _numeric(name: str, col: _Array, ref: FeatureProfile | None, w: ModelWindow) -> None:
@@ -115,17 +103,19 @@ def _numeric(name: str, col: _Array, ref: FeatureProfile | None, w: ModelWindow)
 def _categorical(
     name: str, col: _Array, ref: FeatureProfile | None, w: ModelWindow, max_categories: int
 ) -> None:
-    s, n_miss = _strings(col)
+    # Counted once by distinct value (the sketch layer's rule and spelling, as the profile's).
+    counts, n_miss = count_categories(col)
+    counts = _short(counts)
     sketch = CategoricalSketch(max_categories=max_categories)
-    sketch.update(s)
-    sketch.missing_count += n_miss
+    sketch.update_counts(counts, n_miss)
     w.categorical[name] = sketch
     if n_miss:
         w.quality[(name, semconv.QUALITY_MISSING)] += n_miss
     # A reference that overflowed its top-K does not know all its categories: no verdict.
     ref_sketch = None if ref is None else ref.sketch
-    if isinstance(ref_sketch, CategoricalSketch) and not ref_sketch.overflow and s.size:
-        unseen = int(np.count_nonzero(~np.isin(s, _known_array(frozenset(ref_sketch.counts)))))
+    if isinstance(ref_sketch, CategoricalSketch) and not ref_sketch.overflow and counts:
+        known = ref_sketch.counts
+        unseen = sum(n for k, n in counts.items() if k not in known)
         if unseen:
             w.quality[(name, semconv.QUALITY_UNSEEN_CATEGORY)] += unseen
 

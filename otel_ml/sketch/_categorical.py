@@ -35,7 +35,12 @@ import numpy.typing as npt
 
 from otel_ml._errors import SketchError
 
-__all__ = ["DEFAULT_MAX_CATEGORIES", "CategoricalSketch"]
+__all__ = [
+    "DEFAULT_MAX_CATEGORIES",
+    "CategoricalSketch",
+    "category_text",
+    "count_categories",
+]
 
 DEFAULT_MAX_CATEGORIES = 100
 
@@ -114,6 +119,28 @@ def _count_pandas(values: object) -> tuple[dict[str, int], int] | None:
     return out, int(values.isna().sum())  # type: ignore[attr-defined]
 
 
+def category_text(value: object) -> str:
+    """How a category value is spelled, whatever holds it (one rule for every container).
+
+    Booleans read ``True``/``False``; integral finite floats lose their ``.0`` (the float
+    1.0 and the integer 1 are one category, in a float array, an object column or CSV
+    text); everything else is ``str(value)``.
+
+    >>> [category_text(v) for v in ("a", 3, 3.0, np.float32(2.0), 2.5, True, np.bool_(False))]
+    ['a', '3', '3', '2', '2.5', 'True', 'False']
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return "True" if value else "False"
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return str(int(v)) if math.isfinite(v) and v == round(v) else str(v)
+    if isinstance(value, np.integer):
+        return str(int(value))
+    return str(value)
+
+
 def _numeric_strings(x: npt.NDArray[Any]) -> list[str]:
     """``str`` of distinct numbers; integral floats without ``.0`` (1.0 and 1 are one category)."""
     if x.dtype.kind == "b":
@@ -137,11 +164,11 @@ def _count(x: npt.NDArray[Any]) -> tuple[dict[str, int], int]:
         try:
             counter = Counter(rows)
         except TypeError:  # unhashable cells (lists, dicts): count their text
-            counter = Counter(None if _is_missing(v) else str(v) for v in rows)
+            counter = Counter(None if _is_missing(v) else category_text(v) for v in rows)
         else:
             if x.dtype.kind == "O" and not _hash_is_text(counter):
-                # 0 == False == 0.0 hash alike but read "0", "False", "0.0": count the text
-                counter = Counter(None if _is_missing(v) else str(v) for v in rows)
+                # 0 == False hash alike but read "0", "False": count the text
+                counter = Counter(None if _is_missing(v) else category_text(v) for v in rows)
         counts: dict[str, int] = {}
         missing = 0
         for value, n in counter.items():
@@ -159,6 +186,27 @@ def _count(x: npt.NDArray[Any]) -> tuple[dict[str, int], int]:
             x = x[~nan]
     uniq, cnt = np.unique(x, return_counts=True)
     return dict(zip(_numeric_strings(uniq), cnt.tolist(), strict=True)), missing
+
+
+def count_categories(values: npt.ArrayLike | Iterable[Any]) -> tuple[dict[str, int], int]:
+    """``({category_text(value): rows}, missing rows)`` of a column, every distinct value kept.
+
+    What :meth:`CategoricalSketch.update` adds, before the sketch keeps its top values
+    (the SDK counts unseen categories on it first). Missing: ``None``, NaN, NaT, pandas' NA.
+
+    >>> count_categories(["b", None, "a", "b", 1.0, 1])
+    ({'b': 2, 'a': 1, '1': 2}, 1)
+    """
+    counted = _count_pandas(values)
+    if counted is not None:
+        return counted
+    x = np.asarray(values if not isinstance(values, (str, bytes)) else [values])
+    if x.dtype.kind not in "UOfiub":
+        x = x.astype(object)
+    x = x.ravel()
+    if x.size == 0:
+        return {}, 0
+    return _count(x)
 
 
 @dataclass
@@ -186,26 +234,26 @@ class CategoricalSketch:
 
     def update(self, values: npt.ArrayLike | Iterable[Any]) -> None:
         """Add a column of values (strings, numbers, booleans, ``None`` for missing)."""
-        counted = _count_pandas(values)
-        if counted is None:
-            x = np.asarray(values if not isinstance(values, (str, bytes)) else [values])
-            if x.dtype.kind not in "UOfiub":
-                x = x.astype(object)
-            x = x.ravel()
-            if x.size == 0:
-                return
-            counted = _count(x)
-        incoming, missing = counted
+        self.update_counts(*count_categories(values))
+
+    def update_counts(self, counts: Mapping[str, int], missing: int = 0) -> None:
+        """Add values already counted (:func:`count_categories`) and ``missing`` rows.
+
+        >>> s = CategoricalSketch(max_categories=1)
+        >>> s.update_counts({"a": 3, "b": 1}, missing=2)
+        >>> s.counts, s.overflow, s.missing_count
+        ({'a': 3}, 1, 2)
+        """
         self.missing_count += missing
         keep = 4 * self.max_categories
-        if len(incoming) > keep:
+        if len(counts) > keep:
             # Only the most frequent can survive: cut before the merge sorts them.
-            names = list(incoming)
-            cnt = np.fromiter(incoming.values(), dtype=np.int64, count=len(names))
+            names = list(counts)
+            cnt = np.fromiter(counts.values(), dtype=np.int64, count=len(names))
             top = np.argpartition(-cnt, keep)[:keep]
             self.overflow += int(cnt.sum() - cnt[top].sum())
-            incoming = {names[i]: int(cnt[i]) for i in top.tolist()}
-        self._absorb(incoming, 0)
+            counts = {names[i]: int(cnt[i]) for i in top.tolist()}
+        self._absorb(counts, 0)
 
     def _absorb(self, incoming: Mapping[str, int], overflow: int) -> None:
         merged = dict(self.counts)
