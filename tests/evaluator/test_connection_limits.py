@@ -231,7 +231,7 @@ def test_a_flooded_api_port_leaves_ingestion_working(tmp_path: Path) -> None:
         "state_dir: state\n"
         "receivers:\n"
         "  http: {port: 0, max_connections: 64}\n"
-        "  grpc: {port: 0, max_connections: 32}\n"
+        "  grpc: {port: 0, max_connections: 32, read_timeout: 2s}\n"
         "api: {port: 0, max_connections: 32, idle_timeout: 2s, read_timeout: 3s}\n"
         "windows: {size: 1h}\n"
     )
@@ -252,13 +252,22 @@ def test_a_flooded_api_port_leaves_ingestion_working(tmp_path: Path) -> None:
                 left = _still_open_after(socks, 8)
                 assert left == 0, f"{left} of {FLOOD} connections still open"
             assert _api_answers(ep["api"] + "/healthz")
-        # the OTLP/HTTP port flooded with idle connections: gRPC still ingests, and
-        # OTLP/HTTP serves again once the idle ones time out
+        # the OTLP/HTTP port flooded with idle connections: gRPC still ingests
         http_port = int(ep["otlp_http"].rsplit(":", 1)[1])
+        body = metrics_body([(sc.METRIC_PREDICT_CALLS, 1.0, model_attrs("flood"))],
+                            t_ns=time.time_ns())
         with _flood(http_port, 80, slow=False):
             time.sleep(0.5)
-            _grpc_export(ep["otlp_grpc"], metrics_body(
-                [(sc.METRIC_PREDICT_CALLS, 1.0, model_attrs("flood"))], t_ns=time.time_ns()))
+            _grpc_export(ep["otlp_grpc"], body)
+        # the gRPC port flooded with connections that never finish the HTTP/2 handshake:
+        # OTLP/HTTP still ingests, gRPC closes them after read_timeout and serves again
+        grpc_port = int(ep["otlp_grpc"].rsplit(":", 1)[1])
+        with _flood(grpc_port, 100, slow=False) as socks:
+            time.sleep(0.5)
+            assert post(ep["otlp_http"], "/v1/metrics", body, timeout=10)[0] == 200
+            assert len(list(Path(f"/proc/{ev.pid}/fd").iterdir())) < MAX_OPEN_FILES - 64
+            assert _still_open_after(socks, 6) == 0
+        _grpc_export(ep["otlp_grpc"], body)
         assert ev.proc.poll() is None
     finally:
         assert ev.stop() == 0
