@@ -56,6 +56,11 @@ OVERFLOW_CATEGORY: Final = "__other__"  # the categorical sketch's overflow buck
 UNKNOWN_VERSION: Final = "unknown"  # ml.model.version of a model given no version
 TEXT_LENGTH_FEATURE: Final = "text.length"  # ml.feature.name of a batch of documents' lengths
 SPARSE_NONZERO_FEATURE: Final = "sparse.nonzero"  # ml.feature.name: non-zeros per row (wide)
+# A rank-3+ tensor input (images, sequences) is described per sample by these statistics,
+# ml.feature.name "<input>.<statistic>": "input.mean" for a PyTorch module's argument,
+# "<graph input>.mean" for an ONNX Runtime feed.
+TENSOR_INPUT_FEATURE: Final = "input"
+TENSOR_SUMMARY_STATISTICS: Final = ("mean", "std", "min", "max")
 
 # --- SDK metrics ------------------------------------------------------------------------
 METRIC_PREDICT_CALLS: Final = "ml.predict.calls"  # Counter {call}

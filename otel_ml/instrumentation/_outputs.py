@@ -144,8 +144,10 @@ def private_result(
 ) -> Outputs | _Array:
     """What the worker reads later: a private copy of a numpy result, else its reading now.
 
-    Log-probabilities are copied as probabilities (they then read as ``predict_proba``
-    results do, in bulk with them); decision values are read now.
+    An :class:`Outputs` is a result a framework instrumentor has read already (a tensor's
+    probabilities or logits, ONNX Runtime's outputs): taken as it is. Log-probabilities
+    are copied as probabilities (they then read as ``predict_proba`` results do, in bulk
+    with them); decision values are read now.
     """
     if isinstance(result, np.ndarray) and operation not in MARGIN_OPERATIONS:
         if operation == PREDICT_LOG_PROBA and result.dtype.kind == "f":
@@ -163,8 +165,11 @@ def interpret(
 ) -> Outputs:
     """Scores, event values and labels of ``result`` (empty when unreadable).
 
-    ``operation`` is the method (or ``ml.operation``) that returned it.
+    ``operation`` is the method (or ``ml.operation``) that returned it. An
+    :class:`Outputs` (read already by a framework instrumentor) is returned as it is.
     """
+    if isinstance(result, Outputs):
+        return result
     arr = _as_array(result)
     out = Outputs()
     if arr is None or arr.size == 0 or arr.ndim > 2:
