@@ -71,12 +71,11 @@ def _present(values: Any) -> bool:
     return any(not _is_missing(v) for v in values.tolist()) if values.size else False
 
 
-def _partial(pdf: Any, fixed: Mapping[str, str], opts: Mapping[str, Any]) -> str:
-    """One partition (a pandas DataFrame) as ``{"kinds": ..., "profile": ...}`` JSON.
-
-    ``fixed`` holds the kinds the driver decided; the other columns (``object`` dtype)
-    are judged here, and ``kinds`` says what each one held (``null``: only missing).
-    """
+def _partial_profile(
+    pdf: Any, fixed: Mapping[str, str], opts: Mapping[str, Any]
+) -> tuple[dict[str, str | None], Any]:
+    """The profile of one pandas DataFrame, and the kind each column not in ``fixed``
+    (the kinds the driver decided) turned out to hold here (``None``: only missing)."""
     from otel_ml.sketch._profile import Profile
 
     cols = columns_of(pdf)
@@ -86,26 +85,28 @@ def _partial(pdf: Any, fixed: Mapping[str, str], opts: Mapping[str, Any]) -> str
             continue
         kinds[name] = infer_kind(values).value if _present(values) else None
     types = {**fixed, **{k: v or "categorical" for k, v in kinds.items()}}
-    profile = Profile.from_data(pdf, feature_types=types, **opts)
-    return json.dumps({"kinds": kinds, "profile": profile.to_dict()})
+    return kinds, Profile.from_data(pdf, feature_types=types, **opts)
+
+
+def _partial(kinds: Mapping[str, str | None], profile: Any) -> str:
+    """A partition's result as it travels: ``{"kinds": ..., "profile": ...}`` JSON."""
+    return json.dumps({"kinds": dict(kinds), "profile": profile.to_dict()})
 
 
 def _spark_partition(
     batches: Iterator[Any], fixed: Mapping[str, str], opts: Mapping[str, Any]
 ) -> Iterator[Any]:
+    """Arrow batches of one Spark partition in, one row holding its partial profile out."""
     import pyarrow as pa
-
-    from otel_ml.sketch._profile import Profile
 
     merged = None
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        part = Profile.from_dict(json.loads(_partial(batch.to_pandas(), fixed, opts))["profile"])
+        _, part = _partial_profile(batch.to_pandas(), fixed, opts)
         merged = part if merged is None else merged.merge(part)
     if merged is not None:
-        text = json.dumps({"kinds": {}, "profile": merged.to_dict()})
-        yield pa.RecordBatch.from_pydict({"partial": [text]})
+        yield pa.RecordBatch.from_pydict({"partial": [_partial({}, merged)]})
 
 
 # ---- the driver side --------------------------------------------------------------------
@@ -284,7 +285,9 @@ def _dask_profile(df: Any, fixed: dict[str, str], opts: dict[str, Any]) -> Any:
         def per_partition(pdf: Any) -> Any:
             if len(pdf) == 0:
                 return pd.Series([], dtype=object)
-            return pd.Series([_partial(pdf, fixed_kinds, partial_opts)], dtype=object)
+            return pd.Series(
+                [_partial(*_partial_profile(pdf, fixed_kinds, partial_opts))], dtype=object
+            )
 
         texts = df.map_partitions(per_partition, meta=pd.Series([], dtype=object)).compute()
         return [str(t) for t in texts.tolist()]
