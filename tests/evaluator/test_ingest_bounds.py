@@ -374,3 +374,21 @@ def test_a_window_at_the_bounds_is_evaluated(tmp_path: Path, extreme: str) -> No
     finally:
         svc.stop()
         store.close()
+
+
+def test_a_batch_the_store_refuses_is_reported_rejected(app: EvaluatorApp) -> None:
+    """A batch the store refuses as inconsistent (here built by hand past the decoder's
+    checks) is acknowledged, since a retry could never succeed, and each of its records
+    is reported rejected with the reason instead of silently dropped."""
+    import dataclasses
+
+    from evaluator_points import batch, feature_point
+
+    from otel_ml.evaluator._records import Rejection
+
+    bad = feature_point("m", "x", [1.0, 2.0], 1210)
+    bad = dataclasses.replace(bad, buckets=dataclasses.replace(bad.buckets, count=5))
+    result = app.service.submit(batch(bad, feature_point("m", "y", [1.0], 1210)))
+    assert result.accepted
+    assert result.rejected == (Rejection("store refused", 2),)
+    assert app.service.health().points_rejected["store refused"] == 2
