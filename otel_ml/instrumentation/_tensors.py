@@ -94,11 +94,13 @@ def summaries(x: _Array, prefix: str = INPUT_PREFIX) -> dict[str, npt.NDArray[np
 
     >>> summaries(np.array([[[1.0, 3.0]], [[2.0, 2.0]]]))["input.std"].tolist()
     [1.0, 0.0]
+    >>> summaries(np.zeros((0, 3, 2)))["input.mean"].shape
+    (0,)
     """
     n = int(x.shape[0])
     if not _numeric(x):
         return {}
-    flat = x.reshape(n, -1)
+    flat = x.reshape(n, int(np.prod(x.shape[1:])))  # not -1: an empty batch has no size
     if flat.dtype.kind != "f":
         flat = flat.astype(np.float64)
     if flat.shape[1] == 0:
