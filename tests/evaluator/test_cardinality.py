@@ -108,7 +108,7 @@ def _category(model: str, feature: str, value: str, t: int) -> Any:
 def test_models_features_and_categories_beyond_the_limits_are_rejected(
     app: EvaluatorApp, tmp_path: Path
 ) -> None:
-    t = time.time_ns()
+    t = (time.time_ns() // (60 * S)) * 60 * S + 20 * S  # points at t .. t + 2 s: one window
     # five models in one request: three fit
     partial = _metrics(app, [exp_metric([_feature(f"m{i}", "f", t) for i in range(5)])])
     assert partial.rejected_data_points == 2
