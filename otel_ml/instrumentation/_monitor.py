@@ -1,16 +1,21 @@
 """``ModelMonitor``: runs one predict call under monitoring; shared by ``@monitor`` and
 ``SklearnInstrumentor``.
 
-Per call, on the calling thread: one span (``"{operation} {model}"``), the call /
-row / error counts and the duration (a lock-protected add into the process
-aggregator, exported by the bridge), the prediction ids (the contextvar behind
-:func:`otel_ml.last_prediction_ids`). Then either
+``call`` and ``acall`` (for coroutine functions) share one observe step: ``_begin``
+looks at the input once (:func:`~otel_ml.instrumentation._inputs.examine`: its row
+count and, for a small input, a private copy), starts the span
+(``"{operation} {model}"``) and the clock; ``_end`` records the outcome and ends the
+span. On the calling thread: the call / row / error counts and the duration (a
+lock-protected add into the aggregator, exported by the bridge), the prediction ids
+(the contextvar behind :func:`otel_ml.last_prediction_ids`). Then either
 
-- a small call (at most ``SMALL_BATCH`` rows of numpy / dict input): a private
-  copy of input and output goes to the background :class:`Worker`, which builds
-  sketches for many calls at once and emits the prediction events; or
-- a bigger call: sketches and quality counts are built right away (vectorized,
-  ~10-30 ns per value) and only the event is left to the worker.
+- a small call (at most ``SMALL_BATCH`` rows of numpy / dict input): its copies go to
+  the runtime's background worker as a ``Pending`` record, and the model's
+  :class:`~otel_ml.instrumentation._batch.BatchBuilder` sketches many calls at once
+  and emits their prediction events; or
+- a bigger call: sketches and quality counts are built right away
+  (``BatchBuilder.build_now``, vectorized, ~10-30 ns per value) and only the event is
+  left to the worker.
 
 Whatever happens inside otel_ml is caught, logged once and counted on
 ``otel_ml.internal.errors``; the user's result is returned as is (the same
