@@ -31,6 +31,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -107,11 +108,12 @@ class Configuration:
     def shutdown(self) -> None:
         """Flush buffered calls, export everything, stop servers (idempotent).
 
-        In a process forked after :func:`configure` (a gunicorn worker, a
-        multiprocessing child) it only flushes: the servers and providers are the
-        parent's to stop.
+        In a worker process — forked after :func:`configure` (a gunicorn worker) or
+        any multiprocessing child — it only flushes: a reused pool worker's next task
+        still exports, and the servers and providers are the parent's to stop (or
+        stop with the process).
         """
-        if os.getpid() != self._pid:
+        if os.getpid() != self._pid or _in_multiprocessing_child():
             self.flush()
             return
         if self._done.is_set():
@@ -456,6 +458,11 @@ def _configure(
     atexit.register(config.shutdown)
     _flush_at_worker_exit(config)
     return config
+
+
+def _in_multiprocessing_child() -> bool:
+    mp = sys.modules.get("multiprocessing")
+    return mp is not None and mp.parent_process() is not None
 
 
 def _flush_at_worker_exit(config: Configuration) -> None:

@@ -33,6 +33,8 @@ _APP = textwrap.dedent(
 
     def task(i):
         predict(np.full((2, 3), float(i)))
+        if sys.argv[3] == "shutdown":  # what users wrote to be exact: the worker lives on
+            cfg.shutdown()
         return i
 
     if __name__ == "__main__":
@@ -47,12 +49,18 @@ _APP = textwrap.dedent(
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
-@pytest.mark.parametrize("per_child", [0, 3], ids=["reused", "maxtasksperchild=3"])
-def test_pool_workers_deliver_every_call(tmp_path: Path, method: str, per_child: int) -> None:
+@pytest.mark.parametrize(
+    ("per_child", "in_task"),
+    [(0, "nothing"), (3, "nothing"), (0, "shutdown")],
+    ids=["reused", "maxtasksperchild=3", "reused+shutdown-in-task"],
+)
+def test_pool_workers_deliver_every_call(
+    tmp_path: Path, method: str, per_child: int, in_task: str
+) -> None:
     app = tmp_path / "app.py"
     app.write_text(_APP, encoding="utf-8")
     with http_receiver() as (url, received):
-        run_app([str(app), method, str(per_child)], url)
+        run_app([str(app), method, str(per_child), in_task], url)
         assert len(received.spans()) == 13
         assert len(received.log_records(semconv.EVENT_PREDICTION)) == 13
         calls = [number(p) for _, _, p in received.metric_points(semconv.METRIC_PREDICT_CALLS)]
