@@ -153,6 +153,8 @@ class ModelMonitor:
         }
         self._sample = options.capture_features and options.feature_sample_rate > 0.0
         self._always = options.feature_sample_rate >= 1.0
+        self._no_id_column = options.id_column is None
+        self._submit = self._runtime.worker.submit  # the hot path's one queue append
 
     # ---- hot path ----------------------------------------------------------------------
     def call(
@@ -266,7 +268,7 @@ class ModelMonitor:
             o, batch, snap = self.options, self._batch, call.snapshot
             self._aggregator.record_call(self.key, seconds, rows=call.n_rows, error_type=None)
             sampled = self._sample and (self._always or random.random() < o.feature_sample_rate)
-            ids = self._given_ids(call)
+            ids = None if call.ids is None and self._no_id_column else self._given_ids(call)
             if snap is not None:
                 kept = batch.keep_result(result, operation=call.operation)
                 counted = False
@@ -280,22 +282,19 @@ class ModelMonitor:
             if ids is None:
                 ids = PredictionIds.generated(call.n_rows)
             _set_last(ids)
-            self._runtime.submit(
-                Pending(
-                    builder=batch,
-                    inputs=snap if sampled else None,
-                    result=kept,
-                    ids=ids,
-                    span_context=call.span.get_span_context(),
-                    end_ns=_clock.time_ns(),
-                    raw_rows=(
-                        batch.raw_rows(snap if snap is not None else call.inputs)
-                        if o.capture_raw_inputs
-                        else None
-                    ),
-                    outputs_counted=counted,
-                )
+            pending = Pending(
+                builder=batch,
+                inputs=snap if sampled else None,
+                result=kept,
+                ids=ids,
+                span_context=call.span.get_span_context(),
+                end_ns=_clock.time_ns(),
             )
+            if counted:
+                pending.outputs_counted = True
+            if o.capture_raw_inputs:
+                pending.raw_rows = batch.raw_rows(snap if snap is not None else call.inputs)
+            self._submit(pending)
         except Exception as exc:  # noqa: BLE001 - counted; the user's result is returned
             self._errors.report(stages.STAGE_RECORD, exc)
 
