@@ -154,3 +154,52 @@ def test_disabled_by_otel_python_disabled_instrumentations(tmp_path, plain_outpu
         received = receiver.received
     assert done.stdout == plain_output
     assert _spans(received, "pytorch") == [] and _spans(received, "onnxruntime") == []
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize(
+    ("script", "span_name", "env"),
+    [
+        (
+            "pytorch_scoring.py",
+            "forward churn_torch",
+            {"OTEL_ML_PYTORCH_MODELS": "ChurnNet=churn_torch:1"},
+        ),
+        ("onnxruntime_scoring.py", "run churn", {"OTEL_ML_ONNXRUNTIME_VERSION": "1"}),
+    ],
+)
+def test_examples_under_opentelemetry_instrument(tmp_path, script, span_name, env):
+    """examples/*_scoring.py: training makes no spans, each scored batch makes one."""
+    with OtlpReceiver() as receiver:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")} | env
+        env.update(
+            OTEL_SERVICE_NAME="example",
+            OTEL_TRACES_EXPORTER="otlp",
+            OTEL_METRICS_EXPORTER="none",
+            OTEL_LOGS_EXPORTER="none",
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            OTEL_BSP_SCHEDULE_DELAY="100",
+        )
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "opentelemetry-instrument"),
+                sys.executable,
+                str(EXAMPLES / script),
+                "--batches",
+                "3",
+            ],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        receiver.received.wait_for(lambda r: len(r.spans()) >= 3, timeout=10)
+        received = receiver.received
+    assert "scored 300 customers" in done.stdout
+    assert [span.name for _, span in received.spans()] == [span_name] * 3
