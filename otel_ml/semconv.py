@@ -21,7 +21,7 @@ ML_MODEL_NAME: Final = "ml.model.name"
 ML_MODEL_VERSION: Final = "ml.model.version"
 ML_MODEL_FRAMEWORK: Final = "ml.model.framework"
 ML_MODEL_TASK: Final = "ml.model.task"
-ML_OPERATION: Final = "ml.operation.name"  # predict, predict_proba, ... (was ml.operation)
+ML_OPERATION: Final = "ml.operation"  # predict, predict_proba, decision_function, ...
 ML_BATCH_SIZE: Final = "ml.batch.size"
 ERROR_TYPE: Final = "error.type"  # the OTel general attribute
 SERVICE_NAME: Final = "service.name"  # resource attribute (OTel semconv)
@@ -56,11 +56,6 @@ OVERFLOW_CATEGORY: Final = "__other__"  # the categorical sketch's overflow buck
 UNKNOWN_VERSION: Final = "unknown"  # ml.model.version of a model given no version
 TEXT_LENGTH_FEATURE: Final = "text.length"  # ml.feature.name of a batch of documents' lengths
 SPARSE_NONZERO_FEATURE: Final = "sparse.nonzero"  # ml.feature.name: non-zeros per row (wide)
-# A rank-3+ tensor input (images, sequences) is described per sample by these statistics,
-# ml.feature.name "<input>.<statistic>": "input.mean" for a PyTorch module's argument,
-# "<graph input>.mean" for an ONNX Runtime feed.
-TENSOR_INPUT_FEATURE: Final = "input"
-TENSOR_SUMMARY_STATISTICS: Final = ("mean", "std", "min", "max")
 
 # --- SDK metrics ------------------------------------------------------------------------
 METRIC_PREDICT_CALLS: Final = "ml.predict.calls"  # Counter {call}
@@ -75,6 +70,11 @@ METRIC_DATA_QUALITY_ISSUES: Final = "ml.data_quality.issues"  # Counter {value}
 METRIC_INTERNAL_ERRORS: Final = "otel_ml.internal.errors"  # Counter {error}, attrs stage, type
 INTERNAL_STAGE: Final = "otel_ml.stage"
 METRIC_INTERNAL_QUEUE: Final = "otel_ml.queue.size"  # Gauge {call}: calls buffered for the worker
+#: Counter {row}, attrs ml.model.name, ml.model.version: prediction rows whose ids and values
+#: were not sent because the event byte budget was spent (reported in ml.prediction.dropped)
+METRIC_PREDICTIONS_DROPPED: Final = "otel_ml.predictions.dropped"
+#: Gauge By: bytes of ml.prediction records waiting in the worker or recently handed to the SDK
+METRIC_EVENTS_BUFFERED: Final = "otel_ml.events.buffered"
 
 UNIT_SECONDS: Final = "s"
 UNIT_CALLS: Final = "{call}"
@@ -82,6 +82,7 @@ UNIT_ROWS: Final = "{row}"
 UNIT_ERRORS: Final = "{error}"
 UNIT_VALUES: Final = "{value}"
 UNIT_ONE: Final = "1"
+UNIT_BYTES: Final = "By"
 UNIT_NONE: Final = ""  # a feature's own (unknown) unit: no "_ratio" suffix in Prometheus
 
 # --- log events -------------------------------------------------------------------------
@@ -93,6 +94,17 @@ ML_PREDICTION_VALUES: Final = "ml.prediction.values"  # list[float] scores / val
 ML_PREDICTION_LABELS: Final = "ml.prediction.labels"  # list[str] predicted classes
 ML_OUTCOME_VALUES: Final = "ml.outcome.values"  # list[float|str] ground truth
 ML_FEATURE_VALUES_CAPTURED: Final = "ml.feature.captured"  # opt-in raw rows (JSON)
+# A batched ml.prediction record holds the rows of many calls; per call (one entry each):
+ML_PREDICTION_CALL_OFFSETS: Final = "ml.prediction.call.offsets"  # list[int] first row
+ML_PREDICTION_CALL_TRACE_IDS: Final = "ml.prediction.call.trace_ids"  # list[str] 32 hex
+ML_PREDICTION_CALL_SPAN_IDS: Final = "ml.prediction.call.span_ids"  # list[str] 16 hex
+ML_PREDICTION_CALL_TIMES: Final = "ml.prediction.call.times"  # list[int] unix ns
+# What the SDK did not send (the event byte budget was spent):
+EVENT_PREDICTION_DROPPED: Final = "ml.prediction.dropped"
+ML_DROPPED_ROWS: Final = "ml.prediction.dropped.rows"  # int: rows dropped in all
+ML_DROPPED_ID_PREFIXES: Final = "ml.prediction.dropped.id_prefixes"  # list[str]
+ML_DROPPED_ID_FIRST: Final = "ml.prediction.dropped.id_first"  # list[int] (inclusive)
+ML_DROPPED_ID_LAST: Final = "ml.prediction.dropped.id_last"  # list[int] (inclusive)
 
 # --- evaluator derived metrics ----------------------------------------------------------
 ML_DRIFT_METHOD: Final = "ml.drift.method"  # psi, js, hellinger, wasserstein, ks, chi2, policy
@@ -135,7 +147,7 @@ METRIC_EVAL_POINTS_RECEIVED: Final = "otel_ml.evaluator.points.received"  # Coun
 METRIC_EVAL_POINTS_REJECTED: Final = "otel_ml.evaluator.points.rejected"  # Counter {point}
 METRIC_EVAL_POINTS_IGNORED: Final = "otel_ml.evaluator.points.ignored"  # Counter {point}, not ours
 METRIC_EVAL_REQUESTS: Final = "otel_ml.evaluator.requests"  # Counter {request}; signal, outcome
-METRIC_EVAL_QUEUE_DEPTH: Final = "otel_ml.evaluator.queue.depth"  # Gauge {batch}
+METRIC_EVAL_QUEUE_DEPTH: Final = "otel_ml.evaluator.queue.depth"  # Gauge {request}
 METRIC_EVAL_WINDOW_LAG: Final = "otel_ml.evaluator.window.lag"  # Gauge s
 METRIC_EVAL_PENDING_PREDICTIONS: Final = "otel_ml.evaluator.pending_predictions"  # Gauge {row}
 METRIC_EVAL_BATCHES: Final = "otel_ml.evaluator.batches"  # Counter {batch}, attr outcome
@@ -144,6 +156,10 @@ METRIC_EVAL_EVALUATION_DURATION: Final = "otel_ml.evaluator.evaluation.duration"
 # (otel_ml.listener; otel_ml.reason: connections_full | idle_timeout | read_timeout)
 METRIC_EVAL_CONNECTIONS_CLOSED: Final = "otel_ml.evaluator.connections.closed"
 OTEL_ML_LISTENER: Final = "otel_ml.listener"  # otlp_http | api
+#: Counter {row}: prediction rows SDKs reported dropped (ml.prediction.dropped: never sent)
+METRIC_EVAL_PREDICTIONS_DROPPED: Final = "otel_ml.evaluator.predictions.dropped"
+#: Counter {label}: labels whose prediction an SDK reported dropped (not waiting, not evicted)
+METRIC_EVAL_LABELS_DROPPED: Final = "otel_ml.evaluator.labels.prediction_dropped"
 METRIC_EVAL_WINDOWS_QUARANTINED: Final = "otel_ml.evaluator.windows.quarantined"  # Gauge {window}
 OTEL_ML_REASON: Final = "otel_ml.reason"  # why points were rejected (receiver's reason)
 METRIC_NOTIFICATIONS: Final = "otel_ml.notifications"  # Counter, attrs notifier, outcome

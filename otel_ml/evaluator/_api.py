@@ -194,6 +194,10 @@ class ApiServer(BackgroundHttpServer):
                 "pending": h.pending_labels_unknown_model,
                 "evicted": h.evicted_labels_unknown_model,
             },
+            "dropped_by_sdk": {
+                "predictions": h.predictions_dropped,
+                "labels": h.labels_of_dropped_predictions,
+            },
         }
 
     def service_metrics(self) -> bytes:

@@ -166,6 +166,9 @@ def _performance(r: ModelReport, history: Sequence[ModelReport]) -> Markup:
             "label coverage": perf.coverage,
             "label delay p50 (s)": perf.delay_p50,
         }
+        if perf.n_dropped:  # the SDK's event byte budget was spent
+            summary["predictions dropped by the SDK"] = perf.n_dropped
+            summary["labels of dropped predictions"] = perf.n_labels_dropped
         blocks.append(key_values({**summary, **perf.values()}))
     names = sorted({k for h in history if h.performance for k in h.performance.values()})
     if names and len(history) > 1:

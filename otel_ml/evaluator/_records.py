@@ -54,6 +54,7 @@ __all__ = [
     "AttributeValue",
     "Attributes",
     "CounterPoint",
+    "DroppedPredictions",
     "ExplicitBuckets",
     "HistogramPoint",
     "IngestBatch",
@@ -204,6 +205,23 @@ class PredictionEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class DroppedPredictions:
+    """An ``ml.prediction.dropped`` log event: rows an SDK did not send (byte budget spent).
+
+    ``rows`` counts them all; ``ranges`` lists the generated ids among them as
+    ``(prefix, first, last)``: the ids ``<prefix>-<first>`` ... ``<prefix>-<last>``.
+    The other ``rows - sum(last - first + 1)`` were user-given ids, only counted.
+    """
+
+    model: str
+    version: str | None
+    rows: int
+    ranges: tuple[tuple[str, int, int], ...]
+    time_unix_nano: int
+    resource: ResourceIdentity = ResourceIdentity("")
+
+
+@dataclass(frozen=True, slots=True)
 class OutcomeEvent:
     """An ``ml.outcome`` log event: ground truth for earlier predictions, one actual per id.
 
@@ -245,6 +263,8 @@ class IngestBatch:
     counters: tuple[CounterPoint, ...] = ()
     predictions: tuple[PredictionEvent, ...] = ()
     outcomes: tuple[OutcomeEvent, ...] = ()
+    #: ``ml.prediction.dropped`` reports (rows an SDK did not send)
+    dropped: tuple[DroppedPredictions, ...] = ()
     rejected: tuple[Rejection, ...] = ()
     ignored: int = 0
     received_time_unix_nano: int = 0
@@ -253,8 +273,12 @@ class IngestBatch:
     @property
     def n_records(self) -> int:
         """Number of decoded points and events (what the sink stores)."""
-        return len(self.histograms) + len(self.counters) + len(self.predictions) + len(
-            self.outcomes
+        return (
+            len(self.histograms)
+            + len(self.counters)
+            + len(self.predictions)
+            + len(self.outcomes)
+            + len(self.dropped)
         )
 
     @property

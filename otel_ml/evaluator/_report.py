@@ -59,13 +59,7 @@ class QualityRate:
     reference_rate: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "feature": self.feature,
-            "issue": self.issue,
-            "count": self.count,
-            "rate": self.rate,
-            "reference_rate": self.reference_rate,
-        }
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> QualityRate:
@@ -124,7 +118,11 @@ class PerformanceReport:
     ``coverage = n_labelled / n_predicted``; delays are outcome time minus
     prediction time, in seconds. Metrics and delays come from ``n_sampled`` rows:
     all the labelled rows, or a uniform sample of them in very large windows
-    (``Store.max_labelled``), so memory stays bounded.
+    (``Store.max_labelled``), so memory stays bounded. ``n_dropped`` counts the
+    window's prediction rows an SDK reported dropped (its event byte budget was
+    spent: never sent, not in ``n_predicted``) and ``n_labels_dropped`` the labels
+    that arrived for those: told apart from labels for ids never seen, which wait
+    and are evicted.
     """
 
     task: str  # classification | regression
@@ -135,6 +133,8 @@ class PerformanceReport:
     delay_p50: float | None
     delay_p95: float | None
     n_sampled: int = 0
+    n_dropped: int = 0
+    n_labels_dropped: int = 0
 
     def values(self) -> dict[str, float]:
         """Every metric by name, ``{}`` without labels: what the alert rules and the
@@ -152,6 +152,8 @@ class PerformanceReport:
             "delay_p50": self.delay_p50,
             "delay_p95": self.delay_p95,
             "n_sampled": self.n_sampled,
+            "n_dropped": self.n_dropped,
+            "n_labels_dropped": self.n_labels_dropped,
         }
 
     @classmethod
@@ -169,6 +171,8 @@ class PerformanceReport:
             delay_p50=d["delay_p50"],
             delay_p95=d["delay_p95"],
             n_sampled=int(d.get("n_sampled", d["n_labelled"])),
+            n_dropped=int(d.get("n_dropped", 0)),
+            n_labels_dropped=int(d.get("n_labels_dropped", 0)),
         )
 
 

@@ -46,7 +46,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from otel_ml.evaluator._cardinality import Admission, CardinalityLimits
+from otel_ml.evaluator._cardinality import CardinalityLimits
 from otel_ml.evaluator._records import CounterPoint, HistogramPoint, IngestBatch, Rejection
 from otel_ml.evaluator._store_database import Database, state_error
 from otel_ml.evaluator._store_labels import LabelStats, LabelTable
@@ -113,6 +113,7 @@ class Store:
     ) -> None:
         self.windowing = windowing
         self.max_labelled = max_labelled
+        self.limits = limits if limits is not None else CardinalityLimits()
         self.db = Database(path)
         try:  # the first reads: a damaged file may only show here
             self.windows = WindowTable(self.db, windowing)
@@ -128,9 +129,6 @@ class Store:
         except sqlite3.Error as exc:
             self.db.close()
             raise state_error(path, exc) from None
-        self.admission = Admission(
-            limits if limits is not None else CardinalityLimits(), self.db, windowing
-        )
 
     def close(self) -> None:
         self.db.close()
@@ -160,7 +158,9 @@ class Store:
                 if not dup:
                     seen.add(b.batch_id)
                     c.execute("INSERT INTO batches(id, at) VALUES (?, ?)", (b.batch_id, now))
-            admitted, limited = self.admission.admit([b for b in fresh if b is not None])
+            admitted, limited = self.limits.admit(
+                self.db, self.windowing, [b for b in fresh if b is not None]
+            )
             kept = iter(admitted)
             fresh = [None if b is None else next(kept) for b in fresh]
             new = [b for b in fresh if b is not None]
@@ -171,6 +171,7 @@ class Store:
             refused += self.sketches.write_histograms(h for b in new for h in b.histograms)
             refused += self.sketches.write_counters(p for b in new for p in b.counters)
             self.labels.write_predictions([e for b in new for e in b.predictions])
+            self.labels.write_dropped([d for b in new for d in b.dropped])
             self.labels.learn_models(
                 {h.model for b in new for h in b.histograms}
                 | {p.model for b in new for p in b.counters}
@@ -260,7 +261,6 @@ class Store:
                 self.labels.expire(old)
                 c.execute("DELETE FROM batches WHERE at < ?", (now - batch_id_ttl,))
                 self.streams.prune(DEFAULT_MAX_STREAMS)  # restarted apps leave old streams
-                self.admission.forget()  # deleted windows take their names along
                 self.labels.resync()  # models may have lost their last window
             self.sketches.drop_cache()  # deleted sketches may be cached
 

@@ -61,6 +61,10 @@ CREATE TABLE IF NOT EXISTS outcomes (
   PRIMARY KEY (model, id));
 CREATE INDEX IF NOT EXISTS outcomes_t ON outcomes(t);
 CREATE INDEX IF NOT EXISTS outcomes_model_t ON outcomes(model, t);
+CREATE TABLE IF NOT EXISTS dropped (
+  model TEXT, version TEXT, t REAL NOT NULL, prefix TEXT, first INTEGER, last INTEGER);
+CREATE INDEX IF NOT EXISTS dropped_ids ON dropped(model, prefix, first);
+CREATE INDEX IF NOT EXISTS dropped_t ON dropped(t);
 CREATE TABLE IF NOT EXISTS joined (
   model TEXT, id TEXT, version TEXT, start REAL, score REAL, label TEXT,
   actual_label TEXT, actual_value REAL, delay REAL, u REAL NOT NULL, PRIMARY KEY (model, id));

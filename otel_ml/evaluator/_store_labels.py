@@ -22,8 +22,9 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
-from otel_ml.evaluator._records import OutcomeEvent, PredictionEvent, Rejection
+from otel_ml.evaluator._records import DroppedPredictions, OutcomeEvent, PredictionEvent, Rejection
 from otel_ml.evaluator._store_database import Database, float_or_nan, version_key
+from otel_ml.evaluator._store_dropped import DroppedTable, generated_number
 from otel_ml.evaluator._store_tasks import CLASSIFICATION, REGRESSION, TaskTable
 from otel_ml.evaluator._store_windows import PREDICTED, CounterKey, WindowTable
 from otel_ml.evaluator._windows import LabelledRows, WindowKey
@@ -76,6 +77,10 @@ class LabelStats:
     #: Of ``pending_outcomes``/``evicted_outcomes``: labels of models without a window.
     pending_outcomes_unknown_model: int = 0
     evicted_outcomes_unknown_model: int = 0
+    #: Prediction rows SDKs reported dropped (never sent), and labels that met one of
+    #: them (not waiting, not counted as evicted).
+    dropped_predictions: int = 0
+    labels_of_dropped_predictions: int = 0
 
 
 class LabelTable:
@@ -118,6 +123,7 @@ class LabelTable:
         self._evicted_unknown = 0
         self._dup_ids = 0
         self.tasks = TaskTable(db)
+        self.dropped = DroppedTable(db, windows)
         self.resync()
         self._committed = self.stats()
         db.watch(self)
@@ -131,6 +137,8 @@ class LabelTable:
             duplicate_prediction_ids=self._dup_ids,
             pending_outcomes_unknown_model=self._pending_unknown,
             evicted_outcomes_unknown_model=self._evicted_unknown,
+            dropped_predictions=self.dropped.totals()[0],
+            labels_of_dropped_predictions=self.dropped.totals()[1],
         )
 
     def resync(self) -> None:
@@ -215,6 +223,21 @@ class LabelTable:
         self.windows.add_counters(counts)
         self.windows.add_traces(traces)
 
+    def write_dropped(self, reports: list[DroppedPredictions]) -> None:
+        """Keep what SDKs reported dropped; labels already waiting for one of those ids
+        stop waiting and are counted as labels of dropped predictions."""
+        for model, v, t, prefix, first, last in self.dropped.write(reports):
+            waiting = self.db.fetchall(
+                "SELECT id FROM outcomes WHERE model=? AND id > ? AND id < ?",
+                (model, prefix + "-", prefix + "."),  # "." sorts right after "-"
+            )
+            for (pid,) in waiting:
+                n = generated_number(prefix, pid)
+                if n is not None and first <= n <= last:
+                    self.db.execute("DELETE FROM outcomes WHERE model=? AND id=?", (model, pid))
+                    self._add_outcome(model, -1)
+                    self.dropped.count_label(model, v, t)
+
     def _is_joined(self, model: str, pid: str) -> bool:
         return (
             self.db.fetchone("SELECT 1 FROM joined WHERE model=? AND id=?", (model, pid))
@@ -271,6 +294,8 @@ class LabelTable:
                     ):
                         self._join(e.model, pid, a_label, a_value, t)
                         continue
+                    if self.dropped.claims(e.model, pid):
+                        continue  # its prediction was dropped by the SDK: counted, not kept
                     cur = db.execute(
                         "INSERT OR IGNORE INTO outcomes(model, id, actual_label, actual_value, t) "
                         "VALUES (?, ?, ?, ?, ?)",
@@ -357,6 +382,7 @@ class LabelTable:
         self._pending_p -= n
         self._evicted_p += n
         self._evicted_o += db.execute("DELETE FROM outcomes WHERE t < ?", (cut,)).rowcount
+        self.dropped.expire(cut)
 
     def expire(self, before: float) -> None:
         """Forget the joined rows of windows that started before ``before``."""

@@ -10,11 +10,21 @@ from otel_ml.evaluator._store_database import Database
 from otel_ml.evaluator._windows import WindowData, Windowing, WindowKey
 from otel_ml.sketch import categorical_sketch
 
-__all__ = ["MAX_TRACES_PER_WINDOW", "PREDICTED", "CounterKey", "WindowTable"]
+__all__ = [
+    "DROPPED",
+    "LABELS_DROPPED",
+    "MAX_TRACES_PER_WINDOW",
+    "PREDICTED",
+    "CounterKey",
+    "WindowTable",
+]
 
 MAX_TRACES_PER_WINDOW = 20
 #: Counter row holding the number of prediction ids seen per window (not an OTel signal).
 PREDICTED = "_predicted"
+#: Counter rows: prediction rows an SDK reported dropped, labels that met one of them.
+DROPPED = "_dropped"
+LABELS_DROPPED = "_labels_dropped"
 #: (model, version, window start, metric, feature, key) of one counter row.
 CounterKey = tuple[str, str, float, str, str, str]
 _WindowRow = tuple[str, str, float]
@@ -88,7 +98,7 @@ class WindowTable:
         errors: dict[str, float] = {}
         quality: dict[tuple[str, str], float] = {}
         calls = rows = 0.0
-        n_predicted = 0
+        n_predicted = n_dropped = n_labels_dropped = 0
         for metric, feature, ckey, value in ctr:
             if metric == sc.METRIC_FEATURE_CATEGORIES:
                 cat_counts.setdefault(feature, {})[ckey] = int(round(value))
@@ -104,6 +114,10 @@ class WindowTable:
                 rows += value
             elif metric == PREDICTED:
                 n_predicted += int(value)
+            elif metric == DROPPED:
+                n_dropped += int(value)
+            elif metric == LABELS_DROPPED:
+                n_labels_dropped += int(value)
         return WindowData(
             key=key,
             categorical={f: categorical_sketch(c) for f, c in cat_counts.items()},
@@ -113,6 +127,8 @@ class WindowTable:
             errors=errors,
             quality=quality,
             n_predicted=n_predicted,
+            n_dropped=n_dropped,
+            n_labels_dropped=n_labels_dropped,
             trace_ids=tuple(r[0] for r in tr),
         )
 

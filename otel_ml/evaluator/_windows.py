@@ -105,7 +105,9 @@ class WindowData:
     Counters are the window's deltas summed over replicas. ``quality`` maps
     ``(feature or "", issue)`` to a count of values; ``errors`` maps ``error.type``
     to failed calls; ``duration`` is the merged ``ml.predict.duration`` histogram.
-    ``n_predicted`` counts prediction ids (events) with a prediction time in the window.
+    ``n_predicted`` counts prediction ids (events) with a prediction time in the window;
+    ``n_dropped`` the rows SDKs reported dropped in it (never sent), ``n_labels_dropped``
+    the labels that arrived for those.
     """
 
     key: WindowKey
@@ -119,5 +121,7 @@ class WindowData:
     quality: Mapping[tuple[str, str], float] = field(default_factory=dict)
     duration: ExplicitBuckets | None = None
     n_predicted: int = 0
+    n_dropped: int = 0
+    n_labels_dropped: int = 0
     labelled: LabelledRows = LabelledRows()
     trace_ids: tuple[str, ...] = ()

@@ -5,9 +5,10 @@ A small call reaches it as a :class:`Pending` record on the runtime's worker,
 together with many other small calls (:meth:`BatchBuilder.process`: one table
 per input shape, one vectorized update per column, results read together); a
 bigger call is sketched on the calling thread (:meth:`BatchBuilder.build_now`)
-and only its event is left to the worker. Either way the ``ml.prediction``
-event of a call is emitted in one place, :meth:`BatchBuilder.emit`, on the
-worker thread.
+and only its rows' ids and outputs are left to the worker. Either way a call's
+rows go into its model's ``ml.prediction`` records in one place,
+:meth:`BatchBuilder.emit`, on the worker thread (batched with other calls' rows,
+bounded in bytes: :mod:`~otel_ml.instrumentation._events`).
 
 Every failure here is counted on the runtime's ``otel_ml.internal.errors`` by
 stage (``features``, ``outputs``, ``events``, ``inputs``) and never raised.
@@ -27,7 +28,7 @@ from opentelemetry.trace import SpanContext
 
 from otel_ml.instrumentation import _internal_errors as stages
 from otel_ml.instrumentation._aggregator import Aggregator
-from otel_ml.instrumentation._events import emit_prediction
+from otel_ml.instrumentation._events import EventBudget, PredictionEvents
 from otel_ml.instrumentation._features import capture
 from otel_ml.instrumentation._ids import PredictionIds
 from otel_ml.instrumentation._inputs import (
@@ -38,7 +39,7 @@ from otel_ml.instrumentation._inputs import (
     to_table,
 )
 from otel_ml.instrumentation._internal_errors import InternalErrors
-from otel_ml.instrumentation._options import MonitorOptions, OneDimensionalInput
+from otel_ml.instrumentation._options import EventMode, MonitorOptions, OneDimensionalInput
 from otel_ml.instrumentation._outputs import Outputs, interpret, private_result
 from otel_ml.instrumentation._window import ModelKey, ModelWindow, bounded_add
 
@@ -76,6 +77,7 @@ class BatchBuilder:
         aggregator: Aggregator,
         logger: Logger,
         errors: InternalErrors,
+        budget: EventBudget,
     ) -> None:
         self.options = options
         self.key = key
@@ -84,6 +86,15 @@ class BatchBuilder:
         self.logger = logger
         self.errors = errors
         self._as_row = options.one_dimensional_input is OneDimensionalInput.ROW
+        self._events_on = options.event_mode is not EventMode.OFF
+        self.events = PredictionEvents(
+            logger,
+            budget,
+            model=options.model,
+            version=options.version,
+            per_call=options.event_mode is EventMode.PER_CALL,
+            max_rows=options.max_event_rows,
+        )
 
     # ---- calling thread ----------------------------------------------------------------
     def keep_result(self, result: object, *, operation: str) -> _Result:
@@ -188,7 +199,7 @@ class BatchBuilder:
                     o.class_names,
                 )
                 to_add.append(whole)
-                if o.prediction_events:
+                if self._events_on:
                     start, g = 0, len(reads)
                     reads.append(whole)
                     for i, arr in zip(idx, arrays, strict=True):
@@ -202,7 +213,7 @@ class BatchBuilder:
             self.errors.report(stages.STAGE_OUTPUTS, exc)
         if not window.is_empty():
             self.aggregator.merge(self.key, window)
-        if not o.prediction_events:
+        if not self._events_on:
             return
         del snaps
         pending = deque(items)
@@ -216,19 +227,10 @@ class BatchBuilder:
             self.emit(it, out)
 
     def emit(self, item: Pending, outputs: Outputs | None) -> None:
-        """The ``ml.prediction`` event(s) of one call: the one place events are emitted."""
-        o = self.options
+        """One call's rows into its ``ml.prediction`` record(s): the one place they go."""
         try:
-            emit_prediction(
-                self.logger,
-                model=o.model,
-                version=o.version,
-                ids=item.ids,
-                outputs=outputs,
-                span_context=item.span_context,
-                time_unix_nano=item.end_ns,
-                max_rows=o.max_event_rows,
-                raw_rows=item.raw_rows,
+            self.events.add(
+                item.ids, outputs, item.span_context, item.end_ns, raw_rows=item.raw_rows
             )
         except Exception as exc:  # noqa: BLE001 - counted
             self.errors.report(stages.STAGE_EVENTS, exc)

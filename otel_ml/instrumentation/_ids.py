@@ -79,6 +79,25 @@ class PredictionIds:
             self._cache = tuple(f"{p}-{i}" for i in range(self._start, self._start + self._n))
         return self._cache
 
+    @property
+    def generated_prefix(self) -> str | None:
+        """The process prefix of generated ids (``<prefix>-<n>``); ``None`` for given ids."""
+        return None if self._explicit is not None else self._prefix
+
+    def number(self, row: int) -> int:
+        """The counter of row ``row``'s generated id."""
+        return self._start + row
+
+    def text_size(self, start: int, stop: int) -> int:
+        """Characters of the ids of rows ``start:stop`` (the wire size of their text)."""
+        stop = min(stop, self._n)
+        if stop <= start:
+            return 0
+        if self._explicit is not None:
+            return sum(map(len, self._explicit[start:stop]))
+        # <prefix>-<counter>: every counter has at most as many digits as the last one
+        return (len(self._prefix) + 1 + len(str(self._start + stop))) * (stop - start)
+
     def slice(self, start: int, stop: int) -> list[str]:
         if self._cache is not None:
             return list(self._cache[start:stop])

@@ -12,7 +12,7 @@ from otel_ml._errors import ConfigurationError
 if TYPE_CHECKING:
     from otel_ml.instrumentation._features import ReferenceLike
 
-__all__ = ["MonitorKwargs", "MonitorOptions", "OneDimensionalInput", "Task"]
+__all__ = ["EventMode", "MonitorKwargs", "MonitorOptions", "OneDimensionalInput", "Task"]
 
 
 class Task(str, enum.Enum):
@@ -38,6 +38,31 @@ class OneDimensionalInput(str, enum.Enum):
 
     ROW = "row"  # one row whose entries are the features (the default)
     COLUMN = "column"  # a batch of one unnamed feature
+
+
+class EventMode(str, enum.Enum):
+    """How prediction ids and values leave (``prediction_events=``).
+
+    ``True`` means ``"batched"`` and ``False`` ``"off"``.
+    """
+
+    BATCHED = "batched"  # rows of many calls per ml.prediction record, built by the worker
+    PER_CALL = "per_call"  # one record per call, in the call's span context
+    OFF = "off"  # no ml.prediction records (no label join)
+
+
+def _event_mode(value: object) -> EventMode:
+    if value is True:
+        return EventMode.BATCHED
+    if value is False:
+        return EventMode.OFF
+    try:
+        return EventMode(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"prediction_events={value!r} must be True / 'batched' (the default), "
+            "'per_call', or False / 'off'"
+        ) from None
 
 
 def _names(value: Iterable[str] | None, field_name: str) -> tuple[str, ...] | None:
@@ -73,7 +98,7 @@ class MonitorKwargs(TypedDict, total=False):
     feature_sample_rate: float
     capture_raw_inputs: bool
     max_raw_rows: int
-    prediction_events: bool
+    prediction_events: bool | str
     max_categories: int
     max_features: int
     max_event_rows: int
@@ -117,13 +142,17 @@ class MonitorOptions:
         Privacy opt-in: put the raw input rows (up to ``max_raw_rows``) as JSON
         into the prediction event. Off by default; raw values never go into spans.
     prediction_events
-        Emit the ``ml.prediction`` event (ids + values) per call.
+        How prediction ids and values leave in ``ml.prediction`` records
+        (:class:`EventMode`): ``True`` / ``"batched"`` (the rows of many calls per
+        record, built off the calling thread), ``"per_call"`` (one record per
+        call, in its span's context) or ``False`` / ``"off"``.
     max_categories
         Top-K values kept per categorical feature and for predicted classes.
     max_features
         Features tracked per model; further columns are counted as schema issues.
     max_event_rows
-        Rows per prediction event; a bigger batch is split into several events.
+        Rows per ``ml.prediction`` record at most (records are bounded to about
+        8 KiB as well, which comes first for any realistic ids).
     skip_nested
         Run unmonitored when called inside another monitored call (the
         scikit-learn instrumentor uses this: a Pipeline's final estimator, or
@@ -147,13 +176,14 @@ class MonitorOptions:
     feature_sample_rate: float = 1.0
     capture_raw_inputs: bool = False
     max_raw_rows: int = 100
-    prediction_events: bool = True
+    prediction_events: bool | str | EventMode = True
     max_categories: int = 100
     max_features: int = 1000
     max_event_rows: int = 10_000
     skip_nested: bool = False
     one_dimensional_input: OneDimensionalInput = OneDimensionalInput.ROW
     _excluded: frozenset[str] = field(init=False, repr=False, compare=False)
+    _event_mode: EventMode = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -171,6 +201,7 @@ class MonitorOptions:
             raise ConfigurationError(
                 f"one_dimensional_input={self.one_dimensional_input!r} must be 'row' or 'column'"
             ) from None
+        set_(self, "_event_mode", _event_mode(self.prediction_events))
         set_(self, "features", _names(self.features, "features"))
         set_(self, "exclude_features", _names(self.exclude_features, "exclude_features") or ())
         set_(self, "feature_names", _names(self.feature_names, "feature_names"))
@@ -198,6 +229,20 @@ class MonitorOptions:
         if self.id_column is not None:
             excluded.add(self.id_column)
         set_(self, "_excluded", frozenset(excluded))
+
+    @property
+    def event_mode(self) -> EventMode:
+        """``prediction_events`` read as an :class:`EventMode`.
+
+        >>> MonitorOptions(model="m").event_mode.value
+        'batched'
+        >>> MonitorOptions(model="m", prediction_events=False).event_mode.value
+        'off'
+        >>> MonitorOptions(model="m", prediction_events="per_call").event_mode.value
+        'per_call'
+
+        """
+        return self._event_mode
 
     def wants_feature(self, name: str) -> bool:
         """Whether the allow/deny lists let feature ``name`` be captured.

@@ -26,6 +26,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from otel_ml import semconv
 from otel_ml._version import __version__
 from otel_ml.instrumentation import _internal_errors as stages
+from otel_ml.instrumentation._events import DEFAULT_BUDGET_BYTES, EventBudget
 from otel_ml.instrumentation._internal_errors import InternalErrors
 from otel_ml.instrumentation._worker import Worker
 
@@ -54,6 +55,10 @@ class Runtime:
     capacity, wake_at, interval
         The worker queue's bound (calls), the backlog that wakes the worker, and
         its period in seconds (see :class:`~otel_ml.instrumentation._worker.Worker`).
+    event_budget_bytes
+        The byte budget of ``ml.prediction`` records waiting to be sent or recently
+        handed to the log SDK (:class:`~otel_ml.instrumentation._events.EventBudget`);
+        rows beyond it are dropped and counted on ``otel_ml.predictions.dropped``.
     """
 
     def __init__(
@@ -63,11 +68,15 @@ class Runtime:
         capacity: int = 20_000,
         wake_at: int = 2048,
         interval: float = 0.5,
+        event_budget_bytes: int = DEFAULT_BUDGET_BYTES,
     ) -> None:
         self.errors = errors if errors is not None else InternalErrors()
+        #: the prediction records' byte budget and their open batches
+        self.events = EventBudget(event_budget_bytes)
         self.worker: Worker[Pending] = Worker(
             self._process,
             on_drop=self._count_drop,
+            after_drain=self._send_events,
             capacity=capacity,
             wake_at=wake_at,
             interval=interval,
@@ -82,7 +91,8 @@ class Runtime:
         self.worker.submit(item)
 
     def flush(self) -> None:
-        """Process every buffered call now (sketches merged, events handed to the log SDK)."""
+        """Process every buffered call now (sketches merged, open prediction records and
+        the report of dropped rows handed to the log SDK)."""
         self.worker.drain()
 
     def close(self) -> None:
@@ -102,6 +112,12 @@ class Runtime:
                 group[0].builder.process(group)
             except Exception as exc:  # noqa: BLE001 - counted; the worker thread must live on
                 self.errors.report(stages.STAGE_WORKER, exc)
+
+    def _send_events(self, force: bool) -> None:
+        try:
+            self.events.flush(force=force)
+        except Exception as exc:  # noqa: BLE001 - counted; the worker thread must live on
+            self.errors.report(stages.STAGE_EVENTS, exc)
 
     def _count_drop(self) -> None:
         self.errors.report(stages.STAGE_WORKER, _QueueFullError("worker queue full"))
@@ -155,4 +171,15 @@ def register_queue_gauge(meter_provider: metrics.MeterProvider | None) -> None:
         [observe],
         unit=semconv.UNIT_CALLS,
         description="Monitored calls buffered for the background worker.",
+    )
+
+    def observe_events(_: CallbackOptions) -> list[Observation]:
+        return [Observation(sum(r.events.used() for r in list(_LIVE)))]
+
+    meter.create_observable_gauge(
+        semconv.METRIC_EVENTS_BUFFERED,
+        [observe_events],
+        unit=semconv.UNIT_BYTES,
+        description="Estimated bytes of ml.prediction records waiting in the worker or "
+        "handed to the log SDK in the last seconds (what the event byte budget counts).",
     )

@@ -35,6 +35,7 @@ class Worker(Generic[T]):
         process: Callable[[list[T]], None],
         *,
         on_drop: Callable[[], None],
+        after_drain: Callable[[bool], None] | None = None,
         capacity: int = 20_000,
         wake_at: int = 2048,
         interval: float = 0.5,
@@ -42,6 +43,7 @@ class Worker(Generic[T]):
     ) -> None:
         self._process = process
         self._on_drop = on_drop
+        self._after_drain = after_drain
         self.capacity = capacity
         self._wake_at = wake_at
         self._interval = interval
@@ -75,7 +77,7 @@ class Worker(Generic[T]):
         if n >= self.capacity:
             if self._drain_lock.acquire(blocking=False):
                 try:
-                    self._drain_locked()
+                    self._drain_locked(force=False)
                 finally:
                     self._drain_lock.release()
             elif n >= 2 * self.capacity:
@@ -103,14 +105,16 @@ class Worker(Generic[T]):
         while not self._stop.is_set():
             self._wake.wait(self._interval)
             self._wake.clear()
-            self.drain()
+            with self._drain_lock:
+                self._drain_locked(force=False)
 
     def drain(self) -> None:
-        """Process everything queued so far (called by the worker, collectors and flush)."""
+        """Process everything queued so far (called by collectors, flush and at exit);
+        ``after_drain(True)`` then sends what waits to be sent."""
         with self._drain_lock:
-            self._drain_locked()
+            self._drain_locked(force=True)
 
-    def _drain_locked(self) -> None:
+    def _drain_locked(self, *, force: bool) -> None:
         q = self._queue
         while q:
             batch: list[T] = []
@@ -121,6 +125,8 @@ class Worker(Generic[T]):
             except IndexError:
                 pass
             self._process(batch)
+        if self._after_drain is not None:
+            self._after_drain(force)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Drain and stop the thread (it restarts on the next submit)."""

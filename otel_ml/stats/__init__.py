@@ -16,7 +16,6 @@ from otel_ml.stats._divergence import (
 )
 from otel_ml.stats._drift import (
     CategoricalStatistics,
-    NumericReference,
     NumericStatistics,
     categorical_statistics,
     numeric_statistics,
@@ -52,7 +51,6 @@ __all__ = [
     "DriftReport",
     "FeatureDrift",
     "FeatureQuality",
-    "NumericReference",
     "NumericStatistics",
     "QualityReport",
     "RegressionAccumulator",

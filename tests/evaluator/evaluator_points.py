@@ -11,6 +11,7 @@ import numpy as np
 from otel_ml import semconv as sc
 from otel_ml.evaluator._records import (
     CounterPoint,
+    DroppedPredictions,
     ExplicitBuckets,
     HistogramPoint,
     IngestBatch,
@@ -166,12 +167,14 @@ def batch(*records: object, batch_id: str | None = None) -> IngestBatch:
     ctr = tuple(r for r in records if isinstance(r, CounterPoint))
     pred = tuple(r for r in records if isinstance(r, PredictionEvent))
     out = tuple(r for r in records if isinstance(r, OutcomeEvent))
+    dropped = tuple(r for r in records if isinstance(r, DroppedPredictions))
     bid = batch_id or hashlib.sha256(f"{next(_ids)}:{records!r}".encode()).hexdigest()
     return IngestBatch(
         batch_id=bid,
-        signal=Signal.LOGS if (pred or out) else Signal.METRICS,
+        signal=Signal.LOGS if (pred or out or dropped) else Signal.METRICS,
         histograms=hist,
         counters=ctr,
         predictions=pred,
         outcomes=out,
+        dropped=dropped,
     )

@@ -20,6 +20,9 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from sdk_support import prediction_calls
+
+from otel_ml import semconv
 
 
 @dataclass
@@ -60,6 +63,14 @@ class Received:
                             if r.event_name == event_name:
                                 out.append((res, r, attributes(r.attributes)))
         return out
+
+    def prediction_calls(self) -> list[dict[str, Any]]:
+        """Every call's rows in the ``ml.prediction`` records received (batched or not)."""
+        records = [
+            (attrs, int.from_bytes(r.trace_id, "big"), int.from_bytes(r.span_id, "big"))
+            for _, r, attrs in self.log_records(semconv.EVENT_PREDICTION)
+        ]
+        return prediction_calls(records)
 
     def spans(self) -> list[tuple[dict[str, Any], Any]]:
         out = []
@@ -175,28 +186,3 @@ def grpc_receiver() -> Iterator[tuple[str, Received]]:
         yield f"http://127.0.0.1:{port}", received
     finally:
         server.stop(grace=None)
-
-
-def run_app(args: list[str], url: str, timeout: float = 180, **env: str) -> str:
-    """Run ``python *args`` exporting over OTLP/HTTP to ``url`` (metrics only at exit, unless
-    ``env`` says otherwise); its stdout. A failing app fails the test with its stderr."""
-    import os
-    import subprocess
-    import sys
-
-    proc = subprocess.run(
-        [sys.executable, *args],
-        env={
-            **os.environ,
-            "OTEL_EXPORTER_OTLP_ENDPOINT": url,
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-            "OTEL_METRIC_EXPORT_INTERVAL": "600000",
-            **env,
-        },
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout

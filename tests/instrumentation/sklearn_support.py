@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sdk_support import prediction_calls
 
 from otel_ml import semconv
 from otel_ml.instrumentation._aggregator import Consumer, default_aggregator
@@ -39,18 +41,14 @@ class Telemetry:
     def finished(self) -> list[ReadableSpan]:
         return list(self.spans.get_finished_spans())
 
-    def events(self) -> list[dict[str, object]]:
+    def events(self) -> list[dict[str, Any]]:
+        """Each call's rows of the ``ml.prediction`` records (batched or not), in order."""
         flush()
-        out = []
-        for rec in self.logs.get_finished_logs():
-            lr = rec.log_record
-            if lr.event_name == semconv.EVENT_PREDICTION:
-                attrs = {
-                    k: list(v) if isinstance(v, tuple) else v
-                    for k, v in (lr.attributes or {}).items()
-                }
-                out.append({"trace_id": lr.trace_id, "span_id": lr.span_id, **attrs})
-        return out
+        return prediction_calls(
+            (dict(lr.attributes or {}), lr.trace_id, lr.span_id)
+            for lr in (rec.log_record for rec in self.logs.get_finished_logs())
+            if lr.event_name == semconv.EVENT_PREDICTION
+        )
 
 
 def telemetry_fixture() -> Iterator[Telemetry]:

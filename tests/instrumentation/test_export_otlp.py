@@ -178,8 +178,10 @@ def test_bridge_sends_real_histograms_counters_and_events(protocol: str) -> None
             ((res, span),) = received.spans()
             assert span.name == "predict credit"
             assert res["service.name"] == "scoring" and res["service.instance.id"] == "pod-1"
-            ((_, rec, ev),) = received.log_records(semconv.EVENT_PREDICTION)
-            assert rec.trace_id == span.trace_id and rec.span_id == span.span_id
+            # One call: its rows in batched records (8 KiB each), each part naming the span.
+            (ev,) = received.prediction_calls()
+            assert ev["trace_id"] == int.from_bytes(span.trace_id, "big")
+            assert ev["span_id"] == int.from_bytes(span.span_id, "big")
             assert ev[semconv.ML_PREDICTION_IDS] == list(df["app_id"])
             assert ev[semconv.ML_PREDICTION_VALUES] == pytest.approx(proba[:, 1].tolist())
             assert ev[semconv.ML_PREDICTION_LABELS][:3] == [
@@ -272,7 +274,7 @@ def test_configure_from_environment_exports_at_exit(protocol: str) -> None:
         assert (
             sum(number(p) for _, _, p in received.metric_points(semconv.METRIC_PREDICT_ROWS)) == 6
         )
-        assert len(received.log_records(semconv.EVENT_PREDICTION)) == 3
+        assert len(received.prediction_calls()) == 3
         assert received.headers and all(h.get("x-tenant") == "blue" for h in received.headers)
 
 
@@ -280,33 +282,5 @@ def test_configure_keeps_the_applications_provider() -> None:
     with http_receiver() as (url, received):
         _run_app("http/protobuf", url, own_tracer=True)
         assert received.spans() == []  # the app's own provider had no exporter
-        assert len(received.log_records(semconv.EVENT_PREDICTION)) == 3
+        assert len(received.prediction_calls()) == 3
         assert received.metric_points(semconv.METRIC_FEATURE_VALUES)
-
-
-def test_failed_calls_carry_error_type_on_their_duration() -> None:
-    """ml.predict.duration has error.type on failed calls only (as the OTel conventions do),
-    bounded like the error counter; the points add up to every call."""
-    from otel_ml.instrumentation._aggregator import Delta
-    from otel_ml.instrumentation._otlp_bridge import delta_to_metrics
-    from otel_ml.instrumentation._window import MAX_ERROR_TYPES, ModelKey, ModelWindow
-
-    w = ModelWindow()
-    for seconds in (0.001, 0.002, 0.003):
-        w.add_call(seconds, rows=1, error_type=None)
-    w.add_call(0.5, rows=0, error_type="ValueError")
-    w.add_call(0.25, rows=0, error_type="ValueError")
-    for i in range(MAX_ERROR_TYPES + 3):  # past the bound: folded into one overflow type
-        w.add_call(0.1, rows=0, error_type=f"Error{i}")
-    (duration,) = [
-        m for m in delta_to_metrics(Delta(0, 1, {ModelKey("m", "1"): w}))
-        if m.name == semconv.METRIC_PREDICT_DURATION
-    ]
-    by_type = {p.attributes.get(semconv.ERROR_TYPE): p for p in duration.data.data_points}
-    assert by_type[None].count == 3 and by_type[None].sum == pytest.approx(0.006)
-    assert by_type["ValueError"].count == 2 and by_type["ValueError"].max == 0.5
-    assert len(by_type) == 1 + MAX_ERROR_TYPES + 1  # success, the bound, the overflow
-    assert by_type[semconv.OVERFLOW_CATEGORY].count == 4
-    assert sum(p.count for p in by_type.values()) == w.calls
-    errors = {e: n for e, n in w.errors.items()}
-    assert {k: p.count for k, p in by_type.items() if k is not None} == errors

@@ -41,12 +41,10 @@ def test_batch_call_returns_same_object_and_records_everything(telemetry: Teleme
     assert span.attributes is not None
     assert span.attributes[semconv.ML_BATCH_SIZE] == 3
     assert span.attributes[semconv.ML_MODEL_VERSION] == "2"
-    (event,) = telemetry.events()
-    rec = event.log_record
-    assert rec.attributes is not None
-    assert list(rec.attributes[semconv.ML_PREDICTION_IDS]) == list(ids)  # type: ignore[arg-type]
-    assert list(rec.attributes[semconv.ML_PREDICTION_VALUES]) == [0.1, 0.9, 0.4]  # type: ignore[arg-type]
-    assert rec.trace_id == span.context.trace_id and rec.span_id == span.context.span_id
+    (call,) = telemetry.calls()
+    assert call[semconv.ML_PREDICTION_IDS] == list(ids)
+    assert call[semconv.ML_PREDICTION_VALUES] == [0.1, 0.9, 0.4]
+    assert call["trace_id"] == span.context.trace_id and call["span_id"] == span.context.span_id
 
 
 def test_single_rows_are_buffered_then_sketched(telemetry: Telemetry) -> None:
@@ -64,9 +62,10 @@ def test_single_rows_are_buffered_then_sketched(telemetry: Telemetry) -> None:
     assert w.categorical["city"].counts == {"x": 25, "y": 25}
     assert "id" not in w.categorical and "id" not in w.numeric
     assert w.classes == {"yes": 19, "no": 31}
-    events = telemetry.events()
-    assert len(events) == 50
-    assert events[3].log_record.attributes[semconv.ML_PREDICTION_LABELS] == ("no",)  # type: ignore[index]
+    calls = telemetry.calls()
+    assert len(calls) == 50 and len(telemetry.events()) == 1  # 50 calls in one record
+    assert calls[3][semconv.ML_PREDICTION_LABELS] == ["no"]
+    assert [c[semconv.ML_PREDICTION_IDS] for c in calls] == [[f"r{i}"] for i in range(50)]
 
 
 def test_user_exception_propagates_unchanged(telemetry: Telemetry) -> None:
@@ -300,7 +299,9 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter, SimpleLogRecordProcessor
 
 provider = LoggerProvider()
-exporter = ConsoleLogRecordExporter(formatter=lambda r: f"EVENT {r.log_record.event_name}\\n")
+exporter = ConsoleLogRecordExporter(formatter=lambda r: (
+    f"EVENT {r.log_record.event_name} "
+    f"{len(r.log_record.attributes['ml.prediction.call.offsets'])} calls\\n"))
 provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
 _logs.set_logger_provider(provider)
 
@@ -319,7 +320,7 @@ def test_buffered_events_are_flushed_at_exit_without_configure() -> None:
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count("EVENT ml.prediction") == 3
+    assert proc.stdout == "EVENT ml.prediction 3 calls\n"  # the open record, sent at exit
 
 
 def test_static_and_class_methods(telemetry: Telemetry) -> None:

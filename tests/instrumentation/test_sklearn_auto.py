@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from otlp_loopback import OtlpReceiver, Received, attributes
+from sdk_support import prediction_calls
 
 from otel_ml import semconv
 
@@ -125,9 +126,13 @@ def test_unmodified_app_under_opentelemetry_instrument(tmp_path, plain_output):
         if rec.event_name == semconv.EVENT_PREDICTION
         and attributes(rec.attributes).get(semconv.ML_MODEL_NAME) == MODEL
     ]
-    assert len(events) == N_PROBA_CALLS + 1
-    assert {rec.trace_id for rec in events} <= trace_ids
-    rows = sorted(len(attributes(rec.attributes)[semconv.ML_PREDICTION_IDS]) for rec in events)
+    calls = prediction_calls(
+        (attributes(r.attributes), int.from_bytes(r.trace_id, "big"), int.from_bytes(r.span_id))
+        for r in events
+    )
+    assert len(calls) == N_PROBA_CALLS + 1 and len(events) < len(calls)  # batched
+    assert {c["trace_id"].to_bytes(16, "big") for c in calls} <= trace_ids
+    rows = sorted(len(c[semconv.ML_PREDICTION_IDS]) for c in calls)
     assert rows == [10] + [50] * N_PROBA_CALLS
 
 

@@ -129,8 +129,8 @@ def test_text_documents_are_rows_and_their_text_never_leaves(exported):
     assert exported.feature_counts("Pipeline") == {semconv.TEXT_LENGTH_FEATURE: 34}
     total = sum(p.sum for _, _, p in exported.received.metric_points(semconv.METRIC_FEATURE_VALUES))
     assert total == pytest.approx(sum(map(len, docs)) + 3 * sum(map(len, few)))
-    events = exported.received.log_records(semconv.EVENT_PREDICTION)
-    assert sorted(len(a[semconv.ML_PREDICTION_IDS]) for _, _, a in events) == [3, 3, 3, 25]
+    calls = exported.received.prediction_calls()
+    assert sorted(len(c[semconv.ML_PREDICTION_IDS]) for c in calls) == [3, 3, 3, 25]
     wire = exported.everything()
     assert b"sensitive" not in wire and b"private note" not in wire
 

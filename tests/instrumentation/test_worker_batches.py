@@ -40,18 +40,16 @@ def test_each_buffered_call_gets_its_own_values_and_labels(telemetry: Telemetry)
             lab = labels(row)[0]
             expected[otel_ml.last_prediction_ids()[0]] = (str(lab), None)
     flush()
-    events = telemetry.events()
-    assert len(events) == 300
-    for event in events:
-        attrs = event.log_record.attributes
-        assert attrs is not None
-        (pid,) = attrs[semconv.ML_PREDICTION_IDS]  # type: ignore[misc]
+    calls = telemetry.calls()
+    assert len(calls) == 300
+    for call in calls:
+        (pid,) = call[semconv.ML_PREDICTION_IDS]
         label, value = expected[pid]
-        assert list(attrs[semconv.ML_PREDICTION_LABELS]) == [label]  # type: ignore[arg-type]
+        assert call[semconv.ML_PREDICTION_LABELS] == [label]
         if value is None:
-            assert semconv.ML_PREDICTION_VALUES not in attrs
+            assert semconv.ML_PREDICTION_VALUES not in call
         else:
-            assert list(attrs[semconv.ML_PREDICTION_VALUES]) == [value]  # type: ignore[arg-type]
+            assert call[semconv.ML_PREDICTION_VALUES] == [value]
 
 
 def test_without_events_outputs_are_still_counted(telemetry: Telemetry) -> None:
