@@ -21,7 +21,7 @@ ML_MODEL_NAME: Final = "ml.model.name"
 ML_MODEL_VERSION: Final = "ml.model.version"
 ML_MODEL_FRAMEWORK: Final = "ml.model.framework"
 ML_MODEL_TASK: Final = "ml.model.task"
-ML_OPERATION: Final = "ml.operation"  # predict, predict_proba, decision_function, ...
+ML_OPERATION: Final = "ml.operation.name"  # predict, predict_proba, ... (was ml.operation)
 ML_BATCH_SIZE: Final = "ml.batch.size"
 ERROR_TYPE: Final = "error.type"  # the OTel general attribute
 SERVICE_NAME: Final = "service.name"  # resource attribute (OTel semconv)
@@ -56,6 +56,11 @@ OVERFLOW_CATEGORY: Final = "__other__"  # the categorical sketch's overflow buck
 UNKNOWN_VERSION: Final = "unknown"  # ml.model.version of a model given no version
 TEXT_LENGTH_FEATURE: Final = "text.length"  # ml.feature.name of a batch of documents' lengths
 SPARSE_NONZERO_FEATURE: Final = "sparse.nonzero"  # ml.feature.name: non-zeros per row (wide)
+# A rank-3+ tensor input (images, sequences) is described per sample by these statistics,
+# ml.feature.name "<input>.<statistic>": "input.mean" for a PyTorch module's argument,
+# "<graph input>.mean" for an ONNX Runtime feed.
+TENSOR_INPUT_FEATURE: Final = "input"
+TENSOR_SUMMARY_STATISTICS: Final = ("mean", "std", "min", "max")
 
 # --- SDK metrics ------------------------------------------------------------------------
 METRIC_PREDICT_CALLS: Final = "ml.predict.calls"  # Counter {call}
@@ -147,7 +152,7 @@ METRIC_EVAL_POINTS_RECEIVED: Final = "otel_ml.evaluator.points.received"  # Coun
 METRIC_EVAL_POINTS_REJECTED: Final = "otel_ml.evaluator.points.rejected"  # Counter {point}
 METRIC_EVAL_POINTS_IGNORED: Final = "otel_ml.evaluator.points.ignored"  # Counter {point}, not ours
 METRIC_EVAL_REQUESTS: Final = "otel_ml.evaluator.requests"  # Counter {request}; signal, outcome
-METRIC_EVAL_QUEUE_DEPTH: Final = "otel_ml.evaluator.queue.depth"  # Gauge {request}
+METRIC_EVAL_QUEUE_DEPTH: Final = "otel_ml.evaluator.queue.depth"  # Gauge {batch}
 METRIC_EVAL_WINDOW_LAG: Final = "otel_ml.evaluator.window.lag"  # Gauge s
 METRIC_EVAL_PENDING_PREDICTIONS: Final = "otel_ml.evaluator.pending_predictions"  # Gauge {row}
 METRIC_EVAL_BATCHES: Final = "otel_ml.evaluator.batches"  # Counter {batch}, attr outcome

@@ -15,7 +15,8 @@ import textwrap
 
 #: top-level packages and otel_ml packages a monitored model service must not load
 #: (prometheus_client: only with Prometheus asked for; wrapt: only with SklearnInstrumentor)
-HEAVY = ("scipy", "pandas", "grpc", "sklearn", "pyarrow", "prometheus_client", "wrapt")
+HEAVY = ("scipy", "pandas", "grpc", "sklearn", "pyarrow", "prometheus_client", "wrapt",
+         "pyspark", "dask", "torch", "onnxruntime")
 NOT_IN_THE_SDK = ("otel_ml.stats", "otel_ml.evaluator", "otel_ml.alerting", "otel_ml.report",
                   "otel_ml.cli", "otel_ml.demo")
 

@@ -10,7 +10,7 @@
     OTEL_ML_SKLEARN_REFERENCES=credit_risk=artifacts/credit_risk-1.profile.json \\
         opentelemetry-instrument uvicorn app_uninstrumented:app --app-dir examples/fastapi_app
 
-With ``otel-ml[instruments]`` and ``opentelemetry-distro`` installed,
+With ``otel-ml[sklearn]`` and ``opentelemetry-distro`` installed,
 ``opentelemetry-instrument`` sets up the SDK from the ``OTEL_*`` variables and
 loads otel_ml's ``SklearnInstrumentor``: every ``predict_proba`` of the Pipeline
 becomes a monitored call named ``credit_risk`` (``OTEL_ML_SKLEARN_MODELS``),

@@ -15,20 +15,22 @@ would pass a limit is rejected with a reason (OTLP partial success, counted on
   feature's categories, the predicted classes, error types, quality issues. The SDK's
   overflow category (``__other__``) always fits.
 
-The checks run inside :meth:`Store.write`'s transaction against what is stored (and
-what the same transaction admitted before), so they are exact across group commits
-and restarts; they read only the windows a batch touches.
+:class:`Admission` checks each batch inside :meth:`Store.write`'s transaction against
+what is stored, so the limits are exact across group commits and restarts. It keeps the
+names of the windows it saw last in memory (read from the database the first time a
+window is touched, then kept up to date by the admissions themselves); a failed
+transaction or housekeeping empties that memory, so it never runs ahead of the database.
 
 Examples
 --------
 >>> from otel_ml.evaluator._store_database import Database
 >>> from otel_ml.evaluator._windows import Windowing
 >>> from otel_ml.evaluator._records import IngestBatch, PredictionEvent, Signal
->>> limits = CardinalityLimits(models=1)
+>>> admission = Admission(CardinalityLimits(models=1), Database(":memory:"), Windowing(60.0))
 >>> def event(model):
 ...     return PredictionEvent(model, "1", ("a",), None, None, 60_000_000_000, 0, "", "")
 >>> batch = IngestBatch("b", Signal.LOGS, predictions=(event("m1"), event("m2")))
->>> (kept,), rejected = limits.admit(Database(":memory:"), Windowing(60.0), [batch])
+>>> (kept,), rejected = admission.admit([batch])
 >>> [e.model for e in kept.predictions], rejected[id(kept)]
 (['m1'], (Rejection(reason='model limit reached (limits.models)', count=1),))
 """
@@ -36,7 +38,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -53,7 +55,7 @@ from otel_ml.evaluator._records import (
 from otel_ml.evaluator._store_database import Database, version_key
 from otel_ml.evaluator._windows import Windowing
 
-__all__ = ["COUNTER_KEYS", "CardinalityLimits"]
+__all__ = ["COUNTER_KEYS", "Admission", "CardinalityLimits"]
 
 #: The keyed counters: metric -> the attribute whose value is the counter's key.
 COUNTER_KEYS: dict[str, str] = {
@@ -81,30 +83,6 @@ class CardinalityLimits:
     features_per_model: int = 1000
     categories_per_feature: int = 1000
 
-    def admit(
-        self, db: Database, windowing: Windowing, batches: Sequence[IngestBatch]
-    ) -> tuple[list[IngestBatch], dict[int, tuple[Rejection, ...]]]:
-        """``batches`` without the records beyond the limits (inside a transaction).
-
-        Returns the batches (the same object when nothing was rejected) and, keyed by
-        the ``id`` of a returned batch, its rejections by reason.
-        """
-        check = _Check(self, db, windowing)
-        kept: list[IngestBatch] = []
-        rejected: dict[int, tuple[Rejection, ...]] = {}
-        for b in batches:
-            reasons: Counter[str] = Counter()
-            histograms = _keep(b.histograms, check.histogram, reasons)
-            counters = _keep(b.counters, check.counter, reasons)
-            predictions = _keep(b.predictions, check.prediction, reasons)
-            if reasons:
-                b = dataclasses.replace(
-                    b, histograms=histograms, counters=counters, predictions=predictions
-                )
-                rejected[id(b)] = tuple(Rejection(r, n) for r, n in sorted(reasons.items()))
-            kept.append(b)
-        return kept, rejected
-
 
 def _keep(
     records: tuple[_R, ...], reason_of: Callable[[_R], str | None], reasons: Counter[str]
@@ -119,8 +97,16 @@ def _keep(
     return tuple(out)
 
 
-class _Check:
-    """The names one ``Store.write`` has seen, loaded from the database as needed."""
+class Admission:
+    """Admits batches against :class:`CardinalityLimits` (see the module docstring).
+
+    Used by one writer at a time, inside the write transaction; it watches the
+    database's transactions to forget what a failed one admitted.
+    """
+
+    #: Windows (and keyed counters of windows) whose names stay in memory.
+    MAX_WINDOWS = 1024
+    MAX_COUNTERS = 16_384
 
     def __init__(self, limits: CardinalityLimits, db: Database, windowing: Windowing) -> None:
         self.limits = limits
@@ -128,8 +114,53 @@ class _Check:
         self.windowing = windowing
         self._known_models: set[str] = set()
         self._n_models: int | None = None
-        self._names: dict[_Window, set[str]] = {}
-        self._keys: dict[tuple[_Window, str, str], set[str]] = {}
+        self._names: OrderedDict[_Window, set[str]] = OrderedDict()
+        self._keys: OrderedDict[tuple[_Window, str, str], set[str]] = OrderedDict()
+        db.watch(self)
+
+    def admit(
+        self, batches: Sequence[IngestBatch]
+    ) -> tuple[list[IngestBatch], dict[int, tuple[Rejection, ...]]]:
+        """``batches`` without the records beyond the limits (inside a transaction).
+
+        Returns the batches (the same object when nothing was rejected) and, keyed by
+        the ``id`` of a returned batch, its rejections by reason.
+        """
+        kept: list[IngestBatch] = []
+        rejected: dict[int, tuple[Rejection, ...]] = {}
+        for b in batches:
+            reasons: Counter[str] = Counter()
+            histograms = _keep(b.histograms, self.histogram, reasons)
+            counters = _keep(b.counters, self.counter, reasons)
+            predictions = _keep(b.predictions, self.prediction, reasons)
+            if reasons:
+                b = dataclasses.replace(
+                    b, histograms=histograms, counters=counters, predictions=predictions
+                )
+                rejected[id(b)] = tuple(Rejection(r, n) for r, n in sorted(reasons.items()))
+            kept.append(b)
+        # trimmed only now: a window read again from the database in the middle of one
+        # admission would miss the names admitted before it (not written yet)
+        while len(self._names) > self.MAX_WINDOWS:
+            self._names.popitem(last=False)
+        while len(self._keys) > self.MAX_COUNTERS:
+            self._keys.popitem(last=False)
+        return kept, rejected
+
+    def forget(self) -> None:
+        """Read everything from the database again (after a failed transaction, or once
+        housekeeping deleted windows)."""
+        self._known_models.clear()
+        self._n_models = None
+        self._names.clear()
+        self._keys.clear()
+
+    # ---- a TransactionListener of the database -----------------------------------------
+    def committed(self) -> None:
+        """What was admitted is stored: the names in memory stay right."""
+
+    def rolled_back(self) -> None:
+        self.forget()
 
     # ---- per record -------------------------------------------------------------------
     def histogram(self, p: HistogramPoint) -> str | None:
@@ -179,7 +210,9 @@ class _Check:
         if not name:
             return None
         names = self._names.get(window)
-        if names is None:
+        if names is not None:
+            self._names.move_to_end(window)
+        else:
             rows = self.db.fetchall(
                 "SELECT signal, name FROM sketches WHERE model=? AND version=? AND start=?",
                 window,
@@ -206,7 +239,9 @@ class _Check:
             return None
         slot = (window, metric, feature)
         keys = self._keys.get(slot)
-        if keys is None:
+        if keys is not None:
+            self._keys.move_to_end(slot)
+        else:
             keys = {
                 r[0]
                 for r in self.db.fetchall(

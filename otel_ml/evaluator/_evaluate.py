@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -47,6 +47,7 @@ from otel_ml.sketch import (
 from otel_ml.stats import (
     ClassificationMetrics,
     DriftPolicy,
+    NumericReference,
     RegressionMetrics,
     class_order,
     classification_metrics,
@@ -59,14 +60,38 @@ from otel_ml.stats import (
 __all__ = ["Reference", "evaluate", "explicit_quantile"]
 
 _Sketch = NumericSketch | CategoricalSketch
+_RefSketch = NumericReference | CategoricalSketch
 
 
 @dataclass(frozen=True)
 class Reference:
-    """A reference profile in use, with the label shown in reports and alerts."""
+    """A reference profile in use, with the label shown in reports and alerts.
+
+    Its numeric sketches are prepared for comparison (:class:`~otel_ml.stats.NumericReference`)
+    the first time a window meets them and kept with it, so the reference-side work is
+    done once per reference, not once per window.
+    """
 
     profile: Profile
     label: str
+    _prepared: dict[tuple[str, str], NumericReference] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def sketch(self, part: str, name: str) -> _RefSketch | None:
+        """The sketch of feature (``part="features"``) or output (``"predictions"``)
+        ``name`` as compared: numeric ones prepared once, ``None`` when absent."""
+        fps = self.profile.features if part == "features" else self.profile.predictions
+        fp = fps.get(name)
+        if fp is None:
+            return None
+        if not isinstance(fp.sketch, NumericSketch):
+            return fp.sketch
+        got = self._prepared.get((part, name))
+        if got is None:
+            # The profile is not changed once loaded (a new file is a new Reference).
+            got = self._prepared[part, name] = NumericReference(fp.sketch, copy=False)
+        return got
 
 
 def explicit_quantile(b: ExplicitBuckets, q: float) -> float | None:
@@ -108,7 +133,7 @@ def _summary(s: NumericSketch | CategoricalSketch) -> tuple[int, float | None, f
 
 
 def _compare_all(
-    pairs: Sequence[tuple[str, _Sketch | None, _Sketch]],
+    pairs: Sequence[tuple[str, _RefSketch | None, _Sketch]],
     policy: DriftPolicy,
     min_rows: int,
     n_tests: int,
@@ -117,12 +142,15 @@ def _compare_all(
     for name, ref, cur in pairs:
         n, mean, p50 = _summary(cur)
         kind = FeatureKind.NUMERIC if isinstance(cur, NumericSketch) else FeatureKind.CATEGORICAL
-        ref_mean = ref.mean if isinstance(ref, NumericSketch) and ref.count else None
+        ref_sketch = ref.sketch if isinstance(ref, NumericReference) else ref
+        ref_mean = None
+        if isinstance(ref_sketch, NumericSketch) and ref_sketch.count:
+            ref_mean = ref_sketch.mean
         drift, reason = None, ""
         if ref is None:
             reason = "no reference for this feature"
-        elif type(ref) is not type(cur):
-            reason = f"reference is {type(ref).__name__}, window has {type(cur).__name__}"
+        elif type(ref_sketch) is not type(cur):
+            reason = f"reference is {type(ref_sketch).__name__}, window has {type(cur).__name__}"
         elif n < min_rows:
             reason = f"{n} rows < min_rows {min_rows}: no verdict yet"
         else:
@@ -291,25 +319,24 @@ def evaluate(
     of a feature before it gets a drift verdict.
     """
     ref = reference.profile if reference is not None else None
-    pairs: list[tuple[str, _Sketch | None, _Sketch]] = []
+    pairs: list[tuple[str, _RefSketch | None, _Sketch]] = []
     current: dict[str, NumericSketch | CategoricalSketch] = {**window.categorical, **window.numeric}
     for name in sorted(current):
-        fp = ref.features.get(name) if ref is not None else None
-        pairs.append((name, fp.sketch if fp is not None else None, current[name]))
-    pred_pairs: list[tuple[str, _Sketch | None, _Sketch]] = []
+        r = reference.sketch("features", name) if reference is not None else None
+        pairs.append((name, r, current[name]))
+    pred_pairs: list[tuple[str, _RefSketch | None, _Sketch]] = []
     for name in sorted(window.predictions):
-        fp = ref.predictions.get(name) if ref is not None else None
-        pred_pairs.append((name, fp.sketch if fp is not None else None, window.predictions[name]))
+        r = reference.sketch("predictions", name) if reference is not None else None
+        pred_pairs.append((name, r, window.predictions[name]))
     if window.prediction_classes is not None:
-        fp = None
+        classes: CategoricalSketch | None = None
         if ref is not None:
-            fp = next(
-                (p for p in ref.predictions.values() if isinstance(p.sketch, CategoricalSketch)),
+            classes = next(
+                (p.sketch for p in ref.predictions.values()
+                 if isinstance(p.sketch, CategoricalSketch)),
                 None,
             )
-        pred_pairs.append(
-            ("class", fp.sketch if fp is not None else None, window.prediction_classes)
-        )
+        pred_pairs.append(("class", classes, window.prediction_classes))
     n_tests = sum(1 for _, r, _ in pairs + pred_pairs if r is not None)
     n_rows = window.rows
     if n_rows <= 0:

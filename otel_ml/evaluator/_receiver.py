@@ -102,7 +102,11 @@ def _partial_message(rejected: Mapping[str, int], ignored: Mapping[str, int]) ->
 class Receiver:
     """Decode, limit, authenticate and deliver OTLP export requests to an :class:`IngestSink`.
 
-    Thread-safe; shared by the HTTP and gRPC servers of one evaluator.
+    Thread-safe; shared by the HTTP and gRPC servers of one evaluator. Every decoded
+    batch goes through :func:`~otel_ml.evaluator._ingest_bounds.bound_batch` before the
+    sink: counts, sums and start times always; timestamps against ``clock`` when
+    ``time_bounds`` is given (the evaluator app passes its ``limits.max_past`` /
+    ``max_future``).
     """
 
     def __init__(

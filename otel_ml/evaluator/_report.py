@@ -59,7 +59,13 @@ class QualityRate:
     reference_rate: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "feature": self.feature,
+            "issue": self.issue,
+            "count": self.count,
+            "rate": self.rate,
+            "reference_rate": self.reference_rate,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> QualityRate:

@@ -9,8 +9,9 @@ it answer accepted, and only then does the receiver answer 200. When the queue
 is full it answers at once with ``SubmitResult.overloaded(retry_after)`` (HTTP
 503/429 + ``Retry-After``, gRPC ``UNAVAILABLE``): memory stays bounded by
 ``queue_size`` batches whatever the offered load. A batch the store refuses as
-inconsistent is accepted and its points counted as rejected (retrying it could
-never succeed); a store failure (disk full, locked) answers "retry later".
+inconsistent is accepted and its points counted and reported (partial success) as
+rejected (retrying it could never succeed); a store failure (disk full, locked)
+answers "retry later".
 
 Windows
 -------
@@ -51,6 +52,9 @@ from otel_ml.stats import DriftPolicy
 __all__ = ["EvaluatorService"]
 
 _log = logging.getLogger(__name__)
+
+#: Why every record of a batch the store refuses as inconsistent is rejected.
+R_STORE_REFUSED = "store refused"
 
 AlertSink = Callable[[Sequence[Observation], float], object]
 
@@ -176,7 +180,10 @@ class EvaluatorService:
                 exc_info=True,
             )
             self._record(p.batch, duplicate=False, refused=True)
-            self._finish(p, SubmitResult.ok())
+            # retrying could never succeed: accepted, every record reported as rejected
+            self._finish(
+                p, SubmitResult.ok(rejected=(Rejection(R_STORE_REFUSED, p.batch.n_records),))
+            )
             return
         except Exception as exc:  # noqa: BLE001 - a store failure must not kill the writer thread
             self.internal_errors += 1
@@ -207,8 +214,8 @@ class EvaluatorService:
             if duplicate:
                 return
             if refused:
-                self.points_rejected["store refused"] = (
-                    self.points_rejected.get("store refused", 0.0) + batch.n_records
+                self.points_rejected[R_STORE_REFUSED] = (
+                    self.points_rejected.get(R_STORE_REFUSED, 0.0) + batch.n_records
                 )
             else:
                 self.points_received += batch.n_records - sum(r.count for r in rejected)

@@ -46,7 +46,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from otel_ml.evaluator._cardinality import CardinalityLimits
+from otel_ml.evaluator._cardinality import Admission, CardinalityLimits
 from otel_ml.evaluator._records import CounterPoint, HistogramPoint, IngestBatch, Rejection
 from otel_ml.evaluator._store_database import Database, state_error
 from otel_ml.evaluator._store_labels import LabelStats, LabelTable
@@ -113,7 +113,6 @@ class Store:
     ) -> None:
         self.windowing = windowing
         self.max_labelled = max_labelled
-        self.limits = limits if limits is not None else CardinalityLimits()
         self.db = Database(path)
         try:  # the first reads: a damaged file may only show here
             self.windows = WindowTable(self.db, windowing)
@@ -129,6 +128,9 @@ class Store:
         except sqlite3.Error as exc:
             self.db.close()
             raise state_error(path, exc) from None
+        self.admission = Admission(
+            limits if limits is not None else CardinalityLimits(), self.db, windowing
+        )
 
     def close(self) -> None:
         self.db.close()
@@ -158,9 +160,7 @@ class Store:
                 if not dup:
                     seen.add(b.batch_id)
                     c.execute("INSERT INTO batches(id, at) VALUES (?, ?)", (b.batch_id, now))
-            admitted, limited = self.limits.admit(
-                self.db, self.windowing, [b for b in fresh if b is not None]
-            )
+            admitted, limited = self.admission.admit([b for b in fresh if b is not None])
             kept = iter(admitted)
             fresh = [None if b is None else next(kept) for b in fresh]
             new = [b for b in fresh if b is not None]
@@ -261,6 +261,7 @@ class Store:
                 self.labels.expire(old)
                 c.execute("DELETE FROM batches WHERE at < ?", (now - batch_id_ttl,))
                 self.streams.prune(DEFAULT_MAX_STREAMS)  # restarted apps leave old streams
+                self.admission.forget()  # deleted windows take their names along
                 self.labels.resync()  # models may have lost their last window
             self.sketches.drop_cache()  # deleted sketches may be cached
 

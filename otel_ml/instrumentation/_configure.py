@@ -31,6 +31,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -107,11 +108,12 @@ class Configuration:
     def shutdown(self) -> None:
         """Flush buffered calls, export everything, stop servers (idempotent).
 
-        In a process forked after :func:`configure` (a gunicorn worker, a
-        multiprocessing child) it only flushes: the servers and providers are the
-        parent's to stop.
+        In a worker process — forked after :func:`configure` (a gunicorn worker) or
+        any multiprocessing child — it only flushes: a reused pool worker's next task
+        still exports, and the servers and providers are the parent's to stop (or
+        stop with the process).
         """
-        if os.getpid() != self._pid:
+        if os.getpid() != self._pid or _in_multiprocessing_child():
             self.flush()
             return
         if self._done.is_set():
@@ -227,22 +229,15 @@ class _Setup:
         return otlp_exporter(signal, _protocol(signal, self.protocol), self.endpoint, self.headers)
 
 
-def _tracer_provider(setup: _Setup, kinds: list[str]) -> TracerProvider:
-    tp = TracerProvider(resource=setup.resource, shutdown_on_exit=False)
-    for kind in kinds:
-        exporter = setup.exporter("traces", kind, ConsoleSpanExporter)
-        processor = BatchSpanProcessor(exporter, **_queue_args("BSP"))  # type: ignore[arg-type]
-        tp.add_span_processor(_count_drops(processor, setup.runtime.errors, "span"))
-    return tp
+@dataclass(frozen=True)
+class _Batching:
+    """How a signal's records are batched: the span and log rows of the table."""
 
-
-def _logger_provider(setup: _Setup, kinds: list[str]) -> LoggerProvider:
-    lp = LoggerProvider(resource=setup.resource, shutdown_on_exit=False)
-    for kind in kinds:
-        exporter = setup.exporter("logs", kind, ConsoleLogRecordExporter)
-        processor = BatchLogRecordProcessor(exporter, **_queue_args("BLRP"))  # type: ignore[arg-type]
-        lp.add_log_record_processor(_count_drops(processor, setup.runtime.errors, "log"))
-    return lp
+    provider: Callable[..., Any]  # TracerProvider / LoggerProvider
+    add: Callable[[Any, Any], None]  # its add_*_processor
+    processor: Callable[..., Any]  # BatchSpanProcessor / BatchLogRecordProcessor
+    prefix: str  # of its OTEL_<prefix>_* variables
+    item: str  # the dropped record, in error.type
 
 
 @dataclass(frozen=True)
@@ -253,6 +248,18 @@ class _SignalTable:
     get_global: Callable[[], object]
     set_global: Callable[[Any], None]
     kept: str  # logged when the application's own provider is kept
+    console: Callable[[], Any]
+    batching: _Batching | None = None  # None: metrics, built by configure() itself
+
+    def batched_provider(self, setup: _Setup, kinds: list[str]) -> Any:
+        b = self.batching
+        assert b is not None
+        provider = b.provider(resource=setup.resource, shutdown_on_exit=False)
+        for kind in kinds:
+            exporter = setup.exporter(self.name, kind, self.console)
+            processor = b.processor(exporter, **_queue_args(b.prefix))
+            b.add(provider, _count_drops(processor, setup.runtime.errors, b.item))
+        return provider
 
 
 _SIGNALS = (
@@ -261,12 +268,24 @@ _SIGNALS = (
         trace.get_tracer_provider,
         trace.set_tracer_provider,
         "keeping the application's tracer provider",
+        ConsoleSpanExporter,
+        _Batching(
+            TracerProvider, TracerProvider.add_span_processor, BatchSpanProcessor, "BSP", "span"
+        ),
     ),
     _SignalTable(
         "logs",
         _logs.get_logger_provider,
         _logs.set_logger_provider,
         "keeping the application's logger provider",
+        ConsoleLogRecordExporter,
+        _Batching(
+            LoggerProvider,
+            LoggerProvider.add_log_record_processor,
+            BatchLogRecordProcessor,
+            "BLRP",
+            "log",
+        ),
     ),
     _SignalTable(
         "metrics",
@@ -274,6 +293,7 @@ _SIGNALS = (
         otel_metrics.set_meter_provider,
         "the application set its own meter provider; feature histograms reach it only if "
         "its metric exporter is wrapped in otel_ml.instrumentation.SketchMetricExporter",
+        ConsoleMetricExporter,
     ),
 )
 
@@ -380,12 +400,12 @@ def _configure(
 
         registry = CollectorRegistry()
 
-    def meter_provider(setup: _Setup, kinds: list[str]) -> MeterProvider:
+    def meter_provider(signal: _SignalTable, kinds: list[str]) -> MeterProvider:
         interval_ms = None if export_interval is None else export_interval * 1000.0
         readers: list[MetricReader] = [
             PeriodicExportingMetricReader(
                 SketchMetricExporter(
-                    setup.exporter("metrics", kind, ConsoleMetricExporter),
+                    setup.exporter("metrics", kind, signal.console),
                     resource=setup.resource,
                 ),
                 export_interval_millis=interval_ms,
@@ -402,11 +422,6 @@ def _configure(
             metric_readers=readers, resource=setup.resource, shutdown_on_exit=False
         )
 
-    build: dict[str, Callable[[_Setup, list[str]], Any]] = {
-        "traces": _tracer_provider,
-        "logs": _logger_provider,
-        "metrics": meter_provider,
-    }
     installed: dict[str, Any] = {}
     for signal in _SIGNALS:
         if not wanted[signal.name]:
@@ -415,7 +430,11 @@ def _configure(
             log = _logger.warning if signal.name == "metrics" else _logger.info
             log("otel_ml.configure: %s", signal.kept)
             continue
-        provider = installed[signal.name] = build[signal.name](setup, kinds[signal.name])
+        if signal.batching is not None:
+            provider = signal.batched_provider(setup, kinds[signal.name])
+        else:
+            provider = meter_provider(signal, kinds[signal.name])
+        installed[signal.name] = provider
         signal.set_global(provider)
     closers: list[Any] = []
     prom_address = None
@@ -439,6 +458,11 @@ def _configure(
     atexit.register(config.shutdown)
     _flush_at_worker_exit(config)
     return config
+
+
+def _in_multiprocessing_child() -> bool:
+    mp = sys.modules.get("multiprocessing")
+    return mp is not None and mp.parent_process() is not None
 
 
 def _flush_at_worker_exit(config: Configuration) -> None:

@@ -184,7 +184,7 @@ def batch_size(inputs: object, *, one_dimensional_as_row: bool = True) -> int:
     return 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ArraySnapshot:
     """A private 2-D copy of a small numpy input (one row per row of the call).
 
@@ -196,7 +196,7 @@ class ArraySnapshot:
     names: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RowsSnapshot:
     """Private copies of the dict rows of a small input (a one-row dict is one row)."""
 

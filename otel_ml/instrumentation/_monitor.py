@@ -1,16 +1,21 @@
 """``ModelMonitor``: runs one predict call under monitoring; shared by ``@monitor`` and
 ``SklearnInstrumentor``.
 
-Per call, on the calling thread: one span (``"{operation} {model}"``), the call /
-row / error counts and the duration (a lock-protected add into the process
-aggregator, exported by the bridge), the prediction ids (the contextvar behind
-:func:`otel_ml.last_prediction_ids`). Then either
+``call`` and ``acall`` (for coroutine functions) share one observe step: ``_begin``
+looks at the input once (:func:`~otel_ml.instrumentation._inputs.examine`: its row
+count and, for a small input, a private copy), starts the span
+(``"{operation} {model}"``) and the clock; ``_end`` records the outcome and ends the
+span. On the calling thread: the call / row / error counts and the duration (a
+lock-protected add into the aggregator, exported by the bridge), the prediction ids
+(the contextvar behind :func:`otel_ml.last_prediction_ids`). Then either
 
-- a small call (at most ``SMALL_BATCH`` rows of numpy / dict input): a private
-  copy of input and output goes to the background :class:`Worker`, which builds
-  sketches for many calls at once and emits the prediction events; or
-- a bigger call: sketches and quality counts are built right away (vectorized,
-  ~10-30 ns per value) and only the event is left to the worker.
+- a small call (at most ``SMALL_BATCH`` rows of numpy / dict input): its copies go to
+  the runtime's background worker as a ``Pending`` record, and the model's
+  :class:`~otel_ml.instrumentation._batch.BatchBuilder` sketches many calls at once
+  and emits their prediction events; or
+- a bigger call: sketches and quality counts are built right away
+  (``BatchBuilder.build_now``, vectorized, ~10-30 ns per value) and only the event is
+  left to the worker.
 
 Whatever happens inside otel_ml is caught, logged once and counted on
 ``otel_ml.internal.errors``; the user's result is returned as is (the same
@@ -149,6 +154,8 @@ class ModelMonitor:
         }
         self._sample = options.capture_features and options.feature_sample_rate > 0.0
         self._always = options.feature_sample_rate >= 1.0
+        self._no_id_column = options.id_column is None
+        self._submit = self._runtime.worker.submit  # the hot path's one queue append
 
     # ---- hot path ----------------------------------------------------------------------
     def call(
@@ -262,7 +269,7 @@ class ModelMonitor:
             o, batch, snap = self.options, self._batch, call.snapshot
             self._aggregator.record_call(self.key, seconds, rows=call.n_rows, error_type=None)
             sampled = self._sample and (self._always or random.random() < o.feature_sample_rate)
-            ids = self._given_ids(call)
+            ids = None if call.ids is None and self._no_id_column else self._given_ids(call)
             if snap is not None:
                 kept = batch.keep_result(result, operation=call.operation)
                 counted = False
@@ -276,22 +283,19 @@ class ModelMonitor:
             if ids is None:
                 ids = PredictionIds.generated(call.n_rows)
             _set_last(ids)
-            self._runtime.submit(
-                Pending(
-                    builder=batch,
-                    inputs=snap if sampled else None,
-                    result=kept,
-                    ids=ids,
-                    span_context=call.span.get_span_context(),
-                    end_ns=_clock.time_ns(),
-                    raw_rows=(
-                        batch.raw_rows(snap if snap is not None else call.inputs)
-                        if o.capture_raw_inputs
-                        else None
-                    ),
-                    outputs_counted=counted,
-                )
+            pending = Pending(
+                builder=batch,
+                inputs=snap if sampled else None,
+                result=kept,
+                ids=ids,
+                span_context=call.span.get_span_context(),
+                end_ns=_clock.time_ns(),
             )
+            if counted:
+                pending.outputs_counted = True
+            if o.capture_raw_inputs:
+                pending.raw_rows = batch.raw_rows(snap if snap is not None else call.inputs)
+            self._submit(pending)
         except Exception as exc:  # noqa: BLE001 - counted; the user's result is returned
             self._errors.report(stages.STAGE_RECORD, exc)
 

@@ -113,20 +113,23 @@ def delta_to_metrics(delta: Delta) -> list[Metric]:
         if w.calls:
             add(semconv.METRIC_PREDICT_CALLS, base, w.calls)
             add(semconv.METRIC_PREDICT_ROWS, base, w.rows)
-            d = w.duration
-            duration.append(
-                HistogramDataPoint(
-                    attributes=base,
-                    start_time_unix_nano=s,
-                    time_unix_nano=t,
-                    count=d.count,
-                    sum=d.sum,
-                    bucket_counts=list(d.counts),
-                    explicit_bounds=list(DURATION_BOUNDS),
-                    min=d.min,
-                    max=d.max,
-                )
-            )
+            # error.type only on failed calls (as the OTel HTTP / GenAI conventions do)
+            failed = ((d, {**base, semconv.ERROR_TYPE: et}) for et, d in w.failed_durations.items())
+            for d, attrs in ((w.duration, base), *failed):
+                if d.count:
+                    duration.append(
+                        HistogramDataPoint(
+                            attributes=attrs,
+                            start_time_unix_nano=s,
+                            time_unix_nano=t,
+                            count=d.count,
+                            sum=d.sum,
+                            bucket_counts=list(d.counts),
+                            explicit_bounds=list(DURATION_BOUNDS),
+                            min=d.min,
+                            max=d.max,
+                        )
+                    )
         for error_type, n in w.errors.items():
             add(semconv.METRIC_PREDICT_ERRORS, {**base, semconv.ERROR_TYPE: error_type}, n)
         for feature, sk in w.numeric.items():

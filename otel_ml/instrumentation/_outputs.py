@@ -14,7 +14,9 @@ number and prediction drift compares like with like:
   per column; the predicted class is read from them (``> 0`` for two
   classes, the largest column otherwise) and the prediction event carries
   that class but no values (the evaluator reads event values as
-  probabilities);
+  probabilities); ``predict_margin`` (the raw margins of a gradient-boosted
+  model: XGBoost's ``output_margin``, LightGBM's ``raw_score``, CatBoost's
+  ``RawFormulaVal`` of a classifier) is read the same way;
 - anything else: probability matrices per class, a 1-D float output as
   ``score``, class labels.
 
@@ -48,7 +50,9 @@ from otel_ml.sketch._categorical import _as_strings
 
 __all__ = [
     "DECISION_FUNCTION",
+    "MARGIN_OPERATIONS",
     "PREDICT_LOG_PROBA",
+    "PREDICT_MARGIN",
     "SCORE_OUTPUT",
     "Outputs",
     "interpret",
@@ -61,6 +65,9 @@ SCORE_OUTPUT = semconv.PREDICTION_OUTPUT_SCORE
 #: Operations whose outputs are read differently (see the module docstring).
 PREDICT_LOG_PROBA = "predict_log_proba"
 DECISION_FUNCTION = "decision_function"
+PREDICT_MARGIN = "predict_margin"
+#: Operations returning margins (decision values), not probabilities.
+MARGIN_OPERATIONS = frozenset({DECISION_FUNCTION, PREDICT_MARGIN})
 
 _Array = npt.NDArray[Any]
 
@@ -137,10 +144,12 @@ def private_result(
 ) -> Outputs | _Array:
     """What the worker reads later: a private copy of a numpy result, else its reading now.
 
-    Log-probabilities are copied as probabilities (they then read as ``predict_proba``
-    results do, in bulk with them); decision values are read now.
+    An :class:`Outputs` is a result a framework instrumentor has read already (a tensor's
+    probabilities or logits, ONNX Runtime's outputs): taken as it is. Log-probabilities
+    are copied as probabilities (they then read as ``predict_proba`` results do, in bulk
+    with them); decision values are read now.
     """
-    if isinstance(result, np.ndarray) and operation != DECISION_FUNCTION:
+    if isinstance(result, np.ndarray) and operation not in MARGIN_OPERATIONS:
         if operation == PREDICT_LOG_PROBA and result.dtype.kind == "f":
             return np.exp(result)
         return result.copy()
@@ -156,15 +165,18 @@ def interpret(
 ) -> Outputs:
     """Scores, event values and labels of ``result`` (empty when unreadable).
 
-    ``operation`` is the method (or ``ml.operation``) that returned it.
+    ``operation`` is the method (or ``ml.operation``) that returned it. An
+    :class:`Outputs` (read already by a framework instrumentor) is returned as it is.
     """
+    if isinstance(result, Outputs):
+        return result
     arr = _as_array(result)
     out = Outputs()
     if arr is None or arr.size == 0 or arr.ndim > 2:
         return out
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
-    if operation == DECISION_FUNCTION:
+    if operation in MARGIN_OPERATIONS:
         return _decision(arr, class_names)
     if operation == PREDICT_LOG_PROBA and arr.dtype.kind == "f":
         arr = np.exp(arr)  # a new array: the user's result is not touched

@@ -36,7 +36,12 @@ from prometheus_client.samples import Sample
 from otel_ml import semconv
 from otel_ml.instrumentation._aggregator import Aggregator, Consumer, default_aggregator
 from otel_ml.instrumentation._otlp_bridge import DESCRIPTIONS
-from otel_ml.instrumentation._window import DURATION_BOUNDS, ModelKey, ModelWindow
+from otel_ml.instrumentation._window import (
+    DURATION_BOUNDS,
+    DurationHistogram,
+    ModelKey,
+    ModelWindow,
+)
 from otel_ml.sketch import NumericSketch, category_counts
 
 __all__ = ["SketchCollector", "prometheus_name"]
@@ -94,6 +99,16 @@ def _add_histogram(
         lbl = dict(zip(fam._labelnames, values, strict=True))
         fam.samples.append(Sample(fam.name + "_count", lbl, buckets[-1][1], None, None))
         fam.samples.append(Sample(fam.name + "_sum", lbl, total, None, None))
+
+
+def _add_duration(fam: HistogramMetricFamily, labels: dict[str, str], d: DurationHistogram) -> None:
+    """One duration series; its labels may add ``error_type`` to the family's (failed calls)."""
+    cum = np.cumsum(d.counts).tolist()
+    for b, c in zip([*DURATION_BOUNDS, math.inf], cum, strict=True):
+        le = "+Inf" if b == math.inf else _le(b)
+        fam.samples.append(Sample(fam.name + "_bucket", {**labels, "le": le}, float(c), None, None))
+    fam.samples.append(Sample(fam.name + "_count", labels, float(d.count), None, None))
+    fam.samples.append(Sample(fam.name + "_sum", labels, d.sum, None, None))
 
 
 class SketchCollector(Collector):
@@ -189,11 +204,11 @@ class SketchCollector(Collector):
             if w.calls:
                 calls.add_metric(m, w.calls)
                 rows.add_metric(m, w.rows)
-                d = w.duration
-                cum = np.cumsum(d.counts).tolist()
-                buckets = [(_le(b), float(c)) for b, c in zip(DURATION_BOUNDS, cum, strict=False)]
-                buckets.append(("+Inf", float(d.count)))
-                duration.add_metric(m, buckets, d.sum)
+                if w.duration.count or not w.failed_durations:
+                    _add_duration(duration, dict(zip(_MODEL_LABELS, m, strict=True)), w.duration)
+                for et, d in w.failed_durations.items():
+                    lbl = dict(zip(_MODEL_LABELS, m, strict=True))
+                    _add_duration(duration, {**lbl, p(semconv.ERROR_TYPE): et}, d)
             for et, n in w.errors.items():
                 errors.add_metric([*m, et], n)
             for name, sk in w.numeric.items():

@@ -1,4 +1,5 @@
-"""``SklearnInstrumentor.instrument()`` options and ``OTEL_ML_SKLEARN_*`` variables, parsed once.
+"""The options of a framework instrumentor's ``instrument()`` and its ``OTEL_ML_<FRAMEWORK>_*``
+variables, parsed once (``OTEL_ML_SKLEARN_*``, ``OTEL_ML_XGBOOST_*``, ...).
 
 Keyword arguments win over environment variables (which is all
 ``opentelemetry-instrument`` can pass). Values are read with the shared readers
@@ -39,6 +40,7 @@ from otel_ml.sketch import Profile
 
 __all__ = [
     "ENV_CAPTURE_FEATURES",
+    "ENV_RECORD_TRAINING",
     "ENV_FEATURE_SAMPLE_RATE",
     "ENV_ID_COLUMN",
     "ENV_MODELS",
@@ -61,11 +63,11 @@ ENV_ID_COLUMN: Final = "OTEL_ML_SKLEARN_ID_COLUMN"
 ENV_CAPTURE_FEATURES: Final = "OTEL_ML_SKLEARN_CAPTURE_FEATURES"
 ENV_FEATURE_SAMPLE_RATE: Final = "OTEL_ML_SKLEARN_FEATURE_SAMPLE_RATE"
 ENV_PREDICTION_EVENTS: Final = "OTEL_ML_SKLEARN_PREDICTION_EVENTS"
+ENV_RECORD_TRAINING: Final = "OTEL_ML_SKLEARN_RECORD_TRAINING"
 
 FRAMEWORK: Final = "sklearn"
 """``ml.model.framework`` of every model the instrumentor monitors."""
 
-_PLACEHOLDER_MODEL: Final = "sklearn"  # replaced by each estimator's class name
 _UNKNOWN_VERSION: Final = "unknown"
 
 _HOOKS: Final = ("request_hook", "response_hook")
@@ -78,6 +80,7 @@ KNOWN_OPTIONS: Final = (
     "capture_features",
     "feature_sample_rate",
     "prediction_events",
+    "record_training",
     *_HOOKS,
     *_PROVIDERS,
 )
@@ -101,6 +104,16 @@ class SklearnConfig:
     tracer_provider: trace.TracerProvider | None = None
     meter_provider: metrics.MeterProvider | None = None
     logger_provider: _logs.LoggerProvider | None = None
+    record_training: bool = False
+
+
+def env_name(framework: str, setting: str) -> str:
+    """The variable of one setting of one framework's instrumentor.
+
+    >>> env_name("xgboost", "MODELS")
+    'OTEL_ML_XGBOOST_MODELS'
+    """
+    return f"OTEL_ML_{framework.upper()}_{setting}"
 
 
 def _pairs(text: str, setting: str, example: str) -> list[tuple[str, str]]:
@@ -126,8 +139,8 @@ def _named(template: MonitorOptions, spec: str, setting: str) -> MonitorOptions:
     )
 
 
-def _template(**settings: Any) -> MonitorOptions:
-    return MonitorOptions(model=_PLACEHOLDER_MODEL, framework=FRAMEWORK, **settings)
+def _template(framework: str = FRAMEWORK, **settings: Any) -> MonitorOptions:
+    return MonitorOptions(model=framework, framework=framework, **settings)
 
 
 def parse_models(
@@ -229,10 +242,11 @@ def _hook(kwargs: Mapping[str, Any], name: str) -> Callable[..., None] | None:
 
 
 def _models(
-    value: object, template: MonitorOptions, env: Mapping[str, str]
+    value: object, template: MonitorOptions, env: Mapping[str, str], framework: str
 ) -> dict[str, MonitorOptions]:
     if value is None:
-        return parse_models(env.get(ENV_MODELS, ""), template=template)
+        var = env_name(framework, "MODELS")
+        return parse_models(env.get(var, ""), template=template, setting=var)
     path = f"{_OPTION}.models"
     if not isinstance(value, Mapping):
         raise config_error(path, f"expected a mapping, got a {type(value).__name__}",
@@ -250,15 +264,27 @@ def _models(
     return models
 
 
-def parse_config(kwargs: Mapping[str, Any], env: Mapping[str, str]) -> SklearnConfig:
-    """Parse ``instrument()`` keyword arguments, falling back on ``env`` variables."""
+def parse_config(
+    kwargs: Mapping[str, Any], env: Mapping[str, str], *, framework: str = FRAMEWORK
+) -> SklearnConfig:
+    """Parse ``instrument()`` keyword arguments, falling back on ``env`` variables.
+
+    ``framework`` names the variables read (``OTEL_ML_<FRAMEWORK>_MODELS``, ...) and
+    is the ``ml.model.framework`` of the models.
+    """
     check_keys(kwargs, KNOWN_OPTIONS, _OPTION)
-    version, version_at = _setting(kwargs, env, "version", ENV_VERSION, _UNKNOWN_VERSION)
-    id_column, id_at = _setting(kwargs, env, "id_column", ENV_ID_COLUMN, "")
-    capture = _bool(*_setting(kwargs, env, "capture_features", ENV_CAPTURE_FEATURES, "true"))
-    events = _events(*_setting(kwargs, env, "prediction_events", ENV_PREDICTION_EVENTS, "true"))
-    rate = _rate(*_setting(kwargs, env, "feature_sample_rate", ENV_FEATURE_SAMPLE_RATE, "1"))
+
+    def var(setting: str) -> str:
+        return env_name(framework, setting)
+
+    version, version_at = _setting(kwargs, env, "version", var("VERSION"), _UNKNOWN_VERSION)
+    id_column, id_at = _setting(kwargs, env, "id_column", var("ID_COLUMN"), "")
+    capture = _bool(*_setting(kwargs, env, "capture_features", var("CAPTURE_FEATURES"), "true"))
+    events = _events(*_setting(kwargs, env, "prediction_events", var("PREDICTION_EVENTS"), "true"))
+    rate = _rate(*_setting(kwargs, env, "feature_sample_rate", var("FEATURE_SAMPLE_RATE"), "1"))
+    training = _bool(*_setting(kwargs, env, "record_training", var("RECORD_TRAINING"), "false"))
     template = _template(
+        framework,
         version=read_str(str(version), version_at),
         id_column=str(id_column) or None,
         capture_features=capture,
@@ -267,13 +293,15 @@ def parse_config(kwargs: Mapping[str, Any], env: Mapping[str, str]) -> SklearnCo
     )
     references = kwargs.get("references")
     if references is None:
-        references = parse_references(env.get(ENV_REFERENCES, ""))
+        references = parse_references(
+            env.get(var("REFERENCES"), ""), setting=var("REFERENCES")
+        )
     elif not isinstance(references, Mapping):
         raise config_error(f"{_OPTION}.references", f"expected a mapping, got a "
                            f"{type(references).__name__}", "map model names to profiles "
                            "(or their paths)")
     return SklearnConfig(
-        models=_models(kwargs.get("models"), template, env),
+        models=_models(kwargs.get("models"), template, env, framework),
         references={
             str(k): load_reference(v, f"{_OPTION}.references[{k!r}]")
             for k, v in references.items()
@@ -284,4 +312,5 @@ def parse_config(kwargs: Mapping[str, Any], env: Mapping[str, str]) -> SklearnCo
         tracer_provider=_provider(kwargs, "tracer_provider", trace.TracerProvider),
         meter_provider=_provider(kwargs, "meter_provider", metrics.MeterProvider),
         logger_provider=_provider(kwargs, "logger_provider", _logs.LoggerProvider),
+        record_training=training,
     )

@@ -2,8 +2,9 @@
 
 Kept apart, as in the opentelemetry-python-contrib instrumentations, so that the
 dependency check can read it without importing scikit-learn. The same
-requirement is the ``instruments`` extra in ``pyproject.toml``, which
-``opentelemetry-instrument`` checks before loading the entry point.
+requirement is the ``sklearn`` extra in ``pyproject.toml`` and one of its
+``instruments-any`` requirements, which ``opentelemetry-instrument`` checks
+before loading the entry points.
 
 >>> _instruments
 ('scikit-learn >= 1.3',)

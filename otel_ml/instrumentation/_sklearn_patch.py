@@ -29,17 +29,19 @@ it only when instrumenting.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import Any, Final
 
-import wrapt
 from sklearn.utils import all_estimators
 from sklearn.utils.parallel import Parallel as _SklearnParallel
 from sklearn.utils.parallel import _FuncWrapper
 
-from otel_ml.instrumentation._sklearn_calls import IN_MONITORED_CALL, WrapperFunction
+from otel_ml.instrumentation._framework import (
+    IN_MONITORED_CALL,
+    Patcher,
+    WrapperFunction,
+    guard_only,
+)
 
 __all__ = [
     "GUARD_METHODS",
@@ -53,8 +55,6 @@ __all__ = [
     "install",
     "propagate_guard",
 ]
-
-_LOG = logging.getLogger(__name__)
 
 PREDICT_METHODS: Final = ("predict", "predict_proba", "decision_function", "predict_log_proba")
 """The methods whose calls are monitored."""
@@ -70,94 +70,8 @@ GUARD_METHODS: Final = (
 )
 """Methods inside which prediction calls are internal to scikit-learn (not monitored)."""
 
-
-if TYPE_CHECKING:  # wrapt's classes are generic in its stubs only
-    _BoundBase = wrapt.BoundFunctionWrapper[..., Any]
-    _FunctionBase = wrapt.FunctionWrapper[..., Any]
-else:
-    _BoundBase = wrapt.BoundFunctionWrapper
-    _FunctionBase = wrapt.FunctionWrapper
-
-
-class _BoundMethodWrapper(_BoundBase):
-    """A bound wrapped method that pickles as ``getattr(owner, name)``."""
-
-    def __reduce_ex__(self, protocol: object) -> tuple[Any, tuple[Any, str]]:
-        owner = self._self_instance if self._self_instance is not None else self._self_owner
-        return getattr, (owner, self._self_parent._self_attribute)
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, str]]:
-        return self.__reduce_ex__(2)
-
-
-class _MethodWrapper(_FunctionBase):
-    """The wrapt ``FunctionWrapper`` otel_ml installs on a scikit-learn class."""
-
-    __bound_function_wrapper__ = _BoundMethodWrapper
-
-    def __init__(self, wrapped: object, wrapper: WrapperFunction, attribute: str) -> None:
-        super().__init__(cast(Callable[..., Any], wrapped), wrapper)
-        self._self_attribute = attribute
-
-
-@dataclass(frozen=True)
-class _Patch:
-    owner: type
-    attribute: str
-    original: object
-
-
-class Patcher:
-    """Installs wrappers on classes and restores the originals exactly.
-
-    Examples
-    --------
-    >>> class Model:
-    ...     def predict(self, x):
-    ...         return x + 1
-    >>> seen = []
-    >>> def wrapper(wrapped, instance, args, kwargs):
-    ...     seen.append(type(instance).__name__)
-    ...     return wrapped(*args, **kwargs)
-    >>> original = Model.__dict__["predict"]
-    >>> patcher = Patcher()
-    >>> patcher.wrap(Model, "predict", wrapper)
-    True
-    >>> Model().predict(1), seen
-    (2, ['Model'])
-    >>> patcher.restore()
-    >>> Model.__dict__["predict"] is original
-    True
-    """
-
-    def __init__(self) -> None:
-        self._patches: list[_Patch] = []
-
-    def __len__(self) -> int:
-        return len(self._patches)
-
-    def wrap(self, owner: type, attribute: str, wrapper: WrapperFunction) -> bool:
-        """Wrap ``owner.<attribute>`` (defined in ``owner.__dict__``); False if already wrapped."""
-        original = vars(owner)[attribute]
-        if isinstance(original, _MethodWrapper):
-            return False
-        wrapt.wrap_object(owner, attribute, _MethodWrapper, (wrapper, attribute))
-        self._patches.append(_Patch(owner, attribute, original))
-        return True
-
-    def restore(self) -> None:
-        """Put every original back where it was, newest first."""
-        while self._patches:
-            patch = self._patches.pop()
-            current = vars(patch.owner).get(patch.attribute)
-            if isinstance(current, _MethodWrapper) and current.__wrapped__ is patch.original:
-                setattr(patch.owner, patch.attribute, patch.original)
-            else:
-                # Someone wrapped on top of us: removing ours would drop theirs. Our
-                # wrapper stays, and passes calls straight through once uninstrumented.
-                _LOG.debug(
-                    "otel_ml: %s.%s was re-wrapped; left in place", patch.owner, patch.attribute
-                )
+TRAINING_METHODS: Final = ("fit", "partial_fit", "fit_transform", "fit_predict", "score")
+"""The guard methods that ``record_training=True`` leaves unwrapped."""
 
 
 def estimator_classes() -> list[type]:
@@ -187,19 +101,6 @@ def defining_classes(classes: Iterable[type], methods: Sequence[str]) -> list[tu
                         found[(owner, method)] = None
                     break
     return list(found)
-
-
-def guard_only(
-    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    """Wrapper for ``fit``/``transform``/...: predictions made inside are not monitored."""
-    if IN_MONITORED_CALL.get():
-        return wrapped(*args, **kwargs)
-    token = IN_MONITORED_CALL.set(True)
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        IN_MONITORED_CALL.reset(token)
 
 
 class _GuardedFuncWrapper(_FuncWrapper):  # type: ignore[misc]
@@ -235,16 +136,23 @@ def propagate_guard(
     return wrapped(_guarded_tasks(args[0]))
 
 
-def install(patcher: Patcher, predict_wrapper: Callable[[str], WrapperFunction]) -> int:
+def install(
+    patcher: Patcher,
+    predict_wrapper: Callable[[str], WrapperFunction],
+    *,
+    record_training: bool = False,
+) -> int:
     """Wrap every prediction method, guard method and ``Parallel.__call__``; return the count.
 
     ``predict_wrapper(method_name)`` gives the wrapper for one prediction method.
+    With ``record_training``, predictions inside ``fit``, ``score``... are monitored too.
     """
     classes = estimator_classes()
     wrappers = {name: predict_wrapper(name) for name in PREDICT_METHODS}
     for owner, name in defining_classes(classes, PREDICT_METHODS):
         patcher.wrap(owner, name, wrappers[name])
-    for owner, name in defining_classes(classes, GUARD_METHODS):
+    guards = [m for m in GUARD_METHODS if not (record_training and m in TRAINING_METHODS)]
+    for owner, name in defining_classes(classes, guards):
         patcher.wrap(owner, name, guard_only)
     patcher.wrap(_SklearnParallel, "__call__", propagate_guard)
     return len(patcher)

@@ -7,8 +7,8 @@ Examples
 >>> w.add_call(0.5, rows=0, error_type="ValueError")
 >>> other = ModelWindow(); other.add_call(0.01, rows=1, error_type=None)
 >>> w.merge(other)
->>> w.calls, w.rows, dict(w.errors), w.duration.count
-(3, 4, {'ValueError': 1}, 3)
+>>> w.calls, w.rows, dict(w.errors), w.duration.count, w.failed_durations["ValueError"].count
+(3, 4, {'ValueError': 1}, 2, 1)
 """
 
 from __future__ import annotations
@@ -84,7 +84,10 @@ class ModelWindow:
     calls: int = 0
     rows: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    #: durations of the calls that returned; failed calls by ``error.type`` (bounded as
+    #: ``errors``), so ``ml.predict.duration`` carries ``error.type`` on failures
     duration: DurationHistogram = field(default_factory=DurationHistogram)
+    failed_durations: dict[str, DurationHistogram] = field(default_factory=dict)
     numeric: dict[str, NumericSketch] = field(default_factory=dict)
     categorical: dict[str, CategoricalSketch] = field(default_factory=dict)
     predictions: dict[str, NumericSketch] = field(default_factory=dict)
@@ -94,9 +97,19 @@ class ModelWindow:
     def add_call(self, seconds: float, *, rows: int, error_type: str | None) -> None:
         self.calls += 1
         self.rows += rows
-        self.duration.add(seconds)
-        if error_type is not None:
+        if error_type is None:
+            self.duration.add(seconds)
+        else:
             bounded_add(self.errors, error_type, 1, MAX_ERROR_TYPES)
+            self._failed(error_type).add(seconds)
+
+    def _failed(self, error_type: str) -> DurationHistogram:
+        if error_type not in self.failed_durations and error_type not in self.errors:
+            error_type = semconv.OVERFLOW_CATEGORY  # folded into the overflow, as in errors
+        h = self.failed_durations.get(error_type)
+        if h is None:
+            h = self.failed_durations[error_type] = DurationHistogram()
+        return h
 
     def is_empty(self) -> bool:
         return self.calls == 0 and not (
@@ -121,6 +134,8 @@ class ModelWindow:
         for k, v in other.errors.items():
             bounded_add(self.errors, k, v, MAX_ERROR_TYPES)
         self.duration.merge(other.duration)
+        for k, h in other.failed_durations.items():
+            self._failed(k).merge(h)
         for name, s in other.numeric.items():
             mine = self.numeric.get(name)
             if mine is not None:

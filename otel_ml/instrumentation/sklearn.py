@@ -30,7 +30,7 @@ Usage
 Unmodified application, with ``opentelemetry-distro`` installed (it is what
 makes ``opentelemetry-instrument`` set up the SDK and its OTLP exporters)::
 
-    pip install 'otel-ml[instruments]' opentelemetry-distro
+    pip install 'otel-ml[sklearn]' opentelemetry-distro
     export OTEL_SERVICE_NAME=scoring
     export OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf
     export OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318
@@ -83,14 +83,16 @@ The model name is the estimator's class name (``Pipeline``,
 ``RandomForestClassifier``) unless the estimator is named. In order of
 precedence:
 
-1. ``name_model(estimator, "credit_risk", version="3", reference=...)`` for
-   one instance, which takes every other setting (the id column, feature
-   capture, sampling, events; the version when none is given) from
-   ``instrument()`` as below; or ``name_model(estimator, MonitorOptions(...))``
-   for full control. The name is kept on the estimator (an attribute holding
-   plain data): a model pickled or dumped with joblib after ``name_model`` keeps
-   its name when loaded again, and still loads where otel_ml is not installed;
-   ``sklearn.base.clone`` does not copy it;
+1. ``name_model(estimator, "credit_risk", version="3", reference=...,
+   id_column="case_id")`` for one instance (``id_column``,
+   ``capture_features``, ``feature_sample_rate``, ``prediction_events``,
+   ``features``, ``exclude_features`` may be given for it), which takes every
+   setting not given (the version too) from ``instrument()`` as below; or
+   ``name_model(estimator, MonitorOptions(...))`` for full control. The name
+   is kept on the estimator (an attribute holding plain data): a model pickled
+   or dumped with joblib after ``name_model`` keeps its name when loaded again,
+   and still loads where otel_ml is not installed; ``sklearn.base.clone`` does
+   not copy it;
 2. by class name: ``instrument(models={"Pipeline": "credit_risk:3"})`` (or a
    ``MonitorOptions`` value), or ``OTEL_ML_SKLEARN_MODELS`` with
    ``opentelemetry-instrument`` (``Class=name[:version]``, comma-separated);
@@ -120,6 +122,10 @@ keyword                  environment variable                    meaning
 ``prediction_events``    ``OTEL_ML_SKLEARN_PREDICTION_EVENTS``   emit ``ml.prediction``
                                                                  (``true``/``batched``,
                                                                  ``per_call``, ``false``)
+``record_training``      ``OTEL_ML_SKLEARN_RECORD_TRAINING``     also monitor predictions
+                                                                 made inside ``fit``,
+                                                                 ``score``... (default
+                                                                 ``false``)
 =======================  ======================================  ===========================
 
 Keyword arguments win over environment variables. ``tracer_provider``,
@@ -152,32 +158,27 @@ Examples
 
 from __future__ import annotations
 
-import atexit
-import logging
-import os
-from collections.abc import Collection
-from typing import Any, TypeVar
-
-from opentelemetry import metrics
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-
-from otel_ml._errors import ConfigurationError
-from otel_ml.instrumentation._options import MonitorOptions
+from otel_ml.instrumentation._framework import (
+    Framework,
+    FrameworkCalls,
+    FrameworkInstrumentor,
+    Patcher,
+)
+from otel_ml.instrumentation._naming import name_model
 from otel_ml.instrumentation._sklearn_config import (
     ENV_CAPTURE_FEATURES,
     ENV_FEATURE_SAMPLE_RATE,
     ENV_ID_COLUMN,
     ENV_MODELS,
     ENV_PREDICTION_EVENTS,
+    ENV_RECORD_TRAINING,
     ENV_REFERENCES,
     ENV_VERSION,
-    load_reference,
-    parse_config,
+    FRAMEWORK,
+    SklearnConfig,
     parse_models,
     parse_references,
-    with_loaded_reference,
 )
-from otel_ml.instrumentation._sklearn_naming import naming_state, set_naming
 from otel_ml.instrumentation._sklearn_package import _instruments
 
 __all__ = [
@@ -186,6 +187,7 @@ __all__ = [
     "ENV_ID_COLUMN",
     "ENV_MODELS",
     "ENV_PREDICTION_EVENTS",
+    "ENV_RECORD_TRAINING",
     "ENV_REFERENCES",
     "ENV_VERSION",
     "SklearnInstrumentor",
@@ -194,123 +196,19 @@ __all__ = [
     "parse_references",
 ]
 
-_E = TypeVar("_E")
-
-_LOG = logging.getLogger(__name__)
-
-
-def name_model(
-    estimator: _E,
-    model: str | MonitorOptions,
-    *,
-    version: str | None = None,
-    reference: object | None = None,
-) -> _E:
-    """Name the model one estimator instance is monitored as; returns the estimator.
-
-    The naming is stored on the estimator (the attribute ``_otel_ml_naming``,
-    plain Python data): it survives ``pickle`` / ``joblib`` round trips, and the
-    pickled model still loads where otel_ml is not installed.
-
-    Parameters
-    ----------
-    estimator
-        A scikit-learn estimator or Pipeline.
-    model
-        The model name (``ml.model.name``): every other setting (``id_column``,
-        ``capture_features``, ``feature_sample_rate``, ``prediction_events``, and
-        the version when none is given here) comes from ``instrument()``, as for a
-        model named by class. Or complete :class:`MonitorOptions`, used as they are.
-    version
-        ``ml.model.version`` (only with a model name).
-    reference
-        A reference :class:`otel_ml.Profile`, or the path of a saved one (read now);
-        without one, ``instrument(references=...)`` by model name applies.
-
-    Examples
-    --------
-    >>> from sklearn.linear_model import LogisticRegression
-    >>> clf = name_model(LogisticRegression(), "credit_risk", version="3")
-    >>> name_model(clf, MonitorOptions(model="x"), version="1")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    otel_ml._errors.ConfigurationError: give version= and reference= inside MonitorOptions, ...
-    """
-    if isinstance(model, MonitorOptions):
-        if version is not None or reference is not None:
-            raise ConfigurationError(
-                "give version= and reference= inside MonitorOptions, not next to it"
-            )
-        naming = naming_state(
-            with_loaded_reference(model, "reference"), version=None, reference=None
-        )
-    else:
-        if not isinstance(model, str) or not model.strip():
-            raise ConfigurationError("model must be a non-empty string naming the model")
-        naming = naming_state(
-            model,
-            version=None if version is None else str(version),
-            reference=None if reference is None else load_reference(reference, "reference"),
-        )
-    set_naming(estimator, naming)
-    return estimator
-
-
-class SklearnInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class SklearnInstrumentor(FrameworkInstrumentor):
     """An OpenTelemetry instrumentor for scikit-learn prediction calls (see the module docs)."""
 
-    _patcher: Any = None
-    _calls: Any = None
+    framework = FRAMEWORK
+    module = "sklearn"
+    instruments_any = _instruments
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return _instruments
+    def _framework(self) -> Framework:
+        from otel_ml.instrumentation._sklearn_calls import SklearnFramework
 
-    def _instrument(self, **kwargs: Any) -> None:
-        config = parse_config(kwargs, os.environ)
+        return SklearnFramework()
+
+    def _install(self, patcher: Patcher, calls: FrameworkCalls, config: SklearnConfig) -> None:
         from otel_ml.instrumentation import _sklearn_patch
-        from otel_ml.instrumentation._monitor import ModelMonitor, flush, internal_errors
-        from otel_ml.instrumentation._sklearn_calls import SklearnCalls
-        from otel_ml.instrumentation._sklearn_export import bridge_readers
 
-        def factory(options: MonitorOptions) -> ModelMonitor:
-            return ModelMonitor(
-                options,
-                tracer_provider=config.tracer_provider,
-                meter_provider=config.meter_provider,
-                logger_provider=config.logger_provider,
-            )
-
-        calls = SklearnCalls(
-            models=config.models,
-            references=config.references,
-            template=config.template,
-            monitor_factory=factory,
-            errors=internal_errors(),
-            request_hook=config.request_hook,
-            response_hook=config.response_hook,
-        )
-        patcher = _sklearn_patch.Patcher()
-        try:
-            _sklearn_patch.install(patcher, calls.wrapper)
-        except BaseException:
-            calls.active = False
-            patcher.restore()
-            raise
-        self._patcher, self._calls = patcher, calls
-        meter_provider = config.meter_provider or metrics.get_meter_provider()
-        if not bridge_readers(meter_provider):
-            _LOG.debug(
-                "otel_ml: no SDK metric reader to bridge; feature histograms are exported "
-                "only through a SketchMetricExporter, a SketchCollector or otel_ml.configure()"
-            )
-        # Registered after the SDK's own exit handlers, so it runs before them (LIFO):
-        # buffered calls become events and sketches while the providers still export.
-        atexit.unregister(flush)
-        atexit.register(flush)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        if self._calls is not None:
-            self._calls.active = False
-        if self._patcher is not None:
-            self._patcher.restore()
-        self._patcher = self._calls = None
+        _sklearn_patch.install(patcher, calls.wrapper, record_training=config.record_training)

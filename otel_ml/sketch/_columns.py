@@ -6,7 +6,8 @@ Accepted inputs: a 2-D (or 1-D) numpy array, a numpy structured array, a pandas
 Type rule (:func:`infer_kind`: the profile, the SDK's capture and the CLI all use it)
 ----------------------------------------------------------------------------------
 A column is **numeric** when its dtype is integer or float, or when it is an
-object column whose non-missing values are all real numbers (``bool`` excluded).
+object column whose non-missing values are all real numbers (``bool`` excluded;
+``decimal.Decimal`` included).
 It is **datetime** when its dtype is ``datetime64`` (pandas' tz-aware columns
 included) or it is an object column of ``datetime`` / ``date`` / ``numpy.datetime64``
 values. Everything else -- strings, booleans, pandas ``category`` columns, mixed
@@ -38,6 +39,7 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import numbers
 import sys
 from collections.abc import Mapping, Sequence
@@ -158,7 +160,8 @@ def columns_of(data: object, feature_names: Sequence[str] | None = None) -> dict
 
 
 def _is_number(v: object) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+    # decimal.Decimal is no numbers.Real, but a decimal column (Spark, Arrow) holds numbers
+    return isinstance(v, (numbers.Real, decimal.Decimal)) and not isinstance(v, (bool, np.bool_))
 
 
 def _is_datetime(v: object) -> bool:

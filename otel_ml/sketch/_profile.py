@@ -59,6 +59,7 @@ from otel_ml.sketch._columns import (
     parse_datetimes,
     parse_kind,
 )
+from otel_ml.sketch._engines import engine_of, profile_on_engine
 from otel_ml.sketch._numeric import NumericSketch
 
 __all__ = [
@@ -168,6 +169,31 @@ class FeatureProfile:
         return cls(name=str(d["name"]), kind=kind, sketch=sketch)
 
 
+def _merge_features(
+    what: str, ours: Mapping[str, FeatureProfile], theirs: Mapping[str, FeatureProfile]
+) -> dict[str, FeatureProfile]:
+    """Feature-by-feature merge of two profiles' ``what`` (fresh sketches)."""
+    if list(ours) != list(theirs):
+        raise ProfileError(
+            f"cannot merge profiles of different {what}: {sorted(ours)} and {sorted(theirs)}"
+        )
+    out: dict[str, FeatureProfile] = {}
+    for name, a in ours.items():
+        b = theirs[name]
+        if a.kind is not b.kind:
+            raise ProfileError(
+                f"cannot merge profiles: {what} {name!r} is {a.kind.value} in one and "
+                f"{b.kind.value} in the other"
+            )
+        sketch = a.sketch.copy()
+        try:
+            sketch.merge(b.sketch)  # type: ignore[arg-type]  # same kind: same sketch type
+        except SketchError as exc:
+            raise ProfileError(f"cannot merge profiles: {what} {name!r}: {exc}") from exc
+        out[name] = FeatureProfile(name=name, kind=a.kind, sketch=sketch)
+    return out
+
+
 def _prediction_columns(predictions: object) -> dict[str, Column]:
     arr = None if isinstance(predictions, Mapping) else np.asarray(predictions)
     if arr is not None and arr.dtype.names is None and arr.ndim == 1:
@@ -209,7 +235,13 @@ class Profile:
         datetimes: str = "skip",
     ) -> Profile:
         """Profile training ``data`` (numpy array, pandas DataFrame, mapping of columns,
-        or list of dicts).
+        list of dicts, or a Spark or Dask DataFrame).
+
+        A Spark or Dask DataFrame is profiled on its engine, partition by partition, and
+        the partial profiles are merged (:mod:`otel_ml.sketch._engines` says exactly how
+        the result compares with the in-memory profile of the same rows); its rows are
+        never collected. ``predictions``, ``labels`` and ``feature_names`` are for
+        in-memory data only.
 
         Parameters
         ----------
@@ -248,6 +280,24 @@ class Profile:
         >>> f.kind.value, f.min
         ('numeric', 1577836800.0)
         """
+        engine = engine_of(data)
+        if engine is not None:
+            given = [n for n, v in (("predictions", predictions), ("labels", labels),
+                                    ("feature_names", feature_names)) if v is not None]
+            if given:
+                raise ConfigurationError(
+                    f"{given[0]}: not taken with a {engine.title()} DataFrame; profile the "
+                    f"table's columns (a prediction or label column is profiled as a feature)"
+                )
+            parse_datetimes(datetimes)
+            kinds = {k: parse_kind(k, v) for k, v in (feature_types or {}).items()}
+            profile: Profile = profile_on_engine(
+                engine,
+                data,
+                {"model": model, "version": version, "feature_types": kinds,
+                 "max_categories": max_categories, "datetimes": datetimes},
+            )
+            return profile
         cols = columns_of(data, feature_names)
         overrides = {k: parse_kind(k, v) for k, v in (feature_types or {}).items()}
         unknown = sorted(set(overrides) - set(cols))
@@ -288,6 +338,48 @@ class Profile:
             predictions=preds,
             labels=label_profile,
             skipped=skipped,
+        )
+
+    # ---- merging ----------------------------------------------------------------------
+    def merge(self, other: Profile) -> Profile:
+        """A new profile of the rows of both (``self`` and ``other`` are left as they are).
+
+        Profiles of parts of one table (the partitions of a Spark or Dask DataFrame, the
+        chunks of a file) merge into the profile of the whole: counts, sums, extrema and
+        bucket counts of numeric features are those of the whole (sums up to float
+        rounding); categorical counts too while a feature's distinct values fit its
+        ``max_categories`` (see :meth:`CategoricalSketch.merge
+        <otel_ml.sketch.CategoricalSketch.merge>` for what happens beyond). Both must have
+        the same features of the same kinds, and the same predictions and labels; the
+        model, version and creation time are ``self``'s.
+
+        >>> import numpy as np
+        >>> a = Profile.from_data({"x": np.array([1.0, 2.0]), "c": ["a", "b"]})
+        >>> b = Profile.from_data({"x": np.array([3.0, np.nan]), "c": ["a", None]})
+        >>> m = a.merge(b)
+        >>> m.n_rows, m.features["x"].max, m.features["x"].missing_rate
+        (4, 3.0, 0.25)
+        >>> m.features["c"].sketch.counts
+        {'a': 2, 'b': 1}
+        """
+        features = _merge_features("features", self.features, other.features)
+        preds = _merge_features("predictions", self.predictions, other.predictions)
+        if (self.labels is None) != (other.labels is None):
+            raise ProfileError("cannot merge a profile with labels and one without")
+        labels = None
+        if self.labels is not None and other.labels is not None:
+            labels = _merge_features("labels", {"label": self.labels}, {"label": other.labels})[
+                "label"
+            ]
+        return Profile(
+            features=features,
+            model=self.model,
+            version=self.version,
+            created=self.created,
+            n_rows=self.n_rows + other.n_rows,
+            predictions=preds,
+            labels=labels,
+            skipped={**self.skipped, **other.skipped},
         )
 
     # ---- JSON -------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from otel_ml.stats._divergence import (
 )
 from otel_ml.stats._drift import (
     CategoricalStatistics,
+    NumericReference,
     NumericStatistics,
     categorical_statistics,
     numeric_statistics,
@@ -51,6 +52,7 @@ __all__ = [
     "DriftReport",
     "FeatureDrift",
     "FeatureQuality",
+    "NumericReference",
     "NumericStatistics",
     "QualityReport",
     "RegressionAccumulator",

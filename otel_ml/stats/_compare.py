@@ -33,6 +33,7 @@ from otel_ml.sketch._numeric import NumericSketch
 from otel_ml.sketch._profile import FeatureProfile, Profile, Sketch
 from otel_ml.stats._drift import categorical_statistics, numeric_statistics
 from otel_ml.stats._json import float_or_nan, json_number
+from otel_ml.stats._numeric_reference import NumericReference
 from otel_ml.stats._policy import CHI2, KS, KS_CHI2, DriftPolicy, G
 
 __all__ = ["DriftReport", "FeatureDrift", "compare", "compare_feature"]
@@ -201,7 +202,7 @@ class DriftReport:
 
 def compare_feature(
     name: str,
-    reference_sketch: Sketch,
+    reference_sketch: Sketch | NumericReference,
     current_sketch: Sketch,
     *,
     policy: DriftPolicy | None = None,
@@ -215,7 +216,10 @@ def compare_feature(
         Feature name (copied into the result).
     reference_sketch, current_sketch
         Two :class:`~otel_ml.stats.NumericSketch` (any scales) or two
-        :class:`~otel_ml.stats.CategoricalSketch` (any ``max_categories``).
+        :class:`~otel_ml.stats.CategoricalSketch` (any ``max_categories``). A numeric
+        reference compared with many windows may be a
+        :class:`~otel_ml.stats.NumericReference`: the reference-side work is then done
+        once, not per call (same results).
     policy
         Verdict thresholds (default :class:`~otel_ml.stats.DriftPolicy`).
     n_tests
@@ -236,7 +240,9 @@ def compare_feature(
     (False, 0.0, 0.0)
     """
     policy = policy or DriftPolicy()
-    if isinstance(reference_sketch, NumericSketch) and isinstance(current_sketch, NumericSketch):
+    if isinstance(reference_sketch, NumericSketch | NumericReference) and isinstance(
+        current_sketch, NumericSketch
+    ):
         ns = numeric_statistics(reference_sketch, current_sketch)
         stats = dict(vars(ns))
         kind, method = FeatureKind.NUMERIC, policy.numeric_effect
@@ -252,8 +258,12 @@ def compare_feature(
         threshold, test = policy.categorical_threshold, policy.categorical_test
         p_value = float(stats[_P_VALUE_OF[test]])
     else:
+        ref_type = (
+            "NumericSketch" if isinstance(reference_sketch, NumericReference)
+            else type(reference_sketch).__name__
+        )
         raise SketchError(
-            f"feature {name!r}: cannot compare a {type(reference_sketch).__name__} reference "
+            f"feature {name!r}: cannot compare a {ref_type} reference "
             f"with a {type(current_sketch).__name__} window"
         )
     n_ref, n_cur = int(stats.pop("n_reference")), int(stats.pop("n_current"))

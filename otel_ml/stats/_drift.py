@@ -69,12 +69,16 @@ from scipy import special as _special
 from otel_ml.sketch._categorical import DEFAULT_MAX_CATEGORIES, CategoricalSketch
 from otel_ml.sketch._numeric import NumericSketch
 from otel_ml.stats._divergence import (
-    chi_square_test,
+    binned_statistics,
     g_test,
-    hellinger_distance,
-    jensen_shannon_distance,
-    population_stability_index,
     total_variation_distance,
+)
+from otel_ml.stats._numeric_reference import (
+    PSI_BINS,
+    NumericReference,
+    bucket_edges,
+    bucket_keys,
+    decile_starts,
 )
 
 __all__ = [
@@ -82,6 +86,7 @@ __all__ = [
     "PSI_BINS",
     "AlignedBuckets",
     "CategoricalStatistics",
+    "NumericReference",
     "NumericStatistics",
     "align_buckets",
     "categorical_bins",
@@ -92,8 +97,6 @@ __all__ = [
 ]
 
 MIN_EXPECTED = 5.0  # rows the reference must expect in a category for it to get its own bin
-PSI_BINS = 10  # reference-quantile bins for PSI / JS / Hellinger on numeric features
-_SIGN = np.int64(1 << 40)  # key offset separating negative, zero and positive buckets
 
 
 @dataclass(frozen=True)
@@ -106,25 +109,6 @@ class AlignedBuckets:
     current: npt.NDArray[np.int64]
 
 
-def _keys(s: NumericSketch) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    parts_k, parts_c = [], []
-    if s.negative_counts.size:
-        idx = s.negative_offset + np.arange(s.negative_counts.size, dtype=np.int64)
-        parts_k.append((-_SIGN - idx)[::-1])
-        parts_c.append(s.negative_counts[::-1])
-    if s.zero_count:
-        parts_k.append(np.zeros(1, dtype=np.int64))
-        parts_c.append(np.array([s.zero_count], dtype=np.int64))
-    if s.positive_counts.size:
-        parts_k.append(_SIGN + s.positive_offset + np.arange(s.positive_counts.size))
-        parts_c.append(s.positive_counts)
-    if not parts_k:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    keys, counts = np.concatenate(parts_k), np.concatenate(parts_c)
-    nz = counts > 0
-    return keys[nz].astype(np.int64), counts[nz].astype(np.int64)
-
-
 def align_buckets(reference: NumericSketch, current: NumericSketch) -> AlignedBuckets:
     """Counts of both sketches over the union of their buckets at their common scale.
 
@@ -135,21 +119,14 @@ def align_buckets(reference: NumericSketch, current: NumericSketch) -> AlignedBu
     ([-4.0, 1.0, 2.0], [0, 1, 1], [1, 1, 0])
     """
     scale = min(reference.scale, current.scale)
-    r, c = reference.downscaled(scale), current.downscaled(scale)
-    kr, cr = _keys(r)
-    kc, cc = _keys(c)
+    kr, cr = bucket_keys(reference.downscaled(scale))
+    kc, cc = bucket_keys(current.downscaled(scale))
     keys = np.union1d(kr, kc)
     ref = np.zeros(keys.size, np.int64)
     cur = np.zeros(keys.size, np.int64)
     ref[np.searchsorted(keys, kr)] = cr
     cur[np.searchsorted(keys, kc)] = cc
-    pos, neg = keys > 0, keys < 0
-    idx = np.where(pos, keys - _SIGN, np.where(neg, -_SIGN - keys, 0)).astype(np.float64)
-    with np.errstate(over="ignore"):  # the top bucket at scale -10 ends beyond float64
-        lo_abs = np.exp2(np.ldexp(idx, -scale))
-        hi_abs = np.exp2(np.ldexp(idx + 1.0, -scale))
-    lower = np.where(pos, lo_abs, np.where(neg, -hi_abs, 0.0))
-    upper = np.where(pos, hi_abs, np.where(neg, -lo_abs, 0.0))
+    lower, upper = bucket_edges(keys, scale)
     return AlignedBuckets(lower, upper, ref, cur)
 
 
@@ -191,14 +168,6 @@ class NumericStatistics:
     ks_chi2_p_value: float
 
 
-def _sketch_std(lower: npt.NDArray[np.float64], upper: npt.NDArray[np.float64],
-                counts: npt.NDArray[np.int64]) -> float:
-    w = counts / counts.sum()
-    mean = float(np.sum(w * (lower + upper) / 2))
-    second = float(np.sum(w * (lower * lower + lower * upper + upper * upper) / 3))
-    return math.sqrt(max(0.0, second - mean * mean))
-
-
 def _wasserstein(lower: npt.NDArray[np.float64], upper: npt.NDArray[np.float64],
                  d_before: npt.NDArray[np.float64], d_after: npt.NDArray[np.float64]) -> float:
     """``integral |F_r - F_c|`` with CDF differences linear inside each bin, constant between."""
@@ -208,7 +177,7 @@ def _wasserstein(lower: npt.NDArray[np.float64], upper: npt.NDArray[np.float64],
     denom = np.where(same, 1.0, a + b)
     inside = np.where(same, width * (a + b) / 2, width * (a * a + b * b) / (2 * denom))
     gaps = (lower[1:] - upper[:-1]) * np.abs(d_after[:-1])
-    return float(np.sum(inside) + np.sum(gaps))
+    return float(_sum(inside) + _sum(gaps))
 
 
 def decile_bins(al: AlignedBuckets) -> AlignedBuckets:
@@ -227,11 +196,8 @@ def decile_bins(al: AlignedBuckets) -> AlignedBuckets:
     >>> int(bins.current[-1])  # the current values above the reference's maximum
     100
     """
-    share = al.reference / max(1, int(al.reference.sum()))
-    before = np.concatenate([[0.0], np.cumsum(share)[:-1]])
-    groups = np.floor(before * PSI_BINS + 1e-9).astype(np.int64)
-    _, first = np.unique(groups, return_index=True)
-    last = np.concatenate([first[1:], [groups.size]]) - 1
+    first = decile_starts(np.cumsum(al.reference / max(1, int(al.reference.sum()))))
+    last = np.concatenate([first[1:], [al.reference.size]]) - 1
     return AlignedBuckets(
         lower=al.lower[first],
         upper=al.upper[last],
@@ -240,36 +206,72 @@ def decile_bins(al: AlignedBuckets) -> AlignedBuckets:
     )
 
 
-def numeric_statistics(reference: NumericSketch, current: NumericSketch) -> NumericStatistics:
-    """All numeric drift statistics from two sketches (NaN everywhere if either is empty)."""
-    n, m = reference.count, current.count
+_sum = np.add.reduce  # np.sum without its Python wrapper (same pairwise summation)
+_max = np.maximum.reduce
+
+
+def numeric_statistics(
+    reference: NumericSketch | NumericReference, current: NumericSketch
+) -> NumericStatistics:
+    """All numeric drift statistics from two sketches (NaN everywhere if either is empty).
+
+    ``reference`` may be a :class:`NumericReference`, which keeps the reference-side
+    work from one call to the next (same results).
+    """
+    prepared = (
+        reference if isinstance(reference, NumericReference)
+        else NumericReference(reference, copy=False)
+    )
+    ref_sketch = prepared.sketch
+    n, m = ref_sketch.count, current.count
     if n == 0 or m == 0:
         nan = math.nan
         return NumericStatistics(
             n, m, nan, 1.0, nan, nan, nan, nan, nan, nan, nan, nan, nan, 1.0, 1.0
         )
-    al = align_buckets(reference, current)
-    lo_clip = min(reference.min, current.min)
-    hi_clip = max(reference.max, current.max)
-    lower = np.clip(al.lower, lo_clip, hi_clip)
-    upper = np.clip(al.upper, lo_clip, hi_clip)
-    rs, cs = al.reference / n, al.current / m
-    d_after = np.cumsum(rs) - np.cumsum(cs)
+    scale = min(ref_sketch.scale, current.scale)
+    rb = prepared.at(scale)
+    kc, cc = bucket_keys(current if current.scale == scale else current.downscaled(scale))
+    # The window's buckets over the union of both sketches' buckets. Most windows have no
+    # bucket the reference lacks: the union is then the reference's own, all cached.
+    pos = np.searchsorted(rb.keys, kc)
+    known = rb.keys[np.minimum(pos, rb.keys.size - 1)] == kc if rb.keys.size else pos < 0
+    if known.all():
+        cur_counts = np.zeros(rb.keys.size, np.int64)
+        cur_counts[pos] = cc
+        lower_b, upper_b, interior = rb.lower, rb.upper, rb.interior
+        rs, cum_r = rb.share, rb.cum_share
+        starts, gr = rb.bin_starts, rb.bin_counts
+    else:
+        keys = np.concatenate((rb.keys, kc[~known]))
+        keys.sort()
+        ref_counts = np.zeros(keys.size, np.int64)
+        cur_counts = np.zeros(keys.size, np.int64)
+        ref_counts[np.searchsorted(keys, rb.keys)] = rb.counts
+        cur_counts[np.searchsorted(keys, kc)] = cc
+        lower_b, upper_b = bucket_edges(keys, scale)
+        interior = upper_b > lower_b
+        rs = ref_counts / n
+        cum_r = np.cumsum(rs)
+        starts = decile_starts(cum_r)
+        gr = np.add.reduceat(ref_counts, starts)
+    lo_clip = min(ref_sketch.min, current.min)
+    hi_clip = max(ref_sketch.max, current.max)
+    lower = np.minimum(np.maximum(lower_b, lo_clip), hi_clip)
+    upper = np.minimum(np.maximum(upper_b, lo_clip), hi_clip)
+    cs = cur_counts / m
+    d_after = cum_r - np.cumsum(cs)
     d_before = d_after - (rs - cs)
-    ks = float(np.max(np.abs(d_after)))
-    interior = al.upper > al.lower  # the zero bucket is a point: no error inside it
-    ks_err = float(max(np.max(rs * interior), np.max(cs * interior)))
+    ks = float(_max(np.abs(d_after)))
+    ks_err = float(max(rb.max_interior_share, _max(cs * interior)))
     w = _wasserstein(lower, upper, d_before, d_after)
-    w_err = float(np.sum((upper - lower) * (rs + cs)))
-    sel = al.reference > 0
-    ref_lo = np.clip(al.lower[sel], reference.min, reference.max)
-    ref_hi = np.clip(al.upper[sel], reference.min, reference.max)
-    std = _sketch_std(ref_lo, ref_hi, al.reference[sel])
+    w_err = float(_sum((upper - lower) * (rs + cs)))
+    std = rb.std
     w_norm = w / std if std > 0 else (0.0 if w == 0 else math.inf)
-    bins = decile_bins(al)
-    gr, gc = bins.reference, bins.current
+    gc = np.add.reduceat(cur_counts, starts)
     p_ks = ks_p_value(ks, n, m)
-    chi = chi_square_test(gr, gc)
+    binned = binned_statistics(gr, gc)
+    chi = binned.chi2
     return NumericStatistics(
         n_reference=n,
         n_current=m,
@@ -280,9 +282,9 @@ def numeric_statistics(reference: NumericSketch, current: NumericSketch) -> Nume
         wasserstein_normalised=w_norm,
         wasserstein_max_error=w_err,
         reference_std=std,
-        psi=population_stability_index(gr, gc),
-        jensen_shannon=jensen_shannon_distance(gr, gc),
-        hellinger=hellinger_distance(gr, gc),
+        psi=binned.psi,
+        jensen_shannon=binned.jensen_shannon,
+        hellinger=binned.hellinger,
         chi2=chi.statistic,
         chi2_p_value=chi.p_value,
         ks_chi2_p_value=min(1.0, 2.0 * min(p_ks, chi.p_value)),
@@ -393,7 +395,8 @@ def categorical_statistics(
         nan = math.nan
         return CategoricalStatistics(n, m, 0, nan, 1.0, nan, 1.0, nan, nan, nan, nan)
     _, rc, cc = categorical_bins(reference, current)
-    chi = chi_square_test(rc, cc)
+    binned = binned_statistics(rc, cc)
+    chi = binned.chi2
     g = g_test(rc, cc)
     return CategoricalStatistics(
         n_reference=n,
@@ -403,8 +406,8 @@ def categorical_statistics(
         chi2_p_value=chi.p_value,
         g=g.statistic,
         g_p_value=g.p_value,
-        psi=population_stability_index(rc, cc),
-        jensen_shannon=jensen_shannon_distance(rc, cc),
-        hellinger=hellinger_distance(rc, cc),
+        psi=binned.psi,
+        jensen_shannon=binned.jensen_shannon,
+        hellinger=binned.hellinger,
         total_variation=total_variation_distance(rc, cc),
     )

@@ -108,7 +108,7 @@ def _category(model: str, feature: str, value: str, t: int) -> Any:
 def test_models_features_and_categories_beyond_the_limits_are_rejected(
     app: EvaluatorApp, tmp_path: Path
 ) -> None:
-    t = time.time_ns()
+    t = (time.time_ns() // (60 * S)) * 60 * S + 20 * S  # points at t .. t + 2 s: one window
     # five models in one request: three fit
     partial = _metrics(app, [exp_metric([_feature(f"m{i}", "f", t) for i in range(5)])])
     assert partial.rejected_data_points == 2
@@ -203,3 +203,22 @@ def test_the_model_page_is_bounded(tmp_path: Path) -> None:
         assert len(json.loads(body)["features"]) == 600  # all of them in the JSON report
     finally:
         app.stop()
+
+
+def test_a_model_name_leaves_with_its_last_window(tmp_path: Path) -> None:
+    from otel_ml.evaluator._cardinality import CardinalityLimits
+    from otel_ml.evaluator._store import Store
+    from otel_ml.evaluator._windows import Windowing
+
+    store = Store(tmp_path / "s.db", Windowing(60.0), limits=CardinalityLimits(models=1))
+    try:
+        (stored,) = store.write([batch(feature_point("old", "x", [1.0], 1210))])
+        assert stored.rejected == ()
+        (refused,) = store.write([batch(feature_point("new", "x", [1.0], 5000))])
+        assert [r.reason for r in refused.rejected] == ["model limit reached (limits.models)"]
+        store.housekeep(5000.0, retention=600.0)  # the old model's only window goes
+        (stored,) = store.write([batch(feature_point("new", "x", [1.0], 5010))])
+        assert stored.rejected == ()
+        assert [m for m, _ in store.models()] == ["new"]
+    finally:
+        store.close()

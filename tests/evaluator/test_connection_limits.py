@@ -274,3 +274,15 @@ def test_a_flooded_api_port_leaves_ingestion_working(tmp_path: Path) -> None:
     log = (tmp_path / "ev.log").read_text()
     assert "api: closed a connection (connections_full" in log
     assert "Too many open files" not in log
+
+
+def test_an_open_file_limit_below_the_caps_is_named_at_start(tmp_path: Path) -> None:
+    cfg = tmp_path / "evaluator.yaml"
+    cfg.write_text("state_dir: state\nreceivers: {http: {port: 0}, grpc: {port: 0}}\n"
+                   "api: {port: 0}\n")
+    ev = EvaluatorProcess(cfg, log=tmp_path / "ev.log", max_open_files=200)
+    assert ev.stop() == 0
+    log = (tmp_path / "ev.log").read_text()
+    assert ("the open-file limit (200) is below what the connection caps need "
+            "(receivers.http.max_connections 256 + receivers.grpc.max_connections 256 + "
+            "api.max_connections 64, + 128)") in log

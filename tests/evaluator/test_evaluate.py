@@ -22,8 +22,8 @@ from otel_ml.evaluator._evaluate import Reference, evaluate, explicit_quantile
 from otel_ml.evaluator._report import ModelReport
 from otel_ml.evaluator._store import Store
 from otel_ml.evaluator._windows import Windowing, WindowKey
-from otel_ml.sketch import Profile
-from otel_ml.stats import DriftPolicy
+from otel_ml.sketch import CategoricalSketch, Profile
+from otel_ml.stats import DriftPolicy, NumericReference
 
 KEY = WindowKey("m", "1", 0.0, 60.0)
 
@@ -111,6 +111,27 @@ def test_drift_and_quality_against_raw_data(store: Store) -> None:
     assert old.features[0].drift is not None and old.features[0].drift.test == ""
     kinds = {o.kind.value for o in r.observations()}
     assert {"feature_drift", "data_quality"} <= kinds
+
+
+def test_reference_sketches_are_prepared_once_and_give_the_same_report(store: Store) -> None:
+    """The reference's numeric sketches are prepared the first time a window meets them
+    and reused for the next windows; the report is the one a fresh reference gives."""
+    rng = np.random.default_rng(5)
+    ref, _ = _reference(rng)
+    assert ref.sketch("features", "x") is ref.sketch("features", "x")
+    assert isinstance(ref.sketch("features", "x"), NumericReference)
+    assert isinstance(ref.sketch("features", "color"), CategoricalSketch)
+    assert ref.sketch("features", "nope") is None
+    for shift in (0.0, 0.4):
+        store.write(
+            [batch(feature_point("m", "x", rng.normal(shift, 1, 1000), 20 + shift),
+                   feature_point("m", "y", rng.uniform(0, 10, 1000), 20 + shift))]
+        )
+        window = store.load_window(KEY)
+        again = evaluate(window, ref, DriftPolicy(), min_rows=100)
+        fresh = evaluate(window, Reference(ref.profile, ref.label), DriftPolicy(), min_rows=100)
+        assert again.to_dict() == fresh.to_dict()
+    assert again.drifted_features == ("x",)
 
 
 def test_no_drift_verdict_below_min_rows(store: Store) -> None:

@@ -95,7 +95,9 @@ def _get(app: EvaluatorApp, path: str) -> tuple[int, bytes]:
 
 
 def _now_ns() -> int:
-    return time.time_ns()
+    """20 s into the current minute (window): points at it and a few seconds later share
+    one window, and it is not yet closed."""
+    return (time.time_ns() // (60 * S)) * 60 * S + 20 * S
 
 
 def _good(t: int, feature: str = "good") -> Any:
@@ -318,3 +320,77 @@ def test_points_without_a_model_version_are_version_unknown(app: EvaluatorApp) -
     assert report.version == "unknown"
     status, body = _get(app, "/api/models")
     assert json.loads(body)["models"][0]["versions"] == ["unknown"]
+
+
+@pytest.mark.parametrize("extreme", ["count", "sum", "negative sum"])
+def test_a_window_at_the_bounds_is_evaluated(tmp_path: Path, extreme: str) -> None:
+    """The bounds are ones the statistics carry: a window at them evaluates, with a
+    reference (drift, quality) and every counter at 2**53."""
+    import dataclasses
+
+    import numpy as np
+    from evaluator_points import batch, counter, feature_point
+
+    from otel_ml.evaluator._config_options import ReferenceSpec
+    from otel_ml.evaluator._ingest_bounds import MAX_ABS_SUM, MAX_COUNT
+    from otel_ml.evaluator._references import ReferenceSet
+    from otel_ml.evaluator._service import EvaluatorService
+    from otel_ml.evaluator._store import Store
+    from otel_ml.evaluator._windows import Windowing
+    from otel_ml.sketch import Profile
+    from otel_ml.stats import DriftPolicy
+
+    rng = np.random.default_rng(1)
+    data = {"x": rng.normal(0, 1, 5000), "c": rng.choice(["a", "b"], 5000)}
+    Profile.from_data(data, model="m", version="1").save(tmp_path / "ref.json")
+    cfg = parse_config({"windows": {"size": "1m", "grace": "5s", "min_rows": 1}})
+    store = Store(tmp_path / "s.db", Windowing(60.0, 5.0))
+    refs = ReferenceSet([ReferenceSpec("m", tmp_path / "ref.json", "1")], check_interval=0.0)
+    svc = EvaluatorService(cfg, store=store, references=refs, policy=DriftPolicy())
+    svc.start_writer()
+    try:
+        p = feature_point("m", "x", [1.0, 2.0, 3.0], 1210)
+        b = p.buckets
+        if extreme == "count":
+            counts = (b.positive_counts[0] + MAX_COUNT - b.count, *b.positive_counts[1:])
+            b = dataclasses.replace(b, positive_counts=counts, count=MAX_COUNT)
+        elif extreme == "sum":
+            b = dataclasses.replace(b, sum=MAX_ABS_SUM, max=1.7e308)
+        else:
+            b = dataclasses.replace(b, sum=-MAX_ABS_SUM, min=-1.7e308)
+        counters = [
+            counter("m", sc.METRIC_PREDICT_ROWS, MAX_COUNT, 1210),
+            counter("m", sc.METRIC_PREDICT_CALLS, MAX_COUNT, 1210),
+            counter("m", sc.METRIC_PREDICT_ERRORS, MAX_COUNT, 1210, error_type="X"),
+            counter(
+                "m", sc.METRIC_FEATURE_CATEGORIES, MAX_COUNT, 1210, "1", "c", ml_feature_value="a"
+            ),
+            counter("m", sc.METRIC_PREDICTION_CLASSES, MAX_COUNT, 1210, ml_prediction_class="1"),
+        ]
+        result = svc.submit(batch(dataclasses.replace(p, buckets=b), *counters))
+        assert result.accepted and result.rejected == ()
+        (report,) = svc.tick(1300.0)
+        assert report.n_rows == MAX_COUNT
+        assert {f.name for f in report.features} == {"x", "c"}
+        assert store.count_quarantined() == 0
+    finally:
+        svc.stop()
+        store.close()
+
+
+def test_a_batch_the_store_refuses_is_reported_rejected(app: EvaluatorApp) -> None:
+    """A batch the store refuses as inconsistent (here built by hand past the decoder's
+    checks) is acknowledged, since a retry could never succeed, and each of its records
+    is reported rejected with the reason instead of silently dropped."""
+    import dataclasses
+
+    from evaluator_points import batch, feature_point
+
+    from otel_ml.evaluator._records import Rejection
+
+    bad = feature_point("m", "x", [1.0, 2.0], 1210)
+    bad = dataclasses.replace(bad, buckets=dataclasses.replace(bad.buckets, count=5))
+    result = app.service.submit(batch(bad, feature_point("m", "y", [1.0], 1210)))
+    assert result.accepted
+    assert result.rejected == (Rejection("store refused", 2),)
+    assert app.service.health().points_rejected["store refused"] == 2

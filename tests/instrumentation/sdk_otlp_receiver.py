@@ -186,3 +186,28 @@ def grpc_receiver() -> Iterator[tuple[str, Received]]:
         yield f"http://127.0.0.1:{port}", received
     finally:
         server.stop(grace=None)
+
+
+def run_app(args: list[str], url: str, timeout: float = 180, **env: str) -> str:
+    """Run ``python *args`` exporting over OTLP/HTTP to ``url`` (metrics only at exit, unless
+    ``env`` says otherwise); its stdout. A failing app fails the test with its stderr."""
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, *args],
+        env={
+            **os.environ,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": url,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_METRIC_EXPORT_INTERVAL": "600000",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from otel_ml import ConfigurationError
-from otel_ml.instrumentation._configure import _exporter_kind, _protocol
+from otel_ml.instrumentation._configure import _exporter_kind, _protocol, _queue_args
 
 
 def test_protocol_follows_arguments_then_signal_then_general_variables(
@@ -57,3 +57,17 @@ def test_sdk_disabled_installs_nothing() -> None:
         check=False,
     )
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_queue_sizes_give_way_to_the_standard_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("MAX_QUEUE_SIZE", "MAX_EXPORT_BATCH_SIZE", "SCHEDULE_DELAY"):
+        monkeypatch.delenv(f"OTEL_BSP_{var}", raising=False)
+    assert _queue_args("BSP") == {
+        "max_queue_size": 65_536,
+        "max_export_batch_size": 4_096,
+        "schedule_delay_millis": 1_000,
+    }
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "200")
+    assert "schedule_delay_millis" not in _queue_args("BSP")  # the SDK reads the variable
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "100")
+    assert _queue_args("BSP") == {}  # a queue from the variable: the batch size too must fit

@@ -11,12 +11,9 @@ concurrent threads and a concurrent export it can be off by a few records either
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 
-from sdk_otlp_receiver import Received, http_receiver, number
+from sdk_otlp_receiver import Received, http_receiver, number, run_app
 
 from otel_ml import semconv
 
@@ -52,22 +49,9 @@ _APP = textwrap.dedent(
 def _run(
     url: str, calls: int, threads: int, events: str = "batched", **env: str
 ) -> dict[str, int]:
-    proc = subprocess.run(
-        [sys.executable, "-c", _APP.format(calls=calls, threads=threads, events=events)],
-        env={
-            **os.environ,
-            "OTEL_EXPORTER_OTLP_ENDPOINT": url,
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-            "OTEL_METRIC_EXPORT_INTERVAL": "600000",
-            **env,
-        },
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    counts: dict[str, int] = json.loads(proc.stdout.strip().splitlines()[-1])
+    app = _APP.format(calls=calls, threads=threads, events=events)
+    out = run_app(["-c", app], url, timeout=300, **env)
+    counts: dict[str, int] = json.loads(out.strip().splitlines()[-1])
     return counts
 
 

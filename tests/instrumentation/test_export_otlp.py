@@ -284,3 +284,31 @@ def test_configure_keeps_the_applications_provider() -> None:
         assert received.spans() == []  # the app's own provider had no exporter
         assert len(received.prediction_calls()) == 3
         assert received.metric_points(semconv.METRIC_FEATURE_VALUES)
+
+
+def test_failed_calls_carry_error_type_on_their_duration() -> None:
+    """ml.predict.duration has error.type on failed calls only (as the OTel conventions do),
+    bounded like the error counter; the points add up to every call."""
+    from otel_ml.instrumentation._aggregator import Delta
+    from otel_ml.instrumentation._otlp_bridge import delta_to_metrics
+    from otel_ml.instrumentation._window import MAX_ERROR_TYPES, ModelKey, ModelWindow
+
+    w = ModelWindow()
+    for seconds in (0.001, 0.002, 0.003):
+        w.add_call(seconds, rows=1, error_type=None)
+    w.add_call(0.5, rows=0, error_type="ValueError")
+    w.add_call(0.25, rows=0, error_type="ValueError")
+    for i in range(MAX_ERROR_TYPES + 3):  # past the bound: folded into one overflow type
+        w.add_call(0.1, rows=0, error_type=f"Error{i}")
+    (duration,) = [
+        m for m in delta_to_metrics(Delta(0, 1, {ModelKey("m", "1"): w}))
+        if m.name == semconv.METRIC_PREDICT_DURATION
+    ]
+    by_type = {p.attributes.get(semconv.ERROR_TYPE): p for p in duration.data.data_points}
+    assert by_type[None].count == 3 and by_type[None].sum == pytest.approx(0.006)
+    assert by_type["ValueError"].count == 2 and by_type["ValueError"].max == 0.5
+    assert len(by_type) == 1 + MAX_ERROR_TYPES + 1  # success, the bound, the overflow
+    assert by_type[semconv.OVERFLOW_CATEGORY].count == 4
+    assert sum(p.count for p in by_type.values()) == w.calls
+    errors = {e: n for e, n in w.errors.items()}
+    assert {k: p.count for k, p in by_type.items() if k is not None} == errors

@@ -141,9 +141,15 @@ def test_real_prometheus_scrapes_histograms_and_promtool_is_clean(
     def predict(df: pd.DataFrame) -> np.ndarray:
         return np.column_stack([1 - df["age"] / 100, df["age"] / 100])
 
+    @otel_ml.monitor(model="credit", version="3", aggregator=agg, meter_provider=mp)
+    def broken(df: pd.DataFrame) -> np.ndarray:
+        raise ValueError("bad row")
+
     df = _frame(rng, 500)
     df.loc[0, "city"] = "berlin"
     predict(df)
+    with pytest.raises(ValueError, match="bad row"):
+        broken(df.iloc[:1])
 
     text = _get(f"http://{target}/metrics")
     assert PROMTOOL is not None
@@ -163,6 +169,13 @@ def test_real_prometheus_scrapes_histograms_and_promtool_is_clean(
     (count,) = [s for s in income if s.name == "ml_feature_values_count"]
     assert count.value == 500.0
     assert "otel_ml_queue_size" in families  # the SDK's own reader shares the endpoint
+    # error_type only on the failed call's duration series
+    durations = {
+        s.labels.get("error_type"): s.value
+        for s in families["ml_predict_duration_seconds"].samples
+        if s.name == "ml_predict_duration_seconds_count"
+    }
+    assert durations == {None: 1.0, "ValueError": 1.0}
 
     base = prometheus(target)
     _wait_for(base, 'ml_predict_rows_total{ml_model_name="credit"}', 500.0)
@@ -179,7 +192,7 @@ def test_real_prometheus_scrapes_histograms_and_promtool_is_clean(
 
     predict(df.iloc[:10])  # cumulative counters keep growing
     _wait_for(base, 'ml_predict_rows_total{ml_model_name="credit"}', 510.0)
-    _wait_for(base, 'ml_predict_duration_seconds_count{ml_model_name="credit"}', 2.0)
+    _wait_for(base, 'sum(ml_predict_duration_seconds_count{ml_model_name="credit"})', 3.0)
     (up,) = _query(base, 'up{job="app"}')
     assert up["value"][1] == "1"
 

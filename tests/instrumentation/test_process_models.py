@@ -9,14 +9,11 @@ must still reach the loopback receiver, exactly once.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from sdk_otlp_receiver import http_receiver, number
+from sdk_otlp_receiver import http_receiver, number, run_app
 
 from otel_ml import semconv
 
@@ -36,6 +33,8 @@ _APP = textwrap.dedent(
 
     def task(i):
         predict(np.full((2, 3), float(i)))
+        if sys.argv[3] == "shutdown":  # what users wrote to be exact: the worker lives on
+            cfg.shutdown()
         return i
 
     if __name__ == "__main__":
@@ -50,25 +49,18 @@ _APP = textwrap.dedent(
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
-@pytest.mark.parametrize("per_child", [0, 3], ids=["reused", "maxtasksperchild=3"])
-def test_pool_workers_deliver_every_call(tmp_path: Path, method: str, per_child: int) -> None:
+@pytest.mark.parametrize(
+    ("per_child", "in_task"),
+    [(0, "nothing"), (3, "nothing"), (0, "shutdown")],
+    ids=["reused", "maxtasksperchild=3", "reused+shutdown-in-task"],
+)
+def test_pool_workers_deliver_every_call(
+    tmp_path: Path, method: str, per_child: int, in_task: str
+) -> None:
     app = tmp_path / "app.py"
     app.write_text(_APP, encoding="utf-8")
     with http_receiver() as (url, received):
-        proc = subprocess.run(
-            [sys.executable, str(app), method, str(per_child)],
-            env={
-                **os.environ,
-                "OTEL_EXPORTER_OTLP_ENDPOINT": url,
-                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-                "OTEL_METRIC_EXPORT_INTERVAL": "600000",
-            },
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
-        assert proc.returncode == 0, proc.stderr
+        run_app([str(app), method, str(per_child), in_task], url)
         assert len(received.spans()) == 13
         assert len(received.prediction_calls()) == 13
         calls = [number(p) for _, _, p in received.metric_points(semconv.METRIC_PREDICT_CALLS)]
@@ -109,19 +101,7 @@ def test_forked_workers_exiting_through_atexit_flush_and_leave_the_master_alone(
     app = tmp_path / "app.py"
     app.write_text(_FORKED_WORKERS, encoding="utf-8")
     with http_receiver() as (url, received):
-        proc = subprocess.run(
-            [sys.executable, str(app)],
-            env={
-                **os.environ,
-                "OTEL_EXPORTER_OTLP_ENDPOINT": url,
-                "OTEL_METRIC_EXPORT_INTERVAL": "600000",
-            },
-            capture_output=True,
-            text=True,
-            timeout=60,  # a worker stopping the master's Prometheus server would hang
-            check=False,
-        )
-        assert proc.returncode == 0, proc.stderr
+        run_app([str(app)], url, timeout=60)  # stopping the master's server would hang
         assert len(received.spans()) == 10
         assert len(received.prediction_calls()) == 10
         calls = [number(p) for _, _, p in received.metric_points(semconv.METRIC_PREDICT_CALLS)]

@@ -21,3 +21,11 @@ def test_a_pandas_category_column_is_text_per_row_with_missing_as_none() -> None
     assert {infer_kind(c) for c in cols.values()} == {FeatureKind.CATEGORICAL}
     grade = Profile.from_data(df).features["grade"]
     assert grade.sketch.counts == {"2.0": 2, "1.5": 1} and grade.missing_rate == 0.25  # type: ignore[union-attr]
+
+
+def test_a_column_of_decimals_is_numeric() -> None:
+    import decimal
+
+    col = pd.Series([decimal.Decimal("1.25"), None, decimal.Decimal("3")], dtype=object)
+    f = Profile.from_data(pd.DataFrame({"amount": col})).features["amount"]
+    assert f.kind is FeatureKind.NUMERIC and (f.min, f.max, f.missing_rate) == (1.25, 3.0, 1 / 3)

@@ -18,6 +18,13 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from otel_ml.sketch import CategoricalSketch, NumericSketch
+from otel_ml.stats import (
+    NumericReference,
+    chi_square_test,
+    hellinger_distance,
+    jensen_shannon_distance,
+    population_stability_index,
+)
 from otel_ml.stats._drift import (
     align_buckets,
     categorical_bins,
@@ -166,6 +173,69 @@ def test_constant_reference() -> None:
     assert (same.ks, same.wasserstein, same.wasserstein_normalised) == (0.0, 0.0, 0.0)
     moved = numeric_statistics(a, _sketch(np.full(500, 4.0)))
     assert moved.ks == 1.0 and math.isinf(moved.wasserstein_normalised)
+
+
+def _direct(reference: NumericSketch, current: NumericSketch) -> tuple[float, ...]:
+    """The numeric statistics computed straight from ``align_buckets`` (no cache)."""
+    al = align_buckets(reference, current)
+    n, m = reference.count, current.count
+    lo, hi = min(reference.min, current.min), max(reference.max, current.max)
+    lower, upper = np.clip(al.lower, lo, hi), np.clip(al.upper, lo, hi)
+    rs, cs = al.reference / n, al.current / m
+    d_after = np.cumsum(rs) - np.cumsum(cs)
+    d_before = d_after - (rs - cs)
+    width = upper - lower
+    a, b = np.abs(d_before), np.abs(d_after)
+    same = d_before * d_after >= 0
+    inside = np.where(same, width * (a + b) / 2,
+                      width * (a * a + b * b) / (2 * np.where(same, 1.0, a + b)))
+    w = float(np.sum(inside) + np.sum((lower[1:] - upper[:-1]) * np.abs(d_after[:-1])))
+    sel = al.reference > 0
+    r_lo = np.clip(al.lower[sel], reference.min, reference.max)
+    r_hi = np.clip(al.upper[sel], reference.min, reference.max)
+    wt = al.reference[sel] / al.reference[sel].sum()
+    mean = float(np.sum(wt * (r_lo + r_hi) / 2))
+    std = math.sqrt(max(0.0, float(np.sum(wt * (r_lo * r_lo + r_lo * r_hi + r_hi * r_hi) / 3))
+                        - mean * mean))
+    interior = al.upper > al.lower
+    bins = decile_bins(al)
+    return (
+        float(np.max(np.abs(d_after))),
+        float(max(np.max(rs * interior), np.max(cs * interior))),
+        w,
+        float(np.sum((upper - lower) * (rs + cs))),
+        std,
+        population_stability_index(bins.reference, bins.current),
+        jensen_shannon_distance(bins.reference, bins.current),
+        hellinger_distance(bins.reference, bins.current),
+        chi_square_test(bins.reference, bins.current).statistic,
+    )
+
+
+def test_a_prepared_reference_gives_the_same_statistics_bit_for_bit() -> None:
+    """One NumericReference compared with windows at several scales, with and without
+    buckets the reference lacks, gives exactly what the aligned buckets give."""
+    rng = np.random.default_rng(11)
+    for ref_values in (
+        rng.normal(0, 1, 20_000),
+        np.where(rng.uniform(size=20_000) < 0.3, 0.0, rng.normal(0, 100, 20_000)),
+        -rng.lognormal(1, 1, 20_000),
+    ):
+        reference = _sketch(ref_values)
+        prepared = NumericReference(reference)
+        windows = [
+            _sketch(rng.choice(ref_values, 500)),  # inside the reference's buckets
+            _sketch(ref_values[:2000] * 1.01 + 0.1),  # some buckets the reference lacks
+            _sketch(np.r_[ref_values[:3000], 1e30, -1e30]),  # a wider range: a lower scale
+            _sketch(rng.normal(5, 0.001, 800)),  # a higher scale than the reference
+        ]
+        for current in windows * 2:  # the second round reads the cache
+            st = numeric_statistics(prepared, current)
+            got = (st.ks, st.ks_max_error, st.wasserstein, st.wasserstein_max_error,
+                   st.reference_std, st.psi, st.jensen_shannon, st.hellinger, st.chi2)
+            assert got == _direct(reference, current)
+            assert st == numeric_statistics(reference, current)
+        assert len(prepared._by_scale) >= 2
 
 
 def test_empty_sketch_gives_nan_and_p_one() -> None:
