@@ -80,3 +80,37 @@ def test_the_heavier_public_names_still_resolve_from_the_top_level() -> None:
         """
     )
     assert "otel_ml.stats" in modules  # loaded on first use, not before
+
+
+def test_frameworks_are_patched_when_the_app_imports_them() -> None:
+    """opentelemetry-instrument instruments every installed framework at start-up: PyTorch
+    and ONNX Runtime are patched when the application imports them, never imported before."""
+    script = textwrap.dedent(
+        """
+        import json, sys
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from otel_ml.instrumentation.onnxruntime import ONNXRuntimeInstrumentor
+        from otel_ml.instrumentation.pytorch import PyTorchInstrumentor
+
+        spans = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(spans))
+        PyTorchInstrumentor().instrument(tracer_provider=provider)
+        ONNXRuntimeInstrumentor().instrument(tracer_provider=provider)
+        before = [m for m in ("torch", "onnxruntime") if m in sys.modules]
+        import torch  # the application's own import: torch.nn.Module is patched now
+
+        with torch.no_grad():
+            torch.nn.Linear(3, 1).eval()(torch.ones(2, 3))
+        names = [s.name for s in spans.get_finished_spans()]
+        print(json.dumps({"before": before, "spans": names, "ort": "onnxruntime" in sys.modules}))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["before"] == [] and seen["ort"] is False
+    assert len(seen["spans"]) == 1 and seen["spans"][0].startswith("forward Linear-")

@@ -34,7 +34,8 @@ another monitored call (a ``@otel_ml.monitor`` function, a monitored
 scikit-learn call) is part of that call. ONNX Runtime does not train, so
 every run is inference. ``run_async`` is not monitored. Inside
 ``opentelemetry.instrumentation.utils.suppress_instrumentation()`` nothing is
-monitored.
+monitored. ``instrument()`` does not import ONNX Runtime: the session class is
+patched when the application imports ``onnxruntime`` (at once if it already has).
 
 What is read
 ------------
@@ -90,6 +91,7 @@ from otel_ml.instrumentation._naming import name_model
 from otel_ml.instrumentation._options import MonitorOptions, OneDimensionalInput
 from otel_ml.instrumentation._outputs import Outputs
 from otel_ml.instrumentation._tensors import feed_input, read_outputs
+from otel_ml.instrumentation._when_imported import patch_when_imported
 
 if TYPE_CHECKING:
     from otel_ml.instrumentation._sklearn_config import SklearnConfig
@@ -172,28 +174,33 @@ class ONNXRuntimeInstrumentor(FrameworkInstrumentor):
         return _ONNXRuntime()
 
     def _install(self, patcher: Patcher, calls: FrameworkCalls, config: SklearnConfig) -> None:
-        from onnxruntime.capi.onnxruntime_inference_collection import Session
+        # Patched when the application imports onnxruntime (at once if it already has).
+        patch_when_imported("onnxruntime", lambda _: _patch(patcher, calls), lambda: calls.active)
 
-        def read_run(
-            session: Any, options: MonitorOptions, args: tuple[Any, ...], kwargs: dict[str, Any]
-        ) -> Read:
-            feed = _feed(args, kwargs, "input_feed")
-            return Read(
-                feed_input(feed) if isinstance(feed, Mapping) else None,
-                OPERATION,
-                lambda result: read_run_outputs(result, options),
-            )
 
-        def read_ort_values(
-            session: Any, options: MonitorOptions, args: tuple[Any, ...], kwargs: dict[str, Any]
-        ) -> Read:
-            feed = _feed(args, kwargs, "input_dict_ort_values")
-            inputs = None
-            if isinstance(feed, Mapping):
-                arrays = {k: _ort_numpy(v) for k, v in feed.items()}
-                if all(a is not None for a in arrays.values()):
-                    inputs = feed_input(arrays)
-            return Read(inputs, OPERATION, lambda result: read_run_outputs(result, options))
+def _patch(patcher: Patcher, calls: FrameworkCalls) -> None:
+    from onnxruntime.capi.onnxruntime_inference_collection import Session
 
-        patcher.wrap(Session, "run", calls.wrapper(OPERATION, read_run))
-        patcher.wrap(Session, "run_with_ort_values", calls.wrapper(OPERATION, read_ort_values))
+    def read_run(
+        session: Any, options: MonitorOptions, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Read:
+        feed = _feed(args, kwargs, "input_feed")
+        return Read(
+            feed_input(feed) if isinstance(feed, Mapping) else None,
+            OPERATION,
+            lambda result: read_run_outputs(result, options),
+        )
+
+    def read_ort_values(
+        session: Any, options: MonitorOptions, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Read:
+        feed = _feed(args, kwargs, "input_dict_ort_values")
+        inputs = None
+        if isinstance(feed, Mapping):
+            arrays = {k: _ort_numpy(v) for k, v in feed.items()}
+            if all(a is not None for a in arrays.values()):
+                inputs = feed_input(arrays)
+        return Read(inputs, OPERATION, lambda result: read_run_outputs(result, options))
+
+    patcher.wrap(Session, "run", calls.wrapper(OPERATION, read_run))
+    patcher.wrap(Session, "run_with_ort_values", calls.wrapper(OPERATION, read_ort_values))

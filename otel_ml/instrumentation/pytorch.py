@@ -76,6 +76,10 @@ score / regression value; an integer 1-D output is the predicted class. Class
 names: ``MonitorOptions(class_names=...)`` through ``name_model``, else the
 column numbers.
 
+``instrument()`` does not import PyTorch: ``torch.nn.Module`` is patched when
+the application imports ``torch`` (at once if it already has), so a process that
+has PyTorch installed but does not use it pays nothing at start-up.
+
 Accelerators: tensors on a GPU (or any device but the CPU) are never read on
 the calling thread -- reading them would wait for the device (a
 synchronisation) in the middle of the user's inference. For them the call,
@@ -121,6 +125,7 @@ from otel_ml.instrumentation._naming import name_model
 from otel_ml.instrumentation._options import MonitorOptions, OneDimensionalInput
 from otel_ml.instrumentation._outputs import Outputs
 from otel_ml.instrumentation._tensors import feature_input, read_outputs
+from otel_ml.instrumentation._when_imported import patch_when_imported
 
 if TYPE_CHECKING:
     from otel_ml.instrumentation._sklearn_config import SklearnConfig
@@ -262,19 +267,24 @@ class PyTorchInstrumentor(FrameworkInstrumentor):
         return _PyTorch()
 
     def _install(self, patcher: Patcher, calls: FrameworkCalls, config: SklearnConfig) -> None:
-        import torch
+        # Not at start-up: importing torch costs seconds; patched when the app imports it.
+        patch_when_imported(
+            "torch", lambda torch: _patch(torch, patcher, calls, config), lambda: calls.active
+        )
 
-        record_all = config.record_training
 
-        def read(
-            module: Any, options: MonitorOptions, args: tuple[Any, ...], kwargs: dict[str, Any]
-        ) -> Read | None:
-            if not record_all and (module.training or torch.is_grad_enabled()):
-                return None  # training: unmonitored, and so is every forward inside it
-            return Read(
-                tensor_input(_first_tensor(args, kwargs)),
-                OPERATION,
-                lambda result: read_output(result, options),
-            )
+def _patch(torch: Any, patcher: Patcher, calls: FrameworkCalls, config: SklearnConfig) -> None:
+    record_all = config.record_training
 
-        patcher.wrap(torch.nn.Module, "__call__", calls.wrapper(OPERATION, read))
+    def read(
+        module: Any, options: MonitorOptions, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Read | None:
+        if not record_all and (module.training or torch.is_grad_enabled()):
+            return None  # training: unmonitored, and so is every forward inside it
+        return Read(
+            tensor_input(_first_tensor(args, kwargs)),
+            OPERATION,
+            lambda result: read_output(result, options),
+        )
+
+    patcher.wrap(torch.nn.Module, "__call__", calls.wrapper(OPERATION, read))
