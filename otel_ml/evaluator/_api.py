@@ -30,7 +30,7 @@ import logging
 import ssl
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, quote, unquote
 
 from opentelemetry.metrics import Meter
 
@@ -241,8 +241,9 @@ class ApiServer(BackgroundHttpServer):
                     else {"start": r.window_start, "end": r.window_end, "version": r.version},
                     "drifted_features": [] if r is None else list(r.drifted_features),
                     "alerts_firing": len(self._alerts_of(name)),
-                    "report": f"/api/models/{name}/report",
-                    "page": f"/models/{name}",
+                    # quoted whole: a name may hold "/", "?" or "#"
+                    "report": f"/api/models/{quote(name, safe='')}/report",
+                    "page": f"/models/{quote(name, safe='')}",
                 }
             )
         return {

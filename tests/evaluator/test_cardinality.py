@@ -222,3 +222,20 @@ def test_a_model_name_leaves_with_its_last_window(tmp_path: Path) -> None:
         assert [m for m, _ in store.models()] == ["new"]
     finally:
         store.close()
+
+
+def test_model_links_work_for_any_name(tmp_path: Path) -> None:
+    """The report and page links of /api/models reach the model whatever its name holds."""
+    app = _app(tmp_path / "state")
+    try:
+        name = "team/fraud v2?#%"
+        assert app.service.submit(batch(feature_point(name, "x", [1.0, 2.0], 1210))).accepted
+        app.service.tick(1300.0)
+        status, body = _get(app, "/api/models")
+        (entry,) = json.loads(body)["models"]
+        assert status == 200 and entry["name"] == name
+        status, body = _get(app, entry["report"])
+        assert status == 200 and json.loads(body)["model"] == name
+        assert _get(app, entry["page"])[0] == 200
+    finally:
+        app.stop()
