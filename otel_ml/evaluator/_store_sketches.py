@@ -204,7 +204,11 @@ class SketchTable:
     def read(
         self, key: WindowKey
     ) -> tuple[dict[str, NumericSketch], dict[str, NumericSketch], ExplicitBuckets | None]:
-        """The feature sketches, prediction sketches and duration histogram of one window."""
+        """The feature sketches, prediction sketches and duration histogram of one window.
+
+        Sketches still in the cache (the committed ones, as the rows hold them) are copied
+        from it instead of decoded from their JSON (most of a window's load time).
+        """
         k = (key.model, key.version, key.start)
         with self.db.lock:
             sk = self.db.fetchall(
@@ -213,10 +217,12 @@ class SketchTable:
             dur = self.db.fetchone(
                 "SELECT data FROM durations WHERE model=? AND version=? AND start=?", k
             )
+            cached = [self._cache.get((*k, signal, name)) for signal, name, _ in sk]
+            copies = [c.copy() if c is not None else None for c in cached]
         numeric: dict[str, NumericSketch] = {}
         preds: dict[str, NumericSketch] = {}
-        for signal, name, data in sk:
-            (numeric if signal == _FEATURE else preds)[name] = NumericSketch.from_dict(
-                json.loads(data)
+        for (signal, name, data), copy in zip(sk, copies, strict=True):
+            (numeric if signal == _FEATURE else preds)[name] = (
+                copy if copy is not None else NumericSketch.from_dict(json.loads(data))
             )
         return numeric, preds, _explicit_from_json(dur[0]) if dur else None

@@ -210,6 +210,22 @@ def test_labelled_rows_loaded_per_window_are_bounded_by_a_uniform_sample(tmp_pat
     assert perf.coverage == 0.5
 
 
+def test_a_window_loads_the_same_from_the_cache_as_from_its_rows(tmp_path: Path) -> None:
+    """Sketches still cached are copied from the cache, the others decoded from their rows:
+    the same sketches either way, and changing a loaded one changes nothing stored."""
+    rng = np.random.default_rng(9)
+    points = [feature_point("m", f"f{i}", rng.normal(i, 1, 200), 10 + i) for i in range(6)]
+    cached, uncached = Store(tmp_path / "a.db", W), Store(tmp_path / "b.db", W, cache_size=0)
+    for st in (cached, uncached):
+        st.write([batch(*points[:3])])
+        st.write([batch(*points[3:], feature_point("m", "f0", [1.0, -2.0], 30))])
+    key = WindowKey("m", "1", 0.0, 60.0)
+    a, b = cached.load_window(key), uncached.load_window(key)
+    assert a.numeric == b.numeric and len(a.numeric) == 6
+    a.numeric["f0"].update([1e9])
+    assert cached.load_window(key).numeric == b.numeric
+
+
 def _reasons(outcomes: list[WriteOutcome]) -> dict[str, int]:
     return {r.reason: r.count for o in outcomes for r in o.rejected}
 
