@@ -440,17 +440,37 @@ class NumericSketch:
             return self.min
         if q == 1.0:
             return self.max
-        lower, upper, counts = self.buckets()
+        # Only the bucket holding the rank needs its edges (ascending order: negative
+        # buckets from the most negative, the zero bucket, positive buckets).
+        neg, pos = self.negative_counts, self.positive_counts
+        parts = [neg[::-1], np.array([self.zero_count], dtype=_I64), pos]
+        counts = np.concatenate(parts) if neg.size else np.concatenate(parts[1:])
         rank = q * (self.count - 1)
         i = int(np.searchsorted(np.cumsum(counts), rank, side="right"))
         i = min(i, counts.size - 1)
-        lo, hi = float(lower[i]), float(upper[i])
+        lo, hi = self._edges(i - neg.size)
         if lo == 0.0 and hi == 0.0:
             mid = 0.0
         else:
             # sqrt of each bound: lo * hi would overflow near the float64 limit.
             mid = math.copysign(math.sqrt(abs(lo)) * math.sqrt(abs(hi)), hi if hi != 0.0 else lo)
         return min(max(mid, self.min), self.max)
+
+    def _edges(self, j: int) -> tuple[float, float]:
+        """``(lower, upper)`` of bucket ``j`` in ascending order counted from the zero
+        bucket (``j < 0``: negative buckets, ``-1`` the one nearest zero), as
+        :meth:`buckets` computes them."""
+        if j == 0:
+            return 0.0, 0.0
+        pos = j > 0
+        idx = np.array(
+            [j - 1 + self.positive_offset if pos else -j - 1 + self.negative_offset],
+            dtype=np.float64,
+        )
+        with np.errstate(over="ignore"):
+            lo_abs = float(np.exp2(np.ldexp(idx, -self.scale))[0])
+            hi_abs = float(np.exp2(np.ldexp(idx + 1, -self.scale))[0])
+        return (lo_abs, hi_abs) if pos else (-hi_abs, -lo_abs)
 
     # ---- OTLP -------------------------------------------------------------------------
     def to_exponential(self) -> ExponentialBuckets:

@@ -267,3 +267,22 @@ def test_values_spanning_many_orders_of_magnitude_keep_everything() -> None:
     s = sketch_of(x)
     assert s.count == 7 and s.scale < 0
     assert s.positive_counts.sum() == 5 and s.negative_counts.sum() == 2
+
+
+def test_quantile_reads_the_bucket_that_buckets_lists() -> None:
+    """quantile computes the edges of the one bucket holding the rank: the same bucket and
+    the same edges as the full ``buckets()`` listing, for every sign layout."""
+    rng = np.random.default_rng(12)
+    for x in (rng.normal(0, 1, 999), -rng.lognormal(0, 2, 500), rng.lognormal(0, 2, 500),
+              np.zeros(10), np.r_[np.zeros(50), rng.normal(0, 1e-3, 50)],
+              np.r_[-1e300, 1e-300, 1e300, 5.0]):
+        s = NumericSketch()
+        s.update(x)
+        lower, upper, counts = s.buckets()
+        for q in (0.01, 0.25, 0.5, 0.9, 0.999):
+            i = min(int(np.searchsorted(np.cumsum(counts), q * (s.count - 1), side="right")),
+                    counts.size - 1)
+            lo, hi = float(lower[i]), float(upper[i])
+            mid = 0.0 if lo == hi == 0.0 else math.copysign(
+                math.sqrt(abs(lo)) * math.sqrt(abs(hi)), hi if hi != 0.0 else lo)
+            assert s.quantile(q) == min(max(mid, s.min), s.max)
