@@ -16,10 +16,13 @@ process's own work is timed):
    OTel span + one counter add (the target: decorated overhead <= 1.3x the
    overhead of that baseline). Decorated timings include draining the
    background worker (sketches and prediction events), so deferred work counts.
-   Next to them, on the same providers, the two SDK operations every monitored
-   call is made of: the monitor's span alone (same name, kind and six
-   attributes, made current) and one ``ml.prediction`` log record, and the
-   baseline written with ``start_span`` instead of ``start_as_current_span``;
+   Next to them, on the same providers: a hand-written OTel equivalent emitting
+   the same signals per call (one span, one counter add, one histogram record,
+   one log record with the row's id and value), the monitor's span alone (same
+   name, kind and six attributes, made current), one per-call ``ml.prediction``
+   log record alone, ``prediction_events="per_call"`` (the form before batching),
+   and the baseline written with ``start_span`` instead of
+   ``start_as_current_span``;
 2. a 10,000 x 20 batch with feature capture vs without (the difference per value);
 3. the per-value cost of a feature sketch update next to ``Histogram.record``.
 
@@ -50,10 +53,7 @@ from opentelemetry.trace import SpanKind
 import otel_ml
 from otel_ml import semconv
 from otel_ml.instrumentation import Aggregator, SketchMetricExporter, default_runtime, flush
-from otel_ml.instrumentation._events import emit_prediction
-from otel_ml.instrumentation._ids import PredictionIds
 from otel_ml.instrumentation._options import Task
-from otel_ml.instrumentation._outputs import interpret
 from otel_ml.sketch import NumericSketch
 
 
@@ -96,6 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     row = rng.normal(size=(1, 20))
     decorated = otel_ml.monitor(model="bench", version="1", **providers)(model)
     no_events = otel_ml.monitor(model="bench-ne", prediction_events=False, **providers)(model)
+    per_call_events = otel_ml.monitor(
+        model="bench-pc", prediction_events="per_call", **providers
+    )(model)
 
     def bare() -> np.ndarray:
         with tracer.start_as_current_span("predict"):
@@ -129,17 +132,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         return out
 
     logger = lp.get_logger(semconv.SCOPE_NAME)
-    one_output = interpret(model(row), Task.AUTO, None)
+    duration = mp.get_meter("bench").create_histogram("bench.duration", unit="s")
     parent = tracer.start_span("parent")
     parent.end()
+    parent_ctx = trace.set_span_in_context(parent)
+    ids = iter(range(1 << 62))
 
     def event_alone() -> None:
-        # One ml.prediction log record of a one-row call, as the worker emits it.
-        emit_prediction(
-            logger, model="bench", version="1", ids=PredictionIds.generated(1),
-            outputs=one_output, span_context=parent.get_span_context(),
-            time_unix_nano=time.time_ns(), max_rows=10_000,
+        # One per-call ml.prediction log record of a one-row call (the form before batching).
+        logger.emit(
+            timestamp=time.time_ns(), context=parent_ctx, event_name=semconv.EVENT_PREDICTION,
+            attributes={
+                semconv.ML_MODEL_NAME: "bench", semconv.ML_MODEL_VERSION: "1",
+                semconv.ML_PREDICTION_IDS: [f"p-{next(ids)}"],
+                semconv.ML_PREDICTION_VALUES: [0.5],
+            },
         )  # fmt: skip
+
+    def handwritten() -> np.ndarray:
+        # What a user would write by hand for the same signals: a span, a call counter, a
+        # duration histogram and one log record with the row's id and predicted value.
+        t0 = time.perf_counter()
+        with tracer.start_as_current_span("predict bench", attributes=span_attrs):
+            out = model(row)
+            counter.add(1, {semconv.ML_MODEL_NAME: "bench"})
+            duration.record(time.perf_counter() - t0, {semconv.ML_MODEL_NAME: "bench"})
+            logger.emit(
+                event_name=semconv.EVENT_PREDICTION,
+                attributes={
+                    semconv.ML_MODEL_NAME: "bench", semconv.ML_MODEL_VERSION: "1",
+                    semconv.ML_PREDICTION_IDS: [f"p-{next(ids)}"],
+                    semconv.ML_PREDICTION_VALUES: [float(out[0])],
+                },
+            )  # fmt: skip
+            return out
 
     def noop() -> None:
         pass
@@ -160,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_bare = counting(bare, noop)
     t_dec = counting(lambda: decorated(row), flush)
     t_ne = counting(lambda: no_events(row), flush)
+    t_pc = per_call(lambda: per_call_events(row), n_single, repeat, flush, statistics.median)
+    t_hand = per_call(handwritten, n_single, repeat, noop, statistics.median)
     t_lean = per_call(bare_lean, n_single, repeat, noop, statistics.median)
     t_span = per_call(span_alone, n_single, repeat, noop, statistics.median)
     t_event = per_call(event_alone, n_single, repeat, noop, statistics.median)
@@ -197,13 +225,19 @@ def main(argv: Sequence[str] | None = None) -> int:
          f"{(t_hot - t_raw) * 1e6:.1f} µs = {(t_hot - t_raw) / base:.2f}x"),
         ("single row: @monitor, deferred to the worker (sketches + event)",
          f"{t_deferred * 1e6:.1f} µs"),
+        ("single row: hand-written OTel equivalent (span, counter, histogram, log record)",
+         f"{(t_hand - t_raw) * 1e6:.1f} µs = {(t_hand - t_raw) / base:.2f}x"),
+        ("single row: @monitor overhead vs the hand-written equivalent",
+         f"{(t_dec - t_raw) / (t_hand - t_raw):.2f}x"),
+        ("single row: @monitor(prediction_events=\"per_call\") (overhead)",
+         f"{(t_pc - t_raw) * 1e6:.1f} µs = {(t_pc - t_raw) / base:.2f}x"),
         ("single row: @monitor without prediction events (overhead)",
          f"{(t_ne - t_raw) * 1e6:.1f} µs = {(t_ne - t_raw) / base:.2f}x"),
         ("single row: baseline with start_span instead of start_as_current_span",
          f"{(t_lean - t_raw) * 1e6:.1f} µs = {(t_lean - t_raw) / base:.2f}x"),
         ("single row: the monitor's span alone (6 attributes, made current)",
          f"{(t_span - t_raw) * 1e6:.1f} µs = {(t_span - t_raw) / base:.2f}x"),
-        ("single row: one ml.prediction log record alone (Logger.emit)",
+        ("single row: one per-call ml.prediction log record alone (Logger.emit)",
          f"{t_event * 1e6:.1f} µs = {t_event / base:.2f}x"),
         ("single row: span alone + log record alone (SDK floor of one call)",
          f"{floor * 1e6:.1f} µs = {floor / base:.2f}x"),
