@@ -263,3 +263,50 @@ def test_bfloat16_and_integer_inputs_are_read(telemetry, instrument):
     assert found["half"].numeric["f1"].count == 5
     tokens = found["tokens"]
     assert tokens.numeric["f1"].max == 4.0  # token ids, one feature per position
+
+
+def test_tensors_off_the_cpu_are_never_read(telemetry, instrument):
+    """The accelerator path, on PyTorch's "meta" device (tensors without data): reading one
+    would fail (on a GPU: synchronise the device); the call is counted with its rows."""
+    model = name_model(Classifier().to("meta").eval(), "on_device")
+    instrument()
+    with torch.no_grad():
+        out = model(torch.ones(5, 4, device="meta"))
+    assert out.device.type == "meta"
+    span = only_span(telemetry)
+    assert dict(span.attributes or {})[semconv.ML_BATCH_SIZE] == 5
+    assert span.status.status_code is not StatusCode.ERROR
+    w = window(telemetry, "on_device")
+    assert w.calls == 1 and w.rows == 5
+    assert w.numeric == {} and w.predictions == {}  # nothing read from the device
+    assert default_name(Classifier().to("meta")).startswith("Classifier-")
+
+
+def test_a_module_inside_a_monitored_sklearn_pipeline_is_not_counted_twice(telemetry, instrument):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from otel_ml.instrumentation.sklearn import SklearnInstrumentor
+
+    encoder = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh()).eval()
+
+    def embed(X):
+        with torch.no_grad():
+            return encoder(torch.as_tensor(X, dtype=torch.float32)).numpy()
+
+    X = _x(60).numpy()
+    pipe = make_pipeline(FunctionTransformer(embed), LogisticRegression())
+    pipe.fit(X, (X[:, 0] > 0).astype(int))
+    instrument()
+    sklearn = SklearnInstrumentor()
+    sklearn.instrument(
+        tracer_provider=telemetry.tracer_provider,
+        logger_provider=telemetry.logger_provider,
+        meter_provider=telemetry.meter_provider,
+    )
+    try:
+        pipe.predict_proba(X[:10])
+    finally:
+        sklearn.uninstrument()
+    assert [s.name for s in telemetry.finished()] == ["predict_proba Pipeline"]
