@@ -181,6 +181,7 @@ def test_model_version_is_read_from_the_graph(telemetry, instrument, tmp_path):
 
 def test_nested_suppressed_and_uninstrumented(telemetry, instrument, classifier_file):
     original = Session.__dict__["run"]
+    original_ort_values = Session.__dict__["run_with_ort_values"]
     session = ort.InferenceSession(str(classifier_file), providers=CPU)
     instrumentor = instrument()
 
@@ -196,5 +197,20 @@ def test_nested_suppressed_and_uninstrumented(telemetry, instrument, classifier_
     assert telemetry.finished() == []
     instrumentor.uninstrument()
     assert Session.__dict__["run"] is original
+    assert Session.__dict__["run_with_ort_values"] is original_ort_values
     session.run(None, {"X": X[:4]})
     assert telemetry.finished() == []
+
+
+def test_not_installed_is_skipped(monkeypatch, telemetry):
+    """Without ONNX Runtime (None in sys.modules: not importable), instrument() does nothing."""
+    import sys
+
+    original = Session.__dict__["run"]
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    instrumentor = ONNXRuntimeInstrumentor()
+    instrumentor.instrument(tracer_provider=telemetry.tracer_provider)
+    try:
+        assert Session.__dict__["run"] is original
+    finally:
+        instrumentor.uninstrument()
