@@ -45,9 +45,12 @@ Examples
 >>> out = read_outputs([np.array([[2.0, -1.0], [0.5, 3.0]])], None, Task.AUTO)
 >>> sorted(out.scores), out.labels.tolist(), out.values
 (['decision:0', 'decision:1'], ['0', '1'], None)
->>> out = read_outputs([np.array([[0.9, 0.1], [0.2, 0.8]])], None, Task.AUTO)
+>>> probabilities = np.array([[0.9, 0.1], [0.2, 0.8]])
+>>> read_outputs([probabilities], None, Task.AUTO).tolist()  # read as predict_proba's
+[[0.9, 0.1], [0.2, 0.8]]
+>>> out = read_outputs([np.array([1, 0]), probabilities], None, Task.AUTO)
 >>> sorted(out.scores), out.labels.tolist(), out.values.tolist()
-(['0', '1'], ['0', '1'], [0.1, 0.8])
+(['0', '1'], ['1', '0'], [0.1, 0.8])
 """
 
 from __future__ import annotations
@@ -162,11 +165,9 @@ def is_probabilities(m: _Array) -> bool:
     """
     if m.ndim != 2 or m.shape[1] < 2 or m.dtype.kind != "f" or m.size == 0:
         return False
-    with np.errstate(all="ignore"):
-        if not (np.all(m >= 0.0) and np.all(m <= 1.0)):
-            return False
-        sums = m.sum(axis=1, dtype=np.float64)
-    return bool(np.all(np.abs(sums - 1.0) <= _SUM_TOLERANCE))
+    if not (m.min() >= 0.0 and m.max() <= 1.0):  # False with NaN too
+        return False
+    return bool(np.abs(m.sum(axis=1, dtype=np.float64) - 1.0).max() <= _SUM_TOLERANCE)
 
 
 def zipmap_matrix(rows: Sequence[Mapping[Any, Any]]) -> tuple[_Array, tuple[str, ...]] | None:
@@ -201,12 +202,17 @@ def _as_matrix(value: object) -> tuple[_Array, tuple[str, ...] | None] | None:
 
 def read_outputs(
     values: Sequence[object], class_names: tuple[str, ...] | None, task: Task
-) -> Outputs:
+) -> Outputs | _Array:
     """Read a model's output arrays (ONNX Runtime's list, or a tensor's array) as predictions.
 
     ``values``: the outputs in order (numpy arrays, or ZipMap lists of dicts). A 1-D
     class output next to a probability (or score) matrix gives the predicted class; the
     matrix gives the per-class streams.
+
+    One output the SDK reads as it reads ``predict_proba`` / ``predict`` results
+    (probabilities, scores, values, classes) is returned as an array (a private copy
+    when small): small calls are then read later, many at once, by the background
+    worker. Logits, and outputs that need more than one array, are read here.
     """
     labels: _Array | None = None
     matrix: tuple[_Array, tuple[str, ...] | None] | None = None
@@ -228,10 +234,13 @@ def read_outputs(
     names = class_names or own_names
     if m.ndim == 2 and m.shape[1] == 1:
         m = m[:, 0]
+    logits = m.ndim == 2 and m.dtype.kind == "f" and not is_probabilities(m)
+    if labels is None and own_names is None and not (logits and task is not Task.REGRESSION):
+        return _private(m)  # read as the SDK reads any predict result
     if m.ndim == 2 and m.dtype.kind == "f" and task is not Task.REGRESSION:
         k = int(m.shape[1])
         names = names if names is not None and len(names) == k else tuple(map(str, range(k)))
-        if is_probabilities(m):
+        if not logits:
             out = interpret(_private(m), task, names)
         else:
             out = interpret(_private(m), task, names, operation=DECISION_FUNCTION)

@@ -79,6 +79,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
+import numpy as np
+
 from otel_ml import semconv
 from otel_ml.instrumentation._framework import (
     FrameworkCalls,
@@ -119,7 +121,9 @@ def _ort_numpy(value: Any) -> Any:
     return value.numpy()
 
 
-def read_run_outputs(result: object, options: MonitorOptions) -> Outputs:
+def read_run_outputs(
+    result: object, options: MonitorOptions
+) -> Outputs | np.ndarray[Any, Any]:
     """The predictions in what ``run`` (or ``run_with_ort_values``) returned."""
     if not isinstance(result, Sequence):
         return Outputs()

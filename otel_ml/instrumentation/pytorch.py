@@ -217,7 +217,7 @@ def _output_tensors(result: object) -> list[Any]:
     return [v for v in values[:1] if _is_tensor(v)]
 
 
-def read_output(result: object, options: MonitorOptions) -> Outputs:
+def read_output(result: object, options: MonitorOptions) -> Outputs | np.ndarray[Any, Any]:
     """The predictions in a module's output (see the module docstring)."""
     arrays = [a for a in map(to_numpy, _output_tensors(result)) if a is not None]
     return read_outputs(arrays, options.class_names, options.task)
