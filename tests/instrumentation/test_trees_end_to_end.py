@@ -69,6 +69,11 @@ MODELS = {
 import xgboost as xgb
 model = xgb.XGBClassifier(n_estimators=20, max_depth=3, n_jobs=1).fit(train, labels(rng, train))
 """),
+    "lightgbm": ("LGBMClassifier", """
+import lightgbm as lgb
+model = lgb.LGBMClassifier(n_estimators=20, num_leaves=7, n_jobs=1, verbose=-1)
+model.fit(train, labels(rng, train))
+"""),
 }
 
 

@@ -1,8 +1,8 @@
 """Never break the model, gradient-boosting edition: instrumented calls behave exactly as the
 originals on bad inputs (the inputs of ``test_sklearn_fail_open``: NaN, ±inf, strings,
 missing / extra columns, empty batches, 1-D and 3-D arrays, ragged lists, None,
-generators), for each framework's prediction methods, and for an XGBoost ``DMatrix``
-built from them."""
+generators), for each framework's prediction methods (XGBoost, LightGBM), and for an
+XGBoost ``DMatrix`` built from them."""
 
 from __future__ import annotations
 
@@ -39,13 +39,25 @@ def _xgboost() -> list[tuple[str, Any, str]]:
             ("booster", booster, "dmatrix")]
 
 
-CASES: list[tuple[str, Any, str]] = [*_xgboost()]
+def _lightgbm() -> list[tuple[str, Any, str]]:
+    import lightgbm as lgb
+
+    clf = lgb.LGBMClassifier(n_estimators=3, num_leaves=4, n_jobs=1, verbose=-1).fit(
+        TRAIN[NUMERIC], Y)
+    reg = lgb.LGBMRegressor(n_estimators=3, num_leaves=4, n_jobs=1, verbose=-1).fit(
+        TRAIN[NUMERIC].to_numpy(), TRAIN["income"].to_numpy())
+    return [("lgb_clf", clf, "predict"), ("lgb_clf", clf, "predict_proba"),
+            ("lgb_reg", reg, "predict"), ("lgb_booster", clf.booster_, "predict")]
+
+
+CASES: list[tuple[str, Any, str]] = [*_xgboost(), *_lightgbm()]
 
 
 def _instrumentors() -> list[type]:
+    from otel_ml.instrumentation.lightgbm import LightGBMInstrumentor
     from otel_ml.instrumentation.xgboost import XGBoostInstrumentor
 
-    return [XGBoostInstrumentor]
+    return [XGBoostInstrumentor, LightGBMInstrumentor]
 
 
 def _message(exc: BaseException) -> str:
