@@ -147,7 +147,8 @@ class _XGBoost:
 
     name = FRAMEWORK
 
-    def __init__(self) -> None:
+    def __init__(self, dmatrix: Any) -> None:
+        self.dmatrix: Any = dmatrix  # xgboost.DMatrix
         # The objective of each Booster, read once (it decides how outputs are read).
         self.objectives: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
@@ -216,12 +217,10 @@ class _XGBoost:
         kwargs: dict[str, Any],
     ) -> Read | None:
         """``Booster.predict(data, output_margin=..., pred_leaf=..., ...)``."""
-        import xgboost
-
         if any(kwargs.get(name) for name in _EXPLANATIONS):
             return None
         data = args[0] if args else kwargs.get("data")
-        if isinstance(data, xgboost.DMatrix):
+        if isinstance(data, self.dmatrix):
             data = source_of(data, data.num_row())
         return self._booster_read(instance, data, bool(kwargs.get("output_margin")))
 
@@ -240,10 +239,8 @@ class _XGBoost:
             instance: Any, options: MonitorOptions, args: tuple[Any, ...],
             kwargs: dict[str, Any],
         ) -> Read:
-            import xgboost
-
             data = args[0] if args else kwargs.get("X")
-            if isinstance(data, xgboost.DMatrix):
+            if isinstance(data, self.dmatrix):
                 data = source_of(data, data.num_row())
             if operation == "predict" and kwargs.get("output_margin"):
                 return Read(data, PREDICT_MARGIN)
@@ -260,7 +257,9 @@ class XGBoostInstrumentor(FrameworkInstrumentor):
     instruments_any = _instruments_any
 
     def _framework(self) -> Framework:
-        self._xgb = _XGBoost()
+        import xgboost
+
+        self._xgb = _XGBoost(xgboost.DMatrix)
         return self._xgb
 
     def _install(self, patcher: Patcher, calls: FrameworkCalls, config: SklearnConfig) -> None:

@@ -74,6 +74,11 @@ import lightgbm as lgb
 model = lgb.LGBMClassifier(n_estimators=20, num_leaves=7, n_jobs=1, verbose=-1)
 model.fit(train, labels(rng, train))
 """),
+    "catboost": ("CatBoostClassifier", """
+import catboost as cb
+model = cb.CatBoostClassifier(iterations=30, depth=3, thread_count=1, verbose=0,
+                              allow_writing_files=False).fit(train, labels(rng, train))
+"""),
 }
 
 

@@ -1,7 +1,7 @@
 """Never break the model, gradient-boosting edition: instrumented calls behave exactly as the
 originals on bad inputs (the inputs of ``test_sklearn_fail_open``: NaN, ±inf, strings,
 missing / extra columns, empty batches, 1-D and 3-D arrays, ragged lists, None,
-generators), for each framework's prediction methods (XGBoost, LightGBM), and for an
+generators), for each framework's prediction methods (XGBoost, LightGBM, CatBoost), and for an
 XGBoost ``DMatrix`` built from them."""
 
 from __future__ import annotations
@@ -50,14 +50,26 @@ def _lightgbm() -> list[tuple[str, Any, str]]:
             ("lgb_reg", reg, "predict"), ("lgb_booster", clf.booster_, "predict")]
 
 
-CASES: list[tuple[str, Any, str]] = [*_xgboost(), *_lightgbm()]
+def _catboost() -> list[tuple[str, Any, str]]:
+    import catboost as cb
+
+    quiet = {"iterations": 3, "depth": 2, "thread_count": 1, "verbose": 0,
+             "allow_writing_files": False}
+    clf = cb.CatBoostClassifier(**quiet).fit(TRAIN[NUMERIC], Y)
+    reg = cb.CatBoostRegressor(**quiet).fit(TRAIN[NUMERIC].to_numpy(), TRAIN["income"])
+    return [("cb_clf", clf, "predict"), ("cb_clf", clf, "predict_proba"),
+            ("cb_reg", reg, "predict")]
+
+
+CASES: list[tuple[str, Any, str]] = [*_xgboost(), *_lightgbm(), *_catboost()]
 
 
 def _instrumentors() -> list[type]:
+    from otel_ml.instrumentation.catboost import CatBoostInstrumentor
     from otel_ml.instrumentation.lightgbm import LightGBMInstrumentor
     from otel_ml.instrumentation.xgboost import XGBoostInstrumentor
 
-    return [XGBoostInstrumentor, LightGBMInstrumentor]
+    return [XGBoostInstrumentor, LightGBMInstrumentor, CatBoostInstrumentor]
 
 
 def _message(exc: BaseException) -> str:
