@@ -126,6 +126,9 @@ class EventBudget:
         os.register_at_fork(after_in_child=after_fork_in_child)
 
     def _init_state(self) -> None:
+        # After a fork the child forgets what the parent held open: the parent sends it.
+        for events in getattr(self, "_open", {}).values():
+            events.forget()
         self._lock = threading.Lock()
         self._waiting = 0
         self._sent: deque[tuple[float, int]] = deque()
@@ -307,6 +310,12 @@ class PredictionEvents:
         if self._drop_rows and (force or not self._parts):
             self._emit_dropped()
         return not self._parts and not self._drop_rows
+
+    def forget(self) -> None:
+        """Drop the open record and the dropped report unsent (a forked child's copy)."""
+        self._parts, self._bytes, self._rows = [], 0, 0
+        self._drop_rows = 0
+        self._drop_prefixes, self._drop_first, self._drop_last = [], [], []
 
     # ---- records ----------------------------------------------------------------------
     def _base(self) -> dict[str, _AttrValue]:

@@ -8,6 +8,8 @@ share records; the per-call form stays available.
 from __future__ import annotations
 
 import gc
+import json
+import os
 import tracemalloc
 
 import numpy as np
@@ -160,3 +162,29 @@ def test_per_call_records_stay_available(telemetry: Telemetry) -> None:
 def test_prediction_events_option_is_checked() -> None:
     with pytest.raises(otel_ml.ConfigurationError, match="prediction_events='sometimes'"):
         otel_ml.monitor(model="m", prediction_events="sometimes")(lambda x: x)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_forked_child_does_not_send_the_parents_open_record(telemetry: Telemetry) -> None:
+    @otel_ml.monitor(model="fork", **telemetry.kwargs())  # type: ignore[arg-type]
+    def predict(x: np.ndarray) -> np.ndarray:
+        return x[:, 0]
+
+    predict(np.ones((2, 2)))
+    with telemetry.runtime.worker._drain_lock:  # the call into the open record, not sent
+        telemetry.runtime.worker._drain_locked(force=False)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one call of its own, then everything it sends
+        try:
+            predict(np.ones((3, 2)))
+            sizes = [len(c[semconv.ML_PREDICTION_IDS]) for c in telemetry.calls()]
+            os.write(write, json.dumps(sizes).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        child = json.loads(f.read())
+    os.waitpid(pid, 0)
+    assert child == [3]  # not the parent's 2 rows as well
+    assert [len(c[semconv.ML_PREDICTION_IDS]) for c in telemetry.calls()] == [2]
