@@ -99,7 +99,8 @@ keeps it, a ``state_dict`` does not); ``models={"ChurnNet": "churn:3"}`` /
 ``OTEL_ML_PYTORCH_REFERENCES``; ``version``, ``capture_features``,
 ``feature_sample_rate``, ``prediction_events``, ``record_training``. A module
 named neither way is named ``<Class>-<8 hex digits>`` from its architecture
-(``repr``) and its parameters' names, shapes and first and last values: the
+(the classes of its sub-modules) and its parameters' names, shapes, dtypes and
+first and last 64 bytes: the
 same model gets the same name in every process, two different models of one
 class get different names (parameters on an accelerator contribute their
 names and shapes only). Hooks: ``request_hook(span, module, "forward",
@@ -108,6 +109,7 @@ input)`` and ``response_hook(span, module, "forward", output)``.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import hashlib
 from collections.abc import Mapping
@@ -141,7 +143,7 @@ OPERATION: Final = "forward"
 #: Keys of a dict output (a Hugging Face ``ModelOutput``) read as the predictions, in order.
 _OUTPUT_KEYS: Final = ("logits", "probabilities", "probs", "scores")
 
-#: Bytes of each parameter that go into the default name (its first and last).
+#: Bytes of each parameter's memory that go into the default name (its first and last).
 _NAME_BYTES: Final = 64
 
 
@@ -223,17 +225,52 @@ def read_output(result: object, options: MonitorOptions) -> Outputs | np.ndarray
     return read_outputs(arrays, options.class_names, options.task)
 
 
+def _sample_bytes(tensor: Any) -> bytes:
+    """The first and last bytes of a contiguous CPU tensor's memory, read without a torch
+    operation (so nothing is traced, synchronised or warned about); empty otherwise."""
+    import torch
+
+    if (
+        tensor.device.type != "cpu"
+        or tensor.layout is not torch.strided
+        or tensor.is_quantized
+        or not tensor.is_contiguous()
+        or tensor.numel() == 0
+    ):
+        return b""
+    size = tensor.numel() * tensor.element_size()
+    k = min(size, _NAME_BYTES)
+    start = tensor.data_ptr()
+    return ctypes.string_at(start, k) + ctypes.string_at(start + size - k, k)
+
+
 def default_name(module: Any) -> str:
     """``<Class>-<8 hex digits>`` from the module's architecture and a bounded sample of its
-    parameters (see the module docstring)."""
-    digest = hashlib.sha256(repr(module).encode())
+    parameters (see the module docstring).
+
+    Under ``torch.jit.trace`` (the first call of a model may be the one traced) the
+    tracer is paused meanwhile: shapes read while tracing are traced values, and
+    the name must not depend on whether the model was traced.
+    """
+    import torch
+
+    state = torch._C._get_tracing_state()
+    if state is not None:
+        torch._C._set_tracing_state(None)  # type: ignore[attr-defined]
+    try:
+        return _default_name(module)
+    finally:
+        if state is not None:
+            torch._C._set_tracing_state(state)  # type: ignore[attr-defined]
+
+
+def _default_name(module: Any) -> str:
+    digest = hashlib.sha256()
+    for name, sub in module.named_modules():
+        digest.update(f"{name}:{type(sub).__qualname__};".encode())
     for name, tensor in list(module.named_parameters()) + list(module.named_buffers()):
-        digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
-        values = to_numpy(tensor)
-        if values is not None and values.size:
-            flat = values.reshape(-1)
-            digest.update(flat[:_NAME_BYTES].tobytes())
-            digest.update(flat[-_NAME_BYTES:].tobytes())
+        digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype};".encode())
+        digest.update(_sample_bytes(tensor))
     return f"{type(module).__name__}-{digest.hexdigest()[:8]}"
 
 
@@ -275,12 +312,16 @@ class PyTorchInstrumentor(FrameworkInstrumentor):
 
 def _patch(torch: Any, patcher: Patcher, calls: FrameworkCalls, config: SklearnConfig) -> None:
     record_all = config.record_training
+    is_tracing = torch.jit.is_tracing
+    is_compiling = torch.compiler.is_compiling
 
     def read(
         module: Any, options: MonitorOptions, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Read | None:
         if not record_all and (module.training or torch.is_grad_enabled()):
             return None  # training: unmonitored, and so is every forward inside it
+        if is_tracing() or is_compiling():
+            return None  # torch.jit.trace / torch.compile tracing the model: not a call
         return Read(
             tensor_input(_first_tensor(args, kwargs)),
             OPERATION,

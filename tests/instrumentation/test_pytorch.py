@@ -310,3 +310,28 @@ def test_a_module_inside_a_monitored_sklearn_pipeline_is_not_counted_twice(telem
     finally:
         sklearn.uninstrument()
     assert [s.name for s in telemetry.finished()] == ["predict_proba Pipeline"]
+
+
+def test_tracing_and_compiling_are_not_calls_and_leave_no_trace(telemetry, instrument):
+    """torch.jit.trace and torch.compile run the model to trace it: not monitored, and
+    nothing of ours gets into the trace (no TracerWarning: an error here); the traced,
+    scripted and compiled models' own calls are monitored, once each."""
+    import warnings
+
+    net = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.Softmax(dim=1)).eval()
+    instrument()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit's own
+        warnings.simplefilter("error", torch.jit.TracerWarning)
+        traced = torch.jit.trace(net, torch.ones(1, 4), check_trace=False)
+        scripted = torch.jit.script(net)
+        compiled = torch.compile(net, backend="eager")
+        assert telemetry.finished() == []  # tracing made no call
+        outs = [m(torch.ones(3, 4)) for m in (traced, scripted, compiled)]
+    assert all(torch.equal(o, outs[0]) for o in outs)
+    names = [s.name.split("-")[0] for s in telemetry.finished()]
+    assert names == [
+        "forward TopLevelTracedModule",
+        "forward RecursiveScriptModule",
+        "forward OptimizedModule",
+    ]
