@@ -12,7 +12,11 @@
 2. **Evaluate**: one window of 100 models x 50 features (each model with its own
    reference profile) stored, then ``EvaluatorService.tick()`` evaluates all 100 windows
    (load sketches, drift for 5,000 features, quality, store the reports, publish the
-   gauges). Baseline: ``compare_feature`` alone on the same 5,000 sketch pairs.
+   gauges); then the next window of every model is stored and evaluated (the steady
+   state: the references are prepared by then). CPU time of the process and wall time.
+   Baseline: ``compare_feature`` alone on the first window's 5,000 sketch pairs, plain
+   reference sketches. ``--only evaluate --eval-repeat 2`` runs only this part, on two
+   fresh stores, and keeps the faster.
 3. **Store**: ``Store.write`` in-process (sketch points one batch per commit and ten
    per commit; prediction ids stored; outcome ids joined).
 
