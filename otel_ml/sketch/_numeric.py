@@ -448,29 +448,15 @@ class NumericSketch:
         rank = q * (self.count - 1)
         i = int(np.searchsorted(np.cumsum(counts), rank, side="right"))
         i = min(i, counts.size - 1)
-        lo, hi = self._edges(i - neg.size)
-        if lo == 0.0 and hi == 0.0:
-            mid = 0.0
-        else:
-            # sqrt of each bound: lo * hi would overflow near the float64 limit.
-            mid = math.copysign(math.sqrt(abs(lo)) * math.sqrt(abs(hi)), hi if hi != 0.0 else lo)
-        return min(max(mid, self.min), self.max)
-
-    def _edges(self, j: int) -> tuple[float, float]:
-        """``(lower, upper)`` of bucket ``j`` in ascending order counted from the zero
-        bucket (``j < 0``: negative buckets, ``-1`` the one nearest zero), as
-        :meth:`buckets` computes them."""
+        j = i - neg.size
         if j == 0:
-            return 0.0, 0.0
-        pos = j > 0
-        idx = np.array(
-            [j - 1 + self.positive_offset if pos else -j - 1 + self.negative_offset],
-            dtype=np.float64,
-        )
+            return min(max(0.0, self.min), self.max)
+        # The log-midpoint 2**((index + 1/2) / 2**scale), from its exponent: the bucket's
+        # upper edge may lie past the float64 range (2**1024) when its midpoint does not.
+        idx = j - 1 + self.positive_offset if j > 0 else -j - 1 + self.negative_offset
         with np.errstate(over="ignore"):
-            lo_abs = float(np.exp2(np.ldexp(idx, -self.scale))[0])
-            hi_abs = float(np.exp2(np.ldexp(idx + 1, -self.scale))[0])
-        return (lo_abs, hi_abs) if pos else (-hi_abs, -lo_abs)
+            mid = float(np.exp2(np.ldexp(np.float64(idx) + 0.5, -self.scale)))
+        return min(max(mid if j > 0 else -mid, self.min), self.max)
 
     # ---- OTLP -------------------------------------------------------------------------
     def to_exponential(self) -> ExponentialBuckets:
