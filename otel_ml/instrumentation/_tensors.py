@@ -64,7 +64,7 @@ import numpy.typing as npt
 from otel_ml import semconv
 from otel_ml.instrumentation._inputs import SMALL_BATCH
 from otel_ml.instrumentation._options import Task
-from otel_ml.instrumentation._outputs import DECISION_FUNCTION, Outputs, interpret
+from otel_ml.instrumentation._outputs import DECISION_FUNCTION, Outputs, _labels, interpret
 
 __all__ = [
     "INPUT_PREFIX",
@@ -240,6 +240,15 @@ def read_outputs(
     if m.ndim == 2 and m.dtype.kind == "f" and task is not Task.REGRESSION:
         k = int(m.shape[1])
         names = names if names is not None and len(names) == k else tuple(map(str, range(k)))
+        if not logits and labels is not None and len(labels) == len(m):
+            # A converted classifier's label + probabilities: the class is given, so the
+            # matrix is only split into its per-class streams (no argmax to compute).
+            probabilities = m.astype(np.float64)  # a private copy
+            return Outputs(
+                scores={names[j]: probabilities[:, j] for j in range(k)},
+                values=probabilities[:, 1] if k == 2 else None,
+                labels=_labels(labels),
+            )
         if not logits:
             out = interpret(_private(m), task, names)
         else:

@@ -94,7 +94,7 @@ def test_pytorch_and_onnxruntime_services_to_evaluator(tmp_path: Path) -> None:
     cfg = parse_config(
         {
             "state_dir": "state",
-            "receivers": {"http": {"port": 0}},
+            "receivers": {"http": {"port": 0}, "grpc": {"port": 0}},
             "api": {"port": 0},
             "windows": {"size": "1d", "grace": "1s", "min_rows": 500},
             "references": references,
