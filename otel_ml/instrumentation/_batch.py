@@ -40,7 +40,7 @@ from otel_ml.instrumentation._inputs import (
 )
 from otel_ml.instrumentation._internal_errors import InternalErrors
 from otel_ml.instrumentation._options import EventMode, MonitorOptions, OneDimensionalInput
-from otel_ml.instrumentation._outputs import Outputs, interpret, private_result
+from otel_ml.instrumentation._outputs import Outputs, interpret
 from otel_ml.instrumentation._window import ModelKey, ModelWindow, bounded_add
 
 __all__ = ["BatchBuilder", "Pending"]
@@ -55,7 +55,8 @@ class Pending:
     builder: BatchBuilder
     #: the call's input rows to sketch (``None``: sketched already, or not sampled)
     inputs: Snapshot | None
-    #: a private copy of a numpy result (read with the batch), or the outputs read already
+    #: a private copy of a numpy result (``_outputs.private_result``, read with the batch),
+    #: or the outputs read already
     result: _Result
     ids: PredictionIds
     span_context: SpanContext | None
@@ -97,12 +98,6 @@ class BatchBuilder:
         )
 
     # ---- calling thread ----------------------------------------------------------------
-    def keep_result(self, result: object, *, operation: str) -> _Result:
-        """What the worker needs of a small call's result (a copy: the caller may reuse it)."""
-        return private_result(
-            result, self.options.task, self.options.class_names, operation=operation
-        )
-
     def build_now(
         self, inputs: object, result: object, *, operation: str, sampled: bool
     ) -> tuple[Outputs | None, list[object] | None]:

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import numpy as np
 from opentelemetry import _logs, context, metrics, trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -45,6 +46,7 @@ from otel_ml.instrumentation._features import reference_names
 from otel_ml.instrumentation._ids import PredictionIds, _set_last
 from otel_ml.instrumentation._inputs import RowsSnapshot, Snapshot, examine
 from otel_ml.instrumentation._options import MonitorOptions, OneDimensionalInput
+from otel_ml.instrumentation._outputs import Outputs, private_result
 from otel_ml.instrumentation._runtime import (
     Runtime,
     default_runtime,
@@ -270,8 +272,9 @@ class ModelMonitor:
             self._aggregator.record_call(self.key, seconds, rows=call.n_rows, error_type=None)
             sampled = self._sample and (self._always or random.random() < o.feature_sample_rate)
             ids = None if call.ids is None and self._no_id_column else self._given_ids(call)
+            kept: Outputs | np.ndarray[Any, Any] | None
             if snap is not None:
-                kept = batch.keep_result(result, operation=call.operation)
+                kept = private_result(result, o.task, o.class_names, operation=call.operation)
                 counted = False
             else:
                 kept, table_ids = batch.build_now(
