@@ -8,8 +8,9 @@
   the outermost model;
 - :func:`guard_only`, the wrapper of training methods (``fit``, ``train``):
   predictions made inside them are not production traffic;
-- :class:`Patcher`, which wraps methods and module functions with wrapt and puts
-  back the very originals on ``uninstrument()``;
+- :class:`Patcher` (``_patcher.py``), which wraps methods and module functions with
+  wrapt and puts back the very originals on ``uninstrument()``; the readers of data
+  containers and raw outputs are in ``_containers.py``;
 - :class:`FrameworkCalls`, the monitoring side of one ``instrument()``: the
   model of each instance (``name_model``, else by class name, else a default
   name), and the wrapper of each prediction method;
@@ -33,12 +34,9 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple, Protocol, cast
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, ClassVar, Final, NamedTuple, Protocol
 
-import numpy as np
-import wrapt
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.dependencies import (
     DependencyConflict,
@@ -47,10 +45,17 @@ from opentelemetry.instrumentation.dependencies import (
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from otel_ml import semconv
+from otel_ml.instrumentation._containers import (
+    as_class_indices,
+    remember_source,
+    source_of,
+    two_classes,
+)
 from otel_ml.instrumentation._internal_errors import InternalErrors
 from otel_ml.instrumentation._monitor import is_instrumentation_enabled
 from otel_ml.instrumentation._naming import naming_of, options_from
 from otel_ml.instrumentation._options import MonitorOptions
+from otel_ml.instrumentation._patcher import Patcher, WrapperFunction
 from otel_ml.instrumentation._sklearn_config import SklearnConfig, parse_config
 from otel_ml.sketch import Profile
 
@@ -78,9 +83,6 @@ IN_MONITORED_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "otel_ml_in_monitored_call", default=False
 )
 """True while a monitored (or guard-only) call of any instrumented framework runs here."""
-
-WrapperFunction = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
-"""A wrapt wrapper: ``wrapper(wrapped, instance, args, kwargs) -> result``."""
 
 RequestHook = Callable[[trace.Span, Any, str, Any], None]
 """``request_hook(span, model, operation, X)``, called before the method runs."""
@@ -110,108 +112,6 @@ def guard_only(
         return wrapped(*args, **kwargs)
     finally:
         IN_MONITORED_CALL.reset(token)
-
-
-# -- wrapping and restoring ----------------------------------------------------------------
-if TYPE_CHECKING:  # wrapt's classes are generic in its stubs only
-    _BoundBase = wrapt.BoundFunctionWrapper[..., Any]
-    _FunctionBase = wrapt.FunctionWrapper[..., Any]
-else:
-    _BoundBase = wrapt.BoundFunctionWrapper
-    _FunctionBase = wrapt.FunctionWrapper
-
-
-class _BoundMethodWrapper(_BoundBase):
-    """A bound wrapped method that pickles as ``getattr(owner, name)``."""
-
-    def __reduce_ex__(self, protocol: object) -> tuple[Any, tuple[Any, str]]:
-        owner = self._self_instance if self._self_instance is not None else self._self_owner
-        return getattr, (owner, self._self_parent._self_attribute)
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, str]]:
-        return self.__reduce_ex__(2)
-
-
-class _MethodWrapper(_FunctionBase):
-    """The wrapt ``FunctionWrapper`` otel_ml installs on a class or module."""
-
-    __bound_function_wrapper__ = _BoundMethodWrapper
-
-    def __init__(self, wrapped: object, wrapper: WrapperFunction, attribute: str) -> None:
-        super().__init__(cast(Callable[..., Any], wrapped), wrapper)
-        self._self_attribute = attribute
-
-
-@dataclass(frozen=True)
-class _Patch:
-    owner: object
-    attribute: str
-    original: object
-
-
-class Patcher:
-    """Installs wrappers on classes (or modules) and restores the originals exactly.
-
-    Examples
-    --------
-    >>> class Model:
-    ...     def predict(self, x):
-    ...         return x + 1
-    >>> seen = []
-    >>> def wrapper(wrapped, instance, args, kwargs):
-    ...     seen.append(type(instance).__name__)
-    ...     return wrapped(*args, **kwargs)
-    >>> original = Model.__dict__["predict"]
-    >>> patcher = Patcher()
-    >>> patcher.wrap(Model, "predict", wrapper)
-    True
-    >>> Model().predict(1), seen
-    (2, ['Model'])
-    >>> patcher.restore()
-    >>> Model.__dict__["predict"] is original
-    True
-    """
-
-    def __init__(self) -> None:
-        self._patches: list[_Patch] = []
-
-    def __len__(self) -> int:
-        return len(self._patches)
-
-    def wrap(self, owner: object, attribute: str, wrapper: WrapperFunction) -> bool:
-        """Wrap ``owner.<attribute>`` (in ``vars(owner)``); False if already wrapped or absent."""
-        original = vars(owner).get(attribute)
-        if original is None or isinstance(original, _MethodWrapper):
-            return False
-        wrapt.wrap_object(owner, attribute, _MethodWrapper, (wrapper, attribute))
-        self._patches.append(_Patch(owner, attribute, original))
-        return True
-
-    def wrap_defined(self, classes: Iterable[type], names: Iterable[str], wrapper: WrapperFunction,
-                     *, package: str) -> None:
-        """Wrap each method of ``names`` on the class of ``package`` that defines it."""
-        wanted = tuple(names)
-        for cls in classes:
-            for name in wanted:
-                for owner in cls.__mro__:
-                    if name in vars(owner):
-                        if owner.__module__.split(".", 1)[0] == package:
-                            self.wrap(owner, name, wrapper)
-                        break
-
-    def restore(self) -> None:
-        """Put every original back where it was, newest first."""
-        while self._patches:
-            patch = self._patches.pop()
-            current = vars(patch.owner).get(patch.attribute)
-            if isinstance(current, _MethodWrapper) and current.__wrapped__ is patch.original:
-                setattr(patch.owner, patch.attribute, patch.original)
-            else:
-                # Someone wrapped on top of us: removing ours would drop theirs. Our
-                # wrapper stays, and passes calls straight through once uninstrumented.
-                _LOG.debug(
-                    "otel_ml: %s.%s was re-wrapped; left in place", patch.owner, patch.attribute
-                )
 
 
 # -- one framework's knowledge of its models -------------------------------------------------
@@ -266,80 +166,6 @@ def content_name(instance: object, content: Callable[[], bytes | str]) -> str:
         return cls_name
     raw = data.encode() if isinstance(data, str) else bytes(data)
     return f"{cls_name}-{hashlib.sha256(raw).hexdigest()[:8]}"
-
-
-def two_classes(result: Any) -> Any:
-    """One column of positive-class probabilities as the two-class matrix ``[1 - p, p]``.
-
-    How a binary model's ``Booster.predict`` output is read, so its probabilities go
-    to the same per-class streams as ``predict_proba``'s (a new array; the user's
-    result is untouched).
-
-    >>> two_classes(np.array([0.25, 1.0])).tolist()
-    [[0.75, 0.25], [0.0, 1.0]]
-    """
-    p = np.asarray(result)
-    if p.ndim == 2 and p.shape[1] == 1:
-        p = p[:, 0]
-    if p.ndim != 1 or p.dtype.kind != "f":
-        return result
-    return np.column_stack((1.0 - p, p))
-
-
-def as_class_indices(result: Any) -> Any:
-    """Class indices returned as floats (``multi:softmax``) read as integer labels.
-
-    >>> as_class_indices(np.array([2.0, 0.0])).tolist()
-    [2, 0]
-    """
-    r = np.asarray(result)
-    if r.dtype.kind == "f" and r.ndim == 1 and bool(np.all(np.isfinite(r))):
-        return r.astype(np.int64)
-    return result
-
-
-SOURCE_ATTRIBUTE: Final = "_otel_ml_source"
-"""Attribute of a framework data container (DMatrix, Pool) holding a weak reference to the
-array or frame it was built from."""
-
-
-def remember_source(argument: str) -> WrapperFunction:
-    """Wrapper for a data container's ``__init__``: keep a weak reference to its source data.
-
-    A prediction on the container (an XGBoost ``DMatrix``, a CatBoost ``Pool``) is then
-    read from the user's own array or frame, without copying the container's matrix
-    back out. Only a numpy array, a pandas DataFrame or a scipy sparse matrix is kept
-    (weakly: the container does not keep it alive).
-    """
-
-    def init(
-        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        result = wrapped(*args, **kwargs)
-        data = args[0] if args else kwargs.get(argument)
-        kind = type(data).__module__.partition(".")[0]
-        if isinstance(data, np.ndarray) or kind in ("pandas", "scipy"):
-            try:
-                setattr(instance, SOURCE_ATTRIBUTE, weakref.ref(data))
-            except (TypeError, AttributeError):
-                pass  # no weak references or no attributes: read as rows only
-        return result
-
-    return init
-
-
-def source_of(container: object, n_rows: int) -> object:
-    """The data ``container`` was built from, if still alive and of ``n_rows`` rows.
-
-    Else an ``(n_rows, 0)`` array: the call's rows are counted, its features are not
-    read (counted as unreadable rows).
-    """
-    ref = getattr(container, SOURCE_ATTRIBUTE, None)
-    data = ref() if isinstance(ref, weakref.ref) else None
-    shape = getattr(data, "shape", None)
-    if data is not None and shape is not None and len(shape) == 2 and shape[0] == n_rows:
-        return data
-    return np.empty((n_rows, 0))
 
 
 class _Monitor(Protocol):
