@@ -122,7 +122,10 @@ METRIC_PERFORMANCE: Final = "ml.performance.value"  # Gauge 1
 METRIC_LABEL_COVERAGE: Final = "ml.label.coverage"  # Gauge 1 (labelled / predicted)
 METRIC_LABEL_DELAY: Final = "ml.label.delay"  # Gauge s (median delay in the window)
 METRIC_WINDOW_ROWS: Final = "ml.window.rows"  # Gauge {row}
-METRIC_LATENCY_P95: Final = "ml.predict.latency.p95"  # Gauge s, per window (evaluator)
+#: Quantiles of the call duration per window (evaluator), one series per ``ml.quantile``;
+#: was ``ml.predict.latency.p95``, which named an aggregation in the metric name.
+METRIC_PREDICT_DURATION_QUANTILE: Final = "ml.predict.duration.quantile"  # Gauge s
+ML_QUANTILE: Final = "ml.quantile"  # "0.95": which quantile a quantile gauge holds
 METRIC_ERROR_RATE: Final = "ml.predict.error_rate"  # Gauge 1, failed / calls per window
 
 # --- alerts -----------------------------------------------------------------------------

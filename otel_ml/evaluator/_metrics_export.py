@@ -15,7 +15,7 @@ of each model version at collection time:
 ``ml.performance.value``               attr ``ml.performance.metric`` (accuracy, f1, rmse...)
 ``ml.label.coverage`` / ``ml.label.delay``  labelled share, median label delay (s)
 ``ml.window.rows``                     rows in the window
-``ml.predict.latency.p95`` / ``ml.predict.error_rate``
+``ml.predict.duration.quantile{ml.quantile="0.95"}`` / ``ml.predict.error_rate``
 ``otel_ml.evaluator.*``                health: batches stored / duplicate / throttled,
                                        queue depth, window lag, pending predictions,
                                        quarantined windows
@@ -193,7 +193,7 @@ def _rows(r: ModelReport) -> Series:
 
 def _latency(r: ModelReport) -> Series:
     v = r.operations.latency_p95
-    return [(_attrs(r), v or 0.0)] if _ok(v) else []
+    return [({**_attrs(r), sc.ML_QUANTILE: "0.95"}, v or 0.0)] if _ok(v) else []
 
 
 def _error_rate(r: ModelReport) -> Series:
@@ -235,8 +235,8 @@ _MODEL_GAUGES = (
     _Gauge(sc.METRIC_LABEL_DELAY, sc.UNIT_SECONDS,
            "Median delay between a prediction and its label in the latest window", _delay),
     _Gauge(sc.METRIC_WINDOW_ROWS, sc.UNIT_ROWS, "Rows predicted in the latest window", _rows),
-    _Gauge(sc.METRIC_LATENCY_P95, sc.UNIT_SECONDS,
-           "95th percentile of predict call duration in the latest window", _latency),
+    _Gauge(sc.METRIC_PREDICT_DURATION_QUANTILE, sc.UNIT_SECONDS,
+           "Quantiles of predict call duration in the latest window", _latency),
     _Gauge(sc.METRIC_ERROR_RATE, "1", "Share of predict calls that failed in the latest window",
            _error_rate),
 )

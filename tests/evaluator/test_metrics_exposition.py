@@ -118,7 +118,7 @@ def test_metrics_pass_promtool_check(tmp_path: Path) -> None:
     expected = {
         "ml_drift_score", "ml_drift_detected", "ml_drift_p_value", "ml_data_quality_rate",
         "ml_performance_value", "ml_label_coverage", "ml_label_delay_seconds",
-        "ml_window_rows", "ml_predict_latency_p95_seconds", "ml_predict_error_rate",
+        "ml_window_rows", "ml_predict_duration_quantile_seconds", "ml_predict_error_rate",
         "ml_alerts_firing", "otel_ml_evaluator_requests_total",
         "otel_ml_evaluator_points_received_total", "otel_ml_evaluator_batches_total",
         "otel_ml_evaluator_queue_depth", "otel_ml_evaluator_window_lag_seconds",
@@ -196,7 +196,7 @@ def test_model_gauges_are_written_as_the_otel_prometheus_reader_writes_them() ->
         metrics.shutdown()
     assert _parsed(ours) == _parsed(reader_text)
     for name in ("ml_drift_score", "ml_performance_value", "ml_label_delay_seconds",
-                 "ml_predict_latency_p95_seconds", "ml_predict_error_rate", "ml_window_rows"):
+                 "ml_predict_duration_quantile_seconds", "ml_predict_error_rate", "ml_window_rows"):
         assert f"\n{name}{{" in ours
     assert r'ml_feature_name="odd \"name\" \\ here"' in ours
 

@@ -41,10 +41,10 @@ _COUNTERS = (sc.METRIC_PREDICT_CALLS, sc.METRIC_PREDICT_ROWS, sc.METRIC_PREDICT_
 _HISTOGRAMS = (sc.METRIC_PREDICT_DURATION, sc.METRIC_FEATURE_VALUES, sc.METRIC_PREDICTION_VALUES)
 _GAUGES = (sc.METRIC_DRIFT_SCORE, sc.METRIC_DRIFT_DETECTED, sc.METRIC_DRIFT_P_VALUE,
            sc.METRIC_DATA_QUALITY_RATE, sc.METRIC_PERFORMANCE, sc.METRIC_LABEL_COVERAGE,
-           sc.METRIC_LABEL_DELAY, sc.METRIC_WINDOW_ROWS, sc.METRIC_LATENCY_P95,
+           sc.METRIC_LABEL_DELAY, sc.METRIC_WINDOW_ROWS, sc.METRIC_PREDICT_DURATION_QUANTILE,
            sc.METRIC_ERROR_RATE, sc.METRIC_EVAL_QUEUE_DEPTH, sc.METRIC_EVAL_WINDOW_LAG,
            sc.METRIC_EVAL_PENDING_PREDICTIONS)
-_SECONDS = {sc.METRIC_PREDICT_DURATION, sc.METRIC_LABEL_DELAY, sc.METRIC_LATENCY_P95,
+_SECONDS = {sc.METRIC_PREDICT_DURATION, sc.METRIC_LABEL_DELAY, sc.METRIC_PREDICT_DURATION_QUANTILE,
             sc.METRIC_EVAL_WINDOW_LAG}
 
 
@@ -132,7 +132,7 @@ def _jaeger_links(panel: dict[str, object]) -> list[str]:
 def test_latency_and_alert_panels_link_to_jaeger() -> None:
     latency = [p for d in DASHBOARDS.values() for p in iter_panels(d)
                if "duration_seconds_bucket" in str(p.get("targets"))
-               or "latency_p95" in str(p.get("targets"))]
+               or "duration_quantile" in str(p.get("targets"))]
     assert len(latency) >= 2
     for panel in latency:
         assert _jaeger_links(panel), panel["title"]

@@ -233,7 +233,7 @@ def _wait_for_window(stack: dict[str, Any]) -> None:
     """Until the evaluator's first closed window is in Prometheus (about one minute)."""
     url = stack["url"]
     needed = ("ml_drift_score", "ml_performance_value", "ml_label_coverage",
-              "ml_data_quality_rate", "ml_predict_latency_p95_seconds")
+              "ml_data_quality_rate", "ml_predict_duration_quantile_seconds")
     deadline = time.monotonic() + 200
     while time.monotonic() < deadline:
         for p in stack["procs"]:
