@@ -27,9 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "evaluator"))
 
-from evaluator_wire import EvaluatorProcess, exp_point, metrics_body, model_attrs, post  # noqa: E402
+from evaluator_wire import EvaluatorProcess, exp_point, metrics_body, model_attrs, post
 
-from otel_ml import semconv as sc  # noqa: E402
+from otel_ml import semconv as sc
 
 UNLIMITED = "limits: {models: 10000000, features_per_model: 1000000}"
 

@@ -45,7 +45,7 @@ from typing import Any
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 
 sys.path.insert(0, str(Path(__file__).parent))
-from otlp_receiver import _NullSink, _request  # noqa: E402
+from otlp_receiver import _NullSink, _request
 
 LIMIT = 16 << 20
 IDLE_TIMEOUT = 5.0  # uvicorn's default timeout_keep_alive; read_timeout the same

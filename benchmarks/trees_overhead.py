@@ -58,6 +58,7 @@ def _model(framework: str, X: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
         clf = lgb.LGBMClassifier(n_estimators=100, max_depth=6, n_jobs=1, verbose=-1)
         return clf.fit(X, y), LightGBMInstrumentor()
     import catboost as cb
+
     from otel_ml.instrumentation.catboost import CatBoostInstrumentor
 
     clf = cb.CatBoostClassifier(iterations=100, depth=6, thread_count=1, verbose=0,

@@ -33,7 +33,7 @@ class ExternalFindings:
 
 def _get(url: str) -> dict[str, Any] | None:
     try:
-        with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - user's own URL
+        with urllib.request.urlopen(url, timeout=10) as resp:
             body: dict[str, Any] = json.loads(resp.read())
             return body
     except urllib.error.HTTPError as exc:

@@ -76,7 +76,7 @@ class _Handler(TimedHandler):
     def _json(self, code: int, obj: object) -> None:
         self._send(code, json.dumps(obj, allow_nan=False).encode(), _JSON)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+    def do_GET(self) -> None:
         self.serving()
         api = self.server.api
         path = self.path.split("?", 1)[0].rstrip("/") or "/"
@@ -121,9 +121,9 @@ class _Handler(TimedHandler):
             _log.exception("API request %s failed", path)
             self._json(500, {"error": "internal error"})
 
-    do_HEAD = do_GET  # noqa: N815
+    do_HEAD = do_GET
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         _log.debug("api: " + format, *args)
 
 

@@ -176,7 +176,7 @@ class _Handler(TimedHandler):
         self.server.receiver.reject(signal, error_type, f"{code} {message}")
         self._error(code, rpc_code, message, json=json, close=True, headers=headers)
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server naming)
+    def do_POST(self) -> None:
         receiver = self.server.receiver
         signal = _PATHS.get(self.path.split("?", 1)[0])
         if signal is None:
@@ -225,9 +225,9 @@ class _Handler(TimedHandler):
         self._refuse(_PATHS.get(self.path.split("?", 1)[0]), 405, code_pb2.UNIMPLEMENTED,
                      "only POST is supported", "method_not_allowed", headers={"Allow": "POST"})
 
-    do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _not_allowed  # noqa: N815
+    do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _not_allowed
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         _logger.debug("%s %s", self.address_string(), format % args)
 
 

@@ -368,7 +368,7 @@ class LabelTable:
     def _evict(self, table: str, where: str, args: tuple[str, ...], n: int) -> int:
         """Delete the ``n`` oldest rows of ``table`` matching ``where``; how many went."""
         return self.db.execute(
-            f"DELETE FROM {table} WHERE rowid IN "  # noqa: S608 - fixed names and clauses
+            f"DELETE FROM {table} WHERE rowid IN "
             f"(SELECT rowid FROM {table} WHERE {where} ORDER BY t LIMIT ?)",
             (*args, n),
         ).rowcount

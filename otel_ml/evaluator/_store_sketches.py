@@ -179,7 +179,7 @@ class SketchTable:
     def expire(self, before: float) -> None:
         """Forget the sketches and durations of windows that started before ``before``."""
         for table in ("sketches", "durations"):
-            self.db.execute(f"DELETE FROM {table} WHERE start < ?", (before,))  # noqa: S608
+            self.db.execute(f"DELETE FROM {table} WHERE start < ?", (before,))
 
     # ---- the cache (a TransactionListener of the database) ------------------------------
     def committed(self) -> None:

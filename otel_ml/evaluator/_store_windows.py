@@ -75,7 +75,7 @@ class WindowTable:
     def expire(self, before: float) -> None:
         """Forget windows (and their counters, traces, reports) that started before ``before``."""
         for table in ("windows", "counters", "traces", "reports", "quarantine"):
-            self.db.execute(f"DELETE FROM {table} WHERE start < ?", (before,))  # noqa: S608
+            self.db.execute(f"DELETE FROM {table} WHERE start < ?", (before,))
 
     # ---- reads -------------------------------------------------------------------------
     def counts(self, key: WindowKey) -> WindowData:
@@ -164,7 +164,7 @@ class WindowTable:
         """The latest quarantined windows (of ``model``, or of all), newest first, with why."""
         where, args = ("WHERE model=?", (model,)) if model is not None else ("", ())
         rows = self.db.fetchall(
-            f"SELECT model, version, start, reason FROM quarantine {where} "  # noqa: S608
+            f"SELECT model, version, start, reason FROM quarantine {where} "
             "ORDER BY start DESC, model, version LIMIT ?",
             (*args, limit),
         )

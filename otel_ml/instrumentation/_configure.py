@@ -123,7 +123,7 @@ class Configuration:
         for close in self._closers:
             try:
                 close()
-            except Exception:  # noqa: BLE001 - shutting down: report and go on
+            except Exception:
                 _logger.warning("otel_ml: error while shutting down telemetry", exc_info=True)
 
 

@@ -83,7 +83,7 @@ class InternalErrors:
                     exc_info=exc,
                 )
             self._counter.add(n, {semconv.INTERNAL_STAGE: stage, semconv.ERROR_TYPE: error_type})
-        except Exception:  # noqa: BLE001 - last resort: counting must never raise
+        except Exception:
             _logger.debug("otel_ml: could not count an internal failure", exc_info=True)
 
     def total(self) -> int:

@@ -29,7 +29,7 @@ class LogsReceiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 request = ExportLogsServiceRequest()
                 request.ParseFromString(body)
@@ -41,7 +41,7 @@ class LogsReceiver:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -109,7 +109,7 @@ def test_alert_event_over_otlp_grpc() -> None:
     received: list[ExportLogsServiceRequest] = []
 
     class Logs(logs_service_pb2_grpc.LogsServiceServicer):
-        def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC API
+        def Export(self, request: Any, context: Any) -> Any:
             received.append(request)
             return ExportLogsServiceResponse()
 

@@ -116,7 +116,7 @@ class EvaluatorProcess:
         max_open_files: int | None = None,
     ) -> None:
         """``max_open_files``: the subprocess's RLIMIT_NOFILE (soft and hard)."""
-        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self._log = open(log, "ab")
         env = {**os.environ, **(extra_env or {})}
 
         def limit_files() -> None:

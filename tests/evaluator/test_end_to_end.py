@@ -66,7 +66,7 @@ class OtlpGaugeSink:
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 if self.path == "/v1/logs":
                     logs = ExportLogsServiceRequest()

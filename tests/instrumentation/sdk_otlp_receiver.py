@@ -115,7 +115,7 @@ def http_receiver() -> Iterator[tuple[str, Received]]:
     received = Received()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server API
+        def do_POST(self) -> None:
             route = _PATHS.get(self.path)
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             if route is None:
@@ -156,21 +156,21 @@ def grpc_receiver() -> Iterator[tuple[str, Received]]:
     received = Received()
 
     class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):  # type: ignore[misc]
-        def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC API
+        def Export(self, request: Any, context: Any) -> Any:
             with received.lock:
                 received.metrics.append(request)
                 received.headers.append(dict(context.invocation_metadata()))
             return metrics_service_pb2.ExportMetricsServiceResponse()
 
     class Logs(logs_service_pb2_grpc.LogsServiceServicer):  # type: ignore[misc]
-        def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC API
+        def Export(self, request: Any, context: Any) -> Any:
             with received.lock:
                 received.logs.append(request)
                 received.headers.append(dict(context.invocation_metadata()))
             return logs_service_pb2.ExportLogsServiceResponse()
 
     class Traces(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
-        def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC API
+        def Export(self, request: Any, context: Any) -> Any:
             with received.lock:
                 received.traces.append(request)
                 received.headers.append(dict(context.invocation_metadata()))

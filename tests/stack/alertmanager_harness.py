@@ -82,7 +82,7 @@ def receivers() -> Iterator[Inbox]:
     box = Inbox()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server API
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             with box.lock:
                 box.requests.append((self.path, json.loads(body)))
@@ -97,7 +97,7 @@ def receivers() -> Iterator[Inbox]:
     threading.Thread(target=http.serve_forever, daemon=True).start()
 
     class Smtp:
-        async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:  # noqa: N802
+        async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
             msg = message_from_bytes(envelope.content, policy=policy.default)
             assert isinstance(msg, EmailMessage)
             with box.lock:

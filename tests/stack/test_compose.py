@@ -146,7 +146,7 @@ def test_model_service_and_traffic_run_as_composed(tmp_path: Path) -> None:
     otlp: list[str] = []
 
     class Sink(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
             otlp.append(self.path)
             self.send_response(200)
@@ -309,7 +309,7 @@ def test_traffic_script_posts_the_applications(tmp_path: Path) -> None:
     received: list[dict[str, Any]] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
             self.send_response(200)
             self.end_headers()
