@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk._logs import LoggerProvider
@@ -117,7 +117,10 @@ def spans() -> Iterator[InMemorySpanExporter]:
 def test_instrumented_call_behaves_exactly_like_the_original(
     spans: InMemorySpanExporter, make: Callable[[], Any], case: int
 ) -> None:
-    _, model, method = CASES[case]
+    name, model, method = CASES[case]
+    # XGBoost reads a str as the URI of a data file, and crashes the process on some:
+    # xgboost.DMatrix("") segfaults in _from_uri (xgboost 3.2, without otel_ml too).
+    assume(not (name.startswith(("xgb", "booster")) and isinstance(make(), str)))
     with suppress_instrumentation():  # what the original calls inside runs plain too
         want_kind, want = _outcome(lambda: _call(model, method, make, original=True))
     spans.clear()
