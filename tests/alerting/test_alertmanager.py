@@ -11,11 +11,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from alerting_support import Otel, drift_obs
+from servers import Alertmanager, HttpReceiver, wait_for
 
 from otel_ml.alerting import AlertEngine, parse_alerting_config
-
-from .conftest import Otel, drift_obs
-from .servers import Alertmanager, HttpReceiver, wait_for
 
 
 @pytest.fixture

@@ -14,11 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alerting_support import (
+    PD_KEY,
+    SLACK_PATH,
+    FakeClock,
+    Otel,
+    drift_obs,
+    notifiers_section,
+    window_end,
+)
+from servers import HttpReceiver, SmtpServer, free_port, wait_for
 
 from otel_ml.alerting import AlertEngine, parse_alerting_config
-
-from .conftest import PD_KEY, SLACK_PATH, FakeClock, Otel, drift_obs, notifiers_section, window_end
-from .servers import HttpReceiver, SmtpServer, free_port, wait_for
 
 # drift: clean, 4 drifting windows, then clean again
 DRIFT = [0.02, 0.35, 0.41, 0.38, 0.33, 0.04, 0.03, 0.02, 0.01]

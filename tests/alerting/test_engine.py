@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alerting_support import T0, WINDOW, Otel, drift_obs, window_end
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry._logs import SeverityNumber
@@ -19,8 +20,6 @@ from otel_ml.alerting import (
     ObservationKind,
     parse_alerting_config,
 )
-
-from .conftest import T0, WINDOW, Otel, drift_obs, window_end
 
 
 def engine_for(alerts: dict[str, Any] | None = None, **kwargs: Any) -> AlertEngine:

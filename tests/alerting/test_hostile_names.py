@@ -14,10 +14,10 @@ import random
 import re
 from typing import Any
 
-from otel_ml.alerting import AlertEngine, parse_alerting_config
+from alerting_support import FakeClock, Otel, drift_obs, notifiers_section, window_end
+from servers import HttpReceiver, SmtpServer
 
-from .conftest import FakeClock, Otel, drift_obs, notifiers_section, window_end
-from .servers import HttpReceiver, SmtpServer
+from otel_ml.alerting import AlertEngine, parse_alerting_config
 
 MODEL = (
     "churn <!channel> <https://evil.example/fix|Click here to fix> & co\r\n"

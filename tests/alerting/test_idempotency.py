@@ -9,10 +9,10 @@ import random
 from pathlib import Path
 from typing import Any
 
-from otel_ml.alerting import AlertEngine, parse_alerting_config
+from alerting_support import FakeClock, Otel, drift_obs, notifiers_section, window_end
+from servers import HttpReceiver, SmtpServer
 
-from .conftest import FakeClock, Otel, drift_obs, notifiers_section, window_end
-from .servers import HttpReceiver, SmtpServer
+from otel_ml.alerting import AlertEngine, parse_alerting_config
 
 DRIFT = [0.02, 0.35, 0.41, 0.38, 0.33, 0.04, 0.03, 0.02, 0.01]
 

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from alerting_support import drift_obs, window_end
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
@@ -17,8 +18,6 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from otel_ml import semconv
 from otel_ml.alerting import AlertEngine, otlp_logger_provider, parse_alerting_config
-
-from .conftest import drift_obs, window_end
 
 
 class LogsReceiver:
