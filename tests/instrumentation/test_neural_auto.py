@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from otlp_loopback import OtlpReceiver, Received, attributes
+from sdk_support import prediction_calls
 
 from otel_ml import semconv
 
@@ -131,15 +132,20 @@ def test_unmodified_app_outputs_are_bitwise_equal_and_monitored(tmp_path, plain_
     assert by_model[("classifier", "f4")] == 64 + 1
     assert by_model[("credit", "f3")] == 200
 
-    events = [
-        attributes(rec.attributes)
+    calls = prediction_calls(
+        (
+            attributes(rec.attributes),
+            int.from_bytes(rec.trace_id, "big"),
+            int.from_bytes(rec.span_id, "big"),
+        )
         for _, rec in received.logs()
         if rec.event_name == semconv.EVENT_PREDICTION
-    ]
-    rows = sorted(
-        (str(e[semconv.ML_MODEL_NAME]), len(e[semconv.ML_PREDICTION_IDS]))  # type: ignore[arg-type]
-        for e in events
     )
+    per_call: dict[tuple[str, int, int], int] = {}  # a call's rows may span several records
+    for c in calls:
+        key = (str(c[semconv.ML_MODEL_NAME]), c["trace_id"], c["span_id"])
+        per_call[key] = per_call.get(key, 0) + len(c[semconv.ML_PREDICTION_IDS])
+    rows = sorted((model, n) for (model, _, _), n in per_call.items())
     assert rows == [("classifier", 1)] + [("classifier", 16)] * 4 + [("credit", 50)] * 4
 
 
