@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from otel_ml import semconv
 from otel_ml._errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -162,7 +163,7 @@ class MonitorOptions:
     """
 
     model: str
-    version: str = "unknown"
+    version: str = semconv.UNKNOWN_VERSION
     task: Task = Task.AUTO
     framework: str = "custom"
     reference: ReferenceLike | None = None

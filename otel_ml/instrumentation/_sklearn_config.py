@@ -34,6 +34,7 @@ from typing import Any, Final
 
 from opentelemetry import _logs, metrics, trace
 
+from otel_ml import semconv
 from otel_ml._config import check_keys, config_error, read_bool, read_float, read_str
 from otel_ml.instrumentation._options import MonitorOptions
 from otel_ml.sketch import Profile
@@ -68,7 +69,6 @@ ENV_RECORD_TRAINING: Final = "OTEL_ML_SKLEARN_RECORD_TRAINING"
 FRAMEWORK: Final = "sklearn"
 """``ml.model.framework`` of every model the instrumentor monitors."""
 
-_UNKNOWN_VERSION: Final = "unknown"
 
 _HOOKS: Final = ("request_hook", "response_hook")
 _PROVIDERS: Final = ("tracer_provider", "meter_provider", "logger_provider")
@@ -277,7 +277,7 @@ def parse_config(
     def var(setting: str) -> str:
         return env_name(framework, setting)
 
-    version, version_at = _setting(kwargs, env, "version", var("VERSION"), _UNKNOWN_VERSION)
+    version, version_at = _setting(kwargs, env, "version", var("VERSION"), semconv.UNKNOWN_VERSION)
     id_column, id_at = _setting(kwargs, env, "id_column", var("ID_COLUMN"), "")
     capture = _bool(*_setting(kwargs, env, "capture_features", var("CAPTURE_FEATURES"), "true"))
     events = _events(*_setting(kwargs, env, "prediction_events", var("PREDICTION_EVENTS"), "true"))
