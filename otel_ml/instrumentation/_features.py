@@ -35,13 +35,13 @@ Examples
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from otel_ml import semconv
+from otel_ml.instrumentation._feature_quality import add_numeric
 from otel_ml.instrumentation._inputs import Table
 from otel_ml.instrumentation._options import MonitorOptions
 from otel_ml.instrumentation._sparse import capture_sparse
@@ -86,18 +86,7 @@ def _numeric(name: str, col: _Array, ref: FeatureProfile | None, w: ModelWindow)
             x = x[~wrong_type]
     sketch = NumericSketch()
     sketch.update(x)
-    w.numeric[name] = sketch
-    q = w.quality
-    if sketch.nan_count:
-        q[(name, semconv.QUALITY_MISSING)] += sketch.nan_count
-    if sketch.non_finite_count:
-        q[(name, semconv.QUALITY_NON_FINITE)] += sketch.non_finite_count
-    if ref is not None and sketch.count and not math.isnan(ref.min):
-        lo, hi = ref.min, ref.max
-        if sketch.min < lo or sketch.max > hi:
-            finite = x[np.isfinite(x)]
-            out = int(np.count_nonzero((finite < lo) | (finite > hi)))
-            q[(name, semconv.QUALITY_OUT_OF_RANGE)] += out
+    add_numeric(name, sketch, x, ref, w)
 
 
 def _categorical(

@@ -26,7 +26,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from otel_ml import semconv
+from otel_ml.instrumentation._feature_quality import add_numeric
 from otel_ml.instrumentation._options import MonitorOptions
 from otel_ml.instrumentation._window import ModelWindow
 from otel_ml.sketch import FeatureKind, FeatureProfile, NumericSketch, Profile
@@ -130,20 +130,7 @@ def _column(
     zeros = n_rows - stored.size
     if zeros:
         sketch.merge(NumericSketch(count=zeros, zero_count=zeros, min=0.0, max=0.0))
-    w.numeric[name] = sketch
-    q = w.quality
-    if sketch.nan_count:
-        q[(name, semconv.QUALITY_MISSING)] += sketch.nan_count
-    if sketch.non_finite_count:
-        q[(name, semconv.QUALITY_NON_FINITE)] += sketch.non_finite_count
-    if ref is not None and sketch.count and not math.isnan(ref.min):
-        lo, hi = ref.min, ref.max
-        if sketch.min < lo or sketch.max > hi:
-            finite = stored[np.isfinite(stored)]
-            out = int(np.count_nonzero((finite < lo) | (finite > hi)))
-            if zeros and not lo <= 0.0 <= hi:
-                out += zeros
-            q[(name, semconv.QUALITY_OUT_OF_RANGE)] += out
+    add_numeric(name, sketch, stored, ref, w, zeros=zeros)
 
 
 def capture_sparse(
