@@ -67,3 +67,53 @@ def per_call(
         after()
         times.append((time.process_time() - t0) / n)
     return summary(times)
+
+
+class NullService:
+    """Tracer, logger and meter providers wired like a model service to the null exporters.
+
+    ``providers`` are the keywords ``@monitor`` takes; :meth:`bare` wraps a call in the
+    baseline the overhead benchmarks compare with (one span + one counter add);
+    :meth:`settle` finishes deferred work (the SDK's worker and the batch processors) so it
+    is charged to the run that caused it.
+    """
+
+    def __init__(self) -> None:
+        from opentelemetry.sdk._logs import LoggerProvider
+        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        self.tp = TracerProvider()
+        self.tp.add_span_processor(BatchSpanProcessor(NullSpans(), max_queue_size=1 << 16))
+        self.lp = LoggerProvider()
+        self.lp.add_log_record_processor(
+            BatchLogRecordProcessor(NullLogs(), max_queue_size=1 << 16)
+        )
+        reader = PeriodicExportingMetricReader(NullMetrics(), export_interval_millis=1000)
+        self.mp = MeterProvider(metric_readers=[reader])
+        self.tracer = self.tp.get_tracer("bench")
+        self.counter = self.mp.get_meter("bench").create_counter("bench.calls")
+        self.providers = {
+            "tracer_provider": self.tp,
+            "logger_provider": self.lp,
+            "meter_provider": self.mp,
+        }
+
+    def settle(self) -> None:
+        from otel_ml.instrumentation import flush
+
+        flush()
+        self.tp.force_flush()
+        self.lp.force_flush()
+
+    def bare(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+        def call() -> Any:
+            with self.tracer.start_as_current_span("predict"):
+                out = fn()
+                self.counter.add(1)
+                return out
+
+        return call

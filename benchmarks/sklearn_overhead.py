@@ -32,17 +32,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from _null_sdk import NullLogs, NullMetrics, NullSpans, per_call
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from _null_sdk import NullService, per_call
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,21 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sklearn.preprocessing import StandardScaler
 
     import otel_ml
-    from otel_ml.instrumentation import flush
     from otel_ml.instrumentation.sklearn import SklearnInstrumentor
 
     t_import = time.perf_counter() - t0
 
-    tp = TracerProvider()
-    tp.add_span_processor(BatchSpanProcessor(NullSpans(), max_queue_size=1 << 16))
-    lp = LoggerProvider()
-    lp.add_log_record_processor(BatchLogRecordProcessor(NullLogs(), max_queue_size=1 << 16))
-    mp = MeterProvider(
-        metric_readers=[PeriodicExportingMetricReader(NullMetrics(), export_interval_millis=1000)]
-    )
-    tracer = tp.get_tracer("bench")
-    counter = mp.get_meter("bench").create_counter("bench.calls")
-    providers = {"tracer_provider": tp, "logger_provider": lp, "meter_provider": mp}
+    sdk = NullService()
+    tp, lp, mp = sdk.tp, sdk.lp, sdk.mp
+    providers = sdk.providers
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(2_000, 20))
@@ -87,20 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     def noop() -> None:
         pass
 
-    def settle() -> None:
-        """Finish deferred work (worker, batch processors) so it is charged to its run."""
-        flush()
-        tp.force_flush()
-        lp.force_flush()
+    settle = sdk.settle
 
-    def bare(fn: Callable[[], Any]) -> Callable[[], Any]:
-        def call() -> Any:
-            with tracer.start_as_current_span("predict"):
-                out = fn()
-                counter.add(1)
-                return out
-
-        return call
+    bare = sdk.bare
 
     def lr_row() -> Any:
         return lr.predict_proba(row)
