@@ -29,6 +29,7 @@ OpenTelemetry instrumentation; wrap your own OTLP metric exporter in
 from __future__ import annotations
 
 import atexit
+import collections
 import logging
 import os
 import sys
@@ -180,10 +181,12 @@ def _queue_args(prefix: str) -> dict[str, int]:
 
 
 class _CountedDrops:
-    """The batch processor's own metrics object, plus a count of what it drops on ours.
+    """The batch processor's own metrics object, plus a count of its other drops on ours.
 
-    ``BatchProcessor.emit`` reports each span or record it refuses (queue full, or
-    after shutdown) through ``drop_items``: the one place every drop passes.
+    ``BatchProcessor.emit`` reports each span or record it refuses through ``drop_items``;
+    a full queue is counted by :class:`_CountingQueue` instead, because the processor's
+    own check (``len(queue) == max`` then ``appendleft``) races between threads: two
+    callers can both see room and one item then falls off the deque uncounted.
     """
 
     def __init__(self, inner: Any, errors: InternalErrors, item: str) -> None:
@@ -197,12 +200,50 @@ class _CountedDrops:
 
     def drop_items(self, count: int, error_type: str = "queue_full") -> None:
         self._inner.drop_items(count, error_type)
-        self._errors.count(stages.STAGE_EXPORT, f"{self._item}_{error_type}", count)
+        if error_type != "queue_full":  # the queue counts those exactly
+            self._errors.count(stages.STAGE_EXPORT, f"{self._item}_{error_type}", count)
+
+
+class _CountingQueue(collections.deque[Any]):
+    """The batch processor's bounded deque, counting every item it pushes out.
+
+    The processor adds on the left and takes from the right; a full deque drops its
+    rightmost (oldest) item on ``appendleft``. Adding and taking share one lock, so
+    "was it full" and the add are one step and every dropped item is counted once.
+    """
+
+    def __init__(self, maxlen: int, on_drop: Callable[[], None]) -> None:
+        super().__init__((), maxlen)
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._on_drop = on_drop
+
+    def _locked(self) -> threading.Lock:
+        if self._pid != os.getpid():  # a forked child: another thread may have held it
+            self._lock, self._pid = threading.Lock(), os.getpid()
+        return self._lock
+
+    def appendleft(self, item: Any) -> None:
+        with self._locked():
+            full = len(self) == self.maxlen
+            super().appendleft(item)
+        if full:
+            self._on_drop()
+
+    def pop(self) -> Any:  # type: ignore[override]  # deque.pop takes no index
+        with self._locked():
+            return super().pop()
 
 
 def _count_drops(processor: Any, errors: InternalErrors, item: str) -> Any:
     inner = getattr(processor, "_batch_processor", None)
-    if inner is None or not hasattr(inner, "_metrics"):
+    queue = getattr(inner, "_queue", None)
+    if (
+        inner is None
+        or not hasattr(inner, "_metrics")
+        or type(queue) is not collections.deque
+        or queue.maxlen is None
+    ):
         _logger.warning(
             "otel_ml.configure: this opentelemetry-sdk's %s batch processor cannot be observed; "
             "its drops are not counted on otel_ml.internal.errors",
@@ -210,6 +251,13 @@ def _count_drops(processor: Any, errors: InternalErrors, item: str) -> Any:
         )
         return processor
     inner._metrics = _CountedDrops(inner._metrics, errors, item)
+
+    def dropped() -> None:
+        errors.count(stages.STAGE_EXPORT, f"{item}_queue_full", 1)
+
+    counting = _CountingQueue(queue.maxlen, dropped)
+    counting.extend(queue)  # empty when just built; same order otherwise
+    inner._queue = counting
     return processor
 
 

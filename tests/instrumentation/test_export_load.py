@@ -97,4 +97,4 @@ def test_a_forced_overflow_is_counted_on_the_self_metric() -> None:
         assert set(on_metric) == set(lost)
         for error_type, missing in lost.items():
             assert on_metric[error_type] == counts[f"export/{error_type}"]
-            assert abs(on_metric[error_type] - missing) <= n // 100, (error_type, missing)
+            assert on_metric[error_type] == missing, (error_type, missing)  # exactly
