@@ -17,18 +17,17 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+import onnxruntime  # noqa: F401  (a dev dependency: missing fails, never skips)
 import pandas as pd
 import pytest
+import skl2onnx  # noqa: F401  (a dev dependency: missing fails, never skips)
+import torch  # noqa: F401  (a dev dependency: missing fails, never skips)
 from e2e_neural_app import reference_frame, true_proba
 from sklearn import metrics as skm
 
 from otel_ml.evaluator import EvaluatorApp
 from otel_ml.evaluator._config import parse_config
 from otel_ml.sketch import Profile
-
-pytest.importorskip("torch")
-pytest.importorskip("onnxruntime")
-pytest.importorskip("skl2onnx")
 
 HERE = Path(__file__).parent
 ROWS = 1500

@@ -12,15 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import onnxruntime  # noqa: F401  (a dev dependency: missing fails, never skips)
 import pytest
+import skl2onnx  # noqa: F401  (a dev dependency: missing fails, never skips)
+import torch  # noqa: F401  (a dev dependency: missing fails, never skips)
 from otlp_loopback import OtlpReceiver, Received, attributes
 from sdk_support import prediction_calls
 
 from otel_ml import semconv
-
-pytest.importorskip("torch")
-pytest.importorskip("onnxruntime")
-pytest.importorskip("skl2onnx")
 
 # The app prints the bytes of every output (hex), so any change of a value shows.
 APP = """

@@ -18,26 +18,24 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 import pytest
+import skl2onnx
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from onnxruntime.capi.onnxruntime_inference_collection import Session
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sklearn.linear_model import LogisticRegression
 
-torch = pytest.importorskip("torch")
-ort = pytest.importorskip("onnxruntime")
-skl2onnx = pytest.importorskip("skl2onnx")
-
-from onnxruntime.capi.onnxruntime_inference_collection import Session  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-
-from otel_ml.instrumentation import flush  # noqa: E402
-from otel_ml.instrumentation.onnxruntime import ONNXRuntimeInstrumentor  # noqa: E402
-from otel_ml.instrumentation.pytorch import PyTorchInstrumentor  # noqa: E402
+from otel_ml.instrumentation import flush
+from otel_ml.instrumentation.onnxruntime import ONNXRuntimeInstrumentor
+from otel_ml.instrumentation.pytorch import PyTorchInstrumentor
 
 DTYPES = ["float32", "float64", "float16", "bfloat16", "int64", "int8", "bool", "complex64"]
 OUTPUTS = ["same", "softmax", "tuple", "dict", "none", "number", "ragged", "raise", "column"]

@@ -5,21 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pytest
+import skl2onnx
 import sklearn_support
 from neural_support import instrument_fixture, window
+from onnxruntime.capi.onnxruntime_inference_collection import Session
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import StatusCode
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn_support import only_span
 
-ort = pytest.importorskip("onnxruntime")
-skl2onnx = pytest.importorskip("skl2onnx")
-
-from onnxruntime.capi.onnxruntime_inference_collection import Session  # noqa: E402
-
-from otel_ml import monitor, semconv  # noqa: E402
-from otel_ml.instrumentation.onnxruntime import (  # noqa: E402
+from otel_ml import monitor, semconv
+from otel_ml.instrumentation.onnxruntime import (
     ONNXRuntimeInstrumentor,
     default_name,
     name_model,

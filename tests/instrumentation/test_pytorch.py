@@ -7,15 +7,14 @@ import io
 import numpy as np
 import pytest
 import sklearn_support
+import torch
 from neural_support import instrument_fixture, window, windows
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import StatusCode
 from sklearn_support import only_span
 
-torch = pytest.importorskip("torch")
-
-from otel_ml import monitor, semconv  # noqa: E402
-from otel_ml.instrumentation.pytorch import (  # noqa: E402
+from otel_ml import monitor, semconv
+from otel_ml.instrumentation.pytorch import (
     PyTorchInstrumentor,
     default_name,
     name_model,
