@@ -1,9 +1,11 @@
-"""Statistics over sketches: drift, data quality and performance metrics.
+"""Statistics over sketches: drift, data quality and performance metrics; sequential
+change detectors for the error stream.
 
 Pure functions and small classes on top of :mod:`otel_ml.sketch`; scipy lives here
 (the evaluator and the CLI use it, the SDK never imports it). No OpenTelemetry imports.
 """
 
+from otel_ml.stats._change import ADWIN, Change, ChangeDetector, PageHinkley, detector_from_dict
 from otel_ml.stats._compare import DriftReport, FeatureDrift, compare, compare_feature
 from otel_ml.stats._divergence import (
     ContingencyTest,
@@ -42,6 +44,10 @@ from otel_ml.stats._quality import (
 )
 
 __all__ = [
+    "ADWIN",
+    "Change",
+    "ChangeDetector",
+    "PageHinkley",
     "class_order",
     "CategoricalStatistics",
     "ClassificationMetrics",
@@ -64,6 +70,7 @@ __all__ = [
     "classification_metrics",
     "compare",
     "compare_feature",
+    "detector_from_dict",
     "g_test",
     "hellinger_distance",
     "jensen_shannon_distance",
