@@ -1,6 +1,6 @@
 """Feature capture: per-feature sketches and data-quality counts of one table.
 
-Everything is vectorized per column (numpy): about 10-30 ns per value. Raw
+Everything is vectorized per column (numpy): about 10 ns per value. Raw
 values never leave this module: only sketches (bucket counts, top-K category
 counts) and issue counts do.
 
