@@ -56,6 +56,9 @@ OVERFLOW_CATEGORY: Final = "__other__"  # the categorical sketch's overflow buck
 UNKNOWN_VERSION: Final = "unknown"  # ml.model.version of a model given no version
 TEXT_LENGTH_FEATURE: Final = "text.length"  # ml.feature.name of a batch of documents' lengths
 SPARSE_NONZERO_FEATURE: Final = "sparse.nonzero"  # ml.feature.name: non-zeros per row (wide)
+#: ml.feature.name of the rows' PCA reconstruction errors (multivariate drift), exported by
+#: the SDK when the monitor's reference profile has a "multivariate" section
+MULTIVARIATE_ERROR_FEATURE: Final = "multivariate.reconstruction_error"
 # A rank-3+ tensor input (images, sequences) is described per sample by these statistics,
 # ml.feature.name "<input>.<statistic>": "input.mean" for a PyTorch module's argument,
 # "<graph input>.mean" for an ONNX Runtime feed.

@@ -2,7 +2,8 @@
 
 Prints a table (or, with ``--json``, the machine-readable report on stdout),
 optionally writes a self-contained HTML report, and exits 1 when any feature
-drifted, 0 when none did, 2 on bad input.
+drifted or the multivariate check did (a profile with a multivariate model), 0 when
+none did, 2 on bad input.
 """
 
 from __future__ import annotations
@@ -146,14 +147,18 @@ def _run(args: argparse.Namespace) -> int:
     kinds = {n: reference.features[n].kind for n in present}
     cols = {n: table.column(n).values for n in present}
     preds = table.column(args.prediction).values if args.prediction else None
-    current = Profile.from_data(cols, feature_types=kinds, predictions=preds)
+    current = Profile.from_data(cols, feature_types=kinds, predictions=preds, multivariate=False)
+    errors = None  # the rows' reconstruction errors under the profile's PCA
+    model = reference.multivariate
+    if model is not None and all(n in cols for n in model.features):
+        errors = model.error_sketch(cols)
     # Columns the profile does not know are listed as extra, never compared.
     extra = tuple(
         n
         for n in table.available
         if n not in reference.features and n not in reference.skipped and n != args.prediction
     )
-    report = compare(reference, current, policy=policy)
+    report = compare(reference, current, policy=policy, reconstruction_errors=errors)
     if extra and not report.extra_features:
         from dataclasses import replace
 
@@ -165,8 +170,13 @@ def _run(args: argparse.Namespace) -> int:
         print(drift_summary_table(report))
         n = len(report.features)
         few = too_few_rows(report)
-        if report.drifted:
+        mv = report.multivariate
+        if report.drifted and not report.n_drifted:
+            verdict = f"DRIFT in the multivariate check (no single feature of {n} drifted)"
+        elif report.drifted:
             verdict = f"DRIFT in {report.n_drifted} of {n} features"
+            if mv is not None and mv.drifted:
+                verdict += " and in the multivariate check"
         elif few:
             verdict = f"no drift found, but {len(few)} of {n} features had too few rows to judge"
         else:
@@ -175,6 +185,11 @@ def _run(args: argparse.Namespace) -> int:
         for fd in report.features:
             if fd.drifted:
                 print(f"  {fd.feature}: {fd.reason}")
+        if mv is not None and mv.drifted:
+            print(f"  multivariate ({mv.method}): {mv.reason}")
+        elif model is not None and mv is None:
+            print("multivariate check not run: the data lacks some of its features "
+                  f"({_names(n for n in model.features if n not in cols)})")
         if few:
             print(
                 f"too few rows to judge (fewer than {report.policy.min_rows:,} on a side, "
@@ -190,6 +205,7 @@ def _run(args: argparse.Namespace) -> int:
             reference,
             current,
             subtitle=f"{args.current} ({table.n_rows:,} rows) vs the profile {args.profile}",
+            current_errors=errors,
         )
         out = Path(args.html)
         try:

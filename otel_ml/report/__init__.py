@@ -73,6 +73,7 @@ from otel_ml.report._markup import (
     section,
     table,
 )
+from otel_ml.report._multivariate_card import multivariate_card
 from otel_ml.report._text_table import drift_summary_table, format_table
 
 __all__ = [
@@ -104,6 +105,7 @@ __all__ = [
     "histogram_chart",
     "key_values",
     "line_chart",
+    "multivariate_card",
     "nice_ticks",
     "numeric_bins",
     "ordered_features",

@@ -37,6 +37,7 @@ from otel_ml.report._markup import (
     section,
     table,
 )
+from otel_ml.report._multivariate_card import multivariate_card
 from otel_ml.sketch import CategoricalSketch, NumericSketch, Profile
 from otel_ml.stats import DriftPolicy, DriftReport, FeatureDrift
 
@@ -167,17 +168,23 @@ def drift_page(
     subtitle: str | None = None,
     labels: tuple[str, str] = ("reference", "current"),
     intro: Sequence[Markup] = (),
+    current_errors: NumericSketch | None = None,
 ) -> str:
     """A complete, self-contained HTML page for a :class:`~otel_ml.stats.DriftReport`.
 
     ``intro`` blocks (e.g. :func:`~otel_ml.report.section` s describing the run)
-    come before the summary.
+    come before the summary. ``current_errors`` (the current rows' reconstruction
+    errors) draws the multivariate card's distributions.
     """
     n = len(report.features)
     pol = report.policy
     few = too_few_rows(report)
+    mv = report.multivariate
     if report.drifted:
-        verdict = badge(f"{report.n_drifted} of {n} features drifted", Status.ALERT)
+        text = f"{report.n_drifted} of {n} features drifted"
+        if mv is not None and mv.drifted:
+            text += ", and the multivariate check"
+        verdict = badge(text, Status.ALERT)
     elif few:  # "no drift" would claim more than the data can tell
         verdict = badge(
             f"no drift found; {len(few)} of {n} features had too few rows to judge",
@@ -226,6 +233,16 @@ def drift_page(
         section("Summary", *summary, drift_table(report)),
         section("Features", feature_cards(report, ref_sk, cur_sk, labels=labels)),
     ]
+    if mv is not None:
+        ref_errors = reference.multivariate.reference_errors if reference.multivariate else None
+        card = multivariate_card(
+            mv,
+            min_rows=pol.min_rows,
+            reference_errors=ref_errors,
+            current_errors=current_errors,
+            labels=labels,
+        )
+        blocks.insert(len(intro) + 1, section("Multivariate", card))
     if report.predictions:
         pref = {k: f.sketch for k, f in reference.predictions.items()}
         pcur = {k: f.sketch for k, f in current.predictions.items()}

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from otel_ml.report._drift_page import drift_status, ordered_features
 from otel_ml.report._markup import format_number
+from otel_ml.report._multivariate_card import multivariate_row
 
 if TYPE_CHECKING:
     from otel_ml.stats import DriftReport
@@ -41,7 +42,8 @@ def format_table(
 
 
 def drift_summary_table(report: DriftReport) -> str:
-    """The terminal table: drifted features first, then by effect size."""
+    """The terminal table: drifted features first, then by effect size; the multivariate
+    check last, when there is one."""
     rows = []
     for fd in ordered_features(report.features):
         _, word = drift_status(fd, report.policy)
@@ -58,6 +60,8 @@ def drift_summary_table(report: DriftReport) -> str:
                 word.upper() if fd.drifted else word,
             ]
         )
+    if report.multivariate is not None:
+        rows.append(multivariate_row(report.multivariate, report.policy.min_rows))
     header = ["feature", "kind", "effect size", "value", "threshold", "p-value"]
     header += ["ref rows", "cur rows", "verdict"]
     return format_table(header, rows, right={3, 4, 5, 6, 7})

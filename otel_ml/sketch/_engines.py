@@ -85,7 +85,7 @@ def _partial_profile(
             continue
         kinds[name] = infer_kind(values).value if _present(values) else None
     types = {**fixed, **{k: v or "categorical" for k, v in kinds.items()}}
-    return kinds, Profile.from_data(pdf, feature_types=types, **opts)
+    return kinds, Profile.from_data(pdf, feature_types=types, multivariate=False, **opts)
 
 
 def _partial(kinds: Mapping[str, str | None], profile: Any) -> str:

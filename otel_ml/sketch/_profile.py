@@ -17,11 +17,15 @@ column, and so that an unseen category is really unseen.
 
 File format
 -----------
-A JSON object ``{"format": "otel_ml.profile", "format_version": 1, "model": ...,
+A JSON object ``{"format": "otel_ml.profile", "format_version": 2, "model": ...,
 "version": ..., "created": ISO-8601 UTC, "n_rows": ..., "features": [...],
 "predictions": [...], "labels": ..., "skipped": {column: why}}``; each feature is
-``{"name", "kind", "sketch"}`` with the sketch's own ``to_dict()``. Files of a
-newer ``format_version`` are refused with :class:`~otel_ml.ProfileError`.
+``{"name", "kind", "sketch"}`` with the sketch's own ``to_dict()``. Version 2 adds
+optional top-level sections, each absent (or ``null``) when not computed:
+``"multivariate"`` (the PCA of the numeric features and the reference distribution
+of the reconstruction error, :class:`~otel_ml.sketch._multivariate.ReconstructionModel`).
+Version 1 files still load. Files of a newer ``format_version`` are refused with
+:class:`~otel_ml.ProfileError`.
 
 Examples
 --------
@@ -60,6 +64,7 @@ from otel_ml.sketch._columns import (
     parse_kind,
 )
 from otel_ml.sketch._engines import engine_of, profile_on_engine
+from otel_ml.sketch._multivariate import ReconstructionModel
 from otel_ml.sketch._numeric import NumericSketch
 
 __all__ = [
@@ -72,7 +77,7 @@ __all__ = [
 ]
 
 PROFILE_FORMAT = "otel_ml.profile"
-PROFILE_FORMAT_VERSION = 1
+PROFILE_FORMAT_VERSION = 2
 PROFILE_MAX_CATEGORIES = 1000
 PREDICTION_SCORE_OUTPUT = semconv.PREDICTION_OUTPUT_SCORE  # name of a 1-D prediction output
 
@@ -219,6 +224,11 @@ class Profile:
     skipped: dict[str, str] = field(default_factory=dict)
     """Columns of the data that are not features, with why (datetime columns by
     default); the SDK does not count them as unknown columns."""
+    multivariate: ReconstructionModel | None = None
+    """The PCA of the numeric features and the reference's reconstruction errors
+    (multivariate drift); ``None`` when not computed (fewer than two varying numeric
+    features, fewer than 100 rows, ``multivariate=False``, a merged or Spark/Dask
+    profile)."""
 
     @classmethod
     def from_data(
@@ -233,6 +243,7 @@ class Profile:
         feature_names: Sequence[str] | None = None,
         max_categories: int = PROFILE_MAX_CATEGORIES,
         datetimes: str = "skip",
+        multivariate: bool = True,
     ) -> Profile:
         """Profile training ``data`` (numpy array, pandas DataFrame, mapping of columns,
         list of dicts, or a Spark or Dask DataFrame).
@@ -270,6 +281,9 @@ class Profile:
             and lists them in :attr:`skipped`; ``"epoch_seconds"`` profiles them as
             numeric features of seconds since 1970-01-01 UTC, which the SDK then
             captures the same way.
+        multivariate
+            Fit the multivariate drift model (:attr:`multivariate`) on the numeric
+            features (in-memory data only).
 
         >>> import datetime as dt
         >>> days = [dt.date(2020, 1, d) for d in range(1, 29)]
@@ -310,6 +324,7 @@ class Profile:
         n_rows = max((c.size for c in cols.values()), default=0)
         features: dict[str, FeatureProfile] = {}
         skipped: dict[str, str] = {}
+        numeric: dict[str, Column] = {}  # numeric features (not dates) for the PCA
         for name, values in cols.items():
             values = np.asarray(values).ravel()
             kind = overrides.get(name) or infer_kind(values)
@@ -319,6 +334,8 @@ class Profile:
             features[name] = FeatureProfile.from_values(
                 name, values, kind, max_categories=max_categories
             )
+            if kind is FeatureKind.NUMERIC and values.size == n_rows:
+                numeric[name] = values
         preds = {}
         if predictions is not None:
             preds = {
@@ -338,6 +355,7 @@ class Profile:
             predictions=preds,
             labels=label_profile,
             skipped=skipped,
+            multivariate=ReconstructionModel.fit(numeric) if multivariate else None,
         )
 
     # ---- merging ----------------------------------------------------------------------
@@ -351,7 +369,8 @@ class Profile:
         ``max_categories`` (see :meth:`CategoricalSketch.merge
         <otel_ml.sketch.CategoricalSketch.merge>` for what happens beyond). Both must have
         the same features of the same kinds, and the same predictions and labels; the
-        model, version and creation time are ``self``'s.
+        model, version and creation time are ``self``'s. The multivariate model is not
+        mergeable (a PCA of each part is not the PCA of the whole): the result has none.
 
         >>> import numpy as np
         >>> a = Profile.from_data({"x": np.array([1.0, 2.0]), "c": ["a", "b"]})
@@ -395,6 +414,7 @@ class Profile:
             "predictions": [f.to_dict() for f in self.predictions.values()],
             "labels": self.labels.to_dict() if self.labels is not None else None,
             "skipped": dict(self.skipped),
+            "multivariate": None if self.multivariate is None else self.multivariate.to_dict(),
         }
 
     @classmethod
@@ -420,6 +440,7 @@ class Profile:
             preds = [FeatureProfile.from_dict(f) for f in d.get("predictions") or []]
             labels = FeatureProfile.from_dict(d["labels"]) if d.get("labels") else None
             model, version = d.get("model"), d.get("version")
+            mv = d.get("multivariate")
             return cls(
                 features={f.name: f for f in features},
                 model=None if model is None else str(model),
@@ -429,6 +450,7 @@ class Profile:
                 predictions={f.name: f for f in preds},
                 labels=labels,
                 skipped={str(k): str(v) for k, v in dict(d.get("skipped") or {}).items()},
+                multivariate=None if mv is None else ReconstructionModel.from_dict(mv),
             )
         except (KeyError, TypeError, ValueError, AttributeError, SketchError) as exc:
             raise ProfileError(f"{source}: corrupt profile: {exc!r}") from exc

@@ -23,6 +23,7 @@ from otel_ml.stats._drift import (
     categorical_statistics,
     numeric_statistics,
 )
+from otel_ml.stats._multivariate import MultivariateDrift, multivariate_drift
 from otel_ml.stats._performance import (
     ClassificationMetrics,
     ConfusionCounts,
@@ -58,6 +59,7 @@ __all__ = [
     "DriftReport",
     "FeatureDrift",
     "FeatureQuality",
+    "MultivariateDrift",
     "NumericReference",
     "NumericStatistics",
     "QualityReport",
@@ -74,6 +76,7 @@ __all__ = [
     "g_test",
     "hellinger_distance",
     "jensen_shannon_distance",
+    "multivariate_drift",
     "numeric_statistics",
     "out_of_range_count",
     "population_stability_index",

@@ -33,6 +33,7 @@ from otel_ml.sketch._numeric import NumericSketch
 from otel_ml.sketch._profile import FeatureProfile, Profile, Sketch
 from otel_ml.stats._drift import categorical_statistics, numeric_statistics
 from otel_ml.stats._json import float_or_nan, json_number
+from otel_ml.stats._multivariate import MultivariateDrift, multivariate_drift
 from otel_ml.stats._numeric_reference import NumericReference
 from otel_ml.stats._policy import CHI2, KS, KS_CHI2, DriftPolicy, G
 
@@ -119,10 +120,13 @@ class FeatureDrift:
 class DriftReport:
     """The result of :func:`compare`.
 
-    ``drifted`` is true when any feature drifted; ``predictions`` holds the drift
-    of the model's outputs when both sides have them (not part of ``drifted``);
-    ``missing_features`` are reference features absent from the current data,
-    ``extra_features`` current columns the reference does not know.
+    ``drifted`` is true when any feature drifted or the multivariate check did;
+    ``predictions`` holds the drift of the model's outputs when both sides have them
+    (not part of ``drifted``); ``missing_features`` are reference features absent from
+    the current data, ``extra_features`` current columns the reference does not know;
+    ``multivariate`` the PCA reconstruction-error check
+    (:class:`~otel_ml.stats.MultivariateDrift`) when the reference has its model and
+    the current data its features.
     """
 
     features: tuple[FeatureDrift, ...]
@@ -132,6 +136,7 @@ class DriftReport:
     predictions: tuple[FeatureDrift, ...] = ()
     missing_features: tuple[str, ...] = ()
     extra_features: tuple[str, ...] = ()
+    multivariate: MultivariateDrift | None = None
 
     def feature(self, name: str) -> FeatureDrift:
         """The result for one feature (``KeyError`` if it was not compared)."""
@@ -162,6 +167,7 @@ class DriftReport:
             "policy": self.policy.to_dict(),
             "features": [f.to_dict() for f in self.features],
             "predictions": [f.to_dict() for f in self.predictions],
+            "multivariate": None if self.multivariate is None else self.multivariate.to_dict(),
         }
 
     @classmethod
@@ -173,22 +179,26 @@ class DriftReport:
         predictions: Sequence[FeatureDrift] = (),
         missing_features: Sequence[str] = (),
         extra_features: Sequence[str] = (),
+        multivariate: MultivariateDrift | None = None,
     ) -> DriftReport:
-        """The report of these verdicts: ``drifted`` when any feature (not an output) drifted."""
+        """The report of these verdicts: ``drifted`` when any feature (not an output)
+        drifted, or the multivariate check did."""
         n_drifted = sum(f.drifted for f in features)
         return cls(
             features=tuple(features),
-            drifted=n_drifted > 0,
+            drifted=n_drifted > 0 or (multivariate is not None and multivariate.drifted),
             n_drifted=n_drifted,
             policy=policy,
             predictions=tuple(predictions),
             missing_features=tuple(missing_features),
             extra_features=tuple(extra_features),
+            multivariate=multivariate,
         )
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DriftReport:
         """Inverse of :meth:`to_dict` (other keys, such as the CLI's file names, are ignored)."""
+        mv = d.get("multivariate")
         return cls(
             features=tuple(FeatureDrift.from_dict(f) for f in d["features"]),
             drifted=bool(d["drifted"]),
@@ -197,6 +207,7 @@ class DriftReport:
             predictions=tuple(FeatureDrift.from_dict(f) for f in d.get("predictions", ())),
             missing_features=tuple(d.get("missing_features", ())),
             extra_features=tuple(d.get("extra_features", ())),
+            multivariate=None if mv is None else MultivariateDrift.from_dict(mv),
         )
 
 
@@ -317,7 +328,11 @@ def _current_profile(reference: Profile, data: object) -> Profile:
 
 
 def compare(
-    reference: Profile, current: Profile | object, *, policy: DriftPolicy | None = None
+    reference: Profile,
+    current: Profile | object,
+    *,
+    policy: DriftPolicy | None = None,
+    reconstruction_errors: NumericSketch | None = None,
 ) -> DriftReport:
     """Compare current data (a :class:`~otel_ml.stats.Profile` or a raw table) with a reference.
 
@@ -325,9 +340,25 @@ def compare(
     correction counts them. Raw ``current`` data is sketched with the reference's
     feature kinds; a numeric reference column holding non-numbers raises
     :class:`~otel_ml.ProfileError` naming the column.
+
+    When the reference has a multivariate model (:attr:`Profile.multivariate`), the
+    current rows' reconstruction errors are compared too (``DriftReport.multivariate``):
+    computed from raw ``current`` data that has every feature of the model, or given as
+    ``reconstruction_errors`` (their sketch, from
+    :meth:`~otel_ml.sketch._multivariate.ReconstructionModel.error_sketch`) with a
+    current :class:`~otel_ml.stats.Profile`, which holds no rows.
     """
     policy = policy or DriftPolicy()
     cur = current if isinstance(current, Profile) else _current_profile(reference, current)
+    mv = None
+    model = reference.multivariate
+    if model is not None:
+        if reconstruction_errors is None and not isinstance(current, Profile):
+            cols = columns_of(current)
+            if all(n in cols for n in model.features):
+                reconstruction_errors = model.error_sketch(cols)
+        if reconstruction_errors is not None:
+            mv = multivariate_drift(model, reconstruction_errors, policy=policy)
     shared = [n for n in reference.features if n in cur.features]
     for n in shared:
         if reference.features[n].kind is not cur.features[n].kind:
@@ -345,6 +376,7 @@ def compare(
         ),
         missing_features=tuple(n for n in reference.features if n not in cur.features),
         extra_features=tuple(n for n in cur.features if n not in reference.features),
+        multivariate=mv,
     )
 
 

@@ -119,7 +119,8 @@ def test_drift_html_is_one_self_contained_file_with_a_plot_per_feature(
     out = tmp_path / "r.html"
     assert main(["drift", str(files["profile"]), str(files["shifted"]), "--html", str(out)]) == 1
     html = out.read_text()
-    assert html.count("<svg") == 4 and "<script" not in html
+    # a plot per feature, and the multivariate check's reconstruction errors
+    assert html.count("<svg") == 4 + 1 and "<script" not in html
     assert html.count("http") == html.count("http://www.w3.org/2000/svg")
     assert 'class="card alert"' in html and "shifted.csv" in html
     assert html.count("missing: reference / current") == 4

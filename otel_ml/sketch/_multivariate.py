@@ -1,0 +1,277 @@
+"""Multivariate drift: a small PCA of the reference and each row's reconstruction error.
+
+A change in how features move *together* (two correlated features whose correlation
+flips sign, marginals unchanged) escapes every per-feature test. A
+:class:`ReconstructionModel` is fitted on the reference's numeric features: they are
+standardised (reference mean and standard deviation), and a principal component
+analysis keeps the fewest components that explain :data:`DEFAULT_VARIANCE` (65 %, as
+NannyML's data reconstruction drift) of the variance -- never all of them. A row's
+**reconstruction error** is the Euclidean distance between its standardised values
+and their projection on those components: small for rows shaped like the reference,
+larger when the structure between features changes. The model keeps the reference
+distribution of that error as a :class:`~otel_ml.sketch.NumericSketch`, so the
+evaluator and the CLI compare a window's error sketch with it like any numeric
+feature (``otel_ml.stats.compare_multivariate``): raw rows never leave the service.
+
+Missing and non-finite values are replaced by the reference mean (0 once
+standardised: they add nothing to a row's error). Categorical features take no part
+(see ``docs/drift.md``). numpy only: the SDK computes the errors of each batch with
+two small matrix products (:meth:`ReconstructionModel.errors`).
+
+Examples
+--------
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> s = rng.normal(size=5_000)
+>>> cols = {"a": s + rng.normal(0, 0.3, 5_000), "b": s + rng.normal(0, 0.3, 5_000)}
+>>> m = ReconstructionModel.fit(cols)
+>>> m.features, m.n_components
+(('a', 'b'), 1)
+>>> flipped = {"a": cols["a"], "b": -cols["b"]}   # same marginals, correlation flipped
+>>> bool(m.errors(flipped).mean() > 3 * m.errors(cols).mean())
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from otel_ml._errors import SketchError
+from otel_ml.sketch._columns import Column, numeric_values
+from otel_ml.sketch._numeric import NumericSketch
+
+__all__ = [
+    "DEFAULT_VARIANCE",
+    "MAX_FIT_ROWS",
+    "MAX_MULTIVARIATE_FEATURES",
+    "RECONSTRUCTION_METHOD",
+    "ReconstructionModel",
+]
+
+RECONSTRUCTION_METHOD: Final = "pca_reconstruction_error"
+#: Share of the standardised variance the kept components explain (NannyML's default).
+DEFAULT_VARIANCE: Final = 0.65
+#: Rows (a seeded uniform sample of the reference) the components are fitted on.
+MAX_FIT_ROWS: Final = 50_000
+#: Numeric features taken, in the reference's order (the cost per row grows with them).
+MAX_MULTIVARIATE_FEATURES: Final = 100
+#: Fewest reference rows for a model.
+MIN_FIT_ROWS: Final = 100
+_CHUNK_ROWS = 16_384
+
+_F64 = npt.NDArray[np.float64]
+
+
+def _finite_column(values: Column) -> _F64:
+    """A column as float64 with missing, non-finite and non-numbers as NaN."""
+    v = np.asarray(values).ravel()
+    if v.dtype.kind in "fiub":
+        x = v.astype(np.float64, copy=False)
+    else:
+        x, _ = numeric_values(v)  # non-numbers are NaN
+    if not np.isfinite(x).all():
+        x = np.where(np.isfinite(x), x, np.nan)
+    return x
+
+
+@dataclass(frozen=True, eq=False)
+class ReconstructionModel:
+    """PCA of the standardised reference features, and the reference's error sketch.
+
+    ``components`` has one orthonormal row per kept component over ``features`` (in
+    that order); ``means`` and ``scales`` standardise a row; ``explained`` is each kept
+    component's share of the variance; ``reference_errors`` the sketch of the
+    reference rows' reconstruction errors; ``variance`` the share asked for;
+    ``n_fit_rows`` the rows the components were fitted on.
+    """
+
+    features: tuple[str, ...]
+    means: _F64
+    scales: _F64
+    components: _F64
+    explained: tuple[float, ...]
+    reference_errors: NumericSketch
+    variance: float = DEFAULT_VARIANCE
+    n_fit_rows: int = 0
+
+    @property
+    def n_components(self) -> int:
+        return int(self.components.shape[0])
+
+    # ---- fitting ----------------------------------------------------------------------
+    @classmethod
+    def fit(
+        cls,
+        columns: Mapping[str, Column],
+        *,
+        variance: float = DEFAULT_VARIANCE,
+        max_fit_rows: int = MAX_FIT_ROWS,
+        seed: int = 0,
+    ) -> ReconstructionModel | None:
+        """Fit on numeric reference ``columns`` (equal lengths); ``None`` when fewer than
+        two of them vary or there are fewer than :data:`MIN_FIT_ROWS` rows.
+
+        Constant and empty columns are left out; at most
+        :data:`MAX_MULTIVARIATE_FEATURES` are taken, in order. Means and standard
+        deviations use every finite value; the components a seeded sample of at most
+        ``max_fit_rows`` rows; the error sketch every row.
+
+        >>> ReconstructionModel.fit({"a": np.arange(500.0), "b": np.zeros(500)}) is None
+        True
+        """
+        if not 0.0 < variance < 1.0:
+            raise SketchError(f"variance: must be in (0, 1), got {variance!r}")
+        names: list[str] = []
+        xs: list[_F64] = []
+        means: list[float] = []
+        scales: list[float] = []
+        n_rows = -1
+        for name, values in columns.items():
+            x = _finite_column(values)
+            if n_rows < 0:
+                n_rows = x.size
+            elif x.size != n_rows:
+                raise SketchError(
+                    f"column {name!r} has {x.size} rows, the others {n_rows}: not one table"
+                )
+            ok = x[~np.isnan(x)]
+            if ok.size < 2:
+                continue
+            mean = float(ok.mean())
+            sd = float(ok.std())
+            if not (math.isfinite(mean) and math.isfinite(sd)) or sd <= 1e-12 * max(
+                1.0, abs(mean)
+            ):
+                continue
+            names.append(name)
+            xs.append(x)
+            means.append(mean)
+            scales.append(sd)
+            if len(names) == MAX_MULTIVARIATE_FEATURES:
+                break
+        if len(names) < 2 or n_rows < MIN_FIT_ROWS:
+            return None
+        mu, sigma = np.array(means), np.array(scales)
+        if n_rows > max_fit_rows:
+            rows = np.sort(np.random.default_rng(seed).choice(n_rows, max_fit_rows, replace=False))
+            sample = np.column_stack([x[rows] for x in xs])
+        else:
+            sample = np.column_stack(xs)
+        z = _standardise(sample, mu, sigma)
+        _, s, vt = np.linalg.svd(z, full_matrices=False)
+        power = s**2
+        share = power / power.sum()
+        # The fewest components reaching the share; always leave one direction out
+        # (all of them would reconstruct every row exactly).
+        k = int(np.searchsorted(np.cumsum(share), variance - 1e-12) + 1)
+        k = max(1, min(k, len(names) - 1))
+        model = cls(
+            features=tuple(names),
+            means=mu,
+            scales=sigma,
+            components=np.ascontiguousarray(vt[:k]),
+            explained=tuple(float(v) for v in share[:k]),
+            reference_errors=NumericSketch(),
+            variance=float(variance),
+            n_fit_rows=int(sample.shape[0]),
+        )
+        for start in range(0, n_rows, _CHUNK_ROWS):
+            part = np.column_stack([x[start : start + _CHUNK_ROWS] for x in xs])
+            model.reference_errors.update(model.row_errors(part))
+        return model
+
+    # ---- errors -----------------------------------------------------------------------
+    def row_errors(self, x: _F64) -> _F64:
+        """Reconstruction errors of the rows of ``x`` (columns in :attr:`features` order;
+        NaN and infinities stand for missing values).
+
+        >>> m = ReconstructionModel(("a", "b"), np.zeros(2), np.ones(2),
+        ...     np.array([[0.6, 0.8]]), (0.9,), NumericSketch())
+        >>> m.row_errors(np.array([[3.0, 4.0], [4.0, -3.0], [np.nan, -3.0]])).round(6).tolist()
+        [0.0, 5.0, 1.8]
+        """
+        z = _standardise(x, self.means, self.scales)
+        c = self.components
+        resid = z - (z @ c.T) @ c
+        out: _F64 = np.sqrt(np.einsum("ij,ij->i", resid, resid))
+        return out
+
+    def errors(self, columns: Mapping[str, Column]) -> _F64:
+        """Reconstruction errors of the rows of a table given by column name (any order,
+        other columns ignored); :class:`~otel_ml.SketchError` names a missing feature."""
+        missing = [n for n in self.features if n not in columns]
+        if missing:
+            raise SketchError(f"no column {missing[0]!r}, a feature of the multivariate model")
+        cols = [_finite_column(columns[n]) for n in self.features]
+        n = cols[0].size
+        if any(c.size != n for c in cols):
+            raise SketchError("the multivariate model's columns differ in length")
+        return self.row_errors(np.column_stack(cols) if n else np.empty((0, len(cols))))
+
+    def error_sketch(self, columns: Mapping[str, Column]) -> NumericSketch:
+        """The sketch of :meth:`errors` (what the SDK exports per batch)."""
+        s = NumericSketch()
+        s.update(self.errors(columns))
+        return s
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ReconstructionModel):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays inside
+
+    # ---- JSON -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": RECONSTRUCTION_METHOD,
+            "features": list(self.features),
+            "means": self.means.tolist(),
+            "scales": self.scales.tolist(),
+            "components": self.components.tolist(),
+            "explained": list(self.explained),
+            "variance": self.variance,
+            "n_fit_rows": self.n_fit_rows,
+            "reference_errors": self.reference_errors.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ReconstructionModel:
+        """Inverse of :meth:`to_dict`; :class:`~otel_ml.SketchError` when shapes disagree."""
+        if d.get("method") != RECONSTRUCTION_METHOD:
+            raise SketchError(f"multivariate method {d.get('method')!r} is not known")
+        features = tuple(str(f) for f in d["features"])
+        means = np.asarray(d["means"], dtype=np.float64)
+        scales = np.asarray(d["scales"], dtype=np.float64)
+        comps = np.asarray(d["components"], dtype=np.float64).reshape(-1, len(features))
+        p = len(features)
+        if means.shape != (p,) or scales.shape != (p,) or not 1 <= comps.shape[0] < max(p, 2):
+            raise SketchError("multivariate model: features, means, scales, components disagree")
+        if not (np.isfinite(means).all() and np.isfinite(comps).all() and (scales > 0).all()):
+            raise SketchError("multivariate model: non-finite means or components, or scale <= 0")
+        return cls(
+            features=features,
+            means=means,
+            scales=scales,
+            components=comps,
+            explained=tuple(float(v) for v in d.get("explained", ())),
+            reference_errors=NumericSketch.from_dict(d["reference_errors"]),
+            variance=float(d.get("variance", DEFAULT_VARIANCE)),
+            n_fit_rows=int(d.get("n_fit_rows", 0)),
+        )
+
+
+def _standardise(x: _F64, means: _F64, scales: _F64) -> _F64:
+    """``(x - means) / scales`` with missing values at the reference mean (0)."""
+    z: _F64 = (x - means) / scales
+    bad = ~np.isfinite(z)
+    if bad.any():
+        z[bad] = 0.0
+    return z
+

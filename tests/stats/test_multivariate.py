@@ -1,0 +1,228 @@
+"""Multivariate drift: the PCA reconstruction model (sketch layer) and its verdict (stats)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from otel_ml._errors import SketchError
+from otel_ml.sketch import NumericSketch, Profile
+from otel_ml.sketch._multivariate import ReconstructionModel
+from otel_ml.stats import DriftPolicy, DriftReport, MultivariateDrift, compare, multivariate_drift
+
+
+def _table(n: int, rho: float, seed: int, *, extra: int = 3) -> dict[str, np.ndarray]:
+    """Two features with correlation ``rho`` and ``extra`` independent ones."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(10, 2, n)
+    z = (a - 10) / 2
+    b = 5 + 3 * (rho * z + np.sqrt(1 - rho**2) * rng.normal(size=n))
+    cols = {"a": a, "b": b}
+    for i in range(extra):
+        cols[f"x{i}"] = rng.exponential(1 + i, n)
+    return cols
+
+
+@pytest.fixture(scope="module")
+def reference() -> Profile:
+    return Profile.from_data(_table(30_000, 0.8, 0))
+
+
+def test_the_model_is_a_pca_of_the_standardised_features_as_sklearn_computes_it() -> None:
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    cols = _table(5_000, 0.7, 1)
+    x = np.column_stack(list(cols.values()))
+    m = ReconstructionModel.fit(cols)
+    assert m is not None
+    z = StandardScaler().fit_transform(x)
+    pca = PCA(n_components=m.n_components).fit(z)
+    # The same components (up to sign), kept by the same 65 % rule as NannyML's.
+    assert np.allclose(np.abs(pca.components_ @ m.components.T), np.eye(m.n_components), atol=1e-8)
+    full = PCA().fit(z).explained_variance_ratio_.cumsum()
+    before = full[m.n_components - 2] if m.n_components > 1 else 0.0
+    assert full[m.n_components - 1] >= 0.65 > before
+    expected = np.linalg.norm(z - pca.inverse_transform(pca.transform(z)), axis=1)
+    assert np.allclose(m.errors(cols), expected, atol=1e-9)
+    assert m.reference_errors.count == 5_000
+    assert m.reference_errors.mean == pytest.approx(expected.mean(), rel=1e-9)
+
+
+def test_missing_and_non_finite_values_take_the_reference_mean() -> None:
+    cols = _table(2_000, 0.8, 2)
+    m = ReconstructionModel.fit(cols)
+    assert m is not None
+    row = {n: np.array([v[0]]) for n, v in cols.items()}
+    row["a"] = np.array([np.nan])
+    imputed = {**row, "a": np.array([m.means[0]])}
+    assert m.errors(row) == pytest.approx(m.errors(imputed))
+    row["a"] = np.array([np.inf])
+    assert m.errors(row) == pytest.approx(m.errors(imputed))
+    objects = {**row, "a": np.array([None], dtype=object)}
+    assert m.errors(objects) == pytest.approx(m.errors(imputed))
+
+
+def test_no_model_without_two_varying_numeric_features_or_enough_rows() -> None:
+    assert ReconstructionModel.fit({"a": np.arange(1000.0)}) is None
+    assert ReconstructionModel.fit({"a": np.arange(1000.0), "b": np.ones(1000)}) is None
+    assert ReconstructionModel.fit({"a": np.arange(50.0), "b": np.arange(50.0) ** 2}) is None
+    p = Profile.from_data({"a": np.arange(500.0), "c": ["x", "y"] * 250})
+    assert p.multivariate is None
+    assert Profile.from_data(_table(500, 0.5, 3), multivariate=False).multivariate is None
+
+
+def test_two_features_keep_one_component_and_never_all() -> None:
+    rng = np.random.default_rng(4)
+    m = ReconstructionModel.fit({"a": rng.normal(size=1000), "b": rng.normal(size=1000)})
+    assert m is not None and m.n_components == 1  # 50 % each: one direction left out
+
+
+def test_profile_json_round_trip_and_older_versions_load(reference: Profile, tmp_path) -> None:
+    path = tmp_path / "p.json"
+    reference.save(path)
+    raw = json.loads(path.read_text())
+    assert raw["format_version"] == 2
+    assert raw["multivariate"]["method"] == "pca_reconstruction_error"
+    back = Profile.load(path)
+    assert back.multivariate == reference.multivariate
+    cols = _table(300, 0.8, 5)
+    assert np.array_equal(back.multivariate.errors(cols), reference.multivariate.errors(cols))
+    # A version-1 profile (no section) still loads, without a model.
+    del raw["multivariate"]
+    raw["format_version"] = 1
+    path.write_text(json.dumps(raw))
+    assert Profile.load(path).multivariate is None
+
+
+def test_a_corrupt_section_is_a_profile_error(reference: Profile, tmp_path) -> None:
+    from otel_ml import ProfileError
+
+    raw = reference.to_dict()
+    raw["multivariate"]["components"] = [[1.0]]
+    with pytest.raises(ProfileError, match="corrupt profile"):
+        Profile.from_dict(raw)
+
+
+def test_a_missing_feature_is_named() -> None:
+    m = ReconstructionModel.fit(_table(1_000, 0.8, 6))
+    assert m is not None
+    with pytest.raises(SketchError, match="'b'"):
+        m.errors({"a": np.zeros(3)})
+
+
+def test_the_correlation_flip_is_caught_and_unchanged_data_is_not(reference: Profile) -> None:
+    for n in (1_000, 10_000):
+        for seed in range(10, 15):
+            same = compare(reference, _table(n, 0.8, seed))
+            assert same.multivariate is not None and not same.multivariate.drifted
+            assert not same.drifted
+            flipped = _table(n, -0.8, seed)
+            report = compare(reference, flipped)
+            # Each marginal is unchanged: only the multivariate check sees it.
+            assert report.n_drifted == 0
+            assert report.multivariate is not None and report.multivariate.drifted
+            assert report.drifted
+            assert report.multivariate.mean_error > 1.3 * report.multivariate.reference_mean_error
+
+
+def test_the_verdict_follows_the_policy(reference: Profile) -> None:
+    model = reference.multivariate
+    assert model is not None
+    flip = model.error_sketch(_table(2_000, -0.8, 20))
+    assert multivariate_drift(model, flip).drifted
+    assert not multivariate_drift(model, flip, policy=DriftPolicy(numeric_threshold=50.0)).drifted
+    few = model.error_sketch(_table(50, -0.8, 21))
+    mv = multivariate_drift(model, few)
+    assert not mv.drifted and "not enough data" in mv.reason
+
+
+def test_report_json_round_trip(reference: Profile) -> None:
+    report = compare(reference, _table(1_000, -0.8, 30))
+    d = report.to_dict()
+    assert set(d["multivariate"]) >= {"drifted", "statistic", "threshold", "method"}
+    assert DriftReport.from_dict(json.loads(json.dumps(d))) == report
+    mv = report.multivariate
+    assert mv is not None and MultivariateDrift.from_dict(mv.to_dict()) == mv
+    # A report without the check reads as before.
+    d.pop("multivariate")
+    assert DriftReport.from_dict(d).multivariate is None
+
+
+def test_a_current_profile_needs_the_error_sketch(reference: Profile) -> None:
+    cols = _table(1_000, -0.8, 40)
+    cur = Profile.from_data(cols, multivariate=False)
+    assert compare(reference, cur).multivariate is None
+    errors = reference.multivariate.error_sketch(cols)
+    assert compare(reference, cur, reconstruction_errors=errors).multivariate.drifted
+    # Raw data lacking a feature of the model: no multivariate verdict.
+    del cols["x1"]
+    assert compare(reference, cols).multivariate is None
+
+
+finite = st.floats(-1e6, 1e6, allow_nan=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    arrays(np.float64, st.tuples(st.integers(1, 40), st.just(4)),
+           elements=st.one_of(finite, st.just(np.nan), st.just(np.inf))),
+    st.permutations(range(4)),
+)
+def test_errors_are_non_negative_finite_and_do_not_depend_on_column_order(
+    rows: np.ndarray, order: list[int]
+) -> None:
+    model = _MODEL
+    names = list(model.features)
+    cols = {names[j]: rows[:, j] for j in range(4)}
+    e = model.errors(cols)
+    assert e.shape == (rows.shape[0],)
+    assert np.isfinite(e).all() and (e >= 0).all()
+    shuffled = {names[j]: rows[:, j] for j in order}
+    shuffled["unrelated"] = np.zeros(rows.shape[0])
+    assert np.array_equal(model.errors(shuffled), e)
+    # Rows are independent: errors of a part are the part of the errors.
+    k = rows.shape[0] // 2
+    assert np.allclose(model.errors({n: c[:k] for n, c in cols.items()}), e[:k])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(2, 6))
+def test_a_reference_row_on_the_kept_components_has_no_error(seed: int, d: int) -> None:
+    rng = np.random.default_rng(seed)
+    cols = {f"f{i}": rng.normal(size=300) * (i + 1) for i in range(d)}
+    m = ReconstructionModel.fit(cols)
+    assert m is not None and 1 <= m.n_components < d
+    # A standardised point on the span of the components reconstructs exactly.
+    z = rng.normal(size=m.n_components) @ m.components
+    x = {n: np.array([m.means[i] + z[i] * m.scales[i]]) for i, n in enumerate(m.features)}
+    assert m.errors(x)[0] == pytest.approx(0.0, abs=1e-9)
+    # And the error of any row is at most its standardised norm.
+    row = {n: c[:20] for n, c in cols.items()}
+    zs = np.column_stack([(row[n] - m.means[i]) / m.scales[i] for i, n in enumerate(m.features)])
+    assert (m.errors(row) <= np.linalg.norm(zs, axis=1) + 1e-9).all()
+
+
+def _model() -> ReconstructionModel:
+    rng = np.random.default_rng(7)
+    s = rng.normal(size=2_000)
+    cols = {"p": s + rng.normal(0, 0.5, 2_000), "q": rng.normal(size=2_000),
+            "r": -s + rng.normal(0, 0.5, 2_000), "s": rng.uniform(0, 5, 2_000)}
+    m = ReconstructionModel.fit(cols)
+    assert m is not None
+    return m
+
+
+_MODEL = _model()
+
+
+def test_the_reference_sketch_is_a_numeric_sketch_of_every_row() -> None:
+    cols = _table(70_000, 0.8, 50, extra=1)
+    m = ReconstructionModel.fit(cols, max_fit_rows=10_000)
+    assert m is not None and m.n_fit_rows == 10_000
+    assert isinstance(m.reference_errors, NumericSketch) and m.reference_errors.count == 70_000
