@@ -10,6 +10,7 @@ OpenTelemetry SDK's point classes are imported only when a point is encoded, so 
 model service pays for nothing it does not use.
 """
 
+from otel_ml.sketch._calibration import ScoreCalibration
 from otel_ml.sketch._categorical import DEFAULT_MAX_CATEGORIES, CategoricalSketch
 from otel_ml.sketch._columns import DATETIMES, FeatureKind
 from otel_ml.sketch._numeric import (
@@ -59,6 +60,7 @@ __all__ = [
     "InvalidPoint",
     "NumericSketch",
     "Profile",
+    "ScoreCalibration",
     "categorical_sketch",
     "category_counts",
     "exponential_buckets",

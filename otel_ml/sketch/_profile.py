@@ -23,9 +23,11 @@ A JSON object ``{"format": "otel_ml.profile", "format_version": 2, "model": ...,
 ``{"name", "kind", "sketch"}`` with the sketch's own ``to_dict()``. Version 2 adds
 optional top-level sections, each absent (or ``null``) when not computed:
 ``"multivariate"`` (the PCA of the numeric features and the reference distribution
-of the reconstruction error, :class:`~otel_ml.sketch._multivariate.ReconstructionModel`).
-Version 1 files still load. Files of a newer ``format_version`` are refused with
-:class:`~otel_ml.ProfileError`.
+of the reconstruction error, :class:`~otel_ml.sketch._multivariate.ReconstructionModel`);
+``"calibration": [{"output", "class", "scores", "positives"}]`` when the profile was
+built with labels and probability outputs (:mod:`otel_ml.sketch._calibration`, what
+estimated performance needs). Version 1 files still load. Files of a newer
+``format_version`` are refused with :class:`~otel_ml.ProfileError`.
 
 Examples
 --------
@@ -53,6 +55,7 @@ import numpy as np
 
 from otel_ml import semconv
 from otel_ml._errors import ConfigurationError, ProfileError, SketchError
+from otel_ml.sketch._calibration import ScoreCalibration, score_calibrations
 from otel_ml.sketch._categorical import CategoricalSketch
 from otel_ml.sketch._columns import (
     Column,
@@ -229,6 +232,10 @@ class Profile:
     (multivariate drift); ``None`` when not computed (fewer than two varying numeric
     features, fewer than 100 rows, ``multivariate=False``, a merged or Spark/Dask
     profile)."""
+    calibration: dict[str, ScoreCalibration] = field(default_factory=dict)
+    """Per probability output, its scores on the labelled rows and on the rows of its
+    class (built when both ``predictions`` and ``labels`` are given): what estimated
+    performance calibrates with (:mod:`otel_ml.sketch._calibration`)."""
 
     @classmethod
     def from_data(
@@ -267,7 +274,10 @@ class Profile:
             or mapping key). The SDK names a probability column by its class, so pass
             ``{"no": proba[:, 0], "yes": proba[:, 1]}`` when the classes are not 0, 1, ...
         labels
-            Optional ground truth on ``data``.
+            Optional ground truth on ``data``. With probability ``predictions`` (a
+            binary score, or one column per class named by class), the profile also
+            keeps their calibration (:attr:`calibration`), so that windows without
+            labels get an estimated performance.
         feature_types
             ``{"column": "numeric" | "categorical" | "datetime"}`` overriding the
             inferred kinds.
@@ -336,17 +346,21 @@ class Profile:
             )
             if kind is FeatureKind.NUMERIC and values.size == n_rows:
                 numeric[name] = values
-        preds = {}
-        if predictions is not None:
-            preds = {
-                name: FeatureProfile.from_values(name, values, max_categories=max_categories)
-                for name, values in _prediction_columns(predictions).items()
-            }
+        pred_columns = _prediction_columns(predictions) if predictions is not None else {}
+        preds = {
+            name: FeatureProfile.from_values(name, values, max_categories=max_categories)
+            for name, values in pred_columns.items()
+        }
         label_profile = None
+        calibration: dict[str, ScoreCalibration] = {}
         if labels is not None:
+            label_values = np.asarray(labels).ravel()
             label_profile = FeatureProfile.from_values(
-                "label", np.asarray(labels).ravel(), max_categories=max_categories
+                "label", label_values, max_categories=max_categories
             )
+            scored = {n: v for n, v in pred_columns.items()
+                      if preds[n].kind is FeatureKind.NUMERIC}
+            calibration = score_calibrations(scored, label_values)
         return cls(
             features=features,
             model=model,
@@ -356,6 +370,7 @@ class Profile:
             labels=label_profile,
             skipped=skipped,
             multivariate=ReconstructionModel.fit(numeric) if multivariate else None,
+            calibration=calibration,
         )
 
     # ---- merging ----------------------------------------------------------------------
@@ -390,6 +405,12 @@ class Profile:
             labels = _merge_features("labels", {"label": self.labels}, {"label": other.labels})[
                 "label"
             ]
+        if list(self.calibration) != list(other.calibration):
+            raise ProfileError(
+                "cannot merge profiles with calibrations of different outputs: "
+                f"{sorted(self.calibration)} and {sorted(other.calibration)}"
+            )
+        calibration = {n: c.merged(other.calibration[n]) for n, c in self.calibration.items()}
         return Profile(
             features=features,
             model=self.model,
@@ -399,11 +420,12 @@ class Profile:
             predictions=preds,
             labels=labels,
             skipped={**self.skipped, **other.skipped},
+            calibration=calibration,
         )
 
     # ---- JSON -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "format": PROFILE_FORMAT,
             "format_version": PROFILE_FORMAT_VERSION,
             "model": self.model,
@@ -416,6 +438,9 @@ class Profile:
             "skipped": dict(self.skipped),
             "multivariate": None if self.multivariate is None else self.multivariate.to_dict(),
         }
+        if self.calibration:
+            d["calibration"] = [c.to_dict() for c in self.calibration.values()]
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, source: str = "<profile>") -> Profile:
@@ -439,6 +464,7 @@ class Profile:
             features = [FeatureProfile.from_dict(f) for f in d["features"]]
             preds = [FeatureProfile.from_dict(f) for f in d.get("predictions") or []]
             labels = FeatureProfile.from_dict(d["labels"]) if d.get("labels") else None
+            calibration = [ScoreCalibration.from_dict(c) for c in d.get("calibration") or []]
             model, version = d.get("model"), d.get("version")
             mv = d.get("multivariate")
             return cls(
@@ -451,6 +477,7 @@ class Profile:
                 labels=labels,
                 skipped={str(k): str(v) for k, v in dict(d.get("skipped") or {}).items()},
                 multivariate=None if mv is None else ReconstructionModel.from_dict(mv),
+                calibration={c.output: c for c in calibration},
             )
         except (KeyError, TypeError, ValueError, AttributeError, SketchError) as exc:
             raise ProfileError(f"{source}: corrupt profile: {exc!r}") from exc

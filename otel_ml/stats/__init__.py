@@ -1,5 +1,6 @@
 """Statistics over sketches: drift, data quality and performance metrics; sequential
-change detectors for the error stream.
+change detectors for the error stream; estimated performance (CBPE, from scores without
+labels).
 
 Pure functions and small classes on top of :mod:`otel_ml.sketch`; scipy lives here
 (the evaluator and the CLI use it, the SDK never imports it). No OpenTelemetry imports.
@@ -24,6 +25,13 @@ from otel_ml.stats._drift import (
     numeric_statistics,
 )
 from otel_ml.stats._multivariate import MultivariateDrift, multivariate_drift
+from otel_ml.stats._estimation import (
+    ESTIMATED_METRICS,
+    EstimatedMetric,
+    EstimatedPerformance,
+    estimate_binary,
+    estimate_performance,
+)
 from otel_ml.stats._performance import (
     ClassificationMetrics,
     ConfusionCounts,
@@ -49,6 +57,7 @@ __all__ = [
     "Change",
     "ChangeDetector",
     "PageHinkley",
+    "ESTIMATED_METRICS",
     "class_order",
     "CategoricalStatistics",
     "ClassificationMetrics",
@@ -57,6 +66,8 @@ __all__ = [
     "Correction",
     "DriftPolicy",
     "DriftReport",
+    "EstimatedMetric",
+    "EstimatedPerformance",
     "FeatureDrift",
     "FeatureQuality",
     "MultivariateDrift",
@@ -73,6 +84,8 @@ __all__ = [
     "compare",
     "compare_feature",
     "detector_from_dict",
+    "estimate_binary",
+    "estimate_performance",
     "g_test",
     "hellinger_distance",
     "jensen_shannon_distance",

@@ -1,0 +1,146 @@
+"""What a reference profile keeps to calibrate a classifier's scores: one sketch per class.
+
+A profile built with both labels and probability outputs keeps, for each
+output that is the probability of one class (a binary model's 1-D ``score``,
+or the per-class columns of a probability matrix named by class), two sketches
+of that output's values: on the labelled rows, and on the rows whose label is
+that class. Together they give, bucket by bucket of the shared exponential
+layout, how many reference rows had a score there and how many of them were
+positive: a
+histogram calibration map, one-vs-rest per class. The statistics layer
+(:mod:`otel_ml.stats._estimation`) turns it into calibrated probabilities and
+estimated performance (CBPE); no raw row is kept.
+
+Which class a 1-D ``score`` is the probability of: ``"1"`` or ``"True"`` when
+the labels hold it, else the last of the two labels in class order (numbers
+numerically, as scikit-learn's ``classes_``). Labels of more than two classes
+with a 1-D score keep no calibration (the score is not one class's
+probability).
+
+Examples
+--------
+>>> import numpy as np
+>>> cal = score_calibrations({"score": np.array([0.2, 0.9, 0.7])}, np.array([0, 1, 0]))
+>>> c = cal["score"]
+>>> c.positive_class, c.scores.count, c.positives.count, c.positives.max
+('1', 3, 1, 0.9)
+>>> ScoreCalibration.from_dict(c.to_dict()) == c
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from otel_ml import semconv
+from otel_ml.sketch._categorical import _as_strings
+from otel_ml.sketch._numeric import NumericSketch
+
+__all__ = ["ScoreCalibration", "positive_class", "score_calibrations"]
+
+
+@dataclass(frozen=True)
+class ScoreCalibration:
+    """The scores of prediction output ``output`` on the labelled reference rows
+    (``scores``) and on those labelled ``positive_class`` (``positives``)."""
+
+    output: str
+    positive_class: str
+    scores: NumericSketch
+    positives: NumericSketch
+
+    def merged(self, other: ScoreCalibration) -> ScoreCalibration:
+        """The calibration of both parts' rows (a new object)."""
+        s, p = self.scores.copy(), self.positives.copy()
+        s.merge(other.scores)
+        p.merge(other.positives)
+        return ScoreCalibration(self.output, self.positive_class, s, p)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "output": self.output,
+            "class": self.positive_class,
+            "scores": self.scores.to_dict(),
+            "positives": self.positives.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ScoreCalibration:
+        return cls(
+            str(d["output"]),
+            str(d["class"]),
+            NumericSketch.from_dict(d["scores"]),
+            NumericSketch.from_dict(d["positives"]),
+        )
+
+
+def positive_class(classes: set[str]) -> str | None:
+    """The class a binary model's 1-D score is the probability of (``None`` unless one
+    or two classes).
+
+    >>> positive_class({"0", "1"}), positive_class({"no", "yes"}), positive_class({"2", "10"})
+    ('1', 'yes', '10')
+    """
+    if not 1 <= len(classes) <= 2:
+        return None
+    for c in ("1", "True"):
+        if c in classes:
+            return c
+
+    def order(c: str) -> tuple[float, str]:
+        try:
+            v = float(c)
+        except ValueError:
+            return (math.inf, c)
+        return (v if math.isfinite(v) else math.inf, c)
+
+    return sorted(classes, key=order)[-1]
+
+
+def _label_strings(labels: npt.ArrayLike) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.bool_]]:
+    """Labels as class strings, and where a label is present (not None / NaN / empty)."""
+    x = np.asarray(labels).ravel()
+    if x.dtype.kind == "f":
+        present = ~np.isnan(x)
+    elif x.dtype.kind == "O":
+        present = np.array([v is not None and v == v for v in x], dtype=bool)
+    else:
+        present = np.ones(x.shape, dtype=bool)
+    strings = _as_strings(x)
+    return strings, present & (strings != "")
+
+
+def score_calibrations(
+    predictions: Mapping[str, npt.ArrayLike], labels: npt.ArrayLike
+) -> dict[str, ScoreCalibration]:
+    """Per probability output, the sketch of its scores on the rows of its class.
+
+    ``predictions`` are numeric outputs by name (``"score"`` for a 1-D output, else
+    class names); outputs that are not numbers in ``[0, 1]`` or match no class are left
+    out. Rows without a label or with a non-finite score take no part.
+    """
+    y, present = _label_strings(labels)
+    classes = set(np.unique(y[present]).tolist())
+    out: dict[str, ScoreCalibration] = {}
+    for name, values in predictions.items():
+        v = np.asarray(values).ravel()
+        if v.dtype.kind not in "fiu" or v.shape != y.shape:
+            continue
+        v = v.astype(np.float64, copy=False)
+        ok = present & np.isfinite(v)
+        if not ok.any() or v[ok].min() < 0.0 or v[ok].max() > 1.0:
+            continue
+        cls = positive_class(classes) if name == semconv.PREDICTION_OUTPUT_SCORE else name
+        if cls is None or cls not in classes:
+            continue
+        scores, positives = NumericSketch(), NumericSketch()
+        scores.update(v[ok])
+        positives.update(v[ok & (y == cls)])
+        out[name] = ScoreCalibration(name, cls, scores, positives)
+    return out

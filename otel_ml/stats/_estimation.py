@@ -1,0 +1,349 @@
+"""Estimated performance without labels: confidence-based performance estimation (CBPE).
+
+A classifier whose scores are calibrated probabilities tells how often it is
+right: a row scored 0.8 is positive with probability 0.8. CBPE (as in NannyML)
+turns the scores of a window into the *expected* confusion matrix, and from it
+the expected accuracy, precision, recall, F1 and ROC AUC, before any label
+arrives. Everything here works on sketches, never on rows:
+
+- **Calibration**, from the reference profile's :class:`~otel_ml.sketch.ScoreCalibration`
+  (per score bucket: reference rows and positives). Scores are always
+  calibrated, because a model's raw scores are calibrated only by luck and a
+  reference that is calibrated is left nearly as it is: per bucket the
+  calibrated probability is ``(positives + k * score) / (rows + k)`` with
+  ``k = 10`` prior rows at the model's own score (the bucket's midpoint), made
+  monotone by isotonic regression (pool adjacent violators, weights
+  ``rows + k``). A bucket the reference never saw keeps the model's own score;
+  a well populated one follows the reference's observed rate. NannyML fits
+  isotonic regression on the raw reference rows when it finds them
+  uncalibrated; here the same fit runs on the buckets of the score sketch.
+- **Estimate**, per bucket of the window's score sketch (aligned with the
+  reference's at the coarser scale): ``n`` rows at calibrated probability ``c``
+  add ``n·c`` expected positives and ``n·(1-c)`` negatives, to the predicted
+  positive side when the bucket lies above the decision threshold (0.5 by
+  default: the exponential layout has a bucket boundary at 0.5, so the split is
+  exact; a threshold inside a bucket splits it linearly). ROC AUC is that of
+  the expected counts, as NannyML computes it from calibrated probabilities;
+  rows of one bucket count as ties (half a pair each) plus the pairs that the
+  calibrated probability's rise across the bucket orders (``n² r / 12`` for a
+  rise ``r``, scores spread evenly), so a coarse bucket does not pull the
+  estimate towards 0.5.
+- **Uncertainty band**: where the *realised* metric of a window of this size is
+  expected to fall if the calibration holds. Labels are drawn per bucket from
+  ``Binomial(n, c)`` (1,000 draws, a fixed seed, so the same window gives the
+  same band), each draw's metric computed, and the central ``confidence``
+  share of them is the band (95 % by default) -- the sampling error at the
+  window's size, from the calibrated score distribution (NannyML instead
+  scales the standard deviation of the reference's per-row metric by
+  ``1/sqrt(n)`` and shows ±3 of it). The uncertainty of the calibration map
+  itself (a finite reference) is not in the band.
+
+Assumptions (``docs/drift.md``): no concept shift -- ``P(label | score)`` is the
+reference's -- and the calibration map covers the window's scores. A concept
+change leaves the scores, hence the estimate, where they were while realised
+accuracy falls: that is why the evaluator shows both.
+
+Examples
+--------
+A perfectly calibrated reference (the share of positives equals the score in
+every bucket) and a window of 100 rows scored 0.9 and 100 scored 0.2: the
+expected accuracy is ``(100·0.9 + 100·0.8) / 200 = 0.85``.
+
+>>> import numpy as np
+>>> from otel_ml.sketch import NumericSketch, ScoreCalibration
+>>> def sketch(values):
+...     s = NumericSketch(); s.update(np.asarray(values, dtype=float)); return s
+>>> ref = sketch([0.9] * 1000 + [0.2] * 1000)
+>>> pos = sketch([0.9] * 900 + [0.2] * 200)
+>>> cal = ScoreCalibration("score", "1", ref, pos)
+>>> e = estimate_binary(cal, sketch([0.9] * 100 + [0.2] * 100))
+>>> round(e.accuracy.value, 3), round(e.precision.value, 3), round(e.recall.value, 3)
+(0.85, 0.9, 0.818)
+>>> e.accuracy.lower < 0.85 < e.accuracy.upper
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import isotonic_regression
+
+from otel_ml.sketch import NumericSketch, ScoreCalibration
+from otel_ml.sketch._calibration import positive_class
+from otel_ml.stats._json import float_or_nan, json_number
+
+__all__ = [
+    "ESTIMATED_METRICS",
+    "EstimatedMetric",
+    "EstimatedPerformance",
+    "estimate_binary",
+    "estimate_performance",
+]
+
+#: The metrics estimated, in the order reports show them.
+ESTIMATED_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+
+_PRIOR_ROWS = 10.0  # pseudo-rows at the model's own score in every calibration bucket
+_DRAWS = 1000  # simulated label draws behind the band
+_SEED = 20240613  # fixed: the same window gives the same band
+
+_F = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class EstimatedMetric:
+    """An estimated metric and its band (NaN when undefined, e.g. no predicted positive)."""
+
+    value: float
+    lower: float
+    upper: float
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {
+            "value": json_number(self.value),
+            "lower": json_number(self.lower),
+            "upper": json_number(self.upper),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EstimatedMetric:
+        return cls(float_or_nan(d["value"]), float_or_nan(d["lower"]), float_or_nan(d["upper"]))
+
+
+@dataclass(frozen=True)
+class EstimatedPerformance:
+    """What CBPE expects of a window's performance, from its scores alone.
+
+    ``output`` is the prediction output whose scores were used and ``positive_class``
+    the class they are the probability of; ``confidence`` the band's coverage.
+    """
+
+    output: str
+    positive_class: str
+    n_rows: int
+    threshold: float
+    confidence: float
+    accuracy: EstimatedMetric
+    precision: EstimatedMetric
+    recall: EstimatedMetric
+    f1: EstimatedMetric
+    roc_auc: EstimatedMetric
+    method: str = "cbpe"
+
+    def metrics(self) -> dict[str, EstimatedMetric]:
+        """The estimated metrics by name (:data:`ESTIMATED_METRICS` order)."""
+        return {name: getattr(self, name) for name in ESTIMATED_METRICS}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: ``{"method", "output", "positive_class", "n_rows", "threshold",
+        "confidence", "accuracy": {"value", "lower", "upper"}, ...}`` (null for NaN)."""
+        return {
+            "method": self.method,
+            "output": self.output,
+            "positive_class": self.positive_class,
+            "n_rows": self.n_rows,
+            "threshold": self.threshold,
+            "confidence": self.confidence,
+            **{name: m.to_dict() for name, m in self.metrics().items()},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EstimatedPerformance:
+        return cls(
+            output=str(d["output"]),
+            positive_class=str(d["positive_class"]),
+            n_rows=int(d["n_rows"]),
+            threshold=float(d["threshold"]),
+            confidence=float(d["confidence"]),
+            method=str(d.get("method", "cbpe")),
+            **{name: EstimatedMetric.from_dict(d[name]) for name in ESTIMATED_METRICS},
+        )
+
+
+def _grid(sketch: NumericSketch, scale: int) -> tuple[npt.NDArray[np.int64], _F, float]:
+    """Indices and counts of the positive buckets at ``scale``, and the zero count."""
+    s = sketch.downscaled(scale)
+    idx = np.arange(s.positive_counts.size, dtype=np.int64) + s.positive_offset
+    return idx, s.positive_counts.astype(np.float64), float(s.zero_count)
+
+
+def _on(idx: npt.NDArray[np.int64], where: npt.NDArray[np.int64], counts: _F) -> _F:
+    out = np.zeros(idx.size, dtype=np.float64)
+    out[np.searchsorted(idx, where)] = counts
+    return out
+
+
+def _is_probability(sketch: NumericSketch) -> bool:
+    return sketch.count > 0 and sketch.min >= 0.0 and sketch.max <= 1.0
+
+
+def _buckets(cal: ScoreCalibration, window: NumericSketch) -> tuple[_F, _F, _F, _F]:
+    """``(lower, upper, window rows, calibrated probability)`` per bucket, ascending; the
+    zero bucket (exact zeros) first."""
+    scale = min(cal.scores.scale, cal.positives.scale, window.scale)
+    ri, rc, rz = _grid(cal.scores, scale)
+    pi, pc, pz = _grid(cal.positives, scale)
+    wi, wc, wz = _grid(window, scale)
+    idx = np.union1d(np.union1d(ri, pi), wi)
+    width = 2.0 ** -float(scale)
+    lower = np.concatenate(([0.0], np.exp2(idx * width)))
+    upper = np.concatenate(([0.0], np.exp2((idx + 1) * width)))
+    ref_n = np.concatenate(([rz], _on(idx, ri, rc)))
+    ref_pos = np.concatenate(([pz], _on(idx, pi, pc)))
+    win_n = np.concatenate(([wz], _on(idx, wi, wc)))
+    score = np.clip((lower + upper) / 2.0, 0.0, 1.0)
+    weight = ref_n + _PRIOR_ROWS
+    observed = (np.minimum(ref_pos, ref_n) + _PRIOR_ROWS * score) / weight
+    calibrated = np.clip(isotonic_regression(observed, weights=weight).x, 0.0, 1.0)
+    return lower, upper, win_n, calibrated
+
+
+def _predicted_positive_share(lower: _F, upper: _F, threshold: float) -> _F:
+    """Share of each bucket's rows above ``threshold`` (buckets hold ``(lower, upper]``;
+    a bucket the threshold cuts is split linearly)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inside = (upper - threshold) / (upper - lower)
+    share = np.where(lower >= threshold, 1.0, np.where(upper <= threshold, 0.0, inside))
+    return np.asarray(np.nan_to_num(share, nan=0.0), dtype=np.float64)
+
+
+def _rise(calibrated: _F) -> _F:
+    """How much the calibrated probability rises across each bucket (half the step
+    between its neighbours'; none for the zero bucket of exact zeros)."""
+    c = np.concatenate(([calibrated[1] if calibrated.size > 1 else 0.0], calibrated[1:]))
+    padded = np.concatenate((c[:1], c, c[-1:]))
+    rise = (padded[2:] - padded[:-2]) / 2.0
+    rise[0] = 0.0
+    out: _F = np.maximum(rise, 0.0)
+    return out
+
+
+def _metrics(pp: _F, pn: _F, pos_pp: _F, pos_pn: _F, pairs_within: _F) -> dict[str, _F]:
+    """Metrics of rows predicted positive ``pp`` / negative ``pn`` per bucket, of which
+    ``pos_pp`` / ``pos_pn`` are positive (last axis: buckets, ascending score).
+
+    ``pairs_within`` adds, per bucket, the positive-above-negative pairs that ties
+    counted half miss: scores spread across a bucket whose calibrated probability rises
+    by ``r`` order ``n² r / 12`` more pairs right than wrong (uniform scores, linear rise).
+    """
+    tp, fn = pos_pp.sum(-1), pos_pn.sum(-1)
+    fp, tn = (pp - pos_pp).sum(-1), (pn - pos_pn).sum(-1)
+    n = tp + fn + fp + tn
+    positives = pos_pp + pos_pn
+    negatives = pp + pn - positives
+    below = np.cumsum(negatives, axis=-1) - negatives
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auc_num = (positives * (below + negatives / 2.0)).sum(-1) + pairs_within.sum(-1)
+        return {
+            "accuracy": (tp + tn) / n,
+            "precision": tp / (tp + fp),
+            "recall": tp / (tp + fn),
+            "f1": 2 * tp / (2 * tp + fp + fn),
+            "roc_auc": auc_num / (positives.sum(-1) * negatives.sum(-1)),
+        }
+
+
+def estimate_binary(
+    calibration: ScoreCalibration,
+    window: NumericSketch,
+    *,
+    threshold: float = 0.5,
+    confidence: float = 0.95,
+) -> EstimatedPerformance | None:
+    """Estimated performance of a window from its score sketch and the reference's
+    calibration of the same output (``None`` when the window has no scores in ``[0, 1]``).
+
+    Parameters
+    ----------
+    calibration
+        The reference's scores and positives for the output.
+    window
+        The window's sketch of the same output (``ml.prediction.values``).
+    threshold
+        The decision threshold: a row scored above it is predicted positive (0.5 is
+        ``predict``'s choice for two classes).
+    confidence
+        The coverage of each metric's band.
+    """
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if not _is_probability(window):
+        return None
+    lower, upper, win_n, cal = _buckets(calibration, window)
+    share = _predicted_positive_share(lower, upper, threshold)
+    pp, pn = win_n * share, win_n * (1.0 - share)
+    within = (pp + pn) ** 2 * _rise(cal) / 12.0
+    expected = _metrics(pp, pn, pp * cal, pn * cal, within)
+    # The band: labels drawn per bucket as the calibration says, metrics of each draw.
+    rng = np.random.default_rng(_SEED)
+    pp_i, pn_i = np.rint(pp).astype(np.int64), np.rint(pn).astype(np.int64)
+    draws_pp = rng.binomial(pp_i, cal, size=(_DRAWS, cal.size)).astype(np.float64)
+    draws_pn = rng.binomial(pn_i, cal, size=(_DRAWS, cal.size)).astype(np.float64)
+    simulated = _metrics(
+        pp_i.astype(np.float64), pn_i.astype(np.float64), draws_pp, draws_pn, within
+    )
+    tail = (1.0 - confidence) / 2.0
+    out: dict[str, EstimatedMetric] = {}
+    for name in ESTIMATED_METRICS:
+        value = float(expected[name])
+        sims = simulated[name][np.isfinite(simulated[name])]
+        if not math.isfinite(value) or sims.size == 0:
+            out[name] = EstimatedMetric(value, math.nan, math.nan)
+            continue
+        lo, hi = np.quantile(sims, [tail, 1.0 - tail])
+        out[name] = EstimatedMetric(value, min(float(lo), value), max(float(hi), value))
+    return EstimatedPerformance(
+        output=calibration.output,
+        positive_class=calibration.positive_class,
+        n_rows=int(window.count),
+        threshold=threshold,
+        confidence=confidence,
+        accuracy=out["accuracy"],
+        precision=out["precision"],
+        recall=out["recall"],
+        f1=out["f1"],
+        roc_auc=out["roc_auc"],
+    )
+
+
+def _binary_output(calibration: Mapping[str, ScoreCalibration]) -> str | None:
+    """The output whose scores a binary estimate uses: ``score``, else the positive
+    class's column of a two-class probability matrix."""
+    if "score" in calibration:
+        return "score"
+    by_class = {c.positive_class: name for name, c in calibration.items()}
+    positive = positive_class(set(by_class)) if len(by_class) == 2 else None
+    return None if positive is None else by_class[positive]
+
+
+def estimate_performance(
+    calibration: Mapping[str, ScoreCalibration],
+    scores: Mapping[str, NumericSketch],
+    *,
+    threshold: float = 0.5,
+    confidence: float = 0.95,
+) -> EstimatedPerformance | None:
+    """Estimated performance of a binary classifier's window (see :func:`estimate_binary`).
+
+    ``calibration`` is a reference profile's (``Profile.calibration``) and ``scores`` the
+    window's sketches by prediction output. ``None`` when there is nothing to estimate
+    from: no calibration (a profile built without labels or probability outputs), more
+    than two classes, or no scores of the calibrated output in the window.
+
+    >>> estimate_performance({}, {}) is None
+    True
+    """
+    output = _binary_output(calibration)
+    if output is None or output not in scores:
+        return None
+    return estimate_binary(
+        calibration[output], scores[output], threshold=threshold, confidence=confidence
+    )

@@ -1,0 +1,174 @@
+"""Estimated performance (CBPE) from score sketches, checked against realised metrics
+computed on the raw rows (numpy / scikit-learn) where the calibrated expectation is exact."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
+
+from otel_ml.sketch import NumericSketch, Profile
+from otel_ml.sketch._calibration import ScoreCalibration, score_calibrations
+from otel_ml.stats import EstimatedPerformance, estimate_binary, estimate_performance
+
+
+def _sketch(values: np.ndarray) -> NumericSketch:
+    s = NumericSketch()
+    s.update(values)
+    return s
+
+
+def _calibrated(rng: np.random.Generator, n: int, a: float, b: float, power: float = 1.0):
+    """Rows whose true positive probability is ``z ~ Beta(a, b)``; the model scores
+    ``z ** power`` (calibrated when ``power == 1``)."""
+    z = rng.beta(a, b, n)
+    y = (rng.random(n) < z).astype(int)
+    return z**power, y, z
+
+
+def _realised(p: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """The realised metrics on the raw rows (numpy; scikit-learn's ROC AUC)."""
+    pred = p > 0.5
+    tp = float(np.sum(pred & (y == 1)))
+    return {
+        "accuracy": float(np.mean(pred == (y == 1))),
+        "precision": tp / pred.sum(),
+        "recall": tp / (y == 1).sum(),
+        "f1": 2 * tp / (pred.sum() + (y == 1).sum()),
+        "roc_auc": roc_auc_score(y, p),
+    }
+
+
+def test_realised_metrics_are_scikit_learns() -> None:
+    rng = np.random.default_rng(1)
+    p, y, _ = _calibrated(rng, 500, 2, 2)
+    pred = (p > 0.5).astype(int)
+    want = [accuracy_score(y, pred), precision_score(y, pred), recall_score(y, pred),
+            f1_score(y, pred)]
+    got = _realised(p, y)
+    assert [got[k] for k in ("accuracy", "precision", "recall", "f1")] == pytest.approx(want)
+
+
+@pytest.mark.parametrize("power", [1.0, 2.0])
+def test_band_covers_realised_metrics_under_covariate_shift(power: float) -> None:
+    """Reference Beta(2, 2), windows Beta(3, 1.5) of 1,000 rows (covariate shift, no
+    concept shift): each 95 % band holds the realised metric in about 95 % of windows,
+    also when the scores are miscalibrated (squared) and calibration has to fix them."""
+    rng = np.random.default_rng(7)
+    p, y, _ = _calibrated(rng, 50_000, 2, 2, power)
+    cal = score_calibrations({"score": p}, y)["score"]
+    windows, inside, errors = 100, dict.fromkeys(_realised(p, y), 0), []
+    for _ in range(windows):
+        p, y, _ = _calibrated(rng, 1000, 3, 1.5, power)
+        est = estimate_binary(cal, _sketch(p))
+        assert est is not None
+        real = _realised(p, y)
+        for name, m in est.metrics().items():
+            inside[name] += m.lower <= real[name] <= m.upper
+        errors.append(est.accuracy.value - real["accuracy"])
+    for name, hits in inside.items():
+        assert hits / windows >= 0.9, (name, hits / windows)
+    assert abs(float(np.mean(errors))) < 0.005
+
+
+def test_estimate_is_the_calibrated_expectation() -> None:
+    """With calibrated scores the expected accuracy is mean(max(p, 1 - p)) and the
+    expected ROC AUC that of the probabilities as weights: computed here on the raw rows."""
+    rng = np.random.default_rng(3)
+    p, y, _ = _calibrated(rng, 100_000, 2, 2)
+    cal = score_calibrations({"score": p}, y)["score"]
+    z = rng.beta(3, 1.5, 50_000)
+    est = estimate_binary(cal, _sketch(z))
+    assert est is not None
+    expected_accuracy = float(np.mean(np.where(z > 0.5, z, 1 - z)))
+    order = np.argsort(z)
+    pos, neg = z[order], 1 - z[order]
+    below = np.cumsum(neg) - neg
+    expected_auc = float((pos * below).sum() / (pos.sum() * neg.sum()))
+    tp = z[z > 0.5].sum()
+    assert est.accuracy.value == pytest.approx(expected_accuracy, abs=0.004)
+    assert est.roc_auc.value == pytest.approx(expected_auc, abs=0.005)
+    assert est.precision.value == pytest.approx(tp / (z > 0.5).sum(), abs=0.004)
+    assert est.recall.value == pytest.approx(tp / z.sum(), abs=0.004)
+    # The band at 50,000 rows is narrow: about ±1.96·sqrt(acc·(1-acc)/n).
+    width = est.accuracy.upper - est.accuracy.lower
+    assert width == pytest.approx(2 * 1.96 * math.sqrt(0.2 * 0.8 / 50_000), rel=0.3)
+
+
+def test_calibration_corrects_miscalibrated_scores() -> None:
+    """Scores squared: taken at face value they promise the wrong accuracy; calibrated on
+    the reference, the estimate matches the realised accuracy."""
+    rng = np.random.default_rng(11)
+    p, y, _ = _calibrated(rng, 50_000, 2, 2, power=2.0)
+    cal = score_calibrations({"score": p}, y)["score"]
+    p, y, _ = _calibrated(rng, 20_000, 3, 1.5, power=2.0)
+    est = estimate_binary(cal, _sketch(p))
+    assert est is not None
+    face_value = float(np.mean(np.where(p > 0.5, p, 1 - p)))
+    real = accuracy_score(y, p > 0.5)
+    assert abs(face_value - real) > 0.03
+    assert est.accuracy.value == pytest.approx(real, abs=0.012)
+
+
+def test_profile_keeps_calibration_and_estimate_picks_the_positive_column(tmp_path) -> None:
+    rng = np.random.default_rng(5)
+    p, y, _ = _calibrated(rng, 20_000, 2, 2)
+    labels = np.where(y == 1, "yes", "no")
+    proba = {"no": 1 - p, "yes": p}
+    prof = Profile.from_data({"x": rng.normal(size=p.size)}, predictions=proba, labels=labels)
+    assert sorted(prof.calibration) == ["no", "yes"]
+    assert prof.calibration["yes"].positives.count == int(y.sum())
+    path = tmp_path / "p.json"
+    prof.save(path)
+    back = Profile.load(path)
+    assert back.calibration == prof.calibration
+    assert json.loads(path.read_text())["format_version"] == 2
+    merged = prof.merge(prof)
+    assert merged.calibration["yes"].scores.count == 2 * p.size
+    window = {"no": _sketch(1 - p[:1000]), "yes": _sketch(p[:1000])}
+    est = estimate_performance(back.calibration, window)
+    assert est is not None and (est.output, est.positive_class) == ("yes", "yes")
+    assert est.accuracy.value == pytest.approx(float(np.mean(np.maximum(p[:1000], 1 - p[:1000]))),
+                                               abs=0.015)
+    assert EstimatedPerformance.from_dict(json.loads(json.dumps(est.to_dict()))) == est
+
+
+def test_nothing_to_estimate() -> None:
+    rng = np.random.default_rng(0)
+    p = rng.random(300)
+    y = rng.integers(0, 3, 300)
+    # A 1-D score with three classes, and per-class columns of three classes: no binary
+    # estimate (multiclass needs more than marginal sketches, docs/drift.md).
+    assert score_calibrations({"score": p}, y) == {}
+    three = score_calibrations({"0": p, "1": p, "2": p}, y)
+    assert estimate_performance(three, {k: _sketch(p) for k in three}) is None
+    cal = score_calibrations({"score": p}, y > 0)
+    assert estimate_performance(cal, {}) is None
+    assert estimate_performance(cal, {"score": _sketch(p * 3 - 1)}) is None  # not in [0, 1]
+    assert estimate_performance(cal, {"score": NumericSketch()}) is None
+    # Without labels, or with scores outside [0, 1], a profile keeps no calibration.
+    assert Profile.from_data({"x": p}, predictions=p).calibration == {}
+    assert Profile.from_data({"x": p}, predictions=p * 2, labels=y > 0).calibration == {}
+
+
+def test_profile_v1_without_calibration_still_loads() -> None:
+    d = Profile.from_data({"x": np.arange(10.0)}).to_dict()
+    assert "calibration" not in d
+    d["format_version"] = 1
+    assert Profile.from_dict(d).calibration == {}
+
+
+def test_threshold_inside_a_bucket_splits_it() -> None:
+    scores = _sketch(np.full(1000, 0.9))
+    cal = ScoreCalibration("score", "1", _sketch(np.full(1000, 0.9)),
+                            _sketch(np.full(900, 0.9)))
+    low = estimate_binary(cal, scores, threshold=0.3)
+    assert low is not None and low.accuracy.value == pytest.approx(0.9, abs=0.01)
+    high = estimate_binary(cal, scores, threshold=0.95)  # every row predicted negative
+    assert high is not None and high.accuracy.value == pytest.approx(0.1, abs=0.01)
+    assert math.isnan(high.precision.value)
+    with pytest.raises(ValueError, match="threshold"):
+        estimate_binary(cal, scores, threshold=1.0)
