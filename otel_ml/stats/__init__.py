@@ -24,7 +24,6 @@ from otel_ml.stats._drift import (
     categorical_statistics,
     numeric_statistics,
 )
-from otel_ml.stats._multivariate import MultivariateDrift, multivariate_drift
 from otel_ml.stats._estimation import (
     ESTIMATED_METRICS,
     EstimatedMetric,
@@ -32,6 +31,7 @@ from otel_ml.stats._estimation import (
     estimate_binary,
     estimate_performance,
 )
+from otel_ml.stats._multivariate import MultivariateDrift, multivariate_drift
 from otel_ml.stats._performance import (
     ClassificationMetrics,
     ConfusionCounts,
