@@ -23,6 +23,7 @@ import numpy.typing as npt
 from scipy import special as _special
 
 __all__ = [
+    "MIN_EXPECTED",
     "PSI_EPSILON",
     "BinnedStatistics",
     "ContingencyTest",
@@ -30,12 +31,14 @@ __all__ = [
     "g_test",
     "hellinger_distance",
     "jensen_shannon_distance",
+    "pool_sparse_bins",
     "population_stability_index",
     "binned_statistics",
     "total_variation_distance",
 ]
 
 PSI_EPSILON = 1e-4  # proportion used in place of an empty bin (PSI only)
+MIN_EXPECTED = 5.0  # Cochran's rule: every cell of a chi-square / G table expects this many
 
 _sum = np.add.reduce  # np.sum without its Python wrapper (the same pairwise summation)
 
@@ -199,6 +202,75 @@ def g_test(reference: npt.ArrayLike, current: npt.ArrayLike) -> ContingencyTest:
     return ContingencyTest(stat, _chi2_sf(stat, dof), dof)
 
 
+def pool_sparse_bins(
+    reference: npt.ArrayLike,
+    current: npt.ArrayLike,
+    *,
+    min_expected: float = MIN_EXPECTED,
+    ordered: bool = True,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Pool bins until every cell of the 2 x k table expects at least ``min_expected`` rows.
+
+    A chi-square or G-test on a bin that expects a fraction of a row is decided by that
+    bin: one current value where the reference has none (beyond its maximum, or a new
+    category) adds about ``n_reference / n_current`` to the statistic. Cochran's rule
+    asks for expected counts of at least 5; the expected count of a cell is
+    ``row total * column total / grand total``, so a bin needs a column total of at
+    least ``min_expected * grand total / smaller row total``.
+
+    ``ordered`` bins (numeric ranges, ascending) merge with their neighbours: from the
+    left, a run of bins closes once it holds enough, and a short run left at the end
+    joins the last closed one. Unordered bins (categories) pool every short bin into
+    one, adding the next smallest bins while the pool is still short; the pool comes
+    last. Fewer than two bins left means the test cannot reject (p = 1).
+
+    Examples
+    --------
+    One current value above the reference's range (the last bin) no longer decides:
+
+    >>> r, c = pool_sparse_bins([500, 500, 0], [5, 5, 1])
+    >>> r.tolist(), c.tolist()
+    ([500.0, 500.0], [5.0, 6.0])
+
+    A new category (unordered bins, the short one first): pooled with the next smallest.
+
+    >>> r, c = pool_sparse_bins([2, 1000, 1000], [1, 100, 100], ordered=False)
+    >>> r.tolist(), c.tolist()
+    ([1000.0, 1002.0], [100.0, 101.0])
+    """
+    r = np.asarray(reference, np.float64)
+    c = np.asarray(current, np.float64)
+    col = r + c
+    n, m = float(_sum(r)), float(_sum(c))
+    if col.size < 2 or min(n, m) <= 0:
+        return r, c
+    need = min_expected * (n + m) / min(n, m)
+    short = col < need
+    if not short.any():
+        return r, c
+    if ordered:
+        starts: list[int] = []
+        run = need  # a full run "before" the first bin: bin 0 opens a run
+        for i, total in enumerate(col.tolist()):
+            if run >= need:
+                starts.append(i)
+                run = 0.0
+            run += total
+        if run < need and len(starts) > 1:
+            starts.pop()  # the short last run joins the one before
+        idx = np.asarray(starts, np.intp)
+        return np.add.reduceat(r, idx), np.add.reduceat(c, idx)
+    order = np.argsort(col, kind="stable")
+    k = int(np.count_nonzero(short))
+    cum = np.cumsum(col[order])
+    while k < col.size and cum[k - 1] < need:
+        k += 1
+    pooled = np.zeros(col.size, dtype=bool)
+    pooled[order[:k]] = True
+    keep = ~pooled
+    return (np.append(r[keep], _sum(r[pooled])), np.append(c[keep], _sum(c[pooled])))
+
+
 @dataclass(frozen=True)
 class BinnedStatistics:
     """The distances and the chi-square test of two count vectors over the same bins."""
@@ -209,19 +281,26 @@ class BinnedStatistics:
     chi2: ContingencyTest
 
 
-def binned_statistics(reference: npt.ArrayLike, current: npt.ArrayLike) -> BinnedStatistics:
+def binned_statistics(
+    reference: npt.ArrayLike, current: npt.ArrayLike, *, pool: bool = False, ordered: bool = True
+) -> BinnedStatistics:
     """PSI, Jensen–Shannon, Hellinger and the chi-square test at once (each vector is
     normalised once instead of once per statistic; the values are those of the four
-    functions).
+    functions). With ``pool``, the chi-square runs on the bins pooled by
+    :func:`pool_sparse_bins` (``ordered`` or not); the distances keep the bins as given.
 
     >>> b = binned_statistics([30, 70], [70, 30])
     >>> round(b.psi, 4), round(b.hellinger, 4), round(b.chi2.statistic, 3)
     (0.6778, 0.2889, 32.0)
     """
     p, q = _proportions(reference), _proportions(current)
+    chi2 = (
+        chi_square_test(*pool_sparse_bins(reference, current, ordered=ordered)) if pool
+        else chi_square_test(reference, current)
+    )
     return BinnedStatistics(
         psi=_psi(p, q, PSI_EPSILON),
         jensen_shannon=_js(p, q),
         hellinger=_hellinger(p, q),
-        chi2=chi_square_test(reference, current),
+        chi2=chi2,
     )

@@ -22,7 +22,11 @@ buckets. Then:
 * **PSI, Jensen–Shannon, Hellinger** and a **chi-square** test on at most 11 bins:
   the buckets grouped by reference deciles (plus a bin for current values beyond
   the reference), the usual PSI layout, with exact counts. Finer bins would make
-  these noise-dominated in small windows.
+  these noise-dominated in small windows. The chi-square pools neighbouring bins
+  until every cell expects at least :data:`MIN_EXPECTED` rows (Cochran's rule,
+  :func:`~otel_ml.stats._divergence.pool_sparse_bins`): the bin beyond the
+  reference's maximum, which expects a fraction of a row, joins the top decile, so
+  one value past the reference's range cannot decide the test.
 * **KS + chi-square** (``ks_chi2_p_value``): ``min(1, 2 * min(p_ks, p_chi2))``, a
   Bonferroni combination of the two tests. KS is strong on location shifts and weak
   on changes of spread; the decile chi-square is the reverse. The default verdict
@@ -42,8 +46,9 @@ the reference's K/4 most frequent values, so that which values a top-K sketch
 happened to keep, or evicted in some of the intervals merged into a window, does
 not bias the test. Everything else is pooled
 into one "other" bin whose counts are exact (total minus the binned counts).
-Chi-square and G-tests, PSI, Jensen–Shannon, Hellinger and total variation all
-use these bins.
+PSI, Jensen–Shannon, Hellinger and total variation use these bins; the chi-square
+and G-tests pool the bins that expect fewer than :data:`MIN_EXPECTED` rows (in
+practice a small "other" bin, such as one new value) with the next smallest ones.
 
 Examples
 --------
@@ -69,8 +74,10 @@ from scipy import special as _special
 from otel_ml.sketch._categorical import DEFAULT_MAX_CATEGORIES, CategoricalSketch
 from otel_ml.sketch._numeric import NumericSketch
 from otel_ml.stats._divergence import (
+    MIN_EXPECTED,
     binned_statistics,
     g_test,
+    pool_sparse_bins,
     total_variation_distance,
 )
 from otel_ml.stats._numeric_reference import (
@@ -95,8 +102,6 @@ __all__ = [
     "ks_p_value",
     "numeric_statistics",
 ]
-
-MIN_EXPECTED = 5.0  # rows the reference must expect in a category for it to get its own bin
 
 
 @dataclass(frozen=True)
@@ -270,7 +275,7 @@ def numeric_statistics(
     w_norm = w / std if std > 0 else (0.0 if w == 0 else math.inf)
     gc = np.add.reduceat(cur_counts, starts)
     p_ks = ks_p_value(ks, n, m)
-    binned = binned_statistics(gr, gc)
+    binned = binned_statistics(gr, gc, pool=True)
     chi = binned.chi2
     return NumericStatistics(
         n_reference=n,
@@ -395,9 +400,9 @@ def categorical_statistics(
         nan = math.nan
         return CategoricalStatistics(n, m, 0, nan, 1.0, nan, 1.0, nan, nan, nan, nan)
     _, rc, cc = categorical_bins(reference, current)
-    binned = binned_statistics(rc, cc)
+    binned = binned_statistics(rc, cc, pool=True, ordered=False)
     chi = binned.chi2
-    g = g_test(rc, cc)
+    g = g_test(*pool_sparse_bins(rc, cc, ordered=False))
     return CategoricalStatistics(
         n_reference=n,
         n_current=m,
