@@ -19,7 +19,7 @@ from otel_ml._errors import ConfigurationError
 from otel_ml._progress import reading_progress
 from otel_ml.cli._data_files import DataFileError, read_table
 from otel_ml.cli._profile_command import add_progress_arguments, numeric_or_fail
-from otel_ml.report import drift_summary_table, too_few_rows
+from otel_ml.report import drift_summary_table, estimated_performance_text, too_few_rows
 
 if TYPE_CHECKING:
     from otel_ml.stats import DriftPolicy, DriftReport
@@ -49,7 +49,8 @@ def add_parser(sub: Any) -> None:
         "--prediction",
         metavar="COL",
         help="column holding the model's output, compared with the profile's predictions "
-        "(reported apart, not part of the verdict)",
+        "(reported apart, not part of the verdict); with a profile built with --label and a "
+        "probability column, also the performance the scores promise (estimated, CBPE)",
     )
     g = p.add_argument_group("verdict policy (defaults: see docs/drift.md)")
     g.add_argument("--alpha", type=float, metavar="P", help="significance level before correction")
@@ -199,6 +200,9 @@ def _run(args: argparse.Namespace) -> int:
             print(f"missing (not compared): {_names(report.missing_features)}")
         for fd in report.predictions:
             print(f"model output {args.prediction!r}: {fd.reason}")
+        if report.estimated_performance is not None:
+            print()
+            print(estimated_performance_text(report.estimated_performance))
     if args.html:
         html = drift_page(
             report,

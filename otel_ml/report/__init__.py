@@ -33,6 +33,8 @@ Building blocks
 - :func:`drift_page` (a whole page for a ``DriftReport``), :func:`drift_table`,
   :func:`feature_cards` (per-feature verdict, plot and statistics from any
   mapping of sketches), :func:`drift_status` and :func:`too_few_rows`.
+- :func:`estimated_performance_block` / :func:`estimated_performance_text`: the
+  estimated performance (CBPE) of a ``DriftReport``, for the page and the terminal.
 - :func:`drift_summary_table` (the same verdicts as a terminal table) and
   :func:`format_table` (any plain-text table).
 - :func:`line_chart` of :class:`Series` (lines or steps, NaN = gap) with
@@ -55,6 +57,7 @@ from otel_ml.report._drift_page import (
     ordered_features,
     too_few_rows,
 )
+from otel_ml.report._estimated import estimated_performance_block, estimated_performance_text
 from otel_ml.report._histogram import CategoryBars, DisplayHistogram, category_bars, numeric_bins
 from otel_ml.report._line_chart import Band, Marker, Series, line_chart
 from otel_ml.report._markup import (
@@ -77,6 +80,8 @@ from otel_ml.report._multivariate_card import multivariate_card
 from otel_ml.report._text_table import drift_summary_table, format_table
 
 __all__ = [
+    "estimated_performance_block",
+    "estimated_performance_text",
     "CSS",
     "CURRENT_COLOUR",
     "REFERENCE_COLOUR",

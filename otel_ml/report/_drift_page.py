@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from otel_ml.report._charts import distribution_chart
+from otel_ml.report._estimated import estimated_performance_block
 from otel_ml.report._markup import (
     Markup,
     Status,
@@ -243,6 +244,9 @@ def drift_page(
             labels=labels,
         )
         blocks.insert(len(intro) + 1, section("Multivariate", card))
+    est = report.estimated_performance
+    if est is not None:
+        blocks.append(section("Estimated performance", estimated_performance_block(est)))
     if report.predictions:
         pref = {k: f.sketch for k, f in reference.predictions.items()}
         pcur = {k: f.sketch for k, f in current.predictions.items()}

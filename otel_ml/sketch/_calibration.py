@@ -11,10 +11,13 @@ histogram calibration map, one-vs-rest per class. The statistics layer
 (:mod:`otel_ml.stats._estimation`) turns it into calibrated probabilities and
 estimated performance (CBPE); no raw row is kept.
 
-Which class a 1-D ``score`` is the probability of: ``"1"`` or ``"True"`` when
-the labels hold it, else the last of the two labels in class order (numbers
-numerically, as scikit-learn's ``classes_``). Labels of more than two classes
-with a 1-D score keep no calibration (the score is not one class's
+Which class a 1-D ``score`` is the probability of: the one whose rows score
+higher on average (``predict_proba(X)[:, 1]`` of a model trained on
+``["benign", "malignant"]`` labels is the probability of whichever class
+scikit-learn put second; the data say which); on a tie, ``"1"`` or ``"True"``
+when the labels hold it, else the last of the two labels in class order
+(numbers numerically, as scikit-learn's ``classes_``). Labels of more than two
+classes with a 1-D score keep no calibration (the score is not one class's
 probability).
 
 Examples
@@ -26,6 +29,10 @@ Examples
 ('1', 3, 1, 0.9)
 >>> ScoreCalibration.from_dict(c.to_dict()) == c
 True
+>>> flipped = score_calibrations({"score": np.array([0.2, 0.9, 0.7])}, ["yes", "no", "no"])
+>>> flipped["score"].positive_class
+'no'
+
 """
 
 from __future__ import annotations
@@ -139,6 +146,10 @@ def score_calibrations(
         cls = positive_class(classes) if name == semconv.PREDICTION_OUTPUT_SCORE else name
         if cls is None or cls not in classes:
             continue
+        if name == semconv.PREDICTION_OUTPUT_SCORE and len(classes) == 2:
+            other = next(c for c in classes if c != cls)
+            if v[ok & (y == other)].mean() > v[ok & (y == cls)].mean():
+                cls = other
         scores, positives = NumericSketch(), NumericSketch()
         scores.update(v[ok])
         positives.update(v[ok & (y == cls)])

@@ -32,6 +32,7 @@ from otel_ml.sketch._columns import FeatureKind, columns_of
 from otel_ml.sketch._numeric import NumericSketch
 from otel_ml.sketch._profile import FeatureProfile, Profile, Sketch
 from otel_ml.stats._drift import categorical_statistics, numeric_statistics
+from otel_ml.stats._estimation import EstimatedPerformance, estimate_performance
 from otel_ml.stats._json import float_or_nan, json_number
 from otel_ml.stats._multivariate import MultivariateDrift, multivariate_drift
 from otel_ml.stats._numeric_reference import NumericReference
@@ -126,7 +127,9 @@ class DriftReport:
     the current data, ``extra_features`` current columns the reference does not know;
     ``multivariate`` the PCA reconstruction-error check
     (:class:`~otel_ml.stats.MultivariateDrift`) when the reference has its model and
-    the current data its features.
+    the current data its features; ``estimated_performance`` the performance CBPE
+    expects from the current scores (:func:`~otel_ml.stats.estimate_performance`) when
+    the reference has a calibration and the current data the calibrated output.
     """
 
     features: tuple[FeatureDrift, ...]
@@ -137,6 +140,7 @@ class DriftReport:
     missing_features: tuple[str, ...] = ()
     extra_features: tuple[str, ...] = ()
     multivariate: MultivariateDrift | None = None
+    estimated_performance: EstimatedPerformance | None = None
 
     def feature(self, name: str) -> FeatureDrift:
         """The result for one feature (``KeyError`` if it was not compared)."""
@@ -168,6 +172,11 @@ class DriftReport:
             "features": [f.to_dict() for f in self.features],
             "predictions": [f.to_dict() for f in self.predictions],
             "multivariate": None if self.multivariate is None else self.multivariate.to_dict(),
+            **(
+                {}
+                if self.estimated_performance is None
+                else {"estimated_performance": self.estimated_performance.to_dict()}
+            ),
         }
 
     @classmethod
@@ -180,6 +189,7 @@ class DriftReport:
         missing_features: Sequence[str] = (),
         extra_features: Sequence[str] = (),
         multivariate: MultivariateDrift | None = None,
+        estimated_performance: EstimatedPerformance | None = None,
     ) -> DriftReport:
         """The report of these verdicts: ``drifted`` when any feature (not an output)
         drifted, or the multivariate check did."""
@@ -193,12 +203,14 @@ class DriftReport:
             missing_features=tuple(missing_features),
             extra_features=tuple(extra_features),
             multivariate=multivariate,
+            estimated_performance=estimated_performance,
         )
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DriftReport:
         """Inverse of :meth:`to_dict` (other keys, such as the CLI's file names, are ignored)."""
         mv = d.get("multivariate")
+        est = d.get("estimated_performance")
         return cls(
             features=tuple(FeatureDrift.from_dict(f) for f in d["features"]),
             drifted=bool(d["drifted"]),
@@ -208,6 +220,7 @@ class DriftReport:
             missing_features=tuple(d.get("missing_features", ())),
             extra_features=tuple(d.get("extra_features", ())),
             multivariate=None if mv is None else MultivariateDrift.from_dict(mv),
+            estimated_performance=None if est is None else EstimatedPerformance.from_dict(est),
         )
 
 
@@ -347,6 +360,10 @@ def compare(
     ``reconstruction_errors`` (their sketch, from
     :meth:`~otel_ml.sketch._multivariate.ReconstructionModel.error_sketch`) with a
     current :class:`~otel_ml.stats.Profile`, which holds no rows.
+
+    When the reference keeps a calibration (built with labels and probability outputs)
+    and the current profile has the calibrated output's scores, the performance they
+    promise is estimated (``DriftReport.estimated_performance``, CBPE).
     """
     policy = policy or DriftPolicy()
     cur = current if isinstance(current, Profile) else _current_profile(reference, current)
@@ -377,6 +394,14 @@ def compare(
         missing_features=tuple(n for n in reference.features if n not in cur.features),
         extra_features=tuple(n for n in cur.features if n not in reference.features),
         multivariate=mv,
+        estimated_performance=estimate_performance(
+            reference.calibration,
+            {
+                n: p.sketch
+                for n, p in cur.predictions.items()
+                if isinstance(p.sketch, NumericSketch)
+            },
+        ),
     )
 
 

@@ -382,3 +382,45 @@ def test_a_closed_stdout_ends_quietly_with_141(files: dict[str, Path]) -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141, err
     assert err == ""
+
+
+def test_estimated_performance_from_scores_without_labels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A profile built with --label and --prediction (calibrated scores) gives the current
+    file's estimated performance: in --json, in the table and in --html; it matches the
+    realised accuracy of the current rows (their labels are in the file, unused)."""
+    rng = np.random.default_rng(8)
+
+    def scored(n: int, a: float, b: float, seed: int) -> dict[str, list[object]]:
+        p = rng.beta(a, b, n).round(4)
+        return {**_data(n, seed), "score": list(p), "y": list((rng.random(n) < p).astype(int))}
+
+    train, today = scored(20_000, 2, 2, 1), scored(3000, 3, 1.5, 2)
+    prof, cur = tmp_path / "p.json", _write_csv(tmp_path / "today.csv", today)
+    args = ["profile", str(_write_csv(tmp_path / "t.csv", train)), "-o", str(prof)]
+    assert main([*args, "--prediction", "score", "--label", "y"]) == 0
+    assert list(Profile.load(prof).calibration) == ["score"]
+    capsys.readouterr()
+    drift = ["drift", str(prof), str(cur), "--prediction", "score"]
+    main([*drift, "--json"])
+    est = json.loads(capsys.readouterr().out)["estimated_performance"]
+    assert set(est) >= {"accuracy", "precision", "recall", "f1", "roc_auc"}
+    p, y = np.array(today["score"], dtype=float), np.array(today["y"])
+    realised = float(np.mean((p > 0.5) == (y == 1)))
+    acc = est["accuracy"]
+    assert acc["lower"] <= realised <= acc["upper"]
+    assert acc["value"] == pytest.approx(float(np.mean(np.maximum(p, 1 - p))), abs=0.01)
+    main(drift)
+    out = capsys.readouterr().out
+    assert "estimated performance without labels" in out
+    assert re.search(r"accuracy\s+0\.\d+\s+0\.\d+ … 0\.\d+", out)
+    html = tmp_path / "r.html"
+    main([*drift, "--html", str(html)])
+    assert "Estimated performance" in html.read_text()
+    # Without a label in the profile: no estimate, and the JSON has no such key.
+    plain = tmp_path / "plain.json"
+    assert main([*args[:3], str(plain), "--prediction", "score"]) == 0
+    capsys.readouterr()
+    main(["drift", str(plain), str(cur), "--prediction", "score", "--json"])
+    assert "estimated_performance" not in json.loads(capsys.readouterr().out)
