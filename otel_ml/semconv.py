@@ -122,6 +122,10 @@ METRIC_DRIFT_P_VALUE: Final = "ml.drift.p_value"  # Gauge
 METRIC_DATA_QUALITY_RATE: Final = "ml.data_quality.rate"  # Gauge 1, attrs issue, feature
 ML_PERFORMANCE_METRIC: Final = "ml.performance.metric"  # accuracy, f1, roc_auc, rmse, ...
 METRIC_PERFORMANCE: Final = "ml.performance.value"  # Gauge 1
+# Counter {change}: changes the detectors found on the per-prediction error stream
+METRIC_PERFORMANCE_CHANGES: Final = "ml.performance.changes"
+ML_CHANGE_DETECTOR: Final = "ml.change.detector"  # page_hinkley | adwin
+ML_CHANGE_DIRECTION: Final = "ml.change.direction"  # up (more error) | down
 METRIC_LABEL_COVERAGE: Final = "ml.label.coverage"  # Gauge 1 (labelled / predicted)
 METRIC_LABEL_DELAY: Final = "ml.label.delay"  # Gauge s (median delay in the window)
 METRIC_WINDOW_ROWS: Final = "ml.window.rows"  # Gauge {row}

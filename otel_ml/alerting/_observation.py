@@ -16,6 +16,12 @@ By kind (``metric`` / ``feature`` / ``value``):
 - ``latency_p95``: ``None`` / ``None`` / seconds.
 - ``error_rate``: ``None`` / ``None`` / failed calls / calls, in [0, 1].
 - ``label_coverage``: ``None`` / ``None`` / labelled / predicted rows, in [0, 1].
+- ``performance_change``: the change detector (``page_hinkley``, ``adwin``) / ``None``
+  / the rise of the mean per-prediction error (0/1 error or absolute error) at a
+  change the detector found at a prediction of the window; ``verdict`` True for a
+  rise, False for a window with labels and none. ``details``: ``mean_before``,
+  ``mean_after``, ``change_start`` and ``detected_at`` (prediction times, Unix s),
+  ``delay`` (predictions between the two).
 
 For drift, ``verdict`` carries the evaluator's own decision (the
 ``DriftPolicy`` verdict, ``FeatureDrift.drifted``) and ``details`` every
@@ -46,6 +52,7 @@ class ObservationKind(str, enum.Enum):
     LATENCY_P95 = "latency_p95"
     ERROR_RATE = "error_rate"
     LABEL_COVERAGE = "label_coverage"
+    PERFORMANCE_CHANGE = "performance_change"
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
 """Alert rules: what breaches, how long before firing, how long before resolving.
 
-Ten rules are built in (``BUILTIN_RULES``), with the thresholds of the seed
+Eleven rules are built in (``BUILTIN_RULES``), with the thresholds of the seed
 design: accuracy below 0.85 (critical), precision below 0.80, recall below 0.75,
 F1 below 0.80 (all four judged on windows with at least 50 labelled rows), PSI
 above 0.2 for a feature or the predictions, a data-quality rate above 5 %, p95
-latency above 100 ms, an error rate above 5 % (critical), and label coverage
-below 50 % (info; off unless enabled, see ``docs/alerting.md``). The
+latency above 100 ms, an error rate above 5 % (critical), label coverage
+below 50 % (info; off unless enabled, see ``docs/alerting.md``), and a change
+detector's verdict on the per-prediction error (``performance_change``, one
+alert per detector). The
 ``alerts:`` section overrides any field of a rule, adds rules, and overrides
 again per model.
 """
@@ -206,5 +208,17 @@ BUILTIN_RULES: tuple[RuleConfig, ...] = (
     # Off by default: with labels arriving later than a window is evaluated, the newest
     # window's coverage is always low. Enable it when labels come within window + grace.
     _builtin("label_coverage_low", _K.LABEL_COVERAGE, None, 0.5, _S.INFO, enabled=False),
+    # A change detector found a rise of the error stream: fires at the first such window
+    # (the evaluator sends it at once, before the window closes), resolves after two
+    # windows with labels and no rise.
+    RuleConfig(
+        name="performance_change",
+        kind=_K.PERFORMANCE_CHANGE,
+        metric=None,
+        threshold=None,
+        comparison=Comparison.ABOVE,
+        severity=_S.WARNING,
+        for_windows=1,
+    ),
 )
 """The rules every model gets unless the configuration changes them."""

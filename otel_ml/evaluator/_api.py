@@ -262,6 +262,10 @@ class ApiServer(BackgroundHttpServer):
         body["quarantined"] = [
             _quarantined(k, why) for k, why in self.service.store.quarantined(model)
         ]
+        # found the moment their evidence was joined, also in windows not yet evaluated
+        body["recent_changes"] = [
+            c.to_dict() for c in self.service.store.changes.recent(model, limit=_HISTORY)
+        ]
         body["history"] = [
             {
                 "version": r.version,
@@ -295,6 +299,7 @@ class ApiServer(BackgroundHttpServer):
         return model_page(
             reports, window, ref, self._alerts_of(model), self.service.policy,
             quarantined=quarantined,
+            changes=self.service.store.changes.recent(model, limit=_HISTORY),
         )
 
 

@@ -31,6 +31,14 @@ A complete file::
       otlp: {endpoint: "http://127.0.0.1:4318", protocol: http, interval: 60s}
     alerts: {}                            # rules: see otel_ml.alerting
     notifiers: {}
+    change_detection:                     # on the joined error stream (docs/drift.md)
+      enabled: true
+      detectors:                          # river's parameters; absent: these two
+        page_hinkley: {threshold: 50, delta: 0.005, alpha: 0.9999, min_instances: 30,
+                       mode: up}
+        adwin: {delta: 0.002, clock: 32, max_buckets: 5, min_window_length: 5,
+                grace_period: 10}
+      warmup: 100                         # regression: errors scaled by their first mean
 
 Examples
 --------
@@ -69,6 +77,7 @@ from otel_ml._config import (
 from otel_ml._errors import ConfigurationError
 from otel_ml.alerting import AlertingConfig, parse_alerting_config
 from otel_ml.evaluator._auth import BearerAuth
+from otel_ml.evaluator._change_detection import parse_change_options
 from otel_ml.evaluator._config_options import (
     ApiOptions,
     EvaluatorConfig,
@@ -103,6 +112,7 @@ _TOP = (
     "export",
     "alerts",
     "notifiers",
+    "change_detection",
 )
 
 
@@ -301,6 +311,7 @@ def parse_config(
         references=_references(d.get("references"), base),
         drift=drift_policy_from_mapping(read_mapping(d.get("drift"), "drift")),
         alerting=_alerting(d, base),
+        change_detection=parse_change_options(d.get("change_detection")),
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from otel_ml._config import TlsOptions
 from otel_ml.alerting import AlertingConfig
 from otel_ml.evaluator._auth import BearerAuth
+from otel_ml.evaluator._change_detection import ChangeOptions
 from otel_ml.stats import DriftPolicy
 
 __all__ = [
@@ -137,7 +138,8 @@ class EvaluatorConfig:
     ``auth`` is the bearer-token check (None: no authentication), ``tls`` the server
     certificate (None: plain text), ``drift`` the drift policy, ``alerting`` the
     alert rules and notifiers (None when the file has neither ``alerts:`` nor
-    ``notifiers:``: no alert engine runs).
+    ``notifiers:``: no alert engine runs), ``change_detection`` the detectors run on
+    the joined error stream.
     """
 
     state_dir: Path = Path("evaluator-state")
@@ -153,3 +155,4 @@ class EvaluatorConfig:
     references: tuple[ReferenceSpec, ...] = ()
     drift: DriftPolicy = field(default_factory=DriftPolicy)
     alerting: AlertingConfig | None = None
+    change_detection: ChangeOptions = ChangeOptions()

@@ -359,4 +359,6 @@ def evaluate(
         operations=_operations(window),
         trace_ids=window.trace_ids,
         notes=tuple(notes),
+        change_detectors=window.change_detectors,
+        changes=window.changes if window.change_detectors else (),
     )

@@ -16,9 +16,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from otel_ml.evaluator._evaluate import Reference
-from otel_ml.evaluator._report import ModelReport
+from otel_ml.evaluator._report import FoundChange, ModelReport
 from otel_ml.evaluator._windows import WindowData
 from otel_ml.report import (
+    Marker,
     Markup,
     Series,
     Status,
@@ -155,7 +156,41 @@ def _quality(r: ModelReport) -> Markup:
     )
 
 
-def _performance(r: ModelReport, history: Sequence[ModelReport]) -> Markup:
+def _change_markers(changes: Sequence[FoundChange], x0: float, x1: float) -> list[Marker]:
+    """A vertical line at the estimated start of each rise of the error in the chart's span."""
+    out = []
+    for f in changes:
+        c = f.change
+        if c.rising and c.start_time is not None and x0 <= c.start_time <= x1:
+            out.append(Marker(c.start_time, f"change ({c.detector})"))
+    return out
+
+
+def _changes(changes: Sequence[FoundChange]) -> Markup:
+    rows = [
+        [
+            f.version,
+            f.change.detector,
+            f.change.direction,
+            _time(f.change.start_time) if f.change.start_time is not None else "",
+            _time(f.change.time) if f.change.time is not None else "",
+            f.change.delay,
+            f"{f.change.mean_before:.4g} → {f.change.mean_after:.4g}",
+        ]
+        for f in changes[:MAX_ROWS]
+    ]
+    return table(
+        ["version", "detector", "direction", "estimated start", "found at", "delay (predictions)",
+         "mean error"],
+        rows,
+        caption="Changes of the per-prediction error found by the change detectors "
+        "(prediction times; the chart marks the estimated start of each rise)",
+    )
+
+
+def _performance(
+    r: ModelReport, history: Sequence[ModelReport], changes: Sequence[FoundChange] = ()
+) -> Markup:
     perf = r.performance
     blocks: list[Markup] = []
     if perf is not None:
@@ -184,7 +219,12 @@ def _performance(r: ModelReport, history: Sequence[ModelReport]) -> Markup:
             )
             for n in names[:_MAX_PERFORMANCE_LINES]
         ]
-        blocks.append(line_chart(series, title="performance by window", x_format=_hhmm))
+        markers = _change_markers(changes, min(xs) - (r.window_end - r.window_start), max(xs))
+        blocks.append(
+            line_chart(series, title="performance by window", x_format=_hhmm, markers=markers)
+        )
+    if changes:
+        blocks.append(_changes(changes))
     if not blocks:
         return section("Performance", paragraph("no labels yet", muted=True))
     return section("Performance (labels joined by prediction time)", *blocks)
@@ -237,6 +277,7 @@ def model_page(
     policy: DriftPolicy | None = None,
     *,
     quarantined: Sequence[tuple[float, float, str, str]] = (),
+    changes: Sequence[FoundChange] = (),
 ) -> str:
     """The page of ``reports[0]`` (the latest) with the history of ``reports``.
 
@@ -244,6 +285,8 @@ def model_page(
     "few rows" verdicts; default :class:`~otel_ml.stats.DriftPolicy`).
     ``quarantined``: ``(start, end, version, reason)`` of the model's windows that could
     not be evaluated (set aside by the service), listed in their own section.
+    ``changes``: the changes the detectors found on the model's error stream, newest
+    first (listed under Performance; rises marked on its chart).
     """
     r = reports[0]
     history = list(reversed(reports))
@@ -255,7 +298,7 @@ def model_page(
     blocks += _drift(r, window, reference, policy or DriftPolicy())
     if r.quality:
         blocks.append(_quality(r))
-    blocks.append(_performance(r, history))
+    blocks.append(_performance(r, history, changes))
     blocks.append(_operations(r, history))
     return page(
         f"{r.model} — otel-ml evaluator",

@@ -22,6 +22,7 @@ from typing import Any
 from otel_ml.alerting import Observation, ObservationKind
 from otel_ml.sketch import FeatureKind
 from otel_ml.stats import (
+    Change,
     ClassificationMetrics,
     DriftPolicy,
     DriftReport,
@@ -31,10 +32,12 @@ from otel_ml.stats import (
 
 __all__ = [
     "FeatureReport",
+    "FoundChange",
     "ModelReport",
     "OperationsReport",
     "PerformanceReport",
     "QualityRate",
+    "change_observations",
 ]
 
 
@@ -209,6 +212,86 @@ class OperationsReport:
 
 
 @dataclass(frozen=True)
+class FoundChange:
+    """A change one detector found on one model version's error stream.
+
+    ``change.time`` is the prediction time at which it was found, ``change.start_time``
+    the estimated start; ``task`` says what the error is (``classification``: 0/1,
+    ``regression``: absolute error). The means before and after are in the units of
+    the error; a regression model's errors were fed divided by ``scale``.
+    """
+
+    model: str
+    version: str
+    task: str
+    change: Change
+    scale: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "version": self.version,
+            "task": self.task,
+            "scale": self.scale,
+            **self.change.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FoundChange:
+        return cls(
+            model=str(d["model"]),
+            version=str(d["version"]),
+            task=str(d["task"]),
+            change=Change.from_dict(d),
+            scale=float(d.get("scale", 1.0)),
+        )
+
+
+
+def change_observations(
+    template: Observation,
+    detectors: tuple[str, ...],
+    changes: tuple[FoundChange, ...],
+    n_labelled: int,
+) -> list[Observation]:
+    """One ``performance_change`` observation per detector for the window of
+    ``template``: breaching (``verdict``) when the detector found a rise of the error at
+    a prediction of the window, clear when it did not although ``n_labelled`` of the
+    window's predictions have their label; nothing without either. The value is the
+    rise (mean error after minus before); ``details`` give both means, the estimated
+    start and the detection time (Unix s) and the delay (predictions)."""
+    out = []
+    for name in detectors:
+        ups = [c for c in changes if c.change.detector == name and c.change.rising]
+        if not ups:
+            if n_labelled > 0:
+                obs = replace(template, kind=ObservationKind.PERFORMANCE_CHANGE, value=0.0,
+                              n_rows=n_labelled, metric=name, verdict=False)
+                out.append(obs)
+            continue
+        worst = max(ups, key=lambda c: c.change.mean_after - c.change.mean_before)
+        ch = worst.change
+        details = {"mean_before": ch.mean_before, "mean_after": ch.mean_after,
+                   "delay": float(ch.delay)}
+        if ch.time is not None:
+            details["detected_at"] = ch.time
+        if ch.start_time is not None:
+            details["change_start"] = ch.start_time
+        out.append(
+            replace(
+                template,
+                kind=ObservationKind.PERFORMANCE_CHANGE,
+                value=ch.mean_after - ch.mean_before,
+                n_rows=max(ch.n, n_labelled),
+                metric=name,
+                verdict=True,
+                details={k: v for k, v in details.items() if math.isfinite(v)},
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
 class ModelReport:
     """Everything computed for one window of one model version."""
 
@@ -226,6 +309,10 @@ class ModelReport:
     operations: OperationsReport = OperationsReport()
     trace_ids: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    #: The change detectors run on the error stream (empty: change detection off), and
+    #: the changes they found at a prediction of this window.
+    change_detectors: tuple[str, ...] = ()
+    changes: tuple[FoundChange, ...] = ()
 
     @property
     def drifted_features(self) -> tuple[str, ...]:
@@ -259,12 +346,19 @@ class ModelReport:
             "operations": self.operations.to_dict(),
             "trace_ids": list(self.trace_ids),
             "notes": list(self.notes),
+            "change_detection": None
+            if not self.change_detectors
+            else {
+                "detectors": list(self.change_detectors),
+                "changes": [c.to_dict() for c in self.changes],
+            },
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ModelReport:
         """Inverse of :meth:`to_dict`; reads the reports of older evaluators too."""
         perf = d.get("performance")
+        cd = d.get("change_detection")
         return cls(
             model=d["model"],
             version=d["version"],
@@ -280,12 +374,15 @@ class ModelReport:
             operations=OperationsReport.from_dict(d["operations"]),
             trace_ids=tuple(d.get("trace_ids", ())),
             notes=tuple(d.get("notes", ())),
+            change_detectors=tuple(cd["detectors"]) if cd else (),
+            changes=tuple(FoundChange.from_dict(c) for c in cd["changes"]) if cd else (),
         )
 
     # ---- alerting ---------------------------------------------------------------------
     def observations(self) -> list[Observation]:
         """The values the alert engine judges for this window: drift of each feature and
-        output, quality rates, latency and error rate, performance metrics, label coverage."""
+        output, quality rates, latency and error rate, performance metrics, label coverage,
+        changes of the error stream."""
         window = Observation(
             model=self.model,
             version=self.version or None,
@@ -353,4 +450,6 @@ class ModelReport:
             if perf.n_predicted > 0:
                 kind = ObservationKind.LABEL_COVERAGE
                 out.append(replace(window, kind=kind, value=perf.coverage, n_rows=perf.n_predicted))
+        n_labelled = perf.n_labelled if perf is not None else 0
+        out += change_observations(window, self.change_detectors, self.changes, n_labelled)
         return out

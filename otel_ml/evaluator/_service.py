@@ -28,6 +28,7 @@ poisoned window never blocks the other windows or models. A failing store (an
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import queue
@@ -37,14 +38,20 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from opentelemetry.metrics import CallbackOptions
+from opentelemetry.metrics import Observation as MetricObservation
+
+from otel_ml import semconv as sc
 from otel_ml._errors import OtelMlError
-from otel_ml.alerting import Observation
+from otel_ml._version import __version__
+from otel_ml.alerting import Observation, ObservationKind
+from otel_ml.evaluator._change_detection import ErrorStreams
 from otel_ml.evaluator._config_options import EvaluatorConfig
 from otel_ml.evaluator._evaluate import evaluate
 from otel_ml.evaluator._metrics_export import DerivedMetrics, HealthSnapshot
 from otel_ml.evaluator._records import IngestBatch, Rejection, SubmitResult
 from otel_ml.evaluator._references import ReferenceSet
-from otel_ml.evaluator._report import ModelReport
+from otel_ml.evaluator._report import FoundChange, ModelReport, change_observations
 from otel_ml.evaluator._store import Store
 from otel_ml.evaluator._windows import WindowKey
 from otel_ml.stats import DriftPolicy
@@ -119,9 +126,24 @@ class EvaluatorService:
         #: reports the evaluator degraded while writes fail (a full disk, a locked file).
         self.store_error = ""
         self.windows_quarantined = 0  # since start; the store keeps the set aside windows
+        #: The change detectors on the joined error stream (None: off).
+        self.error_streams: ErrorStreams | None = None
+        self.change_detectors = config.change_detection.names
+        if self.change_detectors:
+            store.labels.error_queue = store.changes
+            self.error_streams = ErrorStreams(config.change_detection, store.changes)
         if metrics is not None:
             for data in store.latest_reports():
                 metrics.update(ModelReport.from_dict(json.loads(data)))
+            if self.error_streams is not None:
+                meter = metrics.provider.get_meter(sc.EVALUATOR_SCOPE_NAME, __version__)
+                meter.create_observable_counter(
+                    sc.METRIC_PERFORMANCE_CHANGES,
+                    callbacks=[self._change_counts],
+                    unit="{change}",
+                    description="Changes of the per-prediction error found by the change "
+                    "detectors, by detector and direction (up: the model got worse)",
+                )
 
     # ---- ingest -----------------------------------------------------------------------
     def _count(self, outcome: str, n: float = 1.0) -> None:
@@ -236,6 +258,7 @@ class EvaluatorService:
         reports = []
         with self._tick_lock:
             t0 = time.perf_counter()
+            found = self._detect_changes()
             for key in self.store.dirty_windows(closed_before=w.closed_before(now)):
                 try:
                     report = self._evaluate(key, now)
@@ -245,12 +268,62 @@ class EvaluatorService:
                     self._quarantine(key, exc, now)
                     continue
                 reports.append(report)
-            self._alert(reports, now)
+            self._alert(reports, now, self._change_alerts(found))
             self.last_evaluation_seconds = time.perf_counter() - t0
         return reports
 
+    def _detect_changes(self) -> list[FoundChange]:
+        """Feed the errors joined since the last tick to the change detectors."""
+        if self.error_streams is None:
+            return []
+        found = self.error_streams.run()
+        for f in found:
+            c = f.change
+            _log.info(
+                "%s/%s: %s found a change %s of the error at the prediction of %s "
+                "(estimated start %s; mean %.4g -> %.4g)",
+                f.model, f.version, c.detector, c.direction, c.time, c.start_time,
+                c.mean_before, c.mean_after,
+            )
+        return found
+
+    def _change_alerts(self, found: list[FoundChange]) -> list[Observation]:
+        """Observations of the changes just found, for the window of the prediction at
+        which each was found: sent now, before that window closes."""
+        out = []
+        w = self.store.windowing
+        for f in found:
+            start = w.start_of(f.change.time if f.change.time is not None else 0.0)
+            template = Observation(
+                model=f.model,
+                version=f.version or None,
+                kind=ObservationKind.PERFORMANCE_CHANGE,
+                value=0.0,
+                window_start=start,
+                window_end=w.end_of(start),
+                n_rows=0,
+            )
+            out += change_observations(template, (f.change.detector,), (f,), 0)
+        return out
+
+    def _change_counts(self, options: CallbackOptions) -> list[MetricObservation]:
+        return [
+            MetricObservation(
+                n,
+                {
+                    sc.ML_MODEL_NAME: m,
+                    sc.ML_MODEL_VERSION: v,
+                    sc.ML_CHANGE_DETECTOR: d,
+                    sc.ML_CHANGE_DIRECTION: x,
+                },
+            )
+            for m, v, d, x, n in self.store.changes.counts()
+        ]
+
     def _evaluate(self, key: WindowKey, now: float) -> ModelReport:
         window = self.store.load_window(key)
+        if self.change_detectors:
+            window = dataclasses.replace(window, change_detectors=self.change_detectors)
         ref = self.references.get(key.model, key.version)
         report = evaluate(window, ref, self.policy, min_rows=self.config.windows.min_rows)
         self.store.save_report(key, json.dumps(report.to_dict()), now=now)
@@ -273,10 +346,12 @@ class EvaluatorService:
         )
         self.store.quarantine(key, reason, now=now)
 
-    def _alert(self, reports: list[ModelReport], now: float) -> None:
-        if self.alerts is None or not reports:
+    def _alert(
+        self, reports: list[ModelReport], now: float, extra: list[Observation] | None = None
+    ) -> None:
+        observations = [*(extra or ()), *(o for r in reports for o in r.observations())]
+        if self.alerts is None or not observations:
             return
-        observations = [o for r in reports for o in r.observations()]
         try:
             self.alerts(observations, now)
         except Exception:  # noqa: BLE001 - alerting must not stop evaluation; counted

@@ -21,6 +21,9 @@ What it holds
 - ``streams``: the latest point of each cumulative stream, written with the batch
   whose deltas were computed from it, so the differencing resumes after a restart.
 - ``quarantine``: windows whose evaluation failed, with the reason; never evaluated again.
+- ``error_queue``, ``change_state``, ``changes``, ``change_counts``: the joined
+  predictions waiting for the change detectors, their state, and what they found
+  (``_store_changes``).
 
 Every batch is written in one transaction together with its id, and the
 transaction commits (``synchronous=FULL``) before the receiver answers 200:
@@ -33,7 +36,8 @@ Layout: :class:`Store` is a thin front over a
 :class:`~otel_ml.evaluator._store_database.Database` (connection, lock, schema,
 transactions) and the tables it is handed to: ``WindowTable`` (windows, counters,
 traces, reports), ``SketchTable`` (sketches, durations, the sketch cache),
-``LabelTable`` (predictions, outcomes, joined) and ``StreamTable`` (streams). The
+``LabelTable`` (predictions, outcomes, joined), ``StreamTable`` (streams) and
+``ChangeTable`` (the change detectors' queue, state and findings). The
 front owns the batch ids, ``meta`` and the transaction of :meth:`Store.write`.
 """
 
@@ -48,6 +52,7 @@ from pathlib import Path
 
 from otel_ml.evaluator._cardinality import Admission, CardinalityLimits
 from otel_ml.evaluator._records import CounterPoint, HistogramPoint, IngestBatch, Rejection
+from otel_ml.evaluator._store_changes import ChangeTable
 from otel_ml.evaluator._store_database import Database, state_error
 from otel_ml.evaluator._store_labels import LabelStats, LabelTable
 from otel_ml.evaluator._store_sketches import SketchTable
@@ -125,6 +130,7 @@ class Store:
                 max_pending_unknown=max_pending_unknown,
             )
             self.streams = StreamTable(self.db)
+            self.changes = ChangeTable(self.db, windowing)
         except sqlite3.Error as exc:
             self.db.close()
             raise state_error(path, exc) from None
@@ -208,8 +214,14 @@ class Store:
             numeric, predictions, duration = self.sketches.read(key)
             counted = self.windows.counts(key)
             labelled = self.labels.labelled(key, self.max_labelled)
+            changes = self.changes.in_window(key)
         return dataclasses.replace(
-            counted, numeric=numeric, predictions=predictions, duration=duration, labelled=labelled
+            counted,
+            numeric=numeric,
+            predictions=predictions,
+            duration=duration,
+            labelled=labelled,
+            changes=changes,
         )
 
     def save_report(self, key: WindowKey, report_json: str, *, now: float) -> None:
@@ -259,6 +271,7 @@ class Store:
                 self.windows.expire(old)
                 self.sketches.expire(old)
                 self.labels.expire(old)
+                self.changes.expire(old)
                 c.execute("DELETE FROM batches WHERE at < ?", (now - batch_id_ttl,))
                 self.streams.prune(DEFAULT_MAX_STREAMS)  # restarted apps leave old streams
                 self.admission.forget()  # deleted windows take their names along

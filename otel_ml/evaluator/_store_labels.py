@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from otel_ml.evaluator._records import DroppedPredictions, OutcomeEvent, PredictionEvent, Rejection
+from otel_ml.evaluator._store_changes import ChangeTable
 from otel_ml.evaluator._store_database import Database, float_or_nan, version_key
 from otel_ml.evaluator._store_dropped import DroppedTable, generated_number
 from otel_ml.evaluator._store_tasks import CLASSIFICATION, REGRESSION, TaskTable
@@ -123,6 +124,9 @@ class LabelTable:
         self._evicted_unknown = 0
         self._dup_ids = 0
         self.tasks = TaskTable(db)
+        #: Where each joined prediction is queued for the change detectors (``None``:
+        #: change detection is off); set by the evaluator service.
+        self.error_queue: ChangeTable | None = None
         self.dropped = DroppedTable(db, windows)
         self.resync()
         self._committed = self.stats()
@@ -341,6 +345,8 @@ class LabelTable:
             ),
         )
         db.execute("DELETE FROM predictions WHERE model=? AND id=?", (model, pid))
+        if self.error_queue is not None:
+            self.error_queue.enqueue(model, version, t_pred, score, label, a_label, a_value)
         self._pending_p -= 1
         if db.execute("DELETE FROM outcomes WHERE model=? AND id=?", (model, pid)).rowcount:
             self._add_outcome(model, -1)

@@ -21,10 +21,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from otel_ml._errors import ConfigurationError
 from otel_ml.evaluator._records import ExplicitBuckets
 from otel_ml.sketch import CategoricalSketch, NumericSketch
+
+if TYPE_CHECKING:
+    from otel_ml.evaluator._report import FoundChange
 
 __all__ = ["LabelledRows", "WindowData", "WindowKey", "Windowing"]
 
@@ -125,3 +129,7 @@ class WindowData:
     n_labels_dropped: int = 0
     labelled: LabelledRows = LabelledRows()
     trace_ids: tuple[str, ...] = ()
+    #: Changes the detectors found at a prediction of the window, and the detectors run
+    #: (empty: change detection off).
+    changes: tuple[FoundChange, ...] = ()
+    change_detectors: tuple[str, ...] = ()

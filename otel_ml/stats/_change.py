@@ -95,6 +95,11 @@ class Change:
     start_time: float | None = None
 
     @property
+    def rising(self) -> bool:
+        """Whether the mean rose (for an error stream: the model got worse)."""
+        return self.direction == UP
+
+    @property
     def delay(self) -> int:
         """Values between the estimated start and the detection (the detection delay)."""
         return self.index - self.start_index

@@ -42,6 +42,8 @@ def test_builtin_rules_carry_the_seed_thresholds() -> None:
         "error_rate_high": (0.05, Severity.CRITICAL, Comparison.ABOVE),
         "label_coverage_low": (0.5, Severity.INFO, Comparison.BELOW),
         "data_quality": (0.05, Severity.WARNING, Comparison.ABOVE),
+        # the change detectors' own verdict (threshold: verdict), firing at the first window
+        "performance_change": (None, Severity.WARNING, Comparison.ABOVE),
     }
     got = {r.name: (r.threshold, r.severity, r.comparison) for r in cfg.rules}
     assert got == expected
@@ -49,6 +51,7 @@ def test_builtin_rules_carry_the_seed_thresholds() -> None:
     # label coverage is off by default (delayed labels make fresh windows look uncovered)
     assert {r.name for r in cfg.rules} - {r.name for r in cfg.rules_for("m")} == {
         "label_coverage_low"}
+    assert {r.name for r in cfg.rules if r.for_windows == 1} == {"performance_change"}
     assert {r.name: r.min_rows for r in cfg.rules if r.min_rows} == {
         "accuracy_low": 50, "precision_low": 50, "recall_low": 50, "f1_low": 50}
 

@@ -1,0 +1,169 @@
+"""Store part: the error stream of the change detectors, their state and what they found.
+
+- ``error_queue``: one row per joined prediction (written by the label join, in the
+  transaction that joins it, while change detection is on): its model, version,
+  prediction time, prediction and outcome. :mod:`~otel_ml.evaluator._change_detection`
+  takes rows off the front, feeds them to the detectors and deletes them.
+- ``change_state``: each model version's detector state (JSON), written in the same
+  transaction that deletes the rows it consumed, so after a restart (even a
+  ``SIGKILL``) every joined prediction has been fed exactly once.
+- ``changes``: the changes found, by the window of the prediction at which each was
+  found; kept as long as windows are (``windows.retention``).
+- ``change_counts``: changes found per model, version, detector and direction since
+  the state began (the ``ml.performance.changes`` counter).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from otel_ml.evaluator._report import FoundChange
+from otel_ml.evaluator._store_database import Database
+from otel_ml.evaluator._windows import Windowing, WindowKey
+
+__all__ = ["ChangeTable", "FoundChange", "QueuedError"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS error_queue (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, model TEXT NOT NULL, version TEXT NOT NULL,
+  t REAL NOT NULL, score REAL, label TEXT, actual_label TEXT, actual_value REAL);
+CREATE TABLE IF NOT EXISTS change_state (
+  model TEXT, version TEXT, state TEXT NOT NULL, PRIMARY KEY (model, version));
+CREATE TABLE IF NOT EXISTS changes (
+  model TEXT, version TEXT, detector TEXT, idx INTEGER, start REAL NOT NULL,
+  data TEXT NOT NULL, PRIMARY KEY (model, version, detector, idx));
+CREATE INDEX IF NOT EXISTS changes_window ON changes(model, version, start);
+CREATE TABLE IF NOT EXISTS change_counts (
+  model TEXT, version TEXT, detector TEXT, direction TEXT, n INTEGER NOT NULL,
+  PRIMARY KEY (model, version, detector, direction));
+"""
+
+
+@dataclass(frozen=True)
+class QueuedError:
+    """A joined prediction waiting to be fed: prediction time ``t`` (Unix s), the score
+    and class predicted, the outcome (a class, or a value: NaN-free ``None`` if absent)."""
+
+    seq: int
+    model: str
+    version: str
+    t: float
+    score: float | None
+    label: str | None
+    actual_label: str | None
+    actual_value: float | None
+
+
+class ChangeTable:
+    """The ``error_queue``, ``change_state``, ``changes`` and ``change_counts`` tables."""
+
+    def __init__(self, db: Database, windowing: Windowing) -> None:
+        self.db = db
+        self.windowing = windowing
+        with db.lock:
+            db.conn.executescript(_SCHEMA)
+
+    # ---- the queue (written inside the label join's transaction) ----------------------
+    def enqueue(
+        self,
+        model: str,
+        version: str,
+        t: float,
+        score: float | None,
+        label: str | None,
+        actual_label: str | None,
+        actual_value: float | None,
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO error_queue(model, version, t, score, label, actual_label, "
+            "actual_value) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (model, version, t, score, label, actual_label, actual_value),
+        )
+
+    def queued(self) -> int:
+        return self.db.scalar("SELECT COUNT(*) FROM error_queue")
+
+    def take(self, limit: int) -> list[QueuedError]:
+        """The ``limit`` oldest queued rows (in join order); nothing is deleted yet."""
+        rows = self.db.fetchall(
+            "SELECT seq, model, version, t, score, label, actual_label, actual_value "
+            "FROM error_queue ORDER BY seq LIMIT ?",
+            (limit,),
+        )
+        return [QueuedError(*r) for r in rows]
+
+    # ---- detector state ----------------------------------------------------------------
+    def state(self, model: str, version: str) -> dict[str, Any] | None:
+        row = self.db.fetchone(
+            "SELECT state FROM change_state WHERE model=? AND version=?", (model, version)
+        )
+        return None if row is None else json.loads(row[0])
+
+    def commit(
+        self,
+        through: int,
+        states: dict[tuple[str, str], dict[str, Any]],
+        found: Iterable[FoundChange],
+    ) -> None:
+        """In one transaction: forget the queue up to ``through`` (its ``seq``), keep the
+        detectors' new ``states`` and the changes ``found``."""
+        with self.db.transaction() as c:
+            c.execute("DELETE FROM error_queue WHERE seq <= ?", (through,))
+            c.executemany(
+                "INSERT OR REPLACE INTO change_state(model, version, state) VALUES (?, ?, ?)",
+                [(m, v, json.dumps(s)) for (m, v), s in states.items()],
+            )
+            for f in found:
+                t = f.change.time if f.change.time is not None else 0.0
+                c.execute(
+                    "INSERT OR REPLACE INTO changes(model, version, detector, idx, start, data) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        f.model,
+                        f.version,
+                        f.change.detector,
+                        f.change.index,
+                        self.windowing.start_of(t),
+                        json.dumps(f.to_dict()),
+                    ),
+                )
+                c.execute(
+                    "INSERT INTO change_counts(model, version, detector, direction, n) "
+                    "VALUES (?, ?, ?, ?, 1) ON CONFLICT(model, version, detector, direction) "
+                    "DO UPDATE SET n = n + 1",
+                    (f.model, f.version, f.change.detector, f.change.direction),
+                )
+
+    # ---- reads -------------------------------------------------------------------------
+    def in_window(self, key: WindowKey) -> tuple[FoundChange, ...]:
+        """The changes found at a prediction of this window, in stream order."""
+        rows = self.db.fetchall(
+            "SELECT data FROM changes WHERE model=? AND version=? AND start=? "
+            "ORDER BY idx, detector",
+            (key.model, key.version, key.start),
+        )
+        return tuple(FoundChange.from_dict(json.loads(r[0])) for r in rows)
+
+    def recent(self, model: str, *, limit: int = 50) -> list[FoundChange]:
+        """The latest changes of ``model`` (any version), newest first."""
+        rows = self.db.fetchall(
+            "SELECT data FROM changes WHERE model=? ORDER BY start DESC, idx DESC LIMIT ?",
+            (model, limit),
+        )
+        return [FoundChange.from_dict(json.loads(r[0])) for r in rows]
+
+    def counts(self) -> list[tuple[str, str, str, str, int]]:
+        """(model, version, detector, direction, changes found) since the state began."""
+        return [
+            (str(m), str(v), str(d), str(x), int(n))
+            for m, v, d, x, n in self.db.fetchall(
+                "SELECT model, version, detector, direction, n FROM change_counts"
+            )
+        ]
+
+    def expire(self, before: float) -> None:
+        """Forget the changes found in windows that started before ``before``."""
+        self.db.execute("DELETE FROM changes WHERE start < ?", (before,))

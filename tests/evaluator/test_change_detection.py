@@ -1,0 +1,322 @@
+"""Change detection on the joined error stream, through the store and the service."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from evaluator_points import batch, outcome, prediction
+
+from otel_ml._errors import ConfigurationError
+from otel_ml.alerting import AlertEngine, ObservationKind, parse_alerting_config
+from otel_ml.evaluator._config import parse_config
+from otel_ml.evaluator._metrics_export import DerivedMetrics
+from otel_ml.evaluator._references import ReferenceSet
+from otel_ml.evaluator._service import EvaluatorService
+from otel_ml.evaluator._store import Store
+from otel_ml.evaluator._windows import Windowing
+from otel_ml.stats import ADWIN, PageHinkley
+
+T0 = 1200.0  # the window [1200, 1800) holds every prediction below
+N = 2000
+STEP = 0.2  # seconds between predictions: 400 s in all
+
+
+def _outcomes(rng: np.random.Generator, accuracy: list[float]) -> tuple[list[str], list[str]]:
+    """Predicted classes and labels of N predictions with the given accuracy per row."""
+    truth = rng.integers(0, 2, N)
+    right = rng.random(N) < np.asarray(accuracy)
+    predicted = np.where(right, truth, 1 - truth)
+    return [str(v) for v in predicted], [str(v) for v in truth]
+
+
+def _accuracy(change: bool) -> list[float]:
+    return [0.95] * (N // 2) + [0.6 if change else 0.95] * (N // 2)
+
+
+def _service(
+    path: Path,
+    *,
+    engine: AlertEngine | None = None,
+    metrics: DerivedMetrics | None = None,
+    **section: object,
+) -> EvaluatorService:
+    cfg = parse_config({"windows": {"size": "10m", "grace": "10s"}, **section})  # type: ignore[dict-item]
+    store = Store(path, Windowing(600.0, 10.0))
+    svc = EvaluatorService(
+        cfg,
+        store=store,
+        references=ReferenceSet([], check_interval=0.0),
+        policy=cfg.drift,
+        alerts=None if engine is None else engine.observe,
+        metrics=metrics,
+        clock=lambda: T0,
+    )
+    return svc
+
+
+def _predict(svc: EvaluatorService, predicted: list[str]) -> None:
+    ids = [f"p{i}" for i in range(N)]
+    events = [prediction("m", [ids[i]], T0 + i * STEP, labels=[predicted[i]]) for i in range(N)]
+    svc.store.write([batch(*events)], now=T0)
+
+
+def _label(svc: EvaluatorService, truth: list[str], rows: range | list[int], at: float) -> None:
+    rows = list(rows)
+    svc.store.write([batch(outcome("m", [f"p{i}" for i in rows], [truth[i] for i in rows], at))])
+
+
+def _reference_indices(errors: list[float]) -> dict[str, list[int]]:
+    """Where our detectors, fed the same errors in prediction order, find changes."""
+    out: dict[str, list[int]] = {}
+    for det in (PageHinkley(mode="up"), ADWIN()):
+        out[det.name] = []
+        for i, e in enumerate(errors):
+            det.update(e)
+            if det.drift_detected:
+                out[det.name].append(i)
+    return out
+
+
+def test_a_fall_in_accuracy_alerts_before_its_window_closes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    predicted, truth = _outcomes(rng, _accuracy(True))
+    engine = AlertEngine(parse_alerting_config({}))
+    svc = _service(tmp_path / "s.db", engine=engine)
+    _predict(svc, predicted)
+    _label(svc, truth, range(N), at=T0 + 450)
+    # the window [1200, 1800) closes at 1810: nothing is evaluated yet, the change is found
+    assert svc.tick(now=T0 + 460) == []
+    firing = engine.firing()
+    assert {(t.rule, t.metric) for t in firing} == {
+        ("performance_change", "page_hinkley"),
+        ("performance_change", "adwin"),
+    }
+    for t in firing:
+        d = dict(t.details)
+        assert T0 + 200 <= d["detected_at"] <= T0 + 300  # prediction times
+        assert abs(d["change_start"] - (T0 + 200)) <= 10  # the fall began at prediction 1000
+        assert d["mean_before"] == pytest.approx(0.05, abs=0.02)
+        assert d["mean_after"] > 0.25
+        assert (t.window_start, t.window_end) == (T0, T0 + 600)
+    # the same detections as the detectors fed the same errors in prediction order
+    errors = [float(p != y) for p, y in zip(predicted, truth, strict=True)]
+    found = svc.store.changes.recent("m")
+    got = {
+        d: sorted(f.change.index for f in found if f.change.detector == d)
+        for d in ("page_hinkley", "adwin")
+    }
+    assert got == _reference_indices(errors)
+    # the window's report, once closed, carries the changes (the API JSON and the page)
+    (report,) = svc.tick(now=T0 + 611)
+    section = report.to_dict()["change_detection"]
+    assert section["detectors"] == ["page_hinkley", "adwin"]
+    assert {c["detector"] for c in section["changes"]} == {"page_hinkley", "adwin"}
+    obs = [o for o in report.observations() if o.kind is ObservationKind.PERFORMANCE_CHANGE]
+    assert {(o.metric, o.verdict) for o in obs} == {("page_hinkley", True), ("adwin", True)}
+    engine.close()
+
+
+def test_a_stable_stream_raises_nothing(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    predicted, truth = _outcomes(rng, _accuracy(False))
+    engine = AlertEngine(parse_alerting_config({}))
+    svc = _service(tmp_path / "s.db", engine=engine)
+    _predict(svc, predicted)
+    _label(svc, truth, range(N), at=T0 + 450)
+    svc.tick(now=T0 + 460)
+    (report,) = svc.tick(now=T0 + 611)
+    assert engine.firing() == []
+    assert report.to_dict()["change_detection"] == {
+        "detectors": ["page_hinkley", "adwin"],
+        "changes": [],
+    }
+    obs = [o for o in report.observations() if o.kind is ObservationKind.PERFORMANCE_CHANGE]
+    assert {(o.metric, o.verdict, o.n_rows) for o in obs} == {
+        ("page_hinkley", False, N),
+        ("adwin", False, N),
+    }
+    assert svc.store.changes.queued() == 0  # every error was fed
+    engine.close()
+
+
+def test_labels_out_of_order_within_a_tick_are_fed_in_prediction_order(tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    predicted, truth = _outcomes(rng, _accuracy(True))
+    svc = _service(tmp_path / "s.db")
+    _predict(svc, predicted)
+    order = list(range(N))
+    rng.shuffle(order)
+    for chunk in range(0, N, 250):  # eight label events, each in random order, one tick
+        _label(svc, truth, order[chunk : chunk + 250], at=T0 + 450)
+    svc.tick(now=T0 + 460)
+    errors = [float(p != y) for p, y in zip(predicted, truth, strict=True)]
+    got = {
+        d: sorted(f.change.index for f in svc.store.changes.recent("m") if f.change.detector == d)
+        for d in ("page_hinkley", "adwin")
+    }
+    assert got == _reference_indices(errors)
+
+
+def test_detector_state_survives_a_restart(tmp_path: Path) -> None:
+    """Half the labels, a tick, the evaluator stops; a new one on the same state gets the
+    other half: the same changes as one evaluator that saw everything."""
+    rng = np.random.default_rng(5)
+    predicted, truth = _outcomes(rng, _accuracy(True))
+    whole = _service(tmp_path / "whole.db")
+    _predict(whole, predicted)
+    _label(whole, truth, range(N), at=T0 + 450)
+    whole.tick(now=T0 + 460)
+    expected = [f.to_dict() for f in whole.store.changes.recent("m")]
+    assert expected
+
+    first = _service(tmp_path / "split.db")
+    _predict(first, predicted)
+    _label(first, truth, range(1100), at=T0 + 300)
+    first.tick(now=T0 + 310)
+    first.store.close()
+    second = _service(tmp_path / "split.db")
+    _label(second, truth, range(1100, N), at=T0 + 450)
+    second.tick(now=T0 + 460)
+    assert [f.to_dict() for f in second.store.changes.recent("m")] == expected
+    state = second.store.changes.state("m", "1")
+    assert state is not None and state["fed"] == N
+
+
+def test_regression_errors_are_scaled_by_their_first_mean(tmp_path: Path) -> None:
+    """Absolute errors in the thousands: no false alarm while stable (unscaled, the default
+    Page-Hinkley threshold of 50 would fire at once), a change when they double."""
+    rng = np.random.default_rng(3)
+    for change in (False, True):
+        svc = _service(tmp_path / f"r{change}.db")
+        y = rng.normal(50_000, 10_000, N)
+        noise = rng.normal(0, 2_000, N) * np.where(
+            np.arange(N) < N // 2, 1.0, 2.0 if change else 1.0
+        )
+        events = [
+            prediction("r", [f"q{i}"], T0 + i * STEP, scores=[y[i] + noise[i]]) for i in range(N)
+        ]
+        svc.store.write([batch(*events)], now=T0)
+        svc.store.write(
+            [batch(outcome("r", [f"q{i}" for i in range(N)], [float(v) for v in y], T0 + 450))]
+        )
+        svc.tick(now=T0 + 460)
+        found = svc.store.changes.recent("r")
+        if not change:
+            assert found == []
+        else:
+            assert {f.change.detector for f in found if f.change.rising} == {
+                "page_hinkley",
+                "adwin",
+            }
+            f = found[-1]
+            assert f.task == "regression" and 10_000 < f.scale < 25_000  # 10 x the mean error
+            assert f.change.mean_before == pytest.approx(1600, rel=0.2)  # in the units of y
+
+
+def test_switched_off_nothing_is_queued_or_reported(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    predicted, truth = _outcomes(rng, _accuracy(True))
+    svc = _service(tmp_path / "s.db", change_detection={"enabled": False})
+    _predict(svc, predicted)
+    _label(svc, truth, range(N), at=T0 + 450)
+    svc.tick(now=T0 + 460)
+    (report,) = svc.tick(now=T0 + 611)
+    assert svc.store.changes.queued() == 0 and svc.store.changes.recent("m") == []
+    assert report.to_dict()["change_detection"] is None
+    assert not [o for o in report.observations() if o.kind is ObservationKind.PERFORMANCE_CHANGE]
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"detectors": {"adwin": {"delta": 2}}}, "change_detection.detectors.adwin.delta: got 2"),
+        ({"detectors": {"cusum": {}}}, "change_detection.detectors.cusum: unknown key"),
+        (
+            {"detectors": {"page_hinkley": {"treshold": 1}}},
+            "change_detection.detectors.page_hinkley.treshold: unknown key; "
+            "did you mean 'threshold'",
+        ),
+        ({"detectors": {}}, "change_detection.detectors: is empty"),
+        ({"warmup": 0}, "change_detection.warmup"),
+    ],
+)
+def test_config_errors_name_the_field(section: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigurationError) as err:
+        parse_config({"change_detection": section})
+    assert str(err.value).startswith(message), str(err.value)
+
+
+def test_report_json_round_trips_with_changes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    predicted, truth = _outcomes(rng, _accuracy(True))
+    svc = _service(tmp_path / "s.db")
+    _predict(svc, predicted)
+    _label(svc, truth, range(N), at=T0 + 450)
+    (report,) = svc.tick(now=T0 + 611)
+    from otel_ml.evaluator._report import ModelReport
+
+    again = ModelReport.from_dict(json.loads(json.dumps(report.to_dict())))
+    assert again == report and again.changes
+
+
+def test_api_report_and_page_show_the_change(tmp_path: Path) -> None:
+    """The report JSON lists the changes found (also before their window is evaluated)
+    and the model page marks the estimated start of the rise on the performance chart."""
+    from otel_ml.evaluator._api import ApiServer
+
+    rng = np.random.default_rng(7)
+    predicted, truth = _outcomes(rng, _accuracy(True))
+    svc = _service(tmp_path / "s.db")
+    # an earlier window with labels, so the page draws the performance chart
+    early = [prediction("m", [f"e{i}"], T0 - 300 + i, labels=[truth[i]]) for i in range(100)]
+    svc.store.write([batch(*early)], now=T0)
+    svc.store.write([batch(outcome("m", [f"e{i}" for i in range(100)], truth[:100], T0))])
+    _predict(svc, predicted)
+    _label(svc, truth, range(N), at=T0 + 450)
+    svc.tick(now=T0 + 460)  # [600, 1200) evaluated; the change found in the open window
+    api = ApiServer(svc, port=0)
+    try:
+        body = api.report("m")
+        assert body is not None
+        recent = body["recent_changes"]
+        assert {c["detector"] for c in recent} == {"page_hinkley", "adwin"}
+        assert all(
+            T0 + 190 <= c["start_time"] <= T0 + 210 for c in recent if c["direction"] == "up"
+        )
+        svc.tick(now=T0 + 611)
+        page = api.html("m")
+        assert page is not None
+        assert page.count("change (page_hinkley)") == 1 and page.count("change (adwin)") == 1
+        assert "Changes of the per-prediction error" in page
+    finally:
+        api.stop()
+
+
+def test_metrics_count_the_changes_found(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    predicted, truth = _outcomes(rng, _accuracy(True))
+    metrics = DerivedMetrics()
+    svc = _service(tmp_path / "s.db", metrics=metrics)
+    try:
+        assert "ml_performance_changes" not in metrics.prometheus_text().decode()
+        _predict(svc, predicted)
+        _label(svc, truth, range(N), at=T0 + 450)
+        svc.tick(now=T0 + 460)  # before the window closes
+        lines = [
+            line
+            for line in metrics.prometheus_text().decode().splitlines()
+            if line.startswith("ml_performance_changes_total{")
+        ]
+        ups = {
+            d: sum(1 for f in svc.store.changes.recent("m") if f.change.detector == d)
+            for d in ("page_hinkley", "adwin")
+        }
+        for detector, n in ups.items():
+            (line,) = [x for x in lines if f'ml_change_detector="{detector}"' in x]
+            assert 'ml_change_direction="up"' in line and 'ml_model_name="m"' in line
+            assert line.endswith(f" {float(n)}")
+    finally:
+        metrics.shutdown()
