@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import multiprocessing as mp
+import os
 import resource
 import subprocess
 import sys
@@ -35,6 +36,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -57,10 +59,11 @@ from otel_ml import semconv as sc
 from otel_ml.sketch import NumericSketch, exponential_data_point
 
 DELTA = AggregationTemporality.DELTA
+CUMULATIVE = AggregationTemporality.CUMULATIVE
 
 _NULL_SERVER = """
 import sys, time
-from otel_ml.evaluator._auth import SubmitResult
+from otel_ml.evaluator._records import SubmitResult
 from otel_ml.evaluator._otlp_http import OtlpHttpServer
 class Null:
     def submit(self, batch):
@@ -90,22 +93,31 @@ def _points(models: int, features: int, seed: int) -> list[ExponentialHistogramD
     return out
 
 
-def _sender(args: tuple[str, int, int, float, int]) -> tuple[int, int, int]:
-    url, models, features, seconds, seed = args
+def _sender(
+    url: str, models: int, features: int, seconds: float, seed: int, barrier: Any, out: Any
+) -> None:
+    """One sender process: the SDK's real exporter, as fast as requests are accepted."""
     exporter = OTLPMetricExporter(endpoint=url + "/v1/metrics", timeout=30)
     base = _points(models, features, seed)
     resource_ = Resource.create({"service.name": "bench", "service.instance.id": str(seed)})
     scope = InstrumentationScope("otel_ml", "0")
+    started = time.time_ns()
     points_ok = requests_ok = failed = 0
+    barrier.wait()
+    c0 = time.process_time()
     end = time.monotonic() + seconds
+    calls_so_far = 0
     while time.monotonic() < end:
         t = time.time_ns()
         pts = [
             dataclasses.replace(p, start_time_unix_nano=t - 10**9, time_unix_nano=t) for p in base
         ]
+        calls_so_far += 100
+        # the SDK's own counters are CUMULATIVE (the exporter's default temporality)
         calls = [
             NumberDataPoint(
-                {sc.ML_MODEL_NAME: f"model-{m}", sc.ML_MODEL_VERSION: "1"}, t - 10**9, t, 100
+                {sc.ML_MODEL_NAME: f"model-{m}", sc.ML_MODEL_VERSION: "1"},
+                started, t, calls_so_far,
             )
             for m in range(models)
         ]
@@ -124,7 +136,10 @@ def _sender(args: tuple[str, int, int, float, int]) -> tuple[int, int, int]:
                                     ExponentialHistogram(pts, DELTA),
                                 ),
                                 Metric(
-                                    sc.METRIC_PREDICT_CALLS, "", "{call}", Sum(calls, DELTA, True)
+                                    sc.METRIC_PREDICT_CALLS,
+                                    "",
+                                    "{call}",
+                                    Sum(calls, CUMULATIVE, True),
                                 ),
                             ],
                             "",
@@ -139,8 +154,9 @@ def _sender(args: tuple[str, int, int, float, int]) -> tuple[int, int, int]:
             requests_ok += 1
         else:
             failed += 1
+    cpu = time.process_time() - c0
     exporter.shutdown()
-    return points_ok, requests_ok, failed
+    out.put((points_ok, requests_ok, failed, cpu))
 
 
 def _start(cmd: list[str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -166,16 +182,67 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
-def _sample_rss(pid: int, peak: list[int], stop: threading.Event) -> None:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _sample_rss(pid: int, samples: list[tuple[float, int]], stop: threading.Event) -> None:
+    t0 = time.monotonic()
     while not stop.is_set():
-        peak[0] = max(peak[0], _rss_kib(pid))
-        time.sleep(0.1)
+        samples.append((time.monotonic() - t0, _rss_kib(pid)))
+        stop.wait(0.5)
+
+
+def _run_target(
+    cmd: list[str], log: Path, senders: int, models: int, features: int, seconds: float
+) -> dict[str, float]:
+    proc, url = _start(cmd, log)
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(senders + 1)
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(target=_sender, args=(url, models, features, seconds, s, barrier, results))
+        for s in range(senders)
+    ]
+    for p in procs:
+        p.start()
+    barrier.wait()  # every sender is ready: the clock starts for all at once
+    c0, t0 = _cpu_seconds(proc.pid), time.perf_counter()
+    samples: list[tuple[float, int]] = []
+    stop = threading.Event()
+    sampler = threading.Thread(target=_sample_rss, args=(proc.pid, samples, stop))
+    sampler.start()
+    outs = [results.get() for _ in procs]
+    c1, elapsed = _cpu_seconds(proc.pid), time.perf_counter() - t0
+    stop.set()
+    sampler.join()
+    for p in procs:
+        p.join()
+    proc.terminate()  # the evaluator stops cleanly on SIGTERM
+    proc.communicate(timeout=60)
+    pts = sum(o[0] for o in outs)
+    rss = [kib / 1024 for _, kib in samples]
+    third = max(1, len(rss) // 3)
+    return {
+        "points/s": pts / elapsed,
+        "requests ok": sum(o[1] for o in outs),
+        "export failures": sum(o[2] for o in outs),
+        "receiver CPU s": c1 - c0,
+        "receiver CPU us per point": (c1 - c0) / max(pts, 1) * 1e6,
+        "receiver CPU cores busy": (c1 - c0) / elapsed,
+        "senders CPU us per point": sum(o[3] for o in outs) / max(pts, 1) * 1e6,
+        "RSS MiB, first third of the run (max)": max(rss[:third]),
+        "RSS MiB, last third of the run (max)": max(rss[-third:]),
+        "RSS MiB, peak": max(rss),
+    }
 
 
 def ingest(senders: int, models: int, features: int, seconds: float, tmp: Path) -> dict[str, float]:
     cfg = tmp / "evaluator.yaml"
     cfg.write_text(
-        "state_dir: state\nreceivers: {http: {port: 0}, grpc: {enabled: false}}\n"
+        f"state_dir: {tmp / 'state'}\nreceivers: {{http: {{port: 0}}, grpc: {{enabled: false}}}}\n"
         "api: {enabled: false}\nwindows: {size: 1h}\n"
     )
     results: dict[str, float] = {}
@@ -184,27 +251,9 @@ def ingest(senders: int, models: int, features: int, seconds: float, tmp: Path) 
         "evaluator": [sys.executable, "-m", "otel_ml.evaluator._cli", "--config", str(cfg)],
     }
     for name, cmd in targets.items():
-        proc, url = _start(cmd, tmp / f"{name.split()[0]}.log")
-        peak = [0]
-        stop = threading.Event()
-
-        sampler = threading.Thread(target=_sample_rss, args=(proc.pid, peak, stop))
-        sampler.start()
-        t0 = time.perf_counter()
-        with mp.get_context("spawn").Pool(senders) as pool:
-            outs = pool.map(_sender, [(url, models, features, seconds, s) for s in range(senders)])
-        elapsed = time.perf_counter() - t0
-        stop.set()
-        sampler.join()
-        proc.terminate() if name == "evaluator" else proc.communicate(b"", timeout=60)
-        proc.wait(60)
-        pts = sum(o[0] for o in outs)
-        # each sender exports for exactly `seconds` once started (spawn excluded)
-        results[f"{name} points/s"] = pts / seconds
-        results[f"{name} wall time incl. process start s"] = elapsed
-        results[f"{name} requests ok"] = sum(o[1] for o in outs)
-        results[f"{name} export failures"] = sum(o[2] for o in outs)
-        results[f"{name} peak RSS MiB"] = peak[0] / 1024
+        log = tmp / f"{name.split()[0]}.log"
+        out = _run_target(cmd, log, senders, models, features, seconds)
+        results.update({f"{name} {k}": v for k, v in out.items()})
     return results
 
 
@@ -435,7 +484,13 @@ def main() -> None:
         for k, v in ing.items():
             print(f"| {k} | {v:,.1f} |")
         ratio = ing["evaluator points/s"] / ing["null sink (baseline) points/s"]
-        print(f"| evaluator / baseline | {ratio:.2f} |")
+        print(f"| evaluator / baseline, points/s | {ratio:.2f} |")
+        cpu = ing["evaluator receiver CPU us per point"]
+        base = ing["null sink (baseline) receiver CPU us per point"]
+        print(f"| evaluator / baseline, CPU per point | {cpu / base:.2f} |")
+        print(f"| evaluator: sketch points per CPU second | {1e6 / cpu:,.0f} |")
+        print(f"| replica x feature streams at a 60 s interval, at the measured rate | "
+              f"{ing['evaluator points/s'] * 60:,.0f} |")
     if rates:
         print("\n### Store.write in-process (no HTTP)\n")
         print("| measure | value |\n|---|---|")

@@ -35,7 +35,7 @@ from otel_ml.evaluator._receiver import Receiver
 from otel_ml.evaluator._references import ReferenceSet
 from otel_ml.evaluator._service import EvaluatorService
 from otel_ml.evaluator._store import Store
-from otel_ml.evaluator._temporality import CumulativeToDelta, DeltaSink
+from otel_ml.evaluator._temporality import CumulativeToDelta
 from otel_ml.evaluator._windows import Windowing
 
 __all__ = ["STATE_FILE", "EvaluatorApp"]
@@ -115,6 +115,15 @@ class EvaluatorApp:
                 logger_provider=logs,
                 clock=clock,
             )
+        # cumulative streams (a Collector's or the Prometheus-style SDK default) become deltas
+        # in the service's writer (group-committed like the rest), resuming after a restart
+        # from the stored stream state and the first start time
+        started = store.get_meta(_CUMULATIVE_SINCE)
+        if started is None:
+            started = str(time.time_ns())
+            store.set_meta(_CUMULATIVE_SINCE, started)
+        converter = CumulativeToDelta(started_at_unix_nano=int(started))
+        converter.restore(store.stream_state(converter.max_streams))
         service = EvaluatorService(
             config,
             store=store,
@@ -123,19 +132,12 @@ class EvaluatorApp:
             metrics=metrics,
             alerts=engine.observe if engine is not None else None,
             clock=clock,
+            converter=converter,
         )
         metrics.watch_health(service.health)
         meter = metrics.provider.get_meter(sc.EVALUATOR_SCOPE_NAME, __version__)
         rec = config.receivers
-        # cumulative streams (a Collector's or the Prometheus-style SDK default) become deltas,
-        # resuming after a restart from the stored stream state and the first start time
-        started = store.get_meta(_CUMULATIVE_SINCE)
-        if started is None:
-            started = str(time.time_ns())
-            store.set_meta(_CUMULATIVE_SINCE, started)
-        converter = CumulativeToDelta(started_at_unix_nano=int(started))
-        converter.restore(store.stream_state(converter.max_streams))
-        sink = DeltaSink(service, converter)
+        sink = service
         lim = config.limits
         receiver = Receiver(
             sink,

@@ -5,7 +5,11 @@ Ingest
 :meth:`EvaluatorService.submit` is the receivers' :class:`~otel_ml.evaluator.IngestSink`.
 It puts the batch on a bounded queue and waits until the writer thread has
 committed it to SQLite (several queued batches share one commit); only then does
-it answer accepted, and only then does the receiver answer 200. When the queue
+it answer accepted, and only then does the receiver answer 200. Cumulative points are
+turned into deltas in the writer thread too, batch after batch in queue order, and
+the converter's state advances only when their commit succeeded: batches with
+cumulative points (the SDK's own counters and duration histogram, by default) share
+group commits like the others. When the queue
 is full it answers at once with ``SubmitResult.overloaded(retry_after)`` (HTTP
 503/429 + ``Retry-After``, gRPC ``UNAVAILABLE``): memory stays bounded by
 ``queue_size`` batches whatever the offered load. A batch the store refuses as
@@ -49,10 +53,17 @@ from otel_ml.evaluator._change_detection import ErrorStreams
 from otel_ml.evaluator._config_options import EvaluatorConfig
 from otel_ml.evaluator._evaluate import evaluate
 from otel_ml.evaluator._metrics_export import DerivedMetrics, HealthSnapshot
-from otel_ml.evaluator._records import IngestBatch, Rejection, SubmitResult
+from otel_ml.evaluator._records import (
+    CounterPoint,
+    HistogramPoint,
+    IngestBatch,
+    Rejection,
+    SubmitResult,
+)
 from otel_ml.evaluator._references import ReferenceSet
 from otel_ml.evaluator._report import FoundChange, ModelReport, change_observations
 from otel_ml.evaluator._store import Store
+from otel_ml.evaluator._temporality import CumulativeToDelta
 from otel_ml.evaluator._windows import WindowKey
 from otel_ml.stats import DriftPolicy
 
@@ -92,6 +103,9 @@ class EvaluatorService:
         ``alerts(observations, now)``, e.g. ``AlertEngine.observe`` (``None``: no alerting).
     clock
         Unix time in seconds (tests pass a fake one).
+    converter
+        Turns cumulative points into deltas before they are stored (``None``: batches
+        are stored as they come, which suits DELTA points only).
     """
 
     def __init__(
@@ -104,8 +118,10 @@ class EvaluatorService:
         metrics: DerivedMetrics | None = None,
         alerts: AlertSink | None = None,
         clock: Callable[[], float] = time.time,
+        converter: CumulativeToDelta | None = None,
     ) -> None:
         self.config = config
+        self.converter = converter
         self.store = store
         self.references = references
         self.policy = policy
@@ -188,8 +204,14 @@ class EvaluatorService:
             self._write_group(group)
 
     def _write_group(self, group: list[_Pending]) -> None:
+        conv = self.converter
+        pending: dict[tuple[object, ...], HistogramPoint | CounterPoint] = {}
         try:
-            outcomes = self.store.write([p.batch for p in group], now=self.clock())
+            if conv is None:
+                batches = [p.batch for p in group]
+            else:  # in queue order: each batch continues the streams the one before left
+                batches = [conv.convert_batch(p.batch, pending) for p in group]
+            outcomes = self.store.write(batches, now=self.clock())
         except (OtelMlError, ValueError, KeyError, TypeError):
             if len(group) > 1:  # find the batch the store refuses; keep the others
                 for p in group:
@@ -217,9 +239,11 @@ class EvaluatorService:
                     p, SubmitResult.overloaded(self.config.ingest.retry_after, "store failure")
                 )
             return
+        if conv is not None:
+            conv.commit(pending)
         self.store_error = ""
-        for p, o in zip(group, outcomes, strict=True):
-            self._record(p.batch, duplicate=o.duplicate, refused=False, rejected=o.rejected)
+        for p, b, o in zip(group, batches, outcomes, strict=True):
+            self._record(b, duplicate=o.duplicate, refused=False, rejected=o.rejected)
             self._finish(p, SubmitResult.ok(rejected=o.rejected, ignored=o.ignored))
 
     def _record(

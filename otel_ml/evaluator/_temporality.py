@@ -28,9 +28,12 @@ Memory is bounded: at most ``max_streams`` streams are remembered (least recentl
 seen forgotten first). DELTA points pass through untouched; deltas from several
 replicas of a service simply add up downstream.
 
-:class:`DeltaSink` wraps an :class:`IngestSink` with a converter and advances the
-converter's state only when the inner sink accepted the converted batch, so a
-refused batch is converted again, identically, when the client retries it.
+The converter's state advances only once the converted batch is stored, so a refused
+batch is converted again, identically, when the client retries it. The evaluator's
+writer thread converts the batches of one group commit in queue order with
+:meth:`CumulativeToDelta.convert_batch` (each continuing the streams where the one
+before left them) and commits the state with the transaction; :class:`DeltaSink` does
+the same for one batch at a time in front of any other :class:`IngestSink`.
 """
 
 from __future__ import annotations
@@ -53,7 +56,13 @@ from otel_ml.evaluator._records import (
 )
 from otel_ml.sketch import ExponentialBuckets, exponential_extremes
 
-__all__ = ["DEFAULT_MAX_STREAMS", "CumulativeToDelta", "DeltaSink", "subtract_exponential"]
+__all__ = [
+    "DEFAULT_MAX_STREAMS",
+    "CumulativeToDelta",
+    "DeltaSink",
+    "has_cumulative",
+    "subtract_exponential",
+]
 
 #: Streams remembered by default (100 models x 50 features x 4 replicas).
 DEFAULT_MAX_STREAMS = 20_000
@@ -170,9 +179,16 @@ class CumulativeToDelta:
         return (type(p).__name__, p.metric, p.attributes, p.resource, p.start_time_unix_nano)
 
     def convert(
-        self, points: Iterable[_P]
+        self,
+        points: Iterable[_P],
+        pending: dict[_StreamKey, HistogramPoint | CounterPoint] | None = None,
     ) -> tuple[list[_P], dict[_StreamKey, HistogramPoint | CounterPoint]]:
-        """Deltas for ``points`` and the state update to :meth:`commit` once they are stored."""
+        """Deltas for ``points`` and the state update to :meth:`commit` once they are stored.
+
+        ``pending`` holds updates of batches converted before these points but not
+        committed yet (earlier batches of the same group commit): a stream continues from
+        there.
+        """
         out: list[_P] = []
         updates: dict[_StreamKey, HistogramPoint | CounterPoint] = {}
         for p in points:
@@ -180,7 +196,7 @@ class CumulativeToDelta:
                 out.append(p)
                 continue
             key = self._key(p)
-            prev = updates.get(key) or self._last.get(key)
+            prev = updates.get(key) or (pending or {}).get(key) or self._last.get(key)
             delta = self._delta(p, prev)
             if prev is not None and p.time_unix_nano <= prev.time_unix_nano:
                 continue  # late duplicate: already covered by a newer cumulative point
@@ -221,6 +237,29 @@ class CumulativeToDelta:
             return whole  # a reset: everything since the stream's start is new
         return dataclasses.replace(diff, start_time_unix_nano=prev.time_unix_nano)
 
+    def convert_batch(
+        self, batch: IngestBatch, pending: dict[_StreamKey, HistogramPoint | CounterPoint]
+    ) -> IngestBatch:
+        """``batch`` with its cumulative points turned into deltas (``batch`` itself when it
+        has none) and their streams' latest points as its ``stream_state``; the state
+        update goes into ``pending``, to :meth:`commit` once the batch is stored.
+
+        Batches converted one after the other into the same ``pending`` chain: the second
+        one's deltas start where the first one's stream points left off.
+        """
+        if not has_cumulative(batch):
+            return batch
+        histograms, h_updates = self.convert(batch.histograms, pending)
+        pending.update(h_updates)
+        counters, c_updates = self.convert(batch.counters, pending)
+        pending.update(c_updates)
+        return dataclasses.replace(
+            batch,
+            histograms=tuple(histograms),
+            counters=tuple(counters),
+            stream_state=(*h_updates.values(), *c_updates.values()),
+        )
+
     def restore(self, points: Iterable[HistogramPoint | CounterPoint]) -> None:
         """Start from stored cumulative points (oldest first), e.g. after a restart."""
         self.commit({self._key(p): p for p in points})
@@ -234,12 +273,21 @@ class CumulativeToDelta:
             self._last.popitem(last=False)
 
 
+def has_cumulative(batch: IngestBatch) -> bool:
+    """Whether any metric point of ``batch`` is CUMULATIVE."""
+    return any(h.temporality is Temporality.CUMULATIVE for h in batch.histograms) or any(
+        c.temporality is Temporality.CUMULATIVE for c in batch.counters
+    )
+
+
 class DeltaSink:
     """An :class:`IngestSink` that turns cumulative points into deltas for ``inner``.
 
     Batches without cumulative points go straight through (concurrently); batches
     with some are converted and submitted one at a time, and the converter advances
-    only when ``inner`` accepted.
+    only when ``inner`` accepted. (The evaluator does not use it: its
+    :class:`~otel_ml.evaluator._service.EvaluatorService` converts in its writer thread,
+    so batches with cumulative points share group commits too.)
     """
 
     def __init__(self, inner: IngestSink, converter: CumulativeToDelta | None = None) -> None:
@@ -248,23 +296,14 @@ class DeltaSink:
         self._lock = threading.Lock()
 
     def submit(self, batch: IngestBatch) -> SubmitResult:
-        cumulative = any(
-            h.temporality is Temporality.CUMULATIVE for h in batch.histograms
-        ) or any(c.temporality is Temporality.CUMULATIVE for c in batch.counters)
-        if not cumulative:
+        if not has_cumulative(batch):
             return self.inner.submit(batch)
         with self._lock:
-            histograms, h_updates = self.converter.convert(batch.histograms)
-            counters, c_updates = self.converter.convert(batch.counters)
-            converted = dataclasses.replace(
-                batch,
-                histograms=tuple(histograms),
-                counters=tuple(counters),
-                stream_state=(*h_updates.values(), *c_updates.values()),
-            )
+            pending: dict[_StreamKey, HistogramPoint | CounterPoint] = {}
+            converted = self.converter.convert_batch(batch, pending)
             result = (
                 self.inner.submit(converted) if converted.n_records else SubmitResult.ok()
             )
             if result.accepted:
-                self.converter.commit({**h_updates, **c_updates})
+                self.converter.commit(pending)
             return result
