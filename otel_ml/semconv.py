@@ -126,6 +126,10 @@ METRIC_PERFORMANCE: Final = "ml.performance.value"  # Gauge 1
 METRIC_PERFORMANCE_CHANGES: Final = "ml.performance.changes"
 ML_CHANGE_DETECTOR: Final = "ml.change.detector"  # page_hinkley | adwin
 ML_CHANGE_DIRECTION: Final = "ml.change.direction"  # up (more error) | down
+#: Performance estimated from the scores without labels (CBPE), its band's bounds apart.
+METRIC_ESTIMATED_PERFORMANCE: Final = "ml.estimated_performance.value"  # Gauge 1
+METRIC_ESTIMATED_PERFORMANCE_LOWER: Final = "ml.estimated_performance.lower"  # Gauge 1
+METRIC_ESTIMATED_PERFORMANCE_UPPER: Final = "ml.estimated_performance.upper"  # Gauge 1
 METRIC_LABEL_COVERAGE: Final = "ml.label.coverage"  # Gauge 1 (labelled / predicted)
 METRIC_LABEL_DELAY: Final = "ml.label.delay"  # Gauge s (median delay in the window)
 METRIC_WINDOW_ROWS: Final = "ml.window.rows"  # Gauge {row}

@@ -22,6 +22,9 @@ By kind (``metric`` / ``feature`` / ``value``):
   rise, False for a window with labels and none. ``details``: ``mean_before``,
   ``mean_after``, ``change_start`` and ``detected_at`` (prediction times, Unix s),
   ``delay`` (predictions between the two).
+- ``estimated_performance``: ``accuracy``, ``precision``, ``recall``, ``f1``,
+  ``roc_auc`` / ``None`` / the metric estimated from the scores without labels
+  (CBPE; ``details``: the band's ``lower`` and ``upper``).
 
 For drift, ``verdict`` carries the evaluator's own decision (the
 ``DriftPolicy`` verdict, ``FeatureDrift.drifted``) and ``details`` every
@@ -53,6 +56,7 @@ class ObservationKind(str, enum.Enum):
     ERROR_RATE = "error_rate"
     LABEL_COVERAGE = "label_coverage"
     PERFORMANCE_CHANGE = "performance_change"
+    ESTIMATED_PERFORMANCE = "estimated_performance"
 
 
 @dataclass(frozen=True)

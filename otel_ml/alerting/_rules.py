@@ -1,8 +1,10 @@
 """Alert rules: what breaches, how long before firing, how long before resolving.
 
-Eleven rules are built in (``BUILTIN_RULES``), with the thresholds of the seed
+Fifteen rules are built in (``BUILTIN_RULES``), with the thresholds of the seed
 design: accuracy below 0.85 (critical), precision below 0.80, recall below 0.75,
-F1 below 0.80 (all four judged on windows with at least 50 labelled rows), PSI
+F1 below 0.80 (all four judged on windows with at least 50 labelled rows), the
+same four on the performance estimated from the scores without labels
+(``estimated_accuracy_low`` and co., windows with at least 50 scored rows), PSI
 above 0.2 for a feature or the predictions, a data-quality rate above 5 %, p95
 latency above 100 ms, an error rate above 5 % (critical), label coverage
 below 50 % (info; off unless enabled, see ``docs/alerting.md``), and a change
@@ -56,7 +58,8 @@ def default_comparison(kind: ObservationKind, metric: str | None) -> Comparison:
     """
     if kind is ObservationKind.LABEL_COVERAGE:
         return Comparison.BELOW
-    if kind is ObservationKind.PERFORMANCE and metric not in _ERROR_METRICS:
+    performance = (ObservationKind.PERFORMANCE, ObservationKind.ESTIMATED_PERFORMANCE)
+    if kind in performance and metric not in _ERROR_METRICS:
         return Comparison.BELOW
     return Comparison.ABOVE
 
@@ -200,6 +203,15 @@ BUILTIN_RULES: tuple[RuleConfig, ...] = (
     _builtin("precision_low", _K.PERFORMANCE, "precision", 0.80, _S.WARNING, min_rows=_PERF_ROWS),
     _builtin("recall_low", _K.PERFORMANCE, "recall", 0.75, _S.WARNING, min_rows=_PERF_ROWS),
     _builtin("f1_low", _K.PERFORMANCE, "f1", 0.80, _S.WARNING, min_rows=_PERF_ROWS),
+    # The same thresholds on the estimate from the scores (CBPE), before labels arrive.
+    _builtin("estimated_accuracy_low", _K.ESTIMATED_PERFORMANCE, "accuracy", 0.85, _S.CRITICAL,
+             min_rows=_PERF_ROWS),
+    _builtin("estimated_precision_low", _K.ESTIMATED_PERFORMANCE, "precision", 0.80,
+             _S.WARNING, min_rows=_PERF_ROWS),
+    _builtin("estimated_recall_low", _K.ESTIMATED_PERFORMANCE, "recall", 0.75, _S.WARNING,
+             min_rows=_PERF_ROWS),
+    _builtin("estimated_f1_low", _K.ESTIMATED_PERFORMANCE, "f1", 0.80, _S.WARNING,
+             min_rows=_PERF_ROWS),
     _builtin("feature_drift", _K.FEATURE_DRIFT, "psi", 0.2, _S.WARNING),
     _builtin("prediction_drift", _K.PREDICTION_DRIFT, "psi", 0.2, _S.WARNING),
     _builtin("data_quality", _K.DATA_QUALITY, None, 0.05, _S.WARNING),

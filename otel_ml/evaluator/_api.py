@@ -277,6 +277,9 @@ class ApiServer(BackgroundHttpServer):
                 if r.performance is None
                 else {k: v for k, v in r.to_dict()["performance"]["metrics"].items()},
                 "label_coverage": None if r.performance is None else r.performance.coverage,
+                "estimated_performance": None
+                if r.estimated is None
+                else r.estimated.to_dict(),
                 "latency_p95": r.operations.latency_p95,
                 "error_rate": r.operations.error_rate,
             }

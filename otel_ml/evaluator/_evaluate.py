@@ -14,6 +14,9 @@ give the same report. What it computes:
   reference sketch has no overflow);
 - **performance** from the label join of the predictions made in the window:
   classification or regression metrics, label coverage and delay;
+- **estimated performance** (CBPE) of a binary classifier from the window's score
+  sketch and the reference's calibration (``otel_ml.stats.estimate_performance``),
+  whether or not labels arrived: kept apart from the realised metrics;
 - **operations**: calls, error rate and latency p50/p95 (linear interpolation
   inside the explicit buckets of ``ml.predict.duration``, as Prometheus'
   ``histogram_quantile``).
@@ -52,6 +55,7 @@ from otel_ml.stats import (
     class_order,
     classification_metrics,
     compare_feature,
+    estimate_performance,
     out_of_range_count,
     regression_metrics,
     unseen_count,
@@ -356,6 +360,9 @@ def evaluate(
         predictions=_compare_all(pred_pairs, policy, min_rows, n_tests),
         quality=_quality(window, reference, n_rows),
         performance=_performance(window),
+        estimated=estimate_performance(ref.calibration, window.predictions)
+        if ref is not None
+        else None,
         operations=_operations(window),
         trace_ids=window.trace_ids,
         notes=tuple(notes),

@@ -24,6 +24,7 @@ from otel_ml.report import (
     Series,
     Status,
     drift_table,
+    estimated_performance_block,
     feature_cards,
     key_values,
     line_chart,
@@ -225,9 +226,38 @@ def _performance(
         )
     if changes:
         blocks.append(_changes(changes))
+    blocks += _estimated(r, history)
     if not blocks:
         return section("Performance", paragraph("no labels yet", muted=True))
+    if perf is None:
+        return section("Performance (estimated from the scores; no labels yet)", *blocks)
     return section("Performance (labels joined by prediction time)", *blocks)
+
+
+def _estimated(r: ModelReport, history: Sequence[ModelReport]) -> list[Markup]:
+    """The estimate from the scores (CBPE) next to the realised accuracy once labels come."""
+    blocks: list[Markup] = []
+    if r.estimated is not None:
+        blocks.append(estimated_performance_block(r.estimated))
+    if len(history) > 1 and any(h.estimated is not None for h in history):
+        xs = [h.window_end for h in history]
+
+        def est(h: ModelReport, part: str) -> float:
+            return math.nan if h.estimated is None else float(getattr(h.estimated.accuracy, part))
+
+        def realised(h: ModelReport) -> float:
+            return _nan(h.performance.values().get("accuracy")) if h.performance else math.nan
+
+        series = [
+            Series("accuracy (realised, labels)", xs, [realised(h) for h in history]),
+            Series("accuracy (estimated, scores)", xs, [est(h, "value") for h in history]),
+            Series("band low", xs, [est(h, "lower") for h in history], dashed=True),
+            Series("band high", xs, [est(h, "upper") for h in history], dashed=True),
+        ]
+        blocks.append(
+            line_chart(series, title="estimated and realised accuracy by window", x_format=_hhmm)
+        )
+    return blocks
 
 
 def _operations(r: ModelReport, history: Sequence[ModelReport]) -> Markup:

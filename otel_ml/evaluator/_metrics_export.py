@@ -13,6 +13,8 @@ of each model version at collection time:
 ``ml.drift.p_value``                   the test's p-value
 ``ml.data_quality.rate``               issue rate, attrs feature + ``ml.data_quality.issue``
 ``ml.performance.value``               attr ``ml.performance.metric`` (accuracy, f1, rmse...)
+``ml.estimated_performance.value``     the same attr: estimated without labels (CBPE), with
+``.lower`` / ``.upper``                the bounds of its band
 ``ml.label.coverage`` / ``ml.label.delay``  labelled share, median label delay (s)
 ``ml.window.rows``                     rows in the window
 ``ml.predict.duration.quantile{ml.quantile="0.95"}`` / ``ml.predict.error_rate``
@@ -178,6 +180,22 @@ def _performance(r: ModelReport) -> Series:
     ]
 
 
+def _estimated(part: str) -> Callable[[ModelReport], Series]:
+    """The estimated metrics' values (``part="value"``) or band bounds."""
+
+    def series(r: ModelReport) -> Series:
+        if r.estimated is None:
+            return []
+        out: Series = []
+        for name, m in r.estimated.metrics().items():
+            v = getattr(m, part)
+            if _ok(v):
+                out.append((_attrs(r, **{sc.ML_PERFORMANCE_METRIC: name}), v))
+        return out
+
+    return series
+
+
 def _coverage(r: ModelReport) -> Series:
     return [] if r.performance is None else [(_attrs(r), r.performance.coverage)]
 
@@ -230,6 +248,15 @@ _MODEL_GAUGES = (
            "Share of rows with a data-quality issue in the latest window", _quality),
     _Gauge(sc.METRIC_PERFORMANCE, "1",
            "Model performance from joined labels in the latest window", _performance),
+    _Gauge(sc.METRIC_ESTIMATED_PERFORMANCE, "1",
+           "Model performance estimated from the scores without labels (CBPE) in the latest "
+           "window", _estimated("value")),
+    _Gauge(sc.METRIC_ESTIMATED_PERFORMANCE_LOWER, "1",
+           "Lower bound of the estimated performance's band in the latest window",
+           _estimated("lower")),
+    _Gauge(sc.METRIC_ESTIMATED_PERFORMANCE_UPPER, "1",
+           "Upper bound of the estimated performance's band in the latest window",
+           _estimated("upper")),
     _Gauge(sc.METRIC_LABEL_COVERAGE, "1",
            "Share of the window's predictions that have their label", _coverage),
     _Gauge(sc.METRIC_LABEL_DELAY, sc.UNIT_SECONDS,

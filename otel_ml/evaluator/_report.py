@@ -26,6 +26,7 @@ from otel_ml.stats import (
     ClassificationMetrics,
     DriftPolicy,
     DriftReport,
+    EstimatedPerformance,
     FeatureDrift,
     RegressionMetrics,
 )
@@ -313,6 +314,9 @@ class ModelReport:
     #: the changes they found at a prediction of this window.
     change_detectors: tuple[str, ...] = ()
     changes: tuple[FoundChange, ...] = ()
+    estimated: EstimatedPerformance | None = None
+    """The performance the window's scores promise (CBPE), without labels; apart from
+    ``performance``, the realised one."""
 
     @property
     def drifted_features(self) -> tuple[str, ...]:
@@ -352,6 +356,7 @@ class ModelReport:
                 "detectors": list(self.change_detectors),
                 "changes": [c.to_dict() for c in self.changes],
             },
+            "estimated_performance": None if self.estimated is None else self.estimated.to_dict(),
         }
 
     @classmethod
@@ -359,6 +364,7 @@ class ModelReport:
         """Inverse of :meth:`to_dict`; reads the reports of older evaluators too."""
         perf = d.get("performance")
         cd = d.get("change_detection")
+        est = d.get("estimated_performance")
         return cls(
             model=d["model"],
             version=d["version"],
@@ -376,13 +382,15 @@ class ModelReport:
             notes=tuple(d.get("notes", ())),
             change_detectors=tuple(cd["detectors"]) if cd else (),
             changes=tuple(FoundChange.from_dict(c) for c in cd["changes"]) if cd else (),
+            estimated=None if est is None else EstimatedPerformance.from_dict(est),
         )
 
     # ---- alerting ---------------------------------------------------------------------
     def observations(self) -> list[Observation]:
         """The values the alert engine judges for this window: drift of each feature and
         output, quality rates, latency and error rate, performance metrics, label coverage,
-        changes of the error stream."""
+        changes of the error stream, estimated performance (its band in ``details``:
+        ``lower``, ``upper``)."""
         window = Observation(
             model=self.model,
             version=self.version or None,
@@ -452,4 +460,21 @@ class ModelReport:
                 out.append(replace(window, kind=kind, value=perf.coverage, n_rows=perf.n_predicted))
         n_labelled = perf.n_labelled if perf is not None else 0
         out += change_observations(window, self.change_detectors, self.changes, n_labelled)
+        est = self.estimated
+        if est is not None:
+            out += [
+                replace(
+                    window,
+                    kind=ObservationKind.ESTIMATED_PERFORMANCE,
+                    value=m.value,
+                    n_rows=est.n_rows,
+                    metric=name,
+                    details={
+                        k: v for k, v in (("lower", m.lower), ("upper", m.upper))
+                        if math.isfinite(v)
+                    },
+                )
+                for name, m in est.metrics().items()
+                if math.isfinite(m.value)
+            ]
         return out

@@ -36,6 +36,10 @@ def test_builtin_rules_carry_the_seed_thresholds() -> None:
         "precision_low": (0.80, Severity.WARNING, Comparison.BELOW),
         "recall_low": (0.75, Severity.WARNING, Comparison.BELOW),
         "f1_low": (0.80, Severity.WARNING, Comparison.BELOW),
+        "estimated_accuracy_low": (0.85, Severity.CRITICAL, Comparison.BELOW),
+        "estimated_precision_low": (0.80, Severity.WARNING, Comparison.BELOW),
+        "estimated_recall_low": (0.75, Severity.WARNING, Comparison.BELOW),
+        "estimated_f1_low": (0.80, Severity.WARNING, Comparison.BELOW),
         "feature_drift": (0.2, Severity.WARNING, Comparison.ABOVE),
         "prediction_drift": (0.2, Severity.WARNING, Comparison.ABOVE),
         "latency_p95_high": (0.1, Severity.WARNING, Comparison.ABOVE),
@@ -53,7 +57,9 @@ def test_builtin_rules_carry_the_seed_thresholds() -> None:
         "label_coverage_low"}
     assert {r.name for r in cfg.rules if r.for_windows == 1} == {"performance_change"}
     assert {r.name: r.min_rows for r in cfg.rules if r.min_rows} == {
-        "accuracy_low": 50, "precision_low": 50, "recall_low": 50, "f1_low": 50}
+        "accuracy_low": 50, "precision_low": 50, "recall_low": 50, "f1_low": 50,
+        "estimated_accuracy_low": 50, "estimated_precision_low": 50,
+        "estimated_recall_low": 50, "estimated_f1_low": 50}
 
 
 def test_defaults_rules_and_per_model_overrides() -> None:
@@ -190,3 +196,24 @@ def test_bad_secret_url_does_not_leak_the_value(monkeypatch: pytest.MonkeyPatch)
                                                    "webhook_url": {"env": "T_SLACK"}}}})
     assert "verysecretslack" not in str(info.value)
     assert "notifiers.s.webhook_url" in str(info.value)
+
+
+def test_estimated_rules_judge_the_estimate_not_the_realised_metric() -> None:
+    """estimated_accuracy_low reads an estimated-performance observation of its metric
+    (50 scored rows at least) and nothing else; accuracy_low never reads the estimate."""
+    from otel_ml.alerting import Observation
+
+    cfg = parse_alerting_config({})
+    est_rule, real_rule = (rule(cfg, "m", n) for n in ("estimated_accuracy_low", "accuracy_low"))
+
+    def obs(kind: str, metric: str, value: float, n: int = 500) -> Observation:
+        return Observation("m", "1", kind, value, 0.0, 60.0, n, metric=metric,
+                           details={"lower": value - 0.02, "upper": value + 0.02})
+
+    low = obs("estimated_performance", "accuracy", 0.8)
+    assert est_rule.applies_to(low) and est_rule.breached(low)
+    assert not est_rule.breached(obs("estimated_performance", "accuracy", 0.9))
+    assert not est_rule.applies_to(obs("estimated_performance", "accuracy", 0.8, n=49))
+    assert not est_rule.applies_to(obs("estimated_performance", "f1", 0.8))
+    assert not est_rule.applies_to(obs("performance", "accuracy", 0.8))
+    assert not real_rule.applies_to(low)

@@ -292,3 +292,46 @@ def test_scores_without_classes_pick_the_positive_class_in_numeric_order() -> No
         delays=(1.0,) * 4,
     )
     assert _predicted_labels(rows) == ("10", "10", "2", "2")
+
+
+def test_estimated_performance_from_the_score_sketches(store: Store) -> None:
+    """A binary classifier's window: its per-class score sketches (two export intervals)
+    and a reference built with labels give an estimate (CBPE) kept apart from the realised
+    metrics, whose band holds the realised accuracy of the same rows."""
+    rng = np.random.default_rng(9)
+    ref_p = rng.beta(2, 2, 20_000)
+    ref_y = (rng.random(ref_p.size) < ref_p).astype(int)
+    prof = Profile.from_data(
+        {"x": rng.normal(size=ref_p.size)},
+        model="m", version="1",
+        predictions={"0": 1 - ref_p, "1": ref_p}, labels=ref_y,
+    )
+    ref = Reference(prof, "m@1 (test)")
+    p = rng.beta(3, 1.5, 1500)  # covariate shift of the scores, no concept shift
+    y = (rng.random(p.size) < p).astype(int)
+    ids = [f"r{i}" for i in range(p.size)]
+    pred = (p > 0.5).astype(int)
+    points = [
+        feature_point("m", name, values[part], t, metric=sc.METRIC_PREDICTION_VALUES, output=name)
+        for part, t in ((slice(0, 700), 20), (slice(700, None), 40))
+        for name, values in (("0", 1 - p), ("1", p))
+    ]
+    store.write([batch(*points)])
+    store.write([batch(prediction("m", ids, 20, scores=list(p), labels=[str(v) for v in pred]))])
+    store.write([batch(outcome("m", ids, [str(v) for v in y], 500))])
+    r = evaluate(store.load_window(KEY), ref, DriftPolicy())
+    est = r.estimated
+    assert est is not None and (est.output, est.positive_class, est.n_rows) == ("1", "1", 1500)
+    realised = float(np.mean(pred == y))
+    assert r.performance is not None and r.performance.metrics is not None
+    assert r.performance.metrics.accuracy == pytest.approx(realised)
+    assert est.accuracy.lower <= realised <= est.accuracy.upper
+    assert est.accuracy.value == pytest.approx(float(np.mean(np.maximum(p, 1 - p))), abs=0.01)
+    assert ModelReport.from_dict(r.to_dict()) == r
+    kinds = {(o.kind.value, o.metric) for o in r.observations()}
+    assert ("estimated_performance", "accuracy") in kinds and ("performance", "accuracy") in kinds
+    obs = next(o for o in r.observations() if o.kind.value == "estimated_performance"
+               and o.metric == "roc_auc")
+    assert obs.details["lower"] <= obs.value <= obs.details["upper"]
+    # Without a calibrated reference there is nothing to estimate from.
+    assert evaluate(store.load_window(KEY), None, DriftPolicy()).estimated is None

@@ -76,3 +76,36 @@ def test_model_page_escapes_model_feature_category_and_alert_text() -> None:
     assert "&lt;script&gt;alert(&#x27;m&#x27;)&lt;/script&gt;" in html
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
     assert "&lt;/table&gt;&lt;script&gt;" in html  # the category, drawn in its chart
+
+
+def test_model_page_plots_estimated_and_realised_accuracy() -> None:
+    """A binary classifier with a calibrated reference: the page shows the estimate's
+    table before any label, and a chart of estimated (with its band) and realised
+    accuracy over the windows."""
+    from dataclasses import replace
+
+    from otel_ml.evaluator._report import PerformanceReport
+    from otel_ml.stats import classification_metrics
+
+    rng = np.random.default_rng(3)
+    p = rng.beta(2, 2, 5000)
+    ref = Profile.from_data({"x": rng.normal(size=p.size)}, model="m", version="1",
+                            predictions=p, labels=(rng.random(p.size) < p).astype(int))
+    reference, policy = Reference(ref, "ref"), DriftPolicy()
+    history = []
+    for i in range(3):
+        scores = rng.beta(2 + i, 2, 600)
+        window = WindowData(key=WindowKey("m", "1", 60.0 * i, 60.0 * (i + 1)),
+                            numeric={"x": _numeric(rng.normal(size=600))},
+                            predictions={"score": _numeric(scores)})
+        r = evaluate(window, reference, policy)
+        assert r.estimated is not None
+        y = (rng.random(600) < scores).astype(int)
+        m = classification_metrics(y, (scores > 0.5).astype(int))
+        history.append(replace(r, performance=PerformanceReport(
+            "classification", m, 600, 600, 1.0, 1.0, 2.0)) if i < 2 else r)
+    history.reverse()  # newest first, as the API passes them
+    html = model_page(history, window, reference, [], policy)
+    assert "Performance (estimated from the scores; no labels yet)" in html
+    assert "estimated and realised accuracy by window" in html
+    assert "accuracy (estimated, scores)" in html and "accuracy (realised, labels)" in html

@@ -38,7 +38,13 @@ from otel_ml.evaluator._report import (
     QualityRate,
 )
 from otel_ml.sketch import CategoricalSketch, FeatureKind, NumericSketch, Profile
-from otel_ml.stats import DriftPolicy, classification_metrics, compare_feature
+from otel_ml.stats import (
+    DriftPolicy,
+    EstimatedMetric,
+    EstimatedPerformance,
+    classification_metrics,
+    compare_feature,
+)
 
 T0 = 1_800_000_000.0  # window [T0, T0 + 60) at a fixed clock
 
@@ -159,6 +165,9 @@ def _rich_reports(n_features: int) -> list[ModelReport]:
     out_c.update(rng.uniform(0, 1, 300))
     y_true = rng.choice(["0", "1"], 300)
     metrics = classification_metrics(y_true, rng.choice(["0", "1"], 300), rng.uniform(0, 1, 300))
+    m = EstimatedMetric(0.9, 0.87, 0.93)
+    nan = EstimatedMetric(float("nan"), float("nan"), float("nan"))  # no predicted positive
+    estimated = EstimatedPerformance("1", "1", 500, 0.5, 0.95, m, nan, m, m, m)
     return [
         ModelReport(
             f"m{k}", "1", T0, T0 + 60, 500, True, "ref",
@@ -169,6 +178,7 @@ def _rich_reports(n_features: int) -> list[ModelReport]:
                      QualityRate("", sc.QUALITY_SCHEMA_MISMATCH, 1.0, 0.002, None)),
             performance=PerformanceReport("classification", metrics, 300, 500, 0.6, 12.5, 30.0),
             operations=OperationsReport(20, 500, {"ValueError": 2.0}, 0.1, 0.01, 0.2),
+            estimated=estimated,
         )
         for k in range(2)
     ]
@@ -196,9 +206,15 @@ def test_model_gauges_are_written_as_the_otel_prometheus_reader_writes_them() ->
         metrics.shutdown()
     assert _parsed(ours) == _parsed(reader_text)
     for name in ("ml_drift_score", "ml_performance_value", "ml_label_delay_seconds",
+                 "ml_estimated_performance_value", "ml_estimated_performance_lower",
+                 "ml_estimated_performance_upper",
                  "ml_predict_duration_quantile_seconds", "ml_predict_error_rate", "ml_window_rows"):
         assert f"\n{name}{{" in ours
     assert r'ml_feature_name="odd \"name\" \\ here"' in ours
+    estimated = [ln for ln in ours.splitlines() if ln.startswith("ml_estimated_performance_")]
+    assert len(estimated) == 2 * 3 * 4  # 2 models, value/lower/upper, 4 finite metrics
+    assert any('ml_performance_metric="roc_auc"' in ln and ln.endswith(" 0.93")
+               for ln in estimated if ln.startswith("ml_estimated_performance_upper"))
 
 
 def test_every_model_series_is_shown_and_promtool_accepts_it() -> None:
