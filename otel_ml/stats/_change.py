@@ -185,7 +185,7 @@ class PageHinkley:
         threshold: float = 50.0,
         alpha: float = 1 - 0.0001,
         mode: str = "both",
-        history: int = 1000,
+        history: int = 2000,
     ) -> None:
         cls = "PageHinkley"
         if not isinstance(min_instances, int) or min_instances < 1:
