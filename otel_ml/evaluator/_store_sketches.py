@@ -20,7 +20,7 @@ from otel_ml.evaluator._store_codec import _explicit_from_json, _explicit_to_jso
 from otel_ml.evaluator._store_database import Database, version_key
 from otel_ml.evaluator._store_windows import CounterKey, WindowTable
 from otel_ml.evaluator._windows import WindowKey
-from otel_ml.sketch import NumericSketch
+from otel_ml.sketch import ExponentialBuckets, NumericSketch, merge_points
 
 __all__ = ["SketchTable"]
 
@@ -52,9 +52,10 @@ class SketchTable:
 
     # ---- writes (inside Store.write's transaction) -------------------------------------
     def _stored(self, key: _SketchKey) -> NumericSketch | None:
+        """The stored sketch of ``key`` (the cached object itself: never modify it)."""
         cached = self._cache.get(key)
         if cached is not None:
-            return cached.copy()
+            return cached
         row = self.db.fetchone(
             "SELECT data FROM sketches WHERE model=? AND version=? AND start=? "
             "AND signal=? AND name=?",
@@ -67,8 +68,15 @@ class SketchTable:
     ) -> list[tuple[HistogramPoint, str]]:
         """Merge ``points`` into their windows; returns the points refused, with the reason,
         because their window's count or sum would leave the bounds the statistics carry
-        (:func:`~otel_ml.evaluator._ingest_bounds.merge_rejection`)."""
-        merged: dict[_SketchKey, NumericSketch | None] = {}
+        (:func:`~otel_ml.evaluator._ingest_bounds.merge_rejection`).
+
+        The points of each sketch are collected first, then every sketch is merged at once
+        (:func:`~otel_ml.sketch.merge_points`: the same sketches as merging one point after
+        the other, for a few NumPy calls per transaction instead of a dozen per point).
+        """
+        held: dict[_SketchKey, NumericSketch | None] = {}
+        incoming: dict[_SketchKey, list[ExponentialBuckets]] = {}
+        totals: dict[_SketchKey, tuple[int, float]] = {}
         durations: dict[tuple[str, str, float], ExplicitBuckets | None] = {}
         refused: list[tuple[HistogramPoint, str]] = []
         w = self.windows.windowing
@@ -103,24 +111,22 @@ class SketchTable:
                 key = (*mv, _PREDICTION, str(output) if output is not None else "score")
             else:
                 continue
-            if key not in merged:
-                merged[key] = self._stored(key)
-            held = merged[key]
-            why = merge_rejection(
-                0 if held is None else held.count,
-                0.0 if held is None else held.sum,
-                p.buckets.count,
-                p.buckets.sum,
-            )
+            so_far = totals.get(key)
+            if so_far is None:
+                stored = held[key] = self._stored(key)
+                so_far = (0, 0.0) if stored is None else (stored.count, stored.sum)
+                incoming[key] = []
+            b = p.buckets
+            why = merge_rejection(so_far[0], so_far[1], b.count, b.sum)
             if why is not None:
                 refused.append((p, why))
+                totals[key] = so_far
                 continue
-            sk = NumericSketch.from_exponential(p.buckets)
-            if held is None:
-                merged[key] = sk
-            else:
-                held.merge(sk)
-        written = {k: sk for k, sk in merged.items() if sk is not None}
+            totals[key] = (so_far[0] + b.count, so_far[1] + b.sum)
+            incoming[key].append(b)
+        keys = [k for k, pts in incoming.items() if pts]
+        merged = dict(zip(keys, merge_points([(held[k], incoming[k]) for k in keys]), strict=True))
+        written = merged
         for key, sk in written.items():
             self._written[key] = sk
             db.execute(

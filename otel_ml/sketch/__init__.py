@@ -10,6 +10,7 @@ OpenTelemetry SDK's point classes are imported only when a point is encoded, so 
 model service pays for nothing it does not use.
 """
 
+from otel_ml.sketch._bulk_merge import merge_points
 from otel_ml.sketch._calibration import ScoreCalibration
 from otel_ml.sketch._categorical import DEFAULT_MAX_CATEGORIES, CategoricalSketch
 from otel_ml.sketch._columns import DATETIMES, FeatureKind
@@ -66,4 +67,5 @@ __all__ = [
     "exponential_buckets",
     "exponential_data_point",
     "exponential_extremes",
+    "merge_points",
 ]
