@@ -180,6 +180,8 @@ METRIC_EVAL_PREDICTIONS_DROPPED: Final = "otel_ml.evaluator.predictions.dropped"
 #: Counter {label}: labels whose prediction an SDK reported dropped (not waiting, not evicted)
 METRIC_EVAL_LABELS_DROPPED: Final = "otel_ml.evaluator.labels.prediction_dropped"
 METRIC_EVAL_WINDOWS_QUARANTINED: Final = "otel_ml.evaluator.windows.quarantined"  # Gauge {window}
+#: Counter {poll}: MLflow alias checks of reference profiles that failed (server unreachable...)
+METRIC_EVAL_REFERENCE_POLL_FAILURES: Final = "otel_ml.evaluator.references.poll_failures"
 OTEL_ML_REASON: Final = "otel_ml.reason"  # why points were rejected (receiver's reason)
 METRIC_NOTIFICATIONS: Final = "otel_ml.notifications"  # Counter, attrs notifier, outcome
 OTLP_SIGNAL: Final = "otel_ml.signal"  # metrics | logs | traces

@@ -14,9 +14,10 @@ import sys
 import textwrap
 
 #: top-level packages and otel_ml packages a monitored model service must not load
-#: (prometheus_client: only with Prometheus asked for; wrapt: only with SklearnInstrumentor)
+#: (prometheus_client: only with Prometheus asked for; wrapt: only with SklearnInstrumentor;
+#: mlflow: only for a models:/ or runs:/ reference)
 HEAVY = ("scipy", "pandas", "grpc", "sklearn", "pyarrow", "prometheus_client", "wrapt",
-         "pyspark", "dask", "torch", "onnxruntime")
+         "pyspark", "dask", "torch", "onnxruntime", "mlflow")
 NOT_IN_THE_SDK = ("otel_ml.stats", "otel_ml.evaluator", "otel_ml.alerting", "otel_ml.report",
                   "otel_ml.cli", "otel_ml.demo")
 
@@ -47,6 +48,16 @@ def test_a_monitored_predict_function_loads_neither_scipy_nor_the_evaluator() ->
         @otel_ml.monitor("churn", reference=reference)
         def predict(rows):
             return [0.5 for _ in rows]
+
+        import tempfile, pathlib
+        saved = pathlib.Path(tempfile.mkdtemp()) / "churn.json"
+        reference.save(saved)
+
+        @otel_ml.monitor("churn_saved", reference=str(saved))  # a path: no MLflow either
+        def predict_saved(rows):
+            return [0.5 for _ in rows]
+
+        predict_saved([[30.0, "basic"]])
 
         predict([[30.0, "basic"], [40.0, "pro"]])
         predict(np.ones((3, 2)))

@@ -31,13 +31,15 @@ ALLOWED: dict[str, set[str]] = {
     "_otlp_exporters": set(),
     "sketch": _BASE,
     "stats": _BASE | {"sketch"},
-    "instrumentation": _BASE | _CONFIG | {"sketch"},
+    # MLflow: log_profile and the one profile-source resolver (path or models:/ runs:/ URI)
+    "mlflow": _BASE | {"sketch"},
+    "instrumentation": _BASE | _CONFIG | {"sketch", "mlflow"},
     "report": _BASE | {"sketch", "stats"},
     "alerting": _BASE | _CONFIG,
-    "evaluator": _BASE | _CONFIG | {"sketch", "stats", "report", "alerting"},
-    "cli": _BASE | {"_progress", "sketch", "stats", "report"},
+    "evaluator": _BASE | _CONFIG | {"sketch", "stats", "report", "alerting", "mlflow"},
+    "cli": _BASE | {"_progress", "sketch", "stats", "report", "mlflow"},
     "demo": _BASE | {"_progress", "sketch", "stats", "report", "instrumentation", "evaluator",
-                     "alerting"},
+                     "alerting", "mlflow"},
 }
 # The top-level otel_ml/__init__.py is the public face of the SDK; it may name the others
 # lazily (PEP 562), and is not a layer.

@@ -36,7 +36,12 @@ def add_parser(sub: Any) -> None:
         description="Compare current data with a reference profile. Exit status: 0 no drift, "
         "1 drift found, 2 bad input.",
     )
-    p.add_argument("profile", metavar="PROFILE", help="profile written by `otel-ml profile`")
+    p.add_argument(
+        "profile",
+        metavar="PROFILE",
+        help="profile written by `otel-ml profile`, or an MLflow URI (models:/NAME/VERSION, "
+        "models:/NAME@ALIAS, runs:/RUN_ID/PATH)",
+    )
     p.add_argument("current", metavar="CURRENT", help="CSV (.csv, .tsv, .gz) or Parquet file")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
@@ -101,12 +106,13 @@ def report_dict(report: DriftReport, *, profile: str, current: str) -> dict[str,
 
 
 def _run(args: argparse.Namespace) -> int:
+    from otel_ml.mlflow import load_profile
     from otel_ml.report import drift_page
     from otel_ml.sketch import FeatureKind, Profile
     from otel_ml.stats import compare
 
     policy = _policy(args)
-    reference = Profile.load(args.profile)
+    reference = load_profile(args.profile)
     wanted = list(reference.features)
     if args.prediction:
         if not reference.predictions:

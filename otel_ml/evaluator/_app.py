@@ -8,9 +8,11 @@ listens (:class:`~otel_ml.ConfigurationError`).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk._logs import LoggerProvider
@@ -37,6 +39,7 @@ from otel_ml.evaluator._service import EvaluatorService
 from otel_ml.evaluator._store import Store
 from otel_ml.evaluator._temporality import CumulativeToDelta
 from otel_ml.evaluator._windows import Windowing
+from otel_ml.mlflow import ENV_CACHE_DIR
 
 __all__ = ["STATE_FILE", "EvaluatorApp"]
 
@@ -94,8 +97,9 @@ class EvaluatorApp:
         references = ReferenceSet(
             config.references,
             on_change=lambda spec, sha: store.set_meta(
-                f"reference:{spec.model}@{spec.version or ''}", f"{spec.path} sha256={sha}"
+                f"reference:{spec.model}@{spec.version or ''}", f"{spec.source} sha256={sha}"
             ),
+            cache_dir=_profile_cache(config),
         )
         metrics = DerivedMetrics(
             otlp_endpoint=config.export.otlp_endpoint,
@@ -175,6 +179,7 @@ class EvaluatorApp:
     def start(self, *, tick_interval: float | None = None) -> None:
         _ensure_file_limit(self.config)
         self.service.start(tick_interval=tick_interval)
+        self.service.references.start()
         if self.alert_engine is not None:
             self.alert_engine.start()
         for server in (self.http, self.grpc, self.api):
@@ -186,6 +191,7 @@ class EvaluatorApp:
         for server in (self.http, self.grpc, self.api):
             if server is not None:
                 server.stop()
+        self.service.references.stop()
         self.service.stop()
         if self.alert_engine is not None:
             self.alert_engine.close()
@@ -203,6 +209,13 @@ class EvaluatorApp:
         if self.api is not None:
             out["api"] = self.api.url
         return out
+
+
+def _profile_cache(config: EvaluatorConfig) -> Path:
+    """Where MLflow reference profiles are cached: ``$OTEL_ML_CACHE_DIR``, else the state
+    directory's ``profile-cache`` (which a restart of the evaluator finds again)."""
+    explicit = os.environ.get(ENV_CACHE_DIR)
+    return Path(explicit) if explicit else config.state_dir / "profile-cache"
 
 
 def _limits(o: ListenOptions) -> ConnectionLimits:

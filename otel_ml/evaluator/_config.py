@@ -27,6 +27,7 @@ A complete file::
     drift: {}                             # DriftPolicy fields (thresholds)
     references:
       - {model: churn, version: "3", path: churn-v3.profile.json}
+      - {model: credit_risk, path: "models:/credit_risk@champion", poll_interval: 60s}
     export:
       otlp: {endpoint: "http://127.0.0.1:4318", protocol: http, interval: 60s}
     alerts: {}                            # rules: see otel_ml.alerting
@@ -74,7 +75,7 @@ from otel_ml._config import (
     secret_from_env,
     secret_from_file,
 )
-from otel_ml._errors import ConfigurationError
+from otel_ml._errors import ConfigurationError, ProfileError
 from otel_ml.alerting import AlertingConfig, parse_alerting_config
 from otel_ml.evaluator._auth import BearerAuth
 from otel_ml.evaluator._change_detection import parse_change_options
@@ -91,6 +92,7 @@ from otel_ml.evaluator._config_options import (
     WindowOptions,
 )
 from otel_ml.evaluator._policy import drift_policy_from_mapping
+from otel_ml.mlflow import is_mlflow_uri, parse_uri
 
 __all__ = ["load_config", "parse_config", "parse_duration"]
 
@@ -177,23 +179,43 @@ def _references(value: object, base: Path) -> tuple[ReferenceSpec, ...]:
     for i, item in enumerate(value):
         where = f"references[{i}]"
         d = read_mapping(item, where)
-        check_keys(d, ("model", "version", "path"), where)
+        check_keys(d, ("model", "version", "path", "poll_interval", "tracking_uri"), where)
         for key in ("model", "path"):
             if key not in d:
                 raise config_error(f"{where}.{key}", "missing", "both model and path are required")
         version = d.get("version")
+        model = read_str(d["model"], f"{where}.model")
+        version = None if version is None else str(version)
+        if is_mlflow_uri(d["path"]):
+            uri = read_str(d["path"], f"{where}.path")
+            try:
+                parse_uri(uri)
+            except ProfileError as exc:
+                raise ConfigurationError(f"{where}.path: {exc}") from None
+            tracking = d.get("tracking_uri")
+            out.append(
+                ReferenceSpec(
+                    model=model,
+                    version=version,
+                    uri=uri,
+                    poll_interval=read_duration(d.get("poll_interval", 60.0),
+                                                f"{where}.poll_interval", minimum=1.0,
+                                                maximum=86400.0),
+                    tracking_uri=None if tracking is None else read_str(
+                        tracking, f"{where}.tracking_uri"),
+                )
+            )
+            continue
+        for key in ("poll_interval", "tracking_uri"):
+            if key in d:
+                raise config_error(f"{where}.{key}", "only for an MLflow URI path",
+                                   "remove it (a file is checked for changes every 5 s)")
         path = read_path(d["path"], f"{where}.path", base)
         if not path.is_file() or not os.access(path, os.R_OK):
             raise config_error(f"{where}.path", f"reference profile {path} cannot be read",
                                "build it with `otel-ml profile` or fix the path (relative "
-                               "paths start at the config file)")
-        out.append(
-            ReferenceSpec(
-                model=read_str(d["model"], f"{where}.model"),
-                version=None if version is None else str(version),
-                path=path,
-            )
-        )
+                               "paths start at the config file), or give an MLflow URI")
+        out.append(ReferenceSpec(model=model, version=version, path=path))
     return tuple(out)
 
 

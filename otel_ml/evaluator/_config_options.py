@@ -124,11 +124,22 @@ class ExportOptions:
 
 @dataclass(frozen=True)
 class ReferenceSpec:
-    """A reference profile file for ``model`` (``version`` None = any version)."""
+    """A reference profile for ``model`` (``version`` None = any version): a file (``path``)
+    or an MLflow URI (``uri``: ``models:/...``, ``runs:/...``). An alias URI
+    (``models:/m@champion``) is checked for a move every ``poll_interval`` seconds on
+    ``tracking_uri`` (default: ``MLFLOW_TRACKING_URI``)."""
 
     model: str
-    path: Path
+    path: Path | None = None
     version: str | None = None
+    uri: str | None = None
+    poll_interval: float = 60.0
+    tracking_uri: str | None = None
+
+    @property
+    def source(self) -> str:
+        """The file or URI, for messages."""
+        return self.uri if self.uri is not None else str(self.path)
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,7 @@ class HealthSnapshot:
     predictions_dropped: int = 0  # rows SDKs reported dropped (never sent)
     labels_of_dropped_predictions: int = 0  # labels that met one of them
     windows_quarantined: int = 0
+    reference_poll_failures: int = 0  # MLflow alias checks that failed (the old profile stays)
 
 
 def _ok(x: float | None) -> bool:
@@ -390,6 +391,8 @@ class DerivedMetrics:
             unit="{window}",
             description="Windows set aside because their evaluation failed",
         )
+        c(sc.METRIC_EVAL_REFERENCE_POLL_FAILURES, [self._poll_failures], unit="{poll}",
+          description="MLflow alias checks of reference profiles that failed (kept the last)")
 
     # ---- state ------------------------------------------------------------------------
     def watch_health(self, health: Callable[[], HealthSnapshot]) -> None:
@@ -484,6 +487,9 @@ class DerivedMetrics:
 
     def _quarantined(self, _: CallbackOptions) -> Iterable[Observation]:
         yield Observation(self._health().windows_quarantined)
+
+    def _poll_failures(self, _: CallbackOptions) -> Iterable[Observation]:
+        yield Observation(self._health().reference_poll_failures)
 
 
 class _WithoutEmptyLabels:

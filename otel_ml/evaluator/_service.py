@@ -414,6 +414,7 @@ class EvaluatorService:
                 evaluation_seconds=self.last_evaluation_seconds,
                 store_error=self.store_error,
                 windows_quarantined=self.store.count_quarantined(),
+                reference_poll_failures=self.references.poll_failures,
             )
 
     # ---- lifecycle --------------------------------------------------------------------

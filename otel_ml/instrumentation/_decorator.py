@@ -28,6 +28,7 @@ from otel_ml.instrumentation._ids import last_prediction_ids
 from otel_ml.instrumentation._monitor import ModelMonitor
 from otel_ml.instrumentation._options import MonitorOptions
 from otel_ml.instrumentation._runtime import Runtime
+from otel_ml.mlflow import load_profile
 from otel_ml.sketch import Profile
 
 if TYPE_CHECKING:
@@ -127,7 +128,9 @@ def monitor(
     model, version
         ``ml.model.name`` (default: the function's name) and ``ml.model.version``.
     reference
-        A :class:`~otel_ml.Profile` or the path of a saved one (loaded now).
+        A :class:`~otel_ml.Profile`, the path of a saved one, or an MLflow URI
+        (``models:/credit_risk@champion``, ``models:/credit_risk/3``, ``runs:/<id>/otel_ml``;
+        see :mod:`otel_ml.mlflow`), loaded now.
     input_argument
         The argument holding the features (default: the first one, ``self``
         and ``cls`` skipped).
@@ -142,7 +145,7 @@ def monitor(
     if callable(model) and not isinstance(model, str):
         return monitor()(model)
     if isinstance(reference, (str, os.PathLike)):
-        reference = Profile.load(reference)
+        reference = load_profile(reference)
     named: dict[str, Any] = {"version": version} if version is not None else {}
 
     def decorate(fn: F) -> F:

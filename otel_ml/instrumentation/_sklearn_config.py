@@ -37,6 +37,7 @@ from opentelemetry import _logs, metrics, trace
 from otel_ml import semconv
 from otel_ml._config import check_keys, config_error, read_bool, read_float, read_str
 from otel_ml.instrumentation._options import MonitorOptions
+from otel_ml.mlflow import load_profile
 from otel_ml.sketch import Profile
 
 __all__ = [
@@ -169,16 +170,17 @@ def parse_references(text: str, *, setting: str = ENV_REFERENCES) -> dict[str, s
 
 
 def load_reference(value: object, setting: str) -> Profile:
-    """A reference profile, or the one saved at a path (read now: errors at set-up time).
+    """A reference profile, or the one saved at a path or named by an MLflow URI
+    (``models:/...``, ``runs:/...``), read now: errors at set-up time.
 
-    Raises :class:`~otel_ml.ProfileError` naming the file when it cannot be read.
+    Raises :class:`~otel_ml.ProfileError` naming the file or URI when it cannot be read.
     """
     if isinstance(value, Profile):
         return value
     if isinstance(value, (str, os.PathLike)):
-        return Profile.load(value)
-    raise config_error(setting, f"expected a Profile or the path of a saved profile, got a "
-                       f"{type(value).__name__}", "save the profile with Profile.save")
+        return load_profile(value)
+    raise config_error(setting, f"expected a Profile, the path of a saved profile or an MLflow "
+                       f"URI, got a {type(value).__name__}", "save the profile with Profile.save")
 
 
 def with_loaded_reference(options: MonitorOptions, setting: str) -> MonitorOptions:
