@@ -39,7 +39,9 @@ restart resumes where it stopped, each joined prediction fed exactly once.
 
 from __future__ import annotations
 
+import logging
 import math
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -51,6 +53,8 @@ from otel_ml.evaluator._store_changes import ChangeTable, QueuedError
 from otel_ml.stats import ADWIN, Change, ChangeDetector, PageHinkley, detector_from_dict
 
 __all__ = ["ChangeOptions", "ErrorStreams", "parse_change_options"]
+
+_log = logging.getLogger(__name__)
 
 _DETECTORS: dict[str, type[PageHinkley] | type[ADWIN]] = {
     PageHinkley.name: PageHinkley,
@@ -200,6 +204,7 @@ class ErrorStreams:
         self._streams: dict[tuple[str, str], _Stream] = {}
         self.fed = 0
         self.skipped = 0
+        self.failed = 0  # rows dropped after a failure (see run)
 
     def _stream(self, model: str, version: str) -> _Stream:
         got = self._streams.get((model, version))
@@ -230,7 +235,13 @@ class ErrorStreams:
         return s
 
     def run(self) -> list[FoundChange]:
-        """Feed everything queued, ``batch`` rows per transaction; the changes found."""
+        """Feed everything queued, ``batch`` rows per transaction; the changes found.
+
+        A store failure (``sqlite3.Error``) propagates, the rows stay queued and the next
+        call feeds them. Any other failure of a batch (a bug: it would fail again) is
+        logged and counted (:attr:`failed`) and the batch is dropped, so that one bad row
+        never stops the detectors, nor the evaluation of windows after them.
+        """
         found: list[FoundChange] = []
         while True:
             rows = self.table.take(self.options.batch)
@@ -238,9 +249,18 @@ class ErrorStreams:
                 return found
             try:
                 found += self._feed(rows)
-            except BaseException:
+            except sqlite3.Error:
                 self._streams.clear()  # in memory may be ahead of the store: re-read it
                 raise
+            except Exception:  # noqa: BLE001 - counted and logged; the batch is dropped
+                self._streams.clear()
+                self.failed += len(rows)
+                _log.exception(
+                    "change detection failed on %d joined predictions; "
+                    "they are dropped from the error stream",
+                    len(rows),
+                )
+                self.table.commit(rows[-1].seq, {}, [])
 
     def _feed(self, rows: list[QueuedError]) -> list[FoundChange]:
         by_stream: dict[tuple[str, str], list[QueuedError]] = {}

@@ -300,7 +300,10 @@ class EvaluatorService:
         """Feed the errors joined since the last tick to the change detectors."""
         if self.error_streams is None:
             return []
+        failed = self.error_streams.failed
         found = self.error_streams.run()
+        if self.error_streams.failed != failed:  # logged there; one count per failed batch
+            self.internal_errors += 1
         for f in found:
             c = f.change
             _log.info(

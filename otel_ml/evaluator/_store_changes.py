@@ -165,5 +165,12 @@ class ChangeTable:
         ]
 
     def expire(self, before: float) -> None:
-        """Forget the changes found in windows that started before ``before``."""
+        """Forget the changes found in windows that started before ``before``, and the
+        detectors and counts of model versions that have no window left (bounded by the
+        versions the store holds)."""
         self.db.execute("DELETE FROM changes WHERE start < ?", (before,))
+        for table in ("change_state", "change_counts"):
+            self.db.execute(
+                f"DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM windows w "
+                f"WHERE w.model={table}.model AND w.version={table}.version)"
+            )

@@ -320,3 +320,48 @@ def test_metrics_count_the_changes_found(tmp_path: Path) -> None:
             assert line.endswith(f" {float(n)}")
     finally:
         metrics.shutdown()
+
+
+def test_a_failing_batch_is_dropped_and_counted_and_windows_still_evaluated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in the feed (forced here) must not block the detectors or the windows."""
+    from otel_ml.evaluator import _change_detection
+
+    rng = np.random.default_rng(7)
+    predicted, truth = _outcomes(rng, _accuracy(True))
+    svc = _service(tmp_path / "s.db", change_detection={"batch": 500})
+    _predict(svc, predicted)
+    _label(svc, truth, range(N), at=T0 + 450)
+    real, calls = _change_detection._error, []
+
+    def failing_once(row):  # type: ignore[no-untyped-def]
+        calls.append(row.seq)
+        if len(calls) == 1:
+            raise RuntimeError("forced")
+        return real(row)
+
+    monkeypatch.setattr(_change_detection, "_error", failing_once)
+    (report,) = svc.tick(now=T0 + 611)
+    assert report.performance is not None and report.performance.n_labelled == N
+    assert svc.internal_errors == 1
+    assert svc.error_streams is not None and svc.error_streams.failed == 500
+    assert svc.store.changes.queued() == 0
+    state = svc.store.changes.state("m", "1")
+    assert state is not None and state["fed"] == N - 500
+
+
+def test_housekeeping_forgets_changes_and_detectors_with_their_windows(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    predicted, truth = _outcomes(rng, _accuracy(True))
+    svc = _service(tmp_path / "s.db")
+    _predict(svc, predicted)
+    _label(svc, truth, range(N), at=T0 + 450)
+    svc.tick(now=T0 + 611)
+    changes = svc.store.changes
+    assert changes.recent("m") and changes.state("m", "1") and changes.counts()
+    svc.housekeep(now=T0 + 6 * 86400)  # within the 7 days of retention: kept
+    assert changes.recent("m") and changes.state("m", "1") and changes.counts()
+    svc.housekeep(now=T0 + 8 * 86400)
+    assert changes.recent("m") == [] and changes.state("m", "1") is None
+    assert changes.counts() == []
