@@ -119,6 +119,12 @@ ML_DRIFT_METHOD: Final = "ml.drift.method"  # psi, js, hellinger, wasserstein, k
 METRIC_DRIFT_SCORE: Final = "ml.drift.score"  # Gauge, attrs model, feature, method
 METRIC_DRIFT_DETECTED: Final = "ml.drift.detected"  # Gauge 0/1 (policy verdict per feature)
 METRIC_DRIFT_P_VALUE: Final = "ml.drift.p_value"  # Gauge
+#: Gauges 1 of the multivariate check (PCA reconstruction error) per model and window:
+#: the verdict (0/1, ml.drift.method "pca_reconstruction_error"), its effect size
+#: (ml.drift.method the effect, "wasserstein_normalised") and the mean error of the window
+METRIC_DRIFT_MULTIVARIATE_DETECTED: Final = "ml.drift.multivariate.detected"
+METRIC_DRIFT_MULTIVARIATE_SCORE: Final = "ml.drift.multivariate.score"
+METRIC_DRIFT_MULTIVARIATE_ERROR: Final = "ml.drift.multivariate.error"
 METRIC_DATA_QUALITY_RATE: Final = "ml.data_quality.rate"  # Gauge 1, attrs issue, feature
 ML_PERFORMANCE_METRIC: Final = "ml.performance.metric"  # accuracy, f1, roc_auc, rmse, ...
 METRIC_PERFORMANCE: Final = "ml.performance.value"  # Gauge 1

@@ -10,6 +10,8 @@ By kind (``metric`` / ``feature`` / ``value``):
   ``rmse``… / ``None`` / the metric.
 - ``feature_drift``: the drift method (``psi``, ``ks``…) / the feature / the statistic.
 - ``prediction_drift``: the drift method / the output (or ``None``) / the statistic.
+- ``multivariate_drift``: the effect size (``wasserstein_normalised``) / ``None`` / its
+  value, between the window's and the reference's PCA reconstruction errors.
 - ``data_quality``: the issue (``missing``, ``non_finite``, ``out_of_range``,
   ``unseen_category``, ``schema_mismatch``) / the feature (or ``None``) / the rate
   (issues / rows, in [0, 1]).
@@ -51,6 +53,7 @@ class ObservationKind(str, enum.Enum):
     PERFORMANCE = "performance"
     FEATURE_DRIFT = "feature_drift"
     PREDICTION_DRIFT = "prediction_drift"
+    MULTIVARIATE_DRIFT = "multivariate_drift"
     DATA_QUALITY = "data_quality"
     LATENCY_P95 = "latency_p95"
     ERROR_RATE = "error_rate"

@@ -1,11 +1,12 @@
 """Alert rules: what breaches, how long before firing, how long before resolving.
 
-Fifteen rules are built in (``BUILTIN_RULES``), with the thresholds of the seed
+Sixteen rules are built in (``BUILTIN_RULES``), with the thresholds of the seed
 design: accuracy below 0.85 (critical), precision below 0.80, recall below 0.75,
 F1 below 0.80 (all four judged on windows with at least 50 labelled rows), the
 same four on the performance estimated from the scores without labels
 (``estimated_accuracy_low`` and co., windows with at least 50 scored rows), PSI
-above 0.2 for a feature or the predictions, a data-quality rate above 5 %, p95
+above 0.2 for a feature or the predictions, the multivariate drift verdict (the PCA
+reconstruction errors, ``docs/drift.md``), a data-quality rate above 5 %, p95
 latency above 100 ms, an error rate above 5 % (critical), label coverage
 below 50 % (info; off unless enabled, see ``docs/alerting.md``), and a change
 detector's verdict on the per-prediction error (``performance_change``, one
@@ -174,7 +175,7 @@ def _builtin(
     name: str,
     kind: ObservationKind,
     metric: str | None,
-    threshold: float,
+    threshold: float | None,
     severity: Severity,
     *,
     min_rows: int = 0,
@@ -214,6 +215,8 @@ BUILTIN_RULES: tuple[RuleConfig, ...] = (
              min_rows=_PERF_ROWS),
     _builtin("feature_drift", _K.FEATURE_DRIFT, "psi", 0.2, _S.WARNING),
     _builtin("prediction_drift", _K.PREDICTION_DRIFT, "psi", 0.2, _S.WARNING),
+    # The policy's verdict on the PCA reconstruction errors (docs/drift.md).
+    _builtin("multivariate_drift", _K.MULTIVARIATE_DRIFT, None, None, _S.WARNING),
     _builtin("data_quality", _K.DATA_QUALITY, None, 0.05, _S.WARNING),
     _builtin("latency_p95_high", _K.LATENCY_P95, None, 0.1, _S.WARNING),
     _builtin("error_rate_high", _K.ERROR_RATE, None, 0.05, _S.CRITICAL),

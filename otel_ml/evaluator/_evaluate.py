@@ -7,6 +7,9 @@ give the same report. What it computes:
   reference, with ``otel_ml.stats.compare_feature`` (the foundation's statistics and
   :class:`~otel_ml.stats.DriftPolicy`), counting every comparison of the window as
   one test for the multiple-testing correction; no verdict below ``min_rows`` rows;
+- **multivariate drift**: the SDK's ``multivariate.reconstruction_error`` sketch against
+  the reference profile's multivariate model (``otel_ml.stats.multivariate_drift``, one
+  test of its own); that sketch is not listed as a feature;
 - **data quality**: the SDK's issue counts over the window's rows (missing,
   non-finite, schema mismatch), plus what only the reference can tell —
   values outside the reference ``[min, max]`` (estimated from the buckets,
@@ -50,12 +53,14 @@ from otel_ml.sketch import (
 from otel_ml.stats import (
     ClassificationMetrics,
     DriftPolicy,
+    MultivariateDrift,
     NumericReference,
     RegressionMetrics,
     class_order,
     classification_metrics,
     compare_feature,
     estimate_performance,
+    multivariate_drift,
     out_of_range_count,
     regression_metrics,
     unseen_count,
@@ -215,6 +220,20 @@ def _quality(w: WindowData, reference: Reference | None, n_rows: float) -> tuple
     )
 
 
+def _multivariate(
+    errors: NumericSketch | CategoricalSketch | None,
+    reference: Reference | None,
+    policy: DriftPolicy,
+    min_rows: int,
+) -> MultivariateDrift | None:
+    """The window's reconstruction errors against the reference's (``None`` without the
+    reference's model, without the SDK's sketch, or below ``min_rows`` rows)."""
+    model = reference.profile.multivariate if reference is not None else None
+    if model is None or not isinstance(errors, NumericSketch) or errors.total < min_rows:
+        return None
+    return multivariate_drift(model, errors, policy=policy)
+
+
 def _performance(window: WindowData) -> PerformanceReport | None:
     lab, n_predicted = window.labelled, window.n_predicted
     if n_predicted == 0 and lab.n_total == 0 and window.n_dropped == 0:
@@ -325,6 +344,7 @@ def evaluate(
     ref = reference.profile if reference is not None else None
     pairs: list[tuple[str, _RefSketch | None, _Sketch]] = []
     current: dict[str, NumericSketch | CategoricalSketch] = {**window.categorical, **window.numeric}
+    errors = current.pop(sc.MULTIVARIATE_ERROR_FEATURE, None)  # not a feature of its own
     for name in sorted(current):
         r = reference.sketch("features", name) if reference is not None else None
         pairs.append((name, r, current[name]))
@@ -368,4 +388,5 @@ def evaluate(
         notes=tuple(notes),
         change_detectors=window.change_detectors,
         changes=window.changes if window.change_detectors else (),
+        multivariate=_multivariate(errors, reference, policy, min_rows),
     )

@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
+from otel_ml import semconv as sc
 from otel_ml.evaluator._evaluate import Reference
 from otel_ml.evaluator._report import FoundChange, ModelReport
 from otel_ml.evaluator._windows import WindowData
@@ -28,6 +29,7 @@ from otel_ml.report import (
     feature_cards,
     key_values,
     line_chart,
+    multivariate_card,
     ordered_features,
     page,
     paragraph,
@@ -106,6 +108,18 @@ def _drift(
         )
         drift += _more(len(unjudged) - MAX_ROWS, "features without a verdict", r.model)
     blocks = [section("Drift", *drift or [paragraph("no features in this window", muted=True)])]
+    mv = r.multivariate
+    if mv is not None:
+        model = reference.profile.multivariate if reference is not None else None
+        errors = window.numeric.get(sc.MULTIVARIATE_ERROR_FEATURE)
+        card = multivariate_card(
+            mv,
+            min_rows=policy.min_rows,
+            reference_errors=model.reference_errors if model is not None else None,
+            current_errors=errors,
+            labels=("reference", "window"),
+        )
+        blocks.append(section("Multivariate drift", card))
     if report.predictions:
         blocks.append(
             section(

@@ -161,6 +161,25 @@ def _drift_p(r: ModelReport) -> Series:
     ]
 
 
+def _multivariate_detected(r: ModelReport) -> Series:
+    mv = r.multivariate
+    return [] if mv is None else [(_attrs(r, **{sc.ML_DRIFT_METHOD: mv.method}), int(mv.drifted))]
+
+
+def _multivariate_score(r: ModelReport) -> Series:
+    mv = r.multivariate
+    if mv is None or not _ok(mv.statistic):
+        return []
+    return [(_attrs(r, **{sc.ML_DRIFT_METHOD: mv.effect}), mv.statistic)]
+
+
+def _multivariate_error(r: ModelReport) -> Series:
+    mv = r.multivariate
+    if mv is None or not _ok(mv.mean_error):
+        return []
+    return [(_attrs(r, **{sc.ML_DRIFT_METHOD: mv.method}), mv.mean_error)]
+
+
 def _quality(r: ModelReport) -> Series:
     out: Series = []
     for q in r.quality:
@@ -245,6 +264,15 @@ _MODEL_GAUGES = (
            _drift_detected),
     _Gauge(sc.METRIC_DRIFT_P_VALUE, "1", "P-value of the drift test in the latest window",
            _drift_p),
+    _Gauge(sc.METRIC_DRIFT_MULTIVARIATE_DETECTED, "1",
+           "Multivariate drift verdict (PCA reconstruction error) in the latest window "
+           "(1 drifted, 0 not)", _multivariate_detected),
+    _Gauge(sc.METRIC_DRIFT_MULTIVARIATE_SCORE, "1",
+           "Effect size of the multivariate drift check in the latest window",
+           _multivariate_score),
+    _Gauge(sc.METRIC_DRIFT_MULTIVARIATE_ERROR, "1",
+           "Mean PCA reconstruction error of the rows of the latest window",
+           _multivariate_error),
     _Gauge(sc.METRIC_DATA_QUALITY_RATE, "1",
            "Share of rows with a data-quality issue in the latest window", _quality),
     _Gauge(sc.METRIC_PERFORMANCE, "1",

@@ -28,6 +28,7 @@ from otel_ml.stats import (
     DriftReport,
     EstimatedPerformance,
     FeatureDrift,
+    MultivariateDrift,
     RegressionMetrics,
 )
 
@@ -317,6 +318,8 @@ class ModelReport:
     estimated: EstimatedPerformance | None = None
     """The performance the window's scores promise (CBPE), without labels; apart from
     ``performance``, the realised one."""
+    #: the PCA reconstruction-error check, when the reference has its model
+    multivariate: MultivariateDrift | None = None
 
     @property
     def drifted_features(self) -> tuple[str, ...]:
@@ -329,6 +332,7 @@ class ModelReport:
             [f.drift for f in self.features if f.drift is not None],
             policy,
             predictions=[f.drift for f in self.predictions if f.drift is not None],
+            multivariate=self.multivariate,
         )
 
     # ---- JSON -------------------------------------------------------------------------
@@ -357,6 +361,7 @@ class ModelReport:
                 "changes": [c.to_dict() for c in self.changes],
             },
             "estimated_performance": None if self.estimated is None else self.estimated.to_dict(),
+            "multivariate": None if self.multivariate is None else self.multivariate.to_dict(),
         }
 
     @classmethod
@@ -365,6 +370,7 @@ class ModelReport:
         perf = d.get("performance")
         cd = d.get("change_detection")
         est = d.get("estimated_performance")
+        mv = d.get("multivariate")
         return cls(
             model=d["model"],
             version=d["version"],
@@ -383,6 +389,7 @@ class ModelReport:
             change_detectors=tuple(cd["detectors"]) if cd else (),
             changes=tuple(FoundChange.from_dict(c) for c in cd["changes"]) if cd else (),
             estimated=None if est is None else EstimatedPerformance.from_dict(est),
+            multivariate=None if mv is None else MultivariateDrift.from_dict(mv),
         )
 
     # ---- alerting ---------------------------------------------------------------------
@@ -423,6 +430,25 @@ class ModelReport:
                             details={k: v for k, v in d.statistics.items() if math.isfinite(v)},
                         )
                     )
+        mv = self.multivariate
+        if mv is not None and math.isfinite(mv.statistic):
+            out.append(
+                replace(
+                    window,
+                    kind=ObservationKind.MULTIVARIATE_DRIFT,
+                    value=mv.statistic,
+                    n_rows=mv.n_current,
+                    metric=mv.effect,
+                    verdict=mv.drifted,
+                    p_value=mv.p_value if math.isfinite(mv.p_value) else None,
+                    details={
+                        k: v
+                        for k, v in (("mean_error", mv.mean_error),
+                                     ("reference_mean_error", mv.reference_mean_error))
+                        if math.isfinite(v)
+                    },
+                )
+            )
         out += [
             replace(
                 window,

@@ -26,15 +26,17 @@ import numpy as np
 from opentelemetry._logs import Logger
 from opentelemetry.trace import SpanContext
 
+from otel_ml import semconv
 from otel_ml.instrumentation import _internal_errors as stages
 from otel_ml.instrumentation._aggregator import Aggregator
 from otel_ml.instrumentation._events import EventBudget, PredictionEvents
-from otel_ml.instrumentation._features import capture
+from otel_ml.instrumentation._features import capture, reconstruction_errors
 from otel_ml.instrumentation._ids import PredictionIds
 from otel_ml.instrumentation._inputs import (
     ArraySnapshot,
     RowsSnapshot,
     Snapshot,
+    Table,
     tables_from_snapshots,
     to_table,
 )
@@ -116,6 +118,7 @@ class BatchBuilder:
                 ids = table.ids
                 if sampled:
                     window = capture(table, o, o.reference)
+                    self._add_reconstruction_errors(window, table)
         except Exception as exc:  # noqa: BLE001 - counted
             self.errors.report(stages.STAGE_FEATURES, exc)
         outputs = None
@@ -161,6 +164,7 @@ class BatchBuilder:
             if snaps:
                 for table in tables_from_snapshots(snaps, names=self.names, id_column=o.id_column):
                     part = capture(table, o, o.reference)
+                    self._add_reconstruction_errors(part, table)
                     window.merge(part, max_features=o.max_features, adopt=True)
         except Exception as exc:  # noqa: BLE001 - counted
             self.errors.report(stages.STAGE_FEATURES, exc)
@@ -229,6 +233,19 @@ class BatchBuilder:
             )
         except Exception as exc:  # noqa: BLE001 - counted
             self.errors.report(stages.STAGE_EVENTS, exc)
+
+    def _add_reconstruction_errors(self, window: ModelWindow, table: Table) -> None:
+        """The multivariate feature (:func:`reconstruction_errors`) into ``window``; a
+        failure is counted (stage ``features``) and leaves the other features alone."""
+        if self.options.reference is None or self.options.reference.multivariate is None:
+            return
+        try:
+            sketch = reconstruction_errors(table, self.options, self.options.reference)
+        except Exception as exc:  # noqa: BLE001 - counted
+            self.errors.report(stages.STAGE_FEATURES, exc)
+            return
+        if sketch is not None:
+            window.numeric[semconv.MULTIVARIATE_ERROR_FEATURE] = sketch
 
     def _add_outputs(self, window: ModelWindow, outputs: Sequence[Outputs]) -> None:
         from otel_ml.sketch import NumericSketch

@@ -14,6 +14,11 @@ Data-quality issues (``ml.data_quality.issues``, counted per value):
   row, with its name), an input column the reference does not know, a value
   of the wrong type, or rows that cannot be read as a table (no feature name).
 
+With a reference profile that has a multivariate model (``Profile.multivariate``),
+:func:`reconstruction_errors` gives the sketch of the rows' PCA reconstruction errors,
+kept as the numeric feature ``multivariate.reconstruction_error``
+(``semconv.MULTIVARIATE_ERROR_FEATURE``): two small matrix products per table.
+
 A column's kind is the reference's, or else the sketch layer's rule
 (:func:`otel_ml.sketch._columns.infer_kind`, as in a profile and the CLI).
 Datetime columns are skipped unless the reference holds them as numeric (a
@@ -50,7 +55,7 @@ from otel_ml.sketch import CategoricalSketch, FeatureKind, FeatureProfile, Numer
 from otel_ml.sketch._categorical import count_categories
 from otel_ml.sketch._columns import infer_kind, numeric_values
 
-__all__ = ["ReferenceLike", "capture", "reference_names"]
+__all__ = ["ReferenceLike", "capture", "reconstruction_errors", "reference_names"]
 
 #: Categories longer than this are cut (memory stays bounded whatever the input).
 MAX_CATEGORY_CHARS = 256
@@ -149,3 +154,31 @@ def capture(table: Table, options: MonitorOptions, reference: ReferenceLike | No
             if name not in present and options.wants_feature(name):
                 w.quality[(name, semconv.QUALITY_SCHEMA_MISMATCH)] += n
     return w
+
+
+def reconstruction_errors(
+    table: Table, options: MonitorOptions, reference: ReferenceLike | None
+) -> NumericSketch | None:
+    """The sketch of the rows' reconstruction errors under the reference's multivariate
+    model; ``None`` without one, for a sparse table, or when a feature of the model is
+    absent or not wanted (``features`` / ``exclude_features``). Raises on bad input: the
+    caller counts it.
+
+    >>> from otel_ml.instrumentation._inputs import Table
+    >>> from otel_ml.instrumentation._options import MonitorOptions
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.normal(size=1000)
+    >>> ref = Profile.from_data({"a": a, "b": a + rng.normal(0, 0.5, 1000)})
+    >>> t = Table(["b", "a"], [np.array([1.0, -1.0]), np.array([1.0, 1.0])], 2)
+    >>> s = reconstruction_errors(t, MonitorOptions(model="m"), ref)
+    >>> s.count, s.min < 0.1 < 1.0 < s.max
+    (2, True)
+    """
+    model = None if reference is None else reference.multivariate
+    if model is None or table.sparse is not None or table.n_rows == 0:
+        return None
+    wanted = set(model.features)
+    cols = {n: c for n, c in zip(table.names, table.columns, strict=True) if n in wanted}
+    if len(cols) < len(wanted) or not all(options.wants_feature(n) for n in wanted):
+        return None
+    return model.error_sketch({n: c.reshape(-1) if c.ndim != 1 else c for n, c in cols.items()})

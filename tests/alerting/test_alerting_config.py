@@ -42,6 +42,7 @@ def test_builtin_rules_carry_the_seed_thresholds() -> None:
         "estimated_f1_low": (0.80, Severity.WARNING, Comparison.BELOW),
         "feature_drift": (0.2, Severity.WARNING, Comparison.ABOVE),
         "prediction_drift": (0.2, Severity.WARNING, Comparison.ABOVE),
+        "multivariate_drift": (None, Severity.WARNING, Comparison.ABOVE),  # the verdict
         "latency_p95_high": (0.1, Severity.WARNING, Comparison.ABOVE),
         "error_rate_high": (0.05, Severity.CRITICAL, Comparison.ABOVE),
         "label_coverage_low": (0.5, Severity.INFO, Comparison.BELOW),

@@ -119,7 +119,16 @@ def test_bridge_sends_real_histograms_counters_and_events(protocol: str) -> None
                 a[semconv.ML_FEATURE_NAME]: (m, p)
                 for m, a, p in received.metric_points(semconv.METRIC_FEATURE_VALUES)
             }
-            assert set(points) == {"income", "age"}
+            # the reference's multivariate model adds the rows' reconstruction errors
+            assert set(points) == {"income", "age", semconv.MULTIVARIATE_ERROR_FEATURE}
+            assert reference.multivariate is not None
+            errors = reference.multivariate.error_sketch(
+                {"income": df["income"].to_numpy(), "age": df["age"].to_numpy()}
+            ).to_exponential()
+            _, mv = points[semconv.MULTIVARIATE_ERROR_FEATURE]
+            assert (mv.scale, mv.count, tuple(mv.positive.bucket_counts)) == (
+                errors.scale, 500, errors.positive_counts
+            )
             metric, p = points["income"]
             assert metric.exponential_histogram.aggregation_temporality == DELTA
             expected = NumericSketch()
