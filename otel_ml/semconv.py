@@ -189,6 +189,12 @@ METRIC_EVAL_WINDOWS_QUARANTINED: Final = "otel_ml.evaluator.windows.quarantined"
 #: Counter {poll}: MLflow alias checks of reference profiles that failed (server unreachable...)
 METRIC_EVAL_REFERENCE_POLL_FAILURES: Final = "otel_ml.evaluator.references.poll_failures"
 OTEL_ML_REASON: Final = "otel_ml.reason"  # why points were rejected (receiver's reason)
+# the evaluator's window sinks (sinks.mlflow): windows by outcome (queued | delivered | retried
+# | failed | dropped), metric values delivered, windows waiting; attr otel_ml.sink
+METRIC_EVAL_SINK_WINDOWS: Final = "otel_ml.evaluator.sink.windows"  # Counter {window}
+METRIC_EVAL_SINK_METRICS: Final = "otel_ml.evaluator.sink.metrics"  # Counter {metric}
+METRIC_EVAL_SINK_BACKLOG: Final = "otel_ml.evaluator.sink.backlog"  # Gauge {window}
+SINK: Final = "otel_ml.sink"  # mlflow
 METRIC_NOTIFICATIONS: Final = "otel_ml.notifications"  # Counter, attrs notifier, outcome
 OTLP_SIGNAL: Final = "otel_ml.signal"  # metrics | logs | traces
 OUTCOME: Final = "otel_ml.outcome"  # accepted | rejected | throttled | delivered | failed | retried

@@ -34,6 +34,7 @@ from otel_ml.alerting._notifier_config import (
     Route,
     SlackConfig,
     WebhookConfig,
+    read_retry_policy,
 )
 from otel_ml.alerting._observation import Observation, ObservationKind
 from otel_ml.alerting._rules import BUILTIN_RULES, AlertKey, Comparison, RuleConfig
@@ -66,4 +67,5 @@ __all__ = [
     "WebhookConfig",
     "otlp_logger_provider",
     "parse_alerting_config",
+    "read_retry_policy",
 ]

@@ -43,6 +43,7 @@ __all__ = [
     "SlackConfig",
     "WebhookConfig",
     "parse_notifier",
+    "read_retry_policy",
 ]
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
@@ -214,10 +215,12 @@ def _route(value: object, path: str) -> Route:
     return Route(severities=severities, models=models)
 
 
-def _retry(value: object, path: str) -> RetryPolicy:
+def read_retry_policy(value: object, path: str, base: RetryPolicy | None = None) -> RetryPolicy:
+    """A ``retry:`` mapping (keys left out keep ``base``'s values): the notifiers' and the
+    evaluator sinks' retry policy."""
     raw = read_mapping(value, path)
     check_keys(raw, ("initial_backoff", "max_backoff", "multiplier", "jitter", "max_age"), path)
-    base = RetryPolicy()
+    base = base or RetryPolicy()
     policy = RetryPolicy(
         initial_backoff=read_duration(raw.get("initial_backoff", base.initial_backoff),
                                       f"{path}.initial_backoff"),
@@ -269,7 +272,7 @@ def parse_notifier(
         route=_route(raw.get("route"), f"{path}.route"),
         send_resolved=read_bool(raw.get("send_resolved", True), f"{path}.send_resolved"),
         timeout=read_duration(raw.get("timeout", 10.0), f"{path}.timeout"),
-        retry=_retry(raw.get("retry"), f"{path}.retry"),
+        retry=read_retry_policy(raw.get("retry"), f"{path}.retry"),
     )
     args = {k: getattr(common, k) for k in ("name", "route", "send_resolved", "timeout", "retry")}
 

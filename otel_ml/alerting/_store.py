@@ -220,6 +220,15 @@ class _Tx:
         ).fetchone()
         return row is not None
 
+    def trim(self, notifier: str, keep: int) -> int:
+        """Remove the oldest items of ``notifier`` beyond the newest ``keep``; how many went."""
+        cursor = self.db.execute(
+            "DELETE FROM outbox WHERE notifier = ? AND id NOT IN (SELECT id FROM outbox"
+            " WHERE notifier = ? ORDER BY id DESC LIMIT ?)",
+            (notifier, notifier, max(keep, 0)),
+        )
+        return max(cursor.rowcount, 0)
+
     def enqueue_many(self, items: Iterable[tuple[str, str, str]], now: float) -> None:
         for notifier, alert_id, transition in items:
             self.enqueue(notifier, alert_id, transition, now)

@@ -1,5 +1,6 @@
 """Build a complete evaluator from its configuration: store, references, service, derived
-metrics, alerting, OTLP receivers (HTTP and gRPC) and the API — and start/stop it.
+metrics, alerting, window sinks (MLflow), OTLP receivers (HTTP and gRPC) and the API — and
+start/stop it.
 
 Everything that can be wrong in the configuration is checked before anything
 listens (:class:`~otel_ml.ConfigurationError`).
@@ -31,6 +32,7 @@ from otel_ml.evaluator._config_options import EvaluatorConfig, ListenOptions
 from otel_ml.evaluator._http_serving import ConnectionLimits
 from otel_ml.evaluator._ingest_bounds import TimeBounds
 from otel_ml.evaluator._metrics_export import SERVICE_NAME, DerivedMetrics
+from otel_ml.evaluator._mlflow_sink import MlflowSink
 from otel_ml.evaluator._otlp_grpc import OtlpGrpcServer
 from otel_ml.evaluator._otlp_http import OtlpHttpServer
 from otel_ml.evaluator._receiver import Receiver
@@ -65,6 +67,7 @@ class EvaluatorApp:
     grpc: OtlpGrpcServer | None
     api: ApiServer | None
     logs: LoggerProvider | None = None
+    mlflow_sink: MlflowSink | None = None
 
     @classmethod
     def from_config(
@@ -128,6 +131,15 @@ class EvaluatorApp:
             store.set_meta(_CUMULATIVE_SINCE, started)
         converter = CumulativeToDelta(started_at_unix_nano=int(started))
         converter.restore(store.stream_state(converter.max_streams))
+        mlflow_sink = None
+        if config.sinks.mlflow is not None:
+            mlflow_sink = MlflowSink(
+                config.sinks.mlflow,
+                state_dir=config.state_dir,
+                meter_provider=metrics.provider,
+                clock=clock,
+                poll_interval=min(5.0, config.sinks.mlflow.retry.max_backoff),
+            )
         service = EvaluatorService(
             config,
             store=store,
@@ -135,6 +147,7 @@ class EvaluatorApp:
             policy=config.drift,
             metrics=metrics,
             alerts=engine.observe if engine is not None else None,
+            sinks=() if mlflow_sink is None else (mlflow_sink,),
             clock=clock,
             converter=converter,
         )
@@ -174,7 +187,9 @@ class EvaluatorApp:
                 limits=_limits(config.api),
                 meter=meter,
             )
-        return cls(config, store, service, metrics, engine, receiver, http, grpc, api, logs)
+        return cls(
+            config, store, service, metrics, engine, receiver, http, grpc, api, logs, mlflow_sink
+        )
 
     def start(self, *, tick_interval: float | None = None) -> None:
         _ensure_file_limit(self.config)
@@ -182,6 +197,8 @@ class EvaluatorApp:
         self.service.references.start()
         if self.alert_engine is not None:
             self.alert_engine.start()
+        if self.mlflow_sink is not None:
+            self.mlflow_sink.start()
         for server in (self.http, self.grpc, self.api):
             if server is not None:
                 server.start()
@@ -195,6 +212,8 @@ class EvaluatorApp:
         self.service.stop()
         if self.alert_engine is not None:
             self.alert_engine.close()
+        if self.mlflow_sink is not None:
+            self.mlflow_sink.close()
         if self.logs is not None:
             self.logs.shutdown()
         self.metrics.shutdown()

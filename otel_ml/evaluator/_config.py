@@ -40,6 +40,8 @@ A complete file::
         adwin: {delta: 0.002, clock: 32, max_buckets: 5, min_window_length: 5,
                 grace_period: 10}
       warmup: 100                         # regression: errors scaled by their first mean
+    sinks:                                # optional: each evaluated window's metrics to
+      mlflow: {tracking_uri: "http://127.0.0.1:5000", experiment: otel-ml}   # MLflow
 
 Examples
 --------
@@ -72,11 +74,12 @@ from otel_ml._config import (
     read_mapping,
     read_path,
     read_str,
+    read_str_list,
     secret_from_env,
     secret_from_file,
 )
 from otel_ml._errors import ConfigurationError, ProfileError
-from otel_ml.alerting import AlertingConfig, parse_alerting_config
+from otel_ml.alerting import AlertingConfig, RetryPolicy, parse_alerting_config, read_retry_policy
 from otel_ml.evaluator._auth import BearerAuth
 from otel_ml.evaluator._change_detection import parse_change_options
 from otel_ml.evaluator._config_options import (
@@ -87,8 +90,10 @@ from otel_ml.evaluator._config_options import (
     LabelOptions,
     LimitOptions,
     ListenOptions,
+    MlflowSinkOptions,
     ReceiverOptions,
     ReferenceSpec,
+    SinkOptions,
     WindowOptions,
 )
 from otel_ml.evaluator._policy import drift_policy_from_mapping
@@ -115,6 +120,7 @@ _TOP = (
     "alerts",
     "notifiers",
     "change_detection",
+    "sinks",
 )
 
 
@@ -276,6 +282,43 @@ def _export(value: object) -> ExportOptions:
     )
 
 
+_MLFLOW_KEYS = ("tracking_uri", "experiment", "models", "timeout", "max_backlog", "retry")
+
+
+def _sinks(value: object) -> SinkOptions:
+    sinks = read_mapping(value, "sinks")
+    check_keys(sinks, ("mlflow",), "sinks")
+    if sinks.get("mlflow") is None:
+        return SinkOptions()
+    where = "sinks.mlflow"
+    m = read_mapping(sinks["mlflow"], where)
+    check_keys(m, _MLFLOW_KEYS, where)
+    if "tracking_uri" not in m:
+        raise config_error(f"{where}.tracking_uri", "missing",
+                           "give the MLflow tracking server's URL, e.g. http://mlflow:5000")
+    uri = read_str(m["tracking_uri"], f"{where}.tracking_uri").strip()
+    if not uri:
+        raise config_error(f"{where}.tracking_uri", "is empty",
+                           "give the MLflow tracking server's URL, e.g. http://mlflow:5000")
+    experiment = read_str(m.get("experiment", "otel-ml"), f"{where}.experiment").strip()
+    if not experiment:
+        raise config_error(f"{where}.experiment", "is empty", "name an experiment or leave it out")
+    base = MlflowSinkOptions(tracking_uri=uri)
+    return SinkOptions(
+        mlflow=MlflowSinkOptions(
+            tracking_uri=uri,
+            experiment=experiment,
+            models=read_str_list(m.get("models", ["*"]), f"{where}.models"),
+            timeout=read_duration(m.get("timeout", base.timeout), f"{where}.timeout",
+                                  minimum=1.0, maximum=3600.0),
+            max_backlog=read_int(m.get("max_backlog", base.max_backlog), f"{where}.max_backlog",
+                                 minimum=1, maximum=10_000_000),
+            retry=read_retry_policy(m.get("retry"), f"{where}.retry",
+                                    RetryPolicy(max_age=base.retry.max_age)),
+        )
+    )
+
+
 def _alerting(d: Mapping[str, object], base: Path) -> AlertingConfig | None:
     if d.get("alerts") is None and d.get("notifiers") is None:
         return None
@@ -334,6 +377,7 @@ def parse_config(
         drift=drift_policy_from_mapping(read_mapping(d.get("drift"), "drift")),
         alerting=_alerting(d, base),
         change_detection=parse_change_options(d.get("change_detection")),
+        sinks=_sinks(d.get("sinks")),
     )
 
 

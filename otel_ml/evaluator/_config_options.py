@@ -6,11 +6,12 @@ services take the pieces they need.
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from otel_ml._config import TlsOptions
-from otel_ml.alerting import AlertingConfig
+from otel_ml.alerting import AlertingConfig, RetryPolicy
 from otel_ml.evaluator._auth import BearerAuth
 from otel_ml.evaluator._change_detection import ChangeOptions
 from otel_ml.stats import DriftPolicy
@@ -23,8 +24,10 @@ __all__ = [
     "LabelOptions",
     "LimitOptions",
     "ListenOptions",
+    "MlflowSinkOptions",
     "ReceiverOptions",
     "ReferenceSpec",
+    "SinkOptions",
     "WindowOptions",
 ]
 
@@ -143,6 +146,35 @@ class ReferenceSpec:
 
 
 @dataclass(frozen=True)
+class MlflowSinkOptions:
+    """``sinks.mlflow``: each evaluated window's metrics to an MLflow run per model version
+    (models matching one of the globs ``models``), in ``experiment`` at ``tracking_uri``.
+
+    Each MLflow request waits at most ``timeout`` seconds; a failed window is retried with
+    ``retry`` (backoff + jitter, given up after ``retry.max_age``); at most ``max_backlog``
+    windows wait, the oldest dropped beyond (counted).
+    """
+
+    tracking_uri: str
+    experiment: str = "otel-ml"
+    models: tuple[str, ...] = ("*",)
+    timeout: float = 10.0
+    max_backlog: int = 10_000
+    retry: RetryPolicy = RetryPolicy(max_age=7 * 86400.0)
+
+    def matches(self, model: str) -> bool:
+        """Whether ``model``'s windows are logged."""
+        return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.models)
+
+
+@dataclass(frozen=True)
+class SinkOptions:
+    """Where evaluated windows are logged besides the store (``sinks:``; None: nowhere)."""
+
+    mlflow: MlflowSinkOptions | None = None
+
+
+@dataclass(frozen=True)
 class EvaluatorConfig:
     """The whole evaluator configuration, parsed: every section typed, secrets read.
 
@@ -167,3 +199,4 @@ class EvaluatorConfig:
     drift: DriftPolicy = field(default_factory=DriftPolicy)
     alerting: AlertingConfig | None = None
     change_detection: ChangeOptions = ChangeOptions()
+    sinks: SinkOptions = SinkOptions()

@@ -21,7 +21,9 @@ Windows
 -------
 :meth:`EvaluatorService.tick` evaluates every closed window with new data (first
 evaluation, late points, or newly joined labels), stores its report, publishes
-the derived metrics and hands the observations to the alert engine. A background
+the derived metrics, hands the observations to the alert engine and the reports (with
+the alerts they fired) to the window sinks (the MLflow sink queues them in its outbox
+and returns: it never waits for MLflow). A background
 thread calls it every ``tick_interval`` seconds; tests call it directly with
 their own clock. A window whose evaluation raises is *quarantined*: logged and
 counted once, listed with the reason (``/healthz``, the model page, the
@@ -41,6 +43,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from opentelemetry.metrics import CallbackOptions
 from opentelemetry.metrics import Observation as MetricObservation
@@ -48,7 +51,7 @@ from opentelemetry.metrics import Observation as MetricObservation
 from otel_ml import semconv as sc
 from otel_ml._errors import OtelMlError
 from otel_ml._version import __version__
-from otel_ml.alerting import Observation, ObservationKind
+from otel_ml.alerting import AlertTransition, Observation, ObservationKind
 from otel_ml.evaluator._change_detection import ErrorStreams
 from otel_ml.evaluator._config_options import EvaluatorConfig
 from otel_ml.evaluator._evaluate import evaluate
@@ -74,7 +77,17 @@ _log = logging.getLogger(__name__)
 #: Why every record of a batch the store refuses as inconsistent is rejected.
 R_STORE_REFUSED = "store refused"
 
+#: ``alerts(observations, now)``; the :class:`AlertTransition` values it returns (as
+#: ``AlertEngine.observe`` does) reach the window sinks.
 AlertSink = Callable[[Sequence[Observation], float], object]
+
+
+class WindowSink(Protocol):
+    """Takes each tick's new reports and the alert transitions they caused; must not block."""
+
+    def submit(
+        self, reports: Sequence[ModelReport], alerts: Sequence[AlertTransition], now: float
+    ) -> None: ...
 
 
 @dataclass
@@ -101,6 +114,8 @@ class EvaluatorService:
         Where reports are published as OTel metrics (``None``: nowhere).
     alerts
         ``alerts(observations, now)``, e.g. ``AlertEngine.observe`` (``None``: no alerting).
+    sinks
+        Where each tick's reports go besides the store (the MLflow sink).
     clock
         Unix time in seconds (tests pass a fake one).
     converter
@@ -117,6 +132,7 @@ class EvaluatorService:
         policy: DriftPolicy,
         metrics: DerivedMetrics | None = None,
         alerts: AlertSink | None = None,
+        sinks: Sequence[WindowSink] = (),
         clock: Callable[[], float] = time.time,
         converter: CumulativeToDelta | None = None,
     ) -> None:
@@ -127,6 +143,7 @@ class EvaluatorService:
         self.policy = policy
         self.metrics = metrics
         self.alerts = alerts
+        self.sinks = tuple(sinks)
         self.clock = clock
         self._queue: queue.Queue[_Pending] = queue.Queue(maxsize=config.ingest.queue_size)
         self._stop = threading.Event()
@@ -292,7 +309,8 @@ class EvaluatorService:
                     self._quarantine(key, exc, now)
                     continue
                 reports.append(report)
-            self._alert(reports, now, self._change_alerts(found))
+            fired = self._alert(reports, now, self._change_alerts(found))
+            self._sink(reports, fired, now)
             self.last_evaluation_seconds = time.perf_counter() - t0
         return reports
 
@@ -375,15 +393,32 @@ class EvaluatorService:
 
     def _alert(
         self, reports: list[ModelReport], now: float, extra: list[Observation] | None = None
-    ) -> None:
+    ) -> Sequence[AlertTransition]:
         observations = [*(extra or ()), *(o for r in reports for o in r.observations())]
         if self.alerts is None or not observations:
-            return
+            return ()
         try:
-            self.alerts(observations, now)
+            out = self.alerts(observations, now)
         except Exception:  # noqa: BLE001 - alerting must not stop evaluation; counted
             self.internal_errors += 1
             _log.exception("alert engine failed on %d observations", len(observations))
+            return ()
+        if not isinstance(out, list | tuple):
+            return ()
+        return [t for t in out if isinstance(t, AlertTransition)]
+
+    def _sink(
+        self, reports: list[ModelReport], fired: Sequence[AlertTransition], now: float
+    ) -> None:
+        if not reports:
+            return
+        for sink in self.sinks:
+            try:
+                sink.submit(reports, fired, now)
+            except Exception:  # noqa: BLE001 - a sink must not stop evaluation; counted
+                self.internal_errors += 1
+                _log.exception("window sink %s failed on %d reports",
+                               type(sink).__name__, len(reports))
 
     def housekeep(self, now: float | None = None) -> None:
         now = self.clock() if now is None else now
