@@ -8,7 +8,6 @@ emptied when one fails, so it never runs ahead of the database.
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from collections.abc import Iterable
 
@@ -16,7 +15,13 @@ from otel_ml import semconv as sc
 from otel_ml.evaluator._cardinality import COUNTER_KEYS
 from otel_ml.evaluator._ingest_bounds import merge_rejection
 from otel_ml.evaluator._records import CounterPoint, ExplicitBuckets, HistogramPoint, attribute
-from otel_ml.evaluator._store_codec import _explicit_from_json, _explicit_to_json, _merge_explicit
+from otel_ml.evaluator._store_codec import (
+    _explicit_from_json,
+    _explicit_to_json,
+    _merge_explicit,
+    sketch_from_stored,
+    sketch_to_blob,
+)
 from otel_ml.evaluator._store_database import Database, version_key
 from otel_ml.evaluator._store_windows import CounterKey, WindowTable
 from otel_ml.evaluator._windows import WindowKey
@@ -61,7 +66,7 @@ class SketchTable:
             "AND signal=? AND name=?",
             key,
         )
-        return None if row is None else NumericSketch.from_dict(json.loads(row[0]))
+        return None if row is None else sketch_from_stored(row[0])
 
     def write_histograms(
         self, points: Iterable[HistogramPoint]
@@ -126,21 +131,20 @@ class SketchTable:
             incoming[key].append(b)
         keys = [k for k, pts in incoming.items() if pts]
         merged = dict(zip(keys, merge_points([(held[k], incoming[k]) for k in keys]), strict=True))
-        written = merged
-        for key, sk in written.items():
+        for key, sk in merged.items():
             self._written[key] = sk
-            db.execute(
-                "INSERT OR REPLACE INTO sketches(model, version, start, signal, name, data) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (*key, json.dumps(sk.to_dict())),
-            )
+        db.executemany(
+            "INSERT OR REPLACE INTO sketches(model, version, start, signal, name, data) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(*key, sketch_to_blob(sk)) for key, sk in merged.items()],
+        )
         kept = {mv: eb for mv, eb in durations.items() if eb is not None}
         for mv, eb in kept.items():
             db.execute(
                 "INSERT OR REPLACE INTO durations(model, version, start, data) VALUES (?,?,?,?)",
                 (*mv, _explicit_to_json(eb)),
             )
-        self.windows.touch([k[:3] for k in written] + list(kept))
+        self.windows.touch([k[:3] for k in merged] + list(kept))
         return refused
 
     def write_counters(self, points: Iterable[CounterPoint]) -> list[tuple[CounterPoint, str]]:
@@ -213,7 +217,7 @@ class SketchTable:
         """The feature sketches, prediction sketches and duration histogram of one window.
 
         Sketches still in the cache (the committed ones, as the rows hold them) are copied
-        from it instead of decoded from their JSON (most of a window's load time).
+        from it instead of decoded from their rows.
         """
         k = (key.model, key.version, key.start)
         with self.db.lock:
@@ -229,6 +233,6 @@ class SketchTable:
         preds: dict[str, NumericSketch] = {}
         for (signal, name, data), copy in zip(sk, copies, strict=True):
             (numeric if signal == _FEATURE else preds)[name] = (
-                copy if copy is not None else NumericSketch.from_dict(json.loads(data))
+                copy if copy is not None else sketch_from_stored(data)
             )
         return numeric, preds, _explicit_from_json(dur[0]) if dur else None

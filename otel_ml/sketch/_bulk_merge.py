@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
@@ -175,7 +176,7 @@ def _place(out: list[NumericSketch], runs: list[_Run], max_size: int) -> None:
     dest = np.fromiter(
         (base[(r[0], r[1])][0] - base[(r[0], r[1])][1] for r in runs), dtype=_I64, count=n
     )
-    counts = np.concatenate([np.asarray(r[4], dtype=np.float64) for r in runs])
+    counts = np.fromiter(chain.from_iterable(r[4] for r in runs), np.float64, int(lengths.sum()))
     starts = np.cumsum(lengths) - lengths
     # bucket j of run r is index offsets[r] + j at its scale, (...) >> shifts[r] at the final
     within = np.arange(counts.size, dtype=_I64) - np.repeat(starts, lengths)

@@ -9,7 +9,6 @@ are in the store and how often.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -35,6 +34,7 @@ from otel_ml import semconv as sc
 from otel_ml.evaluator._app import STATE_FILE
 from otel_ml.evaluator._decode import batch_id
 from otel_ml.evaluator._records import Signal
+from otel_ml.evaluator._store_codec import sketch_from_stored
 
 N_BATCHES = 240
 N_THREADS = 4
@@ -73,9 +73,9 @@ def _state(db: Path) -> tuple[set[str], float, int, float]:
         ).fetchone()[0]
         count, total = 0, 0.0
         for (data,) in conn.execute("SELECT data FROM sketches WHERE name='batch_no'"):
-            d = json.loads(data)
-            count += d["count"]
-            total += d["sum"]
+            sketch = sketch_from_stored(data)
+            count += sketch.count
+            total += sketch.sum
     finally:
         conn.close()
     return ids, float(calls), count, total

@@ -322,3 +322,31 @@ def test_relabels_and_ids_repeated_in_an_event_are_reported_as_ignored(tmp_path:
     win = st.load_window(WindowKey("m", "1", 0.0, 60.0))
     assert win.labelled.actual_values == (1.0, 5.0)
     assert st.stats().pending_outcomes == 1  # c, with its first label
+
+
+def test_sketch_rows_written_as_json_by_earlier_versions_are_still_read(tmp_path: Path) -> None:
+    """A state written before sketches were stored as binary records keeps working: its JSON
+    rows are read, merged into, and written back in the new form."""
+    import json
+
+    from otel_ml.evaluator._store_codec import sketch_from_stored, sketch_to_blob
+
+    store = Store(tmp_path / "s.db", Windowing(60.0))
+    old = NumericSketch()
+    old.update([1.0, 2.0, 300.0])
+    store.db.execute(
+        "INSERT INTO sketches(model, version, start, signal, name, data) VALUES (?,?,?,?,?,?)",
+        ("m", "1", 0.0, "feature", "x", json.dumps(old.to_dict())),
+    )
+    store.write([batch(feature_point("m", "x", [-4.0, 0.0, 2.5], 30.0))])
+    new = NumericSketch()
+    new.update([-4.0, 0.0, 2.5])
+    (data,) = store.db.fetchall("SELECT data FROM sketches WHERE model='m' AND name='x'")[0]
+    want = old.copy()
+    want.merge(new)
+    assert isinstance(data, bytes) and sketch_from_stored(data) == want
+    big = NumericSketch()
+    big.update([5.0] * 3)
+    big.positive_counts[:] = 2**40  # counts past uint32 take eight bytes each
+    big.count = 2**40 * big.positive_counts.size
+    assert sketch_from_stored(sketch_to_blob(big)) == big
