@@ -12,6 +12,7 @@ drifted for version 1's profile, in range and not drifted for version 2's.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -201,6 +202,13 @@ def test_each_bad_uri_has_a_one_line_error_naming_the_problem(registry: Registry
     cfg = parse_config({"references": [{"model": NAME, "path": f"models:/{NAME}@nope"}]})
     with pytest.raises(ConfigurationError, match=r"references\[0\]\.path: .* no alias 'nope'"):
         ReferenceSet(cfg.references)
+    profile = Profile.from_data(registry.old)
+    with pytest.raises(ConfigurationError, match="^run_id: no run to store the profile in"):
+        log_profile(profile)  # no active run, no run_id, no model version
+    with pytest.raises(ConfigurationError, match="^model_version: given without model_name"):
+        log_profile(profile, model_version=1)
+    with pytest.raises(ConfigurationError, match="^model_version: version 99 of registered"):
+        log_profile(profile, model_name=NAME, model_version=99)
 
 
 # ---- the evaluator ----------------------------------------------------------------------
@@ -284,6 +292,14 @@ def test_the_running_evaluator_picks_up_a_moved_alias(registry: Registry, env: P
         _champion("1")
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 # ---- the cache while the server is down (last: it restarts the shared server) ------------
 def test_the_cache_serves_while_the_server_is_down(
     registry: Registry, env: Path, mlflow_server: MlflowServer, tmp_path: Path,
@@ -296,7 +312,9 @@ def test_the_cache_serves_while_the_server_is_down(
         parse_config({"references": [{"model": NAME, "path": uris[2]}]}).references,
         cache_dir=env)
     in_use = refs.get(NAME, None)
-    mlflow_server.kill()
+    port, pgid = mlflow_server.port, mlflow_server._proc.pid  # type: ignore[union-attr]
+    mlflow_server.kill()  # the test server's own kill: the whole process group, at once
+    assert not _group_alive(pgid) and not mlflow_server.healthy()
     try:
         hits = [resolve_profile(u) for u in uris]
         assert [h.key for h in hits] == before
@@ -318,3 +336,6 @@ def test_the_cache_serves_while_the_server_is_down(
             resolve_profile(f"runs:/{registry.run1}/never/fetched.json")
     finally:
         mlflow_server.start()
+    # back on the same port with the same store
+    assert mlflow_server.port == port
+    assert mlflow.MlflowClient().get_model_version_by_alias(NAME, "champion").version == "1"
