@@ -26,6 +26,7 @@ import pytest
 from evaluator_feed import feature_batch
 from mlflow_server import CLIENT_ENV, MlflowServer, free_port
 from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from sklearn.linear_model import LogisticRegression
 
@@ -220,16 +221,20 @@ class Clock:
         return self.t
 
 
-def _service(tmp_path: Path, references: ReferenceSet) -> EvaluatorService:
+def _service(tmp_path: Path, references: ReferenceSet,
+             reader: InMemoryMetricReader | None = None) -> EvaluatorService:
     cfg = parse_config({"windows": {"size": "1m", "grace": "5s", "min_rows": 100}})
-    return EvaluatorService(
+    metrics = DerivedMetrics(readers=[reader] if reader is not None else [])
+    service = EvaluatorService(
         cfg,
         store=Store(tmp_path / "s.db", Windowing(60.0, 5.0)),
         references=references,
         policy=DriftPolicy(),
-        metrics=DerivedMetrics(),
+        metrics=metrics,
         clock=Clock(1000.0),
     )
+    metrics.watch_health(service.health)
+    return service
 
 
 def test_the_evaluator_evaluates_drift_against_the_alias_and_follows_it(
@@ -328,6 +333,14 @@ def test_the_cache_serves_while_the_server_is_down(
         with caplog.at_level(logging.WARNING, logger="otel_ml.evaluator._references"):
             assert refs.poll(force=True) == 0 and refs.poll(force=True) == 0
         assert refs.poll_failures == 2
+        reader = InMemoryMetricReader()
+        svc = _service(tmp_path, refs, reader)
+        data = reader.get_metrics_data()
+        assert data is not None
+        assert [p.value for rm in data.resource_metrics for sm in rm.scope_metrics
+                for m in sm.metrics if m.name == semconv.METRIC_EVAL_REFERENCE_POLL_FAILURES
+                for p in m.data.data_points] == [2]
+        svc.stop()
         assert len([r for r in caplog.records if "not checked" in r.getMessage()]) == 1
         assert refs.get(NAME, None) is in_use
         assert not [r for r in caplog.records if r.name == "otel_ml.mlflow._resolve"]
