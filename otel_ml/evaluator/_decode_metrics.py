@@ -144,41 +144,42 @@ class _MetricsDecoder:
             self.ignored += len(points)
             return
         temporality = _TEMPORALITY.get(data.aggregation_temporality)
+        name = metric.name
+        resource_model = attribute(resource_attrs, semconv.ML_MODEL_NAME)
+        resource_version = attribute(resource_attrs, semconv.ML_MODEL_VERSION)
+        counters = kind == "sum"
+        exponential = kind == "exponential_histogram"
         for p in points:
             attrs = attributes(p.attributes)
-            model = attribute(attrs, semconv.ML_MODEL_NAME) or attribute(
-                resource_attrs, semconv.ML_MODEL_NAME
-            )
+            found = dict(attrs)
+            model = found.get(semconv.ML_MODEL_NAME) or resource_model
             if not isinstance(model, str) or not model or p.flags & _FLAG_NO_RECORDED_VALUE:
                 self.ignored += 1
                 continue
-            version = attribute(attrs, semconv.ML_MODEL_VERSION)
-            if version is None:
-                version = attribute(resource_attrs, semconv.ML_MODEL_VERSION)
-            feature = attribute(attrs, semconv.ML_FEATURE_NAME)
+            version = found.get(semconv.ML_MODEL_VERSION, resource_version)
+            feature = found.get(semconv.ML_FEATURE_NAME)
             try:
                 if temporality is None:
                     raise _Reject(R_TEMPORALITY)
-                if not p.time_unix_nano:
+                t = p.time_unix_nano
+                if not t:
                     raise _Reject(R_NO_TIME)
-                common = {
-                    "metric": metric.name,
-                    "model": model,
-                    "version": None if version is None else str(version),
-                    "feature": None if feature is None else str(feature),
-                    "attributes": attrs,
-                    "resource": resource,
-                    "start_time_unix_nano": p.start_time_unix_nano,
-                    "time_unix_nano": p.time_unix_nano,
-                    "temporality": temporality,
-                }
-                if kind == "sum":
-                    self.counters.append(CounterPoint(**common, value=_counter_value(p)))
+                common = (
+                    name,
+                    model,
+                    None if version is None else str(version),
+                    None if feature is None else str(feature),
+                    attrs,
+                    resource,
+                    p.start_time_unix_nano,
+                    t,
+                    temporality,
+                )
+                if counters:
+                    self.counters.append(CounterPoint(*common, _counter_value(p)))
                 else:
-                    buckets = (
-                        exponential_buckets(p) if kind == "exponential_histogram" else _explicit(p)
-                    )
-                    self.histograms.append(HistogramPoint(**common, buckets=buckets))
+                    buckets = exponential_buckets(p) if exponential else _explicit(p)
+                    self.histograms.append(HistogramPoint(*common, buckets))
             except _Reject as reason:
                 self.rejected[str(reason)] += 1
 

@@ -59,7 +59,11 @@ def attributes(key_values: Iterable[Any]) -> Attributes:
     """
     out: dict[str, AttributeValue] = {}
     for kv in key_values:
-        v = any_value(kv.value)
+        value = kv.value
+        if value.WhichOneof("value") == "string_value":  # most attributes: no call
+            out[kv.key] = value.string_value
+            continue
+        v = any_value(value)
         if v is not None:
             out[kv.key] = v
     return tuple(sorted(out.items()))

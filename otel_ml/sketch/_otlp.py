@@ -196,34 +196,36 @@ def exponential_buckets(p: Any) -> ExponentialBuckets:
 
     Raises :class:`InvalidPoint` (the message is the reason) otherwise.
     """
-    if not MIN_SCALE <= p.scale <= MAX_SCALE:
+    scale = p.scale
+    if not MIN_SCALE <= scale <= MAX_SCALE:
         raise InvalidPoint(R_SCALE)
-    pos = tuple(p.positive.bucket_counts)
-    neg = tuple(p.negative.bucket_counts)
+    positive, negative = p.positive, p.negative
+    pos = tuple(positive.bucket_counts)
+    neg = tuple(negative.bucket_counts) if negative.bucket_counts else ()
     if len(pos) > MAX_POINT_BUCKETS or len(neg) > MAX_POINT_BUCKETS:
         raise InvalidPoint(R_TOO_MANY)
-    if p.zero_count + sum(pos) + sum(neg) != p.count:
+    count = p.count
+    if p.zero_count + sum(pos) + sum(neg) != count:
         raise InvalidPoint(R_COUNTS)
     total = float(p.sum) if p.HasField("sum") else _sum_estimate(p)
     has_min, has_max = p.HasField("min"), p.HasField("max")
     mn = float(p.min) if has_min else math.inf
     mx = float(p.max) if has_max else -math.inf
-    checked = [total, *([mn] if has_min else []), *([mx] if has_max else [])]
-    if not all(math.isfinite(v) for v in checked):
+    isfinite = math.isfinite
+    if not (isfinite(total) and (isfinite(mn) or not has_min) and (isfinite(mx) or not has_max)):
         raise InvalidPoint(R_NON_FINITE)
-    pos_offset, pos = _trimmed(p.positive.offset, pos)
-    neg_offset, neg = _trimmed(p.negative.offset, neg)
+    pos_offset = positive.offset
+    if pos and not (pos[0] and pos[-1]):
+        pos_offset, pos = _trimmed(pos_offset, pos)
+    neg_offset = negative.offset
+    if neg and not (neg[0] and neg[-1]):
+        neg_offset, neg = _trimmed(neg_offset, neg)
+    elif not neg:
+        neg_offset = 0
+    if not pos:
+        pos_offset = 0
     fields = ExponentialBuckets(
-        scale=p.scale,
-        zero_count=p.zero_count,
-        positive_offset=pos_offset,
-        positive_counts=pos,
-        negative_offset=neg_offset,
-        negative_counts=neg,
-        count=p.count,
-        sum=total,
-        min=mn,
-        max=mx,
+        scale, p.zero_count, pos_offset, pos, neg_offset, neg, count, total, mn, mx
     )
     if has_min and has_max:
         return fields
