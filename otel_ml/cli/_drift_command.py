@@ -109,7 +109,7 @@ def _run(args: argparse.Namespace) -> int:
     from otel_ml.mlflow import load_profile
     from otel_ml.report import drift_page
     from otel_ml.sketch import FeatureKind, Profile
-    from otel_ml.stats import compare
+    from otel_ml.stats import Grade, compare
 
     policy = _policy(args)
     reference = load_profile(args.profile)
@@ -192,6 +192,9 @@ def _run(args: argparse.Namespace) -> int:
         for fd in report.features:
             if fd.drifted:
                 print(f"  {fd.feature}: {fd.reason}")
+        minor = [fd.feature for fd in report.features if fd.verdict is Grade.MINOR]
+        if minor:
+            print(f"minor (significant, effect below the threshold): {_names(minor)}")
         if mv is not None and mv.drifted:
             print(f"  multivariate ({mv.method}): {mv.reason}")
         elif model is not None and mv is None:

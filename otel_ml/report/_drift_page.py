@@ -40,7 +40,7 @@ from otel_ml.report._markup import (
 )
 from otel_ml.report._multivariate_card import multivariate_card
 from otel_ml.sketch import CategoricalSketch, NumericSketch, Profile
-from otel_ml.stats import DriftPolicy, DriftReport, FeatureDrift
+from otel_ml.stats import DriftPolicy, DriftReport, FeatureDrift, Grade
 
 __all__ = [
     "drift_page",
@@ -60,7 +60,9 @@ def drift_status(fd: FeatureDrift, policy: DriftPolicy | None = None) -> tuple[S
     ``drift`` (red) when the policy says so; ``few rows`` (grey) below the
     policy's ``min_rows``; ``watch`` (amber) when the effect size reached its
     threshold and the test is significant at ``alpha`` before the correction for
-    the number of features (so likely real, not yet proven); else ``ok`` (green).
+    the number of features (so likely real, not yet proven); ``minor`` (amber) for
+    the graded verdict ``minor`` (significant after the correction, effect below the
+    threshold: certain but small); else ``ok`` (green).
     """
     policy = policy or DriftPolicy()
     if fd.drifted:
@@ -69,6 +71,8 @@ def drift_status(fd: FeatureDrift, policy: DriftPolicy | None = None) -> tuple[S
         return Status.NEUTRAL, "few rows"
     if fd.statistic >= fd.threshold and fd.p_value < policy.alpha:
         return Status.WARNING, "watch"
+    if fd.verdict is Grade.MINOR:
+        return Status.WARNING, "minor"
     return Status.OK, "ok"
 
 

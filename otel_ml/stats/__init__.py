@@ -41,7 +41,7 @@ from otel_ml.stats._performance import (
     classification_metrics,
     regression_metrics,
 )
-from otel_ml.stats._policy import Correction, DriftPolicy
+from otel_ml.stats._policy import Correction, DriftPolicy, Grade
 from otel_ml.stats._quality import (
     FeatureQuality,
     QualityReport,
@@ -70,6 +70,7 @@ __all__ = [
     "EstimatedPerformance",
     "FeatureDrift",
     "FeatureQuality",
+    "Grade",
     "MultivariateDrift",
     "NumericReference",
     "NumericStatistics",

@@ -17,6 +17,8 @@ Examples
 [('x', 'wasserstein_normalised', True), ('c', 'total_variation', False)]
 >>> report.drifted, report.n_drifted
 (True, 1)
+>>> [(f.feature, f.verdict.value, f.alpha) for f in report.features]
+[('x', 'drift', 0.005), ('c', 'none', 0.005)]
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from otel_ml.stats._estimation import EstimatedPerformance, estimate_performance
 from otel_ml.stats._json import float_or_nan, json_number
 from otel_ml.stats._multivariate import MultivariateDrift, multivariate_drift
 from otel_ml.stats._numeric_reference import NumericReference
-from otel_ml.stats._policy import CHI2, KS, KS_CHI2, DriftPolicy, G
+from otel_ml.stats._policy import CHI2, KS, KS_CHI2, DriftPolicy, G, Grade
 
 __all__ = ["DriftReport", "FeatureDrift", "compare", "compare_feature"]
 
@@ -52,7 +54,13 @@ class FeatureDrift:
     is its value; ``test`` names the significance test and ``p_value`` its
     p-value; ``threshold`` is the effect-size threshold. ``statistics`` holds every
     statistic computed (see :mod:`otel_ml.stats._drift`), ``reason`` the verdict
-    in words.
+    in words. ``verdict`` is the graded verdict (:class:`~otel_ml.stats.Grade`:
+    ``drift`` exactly when ``drifted``, ``minor`` when the test is significant but
+    the effect below ``threshold``, ``none``, ``too_few_rows``) and ``alpha`` the
+    significance level the p-value was held to, after the multiple-testing
+    correction (``DriftPolicy.test_level``). Built by hand without ``verdict``, a
+    drifted feature reads ``drift``; a ``verdict`` that contradicts ``drifted``
+    raises ``ValueError``.
     """
 
     feature: str
@@ -67,6 +75,19 @@ class FeatureDrift:
     statistics: Mapping[str, float]
     reason: str
     test: str
+    verdict: Grade = Grade.NONE
+    alpha: float = math.nan
+
+    def __post_init__(self) -> None:
+        verdict = Grade(self.verdict)
+        if self.drifted and verdict is Grade.NONE:
+            verdict = Grade.DRIFT
+        if self.drifted != (verdict is Grade.DRIFT):
+            raise ValueError(
+                f"FeatureDrift {self.feature!r}: verdict {verdict.value!r} contradicts "
+                f"drifted={self.drifted}"
+            )
+        object.__setattr__(self, "verdict", verdict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``otel-ml drift --json``, the evaluator's reports): every field,
@@ -77,8 +98,8 @@ class FeatureDrift:
         >>> r.update(np.arange(1000.0)); c.update(np.arange(1000.0) + 500)
         >>> fd = compare_feature("x", r, c)
         >>> d = fd.to_dict()
-        >>> d["feature"], d["kind"], d["drifted"], d["test"]
-        ('x', 'numeric', True, 'ks_chi2')
+        >>> d["feature"], d["kind"], d["drifted"], d["test"], d["verdict"], d["alpha"]
+        ('x', 'numeric', True, 'ks_chi2', 'drift', 0.01)
         >>> FeatureDrift.from_dict(d) == fd
         True
         """
@@ -95,12 +116,31 @@ class FeatureDrift:
             "n_current": self.n_current,
             "reason": self.reason,
             "statistics": {k: json_number(v) for k, v in self.statistics.items()},
+            "verdict": self.verdict.value,
+            "alpha": json_number(self.alpha),
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureDrift:
         """Inverse of :meth:`to_dict` (``None`` reads as NaN). Reports stored before
-        ``test`` was written read with ``test=""``, before ``reason`` with ``reason=""``."""
+        ``test`` was written read with ``test=""``, before ``reason`` with ``reason=""``;
+        before ``verdict``, with ``drift`` or ``none`` from ``drifted`` (``too_few_rows``
+        when the reason says so) and ``alpha`` NaN.
+
+        >>> old = {"feature": "x", "kind": "numeric", "method": "ks", "statistic": 0.2,
+        ...        "p_value": 0.5, "threshold": 0.1, "drifted": False, "n_reference": 10,
+        ...        "n_current": 10, "statistics": {}, "reason": "not enough data: ..."}
+        >>> fd = FeatureDrift.from_dict(old)
+        >>> fd.verdict.value, fd.alpha
+        ('too_few_rows', nan)
+        """
+        verdict = d.get("verdict")
+        if verdict is None:
+            verdict = (
+                Grade.DRIFT if d["drifted"]
+                else Grade.TOO_FEW_ROWS if str(d.get("reason") or "").startswith(_TOO_FEW)
+                else Grade.NONE
+            )
         return cls(
             feature=str(d["feature"]),
             kind=FeatureKind(d["kind"]),
@@ -114,7 +154,12 @@ class FeatureDrift:
             statistics={str(k): float_or_nan(v) for k, v in d["statistics"].items()},
             reason=str(d.get("reason") or ""),
             test=str(d.get("test") or ""),
+            verdict=Grade(verdict),
+            alpha=float_or_nan(d.get("alpha")),
         )
+
+
+_TOO_FEW = "not enough data"  # how DriftPolicy.decide's reason starts below min_rows
 
 
 @dataclass(frozen=True)
@@ -142,6 +187,11 @@ class DriftReport:
     multivariate: MultivariateDrift | None = None
     estimated_performance: EstimatedPerformance | None = None
 
+    @property
+    def n_minor(self) -> int:
+        """Features graded ``minor``: a certain shift with an effect below the threshold."""
+        return sum(f.verdict is Grade.MINOR for f in self.features)
+
     def feature(self, name: str) -> FeatureDrift:
         """The result for one feature (``KeyError`` if it was not compared)."""
         for f in self.features:
@@ -151,7 +201,8 @@ class DriftReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (the body of ``otel-ml drift --json``): the verdict, the policy
-        (:meth:`DriftPolicy.to_dict`) and each feature's :meth:`FeatureDrift.to_dict`.
+        (:meth:`DriftPolicy.to_dict`) and each feature's :meth:`FeatureDrift.to_dict`;
+        ``n_minor`` counts the features graded ``minor`` (read back from the features).
 
         >>> import numpy as np
         >>> ref = Profile.from_data({"x": np.arange(1000.0)})
@@ -172,6 +223,7 @@ class DriftReport:
             "features": [f.to_dict() for f in self.features],
             "predictions": [f.to_dict() for f in self.predictions],
             "multivariate": None if self.multivariate is None else self.multivariate.to_dict(),
+            "n_minor": self.n_minor,
             **(
                 {}
                 if self.estimated_performance is None
@@ -317,6 +369,8 @@ def compare_feature(
         statistics={k: float(v) for k, v in stats.items()},
         reason=verdict.reason,
         test=test,
+        verdict=verdict.grade,
+        alpha=verdict.level,
     )
 
 

@@ -21,10 +21,20 @@ The defaults were chosen by the simulation in ``benchmarks/drift_simulation.py``
 (results in ``docs/drift.md``): at most 1 % false alarms per feature and window at
 every window size, and a 0.25 standard-deviation mean shift caught at 10,000 rows.
 
+Every feature-window also gets a graded :class:`Grade`: ``drift`` (the three rules
+hold: what alerts), ``minor`` (enough data and significant after the correction, but
+the effect is below the threshold: certain, yet small), ``none``, or
+``too_few_rows`` (rule 1 failed: nothing concluded).
+
 Examples
 --------
 >>> DriftPolicy().test_level(n_tests=10)
 0.001
+>>> v = DriftPolicy().decide(effect_name="wasserstein_normalised", effect=0.04, threshold=0.1,
+...                          test_name="ks_chi2", p_value=1e-6, n_reference=100_000,
+...                          n_current=10_000, n_tests=5)
+>>> v.grade, v.drifted, v.level
+(<Grade.MINOR: 'minor'>, False, 0.002)
 >>> DriftPolicy(numeric_threshold=-1)
 Traceback (most recent call last):
 ...
@@ -55,6 +65,7 @@ __all__ = [
     "WASSERSTEIN_NORMALISED",
     "Correction",
     "DriftPolicy",
+    "Grade",
     "Verdict",
 ]
 
@@ -78,6 +89,35 @@ class Correction(str, Enum):
 
     BONFERRONI = "bonferroni"
     NONE = "none"
+
+
+class Grade(str, Enum):
+    """The graded verdict of one feature-window (``FeatureDrift.verdict``).
+
+    ``DRIFT``: effect at or above the threshold and significant (``drifted``; what
+    alerts). ``MINOR``: significant at the corrected level, effect below the threshold.
+    ``NONE``: not significant. ``TOO_FEW_ROWS``: fewer than ``min_rows`` on a side.
+
+    >>> [g.value for g in Grade]
+    ['drift', 'minor', 'none', 'too_few_rows']
+    >>> Grade.MINOR.certain, Grade.NONE.certain
+    (True, False)
+    """
+
+    DRIFT = "drift"
+    MINOR = "minor"
+    NONE = "none"
+    TOO_FEW_ROWS = "too_few_rows"
+
+    @property
+    def certain(self) -> bool:
+        """Whether the test was significant: ``drift`` or ``minor``."""
+        return self is Grade.DRIFT or self is Grade.MINOR
+
+    @property
+    def level(self) -> int:
+        """2 for ``drift``, 1 for ``minor``, 0 otherwise (the ``ml.drift.grade`` gauge)."""
+        return 2 if self is Grade.DRIFT else 1 if self is Grade.MINOR else 0
 
 
 @dataclass(frozen=True)
@@ -179,14 +219,30 @@ class DriftPolicy:
         n_current: int,
         n_tests: int,
     ) -> Verdict:
-        """Apply the three rules; the reason names the rule that decided."""
+        """Apply the three rules and grade the result; the reason names the rule that decided.
+
+        Graded (see :class:`Grade`): the significance test and the effect size decide
+        independently, so ``drift`` is exactly ``drifted`` and ``minor`` is a
+        significant test with an effect below ``threshold``.
+
+        >>> p = DriftPolicy()
+        >>> args = dict(effect_name="total_variation", threshold=0.05, test_name="chi2",
+        ...             n_reference=10_000, n_current=1_000, n_tests=1)
+        >>> [p.decide(effect=e, p_value=q, **args).grade.value
+        ...  for e, q in ((0.2, 1e-9), (0.02, 1e-9), (0.2, 0.5), (0.02, 0.5))]
+        ['drift', 'minor', 'none', 'none']
+        >>> p.decide(effect=0.2, p_value=1e-9, **{**args, "n_current": 10}).grade.value
+        'too_few_rows'
+        """
+        level = self.test_level(n_tests)
         if min(n_reference, n_current) < self.min_rows:
             return Verdict(
                 False,
                 f"not enough data: {n_current} rows in the window, {n_reference} in the "
                 f"reference (min_rows={self.min_rows})",
+                Grade.TOO_FEW_ROWS,
+                level,
             )
-        level = self.test_level(n_tests)
         big = effect >= threshold
         significant = p_value < level
         effect_text = f"{effect_name} {effect:.3g} {'>=' if big else '<'} {threshold:g}"
@@ -194,15 +250,27 @@ class DriftPolicy:
         if self.correction is Correction.BONFERRONI and n_tests > 1:
             test_text += f" ({self.alpha:g}/{n_tests} features)"
         if big and significant:
-            return Verdict(True, f"drift: {effect_text} and {test_text}")
+            return Verdict(True, f"drift: {effect_text} and {test_text}", Grade.DRIFT, level)
+        if significant:
+            return Verdict(
+                False, f"minor: {effect_text} but significant, {test_text}", Grade.MINOR, level
+            )
         if big:
-            return Verdict(False, f"no drift: {effect_text} but not significant, {test_text}")
-        return Verdict(False, f"no drift: {effect_text}, {test_text}")
+            return Verdict(
+                False,
+                f"no drift: {effect_text} but not significant, {test_text}",
+                Grade.NONE,
+                level,
+            )
+        return Verdict(False, f"no drift: {effect_text}, {test_text}", Grade.NONE, level)
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """The decision on one feature and why."""
+    """The decision on one feature and why: ``drifted`` (what alerts), its ``grade`` and
+    the per-feature significance ``level`` the test was held to (after the correction)."""
 
     drifted: bool
     reason: str
+    grade: Grade = Grade.NONE
+    level: float = math.nan

@@ -95,8 +95,12 @@ def test_drift_json_is_the_machine_readable_report(
     ]  # fmt: skip
     assert list(by_name["age"]) == [
         "feature", "kind", "drifted", "method", "statistic", "threshold", "test", "p_value",
-        "n_reference", "n_current", "reason", "statistics",
+        "n_reference", "n_current", "reason", "statistics", "verdict", "alpha",
     ]  # fmt: skip
+    # Graded verdicts (docs/cli.md): "drift" exactly when drifted, and the level used.
+    assert by_name["age"]["verdict"] == "drift" and by_name["age"]["alpha"] == 0.01 / 4
+    assert by_name["city"]["verdict"] in ("minor", "none")
+    assert doc["n_minor"] == sum(f["verdict"] == "minor" for f in doc["features"])
     assert {"numeric_effect", "numeric_threshold", "categorical_effect", "categorical_test",
             "categorical_threshold", "alpha", "correction", "min_rows"} <= set(doc["policy"])
 

@@ -103,12 +103,15 @@ def test_drift_and_quality_against_raw_data(store: Store) -> None:
     stored = r.to_dict()
     api_keys = {"feature", "kind", "method", "statistic", "p_value", "threshold", "drifted"}
     api_keys |= {"n_reference", "n_current", "statistics", "reason"}
-    assert set(stored["features"][0]["drift"]) == api_keys | {"test"}
+    assert set(stored["features"][0]["drift"]) == api_keys | {"test", "verdict", "alpha"}
     for f in stored["features"]:
-        del f["drift"]["test"]
+        del f["drift"]["test"], f["drift"]["verdict"], f["drift"]["alpha"]
     old = ModelReport.from_dict(stored)
     assert old.drifted_features == r.drifted_features
     assert old.features[0].drift is not None and old.features[0].drift.test == ""
+    # Before graded verdicts: "drift" from drifted, else "none"; the level unknown.
+    assert {f.name: f.drift.verdict.value for f in old.features if f.drift} == {
+        f.name: "drift" if f.drift.drifted else "none" for f in r.features if f.drift}
     kinds = {o.kind.value for o in r.observations()}
     assert {"feature_drift", "data_quality"} <= kinds
 

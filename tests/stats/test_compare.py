@@ -17,7 +17,7 @@ from otel_ml import (
     compare,
 )
 from otel_ml.sketch import CategoricalSketch, NumericSketch
-from otel_ml.stats import compare_feature
+from otel_ml.stats import Grade, compare_feature
 
 
 def _num(values: np.ndarray) -> NumericSketch:
@@ -37,14 +37,17 @@ def test_policy_rules_each_decide() -> None:
     big_shift_small_window = compare_feature("x", ref, _num(rng.normal(1, 1, 50)))
     assert not big_shift_small_window.drifted
     assert "not enough data" in big_shift_small_window.reason
+    assert big_shift_small_window.verdict is Grade.TOO_FEW_ROWS
 
     # A tiny, real shift in a huge window: significant, but below the effect threshold.
     tiny = compare_feature("x", ref, _num(rng.normal(0.03, 1, 1_000_000)))
     assert tiny.p_value < 1e-6 and tiny.statistic < 0.1
-    assert not tiny.drifted and tiny.reason.startswith("no drift")
+    assert not tiny.drifted and tiny.reason.startswith("minor:")
+    assert tiny.verdict is Grade.MINOR and tiny.alpha == 0.01
 
     shifted = compare_feature("x", ref, _num(rng.normal(0.5, 1, 5_000)), n_tests=20)
     assert shifted.drifted and shifted.reason.startswith("drift:")
+    assert shifted.verdict is Grade.DRIFT and shifted.alpha == pytest.approx(0.01 / 20)
     assert "(0.01/20 features)" in shifted.reason
     assert shifted.method == "wasserstein_normalised" and shifted.test == "ks_chi2"
     assert shifted.p_value == shifted.statistics["ks_chi2_p_value"]
@@ -56,6 +59,7 @@ def test_policy_rules_each_decide() -> None:
     # Big effect, not significant: a window of 120 rows with a Bonferroni level for 1000 tests.
     noisy = compare_feature("x", ref, _num(rng.normal(0.3, 1, 120)), n_tests=1_000_000)
     assert not noisy.drifted and "not significant" in noisy.reason
+    assert noisy.verdict is Grade.NONE and noisy.alpha == pytest.approx(1e-8)
 
 
 def test_policy_is_configurable() -> None:
