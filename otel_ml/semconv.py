@@ -125,6 +125,7 @@ METRIC_DRIFT_P_VALUE: Final = "ml.drift.p_value"  # Gauge
 METRIC_DRIFT_MULTIVARIATE_DETECTED: Final = "ml.drift.multivariate.detected"
 METRIC_DRIFT_MULTIVARIATE_SCORE: Final = "ml.drift.multivariate.score"
 METRIC_DRIFT_MULTIVARIATE_ERROR: Final = "ml.drift.multivariate.error"
+METRIC_DRIFT_GRADE: Final = "ml.drift.grade"  # Gauge 2 drift / 1 minor / 0 none (graded verdict)
 METRIC_DATA_QUALITY_RATE: Final = "ml.data_quality.rate"  # Gauge 1, attrs issue, feature
 ML_PERFORMANCE_METRIC: Final = "ml.performance.metric"  # accuracy, f1, roc_auc, rmse, ...
 METRIC_PERFORMANCE: Final = "ml.performance.value"  # Gauge 1

@@ -9,6 +9,10 @@ By kind (``metric`` / ``feature`` / ``value``):
 - ``performance``: ``accuracy``, ``f1``, ``roc_auc``, ``precision``, ``recall``,
   ``rmse``… / ``None`` / the metric.
 - ``feature_drift``: the drift method (``psi``, ``ks``…) / the feature / the statistic.
+- ``feature_drift_minor``: the method of the policy's effect size / the feature / that
+  effect size; ``verdict`` is true when the graded verdict is ``minor`` or ``drift``
+  (significant after the multiple-testing correction, whatever the effect), ``None``
+  with too few rows.
 - ``prediction_drift``: the drift method / the output (or ``None``) / the statistic.
 - ``multivariate_drift``: the effect size (``wasserstein_normalised``) / ``None`` / its
   value, between the window's and the reference's PCA reconstruction errors.
@@ -52,6 +56,7 @@ class ObservationKind(str, enum.Enum):
 
     PERFORMANCE = "performance"
     FEATURE_DRIFT = "feature_drift"
+    FEATURE_DRIFT_MINOR = "feature_drift_minor"
     PREDICTION_DRIFT = "prediction_drift"
     MULTIVARIATE_DRIFT = "multivariate_drift"
     DATA_QUALITY = "data_quality"

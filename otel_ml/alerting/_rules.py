@@ -1,6 +1,6 @@
 """Alert rules: what breaches, how long before firing, how long before resolving.
 
-Sixteen rules are built in (``BUILTIN_RULES``), with the thresholds of the seed
+Seventeen rules are built in (``BUILTIN_RULES``), with the thresholds of the seed
 design: accuracy below 0.85 (critical), precision below 0.80, recall below 0.75,
 F1 below 0.80 (all four judged on windows with at least 50 labelled rows), the
 same four on the performance estimated from the scores without labels
@@ -8,9 +8,10 @@ same four on the performance estimated from the scores without labels
 above 0.2 for a feature or the predictions, the multivariate drift verdict (the PCA
 reconstruction errors, ``docs/drift.md``), a data-quality rate above 5 %, p95
 latency above 100 ms, an error rate above 5 % (critical), label coverage
-below 50 % (info; off unless enabled, see ``docs/alerting.md``), and a change
+below 50 % (info; off unless enabled, see ``docs/alerting.md``), a change
 detector's verdict on the per-prediction error (``performance_change``, one
-alert per detector). The
+alert per detector), and a feature whose graded drift verdict is ``minor`` or
+``drift`` (``feature_drift_minor``; info, off unless enabled). The
 ``alerts:`` section overrides any field of a rule, adds rules, and overrides
 again per model.
 """
@@ -220,6 +221,17 @@ BUILTIN_RULES: tuple[RuleConfig, ...] = (
     _builtin("data_quality", _K.DATA_QUALITY, None, 0.05, _S.WARNING),
     _builtin("latency_p95_high", _K.LATENCY_P95, None, 0.1, _S.WARNING),
     _builtin("error_rate_high", _K.ERROR_RATE, None, 0.05, _S.CRITICAL),
+    # Off by default: fires on every certain shift (graded verdict minor or drift), which
+    # large windows find in most real features; enable it to watch small, real changes.
+    RuleConfig(
+        name="feature_drift_minor",
+        kind=_K.FEATURE_DRIFT_MINOR,
+        metric=None,
+        threshold=None,
+        comparison=Comparison.ABOVE,
+        severity=_S.INFO,
+        enabled=False,
+    ),
     # Off by default: with labels arriving later than a window is evaluated, the newest
     # window's coverage is always low. Enable it when labels come within window + grace.
     _builtin("label_coverage_low", _K.LABEL_COVERAGE, None, 0.5, _S.INFO, enabled=False),

@@ -240,6 +240,7 @@ class ApiServer(BackgroundHttpServer):
                     if r is None
                     else {"start": r.window_start, "end": r.window_end, "version": r.version},
                     "drifted_features": [] if r is None else list(r.drifted_features),
+                    "minor_features": [] if r is None else list(r.minor_features),
                     "alerts_firing": len(self._alerts_of(name)),
                     # quoted whole: a name may hold "/", "?" or "#"
                     "report": f"/api/models/{quote(name, safe='')}/report",
@@ -273,6 +274,7 @@ class ApiServer(BackgroundHttpServer):
                 "window_end": r.window_end,
                 "n_rows": r.n_rows,
                 "drifted_features": list(r.drifted_features),
+                "minor_features": list(r.minor_features),
                 "performance": None
                 if r.performance is None
                 else {k: v for k, v in r.to_dict()["performance"]["metrics"].items()},

@@ -70,6 +70,7 @@ def _window(r: ModelReport) -> Markup:
                 "rows": r.n_rows,
                 "reference": r.reference or "none (no drift verdicts)",
                 "drifted features": ", ".join(r.drifted_features) or "none",
+                "minor shifts": ", ".join(r.minor_features) or "none",
                 "example traces": ", ".join(r.trace_ids[:5]) or "–",
             }
         ),

@@ -153,6 +153,14 @@ def _drift_detected(r: ModelReport) -> Series:
     ]
 
 
+def _drift_grade(r: ModelReport) -> Series:
+    return [
+        ({**a, sc.ML_DRIFT_METHOD: f.drift.method}, f.drift.verdict.level)
+        for f, a in _drifts(r)
+        if f.drift is not None
+    ]
+
+
 def _drift_p(r: ModelReport) -> Series:
     return [
         ({**a, sc.ML_DRIFT_METHOD: f.drift.method}, f.drift.p_value)
@@ -273,6 +281,9 @@ _MODEL_GAUGES = (
     _Gauge(sc.METRIC_DRIFT_MULTIVARIATE_ERROR, "1",
            "Mean PCA reconstruction error of the rows of the latest window",
            _multivariate_error),
+    _Gauge(sc.METRIC_DRIFT_GRADE, "1",
+           "Graded drift verdict in the latest window (2 drift, 1 minor: significant but "
+           "below the effect threshold, 0 none or too few rows)", _drift_grade),
     _Gauge(sc.METRIC_DATA_QUALITY_RATE, "1",
            "Share of rows with a data-quality issue in the latest window", _quality),
     _Gauge(sc.METRIC_PERFORMANCE, "1",

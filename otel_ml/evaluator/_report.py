@@ -28,6 +28,7 @@ from otel_ml.stats import (
     DriftReport,
     EstimatedPerformance,
     FeatureDrift,
+    Grade,
     MultivariateDrift,
     RegressionMetrics,
 )
@@ -325,6 +326,13 @@ class ModelReport:
     def drifted_features(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features if f.drift is not None and f.drift.drifted)
 
+    @property
+    def minor_features(self) -> tuple[str, ...]:
+        """Features graded ``minor``: a certain shift, its effect below the threshold."""
+        return tuple(
+            f.name for f in self.features if f.drift is not None and f.drift.verdict is Grade.MINOR
+        )
+
     def drift_report(self, policy: DriftPolicy) -> DriftReport:
         """The window's verdicts as the :class:`~otel_ml.stats.DriftReport` that
         :mod:`otel_ml.report` draws (features without a verdict are left out)."""
@@ -347,6 +355,7 @@ class ModelReport:
             "verdict_ready": self.verdict_ready,
             "reference": self.reference,
             "drifted_features": list(self.drifted_features),
+            "minor_features": list(self.minor_features),
             "features": [f.to_dict() for f in self.features],
             "predictions": [f.to_dict() for f in self.predictions],
             "quality": [q.to_dict() for q in self.quality],
@@ -449,6 +458,22 @@ class ModelReport:
                     },
                 )
             )
+        for f in self.features:
+            d = f.drift
+            if d is not None and math.isfinite(d.statistic):
+                out.append(
+                    replace(
+                        window,
+                        kind=ObservationKind.FEATURE_DRIFT_MINOR,
+                        value=d.statistic,
+                        n_rows=d.n_current,
+                        metric=d.method,
+                        feature=f.name,
+                        verdict=None if d.verdict is Grade.TOO_FEW_ROWS else d.verdict.certain,
+                        p_value=d.p_value if math.isfinite(d.p_value) else None,
+                        details={"alpha": d.alpha} if math.isfinite(d.alpha) else {},
+                    )
+                )
         out += [
             replace(
                 window,

@@ -49,13 +49,15 @@ def test_builtin_rules_carry_the_seed_thresholds() -> None:
         "data_quality": (0.05, Severity.WARNING, Comparison.ABOVE),
         # the change detectors' own verdict (threshold: verdict), firing at the first window
         "performance_change": (None, Severity.WARNING, Comparison.ABOVE),
+        "feature_drift_minor": (None, Severity.INFO, Comparison.ABOVE),  # on the verdict
     }
     got = {r.name: (r.threshold, r.severity, r.comparison) for r in cfg.rules}
     assert got == expected
     assert {r.kind for r in BUILTIN_RULES} == set(ObservationKind)
-    # label coverage is off by default (delayed labels make fresh windows look uncovered)
+    # label coverage is off by default (delayed labels make fresh windows look uncovered),
+    # and so is the rule on minor (certain but small) drift
     assert {r.name for r in cfg.rules} - {r.name for r in cfg.rules_for("m")} == {
-        "label_coverage_low"}
+        "label_coverage_low", "feature_drift_minor"}
     assert {r.name for r in cfg.rules if r.for_windows == 1} == {"performance_change"}
     assert {r.name: r.min_rows for r in cfg.rules if r.min_rows} == {
         "accuracy_low": 50, "precision_low": 50, "recall_low": 50, "f1_low": 50,

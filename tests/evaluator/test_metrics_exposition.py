@@ -122,7 +122,8 @@ def test_metrics_pass_promtool_check(tmp_path: Path) -> None:
     assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
     samples, helps = _families(text)
     expected = {
-        "ml_drift_score", "ml_drift_detected", "ml_drift_p_value", "ml_data_quality_rate",
+        "ml_drift_score", "ml_drift_detected", "ml_drift_p_value", "ml_drift_grade",
+        "ml_data_quality_rate",
         "ml_performance_value", "ml_label_coverage", "ml_label_delay_seconds",
         "ml_window_rows", "ml_predict_duration_quantile_seconds", "ml_predict_error_rate",
         "ml_alerts_firing", "otel_ml_evaluator_requests_total",
