@@ -155,3 +155,78 @@ def test_the_statistics_on_raw_data_follow_the_reference_for_datetime_columns() 
     q = quality_report(converting, raw)
     assert not q.schema and all(f.schema_mismatch_rate == 0.0 for f in q.features)
     assert not any(f.drifted for f in compare(converting, raw).features)
+
+
+def _comments(n: int, start: int = 0) -> list[str | None]:
+    """Free text: long, mostly unique, with a few missing."""
+    out: list[str | None] = [
+        f"order {i}: private note sensitive{i:05d}, the parcel arrived late"
+        for i in range(start, start + n)
+    ]
+    for i in range(0, n, 10):
+        out[i] = None
+    return out
+
+
+@pytest.mark.parametrize("dtype", [object, "str"])
+def test_a_free_text_column_is_text_in_profile_sdk_and_compare_and_never_categories(
+    dtype: object,
+) -> None:
+    n = 3000
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame(
+        {
+            "amount": rng.normal(size=n),
+            "channel": pd.Series(rng.choice(["web", "app", "phone"], n), dtype=dtype),
+            "comment": pd.Series(_comments(n), dtype=dtype),
+            "zip": pd.Series([f"{z:05d}" for z in rng.integers(0, 99_999, n)], dtype=dtype),
+        }
+    )
+    profile = Profile.from_data(df)
+    kinds = {name: f.kind for name, f in profile.features.items()}
+    assert kinds == {
+        "amount": FeatureKind.NUMERIC,
+        "channel": FeatureKind.CATEGORICAL,
+        "comment": FeatureKind.TEXT,
+        "zip": FeatureKind.CATEGORICAL,  # short codes stay categories, however many
+    }
+    text = profile.features["comment"]
+    lengths = [len(c) for c in _comments(n) if c is not None]
+    assert text.missing_rate == pytest.approx(0.1)
+    assert (text.min, text.max) == (min(lengths), max(lengths))
+    assert text.categories == frozenset()
+    saved = json.dumps(profile.to_dict())
+    assert "sensitive" not in saved and "private note" not in saved
+    assert Profile.from_dict(json.loads(saved)).features["comment"].kind is FeatureKind.TEXT
+
+    for reference in (None, profile):  # the SDK: by the rule, or by the reference's kind
+        w = _sdk(df.iloc[:200], reference)
+        assert "comment" in w.numeric and "comment" not in w.categorical
+        assert w.numeric["comment"].count == 180
+        assert w.quality[("comment", semconv.QUALITY_MISSING)] == 20
+        assert not any("sensitive" in k for s in w.categorical.values() for k in s.counts)
+    few = _sdk(df.iloc[1:4])  # three rows of one call: too few to see repetition, still text
+    assert "comment" in few.numeric
+
+    # A raw current table is read the reference's way: the lengths, compared as numbers.
+    same = {f.feature: f for f in compare(profile, df.sample(1000, random_state=1)).features}
+    assert same["comment"].kind is FeatureKind.NUMERIC and not same["comment"].drifted
+    longer = df.assign(comment=df["comment"].str.repeat(2))
+    assert {f.feature: f for f in compare(profile, longer).features}["comment"].drifted
+
+
+def test_declaring_a_text_column_categorical_is_the_opt_in_to_its_values() -> None:
+    df = pd.DataFrame({"comment": _comments(300)})
+    profile = Profile.from_data(df, feature_types={"comment": "categorical"})
+    assert profile.features["comment"].kind is FeatureKind.CATEGORICAL
+    w = _sdk(df.iloc[:50], profile)
+    assert "comment" in w.categorical
+    assert any("sensitive" in k for k in w.categorical["comment"].counts)
+    assert Profile.from_data(df, feature_types={"comment": "text"}).features["comment"].kind is (
+        FeatureKind.TEXT
+    )
+
+
+def test_a_pandas_category_column_is_categorical_however_long_its_values() -> None:
+    df = pd.DataFrame({"c": pd.Categorical(_comments(100))})
+    assert Profile.from_data(df).features["c"].kind is FeatureKind.CATEGORICAL

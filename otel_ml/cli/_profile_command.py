@@ -130,6 +130,8 @@ def _run(args: argparse.Namespace) -> int:
         s = f.sketch
         if isinstance(s, NumericSketch):
             summary = f"{format_number(f.min)} … {format_number(f.max)}" if s.count else "no values"
+            if f.kind is FeatureKind.TEXT and s.count:
+                summary = f"text, {summary} characters"
         else:
             summary = f"{len(s.counts)} categories" + (" + other" if s.overflow else "")
         rows.append([f.name, f.kind.value, f"{f.missing_rate:.1%}", summary])

@@ -20,7 +20,12 @@ kept as the numeric feature ``multivariate.reconstruction_error``
 (``semconv.MULTIVARIATE_ERROR_FEATURE``): two small matrix products per table.
 
 A column's kind is the reference's, or else the sketch layer's rule
-(:func:`otel_ml.sketch._columns.infer_kind`, as in a profile and the CLI).
+(:func:`otel_ml.sketch._columns.infer_kind`, as in a profile and the CLI). A free-text
+column (kind ``text``: long or mostly-unique strings) is captured as the sketch of its
+values' lengths in characters, with its missing count: its text never reaches a
+category, an attribute or an event. Only a reference that declares the column
+categorical (``Profile.from_data(..., feature_types={"comment": "categorical"})``)
+makes its values categories.
 Datetime columns are skipped unless the reference holds them as numeric (a
 profile built with ``datetimes="epoch_seconds"``): then they are captured as
 seconds since the epoch, like the reference.
@@ -53,7 +58,7 @@ from otel_ml.instrumentation._sparse import capture_sparse
 from otel_ml.instrumentation._window import ModelWindow
 from otel_ml.sketch import CategoricalSketch, FeatureKind, FeatureProfile, NumericSketch, Profile
 from otel_ml.sketch._categorical import count_categories
-from otel_ml.sketch._columns import infer_kind, numeric_values
+from otel_ml.sketch._columns import infer_kind, numeric_values, text_lengths
 
 __all__ = ["ReferenceLike", "capture", "reconstruction_errors", "reference_names"]
 
@@ -89,6 +94,14 @@ def _numeric(name: str, col: _Array, ref: FeatureProfile | None, w: ModelWindow)
         if wrong_type is not None:
             w.quality[(name, semconv.QUALITY_SCHEMA_MISMATCH)] += int(np.count_nonzero(wrong_type))
             x = x[~wrong_type]
+    sketch = NumericSketch()
+    sketch.update(x)
+    add_numeric(name, sketch, x, ref, w)
+
+
+def _text(name: str, col: _Array, ref: FeatureProfile | None, w: ModelWindow) -> None:
+    """Free text: the sketch of its lengths (missing counted), never a value."""
+    x = text_lengths(col)
     sketch = NumericSketch()
     sketch.update(x)
     add_numeric(name, sketch, x, ref, w)
@@ -146,6 +159,8 @@ def capture(table: Table, options: MonitorOptions, reference: ReferenceLike | No
             continue
         if kind is FeatureKind.NUMERIC:
             _numeric(name, col, ref, w)
+        elif kind is FeatureKind.TEXT:
+            _text(name, col, ref, w)
         else:
             _categorical(name, col, ref, w, options.max_categories)
     if reference is not None and not table.unreadable_rows:

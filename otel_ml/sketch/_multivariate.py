@@ -63,7 +63,7 @@ MAX_FIT_ROWS: Final = 50_000
 MAX_MULTIVARIATE_FEATURES: Final = 100
 #: Fewest reference rows for a model.
 MIN_FIT_ROWS: Final = 100
-_CHUNK_ROWS = 16_384
+_CHUNK_ROWS = 4_096  # rows per chunk: ~1 MB of standardised values for 25 features
 
 _F64 = npt.NDArray[np.float64]
 
@@ -158,14 +158,21 @@ class ReconstructionModel:
         if len(names) < 2 or n_rows < MIN_FIT_ROWS:
             return None
         mu, sigma = np.array(means), np.array(scales)
+        rows = None
         if n_rows > max_fit_rows:
             rows = np.sort(np.random.default_rng(seed).choice(n_rows, max_fit_rows, replace=False))
-            sample = np.column_stack([x[rows] for x in xs])
-        else:
-            sample = np.column_stack(xs)
-        z = _standardise(sample, mu, sigma)
-        _, s, vt = np.linalg.svd(z, full_matrices=False)
-        power = s**2
+        # The components are the eigenvectors of the standardised rows' Gram matrix Z'Z
+        # (the right singular vectors of Z, its eigenvalues their squared singular
+        # values), summed over chunks of rows: memory of one chunk, never of the table.
+        gram = np.zeros((len(names), len(names)))
+        n_fit = n_rows if rows is None else rows.size
+        for start in range(0, n_fit, _CHUNK_ROWS):
+            end = start + _CHUNK_ROWS
+            at = slice(start, end) if rows is None else rows[start:end]
+            z = _standardise(np.column_stack([x[at] for x in xs]), mu, sigma)
+            gram += np.einsum("ij,ik->jk", z, z)  # no BLAS threads (see row_errors)
+        power, vectors = np.linalg.eigh(gram)  # ascending
+        power, vt = np.maximum(power[::-1], 0.0), vectors[:, ::-1].T
         share = power / power.sum()
         # The fewest components reaching the share; always leave one direction out
         # (all of them would reconstruct every row exactly).
@@ -179,7 +186,7 @@ class ReconstructionModel:
             explained=tuple(float(v) for v in share[:k]),
             reference_errors=NumericSketch(),
             variance=float(variance),
-            n_fit_rows=int(sample.shape[0]),
+            n_fit_rows=int(n_fit),
         )
         for start in range(0, n_rows, _CHUNK_ROWS):
             part = np.column_stack([x[start : start + _CHUNK_ROWS] for x in xs])
@@ -198,8 +205,21 @@ class ReconstructionModel:
         """
         z = _standardise(x, self.means, self.scales)
         c = self.components
-        resid = z - (z @ c.T) @ c
-        out: _F64 = np.sqrt(np.einsum("ij,ij->i", resid, resid))
+        # The squared error is the squared norm less the squared projection (the
+        # components are orthonormal), from one matrix-vector product per component: a
+        # matrix product of these shapes goes to BLAS threads that, on a busy machine,
+        # cost tens of times the arithmetic.
+        scores = np.empty((c.shape[0], z.shape[0]))
+        for k in range(c.shape[0]):
+            np.dot(z, c[k], out=scores[k])
+        norm2 = np.einsum("ij,ij->i", z, z)
+        sq = norm2 - np.einsum("ki,ki->i", scores, scores)
+        near = sq <= 1e-6 * norm2  # digits lost to the subtraction: those rows directly
+        if near.any():
+            zn = z[near]
+            resid = zn - np.einsum("ik,kj->ij", np.einsum("ij,kj->ik", zn, c), c)
+            sq[near] = np.einsum("ij,ij->i", resid, resid)
+        out: _F64 = np.sqrt(np.maximum(sq, 0.0))
         return out
 
     def errors(self, columns: Mapping[str, Column]) -> _F64:
@@ -215,9 +235,19 @@ class ReconstructionModel:
         return self.row_errors(np.column_stack(cols) if n else np.empty((0, len(cols))))
 
     def error_sketch(self, columns: Mapping[str, Column]) -> NumericSketch:
-        """The sketch of :meth:`errors` (what the SDK exports per batch)."""
+        """The sketch of :meth:`errors` (what the SDK exports per batch), computed in
+        chunks of rows: a table's worth of errors is never held at once."""
+        missing = [n for n in self.features if n not in columns]
+        if missing:
+            raise SketchError(f"no column {missing[0]!r}, a feature of the multivariate model")
+        cols = [_finite_column(columns[n]) for n in self.features]
+        n = cols[0].size
+        if any(c.size != n for c in cols):
+            raise SketchError("the multivariate model's columns differ in length")
         s = NumericSketch()
-        s.update(self.errors(columns))
+        for start in range(0, n, _CHUNK_ROWS):
+            part = np.column_stack([c[start : start + _CHUNK_ROWS] for c in cols])
+            s.update(self.row_errors(part))
         return s
 
     def __eq__(self, other: object) -> bool:

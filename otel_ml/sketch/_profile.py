@@ -59,10 +59,10 @@ from otel_ml.sketch._calibration import ScoreCalibration, score_calibrations
 from otel_ml.sketch._categorical import CategoricalSketch
 from otel_ml.sketch._columns import (
     Column,
+    Columns,
     FeatureKind,
     as_numeric,
     columns_of,
-    infer_kind,
     parse_datetimes,
     parse_kind,
 )
@@ -113,16 +113,35 @@ class FeatureProfile:
         """Sketch one column (kind inferred when not given; a datetime column becomes a
         numeric feature of seconds since the epoch)."""
         values = np.asarray(values).ravel()
-        kind = infer_kind(values) if kind is None else kind
+        return cls.from_column(
+            name, Columns({name: values}, values.size), kind, max_categories=max_categories
+        )
+
+    @classmethod
+    def from_column(
+        cls,
+        name: str,
+        columns: Columns,
+        kind: FeatureKind | None = None,
+        *,
+        max_categories: int = PROFILE_MAX_CATEGORIES,
+    ) -> FeatureProfile:
+        """Sketch column ``name`` of ``columns`` as :meth:`from_values` does, reading only
+        that column (a pandas text column is counted by pandas, never converted)."""
+        kind = columns.kind(name) if kind is None else kind
+        sketch: Sketch
+        if kind is FeatureKind.TEXT:  # the lengths, never the text
+            sketch = NumericSketch()
+            sketch.update(columns.text_lengths(name))
+            return cls(name=name, kind=kind, sketch=sketch)
+        if kind is FeatureKind.CATEGORICAL:
+            sketch = CategoricalSketch(max_categories=max_categories)
+            sketch.update(columns.source(name))
+            return cls(name=name, kind=kind, sketch=sketch)
         if kind is FeatureKind.DATETIME:
             kind = FeatureKind.NUMERIC
-        sketch: Sketch
-        if kind is FeatureKind.NUMERIC:
-            sketch = NumericSketch()
-            sketch.update(as_numeric(name, values))
-        else:
-            sketch = CategoricalSketch(max_categories=max_categories)
-            sketch.update(values)
+        sketch = NumericSketch()
+        sketch.update(as_numeric(name, columns[name]))
         return cls(name=name, kind=kind, sketch=sketch)
 
     @property
@@ -170,9 +189,9 @@ class FeatureProfile:
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureProfile:
         kind = FeatureKind(d["kind"])
         sketch: Sketch = (
-            NumericSketch.from_dict(d["sketch"])
-            if kind is FeatureKind.NUMERIC
-            else CategoricalSketch.from_dict(d["sketch"])
+            CategoricalSketch.from_dict(d["sketch"])
+            if kind is FeatureKind.CATEGORICAL
+            else NumericSketch.from_dict(d["sketch"])  # numeric; text: its lengths
         )
         return cls(name=str(d["name"]), kind=kind, sketch=sketch)
 
@@ -202,7 +221,7 @@ def _merge_features(
     return out
 
 
-def _prediction_columns(predictions: object) -> dict[str, Column]:
+def _prediction_columns(predictions: object) -> Mapping[str, Column]:
     arr = None if isinstance(predictions, Mapping) else np.asarray(predictions)
     if arr is not None and arr.dtype.names is None and arr.ndim == 1:
         return {PREDICTION_SCORE_OUTPUT: arr}
@@ -279,8 +298,9 @@ class Profile:
             keeps their calibration (:attr:`calibration`), so that windows without
             labels get an estimated performance.
         feature_types
-            ``{"column": "numeric" | "categorical" | "datetime"}`` overriding the
-            inferred kinds.
+            ``{"column": "numeric" | "categorical" | "text" | "datetime"}`` overriding
+            the inferred kinds (``"categorical"`` on a free-text column is the opt-in to
+            its values as categories; a ``"text"`` feature keeps only its lengths).
         feature_names
             Names for the columns of a plain array (default ``"0"``, ``"1"``, ...).
         max_categories
@@ -331,21 +351,19 @@ class Profile:
                 f"(columns are {', '.join(map(repr, cols))})"
             )
         convert_datetimes = parse_datetimes(datetimes) == "epoch_seconds"
-        n_rows = max((c.size for c in cols.values()), default=0)
         features: dict[str, FeatureProfile] = {}
         skipped: dict[str, str] = {}
-        numeric: dict[str, Column] = {}  # numeric features (not dates) for the PCA
-        for name, values in cols.items():
-            values = np.asarray(values).ravel()
-            kind = overrides.get(name) or infer_kind(values)
+        numeric: list[str] = []  # numeric features (not dates) for the PCA
+        for name in cols:  # one column at a time: no copy of the whole table
+            kind = overrides.get(name) or cols.kind(name)
             if kind is FeatureKind.DATETIME and not convert_datetimes:
                 skipped[name] = SKIPPED_DATETIME
                 continue
-            features[name] = FeatureProfile.from_values(
-                name, values, kind, max_categories=max_categories
+            features[name] = FeatureProfile.from_column(
+                name, cols, kind, max_categories=max_categories
             )
-            if kind is FeatureKind.NUMERIC and values.size == n_rows:
-                numeric[name] = values
+            if kind is FeatureKind.NUMERIC and cols.size(name) == cols.n_rows:
+                numeric.append(name)
         pred_columns = _prediction_columns(predictions) if predictions is not None else {}
         preds = {
             name: FeatureProfile.from_values(name, values, max_categories=max_categories)
@@ -365,11 +383,11 @@ class Profile:
             features=features,
             model=model,
             version=version,
-            n_rows=n_rows,
+            n_rows=cols.n_rows,
             predictions=preds,
             labels=label_profile,
             skipped=skipped,
-            multivariate=ReconstructionModel.fit(numeric) if multivariate else None,
+            multivariate=ReconstructionModel.fit(cols.subset(numeric)) if multivariate else None,
             calibration=calibration,
         )
 

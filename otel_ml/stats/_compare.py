@@ -375,23 +375,22 @@ def compare_feature(
 
 
 def _current_profile(reference: Profile, data: object) -> Profile:
-    cols = columns_of(data)
+    cols = columns_of(data)  # one column at a time: no copy of the whole table
     features: dict[str, FeatureProfile] = {}
-    for name, values in cols.items():
+    for name in cols:
         ref = reference.features.get(name)
         if ref is None:
             if name not in reference.skipped:  # a datetime column the reference left out
-                features[name] = FeatureProfile.from_values(name, values)
+                features[name] = FeatureProfile.from_column(name, cols)
             continue
         k = ref.sketch.max_categories if isinstance(ref.sketch, CategoricalSketch) else 0
         try:
-            features[name] = FeatureProfile.from_values(
-                name, values, ref.kind, max_categories=max(k, 1)
+            features[name] = FeatureProfile.from_column(
+                name, cols, ref.kind, max_categories=max(k, 1)
             )
         except ConfigurationError as exc:
             raise ProfileError(f"current data does not fit the reference profile: {exc}") from exc
-    n_rows = max((c.size for c in cols.values()), default=0)
-    return Profile(features=features, n_rows=n_rows)
+    return Profile(features=features, n_rows=cols.n_rows)
 
 
 def compare(

@@ -39,7 +39,13 @@ import numpy.typing as npt
 
 from otel_ml import semconv
 from otel_ml.sketch._categorical import CategoricalSketch
-from otel_ml.sketch._columns import Column, FeatureKind, columns_of, numeric_values
+from otel_ml.sketch._columns import (
+    Column,
+    FeatureKind,
+    columns_of,
+    numeric_values,
+    text_lengths,
+)
 from otel_ml.sketch._numeric import NumericSketch
 from otel_ml.sketch._profile import FeatureProfile, Profile
 from otel_ml.stats._json import float_or_nan, json_number
@@ -311,12 +317,14 @@ def quality_report(reference: Profile, current: Profile | object) -> QualityRepo
     else:
         cols = columns_of(current)
         names = list(cols)
-        n_rows = max((c.size for c in cols.values()), default=0)
+        n_rows = cols.n_rows
         for name, ref in reference.features.items():
             values = cols.get(name)
             if values is None:
                 continue
-            if ref.kind is FeatureKind.NUMERIC:
+            if ref.kind is FeatureKind.TEXT:  # lengths against the reference's lengths
+                results.append(_numeric_raw(ref, text_lengths(values))[0])
+            elif ref.kind is FeatureKind.NUMERIC:
                 fq, detail = _numeric_raw(ref, values)
                 results.append(fq)
                 if detail:

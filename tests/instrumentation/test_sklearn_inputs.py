@@ -135,6 +135,47 @@ def test_text_documents_are_rows_and_their_text_never_leaves(exported):
     assert b"sensitive" not in wire and b"private note" not in wire
 
 
+def test_a_free_text_column_leaves_as_lengths_never_as_categories(exported):
+    """A DataFrame's comment column (long, mostly unique strings) is a text feature: the
+    sketch of its lengths leaves, its texts do not -- not as ml.feature.value categories,
+    not in a span, not in an ml.prediction record."""
+    from sklearn.compose import ColumnTransformer
+
+    n = 120
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(
+        {
+            "amount": rng.normal(size=n),
+            "channel": rng.choice(["web", "app"], n),
+            "comment": _documents(n),
+        }
+    )
+    y = np.array([i % 6 in (0, 2, 4) for i in range(n)], dtype=int)
+    columns = ColumnTransformer([("text", TfidfVectorizer(), "comment"),
+                                 ("num", "passthrough", ["amount"])])  # fmt: skip
+    pipe = Pipeline([("cols", columns), ("clf", LogisticRegression())]).fit(frame, y)
+    pipe.predict(frame.iloc[:60])  # sketched on the calling thread
+    pipe.predict(frame.iloc[60:63])  # a small call: the worker's table of three rows
+    pipe.predict(frame.iloc[63:64].astype({"comment": "str"}))  # one row, pandas str dtype
+    exported.flush()
+
+    counts = exported.feature_counts("Pipeline")
+    assert counts["comment"] == 64 and counts["amount"] == 64
+    total = sum(
+        p.sum
+        for _, attrs, p in exported.received.metric_points(semconv.METRIC_FEATURE_VALUES)
+        if attrs[semconv.ML_FEATURE_NAME] == "comment"
+    )
+    assert total == pytest.approx(sum(map(len, frame["comment"][:64])))  # the lengths
+    categories = {
+        (attrs[semconv.ML_FEATURE_NAME], attrs[semconv.ML_FEATURE_VALUE])
+        for _, attrs, _ in exported.received.metric_points(semconv.METRIC_FEATURE_CATEGORIES)
+    }
+    assert {name for name, _ in categories} == {"channel"}  # a real categorical still is
+    wire = exported.everything()
+    assert b"sensitive" not in wire and b"private note" not in wire
+
+
 def _sparse_data(n: int = 300) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(3)
     dense = rng.normal(size=(n, 4)) * (rng.random((n, 4)) < 0.4)  # ~60 % zeros
