@@ -4,8 +4,8 @@ A real evaluator (``python -m otel_ml.evaluator._cli``, default settings but for
 its state directory and one reference profile) and, in this process, a model service set
 up with ``otel_ml.configure`` (the SDK's real OTLP/HTTP exporters, default export
 interval) and ``@otel_ml.monitor``. One predict call of ``--rows`` rows whose ``x1`` is
-shifted by 1.5 standard deviations; then the evaluator is polled (every 0.25 s):
-``/api/models`` until the model shows up (the point arrived and was committed), then
+shifted by 1.5 standard deviations; then polled every 0.25 s: the evaluator's state
+database (read-only) until the call's feature sketch is committed there, then its
 ``/metrics`` until ``ml_drift_detected`` of ``x1`` reads 1. Printed: each step's time
 from the call, and what bounds it —
 
@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,19 @@ def _drift_detected(metrics: bytes, model: str, feature: str) -> bool:
         ):
             return True
     return False
+
+
+def _sketch_stored(db: Path, model: str, feature: str) -> bool:
+    """Whether the evaluator committed a sketch of ``feature`` (the SDK's metric export; the
+    call's ``ml.prediction`` log record, exported sooner, already opens the window)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        row = conn.execute(
+            "SELECT 1 FROM sketches WHERE model=? AND name=? LIMIT 1", (model, feature)
+        ).fetchone()
+    finally:
+        conn.close()
+    return row is not None
 
 
 def main() -> None:
@@ -100,6 +114,7 @@ def main() -> None:
             name, _, url = line.partition(" ")
             urls[name] = url
         api = urls["api"]
+        state = tmp / "state" / "evaluator.sqlite3"
         conf = otel_ml.configure(
             service_name="freshness-bench",
             endpoint=urls["otlp_http"],
@@ -122,10 +137,8 @@ def main() -> None:
             deadline = time.monotonic() + a.timeout
             while time.monotonic() < deadline:
                 now = time.time()
-                if math.isnan(arrived):
-                    models = json.loads(_get(api + "/api/models"))
-                    if any(m.get("name") == model for m in models.get("models", [])):
-                        arrived = now
+                if math.isnan(arrived) and _sketch_stored(state, model, feature):
+                    arrived = now
                 if not math.isnan(arrived) and _drift_detected(
                     _get(api + "/metrics"), model, feature
                 ):

@@ -169,6 +169,9 @@ def _place(out: list[NumericSketch], runs: list[_Run], max_size: int) -> None:
         s.negative_offset, s.negative_counts = 0, _empty_counts()
     if not runs:
         return
+    # the points' counts (tuples) first, then the held sketches' (arrays, copied as they are:
+    # iterating them would make a NumPy scalar per bucket)
+    runs.sort(key=lambda r: isinstance(r[4], np.ndarray))
     n = len(runs)
     lengths = np.fromiter((len(r[4]) for r in runs), dtype=np.intp, count=n)
     offsets = np.fromiter((r[3] for r in runs), dtype=_I64, count=n)
@@ -176,13 +179,16 @@ def _place(out: list[NumericSketch], runs: list[_Run], max_size: int) -> None:
     dest = np.fromiter(
         (base[(r[0], r[1])][0] - base[(r[0], r[1])][1] for r in runs), dtype=_I64, count=n
     )
-    counts = np.fromiter(chain.from_iterable(r[4] for r in runs), np.float64, int(lengths.sum()))
+    held = [r[4] for r in runs if isinstance(r[4], np.ndarray)]
+    n_new = int(lengths[: n - len(held)].sum())
+    new = np.fromiter(chain.from_iterable(r[4] for r in runs[: n - len(held)]), np.float64, n_new)
+    flat = np.concatenate([new, *held]) if held else new
     starts = np.cumsum(lengths) - lengths
     # bucket j of run r is index offsets[r] + j at its scale, (...) >> shifts[r] at the final
-    within = np.arange(counts.size, dtype=_I64) - np.repeat(starts, lengths)
+    within = np.arange(flat.size, dtype=_I64) - np.repeat(starts, lengths)
     idx = (np.repeat(offsets, lengths) + within) >> np.repeat(shifts, lengths)
     idx += np.repeat(dest, lengths)
-    merged = np.bincount(idx, weights=counts, minlength=width_total).astype(_I64)
+    merged = np.bincount(idx, weights=flat, minlength=width_total).astype(_I64)
     for (g, positive), (start, flo, width) in base.items():
         run = merged[start : start + width].copy()
         if positive:
