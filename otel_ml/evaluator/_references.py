@@ -48,7 +48,7 @@ from pathlib import Path
 from otel_ml._errors import ConfigurationError, OtelMlError
 from otel_ml.evaluator._config_options import ReferenceSpec
 from otel_ml.evaluator._evaluate import Reference
-from otel_ml.mlflow import ResolvedProfile, resolve_profile
+from otel_ml.mlflow import ResolvedProfile, parse_uri, resolve_profile
 from otel_ml.sketch import Profile
 
 __all__ = ["ReferenceSet", "ReferenceSpec"]
@@ -177,7 +177,7 @@ class ReferenceSet:
 
     @staticmethod
     def _is_alias(item: _Loaded) -> bool:
-        return item.spec.uri is not None and "@" in item.spec.uri.split(":/", 1)[-1]
+        return item.spec.uri is not None and parse_uri(item.spec.uri).movable
 
     def poll(self, *, force: bool = False) -> int:
         """Ask the tracking server where each alias points now (those due, or all with

@@ -123,7 +123,7 @@ def _server_key(tracking_uri: str) -> str:
 
 
 def _safe(part: str) -> str:
-    return urllib.parse.quote(part, safe="")
+    return urllib.parse.quote(part, safe="@")
 
 
 class _Resolver:

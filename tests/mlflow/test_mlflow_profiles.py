@@ -352,3 +352,28 @@ def test_the_cache_serves_while_the_server_is_down(
     # back on the same port with the same store
     assert mlflow_server.port == port
     assert mlflow.MlflowClient().get_model_version_by_alias(NAME, "champion").version == "1"
+
+
+def test_only_aliases_are_polled_and_a_warm_cache_needs_no_server(tmp_path: Path):
+    """Without any server: profiles placed where the cache keeps them resolve, and only the
+    alias is something for the poll thread to ask about (a run path with '@' is not)."""
+    from otel_ml.evaluator._config_options import ReferenceSpec
+    from otel_ml.mlflow._resolve import _server_key
+
+    down = f"http://127.0.0.1:{free_port()}"
+    server = tmp_path / "mlflow" / _server_key(down)
+    target = server / "runs" / "r1" / "at@home" / "profile.json"
+    target.parent.mkdir(parents=True)
+    Profile.from_data({"x": np.arange(10.0)}).save(target)
+    run_only = ReferenceSet([ReferenceSpec("m", uri="runs:/r1/at@home", tracking_uri=down)],
+                            cache_dir=tmp_path)
+    assert not run_only.polls_aliases
+    assert run_only.get("m", "1") is not None
+    index = server / "models" / "m" / "@champion.json"
+    index.parent.mkdir(parents=True)
+    index.write_text('{"run_id": "r1", "artifact_path": "at@home/profile.json", "version": "4"}')
+    alias = ReferenceSet([ReferenceSpec("m", uri="models:/m@champion", tracking_uri=down)],
+                         cache_dir=tmp_path)
+    assert alias.polls_aliases
+    assert "version 4" in alias.get("m", None).label  # type: ignore[union-attr]
+    assert alias.poll(force=True) == 0 and alias.poll_failures == 1
