@@ -82,6 +82,7 @@ __all__ = [
 # nearest zero), for the per-sign extremes in _add_mixed.
 _ONE = np.uint64(1)
 _NEG_TINY = np.uint64(0x8000000000000001)
+_MIN, _MAX = np.minimum.reduce, np.maximum.reduce
 
 
 @dataclass
@@ -184,7 +185,7 @@ class NumericSketch:
                 if x.size == 0:
                     return
                 total = float(np.add.reduce(x))  # beyond 1.8e308 the sum is inf, as in floats
-        lo, hi = float(x.min()), float(x.max())
+        lo, hi = float(_MIN(x)), float(_MAX(x))  # the ufuncs' reduce: no Python wrapper
         self.count += int(x.size)
         self.sum += total
         self.min = min(self.min, lo)
@@ -213,11 +214,11 @@ class NumericSketch:
         lo_pos = lo_neg = 0
         hi_pos = -1
         if has_pos:
-            vmin = float((np.subtract(bits, _ONE, out=scratch).min() + _ONE).view(np.float64))
+            vmin = float((_MIN(np.subtract(bits, _ONE, out=scratch)) + _ONE).view(np.float64))
             scale = self._fit_scale(scale, vmin, hi, True)
         if has_neg:
             nmin = -float(
-                (np.subtract(bits, _NEG_TINY, out=scratch).min() + _NEG_TINY).view(np.float64)
+                (_MIN(np.subtract(bits, _NEG_TINY, out=scratch)) + _NEG_TINY).view(np.float64)
             )
             scale = self._fit_scale(scale, nmin, -lo, False)
         del scratch
@@ -315,34 +316,33 @@ class NumericSketch:
             # An empty run's offset means nothing: spanning from it to the held buckets
             # allocated ~index-many zeros (8 MB for a constant 2.0 at scale 20, GBs for 1e-200).
             return
+        # Cut the run's empty edges (an update's spare buckets): both ends of a held run
+        # are then non-empty, so no result below needs trimming.
+        i, j = 0, counts.size
+        while i < j and counts[i] == 0:
+            i += 1
+        while j > i and counts[j - 1] == 0:
+            j -= 1
+        if i == j:
+            return
+        offset, counts = offset + i, counts[i:j]
         old_off, old = (
             (self.positive_offset, self.positive_counts)
             if positive
             else (self.negative_offset, self.negative_counts)
         )
-        if old.size:
-            # Steady state: the run falls inside the held buckets once its empty edges (the
-            # spare buckets of an update) are cut; add in place (the arrays are our own).
-            i, j = 0, counts.size
-            while i < j and counts[i] == 0:
-                i += 1
-            while j > i and counts[j - 1] == 0:
-                j -= 1
-            if i == j:
-                return
-            start = offset + i - old_off
-            if start >= 0 and start + (j - i) <= old.size:
-                old[start : start + (j - i)] += counts[i:j]
-                return
         if old.size == 0:
             new_off, new = offset, counts.astype(_I64, copy=True)
         else:
+            start = offset - old_off
+            if start >= 0 and start + counts.size <= old.size:
+                old[start : start + counts.size] += counts  # in place: our own array
+                return
             new_off = min(old_off, offset)
             end = max(old_off + old.size, offset + counts.size)
             new = np.zeros(end - new_off, dtype=_I64)
             new[old_off - new_off : old_off - new_off + old.size] += old
             new[offset - new_off : offset - new_off + counts.size] += counts
-        new_off, new = _trim(new_off, new)
         if positive:
             self.positive_offset, self.positive_counts = new_off, new
         else:
