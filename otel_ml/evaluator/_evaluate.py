@@ -146,11 +146,14 @@ def _compare_all(
     policy: DriftPolicy,
     min_rows: int,
     n_tests: int,
+    text: frozenset[str] = frozenset(),
 ) -> tuple[FeatureReport, ...]:
     out = []
     for name, ref, cur in pairs:
         n, mean, p50 = _summary(cur)
         kind = FeatureKind.NUMERIC if isinstance(cur, NumericSketch) else FeatureKind.CATEGORICAL
+        if name in text and kind is FeatureKind.NUMERIC:
+            kind = FeatureKind.TEXT  # the sketch of a free-text column's lengths
         ref_sketch = ref.sketch if isinstance(ref, NumericReference) else ref
         ref_mean = None
         if isinstance(ref_sketch, NumericSketch) and ref_sketch.count:
@@ -333,6 +336,13 @@ def _operations(w: WindowData) -> OperationsReport:
     )
 
 
+def _text_features(profile: Profile | None) -> frozenset[str]:
+    """The reference's free-text features (their windows hold the sketch of lengths)."""
+    if profile is None:
+        return frozenset()
+    return frozenset(n for n, f in profile.features.items() if f.kind is FeatureKind.TEXT)
+
+
 def evaluate(
     window: WindowData, reference: Reference | None, policy: DriftPolicy, *, min_rows: int = 1
 ) -> ModelReport:
@@ -376,7 +386,7 @@ def evaluate(
         n_rows=int(n_rows),
         verdict_ready=reference is not None and n_rows >= min_rows,
         reference=reference.label if reference is not None else None,
-        features=_compare_all(pairs, policy, min_rows, n_tests),
+        features=_compare_all(pairs, policy, min_rows, n_tests, _text_features(ref)),
         predictions=_compare_all(pred_pairs, policy, min_rows, n_tests),
         quality=_quality(window, reference, n_rows),
         performance=_performance(window),

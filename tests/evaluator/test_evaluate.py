@@ -338,3 +338,28 @@ def test_estimated_performance_from_the_score_sketches(store: Store) -> None:
     assert obs.details["lower"] <= obs.value <= obs.details["upper"]
     # Without a calibrated reference there is nothing to estimate from.
     assert evaluate(store.load_window(KEY), None, DriftPolicy()).estimated is None
+
+
+def test_a_free_text_feature_is_compared_by_its_lengths_and_reported_as_text(
+    store: Store,
+) -> None:
+    """The SDK sends a text column as the sketch of its lengths under its own name; the
+    evaluator compares it with the reference's lengths and calls it text."""
+    rng = np.random.default_rng(3)
+    words = ["late", "damaged", "fine", "refund", "thanks", "wrong", "size"]
+    def comments(n: int, mean_words: float) -> list[str]:
+        return [" ".join(rng.choice(words, max(1, int(rng.poisson(mean_words)))))
+                for _ in range(n)]  # fmt: skip
+
+    prof = Profile.from_data({"comment": comments(3000, 12)}, model="m", version="1")
+    assert prof.features["comment"].kind.value == "text"
+    longer = np.array([len(c) for c in comments(1000, 24)], dtype=float)  # twice the words
+    store.write([batch(feature_point("m", "comment", longer, 40),
+                       counter("m", sc.METRIC_PREDICT_ROWS, 1000, 40))])  # fmt: skip
+    r = evaluate(store.load_window(KEY), Reference(prof, "m@1"), DriftPolicy(), min_rows=100)
+    (f,) = r.features
+    assert f.name == "comment" and f.kind.value == "text"
+    assert f.drift is not None and f.drift.drifted
+    q = {(x.feature, x.issue): x for x in r.quality}
+    assert q[("comment", sc.QUALITY_OUT_OF_RANGE)].count > 0  # longer than any reference one
+    assert ModelReport.from_dict(r.to_dict()) == r
