@@ -35,6 +35,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (notifier, alert_id, id);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sent (
     notifier TEXT NOT NULL,
     alert_id TEXT NOT NULL,
@@ -185,6 +189,12 @@ class AlertStore:
                 tx.db.execute("DELETE FROM outbox WHERE notifier = ?", (name,))
         return gone
 
+    def meta(self, key: str) -> str | None:
+        """A value its owner keeps next to the outbox (:meth:`_Tx.set_meta`)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
     def last_sent(self, notifier: str, alert_id: str) -> float | None:
         """When ``alert_id`` was last delivered to ``notifier``."""
         with self._lock:
@@ -219,6 +229,9 @@ class _Tx:
             (notifier, alert_id),
         ).fetchone()
         return row is not None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     def trim(self, notifier: str, keep: int) -> int:
         """Remove the oldest items of ``notifier`` beyond the newest ``keep``; how many went."""

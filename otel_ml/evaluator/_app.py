@@ -140,6 +140,9 @@ class EvaluatorApp:
                 clock=clock,
                 poll_interval=min(5.0, config.sinks.mlflow.retry.max_backoff),
             )
+            mlflow_sink.catch_up(
+                lambda at, limit: store.reports_saved_after(at, limit=limit), clock()
+            )
         service = EvaluatorService(
             config,
             store=store,

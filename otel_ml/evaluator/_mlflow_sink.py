@@ -11,7 +11,9 @@
 The evaluation thread only writes one row per window to a local SQLite outbox
 (``<state_dir>/sinks/outbox.sqlite3``, the schema and delivery worker of the alert
 notifications): MLflow being slow or down never stalls evaluation. The backlog is
-bounded by ``max_backlog`` windows (the oldest go first) and survives restarts.
+bounded by ``max_backlog`` windows (the oldest go first) and survives restarts. Each
+queueing also records the evaluation time of its windows; at start, :meth:`MlflowSink.catch_up`
+queues the reports the store saved after it (the evaluator died between the two commits).
 
 A window's metrics (:func:`~otel_ml.evaluator._window_metrics.window_metrics`) are
 logged with ``timestamp`` = the window's end (milliseconds) and ``step`` = the window's
@@ -66,6 +68,8 @@ SINK_NAME = "mlflow"
 OUTBOX_FILE = Path("sinks") / "outbox.sqlite3"
 #: The tag a model version's run is found by.
 TAG_RUN_KEY = "otel_ml.sink.key"
+#: Outbox meta key: the evaluation time (``now`` of a tick) of the last windows queued.
+_MARK = "mlflow.queued_until"
 #: MLflow's limit on metrics per ``log_batch`` call (``MAX_METRICS_PER_BATCH``).
 MAX_METRICS_PER_BATCH = 1000
 #: MLflow error codes that say the request itself is wrong: no retry helps.
@@ -184,9 +188,11 @@ class MlflowSink:
 
     # ---- the evaluation side --------------------------------------------------------
     def submit(
-        self, reports: Sequence[ModelReport], alerts: Sequence[AlertTransition], now: float
+        self, reports: Sequence[ModelReport], alerts: Sequence[AlertTransition] | None,
+        now: float,
     ) -> None:
-        """Queue the windows of ``reports`` (one outbox row each); never waits for MLflow."""
+        """Queue the windows of ``reports``, evaluated at ``now`` (one outbox row each, and
+        the mark :meth:`catch_up` starts from, in one transaction); never waits for MLflow."""
         rows = [
             (SINK_NAME, f"{r.model}@{r.version}",
              _Window(r.model, r.version, r.window_start, r.window_end,
@@ -194,11 +200,13 @@ class MlflowSink:
             for r in reports
             if self.options.matches(r.model)
         ]
-        if not rows:
-            return
         with self._store.transaction() as tx:
             tx.enqueue_many(rows, now)
             dropped = tx.trim(SINK_NAME, self.options.max_backlog)
+            mark = self._store.meta(_MARK)
+            tx.set_meta(_MARK, repr(now if mark is None else max(now, float(mark))))
+        if not rows:
+            return
         self._count(SINK_NAME, "queued", len(rows))
         if dropped:
             self._count(SINK_NAME, "dropped", dropped)
@@ -207,6 +215,28 @@ class MlflowSink:
                 SINK_NAME, self.options.max_backlog, dropped,
             )
         self._dispatcher.wake()
+
+    def catch_up(self, reports_after: Callable[[float, int], list[str]], now: float) -> int:
+        """Queue the windows the store saved after the last ones queued here: a crash
+        between the store's commit of a report and :meth:`submit` lost them. Their alert
+        counts are not known (no ``alerts/`` keys). On a first start only the mark is set.
+        ``reports_after(at, limit)`` is :meth:`Store.reports_saved_after`; returns how
+        many windows were queued."""
+        mark = self._store.meta(_MARK)
+        if mark is None:
+            self.submit((), (), now)
+            return 0
+        found = [ModelReport.from_dict(json.loads(d))
+                 for d in reports_after(float(mark), self.options.max_backlog)]
+        before = self.backlog()
+        self.submit(found, None, max(now, float(mark)))
+        queued = self.backlog() - before
+        if found:
+            _log.warning(
+                "otel_ml evaluator sink: %d windows evaluated before the last stop had not "
+                "been queued for %s; queued now", len(found), SINK_NAME,
+            )
+        return max(queued, 0)
 
     def backlog(self) -> int:
         """Windows waiting for delivery."""

@@ -261,6 +261,11 @@ class Store:
         """The report JSON of the latest evaluated window of every model version."""
         return self.windows.latest_reports()
 
+    def reports_saved_after(self, at: float, *, limit: int) -> list[str]:
+        """The report JSON of the windows evaluated after ``at`` (oldest first; at most the
+        newest ``limit``): what a window sink replays after a crash."""
+        return self.windows.reports_saved_after(at, limit=limit)
+
     # ---- housekeeping -----------------------------------------------------------------
     def housekeep(self, now: float, *, retention: float, batch_id_ttl: float = 86400.0) -> None:
         """Drop expired pending rows, old windows and old batch ids."""

@@ -221,6 +221,16 @@ class WindowTable:
         )
         return [(WindowKey(m, v, s, e), d) for m, v, s, e, d in rows]
 
+    def reports_saved_after(self, at: float, *, limit: int) -> list[str]:
+        """The report JSON of the windows (last) evaluated after ``at``, oldest first, at
+        most the last ``limit`` of them."""
+        rows = self.db.fetchall(
+            "SELECT data FROM (SELECT data, at, start FROM reports WHERE at > ? "
+            "ORDER BY at DESC, start DESC LIMIT ?) ORDER BY at, start",
+            (at, limit),
+        )
+        return [str(r[0]) for r in rows]
+
     def latest_reports(self) -> list[str]:
         """The report JSON of the latest evaluated window of every model version."""
         rows = self.db.fetchall(

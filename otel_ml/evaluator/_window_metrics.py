@@ -138,14 +138,18 @@ def _fired(r: ModelReport, alerts: Sequence[AlertTransition]) -> dict[str, float
     }
 
 
-def window_metrics(report: ModelReport, alerts: Sequence[AlertTransition]) -> dict[str, float]:
-    """Every finite number of ``report`` by MLflow-valid key, with the alerts it fired."""
+def window_metrics(
+    report: ModelReport, alerts: Sequence[AlertTransition] | None
+) -> dict[str, float]:
+    """Every finite number of ``report`` by MLflow-valid key, with the alerts it fired
+    (``None``: not known, no ``alerts/`` keys)."""
     out: dict[str, float] = {}
     for family, values in WINDOW_METRICS.items():
         for key, value in values(report):
             if value is not None and math.isfinite(value):
                 out[metric_key(f"{family}/{key}")] = float(value)
-    out.update(_fired(report, alerts))
+    if alerts is not None:
+        out.update(_fired(report, alerts))
     return out
 
 
