@@ -48,6 +48,15 @@ WINDOW = 60.0
 FEATURES = ("x1", "x2", "region")
 
 
+@pytest.fixture(autouse=True)
+def _client_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sink sets MLflow's request retries and timeout in the environment when unset
+    (as in production); they go away after each test."""
+    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        monkeypatch.setenv(name, "")  # remembers the value before, restored at teardown
+        monkeypatch.delenv(name)
+
+
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[MlflowServer]:
     """A server of this test's own: it is killed and restarted."""
