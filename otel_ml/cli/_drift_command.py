@@ -15,13 +15,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from otel_ml import semconv
 from otel_ml._errors import ConfigurationError
 from otel_ml._progress import reading_progress
-from otel_ml.cli._data_files import DataFileError, read_table
+from otel_ml.cli._data_files import DataFileError, Table, read_table
 from otel_ml.cli._profile_command import add_progress_arguments, numeric_or_fail
 from otel_ml.report import drift_summary_table, estimated_performance_text, too_few_rows
 
 if TYPE_CHECKING:
+    from otel_ml.sketch import NumericSketch, Profile
     from otel_ml.stats import DriftPolicy, DriftReport
 
 __all__ = ["REPORT_FORMAT", "add_parser", "report_dict"]
@@ -165,7 +169,13 @@ def _run(args: argparse.Namespace) -> int:
         for n in table.available
         if n not in reference.features and n not in reference.skipped and n != args.prediction
     )
-    report = compare(reference, current, policy=policy, reconstruction_errors=errors)
+    report = compare(
+        reference,
+        current,
+        policy=policy,
+        reconstruction_errors=errors,
+        score_complements=_score_complements(reference, table, args.prediction),
+    )
     if extra and not report.extra_features:
         from dataclasses import replace
 
@@ -227,6 +237,23 @@ def _run(args: argparse.Namespace) -> int:
             raise DataFileError(f"{out}: cannot write the report ({exc.strerror})") from exc
         print(f"wrote {out}", file=sys.stderr if args.json else sys.stdout)
     return 1 if report.drifted else 0
+
+
+def _score_complements(
+    reference: Profile, table: Table, prediction: str | None
+) -> dict[str, NumericSketch] | None:
+    """The sketch of ``1 - score`` of a probability column, when the profile calibrates
+    it: the estimate then reads scores near 1 at full resolution (docs/drift.md)."""
+    from otel_ml.sketch import NumericSketch
+
+    if prediction is None or semconv.PREDICTION_OUTPUT_SCORE not in reference.calibration:
+        return None
+    col = table.column(prediction)
+    if not col.numeric:
+        return None
+    sketch = NumericSketch()
+    sketch.update(1.0 - np.asarray(col.values, dtype=np.float64))
+    return {semconv.PREDICTION_OUTPUT_SCORE: sketch}
 
 
 def _names(names: Iterable[str], limit: int = 8) -> str:

@@ -37,6 +37,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -61,29 +62,40 @@ class ScoreCalibration:
     positive_class: str
     scores: NumericSketch
     positives: NumericSketch
+    complement: ScoreCalibration | None = None
+    """For a binary 1-D ``score``: the same rows' ``1 - score`` as the probability of the
+    other class (finest where the score's own buckets are coarsest, near 1)."""
 
     def merged(self, other: ScoreCalibration) -> ScoreCalibration:
         """The calibration of both parts' rows (a new object)."""
         s, p = self.scores.copy(), self.positives.copy()
         s.merge(other.scores)
         p.merge(other.positives)
-        return ScoreCalibration(self.output, self.positive_class, s, p)
+        complement = None
+        if self.complement is not None and other.complement is not None:
+            complement = self.complement.merged(other.complement)
+        return ScoreCalibration(self.output, self.positive_class, s, p, complement)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "output": self.output,
             "class": self.positive_class,
             "scores": self.scores.to_dict(),
             "positives": self.positives.to_dict(),
         }
+        if self.complement is not None:
+            d["complement"] = self.complement.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ScoreCalibration:
+        comp = d.get("complement")
         return cls(
             str(d["output"]),
             str(d["class"]),
             NumericSketch.from_dict(d["scores"]),
             NumericSketch.from_dict(d["positives"]),
+            None if comp is None else cls.from_dict(comp),
         )
 
 
@@ -150,8 +162,19 @@ def score_calibrations(
             other = next(c for c in classes if c != cls)
             if v[ok & (y == other)].mean() > v[ok & (y == cls)].mean():
                 cls = other
-        scores, positives = NumericSketch(), NumericSketch()
-        scores.update(v[ok])
-        positives.update(v[ok & (y == cls)])
-        out[name] = ScoreCalibration(name, cls, scores, positives)
+        out[name] = _calibration(name, cls, v, y, ok)
+        if name == semconv.PREDICTION_OUTPUT_SCORE and len(classes) == 2:
+            other = next(c for c in classes if c != cls)
+            complement = _calibration(name, other, 1.0 - v, y, ok)
+            out[name] = dataclasses.replace(out[name], complement=complement)
     return out
+
+
+def _calibration(
+    name: str, cls: str, v: npt.NDArray[np.float64], y: npt.NDArray[np.str_],
+    ok: npt.NDArray[np.bool_],
+) -> ScoreCalibration:
+    scores, positives = NumericSketch(), NumericSketch()
+    scores.update(v[ok])
+    positives.update(v[ok & (y == cls)])
+    return ScoreCalibration(name, cls, scores, positives)

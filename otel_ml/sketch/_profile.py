@@ -24,9 +24,10 @@ A JSON object ``{"format": "otel_ml.profile", "format_version": 2, "model": ...,
 optional top-level sections, each absent (or ``null``) when not computed:
 ``"multivariate"`` (the PCA of the numeric features and the reference distribution
 of the reconstruction error, :class:`~otel_ml.sketch._multivariate.ReconstructionModel`);
-``"calibration": [{"output", "class", "scores", "positives"}]`` when the profile was
-built with labels and probability outputs (:mod:`otel_ml.sketch._calibration`, what
-estimated performance needs). Version 1 files still load. Files of a newer
+``"calibration": [{"output", "class", "scores", "positives"}]`` (a 1-D ``score`` adds
+``"complement"``, the same for ``1 - score``) when the profile was built with labels
+and probability outputs (:mod:`otel_ml.sketch._calibration`, what estimated
+performance needs). Version 1 files still load. Files of a newer
 ``format_version`` are refused with :class:`~otel_ml.ProfileError`.
 
 Examples

@@ -399,6 +399,7 @@ def compare(
     *,
     policy: DriftPolicy | None = None,
     reconstruction_errors: NumericSketch | None = None,
+    score_complements: Mapping[str, NumericSketch] | None = None,
 ) -> DriftReport:
     """Compare current data (a :class:`~otel_ml.stats.Profile` or a raw table) with a reference.
 
@@ -416,7 +417,9 @@ def compare(
 
     When the reference keeps a calibration (built with labels and probability outputs)
     and the current profile has the calibrated output's scores, the performance they
-    promise is estimated (``DriftReport.estimated_performance``, CBPE).
+    promise is estimated (``DriftReport.estimated_performance``, CBPE);
+    ``score_complements`` (sketches of ``1 - score`` by output, from the current rows)
+    sharpen it for a 1-D score.
     """
     policy = policy or DriftPolicy()
     cur = current if isinstance(current, Profile) else _current_profile(reference, current)
@@ -454,6 +457,7 @@ def compare(
                 for n, p in cur.predictions.items()
                 if isinstance(p.sketch, NumericSketch)
             },
+            complements=score_complements,
         ),
     )
 

@@ -10,13 +10,20 @@ arrives. Everything here works on sketches, never on rows:
   (per score bucket: reference rows and positives). Scores are always
   calibrated, because a model's raw scores are calibrated only by luck and a
   reference that is calibrated is left nearly as it is: per bucket the
-  calibrated probability is ``(positives + k * score) / (rows + k)`` with
-  ``k = 10`` prior rows at the model's own score (the bucket's midpoint), made
-  monotone by isotonic regression (pool adjacent violators, weights
-  ``rows + k``). A bucket the reference never saw keeps the model's own score;
-  a well populated one follows the reference's observed rate. NannyML fits
-  isotonic regression on the raw reference rows when it finds them
-  uncalibrated; here the same fit runs on the buckets of the score sketch.
+  reference's rate of positives, made monotone by isotonic regression (pool
+  adjacent violators, weighted by the bucket's reference rows), which pools
+  sparse buckets with their neighbours. A bucket the reference never saw
+  holds a hundredth of a pseudo-row at the model's own score (the bucket's
+  midpoint): it keeps that score unless monotonicity says otherwise. (A
+  heavier prior, ten rows, biased an overconfident model's estimate:
+  ``benchmarks/estimated_performance.py``.) NannyML fits isotonic regression
+  on the raw reference rows; here the same fit runs on the buckets of the
+  score sketch.
+- **Resolution**: the exponential layout is finest near 0 and coarsest near 1
+  (one bucket can hold every score from 0.92 to 1). With the two columns of a
+  ``predict_proba`` output (the SDK exports both), scores above 0.5 are read
+  from the other class's ``1 - p`` sketch, which is finest there; a single
+  ``score`` output keeps the coarse top.
 - **Estimate**, per bucket of the window's score sketch (aligned with the
   reference's at the coarser scale): ``n`` rows at calibrated probability ``c``
   add ``n·c`` expected positives and ``n·(1-c)`` negatives, to the predicted
@@ -89,7 +96,7 @@ __all__ = [
 #: The metrics estimated, in the order reports show them.
 ESTIMATED_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 
-_PRIOR_ROWS = 10.0  # pseudo-rows at the model's own score in every calibration bucket
+_PRIOR_ROWS = 0.01  # pseudo-rows at the model's own score in every calibration bucket
 _DRAWS = 1000  # simulated label draws behind the band
 _SEED = 20240613  # fixed: the same window gives the same band
 
@@ -183,25 +190,65 @@ def _is_probability(sketch: NumericSketch) -> bool:
     return sketch.count > 0 and sketch.min >= 0.0 and sketch.max <= 1.0
 
 
-def _buckets(cal: ScoreCalibration, window: NumericSketch) -> tuple[_F, _F, _F, _F]:
-    """``(lower, upper, window rows, calibrated probability)`` per bucket, ascending; the
-    zero bucket (exact zeros) first."""
+_Side = tuple[_F, _F, _F, _F, _F]  # lower, upper, reference rows, reference positives, window
+
+
+def _aligned(cal: ScoreCalibration, window: NumericSketch) -> _Side:
+    """The buckets of the reference's and the window's sketches of one output at their
+    common scale, ascending, the zero bucket (exact zeros) first."""
     scale = min(cal.scores.scale, cal.positives.scale, window.scale)
     ri, rc, rz = _grid(cal.scores, scale)
     pi, pc, pz = _grid(cal.positives, scale)
     wi, wc, wz = _grid(window, scale)
     idx = np.union1d(np.union1d(ri, pi), wi)
     width = 2.0 ** -float(scale)
-    lower = np.concatenate(([0.0], np.exp2(idx * width)))
-    upper = np.concatenate(([0.0], np.exp2((idx + 1) * width)))
-    ref_n = np.concatenate(([rz], _on(idx, ri, rc)))
-    ref_pos = np.concatenate(([pz], _on(idx, pi, pc)))
-    win_n = np.concatenate(([wz], _on(idx, wi, wc)))
+    return (
+        np.concatenate(([0.0], np.exp2(idx * width))),
+        np.concatenate(([0.0], np.exp2((idx + 1) * width))),
+        np.concatenate(([rz], _on(idx, ri, rc))),
+        np.concatenate(([pz], _on(idx, pi, pc))),
+        np.concatenate(([wz], _on(idx, wi, wc))),
+    )
+
+
+def _two_sided(low: _Side, high: _Side) -> _Side | None:
+    """Scores up to 0.5 from the positive class's sketch, above 0.5 from the negative
+    class's (``1 - p``): each side's buckets are finest near its own 0, so scores near 1
+    keep the resolution that scores near 0 have. The counts above 0.5 are the positive
+    sketch's (exact: 0.5 is a bucket boundary at every scale >= 0), spread as the
+    negative sketch's buckets below 0.5 say (a score of exactly 0.5 sits on both)."""
+    lo_l, lo_u, lo_rn, lo_rp, lo_w = low
+    keep = lo_u <= 0.5
+    hi_l, hi_u, hi_rn, hi_rp, hi_w = (a[::-1] for a in high)  # ascending in p = 1 - q
+    top = hi_u <= 0.5
+    above_w, above_rn = lo_w[~keep].sum(), lo_rn[~keep].sum()
+    above_rp = lo_rp[~keep].sum()
+    w_q, rn_q = hi_w[top].sum(), hi_rn[top].sum()
+    if not (np.all(lo_l[~keep] >= 0.5) and (w_q > 0 or above_w == 0)
+            and (rn_q > 0 or above_rn == 0)):
+        return None
+    rp_q = (hi_rn - hi_rp)[top]  # reference rows of the positive class above 0.5
+    w_scale = above_w / w_q if w_q > 0 else 0.0
+    rn_scale = above_rn / rn_q if rn_q > 0 else 0.0
+    rp_scale = above_rp / rp_q.sum() if rp_q.sum() > 0 else 0.0
+    return (
+        np.concatenate((lo_l[keep], 1.0 - hi_u[top])),
+        np.concatenate((lo_u[keep], 1.0 - hi_l[top])),
+        np.concatenate((lo_rn[keep], hi_rn[top] * rn_scale)),
+        np.concatenate((lo_rp[keep], rp_q * rp_scale)),
+        np.concatenate((lo_w[keep], hi_w[top] * w_scale)),
+    )
+
+
+def _calibrated(side: _Side) -> _F:
+    """Calibrated probability per bucket: the reference's rate of positives shrunk to the
+    bucket's own score by ``_PRIOR_ROWS``, made monotone (isotonic regression)."""
+    lower, upper, ref_n, ref_pos, _ = side
     score = np.clip((lower + upper) / 2.0, 0.0, 1.0)
     weight = ref_n + _PRIOR_ROWS
-    observed = (np.minimum(ref_pos, ref_n) + _PRIOR_ROWS * score) / weight
-    calibrated = np.clip(isotonic_regression(observed, weights=weight).x, 0.0, 1.0)
-    return lower, upper, win_n, calibrated
+    observed = (np.clip(ref_pos, 0.0, ref_n) + _PRIOR_ROWS * score) / weight
+    out: _F = np.clip(isotonic_regression(observed, weights=weight).x, 0.0, 1.0)
+    return out
 
 
 def _predicted_positive_share(lower: _F, upper: _F, threshold: float) -> _F:
@@ -253,6 +300,7 @@ def estimate_binary(
     calibration: ScoreCalibration,
     window: NumericSketch,
     *,
+    complement: tuple[ScoreCalibration, NumericSketch] | None = None,
     threshold: float = 0.5,
     confidence: float = 0.95,
 ) -> EstimatedPerformance | None:
@@ -265,6 +313,11 @@ def estimate_binary(
         The reference's scores and positives for the output.
     window
         The window's sketch of the same output (``ml.prediction.values``).
+    complement
+        The other class's calibration and window sketch (the two columns of
+        ``predict_proba``, which the SDK exports both): scores above 0.5 are then read
+        from the other class's ``1 - p`` sketch, whose buckets are fine near ``p = 1``
+        where the positive class's are coarsest.
     threshold
         The decision threshold: a row scored above it is predicted positive (0.5 is
         ``predict``'s choice for two classes).
@@ -277,7 +330,11 @@ def estimate_binary(
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     if not _is_probability(window):
         return None
-    lower, upper, win_n, cal = _buckets(calibration, window)
+    side = _aligned(calibration, window)
+    if complement is not None and _is_probability(complement[1]):
+        side = _two_sided(side, _aligned(*complement)) or side
+    lower, upper, _, _, win_n = side
+    cal = _calibrated(side)
     share = _predicted_positive_share(lower, upper, threshold)
     pp, pn = win_n * share, win_n * (1.0 - share)
     within = (pp + pn) ** 2 * _rise(cal) / 12.0
@@ -328,15 +385,19 @@ def estimate_performance(
     calibration: Mapping[str, ScoreCalibration],
     scores: Mapping[str, NumericSketch],
     *,
+    complements: Mapping[str, NumericSketch] | None = None,
     threshold: float = 0.5,
     confidence: float = 0.95,
 ) -> EstimatedPerformance | None:
     """Estimated performance of a binary classifier's window (see :func:`estimate_binary`).
 
     ``calibration`` is a reference profile's (``Profile.calibration``) and ``scores`` the
-    window's sketches by prediction output. ``None`` when there is nothing to estimate
-    from: no calibration (a profile built without labels or probability outputs), more
-    than two classes, or no scores of the calibrated output in the window.
+    window's sketches by prediction output; ``complements`` optional sketches of
+    ``1 - score`` by output (for a 1-D ``score``, whose reference calibration keeps its
+    complement: scores near 1 are then read at full resolution). ``None`` when there is
+    nothing to estimate from: no calibration (a profile built without labels or
+    probability outputs), more than two classes, or no scores of the calibrated output
+    in the window.
 
     >>> estimate_performance({}, {}) is None
     True
@@ -344,6 +405,17 @@ def estimate_performance(
     output = _binary_output(calibration)
     if output is None or output not in scores:
         return None
+    others = [n for n in calibration if n != output and n in scores]
+    complement = None
+    cal = calibration[output]
+    if output != "score" and len(calibration) == 2 and others:
+        complement = (calibration[others[0]], scores[others[0]])
+    elif cal.complement is not None and complements and output in complements:
+        complement = (cal.complement, complements[output])
     return estimate_binary(
-        calibration[output], scores[output], threshold=threshold, confidence=confidence
+        calibration[output],
+        scores[output],
+        complement=complement,
+        threshold=threshold,
+        confidence=confidence,
     )

@@ -172,3 +172,54 @@ def test_threshold_inside_a_bucket_splits_it() -> None:
     assert math.isnan(high.precision.value)
     with pytest.raises(ValueError, match="threshold"):
         estimate_binary(cal, scores, threshold=1.0)
+
+
+def test_the_other_class_sketch_resolves_scores_near_one() -> None:
+    """Overconfident scores pile up near 0 and 1, where one exponential bucket holds every
+    score from about 0.9 to 1: read from the positive column alone the ROC AUC collapses
+    towards ties; with the other column's ``1 - p`` sketch (both exported for
+    predict_proba) it matches the expectation on the raw rows."""
+    rng = np.random.default_rng(4)
+
+    def rows(n: int, shift: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        z = rng.normal(shift, 2.0, n)
+        true = 1 / (1 + np.exp(-z))
+        y = (rng.random(n) < true).astype(int)
+        return 1 / (1 + np.exp(-2.5 * z)), y, true  # overconfident, monotone in the truth
+
+    p, y, _ = rows(40_000, 0.0)
+    prof = Profile.from_data({"x": p}, predictions={"0": 1 - p, "1": p}, labels=y)
+    p, y, true = rows(20_000, 0.8)
+    both = estimate_performance(prof.calibration, {"0": _sketch(1 - p), "1": _sketch(p)})
+    one = estimate_binary(prof.calibration["1"], _sketch(p))
+    assert both is not None and one is not None
+    order = np.argsort(p)
+    pos, neg = true[order], 1 - true[order]
+    expected_auc = float((pos * (np.cumsum(neg) - neg)).sum() / (pos.sum() * neg.sum()))
+    expected_acc = float(np.mean(np.where(p > 0.5, true, 1 - true)))
+    assert both.roc_auc.value == pytest.approx(expected_auc, abs=0.006)
+    assert both.accuracy.value == pytest.approx(expected_acc, abs=0.006)
+    assert abs(one.roc_auc.value - expected_auc) > 3 * abs(both.roc_auc.value - expected_auc)
+
+
+def test_a_single_score_column_keeps_its_complement() -> None:
+    """A 1-D score's calibration keeps the complement (``1 - score`` as the other class's
+    probability); given the window's ``1 - score`` sketch (the CLI makes it from the
+    file) the estimate is the two-column one."""
+    rng = np.random.default_rng(6)
+    z = rng.normal(0.0, 2.0, 30_000)
+    p = 1 / (1 + np.exp(-2.5 * z))
+    y = (rng.random(z.size) < 1 / (1 + np.exp(-z))).astype(int)
+    one = Profile.from_data({"x": z}, predictions=p, labels=y)
+    two = Profile.from_data({"x": z}, predictions={"0": 1 - p, "1": p}, labels=y)
+    comp = one.calibration["score"].complement
+    assert comp is not None and comp.positive_class == "0"
+    assert Profile.from_dict(json.loads(json.dumps(one.to_dict()))).calibration == one.calibration
+    w = p[:5000]
+    sharp = estimate_performance(one.calibration, {"score": _sketch(w)},
+                                 complements={"score": _sketch(1 - w)})
+    both = estimate_performance(two.calibration, {"0": _sketch(1 - w), "1": _sketch(w)})
+    coarse = estimate_performance(one.calibration, {"score": _sketch(w)})
+    assert sharp is not None and both is not None and coarse is not None
+    assert sharp.roc_auc.value == pytest.approx(both.roc_auc.value, abs=1e-9)
+    assert abs(coarse.roc_auc.value - both.roc_auc.value) > 0.01
