@@ -23,7 +23,8 @@ class WindowSummary:
     """One window of the run: what was served (truth) and what the evaluator found.
 
     ``accuracy`` and ``drifted`` are the evaluator's (NaN / empty without an embedded
-    evaluator); ``true_accuracy`` is computed here from every served row.
+    evaluator); ``true_accuracy`` is computed here from every served row;
+    ``estimated_accuracy`` is the evaluator's estimate from the scores alone (CBPE).
     """
 
     index: int
@@ -38,6 +39,7 @@ class WindowSummary:
     drifted: tuple[str, ...] = ()
     psi: tuple[tuple[str, float], ...] = ()
     prediction_drifted: tuple[str, ...] = ()
+    estimated_accuracy: float = math.nan
 
 
 @dataclass
@@ -58,6 +60,7 @@ class Found:
     drifted: tuple[str, ...] = ()
     psi: tuple[tuple[str, float], ...] = ()
     prediction_drifted: tuple[str, ...] = ()
+    estimated_accuracy: float = math.nan
 
     @classmethod
     def of_report(cls, r: ModelReport) -> Found:
@@ -75,6 +78,7 @@ class Found:
             prediction_drifted=tuple(
                 f.name for f in r.predictions if f.drift is not None and f.drift.drifted
             ),
+            estimated_accuracy=r.estimated.accuracy.value if r.estimated else math.nan,
         )
 
     @classmethod
@@ -83,11 +87,13 @@ class Found:
         perf = h.get("performance") or {}
         acc = perf.get("accuracy")
         cov = h.get("label_coverage")
+        est = ((h.get("estimated_performance") or {}).get("accuracy") or {}).get("value")
         return cls(
             accuracy=math.nan if acc is None else float(acc),
             labelled=0 if cov is None else round(float(cov) * int(h.get("n_rows", 0))),
             coverage=math.nan if cov is None else float(cov),
             drifted=tuple(h.get("drifted_features", ())),
+            estimated_accuracy=math.nan if est is None else float(est),
         )
 
 
@@ -112,6 +118,7 @@ def summaries(
                 drifted=f.drifted,
                 psi=f.psi,
                 prediction_drifted=f.prediction_drifted,
+                estimated_accuracy=f.estimated_accuracy,
             )
         )
     return out

@@ -68,6 +68,8 @@ def _accuracy_chart(result: DemoResult) -> Markup:
     series = [
         Series("evaluator (joined labels)", x, [w.accuracy for w in ws]),
         Series("every served row", x, [w.true_accuracy for w in ws], dashed=True),
+        Series("estimated from the scores, no labels (CBPE)", x,
+               [w.estimated_accuracy for w in ws]),
     ]
     return line_chart(
         series,
@@ -275,7 +277,18 @@ def report_html(result: DemoResult) -> str:
     )
     blocks = [intro]
     if result.evaluated:
-        blocks.append(section("Accuracy", _accuracy_chart(result)))
+        blocks.append(
+            section(
+                "Accuracy",
+                _accuracy_chart(result),
+                paragraph(
+                    "The estimate from the scores (CBPE, no labels) follows the covariate "
+                    "shift but not the concept change: the scores stay confident while "
+                    "the answers go wrong. That gap is why the evaluator shows both.",
+                    muted=True,
+                ),
+            )
+        )
     if result.embedded:  # PSI per window: only the embedded evaluator's full reports have it
         blocks.append(section("Feature drift", _drift_chart(result)))
     if result.evaluated:

@@ -1,6 +1,7 @@
 """``summary.json``: the demo's outcome for scripts and tests.
 
-Per window: phase, rows, true and evaluator accuracy, labelled rows, drifted
+Per window: phase, rows, true and evaluator accuracy, the evaluator's accuracy
+estimated from the scores without labels, labelled rows, drifted
 features, PSI per feature; every alert transition (as the alert engine wrote it);
 the endpoints; the run time.
 """
@@ -48,6 +49,7 @@ def summary_dict(result: DemoResult) -> dict[str, Any]:
                 "rows": w.rows,
                 "true_accuracy": _num(w.true_accuracy),
                 "accuracy": _num(w.accuracy),
+                "estimated_accuracy": _num(w.estimated_accuracy),
                 "labelled": w.labelled,
                 "coverage": _num(w.coverage),
                 "drifted_features": list(w.drifted),
