@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from otel_ml import semconv
 from otel_ml._errors import ConfigurationError
 from otel_ml._progress import reading_progress
 from otel_ml.cli._data_files import DataFileError, Table, read_table
 from otel_ml.cli._profile_command import add_progress_arguments, numeric_or_fail
 from otel_ml.report import drift_summary_table, estimated_performance_text, too_few_rows
+from otel_ml.semconv import PREDICTION_OUTPUT_SCORE
 
 if TYPE_CHECKING:
     from otel_ml.sketch import NumericSketch, Profile
@@ -246,14 +246,14 @@ def _score_complements(
     it: the estimate then reads scores near 1 at full resolution (docs/drift.md)."""
     from otel_ml.sketch import NumericSketch
 
-    if prediction is None or semconv.PREDICTION_OUTPUT_SCORE not in reference.calibration:
+    if prediction is None or PREDICTION_OUTPUT_SCORE not in reference.calibration:
         return None
     col = table.column(prediction)
     if not col.numeric:
         return None
     sketch = NumericSketch()
     sketch.update(1.0 - np.asarray(col.values, dtype=np.float64))
-    return {semconv.PREDICTION_OUTPUT_SCORE: sketch}
+    return {PREDICTION_OUTPUT_SCORE: sketch}
 
 
 def _names(names: Iterable[str], limit: int = 8) -> str:
