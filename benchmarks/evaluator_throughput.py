@@ -2,13 +2,16 @@
 
 1. **Ingest**: ``--senders`` processes, each with the SDK's real ``OTLPMetricExporter``
    (OTLP/HTTP, protobuf), export requests of ``--models`` x ``--features``
-   exponential-histogram points (1,000 normal values per sketch, as the SDK bridge
-   emits them) plus one counter per model, as fast as they are accepted, for
-   ``--seconds``. Target: the real evaluator (``python -m otel_ml.evaluator._cli``,
-   every point durably committed to SQLite before the 200). Baseline, same run, same
-   senders: the same OTLP/HTTP receiver in its own process with a sink that accepts
-   everything without storing (the transport + decode floor). The evaluator's peak RSS
-   is sampled from ``/proc`` during the run.
+   exponential-histogram points (1,000 normal values per sketch, DELTA, as the SDK bridge
+   emits them) plus one ``ml.predict.calls`` counter per model (CUMULATIVE, as the SDK
+   sends its own instruments by default), as fast as they are accepted, for
+   ``--seconds`` (all senders start together). Target: the real evaluator
+   (``python -m otel_ml.evaluator._cli``, every point durably committed to SQLite
+   before the 200). Baseline, same run, same senders: the same OTLP/HTTP receiver in
+   its own process with a sink that accepts everything without storing (the transport
+   + decode floor). Reported: points/s, the receiver process's CPU time per point (all
+   threads, ``/proc/<pid>/stat``), the senders' CPU per point, and the receiver's RSS
+   sampled every 0.5 s (the first and last third of the run: flat or growing).
 2. **Evaluate**: one window of 100 models x 50 features (each model with its own
    reference profile) stored, then ``EvaluatorService.tick()`` evaluates all 100 windows
    (load sketches, drift for 5,000 features, quality, store the reports, publish the
