@@ -23,15 +23,18 @@ loses those rows to ``overflow``, so each kept count is a lower bound of the tru
 and the values kept can differ from the in-memory top-K where counts are close.
 
 Kinds follow the one rule (:func:`~otel_ml.sketch._columns.infer_kind`). Spark: the
-schema decides -- numbers and decimals (as float64) are numeric; strings, booleans and
-everything else categorical; dates and timestamps are datetime columns, skipped by
+schema decides -- numbers and decimals (as float64) are numeric; strings categorical or
+text, by their values partition by partition (as Dask's object columns below); booleans
+and everything else categorical; dates and timestamps are datetime columns, skipped by
 default or, with ``datetimes="epoch_seconds"``, numeric seconds since the epoch (a
 ``date`` as its midnight UTC, a timestamp as its instant, a timestamp without time
 zone read as UTC). Spark's ``null`` and a double's ``NaN`` are both missing values of a
 numeric feature (``nan_count``), as ``None`` and NaN are in memory; ``+inf`` and
 ``-inf`` are counted apart. Dask: the dtypes decide, and an ``object`` column is judged
 on its values partition by partition; partitions that disagree (numbers in some,
-strings in others) make it categorical, as a mixed column is in memory.
+strings in others) make it categorical, as a mixed column is in memory -- except that a
+column of strings that is free text in any partition is text (its values never become
+categories).
 """
 
 from __future__ import annotations
@@ -96,22 +99,38 @@ def _partial(kinds: Mapping[str, str | None], profile: Any) -> str:
 def _spark_partition(
     batches: Iterator[Any], fixed: Mapping[str, str], opts: Mapping[str, Any]
 ) -> Iterator[Any]:
-    """Arrow batches of one Spark partition in, one row holding its partial profile out."""
+    """Arrow batches of one Spark partition in, a row holding its partial profile out (and
+    the kinds its string columns hold: one row per kind of a column its batches disagree
+    on, which the driver settles before it runs again)."""
     import pyarrow as pa
 
+    from otel_ml.sketch._profile import Profile
+
     merged = None
+    seen: dict[str, set[str]] = {}
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        _, part = _partial_profile(batch.to_pandas(), fixed, opts)
-        merged = part if merged is None else merged.merge(part)
-    if merged is not None:
-        yield pa.RecordBatch.from_pydict({"partial": [_partial({}, merged)]})
+        kinds, part = _partial_profile(batch.to_pandas(), fixed, opts)
+        for name, kind in kinds.items():
+            if kind is not None:
+                seen.setdefault(name, set()).add(kind)
+        if all(len(k) == 1 for k in seen.values()):
+            merged = part if merged is None else merged.merge(part)
+    if merged is None:
+        return
+    first = {name: min(k) for name, k in seen.items()}
+    rows = [_partial(first, merged)]
+    empty = Profile(features={})
+    rows += [_partial({n: k}, empty) for n, ks in seen.items() for k in sorted(ks) if k != first[n]]
+    yield pa.RecordBatch.from_pydict({"partial": rows})
 
 
 # ---- the driver side --------------------------------------------------------------------
+_TEXT_OR_CATEGORICAL = frozenset({FeatureKind.TEXT.value, FeatureKind.CATEGORICAL.value})
+
 def _empty_sketch(kind: FeatureKind, max_categories: int) -> NumericSketch | CategoricalSketch:
-    if kind is FeatureKind.NUMERIC:
+    if kind in (FeatureKind.NUMERIC, FeatureKind.TEXT):  # text: the sketch of its lengths
         return NumericSketch()
     return CategoricalSketch(max_categories=max_categories)
 
@@ -177,7 +196,7 @@ def _driver_profile(
     run: Any, columns: list[str], fixed: dict[str, str], opts: dict[str, Any]
 ) -> Any:
     """Run ``run(fixed)`` (the partials' JSON texts) and merge; once more with the columns
-    the partitions disagreed on made categorical."""
+    the partitions disagreed on given one kind (:func:`_settle`)."""
     partial_opts = {k: opts[k] for k in ("max_categories", "datetimes")}
     for _ in range(2):
         partials = [json.loads(t) for t in run(fixed, partial_opts)]
@@ -197,8 +216,18 @@ def _driver_profile(
         profile, mixed = _combine(partials, columns, fixed, opts)
         if profile is not None:
             return profile
-        fixed = {**fixed, **dict.fromkeys(mixed, "categorical")}
-    raise AssertionError("unreachable: the mixed columns were made categorical")
+        # Free text in any partition: text (its values never become categories).
+        fixed = {**fixed, **{n: _settle(n, partials) for n in mixed}}
+    raise AssertionError("unreachable: the mixed columns were given one kind")
+
+
+def _settle(name: str, partials: list[dict[str, Any]]) -> str:
+    """The kind of a column partitions disagree on: text when only text and categorical
+    were seen, else categorical (a mixed column)."""
+    seen = {p["kinds"].get(name) for p in partials} - {None}
+    if FeatureKind.TEXT.value in seen and seen <= _TEXT_OR_CATEGORICAL:
+        return FeatureKind.TEXT.value
+    return FeatureKind.CATEGORICAL.value
 
 
 def _spark_profile(df: Any, fixed: dict[str, str], opts: dict[str, Any]) -> Any:
@@ -244,11 +273,14 @@ def _spark_profile(df: Any, fixed: dict[str, str], opts: dict[str, Any]) -> Any:
             kinds[name] = kind or "numeric"
         elif isinstance(dtype, T.NumericType):
             kinds[name] = kind or "numeric"
+        elif isinstance(dtype, T.StringType) and kind is None:
+            kinds[name] = ""  # categorical or free text: the partitions' values decide
         else:
             kinds[name] = kind or "categorical"
         selected.append(col.alias(name))
     projected = df.select(*selected)
     columns = list(kinds)
+    kinds = {name: kind for name, kind in kinds.items() if kind}
 
     def run(fixed_kinds: Mapping[str, str], partial_opts: Mapping[str, Any]) -> list[str]:
         def per_partition(batches: Iterator[Any]) -> Iterator[Any]:

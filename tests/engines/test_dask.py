@@ -3,6 +3,7 @@ scheduler, merged, and equal to the in-memory profile of the same rows."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import dask
@@ -77,6 +78,24 @@ def test_object_columns_are_judged_on_their_values_across_partitions(same_profil
     same_profile(on_dask, Profile.from_data(pdf))
     kinds = {name: f.kind.value for name, f in on_dask.features.items()}
     assert kinds == {"num": "numeric", "mixed": "categorical", "empty": "categorical"}
+
+
+def test_free_text_in_any_partition_makes_a_text_feature(same_profile: Same) -> None:
+    n = 300
+    notes = [f"order {k}: the parcel arrived late and the box was damaged" for k in range(n)]
+    pdf = pd.DataFrame({"comment": notes, "mostly_ok": ["ok"] * 200 + notes[200:]})
+    ddf = dd.from_pandas(pdf, npartitions=3, sort=False)
+    only_text = Profile.from_data(ddf[["comment"]])
+    same_profile(only_text, Profile.from_data(pdf[["comment"]]))
+    on_dask = Profile.from_data(ddf)
+    # "mostly_ok" is text in the last partition only: text, its values never categories
+    # (in memory its sample is two thirds "ok", so categorical there).
+    assert {name: f.kind.value for name, f in on_dask.features.items()} == {
+        "comment": "text",
+        "mostly_ok": "text",
+    }
+    assert on_dask.features["mostly_ok"].sketch.count == n  # every row's length
+    assert "parcel" not in json.dumps(on_dask.to_dict())
 
 
 def test_empty_partitions_and_an_empty_table(same_profile: Same) -> None:

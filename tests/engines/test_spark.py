@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import math
 import os
 import sys
@@ -179,3 +180,21 @@ def test_feature_types_empty_tables_and_one_line_errors(
         Profile.from_data(sdf, feature_types={"day": "numeric"})
     with pytest.raises(ConfigurationError, match="predictions: not taken with a Spark"):
         Profile.from_data(sdf, predictions=np.zeros(200))
+
+
+def test_a_spark_string_column_of_free_text_is_text(
+    spark: SparkSession, same_profile: Same
+) -> None:
+    """The schema says string; the values say free text: the sketch of its lengths, as in
+    memory, and no text in the profile."""
+    rows = [
+        (f"order {k}: the parcel arrived late and the box was damaged", ["ab", "cd"][k % 2])
+        for k in range(400)
+    ]
+    sdf = spark.createDataFrame(rows, "comment string, code string").repartition(2)
+    on_spark = Profile.from_data(sdf)
+    in_memory = Profile.from_data(pd.DataFrame(rows, columns=["comment", "code"]))
+    same_profile(on_spark, in_memory)
+    kinds = {name: f.kind.value for name, f in on_spark.features.items()}
+    assert kinds == {"comment": "text", "code": "categorical"}
+    assert "parcel" not in json.dumps(on_spark.to_dict())
