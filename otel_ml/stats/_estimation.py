@@ -36,14 +36,15 @@ arrives. Everything here works on sketches, never on rows:
   rise ``r``, scores spread evenly), so a coarse bucket does not pull the
   estimate towards 0.5.
 - **Uncertainty band**: where the *realised* metric of a window of this size is
-  expected to fall if the calibration holds. Labels are drawn per bucket from
-  ``Binomial(n, c)`` (1,000 draws, a fixed seed, so the same window gives the
-  same band), each draw's metric computed, and the central ``confidence``
-  share of them is the band (95 % by default) -- the sampling error at the
-  window's size, from the calibrated score distribution (NannyML instead
-  scales the standard deviation of the reference's per-row metric by
-  ``1/sqrt(n)`` and shows ±3 of it). The uncertainty of the calibration map
-  itself (a finite reference) is not in the band.
+  expected to fall if the model's scores mean what they meant on the reference.
+  Each of 1,000 draws (a fixed seed, so the same window gives the same band)
+  takes a plausible calibration -- every isotonic block moved by its sampling
+  error on the reference rows it pooled -- then labels per bucket from
+  ``Binomial(n, c)``, and computes the metrics; the central ``confidence``
+  share of them is the band (95 % by default): the sampling error at the
+  window's size plus that of a finite reference. NannyML instead scales the
+  standard deviation of the reference's per-row metric by ``1/sqrt(n)`` and
+  shows ±3 of it.
 
 Assumptions (``docs/drift.md``): no concept shift -- ``P(label | score)`` is the
 reference's -- and the calibration map covers the window's scores. A concept
@@ -251,6 +252,21 @@ def _calibrated(side: _Side) -> _F:
     return out
 
 
+def _calibration_draws(cal: _F, ref_n: _F, rng: np.random.Generator) -> _F:
+    """``_DRAWS`` plausible calibrations: each isotonic block (a run of buckets pooled to
+    one value) moves by its own sampling error, ``sqrt(c (1 - c) / rows)`` of the
+    reference rows it pooled; buckets the reference never saw do not move."""
+    starts = np.flatnonzero(np.concatenate(([True], np.diff(cal) != 0)))
+    block = np.cumsum(np.isin(np.arange(cal.size), starts)) - 1
+    rows = np.bincount(block, weights=ref_n)
+    c = cal[starts]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd = np.where(rows > 0, np.sqrt(c * (1.0 - c) / rows), 0.0)
+    noise = rng.standard_normal((_DRAWS, starts.size)) * sd
+    out: _F = np.clip(cal + noise[:, block], 0.0, 1.0)
+    return out
+
+
 def _predicted_positive_share(lower: _F, upper: _F, threshold: float) -> _F:
     """Share of each bucket's rows above ``threshold`` (buckets hold ``(lower, upper]``;
     a bucket the threshold cuts is split linearly)."""
@@ -333,17 +349,18 @@ def estimate_binary(
     side = _aligned(calibration, window)
     if complement is not None and _is_probability(complement[1]):
         side = _two_sided(side, _aligned(*complement)) or side
-    lower, upper, _, _, win_n = side
+    lower, upper, ref_n, _, win_n = side
     cal = _calibrated(side)
     share = _predicted_positive_share(lower, upper, threshold)
     pp, pn = win_n * share, win_n * (1.0 - share)
     within = (pp + pn) ** 2 * _rise(cal) / 12.0
     expected = _metrics(pp, pn, pp * cal, pn * cal, within)
-    # The band: labels drawn per bucket as the calibration says, metrics of each draw.
+    # The band: a plausible calibration, labels drawn per bucket as it says, the metrics.
     rng = np.random.default_rng(_SEED)
     pp_i, pn_i = np.rint(pp).astype(np.int64), np.rint(pn).astype(np.int64)
-    draws_pp = rng.binomial(pp_i, cal, size=(_DRAWS, cal.size)).astype(np.float64)
-    draws_pn = rng.binomial(pn_i, cal, size=(_DRAWS, cal.size)).astype(np.float64)
+    cals = _calibration_draws(cal, ref_n, rng)
+    draws_pp = rng.binomial(pp_i, cals).astype(np.float64)
+    draws_pn = rng.binomial(pn_i, cals).astype(np.float64)
     simulated = _metrics(
         pp_i.astype(np.float64), pn_i.astype(np.float64), draws_pp, draws_pn, within
     )

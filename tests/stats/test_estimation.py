@@ -93,9 +93,11 @@ def test_estimate_is_the_calibrated_expectation() -> None:
     assert est.roc_auc.value == pytest.approx(expected_auc, abs=0.005)
     assert est.precision.value == pytest.approx(tp / (z > 0.5).sum(), abs=0.004)
     assert est.recall.value == pytest.approx(tp / z.sum(), abs=0.004)
-    # The band at 50,000 rows is narrow: about ±1.96·sqrt(acc·(1-acc)/n).
+    # The band at 50,000 rows is narrow: the window's sampling error, ±1.96·sqrt(acc·(1-acc)/n),
+    # widened by the calibration's own (a 100,000-row reference), not more than twice.
     width = est.accuracy.upper - est.accuracy.lower
-    assert width == pytest.approx(2 * 1.96 * math.sqrt(0.2 * 0.8 / 50_000), rel=0.3)
+    window_only = 2 * 1.96 * math.sqrt(0.2 * 0.8 / 50_000)
+    assert 0.9 * window_only < width < 2 * window_only
 
 
 def test_calibration_corrects_miscalibrated_scores() -> None:
