@@ -428,3 +428,18 @@ def test_estimated_performance_from_scores_without_labels(
     capsys.readouterr()
     main(["drift", str(plain), str(cur), "--prediction", "score", "--json"])
     assert "estimated_performance" not in json.loads(capsys.readouterr().out)
+
+
+def test_a_free_text_csv_column_is_profiled_by_its_lengths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notes = [f"order {k}: the parcel arrived late and the box was damaged" for k in range(300)]
+    data = _data(300, 5)
+    train = _write_csv(tmp_path / "t.csv", {**data, "comment": notes})
+    profile = tmp_path / "p.json"
+    assert main(["profile", str(train), "-o", str(profile)]) == 0
+    assert re.search(r"comment\s+text\s+0\.0%\s+text, 56 … 58 characters", capsys.readouterr().out)
+    assert "parcel" not in profile.read_text(encoding="utf-8")
+    longer = _write_csv(tmp_path / "c.csv", {**data, "comment": [n * 2 for n in notes]})
+    assert main(["drift", str(profile), str(longer)]) == 1  # the lengths doubled
+    assert re.search(r"comment\s+numeric\s.*DRIFT", capsys.readouterr().out)

@@ -129,3 +129,16 @@ def test_unseen_and_out_of_range_counts_are_shared_by_raw_and_sketched_reports()
     c = CategoricalSketch()
     c.update(np.array(["a", "b", "b", "c"], dtype=object))
     assert unseen_count({"a"}, c) == 3 and unseen_count(frozenset(), CategoricalSketch()) == 0
+
+
+def test_a_free_text_column_is_checked_by_its_lengths() -> None:
+    notes = [f"order {k}: the parcel arrived late and the box was damaged" for k in range(200)]
+    ref = Profile.from_data({"comment": notes})
+    assert ref.features["comment"].kind is FeatureKind.TEXT
+    current = [*notes[:6], None, None, "short", notes[9] * 3]  # 2 missing, 2 out of range
+    q = quality_report(ref, pd.DataFrame({"comment": current})).feature("comment")
+    assert q.exact and q.n_rows == 10
+    assert q.missing_rate == 0.2 and q.out_of_range_rate == 0.2  # by length, exactly
+    sketched = quality_report(ref, Profile.from_data({"comment": current}, feature_types={
+        "comment": "text"})).feature("comment")  # fmt: skip
+    assert sketched.missing_rate == 0.2 and not sketched.exact
