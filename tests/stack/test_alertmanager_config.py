@@ -237,3 +237,18 @@ def test_templates_render_evaluator_alerts(tmp_path: Path) -> None:
     html = _render("otel_ml.email.html", _template_data("firing", alert), tmp_path)
     assert "<td>credit (version 1)</td>" in html
     assert 'docs/runbooks.md#mlfeaturedrifthigh">Runbook</a>' in html
+
+
+def test_evaluator_estimated_performance_alert_links_its_runbook(tmp_path: Path) -> None:
+    """An estimated_* alert of the evaluator (no runbook_url) links the runbook of
+    MLModelEstimatedAccuracyLow through its ml_alert_kind."""
+    alert = {
+        "labels": {"alertname": "estimated_accuracy_low", "severity": "critical",
+                   "ml_model_name": "credit", "alert_id": "x2",
+                   "ml_alert_kind": "estimated_performance"},
+        "annotations": {"summary": "credit: estimated accuracy 0.8", "description": "CBPE.",
+                        "value": "0.8", "threshold": "0.85", "comparison": "below"},
+    }
+    lines = _render("otel_ml.slack.text", _template_data("firing", alert), tmp_path).splitlines()
+    assert ("Runbook:  https://github.com/your-org/otel_ml/blob/main/"
+            "docs/runbooks.md#mlmodelestimatedaccuracylow") in lines
