@@ -116,6 +116,7 @@ class Admission:
         self._n_models: int | None = None
         self._names: OrderedDict[_Window, set[str]] = OrderedDict()
         self._keys: OrderedDict[tuple[_Window, str, str], set[str]] = OrderedDict()
+        self._start: tuple[int, float] = (-1, 0.0)  # the last point time and its window start
         db.watch(self)
 
     def admit(
@@ -191,7 +192,10 @@ class Admission:
 
     # ---- the limits -------------------------------------------------------------------
     def _window(self, p: HistogramPoint | CounterPoint) -> _Window:
-        return (p.model, version_key(p.version), self.windowing.start_of_ns(p.time_unix_nano))
+        t = p.time_unix_nano
+        if t != self._start[0]:  # the points of one export share their time
+            self._start = (t, self.windowing.start_of_ns(t))
+        return (p.model, version_key(p.version), self._start[1])
 
     def _model(self, model: str) -> str | None:
         if model in self._known_models:

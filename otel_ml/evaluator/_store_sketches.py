@@ -86,8 +86,10 @@ class SketchTable:
         refused: list[tuple[HistogramPoint, str]] = []
         w = self.windows.windowing
         db = self.db
+        last_t, start = -1, 0.0
         for p in points:
-            start = w.start_of_ns(p.time_unix_nano)
+            if p.time_unix_nano != last_t:  # the points of one export share their time
+                last_t, start = p.time_unix_nano, w.start_of_ns(p.time_unix_nano)
             mv = (p.model, version_key(p.version), start)
             if isinstance(p.buckets, ExplicitBuckets):
                 if p.metric != sc.METRIC_PREDICT_DURATION:

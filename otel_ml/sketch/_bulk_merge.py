@@ -173,12 +173,20 @@ def _place(out: list[NumericSketch], runs: list[_Run], max_size: int) -> None:
     # iterating them would make a NumPy scalar per bucket)
     runs.sort(key=lambda r: isinstance(r[4], np.ndarray))
     n = len(runs)
-    lengths = np.fromiter((len(r[4]) for r in runs), dtype=np.intp, count=n)
-    offsets = np.fromiter((r[3] for r in runs), dtype=_I64, count=n)
-    shifts = np.fromiter((r[2] - out[r[0]].scale for r in runs), dtype=_I64, count=n)
-    dest = np.fromiter(
-        (base[(r[0], r[1])][0] - base[(r[0], r[1])][1] for r in runs), dtype=_I64, count=n
-    )
+    lens: list[int] = []
+    offs: list[int] = []
+    shs: list[int] = []
+    dsts: list[int] = []
+    for g, positive, scale, off, run_counts in runs:  # one pass over the runs' metadata
+        start, flo, _ = base[(g, positive)]
+        lens.append(len(run_counts))
+        offs.append(off)
+        shs.append(scale - out[g].scale)
+        dsts.append(start - flo)
+    lengths = np.array(lens, dtype=np.intp)
+    offsets = np.array(offs, dtype=_I64)
+    shifts = np.array(shs, dtype=_I64)
+    dest = np.array(dsts, dtype=_I64)
     held = [r[4] for r in runs if isinstance(r[4], np.ndarray)]
     n_new = int(lengths[: n - len(held)].sum())
     new = np.fromiter(chain.from_iterable(r[4] for r in runs[: n - len(held)]), np.float64, n_new)
