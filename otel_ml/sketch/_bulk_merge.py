@@ -188,8 +188,11 @@ def _place(out: list[NumericSketch], runs: list[_Run], max_size: int) -> None:
     shifts = np.array(shs, dtype=_I64)
     dest = np.array(dsts, dtype=_I64)
     held = [r[4] for r in runs if isinstance(r[4], np.ndarray)]
-    n_new = int(lengths[: n - len(held)].sum())
-    new = np.fromiter(chain.from_iterable(r[4] for r in runs[: n - len(held)]), np.float64, n_new)
+    points = [r[4] for r in runs[: n - len(held)]]
+    try:  # every count below 256 (the usual small export): one byte each, read as a buffer
+        new = np.frombuffer(b"".join(map(bytes, points)), np.uint8).astype(np.float64)
+    except ValueError:  # bytes() refuses a count past 255: Python ints -> int64 -> float64
+        new = np.array(list(chain.from_iterable(points)), dtype=_I64).astype(np.float64)
     flat = np.concatenate([new, *held]) if held else new
     starts = np.cumsum(lengths) - lengths
     # bucket j of run r is index offsets[r] + j at its scale, (...) >> shifts[r] at the final

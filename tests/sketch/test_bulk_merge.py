@@ -101,3 +101,14 @@ def test_inconsistent_points_raise_as_from_exponential() -> None:
         merge_points([(None, [bad])])
     with pytest.raises(SketchError, match="scale 21"):
         merge_points([(None, [ExponentialBuckets(21, 0, 0, (), 0, (), 0, 0.0, 0.0, 0.0)])])
+
+
+@pytest.mark.parametrize("n", [255, 256, 10**6])
+def test_counts_below_and_past_one_byte(n: int) -> None:
+    a, b = NumericSketch(), NumericSketch()
+    a.update(np.full(n, 3.0))
+    b.update(np.linspace(1.0, 9.0, 200))
+    pts = [a.to_exponential(), b.to_exponential()]
+    (got,) = merge_points([(None, pts)])
+    assert got.to_dict() == _one_by_one(None, pts).to_dict()
+    assert got.count == n + 200
