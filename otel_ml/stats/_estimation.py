@@ -409,9 +409,11 @@ def estimate_performance(
     """Estimated performance of a binary classifier's window (see :func:`estimate_binary`).
 
     ``calibration`` is a reference profile's (``Profile.calibration``) and ``scores`` the
-    window's sketches by prediction output; ``complements`` optional sketches of
-    ``1 - score`` by output (for a 1-D ``score``, whose reference calibration keeps its
-    complement: scores near 1 are then read at full resolution). ``None`` when there is
+    window's sketches by prediction output (a profile of a 1-D ``score`` also reads a
+    window of the two class columns, named by class, as ``predict_proba`` exports them);
+    ``complements`` optional sketches of ``1 - score`` by output (for a 1-D ``score``,
+    whose reference calibration keeps its complement: scores near 1 are then read at
+    full resolution). ``None`` when there is
     nothing to estimate from: no calibration (a profile built without labels or
     probability outputs), more than two classes, or no scores of the calibrated output
     in the window.
@@ -420,17 +422,27 @@ def estimate_performance(
     True
     """
     output = _binary_output(calibration)
-    if output is None or output not in scores:
+    if output is None:
         return None
-    others = [n for n in calibration if n != output and n in scores]
-    complement = None
     cal = calibration[output]
+    complement = None
+    if output not in scores:
+        # A profile of a 1-D score and a window of the two class columns (the SDK's
+        # names for predict_proba): the positive class's column is the same score.
+        other = cal.complement
+        if output != "score" or cal.positive_class not in scores:
+            return None
+        if other is not None and other.positive_class in scores:
+            complement = (other, scores[other.positive_class])
+        return estimate_binary(cal, scores[cal.positive_class], complement=complement,
+                               threshold=threshold, confidence=confidence)
+    others = [n for n in calibration if n != output and n in scores]
     if output != "score" and len(calibration) == 2 and others:
         complement = (calibration[others[0]], scores[others[0]])
     elif cal.complement is not None and complements and output in complements:
         complement = (cal.complement, complements[output])
     return estimate_binary(
-        calibration[output],
+        cal,
         scores[output],
         complement=complement,
         threshold=threshold,

@@ -225,3 +225,20 @@ def test_a_single_score_column_keeps_its_complement() -> None:
     assert sharp is not None and both is not None and coarse is not None
     assert sharp.roc_auc.value == pytest.approx(both.roc_auc.value, abs=1e-9)
     assert abs(coarse.roc_auc.value - both.roc_auc.value) > 0.01
+
+
+def test_a_score_profile_reads_a_window_of_class_columns() -> None:
+    """A profile built from a 1-D score column (``otel-ml profile --prediction``) and a
+    service whose SDK exports predict_proba's two columns by class: same estimate."""
+    rng = np.random.default_rng(12)
+    p, y, _ = _calibrated(rng, 20_000, 2, 2)
+    one = Profile.from_data({"x": p}, predictions=p, labels=y)
+    two = Profile.from_data({"x": p}, predictions={"0": 1 - p, "1": p}, labels=y)
+    w = p[:3000]
+    window = {"0": _sketch(1 - w), "1": _sketch(w)}
+    got = estimate_performance(one.calibration, window)
+    want = estimate_performance(two.calibration, window)
+    assert got is not None and want is not None
+    assert got.accuracy.value == pytest.approx(want.accuracy.value, abs=1e-9)
+    assert got.roc_auc.value == pytest.approx(want.roc_auc.value, abs=1e-9)
+    assert estimate_performance(one.calibration, {"yes": _sketch(w)}) is None
