@@ -129,6 +129,8 @@ def _private_imports(package: str) -> list[str]:
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 parts = node.module.split(".")
+                if parts[0] != "otel_ml" or len(parts) < 2:
+                    continue  # `from otel_ml import x`: the top-level package's own names
                 names = [a.name for a in node.names]
                 private = len(parts) > 2 and parts[2].startswith("_")
                 private |= (
