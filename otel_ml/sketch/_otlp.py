@@ -188,6 +188,44 @@ def _trimmed(offset: int, counts: tuple[int, ...]) -> tuple[int, tuple[int, ...]
     return (offset + lo, counts[lo:hi]) if lo < hi else (0, ())
 
 
+def bucket_counts(buckets: Any) -> tuple[int, ...]:
+    """The counts of a protobuf ``ExponentialHistogramDataPoint.Buckets`` as a tuple.
+
+    When every count is below 128 the packed field holds one byte per count: it is read
+    from the serialized message in one step (a few times faster than reading the
+    repeated field element by element, which it otherwise does).
+
+    >>> from opentelemetry.proto.metrics.v1.metrics_pb2 import ExponentialHistogramDataPoint
+    >>> B = ExponentialHistogramDataPoint.Buckets
+    >>> bucket_counts(B(offset=-3, bucket_counts=[1, 0, 127]))
+    (1, 0, 127)
+    >>> bucket_counts(B(bucket_counts=[128, 5]))
+    (128, 5)
+    """
+    n = len(buckets.bucket_counts)
+    if n == 0:
+        return ()
+    raw = buckets.SerializeToString()
+    i = 0
+    if raw[0] == 0x08:  # field 1, offset (varint)
+        i = 1
+        while raw[i] & 0x80:
+            i += 1
+        i += 1
+    if raw[i] == 0x12:  # field 2, bucket_counts (packed): its length, then the counts
+        j, length, shift = i + 1, 0, 0
+        while True:
+            x = raw[j]
+            j += 1
+            length |= (x & 0x7F) << shift
+            shift += 7
+            if x < 0x80:
+                break
+        if length == n and j + n == len(raw):  # n counts in n bytes: one byte each
+            return tuple(raw[j:])
+    return tuple(buckets.bucket_counts)
+
+
 def exponential_buckets(p: Any) -> ExponentialBuckets:
     """The fields of a protobuf ``ExponentialHistogramDataPoint``, checked: scale in
     ``[-10, 20]``, at most :data:`MAX_POINT_BUCKETS` buckets per sign, buckets adding up
@@ -200,8 +238,8 @@ def exponential_buckets(p: Any) -> ExponentialBuckets:
     if not MIN_SCALE <= scale <= MAX_SCALE:
         raise InvalidPoint(R_SCALE)
     positive, negative = p.positive, p.negative
-    pos = tuple(positive.bucket_counts)
-    neg = tuple(negative.bucket_counts) if negative.bucket_counts else ()
+    pos = bucket_counts(positive)
+    neg = bucket_counts(negative)
     if len(pos) > MAX_POINT_BUCKETS or len(neg) > MAX_POINT_BUCKETS:
         raise InvalidPoint(R_TOO_MANY)
     count = p.count

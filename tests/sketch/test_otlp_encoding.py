@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -92,3 +94,24 @@ def test_categorical_counts_round_trip_with_the_overflow_bucket() -> None:
     assert pairs == {"a": 5, "b": 3, semconv.OVERFLOW_CATEGORY: 2}
     back = categorical_sketch(pairs)
     assert (back.counts, back.overflow, back.count) == ({"a": 5, "b": 3}, 2, 10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    offset=st.integers(-(2**31), 2**31 - 1),
+    counts=st.one_of(  # all below 128 (one byte each), or any
+        st.lists(st.integers(0, 127), max_size=200),
+        st.lists(st.integers(0, 2**53), max_size=200),
+    ),
+)
+def test_bucket_counts_read_from_the_packed_bytes_as_from_the_field(
+    offset: int, counts: list[int]
+) -> None:
+    from opentelemetry.proto.metrics.v1.metrics_pb2 import ExponentialHistogramDataPoint
+
+    from otel_ml.sketch._otlp import bucket_counts
+
+    b = ExponentialHistogramDataPoint.Buckets(offset=offset, bucket_counts=counts)
+    assert bucket_counts(b) == tuple(counts)
+    again = ExponentialHistogramDataPoint.Buckets.FromString(b.SerializeToString())
+    assert bucket_counts(again) == tuple(counts)
