@@ -365,3 +365,134 @@ def test_housekeeping_forgets_changes_and_detectors_with_their_windows(tmp_path:
     svc.housekeep(now=T0 + 8 * 86400)
     assert changes.recent("m") == [] and changes.state("m", "1") is None
     assert changes.counts() == []
+
+
+def test_a_store_failure_mid_commit_leaves_queue_and_state_as_they_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exactly once: the queue rows a batch consumed are deleted in the transaction that
+    saves the detectors' state and the changes. A store failure inside that transaction
+    (forced while the changes are written, after the delete and the state) rolls all of
+    it back: the rows stay queued, the state is the one before, and the next run feeds
+    them once, finding what a run without the failure finds."""
+    import sqlite3
+
+    from otel_ml.evaluator._report import FoundChange
+
+    rng = np.random.default_rng(7)
+    predicted, truth = _outcomes(rng, _accuracy(True))
+    clean = _service(tmp_path / "clean.db", change_detection={"batch": 500})
+    _predict(clean, predicted)
+    _label(clean, truth, range(N), at=T0 + 450)
+    clean.tick(now=T0 + 460)
+    expected = [f.to_dict() for f in clean.store.changes.recent("m")]
+    assert expected
+
+    svc = _service(tmp_path / "s.db", change_detection={"batch": 500})
+    _predict(svc, predicted)
+    _label(svc, truth, range(N), at=T0 + 450)
+    streams = svc.error_streams
+    assert streams is not None
+    real = FoundChange.to_dict
+
+    def disk_full(self: FoundChange) -> dict[str, object]:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(FoundChange, "to_dict", disk_full)
+    with pytest.raises(sqlite3.OperationalError):
+        streams.run()
+    # the batches before the failing one committed; the failing one left no trace
+    state = svc.store.changes.state("m", "1")
+    fed = 0 if state is None else state["fed"]
+    assert fed % 500 == 0 and fed < N
+    assert svc.store.changes.queued() == N - fed
+    assert svc.store.changes.recent("m") == []
+
+    monkeypatch.setattr(FoundChange, "to_dict", real)
+    streams.run()
+    assert svc.store.changes.queued() == 0
+    state = svc.store.changes.state("m", "1")
+    assert state is not None and state["fed"] == N
+    assert [f.to_dict() for f in svc.store.changes.recent("m")] == expected
+
+
+def test_the_alert_fires_on_the_rise_and_resolves_after_two_labelled_windows(
+    tmp_path: Path,
+) -> None:
+    """performance_change fires in the window where the rise is found (before it closes),
+    stays firing through a window without labels (nothing to judge), and resolves after
+    two windows whose predictions have labels and no rise."""
+    rng = np.random.default_rng(7)
+    predicted, truth = _outcomes(rng, _accuracy(True))
+    engine = AlertEngine(parse_alerting_config({}))
+    svc = _service(tmp_path / "s.db", engine=engine)
+    _predict(svc, predicted)
+    _label(svc, truth, range(N), at=T0 + 450)
+    svc.tick(now=T0 + 460)
+    assert {t.metric for t in engine.firing() if t.rule == "performance_change"} == {
+        "page_hinkley",
+        "adwin",
+    }
+
+    def window(k: int, *, labelled: bool, accuracy: float = 0.6) -> None:
+        """Window k after the first: 300 predictions at a steady (already low) accuracy."""
+        start = T0 + 600 * k
+        pre = [str(v) for v in rng.integers(0, 2, 300)]
+        right = rng.random(300) < accuracy
+        lab = [p if r else str(1 - int(p)) for p, r in zip(pre, right, strict=True)]
+        ids = [f"w{k}-{i}" for i in range(300)]
+        events = [prediction("m", [ids[i]], start + i, labels=[pre[i]]) for i in range(300)]
+        svc.store.write([batch(*events)], now=start)
+        if labelled:
+            svc.store.write([batch(outcome("m", ids, lab, start + 400))])
+
+    def firing() -> set[str | None]:
+        return {t.metric for t in engine.firing() if t.rule == "performance_change"}
+
+    svc.tick(now=T0 + 611)  # the first window closes: its report carries the rise
+    window(1, labelled=False)
+    svc.tick(now=T0 + 1211)  # a window without labels judges nothing
+    assert firing() == {"page_hinkley", "adwin"}
+    window(2, labelled=True)
+    svc.tick(now=T0 + 1811)  # one clear window: not yet
+    assert firing() == {"page_hinkley", "adwin"}
+    window(3, labelled=True)
+    svc.tick(now=T0 + 2411)  # the second: resolved
+    assert firing() == set()
+    engine.close()
+
+
+def test_config_sections_keep_the_evaluator_defaults() -> None:
+    """A detectors section that names Page-Hinkley's threshold only keeps mode up (an
+    alert on a fall of the error would be a false alarm) and river's other defaults;
+    warmup and batch are read; absent, both detectors run with their defaults."""
+    from otel_ml.evaluator._change_detection import parse_change_options
+
+    default = parse_change_options(None)
+    assert default.names == ("page_hinkley", "adwin") and default.warmup == 100
+    assert default.make()["page_hinkley"].params()["mode"] == "up"
+    opts = parse_change_options(
+        {"detectors": {"page_hinkley": {"threshold": 20}}, "warmup": 30, "batch": 7}
+    )
+    assert opts.names == ("page_hinkley",) and (opts.warmup, opts.batch) == (30, 7)
+    ph = opts.make()["page_hinkley"].params()
+    assert ph["mode"] == "up" and ph["threshold"] == 20
+    assert ph["delta"] == PageHinkley().delta and ph["alpha"] == PageHinkley().alpha
+    assert parse_change_options({"enabled": False}).names == ()
+
+
+def test_the_alert_rule_can_be_switched_off_or_made_stricter(tmp_path: Path) -> None:
+    """alerts: performance_change: {enabled: false} leaves the change in the report and
+    on the counter but sends no alert; for_windows: 2 waits for a second window."""
+    rng = np.random.default_rng(7)
+    predicted, truth = _outcomes(rng, _accuracy(True))
+    for rule, fires in (({"enabled": False}, False), ({"for_windows": 2}, False), ({}, True)):
+        alerts = {"alerts": {"rules": {"performance_change": rule}}}
+        engine = AlertEngine(parse_alerting_config(alerts))
+        svc = _service(tmp_path / f"{len(rule)}{fires}.db", engine=engine)
+        _predict(svc, predicted)
+        _label(svc, truth, range(N), at=T0 + 450)
+        svc.tick(now=T0 + 460)
+        assert svc.store.changes.recent("m")
+        assert bool([t for t in engine.firing() if t.rule == "performance_change"]) is fires
+        engine.close()
