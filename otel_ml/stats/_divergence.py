@@ -148,54 +148,77 @@ def _chi2_sf(stat: float, dof: int) -> float:
     return float(_special.chdtrc(dof, stat))
 
 
-def _table(reference: npt.ArrayLike, current: npt.ArrayLike) -> npt.NDArray[np.float64]:
+def _table(
+    reference: npt.ArrayLike, current: npt.ArrayLike, *, keep_empty: bool = False
+) -> npt.NDArray[np.float64]:
     r, c = np.asarray(reference, np.float64), np.asarray(current, np.float64)
     if r.ndim != 1 or r.shape != c.shape:
         t = np.vstack([r, c])  # raises on bins that do not match
     else:
         t = np.empty((2, r.size))
         t[0], t[1] = r, c
+    if keep_empty:
+        return t
     used = _sum(t, axis=0) > 0
     return t if used.all() else t[:, used]
 
 
-def _expected(t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    out: npt.NDArray[np.float64] = np.outer(_sum(t, axis=1), _sum(t, axis=0))
-    out /= _sum(t, axis=None)
-    return out
+def _prepared(
+    reference: npt.ArrayLike, current: npt.ArrayLike, pool: str | None
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
+    """The table of a test (pooled when ``pool`` says so) and its expected counts, or
+    ``None`` when the test cannot reject (fewer than two bins, an empty sample)."""
+    t = _table(reference, current)
+    rows = _sum(t, axis=1)
+    if pool is not None:
+        cols = _sum(t, axis=0)
+        pooled = _pool_columns(t, rows, cols, MIN_EXPECTED, pool == "ordered")
+        if pooled is not t:
+            t = pooled
+    if t.shape[1] < 2 or not rows.all():
+        return None
+    e: npt.NDArray[np.float64] = np.outer(rows, _sum(t, axis=0))
+    e /= _sum(rows)
+    return t, e
 
 
-def chi_square_test(reference: npt.ArrayLike, current: npt.ArrayLike) -> ContingencyTest:
+def chi_square_test(
+    reference: npt.ArrayLike, current: npt.ArrayLike, *, pool: str | None = None
+) -> ContingencyTest:
     """Pearson's chi-square test that two count vectors come from one distribution.
 
     Bins empty in both samples are ignored; with fewer than two bins left, or an
-    empty sample, the answer is ``statistic=0, p_value=1``.
+    empty sample, the answer is ``statistic=0, p_value=1``. ``pool`` (``"ordered"``
+    or ``"unordered"``) first pools the bins whose cells expect fewer than
+    :data:`MIN_EXPECTED` rows (:func:`pool_sparse_bins`).
 
     >>> r = chi_square_test([50, 50], [50, 50]); (r.statistic, r.p_value, r.dof)
     (0.0, 1.0, 1)
     >>> round(chi_square_test([30, 70], [70, 30]).statistic, 3)
     32.0
     """
-    t = _table(reference, current)
-    if t.shape[1] < 2 or (_sum(t, axis=1) == 0).any():
+    prepared = _prepared(reference, current, pool)
+    if prepared is None:
         return ContingencyTest(0.0, 1.0, 0)
-    e = _expected(t)
+    t, e = prepared
     stat = float(_sum((t - e) ** 2 / e, axis=None))
     dof = t.shape[1] - 1
     return ContingencyTest(stat, _chi2_sf(stat, dof), dof)
 
 
-def g_test(reference: npt.ArrayLike, current: npt.ArrayLike) -> ContingencyTest:
+def g_test(
+    reference: npt.ArrayLike, current: npt.ArrayLike, *, pool: str | None = None
+) -> ContingencyTest:
     """G-test (log-likelihood ratio) of homogeneity; same conventions as
     :func:`chi_square_test`.
 
     >>> round(g_test([30, 70], [70, 30]).statistic, 3)
     32.913
     """
-    t = _table(reference, current)
-    if t.shape[1] < 2 or (_sum(t, axis=1) == 0).any():
+    prepared = _prepared(reference, current, pool)
+    if prepared is None:
         return ContingencyTest(0.0, 1.0, 0)
-    e = _expected(t)
+    t, e = prepared
     nz = t > 0
     stat = float(max(0.0, 2.0 * _sum(t[nz] * np.log(t[nz] / e[nz]))))
     dof = t.shape[1] - 1
@@ -238,37 +261,47 @@ def pool_sparse_bins(
     >>> r.tolist(), c.tolist()
     ([1000.0, 1002.0], [100.0, 101.0])
     """
-    r = np.asarray(reference, np.float64)
-    c = np.asarray(current, np.float64)
-    col = r + c
-    n, m = float(_sum(r)), float(_sum(c))
-    if col.size < 2 or min(n, m) <= 0:
-        return r, c
-    need = min_expected * (n + m) / min(n, m)
-    short = col < need
-    if not short.any():
-        return r, c
+    t = _table(reference, current, keep_empty=True)
+    rows, cols = _sum(t, axis=1), _sum(t, axis=0)
+    pooled = _pool_columns(t, rows, cols, min_expected, ordered)
+    return pooled[0], pooled[1]
+
+
+def _pool_columns(
+    t: npt.NDArray[np.float64],
+    rows: npt.NDArray[np.float64],
+    cols: npt.NDArray[np.float64],
+    min_expected: float,
+    ordered: bool,
+) -> npt.NDArray[np.float64]:
+    """The 2 x k table ``t`` (row sums ``rows``, column sums ``cols``) with its columns
+    pooled as :func:`pool_sparse_bins` says; ``t`` itself when nothing is short."""
+    low = float(rows.min())
+    if cols.size < 2 or low <= 0:
+        return t
+    need = min_expected * float(rows[0] + rows[1]) / low
+    if float(cols.min()) >= need:
+        return t  # the common case: every cell expects enough
     if ordered:
         starts: list[int] = []
         run = need  # a full run "before" the first bin: bin 0 opens a run
-        for i, total in enumerate(col.tolist()):
+        for i, total in enumerate(cols.tolist()):
             if run >= need:
                 starts.append(i)
                 run = 0.0
             run += total
         if run < need and len(starts) > 1:
             starts.pop()  # the short last run joins the one before
-        idx = np.asarray(starts, np.intp)
-        return np.add.reduceat(r, idx), np.add.reduceat(c, idx)
-    order = np.argsort(col, kind="stable")
-    k = int(np.count_nonzero(short))
-    cum = np.cumsum(col[order])
-    while k < col.size and cum[k - 1] < need:
+        out: npt.NDArray[np.float64] = np.add.reduceat(t, starts, axis=1)
+        return out
+    order = np.argsort(cols, kind="stable")
+    k = int(np.count_nonzero(cols < need))
+    cum = np.cumsum(cols[order])
+    while k < cols.size and cum[k - 1] < need:
         k += 1
-    pooled = np.zeros(col.size, dtype=bool)
+    pooled = np.zeros(cols.size, dtype=bool)
     pooled[order[:k]] = True
-    keep = ~pooled
-    return (np.append(r[keep], _sum(r[pooled])), np.append(c[keep], _sum(c[pooled])))
+    return np.hstack([t[:, ~pooled], _sum(t[:, pooled], axis=1, keepdims=True)])
 
 
 @dataclass(frozen=True)
@@ -294,10 +327,8 @@ def binned_statistics(
     (0.6778, 0.2889, 32.0)
     """
     p, q = _proportions(reference), _proportions(current)
-    chi2 = (
-        chi_square_test(*pool_sparse_bins(reference, current, ordered=ordered)) if pool
-        else chi_square_test(reference, current)
-    )
+    how = ("ordered" if ordered else "unordered") if pool else None
+    chi2 = chi_square_test(reference, current, pool=how)
     return BinnedStatistics(
         psi=_psi(p, q, PSI_EPSILON),
         jensen_shannon=_js(p, q),

@@ -77,7 +77,6 @@ from otel_ml.stats._divergence import (
     MIN_EXPECTED,
     binned_statistics,
     g_test,
-    pool_sparse_bins,
     total_variation_distance,
 )
 from otel_ml.stats._numeric_reference import (
@@ -402,7 +401,7 @@ def categorical_statistics(
     _, rc, cc = categorical_bins(reference, current)
     binned = binned_statistics(rc, cc, pool=True, ordered=False)
     chi = binned.chi2
-    g = g_test(*pool_sparse_bins(rc, cc, ordered=False))
+    g = g_test(rc, cc, pool="unordered")
     return CategoricalStatistics(
         n_reference=n,
         n_current=m,
