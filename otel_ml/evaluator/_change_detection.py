@@ -19,8 +19,14 @@ the model version's *scale*, ten times the mean absolute error of its first
 regressor's stream has mean 0.1, like a classifier's with a 10 % error rate: the
 detectors' thresholds are in units of the values they see, and a model whose errors
 are in dollars, one whose errors are in meters and a classifier get the same
-sensitivity to a relative rise of their error. Rows with nothing to compare (no
-predicted class, a missing value) are counted and skipped.
+sensitivity to a relative rise of their error. Two guards against a single wild label
+(a sentinel, a unit slip): each scaled error is capped at ``REGRESSION_CAP`` (1, ten
+times the first mean: a prediction weighs at most what a misclassification does,
+where one error of 1,000 times the mean fired both detectors on its own), and the
+warm-up's mean is taken over errors capped at ten times their median (one such label
+among the first 100 made the scale, and the evidence a rise needs, ten times larger
+for good). Rows with nothing to compare (no predicted class, a missing value) are
+counted and skipped.
 
 Order. Labels arrive late and in any order. Each tick takes the rows joined since the
 last one (at most ``batch`` at a time) and feeds each model version's rows in
@@ -42,6 +48,7 @@ from __future__ import annotations
 import logging
 import math
 import sqlite3
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -63,6 +70,9 @@ _DETECTORS: dict[str, type[PageHinkley] | type[ADWIN]] = {
 #: A regression model's steady error, as its detectors see it: like a classifier's error
 #: rate of 10 %, so that the same thresholds mean the same for both.
 REGRESSION_LEVEL = 0.1
+#: The largest scaled regression error fed (ten times the first mean error): one wild
+#: label weighs at most what a misclassification does.
+REGRESSION_CAP = 1.0
 _CLASSIFICATION = "classification"
 _REGRESSION = "regression"
 _POSITIVE = {"1": "0", "True": "False", "true": "false"}  # a positive class: its negative
@@ -289,8 +299,7 @@ class ErrorStreams:
             s.warmup.append((err, t))
             if len(s.warmup) < self.options.warmup:
                 return []
-            mean = math.fsum(x for x, _ in s.warmup) / len(s.warmup)
-            s.scale = mean / REGRESSION_LEVEL if mean > 0 else 1.0
+            s.scale = _scale([x for x, _ in s.warmup])
             pending, s.warmup = s.warmup, []
         else:
             pending = [(err, t)]
@@ -299,14 +308,28 @@ class ErrorStreams:
         for x, tt in pending:
             s.fed += 1
             self.fed += 1
+            v = min(x / scale, REGRESSION_CAP) if s.task == _REGRESSION else x
             for det in s.detectors.values():
-                det.update(x / scale, tt)
+                det.update(v, tt)
                 if det.drift_detected and det.change is not None:
                     c = det.change
                     if scale != 1.0:  # the means in the units of the error
                         c = _rescaled(c, scale)
                     out.append(c)
         return out
+
+
+def _scale(errors: list[float]) -> float:
+    """Ten times the mean of the warm-up's absolute errors, each capped at ten times
+    their median (1.0 when they are all 0).
+
+    >>> _scale([1.0] * 99 + [1e6])  # one wild label does not set the scale
+    10.9
+    """
+    med = statistics.median(errors)
+    capped = [min(e, 10.0 * med) for e in errors] if med > 0 else errors
+    mean = math.fsum(capped) / len(capped)
+    return mean / REGRESSION_LEVEL if mean > 0 else 1.0
 
 
 def _rescaled(c: Change, scale: float) -> Change:

@@ -496,3 +496,39 @@ def test_the_alert_rule_can_be_switched_off_or_made_stricter(tmp_path: Path) -> 
         assert svc.store.changes.recent("m")
         assert bool([t for t in engine.firing() if t.rule == "performance_change"]) is fires
         engine.close()
+
+
+def test_one_wild_regression_label_neither_alerts_nor_blunts_the_detectors(
+    tmp_path: Path,
+) -> None:
+    """A label 1,000 times off (a sentinel, a unit slip) among steady errors: no change
+    (uncapped, both detectors fired on that one prediction); one among the first 100
+    does not set the scale ten times too large, so a tripling of the errors is still
+    found by both."""
+    rng = np.random.default_rng(3)
+    for change in (False, True):
+        svc = _service(tmp_path / f"w{change}.db")
+        y = rng.normal(50_000, 10_000, N)
+        noise = rng.normal(0, 2_000, N) * np.where(
+            np.arange(N) < N // 2, 1.0, 3.0 if change else 1.0
+        )
+        scores = y + noise
+        scores[40] = y[40] + 1.6e6  # in the warm-up
+        if not change:
+            scores[N // 2] = y[N // 2] + 1.6e6
+        events = [prediction("w", [f"q{i}"], T0 + i * STEP, scores=[scores[i]]) for i in range(N)]
+        svc.store.write([batch(*events)], now=T0)
+        svc.store.write(
+            [batch(outcome("w", [f"q{i}" for i in range(N)], [float(v) for v in y], T0 + 450))]
+        )
+        svc.tick(now=T0 + 460)
+        found = svc.store.changes.recent("w")
+        state = svc.store.changes.state("w", "1")
+        assert state is not None and 10_000 < state["scale"] < 25_000  # 10 x the mean error
+        if not change:
+            assert found == []
+        else:
+            assert {f.change.detector for f in found if f.change.rising} == {
+                "page_hinkley",
+                "adwin",
+            }
