@@ -73,6 +73,10 @@ REGRESSION_LEVEL = 0.1
 #: The largest scaled regression error fed (ten times the first mean error): one wild
 #: label weighs at most what a misclassification does.
 REGRESSION_CAP = 1.0
+#: Model versions whose detectors stay in memory between batches (about 140 kB each,
+#: mostly Page-Hinkley's 2,000 latest values and times); the others are read back from
+#: the store when their errors come (a JSON of about 75 kB).
+MAX_CACHED_STREAMS = 64
 _CLASSIFICATION = "classification"
 _REGRESSION = "regression"
 _POSITIVE = {"1": "0", "True": "False", "true": "false"}  # a positive class: its negative
@@ -217,8 +221,9 @@ class ErrorStreams:
         self.failed = 0  # rows dropped after a failure (see run)
 
     def _stream(self, model: str, version: str) -> _Stream:
-        got = self._streams.get((model, version))
+        got = self._streams.pop((model, version), None)
         if got is not None:
+            self._streams[(model, version)] = got  # the most recently used last
             return got
         saved = self.table.state(model, version)
         wanted = self.options.make()
@@ -239,8 +244,8 @@ class ErrorStreams:
                 int(saved.get("fed", 0)),
                 int(saved.get("skipped", 0)),
             )
-        if len(self._streams) >= 10_000:  # bounded: the store holds every stream's state
-            self._streams.pop(next(iter(self._streams)))
+        if len(self._streams) >= MAX_CACHED_STREAMS:  # the store holds every stream's state
+            self._streams.pop(next(iter(self._streams)))  # the least recently used
         self._streams[(model, version)] = s
         return s
 

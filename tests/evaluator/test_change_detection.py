@@ -532,3 +532,41 @@ def test_one_wild_regression_label_neither_alerts_nor_blunts_the_detectors(
                 "page_hinkley",
                 "adwin",
             }
+
+
+def test_detectors_read_back_from_the_store_find_the_same_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory holds the detectors of a few model versions only (MAX_CACHED_STREAMS; about
+    140 kB each); the others are read back from the store. Three versions' labels
+    interleaved in small batches through a cache of two: the same changes as with all
+    three in memory, and never more than two held."""
+    from otel_ml.evaluator import _change_detection
+
+    rng = np.random.default_rng(7)
+    predicted, truth = _outcomes(rng, _accuracy(True))
+
+    def run(path: Path) -> tuple[list[dict[str, object]], int]:
+        svc = _service(path, change_detection={"batch": 150})
+        versions = ("1", "2", "3")
+        events = [
+            prediction("m", [f"{v}-{i}"], T0 + i * STEP, version=v, labels=[predicted[i]])
+            for i in range(N)
+            for v in versions
+        ]
+        svc.store.write([batch(*events)], now=T0)
+        held = 0
+        assert svc.error_streams is not None
+        for chunk in range(0, N, 100):  # one label event per version and chunk
+            for v in versions:
+                rows = range(chunk, chunk + 100)
+                ids = [f"{v}-{i}" for i in rows]
+                svc.store.write([batch(outcome("m", ids, [truth[i] for i in rows], T0 + 450))])
+            svc.error_streams.run()
+            held = max(held, len(svc.error_streams._streams))
+        return [f.to_dict() for f in svc.store.changes.recent("m")], held
+
+    everything, held = run(tmp_path / "all.db")
+    assert held == 3 and everything
+    monkeypatch.setattr(_change_detection, "MAX_CACHED_STREAMS", 2)
+    assert run(tmp_path / "two.db") == (everything, 2)
