@@ -11,7 +11,7 @@ model service pays for nothing it does not use.
 """
 
 from otel_ml.sketch._bulk_merge import merge_points
-from otel_ml.sketch._calibration import ScoreCalibration
+from otel_ml.sketch._calibration import ScoreCalibration, argmax_sketches
 from otel_ml.sketch._categorical import DEFAULT_MAX_CATEGORIES, CategoricalSketch
 from otel_ml.sketch._columns import DATETIMES, FeatureKind
 from otel_ml.sketch._numeric import (
@@ -62,6 +62,7 @@ __all__ = [
     "NumericSketch",
     "Profile",
     "ScoreCalibration",
+    "argmax_sketches",
     "categorical_sketch",
     "category_counts",
     "exponential_buckets",

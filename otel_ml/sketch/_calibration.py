@@ -20,6 +20,14 @@ when the labels hold it, else the last of the two labels in class order
 classes with a 1-D score keep no calibration (the score is not one class's
 probability).
 
+A probability matrix of three or more class columns (multiclass) also keeps,
+per class ``c``, the calibration of ``p_c`` on the rows where ``c`` is the
+predicted class (the largest column, the first on a tie, as ``argmax``), under
+the output name ``argmax:<class>``
+(:data:`~otel_ml.semconv.PREDICTION_OUTPUT_ARGMAX_PREFIX`): the calibrated
+probability that a prediction is right, which multiclass accuracy needs. The SDK
+exports the same sketches of a window (:func:`argmax_sketches`).
+
 Examples
 --------
 >>> import numpy as np
@@ -32,6 +40,20 @@ True
 >>> flipped = score_calibrations({"score": np.array([0.2, 0.9, 0.7])}, ["yes", "no", "no"])
 >>> flipped["score"].positive_class
 'no'
+
+Three classes: each column's one-vs-rest calibration, and per class its probability
+on the rows it wins.
+
+>>> probs = {"a": np.array([0.6, 0.1, 0.2, 0.5]), "b": np.array([0.3, 0.8, 0.2, 0.4]),
+...          "c": np.array([0.1, 0.1, 0.6, 0.1])}
+>>> cal = score_calibrations(probs, ["a", "b", "b", "c"])
+>>> sorted(cal)
+['a', 'argmax:a', 'argmax:b', 'argmax:c', 'b', 'c']
+>>> w = cal["argmax:a"]
+>>> w.positive_class, w.scores.count, w.positives.count, cal["argmax:c"].positives.count
+('a', 2, 1, 0)
+>>> {k: s.count for k, s in argmax_sketches(probs).items()}
+{'argmax:a': 2, 'argmax:b': 1, 'argmax:c': 1}
 
 """
 
@@ -50,7 +72,13 @@ from otel_ml import semconv
 from otel_ml.sketch._categorical import _as_strings
 from otel_ml.sketch._numeric import NumericSketch
 
-__all__ = ["ScoreCalibration", "positive_class", "score_calibrations"]
+__all__ = [
+    "ScoreCalibration",
+    "argmax_sketches",
+    "class_columns",
+    "positive_class",
+    "score_calibrations",
+]
 
 
 @dataclass(frozen=True)
@@ -122,6 +150,67 @@ def positive_class(classes: set[str]) -> str | None:
     return sorted(classes, key=order)[-1]
 
 
+def _is_class_column(name: str) -> bool:
+    return not (
+        name == semconv.PREDICTION_OUTPUT_SCORE
+        or name.startswith(
+            (semconv.PREDICTION_OUTPUT_DECISION, semconv.PREDICTION_OUTPUT_ARGMAX_PREFIX)
+        )
+    )
+
+
+def class_columns(
+    predictions: Mapping[str, npt.ArrayLike],
+) -> tuple[list[str], npt.NDArray[np.float64]] | None:
+    """The probability columns of a multiclass output, by class name, and the ``(rows,
+    classes)`` matrix of them; ``None`` unless three or more class-named numeric
+    columns of one length hold values in ``[0, 1]`` (NaN allowed)."""
+    names: list[str] = []
+    cols: list[npt.NDArray[np.float64]] = []
+    for name, values in predictions.items():
+        if not _is_class_column(name):
+            continue
+        v = np.asarray(values)
+        if v.dtype.kind not in "fiu" or v.ndim != 1 or (cols and v.size != cols[0].size):
+            return None
+        names.append(name)
+        cols.append(v.astype(np.float64, copy=False))
+    if len(cols) < 3:
+        return None
+    matrix = np.column_stack(cols)
+    with np.errstate(invalid="ignore"):
+        if np.any(matrix < 0.0) or np.any(matrix > 1.0):
+            return None
+    return names, matrix
+
+
+def _winners(matrix: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+    """Per row the predicted class (the largest column, the first on a tie) and whether
+    the row's scores are all finite (rows with a NaN are nobody's)."""
+    finite = np.asarray(np.isfinite(matrix).all(axis=1), dtype=np.bool_)
+    won: npt.NDArray[np.intp] = np.argmax(np.where(np.isfinite(matrix), matrix, -1.0), axis=1)
+    return won, finite
+
+
+def argmax_sketches(predictions: Mapping[str, npt.ArrayLike]) -> dict[str, NumericSketch]:
+    """Per class of a multiclass probability output, the sketch of its probability on
+    the rows where it is the predicted class, named ``argmax:<class>`` (one argmax
+    for the whole batch); empty unless :func:`class_columns` finds three classes."""
+    found = class_columns(predictions)
+    if found is None:
+        return {}
+    names, matrix = found
+    won, finite = _winners(matrix)
+    out: dict[str, NumericSketch] = {}
+    for i, name in enumerate(names):
+        sketch = NumericSketch()
+        rows = finite & (won == i)
+        if rows.any():
+            sketch.update(matrix[rows, i])
+        out[semconv.PREDICTION_OUTPUT_ARGMAX_PREFIX + name] = sketch
+    return out
+
+
 def _label_strings(labels: npt.ArrayLike) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.bool_]]:
     """Labels as class strings, and where a label is present (not None / NaN / empty)."""
     x = np.asarray(labels).ravel()
@@ -167,6 +256,17 @@ def score_calibrations(
             other = next(c for c in classes if c != cls)
             complement = _calibration(name, other, 1.0 - v, y, ok)
             out[name] = dataclasses.replace(out[name], complement=complement)
+    found = class_columns(predictions)
+    if found is not None and found[1].shape[0] == y.size:
+        names, matrix = found
+        won, finite = _winners(matrix)
+        for i, name in enumerate(names):
+            if name not in classes:
+                continue
+            ok = present & finite & (won == i)
+            out[semconv.PREDICTION_OUTPUT_ARGMAX_PREFIX + name] = _calibration(
+                semconv.PREDICTION_OUTPUT_ARGMAX_PREFIX + name, name, matrix[:, i], y, ok
+            )
     return out
 
 

@@ -29,6 +29,7 @@ from otel_ml.stats._estimation import (
     EstimatedMetric,
     EstimatedPerformance,
     estimate_binary,
+    estimate_multiclass,
     estimate_performance,
 )
 from otel_ml.stats._multivariate import MultivariateDrift, multivariate_drift
@@ -86,6 +87,7 @@ __all__ = [
     "compare_feature",
     "detector_from_dict",
     "estimate_binary",
+    "estimate_multiclass",
     "estimate_performance",
     "g_test",
     "hellinger_distance",
