@@ -24,7 +24,10 @@ process's own work is timed):
    and the baseline written with ``start_span`` instead of
    ``start_as_current_span``;
 2. a 10,000 x 20 batch with feature capture vs without (the difference per value);
-3. the per-value cost of a feature sketch update next to ``Histogram.record``.
+3. the per-value cost of a feature sketch update next to ``Histogram.record``;
+4. the multivariate drift feature: the same monitor with a reference profile of the 20
+   features, with and without its multivariate model (the PCA reconstruction errors of
+   each batch, ``docs/drift.md``), single rows and the 10,000 x 20 batch.
 
 Results are printed as a Markdown table (paste into docs/benchmarks.md).
 """
@@ -32,6 +35,7 @@ Results are printed as a Markdown table (paste into docs/benchmarks.md).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import statistics
 import sys
@@ -60,7 +64,7 @@ from otel_ml.instrumentation import (
     flush,
 )
 from otel_ml.instrumentation._options import Task
-from otel_ml.sketch import NumericSketch
+from otel_ml.sketch import NumericSketch, Profile
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -271,6 +275,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("feature capture per value (batch difference)", f"{per_value_capture * 1e9:.1f} ns"),
         ("10,000 x 20 batch: rows dropped by the event budget",
          str(sum(roomy["runtime"].events.dropped.values()))),
+    ]
+
+    # 4. The multivariate feature: one reference, with and without its PCA model.
+    train = rng.normal(size=(20_000, 20))
+    train[:, 1] = 0.8 * train[:, 0] + 0.6 * train[:, 1]  # a correlated pair
+    with_mv = Profile.from_data(train)
+    assert with_mv.multivariate is not None
+    without_mv = dataclasses.replace(with_mv, multivariate=None)
+    ref_mv = otel_ml.monitor(model="bench-mv", reference=with_mv, **roomy)(model)
+    ref_plain = otel_ml.monitor(model="bench-ref", reference=without_mv, **roomy)(model)
+    t_row_mv = per_call(lambda: ref_mv(row), n_single, repeat, flush, statistics.median)
+    t_row_plain = per_call(lambda: ref_plain(row), n_single, repeat, flush, statistics.median)
+    t_b_mv = per_call(lambda: ref_mv(batch), n_batch, repeat, flush, statistics.median)
+    t_b_plain = per_call(lambda: ref_plain(batch), n_batch, repeat, flush, statistics.median)
+    mv = with_mv.multivariate
+    results += [
+        ("single row, with a reference profile: @monitor (overhead)",
+         f"{(t_row_plain - t_raw) * 1e6:.1f} µs = {(t_row_plain - t_raw) / base:.2f}x"),
+        (f"single row, reference with a multivariate model (20 features, "
+         f"{mv.n_components} components): @monitor (overhead)",
+         f"{(t_row_mv - t_raw) * 1e6:.1f} µs = {(t_row_mv - t_raw) / base:.2f}x"),
+        ("single row: added by the multivariate model",
+         f"{(t_row_mv - t_row_plain) * 1e6:.2f} µs"),
+        ("10,000 x 20 batch, with a reference profile: @monitor", f"{t_b_plain * 1e3:.2f} ms"),
+        ("10,000 x 20 batch, reference with a multivariate model: @monitor",
+         f"{t_b_mv * 1e3:.2f} ms"),
+        ("multivariate model per row (batch difference)",
+         f"{(t_b_mv - t_b_plain) / batch.shape[0] * 1e9:.0f} ns "
+         f"= {(t_b_mv - t_b_plain) / batch.size * 1e9:.1f} ns per value"),
     ]
 
     column = rng.normal(size=10_000)

@@ -198,10 +198,11 @@ def test_a_reference_row_on_the_kept_components_has_no_error(seed: int, d: int) 
     cols = {f"f{i}": rng.normal(size=300) * (i + 1) for i in range(d)}
     m = ReconstructionModel.fit(cols)
     assert m is not None and 1 <= m.n_components < d
-    # A standardised point on the span of the components reconstructs exactly.
+    # A standardised point on the span of the components reconstructs exactly (up to
+    # the rounding of |z|^2 - |z C^T|^2, ~1e-8 of |z| after the square root).
     z = rng.normal(size=m.n_components) @ m.components
     x = {n: np.array([m.means[i] + z[i] * m.scales[i]]) for i, n in enumerate(m.features)}
-    assert m.errors(x)[0] == pytest.approx(0.0, abs=1e-9)
+    assert m.errors(x)[0] <= 1e-7 * max(1.0, float(np.linalg.norm(z)))
     # And the error of any row is at most its standardised norm.
     row = {n: c[:20] for n, c in cols.items()}
     zs = np.column_stack([(row[n] - m.means[i]) / m.scales[i] for i, n in enumerate(m.features)])
