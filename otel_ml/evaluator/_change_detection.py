@@ -250,7 +250,9 @@ class ErrorStreams:
         return s
 
     def run(self) -> list[FoundChange]:
-        """Feed everything queued, ``batch`` rows per transaction; the changes found.
+        """Feed everything queued when called, ``batch`` rows per transaction; the changes
+        found. Rows joined meanwhile wait for the next call, so a flood of labels never
+        keeps the tick from evaluating windows.
 
         A store failure (``sqlite3.Error``) propagates, the rows stay queued and the next
         call feeds them. Any other failure of a batch (a bug: it would fail again) is
@@ -258,8 +260,9 @@ class ErrorStreams:
         never stops the detectors, nor the evaluation of windows after them.
         """
         found: list[FoundChange] = []
+        through = self.table.last()
         while True:
-            rows = self.table.take(self.options.batch)
+            rows = self.table.take(self.options.batch, through)
             if not rows:
                 return found
             try:

@@ -86,12 +86,17 @@ class ChangeTable:
     def queued(self) -> int:
         return self.db.scalar("SELECT COUNT(*) FROM error_queue")
 
-    def take(self, limit: int) -> list[QueuedError]:
-        """The ``limit`` oldest queued rows (in join order); nothing is deleted yet."""
+    def last(self) -> int:
+        """The ``seq`` of the newest queued row (0: none)."""
+        return self.db.scalar("SELECT COALESCE(MAX(seq), 0) FROM error_queue")
+
+    def take(self, limit: int, through: int | None = None) -> list[QueuedError]:
+        """The ``limit`` oldest queued rows (in join order), up to ``seq`` ``through``
+        if given; nothing is deleted yet."""
         rows = self.db.fetchall(
             "SELECT seq, model, version, t, score, label, actual_label, actual_value "
-            "FROM error_queue ORDER BY seq LIMIT ?",
-            (limit,),
+            "FROM error_queue WHERE seq <= ? ORDER BY seq LIMIT ?",
+            (through if through is not None else 2**63 - 1, limit),
         )
         return [QueuedError(*r) for r in rows]
 

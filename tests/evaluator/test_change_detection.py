@@ -570,3 +570,34 @@ def test_detectors_read_back_from_the_store_find_the_same_changes(
     assert held == 3 and everything
     monkeypatch.setattr(_change_detection, "MAX_CACHED_STREAMS", 2)
     assert run(tmp_path / "two.db") == (everything, 2)
+
+
+def test_labels_joined_while_the_detectors_run_wait_for_the_next_tick(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run feeds what was queued when it started: labels joined meanwhile (here: a new
+    one joined at every batch the run takes, as a flood from the receivers would) wait
+    for the next run, so the tick goes on to the windows instead of chasing the queue."""
+    rng = np.random.default_rng(7)
+    predicted, truth = _outcomes(rng, _accuracy(False))
+    svc = _service(tmp_path / "s.db", change_detection={"batch": 100})
+    _predict(svc, predicted)
+    _label(svc, truth, range(1000), at=T0 + 450)
+    table = svc.store.changes
+    real_take, late = table.take, iter(range(1000, N))
+
+    def take_while_labels_come(limit: int, through: int | None = None) -> list[object]:
+        i = next(late, None)
+        if i is not None:
+            _label(svc, truth, [i], at=T0 + 450)
+        return real_take(limit, through)  # type: ignore[return-value]
+
+    monkeypatch.setattr(table, "take", take_while_labels_come)
+    assert svc.error_streams is not None
+    svc.error_streams.run()
+    state = table.state("m", "1")
+    assert state is not None and state["fed"] == 1000
+    assert 0 < table.queued() < N - 1000  # joined during the run: fed next time
+    monkeypatch.undo()
+    svc.error_streams.run()
+    assert table.queued() == 0
