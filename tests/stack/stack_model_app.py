@@ -10,7 +10,11 @@ events carry trace ids; a Prometheus endpoint on a free port, printed as
   fed drifted applications (``debt_ratio`` much higher than in the reference) with some
   missing incomes; every 10th call raises; 80 % of the outcomes are reported with
   ``record_outcome`` right after each call;
-- ``slow`` v1: the same model taking 150 ms per call (p95 latency above 100 ms).
+- ``slow`` v1: the same model taking 150 ms per call (p95 latency above 100 ms); all
+  its outcomes are reported, drawn from its probabilities for the first
+  ``SLOW_GOOD_CALLS`` calls and the opposite class after them: its accuracy falls from
+  about 85 % to 15 %, which the evaluator's change detectors find within seconds
+  (``ml_performance_changes_total``).
 
 The data generator and the reference profile are importable for the test.
 """
@@ -32,6 +36,7 @@ import otel_ml
 MODEL = "credit"
 SLOW_MODEL = "slow"
 VERSION = "1"
+SLOW_GOOD_CALLS = 60  # 300 labelled predictions before the slow model's labels turn
 CLASSES = ["no", "yes"]
 EMPLOYMENT = ["salaried", "self_employed", "unemployed"]
 
@@ -93,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     host, port = telemetry.prometheus_address
     print(f"prometheus {host}:{port}", flush=True)
 
-    calls = {"n": 0}
+    calls = {"n": 0, "slow": 0}
 
     @otel_ml.monitor(model=MODEL, version=VERSION, task="binary_classification",
                      reference=args.reference, class_names=CLASSES)
@@ -106,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     @otel_ml.monitor(model=SLOW_MODEL, version=VERSION, task="binary_classification",
                      class_names=CLASSES)
     def slow_predict_proba(frame: pd.DataFrame) -> np.ndarray:
+        calls["slow"] += 1
         time.sleep(0.15)
         return probabilities(frame)
 
@@ -125,7 +131,12 @@ def main(argv: list[str] | None = None) -> int:
             keep = rng.random(len(ids)) < 0.8
             kept = [i for i, k in zip(ids, keep, strict=True) if k]
             otel_ml.record_outcome(model=MODEL, ids=kept, actuals=list(truth[keep]))
-        slow_predict_proba(frame.head(5))
+        p_slow = slow_predict_proba(frame.head(5))[:, 1]
+        slow_ids = otel_ml.last_prediction_ids()
+        truth = np.where(rng.random(len(p_slow)) < p_slow, "yes", "no")
+        if calls["slow"] > SLOW_GOOD_CALLS:  # a degradation: the answers turn wrong
+            truth = np.where(truth == "yes", "no", "yes")
+        otel_ml.record_outcome(model=SLOW_MODEL, ids=slow_ids, actuals=list(truth))
         stop.wait(0.05)
     telemetry.shutdown()
     return 0

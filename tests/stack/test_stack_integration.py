@@ -15,7 +15,8 @@ loopback) and scrapes, while traffic flows:
 
 Once the evaluator has closed a window, every recording rule, every dashboard panel
 query and every dashboard variable must return data, and the alert rules must see the
-conditions the traffic creates (slow model, failing calls, drifted feature). This takes
+conditions the traffic creates (slow model, failing calls, drifted feature, the slow
+model's labels turning wrong). This takes
 one evaluator window (about 1 to 2 minutes).
 """
 
@@ -305,11 +306,13 @@ def test_every_dashboard_query_returns_data(stack: dict[str, Any]) -> None:
 
 def test_alert_rules_see_what_the_traffic_does(stack: dict[str, Any]) -> None:
     """The slow model, the failing calls and the drifted feature make the shipped alert
-    rules pending (their `for:` keeps them from firing within the test)."""
+    rules pending (their `for:` keeps them from firing within the test); the slow
+    model's labels turning wrong fires MLModelPerformanceChange (no `for:`), and the
+    credit model's steady accuracy does not."""
     _wait_for_window(stack)
     url = stack["url"]
     expected = {("MLModelLatencyP95High", SLOW_MODEL), ("MLModelErrorRateHigh", MODEL),
-                ("MLFeatureDriftHigh", MODEL)}
+                ("MLFeatureDriftHigh", MODEL), ("MLModelPerformanceChange", SLOW_MODEL)}
     deadline = time.monotonic() + 30
     seen: set[tuple[str, str]] = set()
     while time.monotonic() < deadline and not expected <= seen:
@@ -320,6 +323,9 @@ def test_alert_rules_see_what_the_traffic_does(stack: dict[str, Any]) -> None:
     drifted = {r["metric"]["ml_feature_name"]
                for r in _query(url, 'ALERTS{alertname="MLFeatureDriftHigh"}')}
     assert "debt_ratio" in drifted
+    changed = {r["metric"]["ml_model_name"]
+               for r in _query(url, 'ALERTS{alertname="MLModelPerformanceChange"}')}
+    assert changed == {SLOW_MODEL}
     assert not re.search(r"age", " ".join(sorted(drifted)))  # undrifted feature stays quiet
 
 
