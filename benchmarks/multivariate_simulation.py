@@ -4,6 +4,9 @@ Run from the repository root (any Python 3.10+ with venv)::
 
     python benchmarks/multivariate_simulation.py           # full run (~10 min), prints tables
     python benchmarks/multivariate_simulation.py --quick   # fewer windows
+    python benchmarks/multivariate_simulation.py --variance-sweep --no-install
+        # ours only: the share of variance the PCA keeps (the 65 % default) against
+        # detection of subtler changes and false alarms, 1,000-row windows
 
 NannyML is installed into the benchmark's **own** virtual environment,
 ``benchmarks/.venv-nannyml`` (git-ignored; the one ``estimated_performance.py`` uses),
@@ -219,12 +222,60 @@ def run(quick: bool) -> int:
     return 0
 
 
+def _weaker_ten(rng: np.random.Generator, n: int, changed: bool) -> Columns:
+    """``ten`` whose ``g0`` loads 0.5 instead of 0.75 on the factor (same marginal)."""
+    cols = _ten(rng, n, False)
+    if changed:
+        f = rng.normal(size=n)
+        cols["g0"] = 10.0 + 0.5 * f + np.sqrt(1 - 0.25) * rng.normal(size=n)
+        for i in range(1, 4):
+            g = 0.75 * f + np.sqrt(1 - 0.75**2) * rng.normal(size=n)
+            cols[f"g{i}"] = (i + 1) * 10.0 + (i + 1) * g
+    return cols
+
+
+def variance_sweep() -> int:
+    """Detection and false alarms of our check by the share of variance kept."""
+    from otel_ml.sketch._multivariate import ReconstructionModel
+    from otel_ml.stats import multivariate_drift
+
+    cases = {"pair, 0.8 -> 0.7": _pair(0.8, 0.7), "pair, 0.5 -> 0.3": _pair(0.5, 0.3),
+             "ten, one loading 0.75 -> 0.5": _weaker_ten}
+    shares = (0.5, 0.65, 0.8, 0.95)
+    size, n_null, n_changed = 1_000, 500, 100
+    print("Command: `python benchmarks/multivariate_simulation.py --variance-sweep "
+          f"--no-install`; {size:,}-row windows, {n_null} without drift and {n_changed} "
+          f"changed per case, reference {REFERENCE_ROWS:,} rows.\n")
+    print("| case | " + " | ".join(f"{v:.0%} kept: components, changed / no drift flagged"
+                                    for v in shares) + " |")
+    print("|---|" + "---|" * len(shares))
+    for i, (name, make) in enumerate(cases.items()):
+        rng = np.random.default_rng(2000 + i)
+        reference = make(rng, REFERENCE_ROWS, False)
+        null = [make(rng, size, False) for _ in range(n_null)]
+        changed = [make(rng, size, True) for _ in range(n_changed)]
+        cells = []
+        for v in shares:
+            model = ReconstructionModel.fit(reference, variance=v)
+            assert model is not None
+            hit = sum(multivariate_drift(model, model.error_sketch(w)).drifted for w in changed)
+            fa = sum(multivariate_drift(model, model.error_sketch(w)).drifted for w in null)
+            cells.append(f"{model.n_components}: {_pct(hit, n_changed)} / {_pct(fa, n_null)}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer windows (a smoke run)")
     parser.add_argument("--no-install", action="store_true",
                         help="do not create the venv; run here, without NannyML if absent")
+    parser.add_argument("--variance-sweep", action="store_true",
+                        help="ours only: detection and false alarms by the share of variance "
+                        "the PCA keeps")
     args = parser.parse_args(argv)
+    if args.variance_sweep:
+        return variance_sweep()
     if not args.no_install and os.environ.get(MARK) is None:
         py = prepare_environment()
         if py is not None:
