@@ -59,6 +59,7 @@ from otel_ml.alerting._store import AlertStore
 from otel_ml.evaluator._config_options import MlflowSinkOptions
 from otel_ml.evaluator._report import ModelReport
 from otel_ml.evaluator._window_metrics import window_metrics
+from otel_ml.mlflow import redact_credentials
 
 __all__ = ["OUTBOX_FILE", "SINK_NAME", "TAG_RUN_KEY", "MlflowSink", "run_key"]
 
@@ -367,6 +368,7 @@ class MlflowSink:
 
 
 def _short(exc: BaseException) -> str:
-    """The first line of an MLflow error, which can quote a whole HTTP response."""
+    """The first line of an MLflow error, which can quote a whole HTTP response, without
+    the credentials of the URL it names (logged, and kept in the outbox)."""
     text = str(exc).strip().splitlines()
-    return text[0][:300] if text else ""
+    return redact_credentials(text[0])[:300] if text else ""

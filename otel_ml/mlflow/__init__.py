@@ -11,6 +11,8 @@
 - Resolved profiles are cached (``$OTEL_ML_CACHE_DIR``, default ``~/.cache/otel_ml``), keyed
   by the run and artifact path a URI resolved to: a run's or a version's profile is fetched
   once and read without the server afterwards; an alias is asked again each time.
+- Credentials in a tracking URI (``https://user:password@host``) never reach a message, a
+  log line or a cache folder's name (:func:`redact_credentials`).
 
 This module does not import MLflow; only logging a profile or resolving a URI does (the
 ``otel-ml[mlflow]`` extra: ``mlflow-skinny``, the client alone). See docs/integrations.md.
@@ -25,7 +27,7 @@ from otel_ml.mlflow._resolve import (
     resolve_profile,
 )
 from otel_ml.mlflow._source import ProfileSource, load_profile
-from otel_ml.mlflow._uri import ProfileUri, is_mlflow_uri, parse_uri
+from otel_ml.mlflow._uri import ProfileUri, is_mlflow_uri, parse_uri, redact_credentials
 
 __all__ = [
     "ENV_CACHE_DIR",
@@ -38,5 +40,6 @@ __all__ = [
     "load_profile",
     "log_profile",
     "parse_uri",
+    "redact_credentials",
     "resolve_profile",
 ]

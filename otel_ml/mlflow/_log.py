@@ -11,6 +11,7 @@ from otel_ml._errors import ConfigurationError, ProfileError
 from otel_ml.mlflow._resolve import (
     DEFAULT_ARTIFACT_PATH,
     PROFILE_TAG,
+    one_line,
     tracking_uri_or_default,
 )
 from otel_ml.mlflow._uri import PROFILE_FILE
@@ -116,7 +117,7 @@ def log_profile(
         except MlflowException as exc:
             raise ConfigurationError(
                 f"model_version: version {version} of registered model {model_name!r} "
-                f"cannot be read ({' '.join(str(exc).split())[:200]}); register it first or "
+                f"cannot be read ({one_line(str(exc), 200)}); register it first or "
                 "fix the name and version"
             ) from None
     run = run_id or (mv.run_id if mv is not None and mv.run_id else None)
@@ -147,7 +148,7 @@ def log_profile(
                 client.set_model_version_tag(model_name, version, PROFILE_TAG, uri)
         except MlflowException as exc:
             raise ProfileError(
-                f"{uri}: MLflow refused the profile ({' '.join(str(exc).split())[:200]}); "
+                f"{uri}: MLflow refused the profile ({one_line(str(exc), 200)}); "
                 "check the run id and the tracking server"
             ) from None
     return uri

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from otel_ml._errors import ProfileError
-from otel_ml.mlflow._uri import PROFILE_FILE, ProfileUri, parse_uri
+from otel_ml.mlflow._uri import PROFILE_FILE, ProfileUri, parse_uri, redact_credentials
 from otel_ml.sketch import Profile
 
 __all__ = [
@@ -116,9 +116,11 @@ def default_cache_dir() -> Path:
 
 
 def _server_key(tracking_uri: str) -> str:
-    """A folder name for a tracking server: readable, and unique per URI."""
-    readable = re.sub(r"[^A-Za-z0-9.-]+", "_", tracking_uri.split("://", 1)[-1]).strip("_")
-    digest = hashlib.sha256(tracking_uri.encode()).hexdigest()[:10]
+    """A folder name for a tracking server: readable, and unique per URI (credentials in
+    the URI are left out: the same server, and no password in a folder name)."""
+    server = redact_credentials(tracking_uri, mask="")
+    readable = re.sub(r"[^A-Za-z0-9.-]+", "_", server.split("://", 1)[-1]).strip("_")
+    digest = hashlib.sha256(server.encode()).hexdigest()[:10]
     return f"{readable[:60]}-{digest}"
 
 
@@ -132,6 +134,7 @@ class _Resolver:
         self.uri = uri
         self.stale_alias = stale_alias
         self.tracking_uri = tracking_uri
+        self.shown = redact_credentials(tracking_uri)  # for messages: no password
         self.root = cache / "mlflow" / _server_key(tracking_uri)
         self._client: Any = None
 
@@ -141,7 +144,7 @@ class _Resolver:
 
     def _unreachable(self, why: object) -> ProfileError:
         return self._fail(
-            f"MLflow tracking server {self.tracking_uri} unreachable ({why})",
+            f"MLflow tracking server {self.shown} unreachable ({why})",
             "start it, or point MLFLOW_TRACKING_URI (or tracking_uri) at the right server",
         )
 
@@ -184,7 +187,7 @@ class _Resolver:
                 return None
             if any(s in text for s in _CONNECTION_FAILURES):
                 raise self._unreachable("connection failed") from None
-            raise self._fail(f"{what} failed: {_one_line(text)}",
+            raise self._fail(f"{what} failed: {one_line(text)}",
                              "check the tracking server's log") from None
         except OSError as exc:
             raise self._unreachable(exc.strerror or type(exc).__name__) from None
@@ -206,7 +209,7 @@ class _Resolver:
             return mv
         if not self._model_exists():
             raise self._fail(
-                f"no registered model {u.model!r} on {self.tracking_uri}",
+                f"no registered model {u.model!r} on {self.shown}",
                 "register it (mlflow.register_model) or fix the name",
             )
         if u.alias is not None:
@@ -287,7 +290,7 @@ class _Resolver:
                 Profile.load(local)
             except ProfileError as exc:
                 raise self._fail(f"artifact {artifact_path!r} of run {run_id} is not a "
-                                 f"profile ({_one_line(str(exc))})",
+                                 f"profile ({one_line(str(exc))})",
                                  "log one with otel_ml.mlflow.log_profile") from None
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(local, target)
@@ -322,7 +325,7 @@ class _Resolver:
                 raise
             _log.warning(
                 "%s: MLflow tracking server %s unreachable; using the profile of version %s "
-                "the alias named when last resolved", u.text, self.tracking_uri,
+                "the alias named when last resolved", u.text, self.shown,
                 known["version"],
             )
             return self._result(known["run_id"], known["artifact_path"],
@@ -346,8 +349,9 @@ class _Resolver:
         )
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:300]
+def one_line(text: str, limit: int = 300) -> str:
+    """An MLflow error's text on one line, without URL credentials, at most ``limit`` long."""
+    return redact_credentials(" ".join(text.split()))[:limit]
 
 
 def tracking_uri_or_default(tracking_uri: str | None) -> str:

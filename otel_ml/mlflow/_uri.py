@@ -23,6 +23,8 @@ Traceback (most recent call last):
 otel_ml._errors.ProfileError: models:/credit_risk: malformed MLflow URI: no version or alias; ...
 >>> is_mlflow_uri("ref/credit_risk.profile.json"), is_mlflow_uri("models:/m/1")
 (False, True)
+>>> redact_credentials("API request to https://alice:s3cret@mlflow:5000/api failed")
+'API request to https://***@mlflow:5000/api failed'
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 
 from otel_ml._errors import ProfileError
 
-__all__ = ["PROFILE_FILE", "ProfileUri", "is_mlflow_uri", "parse_uri"]
+__all__ = ["PROFILE_FILE", "ProfileUri", "is_mlflow_uri", "parse_uri", "redact_credentials"]
 
 #: The file name of a profile inside the artifact folder :func:`log_profile` writes to.
 PROFILE_FILE = "profile.json"
@@ -42,6 +44,8 @@ _FORMS = "models:/<name>/<version>, models:/<name>@<alias> or runs:/<run_id>/<pa
 _VERSION = re.compile(r"[1-9][0-9]*")
 _ALIAS = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _RUN_ID = re.compile(r"[A-Za-z0-9_-]+")
+#: The user information of a URL (``user:password@``): MLflow sends it as basic auth.
+_USERINFO = re.compile(r"(?<=://)[^/\s@]+@")
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,13 @@ class ProfileUri:
 def is_mlflow_uri(source: object) -> bool:
     """True when ``source`` is a string naming an MLflow URI rather than a file."""
     return isinstance(source, str) and source.startswith(_SCHEMES)
+
+
+def redact_credentials(text: str, mask: str = "***@") -> str:
+    """``text`` with the credentials of any URL in it (``user:password@``) replaced by
+    ``mask``: a tracking URI may carry them (MLflow sends them as basic auth), and they must
+    not reach a log, an error message, the outbox or a cache folder's name."""
+    return _USERINFO.sub(mask, text)
 
 
 def _malformed(text: str, problem: str) -> ProfileError:

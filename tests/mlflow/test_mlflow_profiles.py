@@ -377,3 +377,36 @@ def test_only_aliases_are_polled_and_a_warm_cache_needs_no_server(tmp_path: Path
     assert alias.polls_aliases
     assert "version 4" in alias.get("m", None).label  # type: ignore[union-attr]
     assert alias.poll(force=True) == 0 and alias.poll_failures == 1
+
+
+def test_credentials_in_the_tracking_uri_are_never_shown(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """A tracking URI may carry a password (``https://user:password@host``, which MLflow
+    sends as basic auth): it is in no error message, no log line and no cache folder name,
+    and the cache is the one of the same server without credentials."""
+    from otel_ml.evaluator._config_options import ReferenceSpec
+    from otel_ml.mlflow._resolve import _server_key
+
+    port = free_port()
+    plain, secret = f"http://127.0.0.1:{port}", f"http://alice:s3cret@127.0.0.1:{port}"
+    assert _server_key(secret) == _server_key(plain)
+    with pytest.raises(ProfileError) as info:
+        resolve_profile("models:/m/1", tracking_uri=secret, cache_dir=tmp_path)
+    assert f"MLflow tracking server http://***@127.0.0.1:{port} unreachable" in str(info.value)
+    # a known alias, the server down: the warning names the server without the password
+    index = tmp_path / "mlflow" / _server_key(secret) / "models" / "m" / "@champion.json"
+    index.parent.mkdir(parents=True)
+    index.write_text('{"run_id": "r1", "artifact_path": "otel_ml/profile.json", "version": "4"}')
+    target = tmp_path / "mlflow" / _server_key(plain) / "runs" / "r1" / "otel_ml" / "profile.json"
+    target.parent.mkdir(parents=True)
+    Profile.from_data({"x": np.arange(10.0)}).save(target)
+    with caplog.at_level(logging.INFO):
+        assert resolve_profile("models:/m@champion", tracking_uri=secret,
+                               cache_dir=tmp_path).stale
+        refs = ReferenceSet([ReferenceSpec("m", uri="models:/m@champion", tracking_uri=secret)],
+                            cache_dir=tmp_path)
+        assert refs.poll(force=True) == 0 and refs.poll_failures == 1
+    assert [r for r in caplog.records if "unreachable" in r.getMessage()]
+    assert not [r for r in caplog.records if "s3cret" in r.getMessage()]
+    assert not [p for p in tmp_path.rglob("*") if "s3cret" in p.name or "alice" in p.name]

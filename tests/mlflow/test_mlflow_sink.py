@@ -12,6 +12,7 @@ server comes back on the same port and store: every window arrives once, in one 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sqlite3
 import subprocess
@@ -453,3 +454,29 @@ def test_windows_saved_but_not_queued_before_a_crash_are_queued_at_the_next_star
         rows = outbox()
         assert [(w["end"], w["metrics"]["window/rows"]) for w in rows] == [(120.0, 1), (180.0, 2)]
         assert "alerts/fired" in rows[0]["metrics"] and "alerts/fired" not in rows[1]["metrics"]
+
+
+def test_credentials_in_the_tracking_uri_are_neither_logged_nor_stored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MLflow's connection errors quote the request's URL, credentials included
+    (``http://user:password@host``): the sink's warning and the outbox's last error show
+    ``***@`` instead."""
+    options = MlflowSinkOptions(tracking_uri=f"http://alice:s3cret@127.0.0.1:{free_port()}")
+    sink = MlflowSink(options, state_dir=tmp_path)
+    report = ModelReport(model="m", version="1", window_start=0.0, window_end=60.0, n_rows=10,
+                         verdict_ready=False)
+    try:
+        sink.submit([report], (), now=1000.0)
+        with caplog.at_level(logging.WARNING):
+            assert sink.deliver_pending(1000.0) == 0 and sink.backlog() == 1
+    finally:
+        sink.close()
+    [warning] = [r.getMessage() for r in caplog.records if "delivery failed" in r.getMessage()]
+    assert "http://***@127.0.0.1" in warning and "s3cret" not in warning
+    db = sqlite3.connect(tmp_path / OUTBOX_FILE)
+    try:
+        [(error,)] = db.execute("SELECT last_error FROM outbox").fetchall()
+    finally:
+        db.close()
+    assert "http://***@127.0.0.1" in error and "s3cret" not in error
