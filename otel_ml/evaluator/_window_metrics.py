@@ -15,11 +15,17 @@ Keys
 ``drift/<feature>/<statistic>``         each drift statistic of the verdict (``psi``,
                                         ``ks``, ``wasserstein``... as ``ml.drift.score``)
 ``drift/<feature>/drifted``             the policy verdict, 1 drifted, 0 not
+``drift/<feature>/grade``               the graded verdict, 2 drift, 1 minor, 0 none
 ``drift/<feature>/p_value``             the test's p-value
 ``prediction_drift/<output>/...``       the same for each prediction output
+``multivariate/drifted``, ``/p_value``  the multivariate (PCA reconstruction error) verdict,
+``multivariate/<effect>``,              its effect size (``wasserstein``...), test p-value
+``multivariate/mean_error``             and the window's mean reconstruction error
 ``quality/<feature>/<issue>``           the issue's rate (``quality/row/<issue>`` for
                                         the whole row / schema)
 ``performance/<metric>``                realised performance from joined labels
+``estimated_performance/<metric>``      performance estimated without labels (CBPE:
+(and ``.../lower``, ``.../upper``)      ``accuracy``, ``f1``, ``roc_auc``...) and its band
 ``labels/coverage``, ``labels/labelled``,  labelled share, labelled rows, median label
 ``labels/delay_p50``                    delay (s)
 ``window/rows``, ``window/error_rate``,  rows, share of failed calls, latency p95 (s)
@@ -69,6 +75,7 @@ def _drift(features: Sequence[FeatureReport]) -> Iterator[tuple[str, float]]:
             if method in DRIFT_SCORE_METHODS:
                 yield f"{name}/{method}", value
         yield f"{name}/drifted", float(f.drift.drifted)
+        yield f"{name}/grade", float(f.drift.verdict.level)
         yield f"{name}/p_value", f.drift.p_value
 
 
@@ -89,6 +96,26 @@ def _performance(r: ModelReport) -> Iterator[tuple[str, float]]:
     if r.performance is not None:
         for name, value in r.performance.values().items():
             yield _segment(name), value
+
+
+def _estimated(r: ModelReport) -> Iterator[tuple[str, float]]:
+    e = r.estimated
+    if e is None:
+        return
+    for name, m in e.metrics().items():
+        yield _segment(name), m.value
+        yield f"{_segment(name)}/lower", m.lower
+        yield f"{_segment(name)}/upper", m.upper
+
+
+def _multivariate(r: ModelReport) -> Iterator[tuple[str, float]]:
+    mv = r.multivariate
+    if mv is None:
+        return
+    yield "drifted", float(mv.drifted)
+    yield _segment(mv.effect), mv.statistic
+    yield "p_value", mv.p_value
+    yield "mean_error", mv.mean_error
 
 
 def _labels(r: ModelReport) -> Iterator[tuple[str, float]]:
@@ -118,7 +145,9 @@ WINDOW_METRICS: Mapping[str, WindowMetrics] = MappingProxyType(
         "drift": _feature_drift,
         "prediction_drift": _prediction_drift,
         "quality": _quality,
+        "multivariate": _multivariate,
         "performance": _performance,
+        "estimated_performance": _estimated,
         "labels": _labels,
         "window": _window,
     }

@@ -480,3 +480,43 @@ def test_credentials_in_the_tracking_uri_are_neither_logged_nor_stored(
     finally:
         db.close()
     assert "http://***@127.0.0.1" in error and "s3cret" not in error
+
+
+def test_a_window_logs_estimated_performance_multivariate_drift_and_graded_verdicts() -> None:
+    """Every result of the evaluation reaches the sink's keys: the estimated performance
+    (CBPE) with its band, the multivariate verdict, each feature's graded verdict."""
+    from otel_ml.evaluator._report import FeatureReport
+    from otel_ml.evaluator._window_metrics import window_metrics
+    from otel_ml.sketch import FeatureKind, NumericSketch
+    from otel_ml.stats import EstimatedMetric, EstimatedPerformance, compare_feature
+    from otel_ml.stats._multivariate import MultivariateDrift
+
+    rng = np.random.default_rng(5)
+    ref, cur = NumericSketch(), NumericSketch()
+    ref.update(rng.normal(0, 1, 2000))
+    cur.update(rng.normal(1, 1, 2000))
+    drift = compare_feature("x1", ref, cur)
+    m, nan = EstimatedMetric(0.9, 0.87, 0.93), EstimatedMetric(math.nan, math.nan, math.nan)
+    report = ModelReport(
+        model="m", version="1", window_start=0.0, window_end=60.0, n_rows=2000,
+        verdict_ready=True,
+        features=(FeatureReport("x1", FeatureKind.NUMERIC, 2000, drift),),
+        estimated=EstimatedPerformance("score", "1", 2000, 0.5, 0.95, m, nan, m, m, m),
+        multivariate=MultivariateDrift(
+            drifted=True, method="pca_reconstruction", statistic=0.8, threshold=0.1,
+            effect="wasserstein", test="ks", p_value=1e-6, mean_error=2.5,
+            reference_mean_error=1.0, n_reference=5000, n_current=2000, n_components=2,
+            features=("x1", "x2"), reason=""),
+    )
+    got = window_metrics(report, ())
+    assert got["drift/x1/grade"] == 2.0 and got["drift/x1/drifted"] == 1.0
+    assert {k: v for k, v in got.items() if k.startswith("estimated_performance/accuracy")} == {
+        "estimated_performance/accuracy": 0.9, "estimated_performance/accuracy/lower": 0.87,
+        "estimated_performance/accuracy/upper": 0.93}
+    assert "estimated_performance/precision" not in got  # NaN: nothing logged
+    assert {k for k in got if k.startswith("estimated_performance/")} == {
+        f"estimated_performance/{name}{part}" for name in ("accuracy", "recall", "f1", "roc_auc")
+        for part in ("", "/lower", "/upper")}
+    assert {k: v for k, v in got.items() if k.startswith("multivariate/")} == {
+        "multivariate/drifted": 1.0, "multivariate/wasserstein": 0.8,
+        "multivariate/p_value": 1e-6, "multivariate/mean_error": 2.5}
