@@ -360,6 +360,8 @@ def evaluate(
         pairs.append((name, r, current[name]))
     pred_pairs: list[tuple[str, _RefSketch | None, _Sketch]] = []
     for name in sorted(window.predictions):
+        if name.startswith(sc.PREDICTION_OUTPUT_ARGMAX_PREFIX):
+            continue  # a multiclass estimate's input, not an output of its own
         r = reference.sketch("predictions", name) if reference is not None else None
         pred_pairs.append((name, r, window.predictions[name]))
     if window.prediction_classes is not None:

@@ -248,7 +248,7 @@ class BatchBuilder:
             window.numeric[semconv.MULTIVARIATE_ERROR_FEATURE] = sketch
 
     def _add_outputs(self, window: ModelWindow, outputs: Sequence[Outputs]) -> None:
-        from otel_ml.sketch import NumericSketch
+        from otel_ml.sketch import NumericSketch, argmax_sketches
 
         by_output: dict[str, list[np.ndarray[Any, Any]]] = {}
         labels: list[np.ndarray[Any, Any]] = []
@@ -257,10 +257,21 @@ class BatchBuilder:
                 by_output.setdefault(name, []).append(v)
             if out.labels is not None:
                 labels.append(out.labels)
-        for name, parts in by_output.items():
+        columns = {
+            name: np.concatenate(parts) if len(parts) > 1 else parts[0]
+            for name, parts in by_output.items()
+        }
+        for name, values in columns.items():
             s = NumericSketch()
-            s.update(np.concatenate(parts) if len(parts) > 1 else parts[0])
+            s.update(values)
             window.predictions[name] = s
+        if labels and len(columns) >= 3:
+            # A multiclass probability output: per class its probability on the rows it
+            # won (argmax:<class>), what estimated performance needs; one argmax for the
+            # batch. Not compared as prediction drift (the evaluator skips them).
+            for name, s in argmax_sketches(columns).items():
+                if s.count:
+                    window.predictions[name] = s
         if labels:
             uniq, cnt = np.unique(np.concatenate(labels), return_counts=True)
             limit = self.options.max_categories

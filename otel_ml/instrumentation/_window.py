@@ -152,7 +152,11 @@ class ModelWindow:
             pmine = self.predictions.get(name)
             if pmine is not None:
                 pmine.merge(s)
-            elif len(self.predictions) < max_classes + 1:
+            elif len(self.predictions) < max_classes + 1 or (
+                # a multiclass output's argmax:<class> streams, one per class column
+                name.startswith(semconv.PREDICTION_OUTPUT_ARGMAX_PREFIX)
+                and len(self.predictions) < 2 * max_classes + 1
+            ):
                 self.predictions[name] = s if adopt else s.copy()
         for k, v in other.classes.items():
             bounded_add(self.classes, k, v, max_classes)

@@ -80,3 +80,30 @@ def test_multiclass_decision_values_per_class(telemetry, instrument, data):
     assert set(streams) == {f"{DECISION}:0", f"{DECISION}:1", f"{DECISION}:2"}
     (event,) = telemetry.events()
     assert event[semconv.ML_PREDICTION_LABELS] == expected
+
+
+@pytest.mark.parametrize("rows", [4, 60])  # handled by the worker / on the calling thread
+def test_multiclass_probabilities_add_each_class_on_the_rows_it_won(
+    telemetry, instrument, data, rows
+):
+    """predict_proba of three classes: besides each class column, argmax:<class> holds
+    that column on the rows where the class was predicted (multiclass CBPE's input)."""
+    X, _ = data
+    y3 = np.digitize(X["age"].to_numpy(), [-0.5, 0.5])  # three classes
+    model = LogisticRegression().fit(X, y3)
+    proba = model.predict_proba(X.iloc[:rows])  # not instrumented yet
+    instrument()
+
+    model.predict_proba(X.iloc[:rows])
+
+    streams, _ = _streams(telemetry, "LogisticRegression")
+    won = proba.argmax(axis=1)
+    argmax = semconv.PREDICTION_OUTPUT_ARGMAX_PREFIX
+    assert {"0", "1", "2"} <= set(streams)
+    assert set(streams) - {"0", "1", "2"} == {f"{argmax}{c}" for c in set(won.tolist())}
+    for c in set(won.tolist()):
+        s = streams[f"{argmax}{c}"]
+        assert s.count == int(np.sum(won == c))
+        assert s.min == pytest.approx(proba[won == c, c].min())
+        assert s.max == pytest.approx(proba[won == c, c].max())
+    assert streams["0"].count == rows  # the class columns keep every row
