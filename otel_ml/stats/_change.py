@@ -52,6 +52,15 @@ def _bad(cls: str, field: str, problem: str, fix: str) -> ConfigurationError:
     return ConfigurationError(f"{cls}.{field}: {problem}; {fix}")
 
 
+def _number(v: object) -> bool:
+    """An int or float, not a bool (``threshold: true`` in YAML is a mistake, not 1)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _integer(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def _nan_none(x: float) -> float | None:
     return None if math.isnan(x) else x
 
@@ -188,17 +197,17 @@ class PageHinkley:
         history: int = 2000,
     ) -> None:
         cls = "PageHinkley"
-        if not isinstance(min_instances, int) or min_instances < 1:
+        if not _integer(min_instances) or min_instances < 1:
             raise _bad(cls, "min_instances", f"got {min_instances!r}", "give an integer >= 1")
-        if not (isinstance(delta, (int, float)) and math.isfinite(delta) and delta >= 0):
+        if not (_number(delta) and math.isfinite(delta) and delta >= 0):
             raise _bad(cls, "delta", f"got {delta!r}", "give a finite number >= 0")
-        if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold > 0):
+        if not (_number(threshold) and math.isfinite(threshold) and threshold > 0):
             raise _bad(cls, "threshold", f"got {threshold!r}", "give a finite number > 0")
-        if not (isinstance(alpha, (int, float)) and 0 < alpha <= 1):
+        if not (_number(alpha) and 0 < alpha <= 1):
             raise _bad(cls, "alpha", f"got {alpha!r}", "give a number in (0, 1]")
         if mode not in _MODES:
             raise _bad(cls, "mode", f"got {mode!r}", "use up, down or both")
-        if not isinstance(history, int) or isinstance(history, bool) or history < 2:
+        if not _integer(history) or history < 2:
             raise _bad(cls, "history", f"got {history!r}", "give an integer >= 2")
         self.min_instances = min_instances
         self.delta = float(delta)
@@ -413,7 +422,7 @@ class ADWIN:
         grace_period: int = 10,
     ) -> None:
         cls = "ADWIN"
-        if not (isinstance(delta, (int, float)) and 0 < delta < 1):
+        if not (_number(delta) and 0 < delta < 1):
             raise _bad(cls, "delta", f"got {delta!r}", "give a number in (0, 1)")
         for field, value, low in (
             ("clock", clock, 1),
@@ -421,7 +430,7 @@ class ADWIN:
             ("min_window_length", min_window_length, 1),
             ("grace_period", grace_period, 0),
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            if not _integer(value) or value < low:
                 raise _bad(cls, field, f"got {value!r}", f"give an integer >= {low}")
         self.delta = float(delta)
         self.clock = clock

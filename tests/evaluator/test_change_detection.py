@@ -241,6 +241,15 @@ def test_switched_off_nothing_is_queued_or_reported(tmp_path: Path) -> None:
         ),
         ({"detectors": {}}, "change_detection.detectors: is empty"),
         ({"warmup": 0}, "change_detection.warmup"),
+        (
+            {"detectors": {"page_hinkley": {"threshold": True}}},
+            "change_detection.detectors.page_hinkley.threshold: got True",
+        ),
+        (
+            {"detectors": {"page_hinkley": {"min_instances": False}}},
+            "change_detection.detectors.page_hinkley.min_instances: got False",
+        ),
+        ({"detectors": {"adwin": {"delta": True}}}, "change_detection.detectors.adwin.delta"),
     ],
 )
 def test_config_errors_name_the_field(section: dict[str, object], message: str) -> None:
