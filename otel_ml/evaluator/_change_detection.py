@@ -34,8 +34,10 @@ last one (at most ``batch`` at a time) and feeds each model version's rows in
 fed when it arrives, not re-ordered into the past (the detectors are sequential and
 never rewind). So the stream is exact when labels come in prediction order or in
 batches covering a span of predictions (a nightly labelling job), and otherwise late
-labels enter the stream late, which delays a detection and never invents one from
-nothing. ``time`` and ``start_time`` of a change are prediction times.
+labels enter the stream late, which delays a detection; but when a label's delay
+depends on its value (wrong answers labelled later than right ones), the errors come in
+clumps and a steady model shows rises (docs/drift.md, "Order"). ``time`` and
+``start_time`` of a change are prediction times.
 
 State. Each model version's detectors are kept in the store (``change_state``, JSON,
 bounded: a few numbers, Page-Hinkley's ``history`` latest errors, ADWIN's logarithmic
