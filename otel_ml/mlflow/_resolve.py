@@ -15,8 +15,8 @@ without the tracking server once fetched. An alias can move: it is asked of the 
 time (a moved alias names another run, hence another cache entry); when the server cannot
 be reached, the alias's last resolution is used and a warning says so. Nothing else is
 guessed: a URI that cannot be resolved raises :class:`~otel_ml.ProfileError` with one line
-naming the URI, what is wrong (malformed, no such model / version / alias / artifact, server
-unreachable) and the fix.
+naming the URI, what is wrong (malformed, no such model / version / alias / run / artifact,
+server unreachable) and the fix.
 """
 
 from __future__ import annotations
@@ -282,6 +282,9 @@ class _Resolver:
             local = self._call("download_artifacts", client.download_artifacts, run_id,
                                artifact_path, str(tmp))
             if local is None or not Path(local).is_file():
+                if self._call("get_run", client.get_run, run_id) is None:
+                    raise self._fail(f"no run {run_id} on {self.shown}",
+                                     "fix the run id (the run page's URL shows it)")
                 raise self._fail(
                     f"run {run_id} has no profile artifact {artifact_path!r}",
                     "log it with otel_ml.mlflow.log_profile, or fix the path",

@@ -111,8 +111,10 @@ def parse_uri(text: str) -> ProfileUri:
         if not _RUN_ID.fullmatch(run_id):
             raise _malformed(text, f"bad run id {run_id!r}")
         path = path.strip("/")
-        if not path or ".." in path.split("/"):
+        if not path:
             raise _malformed(text, "no artifact path after the run id")
+        if ".." in path.split("/"):
+            raise _malformed(text, "'..' in the artifact path (a path inside the run)")
         if not path.endswith(".json"):
             path = f"{path}/{PROFILE_FILE}"
         return ProfileUri(text, run_id=run_id, artifact_path=path)

@@ -183,6 +183,8 @@ def test_each_bad_uri_has_a_one_line_error_naming_the_problem(registry: Registry
         (f"models:/{NAME}@nope", {}, f"registered model '{NAME}' has no alias 'nope'"),
         (f"runs:/{registry.run1}/elsewhere", {},
          f"run {registry.run1} has no profile artifact 'elsewhere/profile.json'"),
+        ("runs:/0123456789abcdef0123456789abcdef/otel_ml", {},
+         f"no run 0123456789abcdef0123456789abcdef on {registry.uri}"),
         (f"models:/{NAME}/1", {"tracking_uri": down}, f"MLflow tracking server {down} "
          "unreachable"),
     ]
@@ -410,3 +412,51 @@ def test_credentials_in_the_tracking_uri_are_never_shown(
     assert [r for r in caplog.records if "unreachable" in r.getMessage()]
     assert not [r for r in caplog.records if "s3cret" in r.getMessage()]
     assert not [p for p in tmp_path.rglob("*") if "s3cret" in p.name or "alice" in p.name]
+
+
+@pytest.mark.parametrize(("uri", "parsed"), [
+    ("models:/credit_risk/3", {"model": "credit_risk", "version": "3"}),
+    ("models:/team/credit risk/12", None),  # a name with '/' has no room for a version
+    ("models:/credit_risk@champion", {"model": "credit_risk", "alias": "champion"}),
+    ("models:/credit.risk-v2@prod_2", {"model": "credit.risk-v2", "alias": "prod_2"}),
+    ("runs:/0a1b/otel_ml", {"run_id": "0a1b", "artifact_path": "otel_ml/profile.json"}),
+    ("runs:/0a1b/otel_ml/", {"run_id": "0a1b", "artifact_path": "otel_ml/profile.json"}),
+    ("runs:/0a1b/ref/v2.json", {"run_id": "0a1b", "artifact_path": "ref/v2.json"}),
+])
+def test_uri_forms_are_parsed(uri: str, parsed: dict[str, str] | None):
+    from otel_ml.mlflow import parse_uri
+
+    if parsed is None:
+        with pytest.raises(ProfileError, match="a model URI has no artifact path"):
+            parse_uri(uri)
+        return
+    got = parse_uri(uri)
+    fields = ("model", "version", "alias", "run_id", "artifact_path")
+    assert {k: getattr(got, k) for k in fields if getattr(got, k) is not None} == parsed
+    assert got.movable == ("alias" in parsed)
+
+
+@pytest.mark.parametrize(("uri", "problem"), [
+    ("models:credit/1", "models: is followed by one slash and the model name"),
+    ("models://credit/1", "models: is followed by one slash and the model name"),
+    ("models:/credit", "no version or alias"),
+    ("models:/credit/0", "bad version '0' (a version number, or @alias)"),
+    ("models:/credit/latest", "bad version 'latest' (a version number, or @alias)"),
+    ("models:/@champion", "no model name before '@'"),
+    ("models:/credit@", "bad alias ''"),
+    ("models:/credit@champion/x", "bad alias 'champion/x'"),
+    ("runs:abc/x", "runs: is followed by one slash and the run id"),
+    ("runs:/a.b/x", "bad run id 'a.b'"),
+    ("runs:/abc", "no artifact path after the run id"),
+    ("runs:/abc//", "no artifact path after the run id"),
+    ("runs:/abc/../../etc", "'..' in the artifact path (a path inside the run)"),
+])
+def test_each_malformed_uri_names_its_problem_and_the_forms(uri: str, problem: str):
+    """Without a server: every branch of the parser, one line with the accepted forms."""
+    from otel_ml.mlflow import parse_uri
+
+    with pytest.raises(ProfileError) as info:
+        parse_uri(uri)
+    assert str(info.value) == (
+        f"{uri}: malformed MLflow URI: {problem}; write models:/<name>/<version>, "
+        "models:/<name>@<alias> or runs:/<run_id>/<path>")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import sqlite3
 import subprocess
 import sys
@@ -35,6 +36,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sink_app import MODEL, VERSION, frame, model_proba
 
 from otel_ml import ConfigurationError
+from otel_ml.alerting import RetryPolicy
 from otel_ml.evaluator import EvaluatorApp
 from otel_ml.evaluator._config import parse_config
 from otel_ml.evaluator._config_options import MlflowSinkOptions
@@ -349,9 +351,13 @@ def test_config_errors_name_the_field_and_the_fix() -> None:
 
 def test_backlog_is_bounded_and_what_it_drops_is_counted(tmp_path: Path) -> None:
     """MLflow unreachable (nothing listens on the port): the outbox keeps the newest
-    ``max_backlog`` windows, counts the dropped ones, and delivers nothing."""
+    ``max_backlog`` windows, counts the dropped ones, delivers nothing, and tries again
+    only after the backoff (10 s, then 20 s: ``retry`` without jitter); each attempt is one
+    request (the sink turns MLflow's own retries off)."""
     reader = InMemoryMetricReader()
-    options = MlflowSinkOptions(tracking_uri=f"http://127.0.0.1:{free_port()}", max_backlog=3)
+    retry = RetryPolicy(initial_backoff=10.0, max_backoff=20.0, jitter=0.0)
+    options = MlflowSinkOptions(tracking_uri=f"http://127.0.0.1:{free_port()}", max_backlog=3,
+                                retry=retry)
     sink = MlflowSink(options, state_dir=tmp_path, meter_provider=MeterProvider([reader]))
     reports = [
         ModelReport(model="m", version="1", window_start=60.0 * k, window_end=60.0 * (k + 1),
@@ -363,6 +369,12 @@ def test_backlog_is_bounded_and_what_it_drops_is_counted(tmp_path: Path) -> None
         sink.submit(reports[2:], (), now=1000.0)
         assert sink.backlog() == 3
         assert sink.deliver_pending(1000.0) == 0 and sink.backlog() == 3
+        assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"
+        attempts = []
+        for now in (1000.0, 1009.9, 1010.0, 1029.9, 1030.0, 1049.9, 1050.0):
+            sink.deliver_pending(now)
+            attempts.append(sink._store.due("mlflow", now=1e12)[0].attempts)
+        assert attempts == [1, 1, 2, 2, 3, 3, 4]
         data = reader.get_metrics_data()
     finally:
         sink.close()
@@ -375,7 +387,7 @@ def test_backlog_is_bounded_and_what_it_drops_is_counted(tmp_path: Path) -> None
                     counts[(m.name, p.attributes.get("otel_ml.outcome", ""))] = p.value
     assert counts[("otel_ml.evaluator.sink.windows", "queued")] == 5
     assert counts[("otel_ml.evaluator.sink.windows", "dropped")] == 2
-    assert counts[("otel_ml.evaluator.sink.windows", "retried")] == 1
+    assert counts[("otel_ml.evaluator.sink.windows", "retried")] == 4
     assert ("otel_ml.evaluator.sink.windows", "delivered") not in counts
     assert counts[("otel_ml.evaluator.sink.backlog", "")] == 3
     # the oldest went: a restart finds the three newest windows, in order
