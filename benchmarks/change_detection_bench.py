@@ -14,7 +14,9 @@ the change centred at value 5,000):
   then is frozen (a deployed model) and its 0/1 errors on the next 10,000 are the
   stream. The twin without a change goes from concept 0 to concept 0 (another seed).
 - ``0/1, 0.10→0.20``: Bernoulli errors whose rate doubles; ``|err| ×1.5``: absolute
-  errors ``|N(0, 1)|`` whose scale grows by half (the twins keep the first rate/scale).
+  errors ``|N(0, 1)|`` whose scale grows by half (the twins keep the first rate/scale),
+  raw and as the evaluator feeds a regressor's (in units of ten times the first 100's
+  mean, capped at 1).
 
 For each detector (Page-Hinkley and ADWIN with river's defaults, and Page-Hinkley
 ``mode="up"`` as the evaluator runs it) and each stream family: whether ours and
@@ -43,6 +45,7 @@ import numpy as np
 from river import drift, linear_model, preprocessing
 from river.datasets import synth
 
+from otel_ml.evaluator._change_detection import REGRESSION_CAP, _scale
 from otel_ml.stats import ADWIN, PageHinkley
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -94,11 +97,20 @@ def _absolute(seed: int, change: bool, n: int) -> list[float]:
     return [float(v) for v in np.abs(rng.normal(0.0, scale))]
 
 
+def _absolute_fed(seed: int, change: bool, n: int) -> list[float]:
+    """The same absolute errors as the evaluator feeds a regressor's: divided by ten
+    times the mean of the first 100 (capped at ten times their median), capped at 1."""
+    errors = _absolute(seed, change, n)
+    scale = _scale(errors[:100])
+    return [min(e / scale, REGRESSION_CAP) for e in errors]
+
+
 FAMILIES: dict[str, Callable[[int, bool, int], list[float]]] = {
     "SEA 0→2 (frozen LogReg)": _sea,
     "Agrawal 0→2 (frozen LogReg)": _agrawal,
     "0/1 errors, 0.10→0.20": _bernoulli,
     "absolute errors, ×1.5": _absolute,
+    "absolute errors, ×1.5, as the evaluator feeds them": _absolute_fed,
 }
 
 DETECTORS: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
