@@ -70,7 +70,7 @@ def test_a_three_class_model_gets_an_estimate_through_sdk_otlp_and_evaluator(
     cfg = parse_config(
         {
             "state_dir": "state",
-            "receivers": {"http": {"port": 0}},
+            "receivers": {"http": {"port": 0}, "grpc": {"enabled": False}},
             "api": {"port": 0},
             "windows": {"size": "1d", "grace": "1s", "min_rows": 500},
             "references": [{"model": "mc", "version": "1", "path": "ref.json"}],

@@ -66,7 +66,7 @@ def test_a_flipped_correlation_is_caught_through_sdk_otlp_and_evaluator(tmp_path
     cfg = parse_config(
         {
             "state_dir": "state",
-            "receivers": {"http": {"port": 0}},
+            "receivers": {"http": {"port": 0}, "grpc": {"enabled": False}},
             "api": {"port": 0},
             "windows": {"size": "1d", "grace": "1s", "min_rows": 500},
             "references": refs,
