@@ -130,6 +130,11 @@ def test_log_profile_records_the_model_and_the_uris_resolve(registry: Registry, 
     )
     assert resolve_profile(f"runs:/{registry.run1}/otel_ml/profile.json").cached  # same file
     assert resolve_profile(f"models:/{NAME}/1").cached  # a version never moves: no request
+    # the same artifact path in another run is another cache entry (the run is in the key)
+    assert log_profile(Profile.from_data(registry.new), run_id=registry.run2) == (
+        f"runs:/{registry.run2}/otel_ml/profile.json")
+    other = resolve_profile(f"runs:/{registry.run2}/otel_ml")
+    assert not other.cached and other.load().features["age"].min >= 50
 
 
 def test_monitor_counts_out_of_range_against_the_mlflow_profile(registry: Registry, env: Path):
