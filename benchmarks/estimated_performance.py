@@ -29,6 +29,14 @@ the window's labels:
   analysis rows with ``chunk_size`` equal to the window size (defaults otherwise:
   isotonic calibration).
 
+Multiclass: three classes whose probabilities are a fixed softmax of ``x``
+(weights ``WEIGHTS3``), the same covariate shift; a multinomial logistic
+regression's ``predict_proba`` as it is (``3 classes, calibrated``) and sharpened
+(``3 classes, overconfident``: ``p ** 2.5`` renormalised). otel_ml from each class
+column's sketch and the ``argmax:<class>`` sketches, as the SDK exports them;
+NannyML's ``CBPE`` with ``problem_type="classification_multiclass"``. Accuracy and
+macro one-vs-rest ROC AUC.
+
 Reported: the mean absolute error of each estimate against the realised metric
 of the window (its labels, computed with scikit-learn), and the share of windows
 whose band holds the realised value (otel_ml: its 95 % band; NannyML: its
@@ -56,6 +64,7 @@ MARK = "OTEL_ML_CBPE_BENCH_ENV"
 
 REFERENCE_ROWS = 20_000
 WEIGHTS = (1.5, -1.0, 0.8)
+WEIGHTS3 = ((1.5, -1.0, 0.0), (-0.5, 1.2, -0.8), (0.0, -0.6, 1.4))
 SHIFTS = (0.0, 0.3, 0.6, 0.9, 1.2)  # mean of x[0] in the analysis windows, reference: 0
 
 
@@ -130,6 +139,134 @@ def _ours(
         out.append((acc.value, auc.value, acc.lower <= real[0] <= acc.upper,
                     auc.lower <= real[1] <= auc.upper))
     return out
+
+
+def _rows3(rng: Any, n: int, shift: float) -> tuple[Any, Any]:
+    """Features and three-class labels: ``x ~ N((shift, 0, 0), I)``, ``P(y | x)`` a
+    fixed softmax."""
+    import numpy as np
+
+    x = rng.normal(0.0, 1.0, (n, 3))
+    x[:, 0] += shift
+    logits = x @ np.array(WEIGHTS3)
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    return x, (rng.random(n)[:, None] > np.cumsum(p, axis=1)).sum(axis=1)
+
+
+def _scores3(model: Any, kind: str, x: Any) -> Any:
+    p = model.predict_proba(x)
+    if kind.endswith("overconfident"):
+        p = p**2.5
+        p = p / p.sum(axis=1, keepdims=True)
+    return p
+
+
+def _ours3(reference: Any, windows: list[tuple[Any, Any]]) -> list[tuple[float, float, bool, bool]]:
+    """The multiclass estimate from the sketches the SDK exports for predict_proba."""
+    from otel_ml.sketch import NumericSketch, argmax_sketches
+    from otel_ml.stats import estimate_performance
+
+    out = []
+    for p, real in windows:
+        cols = {str(i): p[:, i] for i in range(p.shape[1])}
+        sketches: dict[str, NumericSketch] = {}
+        for name, v in cols.items():
+            sketches[name] = NumericSketch()
+            sketches[name].update(v)
+        sketches.update(argmax_sketches(cols))
+        est = estimate_performance(reference.calibration, sketches)
+        assert est is not None
+        acc, auc = est.accuracy, est.roc_auc
+        out.append((acc.value, auc.value, acc.lower <= real[0] <= acc.upper,
+                    auc.lower <= real[1] <= auc.upper))
+    return out
+
+
+def _nannyml3(ref_p: Any, ref_y: Any, windows: list[tuple[Any, Any]], size: int) -> list[Any]:
+    import nannyml as nml
+    import numpy as np
+    import pandas as pd
+
+    names = {str(i): f"p{i}" for i in range(ref_p.shape[1])}
+
+    def frame(p: Any) -> Any:
+        d = {col: p[:, i] for i, col in enumerate(names.values())}
+        return pd.DataFrame({**d, "pred": p.argmax(axis=1).astype(str)})
+
+    reference = frame(ref_p).assign(y=ref_y.astype(str))
+    analysis = frame(np.concatenate([w[0] for w in windows]))
+    est = nml.CBPE(
+        metrics=["accuracy", "roc_auc"], y_pred_proba=names, y_pred="pred", y_true="y",
+        problem_type="classification_multiclass", chunk_size=size,
+    )
+    est.fit(reference)
+    df = est.estimate(analysis).filter(period="analysis").to_df()
+    out = []
+    for i, (_, real) in enumerate(windows):
+        row = df.iloc[i]
+        acc, auc = float(row[("accuracy", "value")]), float(row[("roc_auc", "value")])
+        holds = []
+        for metric, truth in (("accuracy", real[0]), ("roc_auc", real[1])):
+            lo = float(row[(metric, "lower_confidence_boundary")])
+            hi = float(row[(metric, "upper_confidence_boundary")])
+            holds.append(lo <= truth <= hi)
+        out.append((acc, auc, holds[0], holds[1]))
+    return out
+
+
+def run3(quick: bool) -> list[list[str]]:
+    """The three-class rows of the table."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    from otel_ml.sketch import Profile
+
+    rng = np.random.default_rng(2027)
+    x_train, y_train = _rows3(rng, 20_000, 0.0)
+    model = LogisticRegression().fit(x_train, y_train)
+    per_shift = {1000: 4 if quick else 20, 10_000: 1 if quick else 6}
+    rows: list[list[str]] = []
+    for kind in ("3 classes, calibrated", "3 classes, overconfident"):
+        x_ref, y_ref = _rows3(rng, REFERENCE_ROWS, 0.0)
+        ref_p = _scores3(model, kind, x_ref)
+        reference = Profile.from_data(
+            {"x0": x_ref[:, 0]},
+            predictions={str(i): ref_p[:, i] for i in range(3)}, labels=y_ref,
+        )
+        for size, repeats in per_shift.items():
+            windows = []
+            for shift in SHIFTS:
+                for _ in range(repeats):
+                    x, y = _rows3(rng, size, shift)
+                    p = _scores3(model, kind, x)
+                    real = (float(np.mean(p.argmax(axis=1) == y)),
+                            float(roc_auc_score(y, p, multi_class="ovr", average="macro")))
+                    windows.append((p, real))
+            t0 = time.process_time()
+            ours = _ours3(reference, windows)
+            t_ours = time.process_time() - t0
+            t0 = time.process_time()
+            theirs = _nannyml3(ref_p, y_ref, windows, size)
+            t_theirs = time.process_time() - t0
+            real_acc = np.array([w[1][0] for w in windows])
+            real_auc = np.array([w[1][1] for w in windows])
+            for tool, res, cpu in (("otel_ml (sketches)", ours, t_ours),
+                                   ("NannyML CBPE (rows)", theirs, t_theirs)):
+                acc = np.array([r[0] for r in res])
+                auc = np.array([r[1] for r in res])
+                rows.append([
+                    kind, f"{size:,}", str(len(windows)), tool,
+                    f"{np.mean(np.abs(acc - real_acc)):.4f}",
+                    f"{np.mean(np.abs(auc - real_auc)):.4f}",
+                    f"{np.mean([r[2] for r in res]):.0%}",
+                    f"{np.mean([r[3] for r in res]):.0%}",
+                    f"{cpu / len(windows) * 1000:.1f}",
+                ])
+            print(f"{kind} {size:,}: realised accuracy {real_acc.min():.3f}-{real_acc.max():.3f}",
+                  flush=True)
+    return rows
 
 
 def _nannyml(ref_p: Any, ref_y: Any, windows: list[tuple[Any, Any]], size: int) -> list[Any]:
@@ -298,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cmd = [str(py), str(Path(__file__).resolve()), *(argv or sys.argv[1:])]
         env = dict(os.environ, **{MARK: "1", "NML_DISABLE_USAGE_LOGGING": "1"})
         return subprocess.run(cmd, env=env, check=False).returncode
-    rows = run(args.quick)
+    rows = run(args.quick) + run3(args.quick)
     print(_table(rows))
     if not args.quick:
         _write(_section(rows))

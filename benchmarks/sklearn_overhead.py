@@ -17,7 +17,9 @@ Measures, in one process:
 3. the guard-only wrapper on a transformer: ``StandardScaler.transform`` (one
    row) uninstrumented vs instrumented;
 4. a 10,000 x 20 ``predict_proba`` batch uninstrumented vs instrumented (feature
-   capture of 200,000 values included).
+   capture of 200,000 values included);
+5. the same single row and batch through a three-class ``LogisticRegression``, whose
+   ``predict_proba`` also exports the ``argmax:<class>`` sketches (multiclass CBPE).
 
 Times are process CPU time per call (all threads, so the background worker's
 sketches and events count; other processes on a shared machine do not), least
@@ -65,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     X = rng.normal(size=(2_000, 20))
     y = (X[:, 0] + X[:, 1] > 0).astype(int)
     lr = LogisticRegression().fit(X, y)
+    lr3 = LogisticRegression().fit(X, np.digitize(X[:, 0] + X[:, 1], [-0.5, 0.5]))
     pipe = Pipeline([("scale", StandardScaler()), ("lr", LogisticRegression())]).fit(X, y)
     scaler = pipe.named_steps["scale"]
     row = X[:1]
@@ -89,6 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     def lr_batch() -> Any:
         return lr.predict_proba(batch)
 
+    def lr3_row() -> Any:
+        return lr3.predict_proba(row)
+
+    def lr3_batch() -> Any:
+        return lr3.predict_proba(batch)
+
     # The options the instrumentor gives this estimator, so the difference is the wrapper's.
     decorated = otel_ml.monitor(
         model="bench",
@@ -109,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pipe_bare": per_call(bare(pipe_row), n_single, repeat, settle),
         "scale": per_call(scale_row, n_single, repeat, noop),
         "batch": per_call(lr_batch, n_batch, repeat, noop),
+        "lr3": per_call(lr3_row, n_single, repeat, noop),
+        "batch3": per_call(lr3_batch, n_batch, repeat, noop),
     }
 
     instrumentor = SklearnInstrumentor()
@@ -125,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "lr": per_call(lr_row, n_single, repeat, settle),
         "pipe": per_call(pipe_row, n_single, repeat, settle),
         "batch": per_call(lr_batch, n_batch, repeat, settle),
+        "lr3": per_call(lr3_row, n_single, repeat, settle),
+        "batch3": per_call(lr3_batch, n_batch, repeat, settle),
     }
     instrumentor.uninstrument()
 
@@ -163,6 +176,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "10,000 x 20: whole overhead / 200,000 feature values",
             f"{(wrapped['batch'] - plain['batch']) / batch.size * 1e9:.1f} ns",
         ),
+    ]
+    rows += [
+        ("1 row 3-class LogisticRegression: instrumented (overhead)",
+         us(wrapped["lr3"] - plain["lr3"])),
+        ("10,000 x 20 3-class predict_proba: instrumented (overhead)",
+         f"{(wrapped['batch3'] - plain['batch3']) * 1e3:.2f} ms"),
     ]
     print("| measurement | result |\n|---|---|")
     for name, value in rows:

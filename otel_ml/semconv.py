@@ -36,9 +36,9 @@ ML_PREDICTION_OUTPUT: Final = "ml.prediction.output"  # which output column: "0"
 PREDICTION_OUTPUT_SCORE: Final = "score"  # ml.prediction.output of a 1-D output
 # ml.prediction.output of a 1-D decision_function output; "decision:<class>" per column
 PREDICTION_OUTPUT_DECISION: Final = "decision"
-# ml.prediction.output "argmax:<class>" of a multiclass probability output: the class's
-# probability on the rows where it is the predicted class (the largest column), what
-# estimated performance (CBPE) needs; never compared as a prediction-drift output
+# ml.prediction.output "argmax:<class>" of a multiclass probability output: 1 - the
+# class's probability on the rows where it is the predicted class (the largest column),
+# what estimated performance (CBPE) needs; never compared as a prediction-drift output
 PREDICTION_OUTPUT_ARGMAX_PREFIX: Final = "argmax:"
 ML_PREDICTION_CLASS: Final = "ml.prediction.class"
 ML_DATA_QUALITY_ISSUE: Final = "ml.data_quality.issue"  # one of QUALITY_* below

@@ -21,12 +21,15 @@ classes with a 1-D score keep no calibration (the score is not one class's
 probability).
 
 A probability matrix of three or more class columns (multiclass) also keeps,
-per class ``c``, the calibration of ``p_c`` on the rows where ``c`` is the
-predicted class (the largest column, the first on a tie, as ``argmax``), under
-the output name ``argmax:<class>``
-(:data:`~otel_ml.semconv.PREDICTION_OUTPUT_ARGMAX_PREFIX`): the calibrated
-probability that a prediction is right, which multiclass accuracy needs. The SDK
-exports the same sketches of a window (:func:`argmax_sketches`).
+per class ``c``, a calibration on the rows where ``c`` is the predicted class
+(the largest column, the first on a tie, as ``argmax``), under the output name
+``argmax:<class>`` (:data:`~otel_ml.semconv.PREDICTION_OUTPUT_ARGMAX_PREFIX`):
+the sketch of ``1 - p_c`` on those rows, and on those of them whose label is
+*not* ``c`` (the errors): the calibrated probability that a prediction is wrong,
+which multiclass accuracy needs. ``1 - p_c`` rather than ``p_c``: the
+exponential layout is finest near 0, so a confident prediction (``p_c`` near 1)
+keeps its resolution. The SDK exports the same sketches of a window
+(:func:`argmax_sketches`).
 
 Examples
 --------
@@ -51,7 +54,7 @@ on the rows it wins.
 ['a', 'argmax:a', 'argmax:b', 'argmax:c', 'b', 'c']
 >>> w = cal["argmax:a"]
 >>> w.positive_class, w.scores.count, w.positives.count, cal["argmax:c"].positives.count
-('a', 2, 1, 0)
+('a', 2, 1, 1)
 >>> {k: s.count for k, s in argmax_sketches(probs).items()}
 {'argmax:a': 2, 'argmax:b': 1, 'argmax:c': 1}
 
@@ -84,7 +87,10 @@ __all__ = [
 @dataclass(frozen=True)
 class ScoreCalibration:
     """The scores of prediction output ``output`` on the labelled reference rows
-    (``scores``) and on those labelled ``positive_class`` (``positives``)."""
+    (``scores``) and on those labelled ``positive_class`` (``positives``).
+
+    An ``argmax:<class>`` calibration (multiclass) holds ``1 - p`` of the rows the
+    class won, and in ``positives`` those of them labelled otherwise (the errors)."""
 
     output: str
     positive_class: str
@@ -193,9 +199,9 @@ def _winners(matrix: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.intp], npt
 
 
 def argmax_sketches(predictions: Mapping[str, npt.ArrayLike]) -> dict[str, NumericSketch]:
-    """Per class of a multiclass probability output, the sketch of its probability on
-    the rows where it is the predicted class, named ``argmax:<class>`` (one argmax
-    for the whole batch); empty unless :func:`class_columns` finds three classes."""
+    """Per class ``c`` of a multiclass probability output, the sketch of ``1 - p_c`` on
+    the rows where it is the predicted class, named ``argmax:<class>`` (one argmax for
+    the whole batch); empty unless :func:`class_columns` finds three classes."""
     found = class_columns(predictions)
     if found is None:
         return {}
@@ -206,7 +212,7 @@ def argmax_sketches(predictions: Mapping[str, npt.ArrayLike]) -> dict[str, Numer
         sketch = NumericSketch()
         rows = finite & (won == i)
         if rows.any():
-            sketch.update(matrix[rows, i])
+            sketch.update(1.0 - matrix[rows, i])
         out[semconv.PREDICTION_OUTPUT_ARGMAX_PREFIX + name] = sketch
     return out
 
@@ -264,9 +270,12 @@ def score_calibrations(
             if name not in classes:
                 continue
             ok = present & finite & (won == i)
-            out[semconv.PREDICTION_OUTPUT_ARGMAX_PREFIX + name] = _calibration(
-                semconv.PREDICTION_OUTPUT_ARGMAX_PREFIX + name, name, matrix[:, i], y, ok
-            )
+            rest = 1.0 - matrix[:, i]
+            scores, errors = NumericSketch(), NumericSketch()
+            scores.update(rest[ok])
+            errors.update(rest[ok & (y != name)])
+            key = semconv.PREDICTION_OUTPUT_ARGMAX_PREFIX + name
+            out[key] = ScoreCalibration(key, name, scores, errors)
     return out
 
 

@@ -506,13 +506,15 @@ def estimate_multiclass(
     window's sketches of the same outputs, as the SDK exports them. The predicted class
     is the largest column. Per class (as NannyML's multiclass CBPE, one-vs-rest):
 
-    - the rows predicted ``c`` (the ``argmax:c`` sketch) at calibrated probability of
-      being ``c`` give its expected true positives, the rest of them false positives;
-    - the rows not predicted ``c`` (the ``c`` sketch less the ``argmax:c`` one, bucket
-      by bucket: the same scores of a subset of the rows) give its expected false
-      negatives, calibrated on the reference's rows that ``c`` did not win;
-    - ROC AUC one-vs-rest from the ``c`` sketch over all rows and its one-vs-rest
-      calibration, as :func:`estimate_binary` computes it.
+    - the rows predicted ``c`` (the ``argmax:c`` sketch, of ``1 - p_c``, finest where
+      a prediction is confident) at the calibrated probability of being wrong give its
+      expected false positives, the rest of them true positives;
+    - every row's ``p_c`` (the ``c`` sketch) at its one-vs-rest calibrated probability
+      gives the expected rows of class ``c``; less the true positives, its expected
+      false negatives;
+    - ROC AUC one-vs-rest from the same sketch and calibration, as
+      :func:`estimate_binary` computes it (``p_c`` above 0.5 read from the
+      ``argmax:c`` sketch: only the class that won a row can score above 0.5 there).
 
     Accuracy is the expected true positives of every class over the rows; precision,
     recall, F1 and ROC AUC are macro averages (the unweighted mean over the classes;
@@ -521,10 +523,9 @@ def estimate_multiclass(
     class has no calibration or no ``argmax:`` sketch reached the window (an SDK that
     does not export them).
 
-    Calibration is finer than NannyML's, which applies the one-vs-rest map of all rows
-    to both the predicted and the other rows: here the rows a class won and those it
-    did not each have their own map (a score of 0.4 that wins among three classes
-    is more often right than one that loses).
+    NannyML applies each class's one-vs-rest map to the rows it won too; here those rows
+    have their own map (a score of 0.4 that wins among three classes is more often
+    right than one that loses), read at the resolution of ``1 - p``.
 
     A window of 100 rows won by each class with a score calibrated at 0.8, on a
     reference where every class column is calibrated, is expected 80 % accurate:
@@ -534,13 +535,13 @@ def estimate_multiclass(
     ...     s = NumericSketch(); s.update(np.asarray(values, dtype=float)); return s
     >>> cal, win = {}, {}
     >>> for c in "abc":
-    ...     won = ScoreCalibration(f"argmax:{c}", c, sketch([0.8] * 1000),
-    ...                            sketch([0.8] * 800))
+    ...     won = ScoreCalibration(f"argmax:{c}", c, sketch([0.2] * 1000),
+    ...                            sketch([0.2] * 200))
     ...     ovr = ScoreCalibration(c, c, sketch([0.8] * 1000 + [0.1] * 2000),
     ...                            sketch([0.8] * 800 + [0.1] * 200))
     ...     cal[c], cal[f"argmax:{c}"] = ovr, won
     ...     win[c] = sketch([0.8] * 100 + [0.1] * 200)
-    ...     win[f"argmax:{c}"] = sketch([0.8] * 100)
+    ...     win[f"argmax:{c}"] = sketch([0.2] * 100)
     >>> e = estimate_multiclass(cal, win)
     >>> round(e.accuracy.value, 3), round(e.precision.value, 3), round(e.recall.value, 3)
     (0.8, 0.8, 0.8)
@@ -564,26 +565,32 @@ def estimate_multiclass(
     tp_d, won_d, fn_d, auc_d = [], [], [], []
     for c in classes:
         ovr, won = calibration[c], calibration[prefix + c]
-        lower, upper, (r_n, r_p, w_n, w_p, a_n, v_n) = _aligned_many([
-            ovr.scores, ovr.positives, won.scores, won.positives, scores[c],
-            scores.get(prefix + c, NumericSketch()),
-        ])
-        o_n, o_p = np.maximum(r_n - w_n, 0.0), np.maximum(r_p - w_p, 0.0)
-        rest = np.maximum(a_n - v_n, 0.0)
-        cal_won = _calibrated((lower, upper, w_n, w_p, v_n))
-        cal_rest = _calibrated((lower, upper, o_n, o_p, rest))
-        cal_all = _calibrated((lower, upper, r_n, r_p, a_n))
+        # The rows c won, by 1 - p_c: the calibrated probability that such a row is not c.
+        w_lower, w_upper, (w_n, w_err, v_n) = _aligned_many(
+            [won.scores, won.positives, scores.get(prefix + c, NumericSketch())]
+        )
+        cal_err = _calibrated((w_lower, w_upper, w_n, w_err, v_n))
+        # Every row, by p_c: the calibrated probability that it is c (one-vs-rest). Above
+        # 0.5 every row is one c won: read there from the won rows' 1 - p_c buckets.
+        lower, upper, (r_n, r_p, a_n) = _aligned_many([ovr.scores, ovr.positives, scores[c]])
+        side = _two_sided(
+            (lower, upper, r_n, r_p, a_n), (w_lower, w_upper, w_n, w_err, v_n)
+        ) or (lower, upper, r_n, r_p, a_n)
+        _, _, r_n, _, a_n = side
+        cal_all = _calibrated(side)
         zero = np.zeros_like(a_n)
         within = a_n**2 * _rise(cal_all) / 12.0
-        tp.append(float((v_n * cal_won).sum()))
+        t = float((v_n * (1.0 - cal_err)).sum())
+        tp.append(t)
         won_rows.append(float(v_n.sum()))
-        fn.append(float((rest * cal_rest).sum()))
+        fn.append(max(float((a_n * cal_all).sum()) - t, 0.0))
         auc.append(float(_metrics(a_n, zero, a_n * cal_all, zero, within)["roc_auc"]))
-        v_i, rest_i, a_i = (np.rint(x).astype(np.int64) for x in (v_n, rest, a_n))
-        tp_d.append(rng.binomial(v_i, _calibration_draws(cal_won, w_n, rng)).sum(-1))
-        won_d.append(float(v_i.sum()))
-        fn_d.append(rng.binomial(rest_i, _calibration_draws(cal_rest, o_n, rng)).sum(-1))
+        v_i, a_i = np.rint(v_n).astype(np.int64), np.rint(a_n).astype(np.int64)
+        t_d = (v_i - rng.binomial(v_i, _calibration_draws(cal_err, w_n, rng))).sum(-1)
         pos = rng.binomial(a_i, _calibration_draws(cal_all, r_n, rng)).astype(np.float64)
+        tp_d.append(t_d)
+        won_d.append(float(v_i.sum()))
+        fn_d.append(np.maximum(pos.sum(-1) - t_d, 0.0))
         a_f = a_i.astype(np.float64)
         auc_d.append(_metrics(a_f, zero, pos, np.zeros_like(pos), within)["roc_auc"])
     n_rows = sum(won_rows)

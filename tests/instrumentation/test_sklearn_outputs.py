@@ -87,7 +87,7 @@ def test_multiclass_probabilities_add_each_class_on_the_rows_it_won(
     telemetry, instrument, data, rows
 ):
     """predict_proba of three classes: besides each class column, argmax:<class> holds
-    that column on the rows where the class was predicted (multiclass CBPE's input)."""
+    1 - that column on the rows where the class was predicted (multiclass CBPE's input)."""
     X, _ = data
     y3 = np.digitize(X["age"].to_numpy(), [-0.5, 0.5])  # three classes
     model = LogisticRegression().fit(X, y3)
@@ -104,6 +104,6 @@ def test_multiclass_probabilities_add_each_class_on_the_rows_it_won(
     for c in set(won.tolist()):
         s = streams[f"{argmax}{c}"]
         assert s.count == int(np.sum(won == c))
-        assert s.min == pytest.approx(proba[won == c, c].min())
-        assert s.max == pytest.approx(proba[won == c, c].max())
+        assert s.min == pytest.approx(1 - proba[won == c, c].max())  # 1 - p: fine near p = 1
+        assert s.max == pytest.approx(1 - proba[won == c, c].min())
     assert streams["0"].count == rows  # the class columns keep every row

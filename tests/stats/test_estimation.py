@@ -339,7 +339,7 @@ def test_profile_of_a_probability_matrix_keeps_the_argmax_calibrations() -> None
     assert sorted(back.calibration) == ["0", "1", "2", "argmax:0", "argmax:1", "argmax:2"]
     won = back.calibration["argmax:1"]
     assert won.scores.count == int(np.sum(p.argmax(axis=1) == 1))
-    assert won.positives.count == int(np.sum((p.argmax(axis=1) == 1) & (y == 1)))
+    assert won.positives.count == int(np.sum((p.argmax(axis=1) == 1) & (y != 1)))  # errors
     est = estimate_performance(back.calibration, _window(p))
     assert est is not None
     assert est.accuracy.value == pytest.approx(np.mean(p.argmax(axis=1) == y), abs=0.02)
