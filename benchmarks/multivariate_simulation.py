@@ -234,34 +234,81 @@ def _weaker_ten(rng: np.random.Generator, n: int, changed: bool) -> Columns:
     return cols
 
 
-def variance_sweep() -> int:
-    """Detection and false alarms of our check by the share of variance kept."""
-    from otel_ml.sketch._multivariate import ReconstructionModel
-    from otel_ml.stats import multivariate_drift
+def _few_strong(rng: np.random.Generator, n: int, changed: bool) -> Columns:
+    """Three features loading 0.95 on one factor (pairwise correlation ~0.9); changed:
+    ``x0`` loads 0.85 instead (its correlations ~0.8, same marginal)."""
+    f = rng.normal(size=n)
+    cols: Columns = {}
+    for i in range(3):
+        load = 0.85 if changed and i == 0 else 0.95
+        cols[f"x{i}"] = 5.0 * i + load * f + np.sqrt(1 - load**2) * rng.normal(size=n)
+    return cols
 
-    cases = {"pair, 0.8 -> 0.7": _pair(0.8, 0.7), "pair, 0.5 -> 0.3": _pair(0.5, 0.3),
-             "ten, one loading 0.75 -> 0.5": _weaker_ten}
-    shares = (0.5, 0.65, 0.8, 0.95)
-    size, n_null, n_changed = 1_000, 500, 100
+
+def _many_weak(rng: np.random.Generator, n: int, changed: bool) -> Columns:
+    """Twenty features loading 0.4 on one factor (pairwise correlation 0.16) and ten
+    independent noise features (normal, log-normal, Poisson); changed: five of the
+    twenty load 0.1 instead (same marginals)."""
+    f = rng.normal(size=n)
+    cols: Columns = {}
+    for i in range(20):
+        load = 0.1 if changed and i < 5 else 0.4
+        cols[f"w{i}"] = load * f + np.sqrt(1 - load**2) * rng.normal(size=n)
+    for i in range(4):
+        cols[f"noise{i}"] = rng.normal(size=n)
+    for i in range(3):
+        cols[f"lognormal{i}"] = rng.lognormal(0.0, 0.75, n)
+        cols[f"count{i}"] = rng.poisson(3.0, n).astype(float)
+    return cols
+
+
+SWEEP_CASES: dict[str, Callable[[np.random.Generator, int, bool], Columns]] = {
+    "pair, 0.8 -> 0.7": _pair(0.8, 0.7),
+    "pair, 0.5 -> 0.3": _pair(0.5, 0.3),
+    "ten, one loading 0.75 -> 0.5": _weaker_ten,
+    "few strong: 3 loading 0.95, one -> 0.85": _few_strong,
+    "many weak: 20 loading 0.4 + 10 noise, five -> 0.1": _many_weak,
+}
+
+
+def variance_sweep(n_null: int = 500, n_changed: int = 100, cases: str = "") -> int:
+    """Detection and false alarms of our check by the share of variance kept, beside
+    the per-feature verdicts' false alarms on the same no-drift windows."""
+    from otel_ml.sketch import Profile
+    from otel_ml.sketch._multivariate import ReconstructionModel
+    from otel_ml.stats import compare, multivariate_drift
+
+    chosen = {k: v for k, v in SWEEP_CASES.items() if not cases or any(
+        c.strip() and k.startswith(c.strip()) for c in cases.split(";"))}
+    shares = (0.5, 0.65, 0.8, 0.9, 0.95)
+    size = 1_000
     print("Command: `python benchmarks/multivariate_simulation.py --variance-sweep "
-          f"--no-install`; {size:,}-row windows, {n_null} without drift and {n_changed} "
-          f"changed per case, reference {REFERENCE_ROWS:,} rows.\n")
-    print("| case | " + " | ".join(f"{v:.0%} kept: components, changed / no drift flagged"
-                                    for v in shares) + " |")
-    print("|---|" + "---|" * len(shares))
-    for i, (name, make) in enumerate(cases.items()):
+          f"--no-install --null-windows {n_null} --changed-windows {n_changed}`; "
+          f"{size:,}-row windows, reference {REFERENCE_ROWS:,} rows.\n")
+    print("| case | per feature, no drift (feature-windows) | "
+          + " | ".join(f"{v:.0%} kept: components, changed / no drift flagged"
+                       for v in shares) + " |")
+    print("|---|---|" + "---|" * len(shares))
+    for name, make in chosen.items():
+        i = list(SWEEP_CASES).index(name)
         rng = np.random.default_rng(2000 + i)
         reference = make(rng, REFERENCE_ROWS, False)
         null = [make(rng, size, False) for _ in range(n_null)]
         changed = [make(rng, size, True) for _ in range(n_changed)]
-        cells = []
+        profile = Profile.from_data(reference, multivariate=False)
+        flagged = total = 0
+        for w in null:
+            report = compare(profile, w)
+            flagged += report.n_drifted
+            total += len(report.features)
+        cells = [_pct(flagged, total)]
         for v in shares:
             model = ReconstructionModel.fit(reference, variance=v)
             assert model is not None
             hit = sum(multivariate_drift(model, model.error_sketch(w)).drifted for w in changed)
             fa = sum(multivariate_drift(model, model.error_sketch(w)).drifted for w in null)
             cells.append(f"{model.n_components}: {_pct(hit, n_changed)} / {_pct(fa, n_null)}")
-        print(f"| {name} | " + " | ".join(cells) + " |")
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
     return 0
 
 
@@ -273,9 +320,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--variance-sweep", action="store_true",
                         help="ours only: detection and false alarms by the share of variance "
                         "the PCA keeps")
+    parser.add_argument("--null-windows", type=int, default=500,
+                        help="--variance-sweep: no-drift windows per case (500)")
+    parser.add_argument("--changed-windows", type=int, default=100,
+                        help="--variance-sweep: changed windows per case (100)")
+    parser.add_argument("--cases", default="",
+                        help="--variance-sweep: ';'-separated prefixes of the cases to run")
     args = parser.parse_args(argv)
     if args.variance_sweep:
-        return variance_sweep()
+        return variance_sweep(args.null_windows, args.changed_windows, args.cases)
     if not args.no_install and os.environ.get(MARK) is None:
         py = prepare_environment()
         if py is not None:

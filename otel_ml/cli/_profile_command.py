@@ -64,6 +64,13 @@ def add_parser(sub: Any) -> None:
         help="datetime columns (ISO 8601 text, Parquet timestamps and dates): skip them "
         "(default, with a note) or profile them as seconds since the epoch",
     )
+    p.add_argument(
+        "--multivariate-variance",
+        type=float,
+        metavar="SHARE",
+        help="share of the numeric features' standardised variance the multivariate "
+        "check's PCA keeps, in (0, 1) (default %(default)s, see docs/drift.md)",
+    )
     add_progress_arguments(p)
     p.set_defaults(handler=_run)
 
@@ -83,6 +90,12 @@ def numeric_or_fail(table: Table, name: str, why: str) -> None:
 def _run(args: argparse.Namespace) -> int:
     from otel_ml.sketch import FeatureKind, NumericSketch, Profile
 
+    share = args.multivariate_variance
+    if share is not None and not 0.0 < share < 1.0:
+        raise ConfigurationError(
+            f"--multivariate-variance: must be in (0, 1), the share of the variance the PCA "
+            f"keeps (e.g. 0.8), got {share}"
+        )
     categorical, numeric = _flatten(args.categorical), _flatten(args.numeric)
     exclude = set(_flatten(args.exclude))
     both = sorted(set(categorical) & set(numeric))
@@ -121,6 +134,8 @@ def _run(args: argparse.Namespace) -> int:
         labels=table.column(args.label).values if args.label else None,
         feature_types=kinds,
         datetimes=args.datetimes,
+        **({} if args.multivariate_variance is None
+           else {"multivariate_variance": args.multivariate_variance}),
     )
     for name, why in profile.skipped.items():
         print(f"otel-ml profile: skipped column {name!r}: {why}", file=sys.stderr)

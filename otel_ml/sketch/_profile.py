@@ -68,7 +68,7 @@ from otel_ml.sketch._columns import (
     parse_kind,
 )
 from otel_ml.sketch._engines import engine_of, profile_on_engine
-from otel_ml.sketch._multivariate import ReconstructionModel
+from otel_ml.sketch._multivariate import DEFAULT_VARIANCE, ReconstructionModel
 from otel_ml.sketch._numeric import NumericSketch
 
 __all__ = [
@@ -271,6 +271,7 @@ class Profile:
         max_categories: int = PROFILE_MAX_CATEGORIES,
         datetimes: str = "skip",
         multivariate: bool = True,
+        multivariate_variance: float = DEFAULT_VARIANCE,
     ) -> Profile:
         """Profile training ``data`` (numpy array, pandas DataFrame, mapping of columns,
         list of dicts, or a Spark or Dask DataFrame).
@@ -315,6 +316,11 @@ class Profile:
         multivariate
             Fit the multivariate drift model (:attr:`multivariate`) on the numeric
             features (in-memory data only).
+        multivariate_variance
+            The share of the standardised variance its principal components keep, in
+            (0, 1) (default :data:`~otel_ml.sketch._multivariate.DEFAULT_VARIANCE`; see
+            ``docs/drift.md`` for what it trades); stored in the profile's
+            ``"multivariate"`` section.
 
         >>> import datetime as dt
         >>> days = [dt.date(2020, 1, d) for d in range(1, 29)]
@@ -325,6 +331,7 @@ class Profile:
         >>> f.kind.value, f.min
         ('numeric', 1577836800.0)
         """
+        _check_variance(multivariate_variance)
         engine = engine_of(data)
         if engine is not None:
             given = [n for n, v in (("predictions", predictions), ("labels", labels),
@@ -388,7 +395,11 @@ class Profile:
             predictions=preds,
             labels=label_profile,
             skipped=skipped,
-            multivariate=ReconstructionModel.fit(cols.subset(numeric)) if multivariate else None,
+            multivariate=(
+                ReconstructionModel.fit(cols.subset(numeric), variance=multivariate_variance)
+                if multivariate
+                else None
+            ),
             calibration=calibration,
         )
 
@@ -532,3 +543,18 @@ class Profile:
                 f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
             ) from exc
         return cls.from_dict(d, source=str(p))
+
+
+def _check_variance(value: object) -> None:
+    """``multivariate_variance`` must be a number strictly between 0 and 1.
+
+    >>> _check_variance(1.5)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    otel_ml._errors.ConfigurationError: multivariate_variance: must be a number in (0, 1)...
+    """
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not 0.0 < float(value) < 1.0:  # type: ignore[arg-type]
+        raise ConfigurationError(
+            "multivariate_variance: must be a number in (0, 1), the share of the variance "
+            f"the PCA keeps (e.g. 0.8), got {value!r}"
+        )

@@ -77,3 +77,20 @@ def test_without_a_feature_of_the_model_there_is_no_multivariate_verdict(
     assert "multivariate check not run: the data lacks some of its features ('c')" in (
         capsys.readouterr().out
     )
+
+
+def test_the_share_of_variance_is_an_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train = _write(tmp_path / "train.csv", 2_000, 0.8, 1)
+    out = tmp_path / "p.json"
+    assert main(["profile", str(train), "-o", str(out), "--multivariate-variance", "0.9"]) == 0
+    section = json.loads(out.read_text())["multivariate"]
+    assert section["variance"] == 0.9 and len(section["components"]) == 2
+    assert main(["profile", str(train), "-o", str(out)]) == 0
+    assert json.loads(out.read_text())["multivariate"]["variance"] == 0.65
+    capsys.readouterr()
+    for bad in ("1", "0", "nan", "-1"):
+        assert main(["profile", str(train), "-o", str(out), "--multivariate-variance", bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "--multivariate-variance: must be in (0, 1)" in err

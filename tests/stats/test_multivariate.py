@@ -227,3 +227,21 @@ def test_the_reference_sketch_is_a_numeric_sketch_of_every_row() -> None:
     m = ReconstructionModel.fit(cols, max_fit_rows=10_000)
     assert m is not None and m.n_fit_rows == 10_000
     assert isinstance(m.reference_errors, NumericSketch) and m.reference_errors.count == 70_000
+
+
+def test_the_share_of_variance_is_an_option_stored_in_the_section(tmp_path) -> None:
+    from otel_ml._errors import ConfigurationError
+
+    cols = _table(5_000, 0.8, 7, extra=6)
+    low = Profile.from_data(cols, multivariate_variance=0.3)
+    high = Profile.from_data(cols, multivariate_variance=0.95)
+    assert low.multivariate is not None and high.multivariate is not None
+    assert low.multivariate.variance == 0.3 and high.multivariate.variance == 0.95
+    assert low.multivariate.n_components < high.multivariate.n_components
+    assert sum(high.multivariate.explained) >= 0.95 > sum(high.multivariate.explained[:-1])
+    high.save(tmp_path / "p.json")
+    assert json.loads((tmp_path / "p.json").read_text())["multivariate"]["variance"] == 0.95
+    assert Profile.load(tmp_path / "p.json").multivariate == high.multivariate
+    for bad in (0, 1, 1.5, -0.2, float("nan"), True, "0.8", None):
+        with pytest.raises(ConfigurationError, match=r"^multivariate_variance: must be a number"):
+            Profile.from_data(cols, multivariate_variance=bad)  # type: ignore[arg-type]
