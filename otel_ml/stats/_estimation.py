@@ -283,11 +283,13 @@ def _predicted_positive_share(lower: _F, upper: _F, threshold: float) -> _F:
 
 
 def _rise(calibrated: _F) -> _F:
-    """How much the calibrated probability rises across each bucket (half the step
-    between its neighbours'; none for the zero bucket of exact zeros)."""
+    """How much the calibrated probability rises across each bucket: half the step
+    between its neighbours', the whole step to its one neighbour for the first and the
+    last bucket (``np.gradient``; halving it there, as a copy of the end bucket as its
+    missing neighbour does, halved the rise of the top bucket, the coarsest); none for
+    the zero bucket of exact zeros."""
     c = np.concatenate(([calibrated[1] if calibrated.size > 1 else 0.0], calibrated[1:]))
-    padded = np.concatenate((c[:1], c, c[-1:]))
-    rise = (padded[2:] - padded[:-2]) / 2.0
+    rise = np.gradient(c) if c.size > 1 else np.zeros_like(c)
     rise[0] = 0.0
     out: _F = np.maximum(rise, 0.0)
     return out
