@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import pickle
-
+import boosting_cases
 import catboost as cb
 import framework_support
 import numpy as np
 import pytest
 import sklearn_support
 from framework_support import FEATURES, model_names, names, span_attrs, window
-from opentelemetry.instrumentation.utils import suppress_instrumentation
-from opentelemetry.trace import StatusCode
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from otel_ml import semconv
 from otel_ml.instrumentation.catboost import CatBoostInstrumentor, name_model
@@ -39,6 +34,11 @@ def _clf(X, y, **params):
 def clf_fixture(data):
     X, y, _ = data
     return _clf(X, y)
+
+
+@pytest.fixture(name="model", scope="module")
+def model_fixture(clf):
+    return clf
 
 
 def test_classifier_calls_with_named_features(telemetry, instrument, data, clf):
@@ -105,16 +105,6 @@ def test_regressor_multiclass_and_base_class(telemetry, instrument, data):
     assert set(window(telemetry, base_name).predictions) == {"decision"}
 
 
-def test_pipeline_with_the_model_as_last_step_is_one_call(telemetry, instrument,
-                                                          instrument_sklearn, data):
-    X, y, _ = data
-    pipe = Pipeline([("scale", StandardScaler()),
-                     ("clf", cb.CatBoostClassifier(iterations=5, **QUIET))]).fit(X, y)
-    instrument_sklearn()
-    instrument()
-    pipe.predict_proba(X.iloc[:10])
-    assert names(telemetry) == ["predict_proba Pipeline"]
-
 
 def test_training_is_not_recorded(telemetry, instrument, data):
     X, y, _ = data
@@ -134,52 +124,23 @@ def test_training_is_not_recorded(telemetry, instrument, data):
     assert [n.split("-")[0] for n in names(telemetry)] == ["predict Sub"]
 
 
-def test_exceptions_propagate_unchanged(telemetry, instrument, data, clf):
-    X, _, _ = data
-    wrong = X.iloc[:5, :2].to_numpy()
-    with pytest.raises(Exception) as plain:
-        clf.predict(wrong)
-    instrument()
-    with pytest.raises(Exception) as instrumented:
-        clf.predict(wrong)
-    assert type(instrumented.value) is type(plain.value)
-    assert str(instrumented.value) == str(plain.value)
-    (span,) = telemetry.finished()
-    assert span.status.status_code is StatusCode.ERROR
-
-
-def test_uninstrument_restores_every_original(instrument):
+def _owners():
     import catboost.core
 
-    owners = [cb.CatBoost, cb.CatBoostClassifier, cb.CatBoostRegressor, cb.CatBoostRanker,
-              cb.Pool, cb, catboost.core]
-    before = [dict(vars(o)) for o in owners]
-    instrumentor = instrument()
-    assert vars(cb.CatBoostClassifier)["predict"] is not before[1]["predict"]
-    instrumentor.uninstrument()
-    after = [dict(vars(o)) for o in owners]
-    for b, a in zip(before, after, strict=True):
-        assert b.keys() == a.keys()
-        assert all(a[k] is v for k, v in b.items())
+    return [cb.CatBoost, cb.CatBoostClassifier, cb.CatBoostRegressor, cb.CatBoostRanker,
+            cb.Pool, cb, catboost.core]
 
 
-def test_two_models_of_one_class_get_different_stable_names(telemetry, instrument, data,
-                                                            clf):
-    X, y, _ = data
-    other = _clf(X, 1 - y)
-    again = pickle.loads(pickle.dumps(clf))
-    named = name_model(pickle.loads(pickle.dumps(clf)), "credit_risk", version="3")
-    instrument()
-    for model in (clf, other, again, named):
-        model.predict(X.iloc[:2])
-    first, second, third, fourth = model_names(telemetry)
-    assert first != second and first == third and first.startswith("CatBoostClassifier-")
-    assert fourth == "credit_risk"
-
-
-def test_suppressed(telemetry, instrument, data, clf):
-    X, _, _ = data
-    instrument()
-    with suppress_instrumentation():
-        clf.predict(X.iloc[:2])
-    assert telemetry.finished() == []
+class TestCatBoost(boosting_cases.Cases):
+    framework = boosting_cases.Framework(
+        name_model=name_model,
+        train_binary=_clf,
+        model_prefix="CatBoostClassifier-",
+        predict="predict",
+        wrong_input=lambda X: X.iloc[:5, :2].to_numpy(),
+        error=Exception,
+        pipeline_step=lambda: cb.CatBoostClassifier(iterations=5, **QUIET),
+        pipeline_method="predict_proba",
+        owners=_owners,
+        patched=(1, "predict"),
+    )

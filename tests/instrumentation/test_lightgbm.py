@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import pickle
-
+import boosting_cases
 import framework_support
 import lightgbm as lgb
 import numpy as np
 import pytest
 import sklearn_support
 from framework_support import FEATURES, model_names, names, span_attrs, window
-from opentelemetry.instrumentation.utils import suppress_instrumentation
-from opentelemetry.trace import StatusCode
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from otel_ml import semconv
 from otel_ml.instrumentation.lightgbm import LightGBMInstrumentor, name_model
@@ -35,10 +30,19 @@ def _train(X, y, **params):
     return lgb.train({**PARAMS, **params}, lgb.Dataset(X, label=y), 10)
 
 
+def _train_binary(X, y):
+    return _train(X, y, objective="binary")
+
+
 @pytest.fixture(name="booster", scope="module")
 def booster_fixture(data):
     X, y, _ = data
-    return _train(X, y, objective="binary")
+    return _train_binary(X, y)
+
+
+@pytest.fixture(name="model", scope="module")
+def model_fixture(booster):
+    return booster
 
 
 @pytest.fixture(name="clf", scope="module")
@@ -86,30 +90,6 @@ def test_explanations_are_not_predictions(telemetry, instrument, data, booster, 
     assert telemetry.finished() == []
 
 
-def test_sklearn_api_is_one_call(telemetry, instrument, data, clf):
-    X, _, _ = data
-    expected = clf.predict_proba(X.iloc[:30]), clf.predict(X.iloc[:30])
-    instrument()
-    proba, labels = clf.predict_proba(X.iloc[:30]), clf.predict(X.iloc[:30])
-    assert np.array_equal(proba, expected[0]) and np.array_equal(labels, expected[1])
-    assert [n.split(" ")[0] for n in names(telemetry)] == ["predict_proba", "predict"]
-    assert all(n.split(" ")[1].startswith("LGBMClassifier-") for n in names(telemetry))
-    w = window(telemetry, model_names(telemetry)[0])
-    assert sorted(w.numeric) == sorted(FEATURES)
-    assert set(w.predictions) == {"0", "1"}
-    assert sum(w.classes.values()) == 60
-
-
-def test_pipeline_with_the_model_as_last_step_is_one_call(telemetry, instrument,
-                                                          instrument_sklearn, data):
-    X, y, _ = data
-    pipe = Pipeline([("scale", StandardScaler()),
-                     ("clf", lgb.LGBMClassifier(n_estimators=5, n_jobs=1, verbose=-1))])
-    pipe.fit(X, y)
-    instrument_sklearn()
-    instrument()
-    pipe.predict(X.iloc[:10])
-    assert names(telemetry) == ["predict Pipeline"]
 
 
 def test_regressor_multiclass_and_ranker(telemetry, instrument, data):
@@ -150,53 +130,25 @@ def test_training_is_not_recorded(telemetry, instrument, data):
     assert len(telemetry.finished()) == 2
 
 
-def test_exceptions_propagate_unchanged(telemetry, instrument, data, booster):
-    X, _, _ = data
-    wrong = X.iloc[:5, :2].to_numpy()
-    with pytest.raises(Exception) as plain:
-        booster.predict(wrong)
-    instrument()
-    with pytest.raises(Exception) as instrumented:
-        booster.predict(wrong)
-    assert type(instrumented.value) is type(plain.value)
-    assert str(instrumented.value) == str(plain.value)
-    (span,) = telemetry.finished()
-    assert span.status.status_code is StatusCode.ERROR
-
-
-def test_uninstrument_restores_every_original(instrument):
+def _owners():
     import lightgbm.engine
     import lightgbm.sklearn
 
-    owners = [lgb.Booster, lgb.LGBMModel, lgb.LGBMClassifier, lgb.LGBMRegressor,
-              lgb.LGBMRanker, lgb, lightgbm.engine, lightgbm.sklearn]
-    before = [dict(vars(o)) for o in owners]
-    instrumentor = instrument()
-    assert vars(lgb.Booster)["predict"] is not before[0]["predict"]
-    instrumentor.uninstrument()
-    after = [dict(vars(o)) for o in owners]
-    for b, a in zip(before, after, strict=True):
-        assert b.keys() == a.keys()
-        assert all(a[k] is v for k, v in b.items())
+    return [lgb.Booster, lgb.LGBMModel, lgb.LGBMClassifier, lgb.LGBMRegressor,
+            lgb.LGBMRanker, lgb, lightgbm.engine, lightgbm.sklearn]
 
 
-def test_two_models_of_one_class_get_different_stable_names(telemetry, instrument, data,
-                                                            booster):
-    X, y, _ = data
-    other = _train(X, 1 - y, objective="binary")
-    again = pickle.loads(pickle.dumps(booster))
-    named = name_model(pickle.loads(pickle.dumps(booster)), "credit_risk", version="3")
-    instrument()
-    for model in (booster, other, again, named):
-        model.predict(X.iloc[:2])
-    first, second, third, fourth = model_names(telemetry)
-    assert first != second and first == third and first.startswith("Booster-")
-    assert fourth == "credit_risk"
-
-
-def test_suppressed(telemetry, instrument, data, booster):
-    X, _, _ = data
-    instrument()
-    with suppress_instrumentation():
-        booster.predict(X.iloc[:2])
-    assert telemetry.finished() == []
+class TestLightGBM(boosting_cases.Cases, boosting_cases.SklearnClassifierCases):
+    framework = boosting_cases.Framework(
+        name_model=name_model,
+        train_binary=_train_binary,
+        model_prefix="Booster-",
+        predict="predict",
+        wrong_input=lambda X: X.iloc[:5, :2].to_numpy(),
+        error=Exception,
+        pipeline_step=lambda: lgb.LGBMClassifier(n_estimators=5, n_jobs=1, verbose=-1),
+        pipeline_method="predict",
+        owners=_owners,
+        patched=(0, "predict"),
+        classifier_prefix="LGBMClassifier-",
+    )

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import gc
-import pickle
 
+import boosting_cases
 import framework_support
 import numpy as np
 import pytest
 import sklearn_support
 import xgboost as xgb
 from framework_support import FEATURES, model_names, names, span_attrs, window
-from opentelemetry.instrumentation.utils import suppress_instrumentation
-from opentelemetry.trace import StatusCode
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from otel_ml import semconv
 from otel_ml.instrumentation.sklearn import SklearnInstrumentor
@@ -32,10 +28,28 @@ data = pytest.fixture(name="data", scope="module")(framework_support.data_fixtur
 PARAMS = {"max_depth": 3, "nthread": 1}
 
 
+def _train_binary(X, y):
+    return xgb.train({**PARAMS, "objective": "binary:logistic"}, xgb.DMatrix(X, label=y), 10)
+
+
+def _owners():
+    import xgboost.sklearn
+    import xgboost.training
+
+    return [xgb.Booster, xgb.DMatrix, xgb.XGBModel, xgb.XGBClassifier, xgb.XGBRegressor,
+            xgb.XGBRanker, xgb.XGBRFClassifier, xgb.XGBRFRegressor, xgb, xgboost.training,
+            xgboost.sklearn]
+
+
 @pytest.fixture(name="booster", scope="module")
 def booster_fixture(data):
     X, y, _ = data
-    return xgb.train({**PARAMS, "objective": "binary:logistic"}, xgb.DMatrix(X, label=y), 10)
+    return _train_binary(X, y)
+
+
+@pytest.fixture(name="model", scope="module")
+def model_fixture(booster):
+    return booster
 
 
 @pytest.fixture(name="clf", scope="module")
@@ -97,29 +111,6 @@ def test_explanations_are_not_predictions(telemetry, instrument, data, booster):
     assert telemetry.finished() == []
 
 
-def test_sklearn_api_is_one_call(telemetry, instrument, data, clf):
-    X, _, _ = data
-    expected = clf.predict_proba(X.iloc[:30]), clf.predict(X.iloc[:30])
-    instrument()
-    proba, labels = clf.predict_proba(X.iloc[:30]), clf.predict(X.iloc[:30])
-    assert np.array_equal(proba, expected[0]) and np.array_equal(labels, expected[1])
-    assert [n.split(" ")[0] for n in names(telemetry)] == ["predict_proba", "predict"]
-    assert all(n.split(" ")[1].startswith("XGBClassifier-") for n in names(telemetry))
-    w = window(telemetry, model_names(telemetry)[0])
-    assert sorted(w.numeric) == sorted(FEATURES)
-    assert set(w.predictions) == {"0", "1"}
-    assert sum(w.classes.values()) == 60
-
-
-def test_pipeline_with_the_model_as_last_step_is_one_call(telemetry, instrument,
-                                                          instrument_sklearn, data):
-    X, y, _ = data
-    pipe = Pipeline([("scale", StandardScaler()),
-                     ("clf", xgb.XGBClassifier(n_estimators=5, n_jobs=1))]).fit(X, y)
-    instrument_sklearn()
-    instrument()
-    pipe.predict_proba(X.iloc[:10])
-    assert names(telemetry) == ["predict_proba Pipeline"]
 
 
 def test_regressor_multiclass_and_ranker(telemetry, instrument, data):
@@ -164,54 +155,17 @@ def test_training_is_not_recorded(telemetry, instrument, data):
     assert len(telemetry.finished()) == 2
 
 
-def test_exceptions_propagate_unchanged(telemetry, instrument, data, booster):
-    X, _, _ = data
-    wrong = xgb.DMatrix(X.iloc[:5, :2])
-    with pytest.raises(ValueError) as plain:
-        booster.predict(wrong)
-    instrument()
-    with pytest.raises(ValueError) as instrumented:
-        booster.predict(wrong)
-    assert str(instrumented.value) == str(plain.value)
-    (span,) = telemetry.finished()
-    assert span.status.status_code is StatusCode.ERROR
-
-
-def test_uninstrument_restores_every_original(instrument):
-    import xgboost.sklearn
-    import xgboost.training
-
-    owners = [xgb.Booster, xgb.DMatrix, xgb.XGBModel, xgb.XGBClassifier, xgb.XGBRegressor,
-              xgb.XGBRanker, xgb.XGBRFClassifier, xgb.XGBRFRegressor, xgb, xgboost.training,
-              xgboost.sklearn]
-    before = [dict(vars(o)) for o in owners]
-    instrumentor = instrument()
-    assert vars(xgb.Booster)["predict"] is not before[0]["predict"]
-    instrumentor.uninstrument()
-    after = [dict(vars(o)) for o in owners]
-    for b, a in zip(before, after, strict=True):
-        assert b.keys() == a.keys()
-        assert all(a[k] is v for k, v in b.items())
-
-
-def test_two_models_of_one_class_get_different_stable_names(telemetry, instrument, data,
-                                                            booster):
-    X, y, _ = data
-    other = xgb.train({**PARAMS, "objective": "binary:logistic"},
-                      xgb.DMatrix(X, label=1 - y), 10)
-    again = pickle.loads(pickle.dumps(booster))  # the same model, another instance
-    named = name_model(pickle.loads(pickle.dumps(booster)), "credit_risk", version="3")
-    instrument()
-    for model in (booster, other, again, named):
-        model.inplace_predict(X.iloc[:2])
-    first, second, third, fourth = model_names(telemetry)
-    assert first != second and first == third and first.startswith("Booster-")
-    assert fourth == "credit_risk"
-
-
-def test_suppressed_and_disabled(telemetry, instrument, data, booster):
-    X, _, _ = data
-    instrument()
-    with suppress_instrumentation():
-        booster.inplace_predict(X.iloc[:2])
-    assert telemetry.finished() == []
+class TestXGBoost(boosting_cases.Cases, boosting_cases.SklearnClassifierCases):
+    framework = boosting_cases.Framework(
+        name_model=name_model,
+        train_binary=_train_binary,
+        model_prefix="Booster-",
+        predict="inplace_predict",
+        wrong_input=lambda X: xgb.DMatrix(X.iloc[:5, :2]),
+        error=ValueError,
+        pipeline_step=lambda: xgb.XGBClassifier(n_estimators=5, n_jobs=1),
+        pipeline_method="predict_proba",
+        owners=_owners,
+        patched=(0, "predict"),
+        classifier_prefix="XGBClassifier-",
+    )
