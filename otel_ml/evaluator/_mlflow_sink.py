@@ -278,6 +278,9 @@ class MlflowSink:
     def _send(self, payload: str, now: float) -> None:
         window = _Window.from_json(payload)
         key = (window.model, window.version)
+        with self._lock:
+            # the run known before this attempt (found now, it is fresh: see below)
+            remembered = key in self._runs
         try:
             self._log(window)
         except DeliveryError:
@@ -285,8 +288,9 @@ class MlflowSink:
         except Exception as exc:  # noqa: BLE001 - classified, counted and logged by the dispatcher
             with self._lock:
                 # a run or experiment deleted meanwhile is refused as invalid: found
-                # (or created) again at the next attempt, so only a fresh run's refusal is final
-                remembered = self._runs.pop(key, None) is not None
+                # (or created) again at the next attempt, so only a fresh run's refusal is
+                # final (retrying it would hold the version's later windows until max_age)
+                self._runs.pop(key, None)
                 self._experiment_id = None
             code = getattr(exc, "error_code", "")
             raise DeliveryError(

@@ -428,6 +428,59 @@ def test_a_deleted_run_is_replaced_without_losing_the_window(
     assert _logged(client, second.info.run_id)["window/rows"] == [(180, 180_000, 12.0)]
 
 
+class _Refusing:
+    """A real MlflowClient whose ``log_batch`` carries one more metric while ``refuse`` is
+    set: a key longer than MLflow's 250 characters, which the server refuses as invalid."""
+
+    def __init__(self, client: MlflowClient) -> None:
+        self.client = client
+        self.refuse = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def log_batch(self, run_id: str, metrics: Any = ()) -> None:
+        from mlflow.entities import Metric
+
+        bad = [Metric("k" * 300, 1.0, m.timestamp, m.step) for m in metrics[:1]]
+        self.client.log_batch(run_id, metrics=[*metrics, *(bad if self.refuse else [])])
+
+
+def test_a_window_mlflow_refuses_is_dropped_and_counted_not_retried(
+    tmp_path: Path, tracking_uri: str
+) -> None:
+    """MLflow refusing a window as invalid on a run just found or created is final: the
+    window is dropped and counted as failed, and the version's next window is not held
+    behind it for retry.max_age."""
+    client = _Refusing(MlflowClient(tracking_uri=tracking_uri))
+    reader = InMemoryMetricReader()
+    options = MlflowSinkOptions(tracking_uri=tracking_uri, experiment=f"refused-{tmp_path.name}")
+    sink = MlflowSink(options, state_dir=tmp_path, client=lambda: client,
+                      meter_provider=MeterProvider([reader]))
+
+    def window(k: int) -> ModelReport:
+        return ModelReport(model="m", version="3", window_start=60.0 * k,
+                           window_end=60.0 * (k + 1), n_rows=10 + k, verdict_ready=False)
+
+    try:
+        sink.submit([window(1)], (), now=1000.0)
+        assert sink.deliver_pending(1000.0) == 0 and sink.backlog() == 0
+        client.refuse = False
+        sink.submit([window(2)], (), now=1001.0)
+        assert sink.deliver_pending(1001.0) == 1 and sink.backlog() == 0
+        data = reader.get_metrics_data()
+    finally:
+        sink.close()
+    assert data is not None
+    outcomes = {p.attributes.get("otel_ml.outcome"): p.value for rm in data.resource_metrics
+                for sm in rm.scope_metrics for m in sm.metrics
+                if m.name == "otel_ml.evaluator.sink.windows" for p in m.data.data_points}
+    assert outcomes == {"queued": 2, "failed": 1, "delivered": 1}
+    exp = client.get_experiment_by_name(options.experiment)
+    (run,) = client.search_runs([exp.experiment_id])
+    assert _history(client.client, run.info.run_id, "window/rows") == [(180, 180_000, 12.0)]
+
+
 def test_windows_saved_but_not_queued_before_a_crash_are_queued_at_the_next_start(
     tmp_path: Path,
 ) -> None:
