@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from otel_ml._errors import ConfigurationError, ProfileError, SketchError
@@ -470,7 +470,11 @@ def _compare_all(
     *,
     n_tests: int,
 ) -> tuple[FeatureDrift, ...]:
-    return tuple(
-        compare_feature(n, reference[n].sketch, current[n].sketch, policy=policy, n_tests=n_tests)
-        for n in names
-    )
+    out = []
+    for n in names:
+        fd = compare_feature(n, reference[n].sketch, current[n].sketch, policy=policy,
+                             n_tests=n_tests)
+        if reference[n].kind is FeatureKind.TEXT:  # the sketch of a free-text column's lengths
+            fd = replace(fd, kind=FeatureKind.TEXT)
+        out.append(fd)
+    return tuple(out)
