@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from otel_ml.cli import main
-from otel_ml.sketch import FeatureKind, Profile
+from otel_ml.sketch import FeatureKind, NumericSketch, Profile
+from otel_ml.stats import estimate_performance
 
 
 def _write_csv(path: Path, columns: dict[str, list[object]]) -> Path:
@@ -415,6 +416,21 @@ def test_estimated_performance_from_scores_without_labels(
     acc = est["accuracy"]
     assert acc["lower"] <= realised <= acc["upper"]
     assert acc["value"] == pytest.approx(float(np.mean(np.maximum(p, 1 - p))), abs=0.01)
+    for name in ("accuracy", "precision", "recall", "f1", "roc_auc"):
+        assert set(est[name]) == {"value", "lower", "upper"}, name
+    # A 1-D score column: the CLI also sketches 1 - score, so scores near 1 are read at
+    # full resolution, as from predict_proba's two columns (docs/drift.md).
+    sketches = {}
+    for name, values in (("score", p), ("complement", 1 - p)):
+        sketches[name] = NumericSketch()
+        sketches[name].update(values)
+    calibration = Profile.load(prof).calibration
+    sharp = estimate_performance(calibration, {"score": sketches["score"]},
+                                 complements={"score": sketches["complement"]})
+    coarse = estimate_performance(calibration, {"score": sketches["score"]})
+    assert sharp is not None and coarse is not None
+    assert est["roc_auc"]["value"] == pytest.approx(sharp.roc_auc.value, abs=1e-12)
+    assert est["roc_auc"]["value"] != pytest.approx(coarse.roc_auc.value, abs=1e-6)
     main(drift)
     out = capsys.readouterr().out
     assert "estimated performance without labels" in out

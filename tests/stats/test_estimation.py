@@ -387,3 +387,20 @@ def test_calibration_is_monotone_in_the_score() -> None:
     est = estimate_binary(cal, sketch([0.7] * 100))
     assert est is not None
     assert est.accuracy.value == pytest.approx(0.5, abs=0.01)
+
+
+def test_a_threshold_inside_a_coarse_bucket_splits_its_rows_linearly() -> None:
+    """Scores sketched at scale 0 share one bucket, (0.5, 1], calibrated at 0.8. At a
+    threshold of 0.625 a quarter of its width lies below: 75 of 100 rows are predicted
+    positive (60 of them positive), 25 negative (20 positive)."""
+    def sketch(values: list[float]) -> NumericSketch:
+        s = NumericSketch(scale=0)
+        s.update(np.asarray(values, dtype=float))
+        return s
+
+    cal = ScoreCalibration("score", "1", sketch([0.6] * 500 + [0.9] * 500),
+                           sketch([0.6] * 400 + [0.9] * 400))
+    est = estimate_binary(cal, sketch([0.7] * 100), threshold=0.625)
+    assert est is not None
+    got = (est.accuracy.value, est.precision.value, est.recall.value)
+    assert got == pytest.approx((0.65, 0.8, 0.75), abs=1e-4)
