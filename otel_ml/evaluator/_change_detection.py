@@ -36,7 +36,9 @@ never rewind). So the stream is exact when labels come in prediction order or in
 batches covering a span of predictions (a nightly labelling job), and otherwise late
 labels enter the stream late, which delays a detection; but when a label's delay
 depends on its value (wrong answers labelled later than right ones), the errors come in
-clumps and a steady model shows rises (docs/drift.md, "Order"). ``time`` and
+clumps and a steady model shows rises (docs/drift.md, "Order"); ``hold`` then makes
+each row wait until its prediction is that old, so that rows are fed in prediction
+order as long as their labels come within ``hold``. ``time`` and
 ``start_time`` of a change are prediction times.
 
 State. Each model version's detectors are kept in the store (``change_state``, JSON,
@@ -55,7 +57,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from otel_ml._config import check_keys, config_error, read_bool, read_int, read_mapping
+from otel_ml._config import (
+    check_keys,
+    config_error,
+    read_bool,
+    read_duration,
+    read_int,
+    read_mapping,
+)
 from otel_ml._errors import ConfigurationError
 from otel_ml.evaluator._report import FoundChange
 from otel_ml.evaluator._store_changes import ChangeTable, QueuedError
@@ -99,6 +108,7 @@ class ChangeOptions:
     )
     warmup: int = 100
     batch: int = 10_000
+    hold: float = 0.0
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -119,7 +129,7 @@ def parse_change_options(value: object) -> ChangeOptions:
     otel_ml._errors.ConfigurationError: change_detection.detectors.adwin.delta: got 2; give ...
     """
     d = read_mapping(value, "change_detection")
-    check_keys(d, ("enabled", "detectors", "warmup", "batch"), "change_detection")
+    check_keys(d, ("enabled", "detectors", "warmup", "batch", "hold"), "change_detection")
     default = ChangeOptions()
     detectors: dict[str, Mapping[str, Any]] = dict(default.detectors)
     if "detectors" in d:
@@ -157,6 +167,7 @@ def parse_change_options(value: object) -> ChangeOptions:
         batch=read_int(
             d.get("batch", 10_000), "change_detection.batch", minimum=1, maximum=1_000_000
         ),
+        hold=read_duration(d.get("hold", 0.0), "change_detection.hold"),
     )
 
 
@@ -251,10 +262,11 @@ class ErrorStreams:
         self._streams[(model, version)] = s
         return s
 
-    def run(self) -> list[FoundChange]:
+    def run(self, now: float = math.inf) -> list[FoundChange]:
         """Feed everything queued when called, ``batch`` rows per transaction; the changes
         found. Rows joined meanwhile wait for the next call, so a flood of labels never
-        keeps the tick from evaluating windows.
+        keeps the tick from evaluating windows; so do the rows of predictions made less
+        than ``hold`` seconds before ``now`` (their labels may still be coming).
 
         A store failure (``sqlite3.Error``) propagates, the rows stay queued and the next
         call feeds them. Any other failure of a batch (a bug: it would fail again) is
@@ -264,7 +276,9 @@ class ErrorStreams:
         found: list[FoundChange] = []
         through = self.table.last()
         while True:
-            rows = self.table.take(self.options.batch, through)
+            rows = self.table.take(
+                self.options.batch, through, predicted_before=now - self.options.hold
+            )
             if not rows:
                 return found
             try:
@@ -280,7 +294,7 @@ class ErrorStreams:
                     "they are dropped from the error stream",
                     len(rows),
                 )
-                self.table.commit(rows[-1].seq, {}, [])
+                self.table.commit([r.seq for r in rows], {}, [])
 
     def _feed(self, rows: list[QueuedError]) -> list[FoundChange]:
         by_stream: dict[tuple[str, str], list[QueuedError]] = {}
@@ -301,7 +315,7 @@ class ErrorStreams:
                 for change in self._push(s, err, r.t):
                     found.append(FoundChange(model, version, s.task, change, s.scale or 1.0))
             states[(model, version)] = s.to_dict()
-        self.table.commit(rows[-1].seq, states, found)
+        self.table.commit([r.seq for r in rows], states, found)
         return found
 
     def _push(self, s: _Stream, err: float, t: float) -> list[Change]:

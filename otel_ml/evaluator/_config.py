@@ -40,6 +40,7 @@ A complete file::
         adwin: {delta: 0.002, clock: 32, max_buckets: 5, min_window_length: 5,
                 grace_period: 10}
       warmup: 100                         # regression: errors scaled by their first mean
+      hold: 0s                            # feed errors of predictions at least this old
     sinks:                                # optional: each evaluated window's metrics to
       mlflow: {tracking_uri: "http://127.0.0.1:5000", experiment: otel-ml}   # MLflow
 

@@ -299,7 +299,7 @@ class EvaluatorService:
         reports = []
         with self._tick_lock:
             t0 = time.perf_counter()
-            found = self._detect_changes()
+            found = self._detect_changes(now)
             for key in self.store.dirty_windows(closed_before=w.closed_before(now)):
                 try:
                     report = self._evaluate(key, now)
@@ -314,12 +314,12 @@ class EvaluatorService:
             self.last_evaluation_seconds = time.perf_counter() - t0
         return reports
 
-    def _detect_changes(self) -> list[FoundChange]:
+    def _detect_changes(self, now: float) -> list[FoundChange]:
         """Feed the errors joined since the last tick to the change detectors."""
         if self.error_streams is None:
             return []
         failed = self.error_streams.failed
-        found = self.error_streams.run()
+        found = self.error_streams.run(now)
         if self.error_streams.failed != failed:  # logged there; one count per failed batch
             self.internal_errors += 1
         for f in found:

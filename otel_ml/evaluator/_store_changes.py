@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS error_queue (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, model TEXT NOT NULL, version TEXT NOT NULL,
   t REAL NOT NULL, score REAL, label TEXT, actual_label TEXT, actual_value REAL);
+CREATE INDEX IF NOT EXISTS error_queue_t ON error_queue(t);
 CREATE TABLE IF NOT EXISTS change_state (
   model TEXT, version TEXT, state TEXT NOT NULL, PRIMARY KEY (model, version));
 CREATE TABLE IF NOT EXISTS changes (
@@ -90,13 +92,20 @@ class ChangeTable:
         """The ``seq`` of the newest queued row (0: none)."""
         return self.db.scalar("SELECT COALESCE(MAX(seq), 0) FROM error_queue")
 
-    def take(self, limit: int, through: int | None = None) -> list[QueuedError]:
+    def take(
+        self, limit: int, through: int | None = None, *, predicted_before: float = math.inf
+    ) -> list[QueuedError]:
         """The ``limit`` oldest queued rows (in join order), up to ``seq`` ``through``
-        if given; nothing is deleted yet."""
+        if given, of predictions made before ``predicted_before``; nothing is deleted
+        yet."""
         rows = self.db.fetchall(
             "SELECT seq, model, version, t, score, label, actual_label, actual_value "
-            "FROM error_queue WHERE seq <= ? ORDER BY seq LIMIT ?",
-            (through if through is not None else 2**63 - 1, limit),
+            "FROM error_queue WHERE seq <= ? AND t < ? ORDER BY seq LIMIT ?",
+            (
+                through if through is not None else 2**63 - 1,
+                predicted_before if math.isfinite(predicted_before) else 1e300,
+                limit,
+            ),
         )
         return [QueuedError(*r) for r in rows]
 
@@ -109,14 +118,14 @@ class ChangeTable:
 
     def commit(
         self,
-        through: int,
+        consumed: Iterable[int],
         states: dict[tuple[str, str], dict[str, Any]],
         found: Iterable[FoundChange],
     ) -> None:
-        """In one transaction: forget the queue up to ``through`` (its ``seq``), keep the
-        detectors' new ``states`` and the changes ``found``."""
+        """In one transaction: forget the queued rows ``consumed`` (their ``seq``), keep
+        the detectors' new ``states`` and the changes ``found``."""
         with self.db.transaction() as c:
-            c.execute("DELETE FROM error_queue WHERE seq <= ?", (through,))
+            c.executemany("DELETE FROM error_queue WHERE seq = ?", [(q,) for q in consumed])
             c.executemany(
                 "INSERT OR REPLACE INTO change_state(model, version, state) VALUES (?, ?, ?)",
                 [(m, v, json.dumps(s)) for (m, v), s in states.items()],

@@ -595,11 +595,11 @@ def test_labels_joined_while_the_detectors_run_wait_for_the_next_tick(
     table = svc.store.changes
     real_take, late = table.take, iter(range(1000, N))
 
-    def take_while_labels_come(limit: int, through: int | None = None) -> list[object]:
+    def take_while_labels_come(limit: int, through: int | None = None, **kw: float) -> list[object]:
         i = next(late, None)
         if i is not None:
             _label(svc, truth, [i], at=T0 + 450)
-        return real_take(limit, through)  # type: ignore[return-value]
+        return real_take(limit, through, **kw)  # type: ignore[return-value]
 
     monkeypatch.setattr(table, "take", take_while_labels_come)
     assert svc.error_streams is not None
@@ -610,3 +610,51 @@ def test_labels_joined_while_the_detectors_run_wait_for_the_next_tick(
     monkeypatch.undo()
     svc.error_streams.run()
     assert table.queued() == 0
+
+
+def test_hold_feeds_errors_whose_labels_come_late_in_prediction_order(tmp_path: Path) -> None:
+    """A steady model whose wrong answers are labelled 100 s after the right ones (as
+    chargebacks come after good payments): fed as joined, the errors come in clumps and
+    the detectors see rises that are artefacts of the label feed; with hold: 120s each
+    error waits until its prediction is two minutes old and the stream is exactly the
+    prediction-ordered one (the detectors find what they find on it, here nothing)."""
+    rng = np.random.default_rng(7)
+    predicted, truth = _outcomes(rng, [0.9] * N)
+    errors = [float(p != y) for p, y in zip(predicted, truth, strict=True)]
+    expected = _reference_indices(errors)
+    assert expected == {"page_hinkley": [], "adwin": []}
+    got = {}
+    for hold in ("0s", "120s"):
+        svc = _service(tmp_path / f"{hold}.db", change_detection={"hold": hold})
+        _predict(svc, predicted)
+        labelled: set[int] = set()
+        for tick in np.arange(T0 + 10, T0 + 700, 10.0):
+            due = [
+                i
+                for i in range(N)
+                if i not in labelled and T0 + i * STEP <= tick - (100 if errors[i] else 1)
+            ]
+            if due:
+                _label(svc, truth, due, at=float(tick))
+                labelled.update(due)
+            assert svc.error_streams is not None
+            svc.error_streams.run(float(tick))
+        assert svc.error_streams is not None
+        svc.error_streams.run(T0 + 10_000)
+        assert svc.store.changes.queued() == 0
+        found = svc.store.changes.recent("m")
+        got[hold] = {
+            d: sorted(f.change.index for f in found if f.change.detector == d)
+            for d in ("page_hinkley", "adwin")
+        }
+    assert got["120s"] == expected
+    assert got["0s"]["adwin"]  # the artefact hold removes
+
+
+def test_hold_config() -> None:
+    from otel_ml.evaluator._change_detection import parse_change_options
+
+    assert parse_change_options({"hold": "30d"}).hold == 30 * 86400
+    assert parse_change_options({}).hold == 0.0
+    with pytest.raises(ConfigurationError, match=r"^change_detection\.hold: 'soon'"):
+        parse_change_options({"hold": "soon"})
