@@ -39,9 +39,18 @@ def _rows(est: EstimatedPerformance) -> list[list[str]]:
 
 
 def _intro(est: EstimatedPerformance) -> str:
+    if est.positive_class == "macro":  # multiclass: the predicted class is the largest column
+        scores = (
+            f"the class probabilities of {est.n_rows:,} rows (columns {est.output}; "
+            "precision, recall, F1 and one-vs-rest ROC AUC are macro averages)"
+        )
+    else:
+        scores = (
+            f"the scores of {est.n_rows:,} rows (output {est.output!r}, the probability "
+            f"of class {est.positive_class!r}, threshold {est.threshold:g})"
+        )
     return (
-        f"Estimated from the scores of {est.n_rows:,} rows (output {est.output!r}, the "
-        f"probability of class {est.positive_class!r}, threshold {est.threshold:g}), "
+        f"Estimated from {scores}, "
         "calibrated on the reference; no labels used (CBPE). The band is where the "
         "realised metric should fall if the model's scores mean what they meant on the "
         "reference: a concept change is not seen."

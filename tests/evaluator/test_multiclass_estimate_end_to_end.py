@@ -121,5 +121,8 @@ def test_a_three_class_model_gets_an_estimate_through_sdk_otlp_and_evaluator(
         }
         assert set(values) >= {"accuracy", "precision", "recall", "f1", "roc_auc"}, values
         assert abs(values["accuracy"] - acc["value"]) < 1e-9
+        html = _text(ep["api"] + "/models/mc")
+        assert "Estimated from the class probabilities of 2,000 rows" in html
+        assert "macro averages" in html and "threshold nan" not in html
     finally:
         app.stop()
