@@ -1,42 +1,17 @@
 """Shared pieces of the framework instrumentor tests (XGBoost, LightGBM, CatBoost).
 
-``instrument_fixture_for(cls)`` is ``sklearn_support.instrument_fixture`` for any
-instrumentor: ``instrument(**options)`` with the in-memory test providers, and
-``uninstrument()`` afterwards.
+Their ``instrument`` fixtures are ``sklearn_support.instrument_fixture_for(cls)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn_support import Telemetry
+from sklearn_support import FEATURES, Telemetry
 
 from otel_ml import semconv
-
-FEATURES = ["age", "income", "debt", "tenure"]
-
-
-def instrument_fixture_for(cls: type) -> Callable[[Telemetry], Iterator[object]]:
-    def fixture(telemetry: Telemetry) -> Iterator[object]:
-        instrumentor = cls()
-
-        def start(**kwargs: object) -> object:
-            instrumentor.instrument(
-                tracer_provider=telemetry.tracer_provider,
-                logger_provider=telemetry.logger_provider,
-                meter_provider=telemetry.meter_provider,
-                **kwargs,
-            )
-            return instrumentor
-
-        yield start
-        if instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.uninstrument()
-
-    return fixture
 
 
 def data_fixture() -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ Test modules turn the ``*_fixture`` functions into fixtures with
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,22 +68,30 @@ def telemetry_fixture() -> Iterator[Telemetry]:
     consumer.close()
 
 
-def instrument_fixture(telemetry: Telemetry) -> Iterator[object]:
-    """``instrument(**options)`` with the test providers; uninstrumented afterwards."""
-    instrumentor = SklearnInstrumentor()
+def instrument_fixture_for(cls: type) -> Callable[[Telemetry], Iterator[Callable[..., Any]]]:
+    """A fixture body for any instrumentor: ``instrument(**options)`` with the test
+    providers, returning the instrumentor; uninstrumented afterwards."""
 
-    def start(**kwargs: object) -> SklearnInstrumentor:
-        instrumentor.instrument(
-            tracer_provider=telemetry.tracer_provider,
-            logger_provider=telemetry.logger_provider,
-            meter_provider=telemetry.meter_provider,
-            **kwargs,
-        )
-        return instrumentor
+    def fixture(telemetry: Telemetry) -> Iterator[Callable[..., Any]]:
+        instrumentor = cls()
 
-    yield start
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.uninstrument()
+        def start(**kwargs: object) -> Any:
+            instrumentor.instrument(
+                tracer_provider=telemetry.tracer_provider,
+                logger_provider=telemetry.logger_provider,
+                meter_provider=telemetry.meter_provider,
+                **kwargs,
+            )
+            return instrumentor
+
+        yield start
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
+
+    return fixture
+
+
+instrument_fixture = instrument_fixture_for(SklearnInstrumentor)
 
 
 def data_fixture() -> tuple[pd.DataFrame, np.ndarray]:

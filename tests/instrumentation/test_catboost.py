@@ -16,10 +16,10 @@ from otel_ml.instrumentation.sklearn import SklearnInstrumentor
 
 telemetry = pytest.fixture(name="telemetry")(sklearn_support.telemetry_fixture)
 instrument = pytest.fixture(name="instrument")(
-    framework_support.instrument_fixture_for(CatBoostInstrumentor)
+    sklearn_support.instrument_fixture_for(CatBoostInstrumentor)
 )
 instrument_sklearn = pytest.fixture(name="instrument_sklearn")(
-    framework_support.instrument_fixture_for(SklearnInstrumentor)
+    sklearn_support.instrument_fixture_for(SklearnInstrumentor)
 )
 data = pytest.fixture(name="data", scope="module")(framework_support.data_fixture)
 

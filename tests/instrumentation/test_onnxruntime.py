@@ -9,12 +9,12 @@ import onnxruntime as ort
 import pytest
 import skl2onnx
 import sklearn_support
-from neural_support import instrument_fixture, window
+from neural_support import window
 from onnxruntime.capi.onnxruntime_inference_collection import Session
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import StatusCode
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn_support import only_span
+from sklearn_support import instrument_fixture_for, only_span
 
 from otel_ml import monitor, semconv
 from otel_ml.instrumentation.onnxruntime import (
@@ -24,7 +24,7 @@ from otel_ml.instrumentation.onnxruntime import (
 )
 
 telemetry = pytest.fixture(name="telemetry")(sklearn_support.telemetry_fixture)
-instrument = pytest.fixture(name="instrument")(instrument_fixture(ONNXRuntimeInstrumentor))
+instrument = pytest.fixture(name="instrument")(instrument_fixture_for(ONNXRuntimeInstrumentor))
 
 CPU = ["CPUExecutionProvider"]
 rng = np.random.default_rng(5)

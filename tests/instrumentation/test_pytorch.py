@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import sklearn_support
 import torch
-from neural_support import instrument_fixture, window, windows
+from neural_support import window, windows
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import StatusCode
-from sklearn_support import only_span
+from sklearn_support import instrument_fixture_for, only_span
 
 from otel_ml import monitor, semconv
 from otel_ml.instrumentation.pytorch import (
@@ -21,7 +21,7 @@ from otel_ml.instrumentation.pytorch import (
 )
 
 telemetry = pytest.fixture(name="telemetry")(sklearn_support.telemetry_fixture)
-instrument = pytest.fixture(name="instrument")(instrument_fixture(PyTorchInstrumentor))
+instrument = pytest.fixture(name="instrument")(instrument_fixture_for(PyTorchInstrumentor))
 
 
 class Classifier(torch.nn.Module):

@@ -18,10 +18,10 @@ from otel_ml.instrumentation.xgboost import XGBoostInstrumentor, name_model
 
 telemetry = pytest.fixture(name="telemetry")(sklearn_support.telemetry_fixture)
 instrument = pytest.fixture(name="instrument")(
-    framework_support.instrument_fixture_for(XGBoostInstrumentor)
+    sklearn_support.instrument_fixture_for(XGBoostInstrumentor)
 )
 instrument_sklearn = pytest.fixture(name="instrument_sklearn")(
-    framework_support.instrument_fixture_for(SklearnInstrumentor)
+    sklearn_support.instrument_fixture_for(SklearnInstrumentor)
 )
 data = pytest.fixture(name="data", scope="module")(framework_support.data_fixture)
 
