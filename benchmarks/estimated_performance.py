@@ -47,47 +47,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from _nannyml_env import rerun_inside
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-ENV_DIR = HERE / ".venv-nannyml"
 DOC = REPO / "docs" / "benchmarks.md"
 HEADING = "## Estimated performance against NannyML CBPE (`benchmarks/estimated_performance.py`)"
-REQUIREMENTS = ("nannyml>=0.13,<0.14", "statsmodels", "pandas<3")
 MARK = "OTEL_ML_CBPE_BENCH_ENV"
 
 REFERENCE_ROWS = 20_000
 WEIGHTS = (1.5, -1.0, 0.8)
 WEIGHTS3 = ((1.5, -1.0, 0.0), (-0.5, 1.2, -0.8), (0.0, -0.6, 1.4))
 SHIFTS = (0.0, 0.3, 0.6, 0.9, 1.2)  # mean of x[0] in the analysis windows, reference: 0
-
-
-def _env_python() -> Path:
-    return ENV_DIR / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
-def prepare_environment() -> Path | None:
-    py = _env_python()
-    if not py.exists():
-        print(f"creating {ENV_DIR.relative_to(REPO)} ...", flush=True)
-        made = subprocess.run([sys.executable, "-m", "venv", str(ENV_DIR)], check=False)
-        if made.returncode != 0:
-            return None
-    print(f"installing this project and {' '.join(REQUIREMENTS)} into it ...", flush=True)
-    done = subprocess.run(
-        [str(py), "-m", "pip", "install", "--quiet", "-e", str(REPO), *REQUIREMENTS],
-        capture_output=True, text=True, check=False,
-    )
-    if done.returncode != 0:
-        print(done.stderr[-2000:], file=sys.stderr)
-        return None
-    return py
 
 
 def _sigmoid(z: Any) -> Any:
@@ -435,13 +412,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="run in this interpreter (it must import nannyml)")
     args = parser.parse_args(argv)
     if not args.no_install and not os.environ.get(MARK):
-        py = prepare_environment()
-        if py is None:
+        code = rerun_inside(__file__, argv, MARK, NML_DISABLE_USAGE_LOGGING="1")
+        if code is None:
             print("could not prepare the NannyML environment", file=sys.stderr)
             return 1
-        cmd = [str(py), str(Path(__file__).resolve()), *(argv or sys.argv[1:])]
-        env = dict(os.environ, **{MARK: "1", "NML_DISABLE_USAGE_LOGGING": "1"})
-        return subprocess.run(cmd, env=env, check=False).returncode
+        return code
     rows = run(args.quick) + run3(args.quick)
     print(_table(rows))
     if not args.quick:

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -50,11 +49,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _nannyml_env import rerun_inside
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-ENV_DIR = HERE / ".venv-nannyml"
-REQUIREMENTS = ("nannyml>=0.13,<0.14", "statsmodels", "pandas<3")
 MARK = "OTEL_ML_MULTIVARIATE_BENCH_ENV"
 REFERENCE_ROWS = 100_000
 
@@ -107,27 +105,6 @@ SCENARIOS: dict[str, Callable[[np.random.Generator, int, bool], Columns]] = {
     "pair, 0.8 -> 0.6 (weakened, no flip)": _pair(0.8, 0.6),
     "ten": _ten,
 }
-
-
-def _env_python() -> Path:
-    return ENV_DIR / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
-def prepare_environment() -> Path | None:
-    py = _env_python()
-    if not py.exists():
-        print(f"creating {ENV_DIR.relative_to(REPO)} ...", flush=True)
-        if subprocess.run([sys.executable, "-m", "venv", str(ENV_DIR)], check=False).returncode:
-            return None
-    print(f"installing this project and {' '.join(REQUIREMENTS)} into it ...", flush=True)
-    done = subprocess.run(
-        [str(py), "-m", "pip", "install", "--quiet", "-e", str(REPO), *REQUIREMENTS],
-        capture_output=True, text=True, check=False,
-    )
-    if done.returncode != 0:
-        print(done.stderr[-2000:], file=sys.stderr)
-        return None
-    return py
 
 
 def _ours(profile: Any, windows: list[Columns]) -> tuple[int, int, int, int]:
@@ -330,12 +307,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.variance_sweep:
         return variance_sweep(args.null_windows, args.changed_windows, args.cases)
     if not args.no_install and os.environ.get(MARK) is None:
-        py = prepare_environment()
-        if py is not None:
-            env = dict(os.environ, **{MARK: "1"})
-            cmd = [str(py), str(Path(__file__).resolve()),
-                   *(argv if argv is not None else sys.argv[1:])]
-            return subprocess.run(cmd, env=env, check=False).returncode
+        code = rerun_inside(__file__, argv, MARK)
+        if code is not None:
+            return code
         print("benchmark venv unusable: running without NannyML", file=sys.stderr)
     return run(args.quick)
 
