@@ -105,3 +105,17 @@ def test_tables_that_expect_enough_are_left_alone() -> None:
     r, c = np.array([500.0, 300.0, 200.0]), np.array([50.0, 30.0, 20.0])
     pr, pc = pool_sparse_bins(r, c)
     assert pr.tolist() == r.tolist() and pc.tolist() == c.tolist()
+
+
+def test_cochrans_five_rows_per_cell_is_the_bar() -> None:
+    """A bin whose current cell expects 4 rows (44 of 2,244 rows, 204 current) is pooled;
+    one whose cell expects exactly 5 (55 of 2,255, 205 current) is left alone."""
+    pr, pc = pool_sparse_bins([1000, 1000, 40], [100, 100, 4])
+    assert (pr.tolist(), pc.tolist()) == ([1000.0, 1040.0], [100.0, 104.0])
+    pr, pc = pool_sparse_bins([1000, 1000, 50], [100, 100, 5])
+    assert (pr.tolist(), pc.tolist()) == ([1000.0, 1000.0, 50.0], [100.0, 100.0, 5.0])
+    # chi_square_test(pool="ordered") is scipy's test of the pooled table.
+    chi2, p, dof, _ = stats.chi2_contingency([[1000, 1040], [100, 104]], correction=False)
+    got = chi_square_test([1000, 1000, 40], [100, 100, 4], pool="ordered")
+    assert got.dof == dof
+    assert abs(got.statistic - chi2) < 1e-9 and abs(got.p_value - p) < 1e-9
