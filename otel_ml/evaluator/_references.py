@@ -16,10 +16,10 @@ seconds by :meth:`ReferenceSet.poll` (the ``otel-ml-references`` thread of
 an evaluation); when it has moved, the new version's profile is fetched, then swapped in
 under the lock, and the change is logged. Each version the alias has named keeps its
 profile, so a window of version 3's traffic is still compared with version 3's profile after
-the alias moves to 4, and any other version (or none) gets the current champion's. While the
-tracking server is unreachable the current profile stays in use; the failed polls are
-counted (:attr:`ReferenceSet.poll_failures`, the ``otel_ml.evaluator.references.poll_failures``
-self-metric) and logged once per outage.
+the alias moves to 4 (the last 16 versions it named), and any other version (or none) gets
+the current champion's. While the tracking server is unreachable the current profile stays
+in use; the failed polls are counted (:attr:`ReferenceSet.poll_failures`, the
+``otel_ml.evaluator.references.poll_failures`` self-metric) and logged once per outage.
 
 Examples
 --------
@@ -101,11 +101,16 @@ def _from_resolved(spec: ReferenceSpec, resolved: ResolvedProfile) -> _Loaded:
 class ReferenceSet:
     """The configured references (thread-safe).
 
+    An alias keeps the profiles of the last :attr:`max_alias_versions` versions it named.
+
     Raises :class:`~otel_ml.ConfigurationError` at construction when a file cannot
     be read as a profile or a URI cannot be resolved (start-up stops, naming
     ``references[i].path``). ``cache_dir`` is where MLflow profiles are cached (default:
     :func:`otel_ml.mlflow.default_cache_dir`).
     """
+
+    #: how many versions an alias keeps the profile of (the current one included)
+    max_alias_versions = 16
 
     def __init__(
         self,
@@ -217,8 +222,14 @@ class ReferenceSet:
             return False
         self._recovered(item)
         new.next_poll = item.next_poll
+        # the versions the alias named, oldest first, the current one last; bounded (each
+        # keeps a profile in memory): a version dropped here gets the current champion's
+        versions = {v: r for v, r in item.versions.items() if v not in new.versions}
+        versions.update(new.versions)
+        while len(versions) > max(self.max_alias_versions, 1):
+            del versions[next(iter(versions))]
         with self._lock:
-            new.versions = {**item.versions, **new.versions}
+            new.versions = versions
             self._loaded[index] = new
             self.reloads += 1
         _log.info("reference %s moved: %s -> %s", spec.uri, item.reference.label,

@@ -275,6 +275,26 @@ def test_the_evaluator_evaluates_drift_against_the_alias_and_follows_it(
         _champion("1")
 
 
+def test_an_alias_keeps_the_profiles_of_its_last_versions_only(registry: Registry, env: Path):
+    """Memory bounded: the versions an alias named keep their profiles up to
+    max_alias_versions; beyond, the oldest version's traffic gets the current champion's."""
+    _champion("1")
+    cfg = parse_config({"references": [{"model": NAME, "path": f"models:/{NAME}@champion"}]})
+    refs = ReferenceSet(cfg.references, cache_dir=env)
+    refs.max_alias_versions = 2
+    try:
+        _champion("2")
+        assert refs.poll(force=True) == 1
+        assert "version 1" in refs.get(NAME, "1").label  # type: ignore[union-attr]
+        refs.max_alias_versions = 1
+        _champion("1")
+        assert refs.poll(force=True) == 1  # back to 1: version 2 is the one forgotten
+        assert "version 1" in refs.get(NAME, "2").label  # type: ignore[union-attr]
+        assert "version 1" in refs.get(NAME, "1").label  # type: ignore[union-attr]
+    finally:
+        _champion("1")
+
+
 def test_the_running_evaluator_picks_up_a_moved_alias(registry: Registry, env: Path,
                                                       tmp_path: Path):
     from otel_ml.evaluator import EvaluatorApp
