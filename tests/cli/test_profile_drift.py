@@ -409,7 +409,12 @@ def test_estimated_performance_from_scores_without_labels(
     capsys.readouterr()
     drift = ["drift", str(prof), str(cur), "--prediction", "score"]
     main([*drift, "--json"])
-    est = json.loads(capsys.readouterr().out)["estimated_performance"]
+    doc = json.loads(capsys.readouterr().out)
+    est = doc["estimated_performance"]
+    # Each level is the one its p-value was held to: alpha over the features, and over
+    # the prediction outputs (one here) for the prediction (docs/cli.md).
+    assert {f["alpha"] for f in doc["features"]} == {0.01 / len(doc["features"])}
+    assert [f["alpha"] for f in doc["predictions"]] == [0.01]
     assert set(est) >= {"accuracy", "precision", "recall", "f1", "roc_auc"}
     p, y = np.array(today["score"], dtype=float), np.array(today["y"])
     realised = float(np.mean((p > 0.5) == (y == 1)))
