@@ -18,35 +18,13 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+from e2e_support import Clock, get, wait
 
 from otel_ml.evaluator import EvaluatorApp
 from otel_ml.evaluator._config import parse_config
 
 HERE = Path(__file__).parent
 N, CALL = 2000, 100
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return bytes(r.read())
-
-
-def _wait(what: str, ready, timeout: float = 60.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = ready()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not within {timeout} s")
 
 
 def test_a_fall_in_accuracy_is_found_and_alerted_before_the_window_closes(tmp_path: Path) -> None:
@@ -87,8 +65,8 @@ def test_a_fall_in_accuracy_is_found_and_alerted_before_the_window_closes(tmp_pa
             state = store.changes.state(model, "1")
             return state is not None and state["fed"] == N
 
-        _wait("all labels fed", lambda: fed("steady") and fed("falling"))
-        firing = _wait(
+        wait("all labels fed", lambda: fed("steady") and fed("falling"))
+        firing = wait(
             "the performance_change alerts",
             lambda: (
                 [t for t in engine.firing() if t.rule == "performance_change"]
@@ -115,9 +93,9 @@ def test_a_fall_in_accuracy_is_found_and_alerted_before_the_window_closes(tmp_pa
         now = clock()
         clock.offset = (now // 86400 + 1) * 86400 + 2 - time.time()
         api = ep["api"]
-        report = _wait(
+        report = wait(
             "the falling model's report",
-            lambda: json.loads(_get(api + "/api/models")) and _report(api, "falling"),
+            lambda: json.loads(get(api + "/api/models")) and _report(api, "falling"),
         )
         section = report["change_detection"]
         assert section["detectors"] == ["page_hinkley", "adwin"]
@@ -127,12 +105,12 @@ def test_a_fall_in_accuracy_is_found_and_alerted_before_the_window_closes(tmp_pa
         }
         assert {c["detector"] for c in report["recent_changes"]} >= {"page_hinkley", "adwin"}
         assert {a["rule"] for a in report["alerts"]} >= {"performance_change"}
-        steady = _wait("the steady model's report", lambda: _report(api, "steady"))
+        steady = wait("the steady model's report", lambda: _report(api, "steady"))
         assert steady["change_detection"]["changes"] == [] and steady["recent_changes"] == []
         assert not [a for a in steady["alerts"] if a["rule"] == "performance_change"]
-        prom = _get(api + "/metrics").decode()
+        prom = get(api + "/metrics").decode()
         assert "ml_performance_changes_total{" in prom and 'ml_model_name="falling"' in prom
-        page = _get(api + "/models/falling").decode()
+        page = get(api + "/models/falling").decode()
         assert "Changes of the per-prediction error" in page
     finally:
         app.stop()
@@ -140,6 +118,6 @@ def test_a_fall_in_accuracy_is_found_and_alerted_before_the_window_closes(tmp_pa
 
 def _report(api: str, model: str) -> dict[str, object] | None:
     try:
-        return json.loads(_get(f"{api}/api/models/{model}/report"))  # type: ignore[no-any-return]
+        return json.loads(get(f"{api}/api/models/{model}/report"))  # type: ignore[no-any-return]
     except urllib.error.HTTPError:
         return None

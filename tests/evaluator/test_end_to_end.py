@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from e2e_app import model_proba, reference_frame
+from e2e_support import Clock, get
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
@@ -46,14 +46,6 @@ from otel_ml.stats import compare
 
 HERE = Path(__file__).parent
 ROWS_PER_APP = 1500
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
 class OtlpGaugeSink:
@@ -140,11 +132,6 @@ def _run_app(
     )
 
 
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return bytes(r.read())
-
-
 @pytest.mark.slow
 def test_monitor_to_evaluator_over_http_and_grpc(tmp_path: Path) -> None:
     ref_rng = np.random.default_rng(100)
@@ -216,9 +203,9 @@ def test_monitor_to_evaluator_over_http_and_grpc(tmp_path: Path) -> None:
         report = None
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            models = json.loads(_get(ep["api"] + "/api/models"))["models"]
+            models = json.loads(get(ep["api"] + "/api/models"))["models"]
             if models and models[0]["latest_window"] is not None:
-                report = json.loads(_get(ep["api"] + "/api/models/credit/report"))
+                report = json.loads(get(ep["api"] + "/api/models/credit/report"))
                 break
             time.sleep(0.2)
         assert report is not None, "no report within 60 s"
@@ -258,7 +245,7 @@ def test_monitor_to_evaluator_over_http_and_grpc(tmp_path: Path) -> None:
         assert len(report["trace_ids"]) > 0
 
         # --- Prometheus scrape --------------------------------------------------------
-        prom = _get(ep["api"] + "/metrics").decode()
+        prom = get(ep["api"] + "/metrics").decode()
         samples = [
             (s.name, s.labels, s.value)
             for fam in text_string_to_metric_families(prom)
@@ -314,12 +301,12 @@ def test_monitor_to_evaluator_over_http_and_grpc(tmp_path: Path) -> None:
         # (the engine judges the window right after its report is stored)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            alerts = json.loads(_get(ep["api"] + "/api/models/credit/report"))["alerts"]
+            alerts = json.loads(get(ep["api"] + "/api/models/credit/report"))["alerts"]
             if alerts:
                 break
             time.sleep(0.2)
         assert [a.get("feature") for a in alerts] == ["x1"], alerts
-        assert json.loads(_get(ep["api"] + "/api/models"))["models"][0]["alerts_firing"] == 1
+        assert json.loads(get(ep["api"] + "/api/models"))["models"][0]["alerts_firing"] == 1
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not any(
             name == sc.EVENT_ALERT for name, _ in sink.events
@@ -328,7 +315,7 @@ def test_monitor_to_evaluator_over_http_and_grpc(tmp_path: Path) -> None:
         fired = [a for name, a in sink.events if name == sc.EVENT_ALERT]
         assert fired and fired[0][sc.ML_ALERT_STATE] == "firing"
 
-        html = _get(ep["api"] + "/models/credit").decode()
+        html = get(ep["api"] + "/models/credit").decode()
         assert "x1" in html and "<svg" in html
     finally:
         for p in apps:  # only left running when the test failed

@@ -8,15 +8,14 @@ realised metrics of the raw rows the service saw (never sent).
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from e2e_support import Clock, get_json, get_text, wait
 from mc_e2e_app import CALLS, ROWS, make_model, rows
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -25,33 +24,6 @@ from otel_ml.evaluator._config import parse_config
 from otel_ml.sketch import Profile
 
 HERE = Path(__file__).parent
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
-def _text(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return str(r.read().decode())
-
-
-def _json(url: str) -> Any:
-    return json.loads(_text(url))
-
-
-def _wait(what: str, check: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout:.0f} s")
 
 
 def test_a_three_class_model_gets_an_estimate_through_sdk_otlp_and_evaluator(
@@ -93,13 +65,13 @@ def test_a_three_class_model_gets_an_estimate_through_sdk_otlp_and_evaluator(
         clock.offset = (clock() // 86400 + 1) * 86400 + 2 - time.time()  # close the day
 
         def report() -> dict[str, Any] | None:
-            models = _json(ep["api"] + "/api/models")["models"]
+            models = get_json(ep["api"] + "/api/models")["models"]
             if not models or models[0]["latest_window"] is None:
                 return None
-            r: dict[str, Any] = _json(ep["api"] + "/api/models/mc/report")
+            r: dict[str, Any] = get_json(ep["api"] + "/api/models/mc/report")
             return r
 
-        got = _wait("the window's report", report)
+        got = wait("the window's report", report)
         est = got["estimated_performance"]
         assert est is not None, got
         assert est["positive_class"] == "macro" and est["output"] == "0,1,2"
@@ -112,7 +84,7 @@ def test_a_three_class_model_gets_an_estimate_through_sdk_otlp_and_evaluator(
         # The argmax:<class> streams are the estimate's input, not prediction outputs.
         assert {p["name"] for p in got["predictions"]} <= {"0", "1", "2", "class"}
 
-        prom = _text(ep["api"] + "/metrics")
+        prom = get_text(ep["api"] + "/metrics")
         values = {
             s.labels.get("ml_performance_metric"): s.value
             for fam in text_string_to_metric_families(prom)
@@ -121,7 +93,7 @@ def test_a_three_class_model_gets_an_estimate_through_sdk_otlp_and_evaluator(
         }
         assert set(values) >= {"accuracy", "precision", "recall", "f1", "roc_auc"}, values
         assert abs(values["accuracy"] - acc["value"]) < 1e-9
-        html = _text(ep["api"] + "/models/mc")
+        html = get_text(ep["api"] + "/models/mc")
         assert "Estimated from the class probabilities of 2,000 rows" in html
         assert "macro averages" in html and "threshold nan" not in html
     finally:

@@ -9,17 +9,16 @@ report API, its Prometheus endpoint, its alerts and its HTML page, and checked a
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from e2e_support import Clock, get_json, get_text, wait
 from mv_e2e_app import CALLS, ROWS, frame
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -29,33 +28,6 @@ from otel_ml.sketch import Profile
 from otel_ml.stats import compare
 
 HERE = Path(__file__).parent
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
-def _text(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return str(r.read().decode())
-
-
-def _json(url: str) -> Any:
-    return json.loads(_text(url))
-
-
-def _wait(what: str, check: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout:.0f} s")
 
 
 def test_a_flipped_correlation_is_caught_through_sdk_otlp_and_evaluator(tmp_path: Path) -> None:
@@ -90,12 +62,13 @@ def test_a_flipped_correlation_is_caught_through_sdk_otlp_and_evaluator(tmp_path
         clock.offset = (clock() // 86400 + 1) * 86400 + 2 - time.time()  # close the day
 
         def reports() -> dict[str, Any] | None:
-            models = _json(ep["api"] + "/api/models")["models"]
+            models = get_json(ep["api"] + "/api/models")["models"]
             if len(models) < 2 or any(m["latest_window"] is None for m in models):
                 return None
-            return {m: _json(ep["api"] + f"/api/models/{m}/report") for m in ("mv-same", "mv-flip")}
+            return {m: get_json(ep["api"] + f"/api/models/{m}/report")
+                    for m in ("mv-same", "mv-flip")}
 
-        got = _wait("reports of both models", reports)
+        got = wait("reports of both models", reports)
         n = ROWS * CALLS
         for model, drifted in (("mv-same", False), ("mv-flip", True)):
             report = got[model]
@@ -112,7 +85,7 @@ def test_a_flipped_correlation_is_caught_through_sdk_otlp_and_evaluator(tmp_path
             assert report["drifted_features"] == []
             assert {f["name"] for f in report["features"]} == {"a", "b", "c", "region"}
 
-        prom = _text(ep["api"] + "/metrics")
+        prom = get_text(ep["api"] + "/metrics")
         samples = [
             (s.name, s.labels, s.value)
             for fam in text_string_to_metric_families(prom)
@@ -123,13 +96,13 @@ def test_a_flipped_correlation_is_caught_through_sdk_otlp_and_evaluator(tmp_path
         assert by_model == {"mv-same": 0.0, "mv-flip": 1.0}
 
         def alerts() -> list[dict[str, Any]]:
-            a: list[dict[str, Any]] = _json(ep["api"] + "/api/models/mv-flip/report")["alerts"]
+            a: list[dict[str, Any]] = get_json(ep["api"] + "/api/models/mv-flip/report")["alerts"]
             return a
 
-        fired = _wait("the multivariate_drift alert", alerts, 30)
+        fired = wait("the multivariate_drift alert", alerts, 30)
         assert [a["rule"] for a in fired] == ["multivariate_drift"], fired
-        assert _json(ep["api"] + "/api/models/mv-same/report")["alerts"] == []
-        html = _text(ep["api"] + "/models/mv-flip")
+        assert get_json(ep["api"] + "/api/models/mv-same/report")["alerts"] == []
+        html = get_text(ep["api"] + "/models/mv-flip")
         assert "Multivariate drift" in html and "pca_reconstruction_error" in html
     finally:
         app.stop()

@@ -8,12 +8,10 @@ same raw data.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +21,7 @@ import pytest
 import skl2onnx  # noqa: F401  (a dev dependency: missing fails, never skips)
 import torch  # noqa: F401  (a dev dependency: missing fails, never skips)
 from e2e_neural_app import reference_frame, true_proba
+from e2e_support import Clock, get_json
 from sklearn import metrics as skm
 
 from otel_ml.evaluator import EvaluatorApp
@@ -32,19 +31,6 @@ from otel_ml.sketch import Profile
 HERE = Path(__file__).parent
 ROWS = 1500
 MODELS = {"pytorch": "torch_credit", "onnxruntime": "onnx_credit"}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
-def _get(url: str) -> object:
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return json.loads(r.read())
 
 
 def _start_app(framework: str, endpoint: str, tmp_path: Path, seed: int) -> subprocess.Popen[bytes]:
@@ -118,10 +104,10 @@ def test_pytorch_and_onnxruntime_services_to_evaluator(tmp_path: Path) -> None:
         reports: dict[str, dict[str, object]] = {}
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(reports) < len(MODELS):
-            listed = _get(ep["api"] + "/api/models")["models"]  # type: ignore[index]
+            listed = get_json(ep["api"] + "/api/models")["models"]  # type: ignore[index]
             for m in listed:
                 if m["latest_window"] is not None and m["name"] not in reports:
-                    reports[m["name"]] = _get(  # type: ignore[assignment]
+                    reports[m["name"]] = get_json(  # type: ignore[assignment]
                         ep["api"] + f"/api/models/{m['name']}/report"
                     )
             time.sleep(0.2)
