@@ -391,6 +391,11 @@ remaining bias: under covariate shift `P(y | score)` of a fitted model is not ex
 the reference's, since the score is not the true probability. otel_ml's 95 % band
 holds the window's sampling error and the calibration's (a finite reference); without
 the latter it held the realised accuracy in only 87-90 % of the 10,000-row windows.
+
+Three classes: from sketches, the error is NannyML's for calibrated scores (ratios
+0.98-1.05) and smaller for overconfident ones (0.36-0.81): the rows a class won have
+their own calibration map, read on `1 - p_c` where a confident prediction keeps its
+resolution (read on `p_c`, the error was twice NannyML's at 1,000 rows).
 """
 
 
