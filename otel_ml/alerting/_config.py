@@ -37,7 +37,13 @@ from otel_ml._config import (
 )
 from otel_ml.alerting._notifier_config import NotifierConfig, parse_notifier
 from otel_ml.alerting._observation import ObservationKind
-from otel_ml.alerting._rules import BUILTIN_RULES, Comparison, RuleConfig, default_comparison
+from otel_ml.alerting._rules import (
+    BUILTIN_RULES,
+    ESTIMATED_METRIC_NAMES,
+    Comparison,
+    RuleConfig,
+    default_comparison,
+)
 from otel_ml.alerting._severity import Severity
 
 __all__ = ["AlertingConfig", "parse_alerting_config"]
@@ -162,6 +168,17 @@ def _rule(
                 "use above or below",
             ) from None
     kwargs.update(_timing(raw, path))
+    kind_now = kwargs.get("kind", None if base is None else base.kind)
+    metric_now = kwargs["metric"] if "metric" in kwargs else (None if base is None else base.metric)
+    if kind_now is ObservationKind.ESTIMATED_PERFORMANCE and (
+        metric_now is not None and metric_now not in ESTIMATED_METRIC_NAMES
+    ):
+        # The estimate has these metrics only: any other name would never fire.
+        raise config_error(
+            f"{path}.metric",
+            f"{metric_now!r} is not estimated from the scores",
+            f"use one of {', '.join(ESTIMATED_METRIC_NAMES)}",
+        )
     if base is None:
         kwargs = {**timing, **kwargs}
         kind = kwargs["kind"]

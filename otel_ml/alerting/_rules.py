@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from otel_ml.alerting._observation import Observation, ObservationKind
 from otel_ml.alerting._severity import Severity
 
-__all__ = ["BUILTIN_RULES", "AlertKey", "Comparison", "RuleConfig", "default_comparison"]
+__all__ = [
+    "BUILTIN_RULES",
+    "ESTIMATED_METRIC_NAMES",
+    "AlertKey",
+    "Comparison",
+    "RuleConfig",
+    "default_comparison",
+]
 
 # Performance metrics where a larger value is worse (regression errors, losses).
 _ERROR_METRICS = frozenset({"rmse", "mse", "mae", "mape", "log_loss", "brier", "max_error"})
@@ -193,6 +200,10 @@ def _builtin(
         enabled=enabled,
     )
 
+
+ESTIMATED_METRIC_NAMES = ("accuracy", "precision", "recall", "f1", "roc_auc")
+"""The metrics estimated from the scores (``otel_ml.stats.ESTIMATED_METRICS``): the
+only metrics an ``estimated_performance`` rule can watch."""
 
 PERFORMANCE_MIN_ROWS = 50
 """Labelled rows a window needs before the built-in performance rules judge it."""

@@ -220,3 +220,35 @@ def test_estimated_rules_judge_the_estimate_not_the_realised_metric() -> None:
     assert not est_rule.applies_to(obs("estimated_performance", "f1", 0.8))
     assert not est_rule.applies_to(obs("performance", "accuracy", 0.8))
     assert not real_rule.applies_to(low)
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        {"estimated_accuracy_low": {"metric": "acuracy"}},
+        {"est_rmse": {"kind": "estimated_performance", "metric": "rmse", "threshold": 0.1}},
+        {"accuracy_low": {"kind": "estimated_performance", "metric": "log_loss"}},
+    ],
+)
+def test_an_estimated_rule_on_a_metric_the_estimate_lacks_is_an_error(
+    rules: dict[str, Any],
+) -> None:
+    """The estimate has accuracy, precision, recall, F1 and ROC AUC only: a rule on any
+    other metric would never fire, so it is refused with the field and the names."""
+    with pytest.raises(ConfigurationError) as info:
+        parse_alerting_config({"alerts": {"rules": rules}})
+    text = str(info.value)
+    assert text.startswith("alerts.rules.") and ".metric: " in text and "\n" not in text
+    assert "use one of accuracy, precision, recall, f1, roc_auc" in text
+
+
+def test_the_estimated_metric_names_are_the_estimates() -> None:
+    from otel_ml.alerting._rules import ESTIMATED_METRIC_NAMES
+    from otel_ml.stats import ESTIMATED_METRICS
+
+    assert set(ESTIMATED_METRIC_NAMES) == set(ESTIMATED_METRICS)
+    cfg = parse_alerting_config({"alerts": {"rules": {
+        "estimated_accuracy_low": {"metric": "roc_auc", "threshold": 0.7},
+        "est_all": {"kind": "estimated_performance", "threshold": 0.5},
+    }}})
+    assert {r.name for r in cfg.rules_for("m")} >= {"estimated_accuracy_low", "est_all"}
