@@ -7,7 +7,13 @@ Pure functions and small classes on top of :mod:`otel_ml.sketch`; scipy lives he
 """
 
 from otel_ml.stats._change import ADWIN, Change, ChangeDetector, PageHinkley, detector_from_dict
-from otel_ml.stats._compare import DriftReport, FeatureDrift, compare, compare_feature
+from otel_ml.stats._compare import (
+    DriftReport,
+    FeatureDrift,
+    compare,
+    compare_feature,
+    compare_features,
+)
 from otel_ml.stats._divergence import (
     ContingencyTest,
     chi_square_test,
@@ -33,6 +39,7 @@ from otel_ml.stats._estimation import (
     estimate_performance,
 )
 from otel_ml.stats._multivariate import MultivariateDrift, multivariate_drift
+from otel_ml.stats._numeric_many import numeric_statistics_many
 from otel_ml.stats._performance import (
     ClassificationMetrics,
     ConfusionCounts,
@@ -85,6 +92,7 @@ __all__ = [
     "classification_metrics",
     "compare",
     "compare_feature",
+    "compare_features",
     "detector_from_dict",
     "estimate_binary",
     "estimate_multiclass",
@@ -94,6 +102,7 @@ __all__ = [
     "jensen_shannon_distance",
     "multivariate_drift",
     "numeric_statistics",
+    "numeric_statistics_many",
     "out_of_range_count",
     "population_stability_index",
     "quality_report",

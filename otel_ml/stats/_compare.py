@@ -33,14 +33,20 @@ from otel_ml.sketch._categorical import CategoricalSketch
 from otel_ml.sketch._columns import FeatureKind, columns_of
 from otel_ml.sketch._numeric import NumericSketch
 from otel_ml.sketch._profile import FeatureProfile, Profile, Sketch
-from otel_ml.stats._drift import categorical_statistics, numeric_statistics
+from otel_ml.stats._drift import (
+    CategoricalStatistics,
+    NumericStatistics,
+    categorical_statistics,
+    numeric_statistics,
+)
 from otel_ml.stats._estimation import EstimatedPerformance, estimate_performance
 from otel_ml.stats._json import float_or_nan, json_number
 from otel_ml.stats._multivariate import MultivariateDrift, multivariate_drift
+from otel_ml.stats._numeric_many import numeric_statistics_many
 from otel_ml.stats._numeric_reference import NumericReference
 from otel_ml.stats._policy import CHI2, KS, KS_CHI2, DriftPolicy, G, Grade
 
-__all__ = ["DriftReport", "FeatureDrift", "compare", "compare_feature"]
+__all__ = ["DriftReport", "FeatureDrift", "compare", "compare_feature", "compare_features"]
 
 # Fields of Numeric/CategoricalStatistics holding each test's p-value.
 _P_VALUE_OF = {KS: "ks_p_value", CHI2: "chi2_p_value", KS_CHI2: "ks_chi2_p_value", G: "g_p_value"}
@@ -319,29 +325,95 @@ def compare_feature(
     if isinstance(reference_sketch, NumericSketch | NumericReference) and isinstance(
         current_sketch, NumericSketch
     ):
-        ns = numeric_statistics(reference_sketch, current_sketch)
-        stats = dict(vars(ns))
-        kind, method = FeatureKind.NUMERIC, policy.numeric_effect
-        threshold = policy.numeric_threshold
-        test = policy.numeric_test
-        p_value = float(stats[_P_VALUE_OF[test]])
-    elif isinstance(reference_sketch, CategoricalSketch) and isinstance(
+        return _feature_drift(
+            name, numeric_statistics(reference_sketch, current_sketch), policy, n_tests
+        )
+    if isinstance(reference_sketch, CategoricalSketch) and isinstance(
         current_sketch, CategoricalSketch
     ):
-        cs = categorical_statistics(reference_sketch, current_sketch)
-        stats = dict(vars(cs))
+        return _feature_drift(
+            name, categorical_statistics(reference_sketch, current_sketch), policy, n_tests
+        )
+    raise _kind_mismatch(name, reference_sketch, current_sketch)
+
+
+def compare_features(
+    features: Sequence[tuple[str, Sketch | NumericReference, Sketch]],
+    *,
+    policy: DriftPolicy | None = None,
+    n_tests: int | None = None,
+) -> list[FeatureDrift]:
+    """:func:`compare_feature` of every ``(name, reference, current)``, in order, with the
+    numeric features' statistics computed together (one NumPy pass over all their
+    buckets: :func:`~otel_ml.stats._numeric_many.numeric_statistics_many`), several
+    times faster than one call per feature for a window's features. The statistics
+    equal :func:`compare_feature`'s up to floating-point rounding (summation order);
+    the verdicts are the same.
+
+    ``n_tests`` is the number of features tested together (default: ``len(features)``).
+    Raises :class:`~otel_ml.SketchError` as :func:`compare_feature` does.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> pairs = []
+    >>> for name, shift in (("a", 0.0), ("b", 0.5)):
+    ...     r, c = NumericSketch(), NumericSketch()
+    ...     r.update(rng.normal(0, 1, 5000)); c.update(rng.normal(shift, 1, 2000))
+    ...     pairs.append((name, r, c))
+    >>> [(f.feature, f.verdict.value) for f in compare_features(pairs)]
+    [('a', 'none'), ('b', 'drift')]
+    >>> [f.verdict for f in compare_features(pairs)] == [
+    ...     compare_feature(n, r, c, n_tests=2).verdict for n, r, c in pairs]
+    True
+    """
+    policy = policy or DriftPolicy()
+    n_tests = len(features) if n_tests is None else n_tests
+    out: list[FeatureDrift | None] = [None] * len(features)
+    numeric: list[int] = []
+    for i, (name, ref, cur) in enumerate(features):
+        if isinstance(ref, NumericSketch | NumericReference) and isinstance(cur, NumericSketch):
+            numeric.append(i)
+        elif isinstance(ref, CategoricalSketch) and isinstance(cur, CategoricalSketch):
+            out[i] = _feature_drift(name, categorical_statistics(ref, cur), policy, n_tests)
+        else:
+            raise _kind_mismatch(name, ref, cur)
+    if numeric:
+        many = numeric_statistics_many(
+            [features[i][1] for i in numeric],  # type: ignore[misc]
+            [features[i][2] for i in numeric],  # type: ignore[misc]
+        )
+        for i, ns in zip(numeric, many, strict=True):
+            out[i] = _feature_drift(features[i][0], ns, policy, n_tests)
+    return [f for f in out if f is not None]
+
+
+def _kind_mismatch(
+    name: str, reference: Sketch | NumericReference, current: Sketch
+) -> SketchError:
+    ref_type = (
+        "NumericSketch" if isinstance(reference, NumericReference) else type(reference).__name__
+    )
+    return SketchError(
+        f"feature {name!r}: cannot compare a {ref_type} reference "
+        f"with a {type(current).__name__} window"
+    )
+
+
+def _feature_drift(
+    name: str,
+    statistics: NumericStatistics | CategoricalStatistics,
+    policy: DriftPolicy,
+    n_tests: int,
+) -> FeatureDrift:
+    """The policy's verdict on one feature's statistics."""
+    stats = dict(vars(statistics))
+    if isinstance(statistics, NumericStatistics):
+        kind, method = FeatureKind.NUMERIC, policy.numeric_effect
+        threshold, test = policy.numeric_threshold, policy.numeric_test
+    else:
         kind, method = FeatureKind.CATEGORICAL, policy.categorical_effect
         threshold, test = policy.categorical_threshold, policy.categorical_test
-        p_value = float(stats[_P_VALUE_OF[test]])
-    else:
-        ref_type = (
-            "NumericSketch" if isinstance(reference_sketch, NumericReference)
-            else type(reference_sketch).__name__
-        )
-        raise SketchError(
-            f"feature {name!r}: cannot compare a {ref_type} reference "
-            f"with a {type(current_sketch).__name__} window"
-        )
+    p_value = float(stats[_P_VALUE_OF[test]])
     n_ref, n_cur = int(stats.pop("n_reference")), int(stats.pop("n_current"))
     effect = float(stats[method])
     if math.isnan(effect):
@@ -471,9 +543,12 @@ def _compare_all(
     n_tests: int,
 ) -> tuple[FeatureDrift, ...]:
     out = []
-    for n in names:
-        fd = compare_feature(n, reference[n].sketch, current[n].sketch, policy=policy,
-                             n_tests=n_tests)
+    drifts = compare_features(
+        [(n, reference[n].sketch, current[n].sketch) for n in names],
+        policy=policy,
+        n_tests=n_tests,
+    )
+    for n, fd in zip(names, drifts, strict=True):
         if reference[n].kind is FeatureKind.TEXT:  # the sketch of a free-text column's lengths
             fd = replace(fd, kind=FeatureKind.TEXT)
         out.append(fd)
