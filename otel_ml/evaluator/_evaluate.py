@@ -4,9 +4,10 @@ No I/O, no clock: the same :class:`~otel_ml.evaluator.WindowData` and reference
 give the same report. What it computes:
 
 - **drift** of every feature and prediction output present in both the window and the
-  reference, with ``otel_ml.stats.compare_feature`` (the foundation's statistics and
-  :class:`~otel_ml.stats.DriftPolicy`), counting every comparison of the window as
-  one test for the multiple-testing correction; no verdict below ``min_rows`` rows;
+  reference, with ``otel_ml.stats.compare_features`` (the foundation's statistics and
+  :class:`~otel_ml.stats.DriftPolicy`; the window's numeric features in one NumPy pass),
+  counting every comparison of the window as one test for the multiple-testing
+  correction; no verdict below ``min_rows`` rows;
 - **multivariate drift**: the SDK's ``multivariate.reconstruction_error`` sketch against
   the reference profile's multivariate model (``otel_ml.stats.multivariate_drift``, one
   test of its own); that sketch is not listed as a feature;
@@ -58,7 +59,7 @@ from otel_ml.stats import (
     RegressionMetrics,
     class_order,
     classification_metrics,
-    compare_feature,
+    compare_features,
     estimate_performance,
     multivariate_drift,
     out_of_range_count,
@@ -148,7 +149,8 @@ def _compare_all(
     n_tests: int,
     text: frozenset[str] = frozenset(),
 ) -> tuple[FeatureReport, ...]:
-    out = []
+    rows = []
+    compared: list[tuple[str, _RefSketch, _Sketch]] = []
     for name, ref, cur in pairs:
         n, mean, p50 = _summary(cur)
         kind = FeatureKind.NUMERIC if isinstance(cur, NumericSketch) else FeatureKind.CATEGORICAL
@@ -158,7 +160,7 @@ def _compare_all(
         ref_mean = None
         if isinstance(ref_sketch, NumericSketch) and ref_sketch.count:
             ref_mean = ref_sketch.mean
-        drift, reason = None, ""
+        reason = ""
         if ref is None:
             reason = "no reference for this feature"
         elif type(ref_sketch) is not type(cur):
@@ -166,9 +168,16 @@ def _compare_all(
         elif n < min_rows:
             reason = f"{n} rows < min_rows {min_rows}: no verdict yet"
         else:
-            drift = compare_feature(name, ref, cur, policy=policy, n_tests=max(n_tests, 1))
-        out.append(FeatureReport(name, kind, n, drift, reason, mean, p50, ref_mean))
-    return tuple(out)
+            compared.append((name, ref, cur))
+        rows.append((name, kind, n, reason, mean, p50, ref_mean))
+    # The window's features together: their numeric statistics in one NumPy pass.
+    drifts = iter(compare_features(compared, policy=policy, n_tests=max(n_tests, 1)))
+    return tuple(
+        FeatureReport(
+            name, kind, n, None if reason else next(drifts), reason, mean, p50, ref_mean
+        )
+        for name, kind, n, reason, mean, p50, ref_mean in rows
+    )
 
 
 def _reference_counts(

@@ -394,8 +394,10 @@ class EvaluatorService:
     def _alert(
         self, reports: list[ModelReport], now: float, extra: list[Observation] | None = None
     ) -> Sequence[AlertTransition]:
+        if self.alerts is None:
+            return ()  # nothing judges them: not even built
         observations = [*(extra or ()), *(o for r in reports for o in r.observations())]
-        if self.alerts is None or not observations:
+        if not observations:
             return ()
         try:
             out = self.alerts(observations, now)
