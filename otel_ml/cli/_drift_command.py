@@ -56,10 +56,11 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--prediction",
-        metavar="COL",
+        metavar="COL[,COL]",
         help="column holding the model's output, compared with the profile's predictions "
         "(reported apart, not part of the verdict); with a profile built with --label and a "
-        "probability column, also the performance the scores promise (estimated, CBPE)",
+        "probability column, also the performance the scores promise (estimated, CBPE); "
+        "several: a multiclass model's class probability columns, as profiled",
     )
     g = p.add_argument_group("verdict policy (defaults: see docs/drift.md)")
     g.add_argument("--alpha", type=float, metavar="P", help="significance level before correction")
@@ -118,13 +119,14 @@ def _run(args: argparse.Namespace) -> int:
     policy = _policy(args)
     reference = load_profile(args.profile)
     wanted = list(reference.features)
+    pred_cols = [c for c in (args.prediction or "").split(",") if c]
     if args.prediction:
         if not reference.predictions:
             raise DataFileError(
                 f"{args.profile}: has no predictions to compare --prediction with "
                 "(build it with `otel-ml profile --prediction COL`)"
             )
-        wanted.append(args.prediction)
+        wanted.extend(pred_cols)
     categorical = [n for n, f in reference.features.items() if f.kind is FeatureKind.CATEGORICAL]
     bar = reading_progress(args.current, args.progress)
     table = read_table(
@@ -137,8 +139,9 @@ def _run(args: argparse.Namespace) -> int:
     bar.close()
     if table.n_rows == 0:
         raise DataFileError(f"{table.source}: no data rows (only a header): nothing to compare")
-    if args.prediction and args.prediction not in table.names:
-        raise DataFileError(f"{table.source}: no column {args.prediction!r} (--prediction)")
+    for col in pred_cols:
+        if col not in table.names:
+            raise DataFileError(f"{table.source}: no column {col!r} (--prediction)")
     features = [n for n in wanted if n in reference.features]
     present = [n for n in features if n in table.names]
     missing = [n for n in features if n not in table.names]
@@ -157,7 +160,13 @@ def _run(args: argparse.Namespace) -> int:
             numeric_or_fail(table, name, args.profile)
     kinds = {n: reference.features[n].kind for n in present}
     cols = {n: table.column(n).values for n in present}
-    preds = table.column(args.prediction).values if args.prediction else None
+    preds: Any = table.column(pred_cols[0]).values if len(pred_cols) == 1 else None
+    argmax = None
+    if len(pred_cols) > 1:
+        from otel_ml.sketch import argmax_sketches
+
+        preds = {c: np.asarray(table.column(c).values) for c in pred_cols}
+        argmax = argmax_sketches(preds)
     current = Profile.from_data(cols, feature_types=kinds, predictions=preds, multivariate=False)
     errors = None  # the rows' reconstruction errors under the profile's PCA
     model = reference.multivariate
@@ -167,14 +176,17 @@ def _run(args: argparse.Namespace) -> int:
     extra = tuple(
         n
         for n in table.available
-        if n not in reference.features and n not in reference.skipped and n != args.prediction
+        if n not in reference.features and n not in reference.skipped and n not in pred_cols
     )
     report = compare(
         reference,
         current,
         policy=policy,
         reconstruction_errors=errors,
-        score_complements=_score_complements(reference, table, args.prediction),
+        score_complements=_score_complements(
+            reference, table, args.prediction if len(pred_cols) == 1 else None
+        ),
+        argmax_scores=argmax,
     )
     if extra and not report.extra_features:
         from dataclasses import replace

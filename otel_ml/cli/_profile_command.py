@@ -55,7 +55,10 @@ def add_parser(sub: Any) -> None:
         p.add_argument(flag, type=column_list, action="append", metavar="COL[,COL]", help=what)
     p.add_argument("--label", metavar="COL", help="column holding the ground truth (not a feature)")
     p.add_argument(
-        "--prediction", metavar="COL", help="column holding the model's output (not a feature)"
+        "--prediction",
+        metavar="COL[,COL]",
+        help="column holding the model's output (not a feature); several: the class "
+        "probability columns of a multiclass model, named by class",
     )
     p.add_argument(
         "--datetimes",
@@ -87,6 +90,16 @@ def numeric_or_fail(table: Table, name: str, why: str) -> None:
     )
 
 
+def _predictions(table: Any, cols: list[str]) -> Any:
+    """One --prediction column's values, or several columns by name (the class columns of
+    a probability matrix, named by class: ``--prediction a,b,c``)."""
+    if not cols:
+        return None
+    if len(cols) == 1:
+        return table.column(cols[0]).values
+    return {c: table.column(c).values for c in cols}
+
+
 def _run(args: argparse.Namespace) -> int:
     from otel_ml.sketch import FeatureKind, NumericSketch, Profile
 
@@ -107,7 +120,8 @@ def _run(args: argparse.Namespace) -> int:
     if table.n_rows == 0:
         raise DataFileError(f"{table.source}: no data rows (only a header): nothing to profile")
     names = set(table.available)
-    asked = [*categorical, *numeric, *exclude, *filter(None, (args.label, args.prediction))]
+    pred_cols = [c for c in (args.prediction or "").split(",") if c]
+    asked = [*categorical, *numeric, *exclude, *filter(None, (args.label,)), *pred_cols]
     unknown = sorted(set(asked) - names)
     if unknown:
         raise DataFileError(
@@ -118,7 +132,7 @@ def _run(args: argparse.Namespace) -> int:
         numeric_or_fail(table, name, "--numeric")
     for name, why in table.skipped:
         print(f"otel-ml profile: skipped column {name!r}: {why}", file=sys.stderr)
-    special = {args.label, args.prediction}
+    special = {args.label, *pred_cols}
     features = {
         c.name: c.values for c in table.columns if c.name not in exclude and c.name not in special
     }
@@ -130,7 +144,7 @@ def _run(args: argparse.Namespace) -> int:
         features,
         model=args.model,
         version=args.model_version,
-        predictions=table.column(args.prediction).values if args.prediction else None,
+        predictions=_predictions(table, pred_cols),
         labels=table.column(args.label).values if args.label else None,
         feature_types=kinds,
         datetimes=args.datetimes,

@@ -472,6 +472,7 @@ def compare(
     policy: DriftPolicy | None = None,
     reconstruction_errors: NumericSketch | None = None,
     score_complements: Mapping[str, NumericSketch] | None = None,
+    argmax_scores: Mapping[str, NumericSketch] | None = None,
 ) -> DriftReport:
     """Compare current data (a :class:`~otel_ml.stats.Profile` or a raw table) with a reference.
 
@@ -491,7 +492,9 @@ def compare(
     and the current profile has the calibrated output's scores, the performance they
     promise is estimated (``DriftReport.estimated_performance``, CBPE);
     ``score_complements`` (sketches of ``1 - score`` by output, from the current rows)
-    sharpen it for a 1-D score.
+    sharpen it for a 1-D score; ``argmax_scores`` (the current rows'
+    ``argmax:<class>`` sketches, :func:`~otel_ml.sketch.argmax_sketches`) give a
+    multiclass estimate.
     """
     policy = policy or DriftPolicy()
     cur = current if isinstance(current, Profile) else _current_profile(reference, current)
@@ -528,7 +531,7 @@ def compare(
                 n: p.sketch
                 for n, p in cur.predictions.items()
                 if isinstance(p.sketch, NumericSketch)
-            },
+            } | dict(argmax_scores or {}),
             complements=score_complements,
         ),
     )

@@ -469,3 +469,39 @@ def test_a_free_text_csv_column_is_profiled_by_its_lengths(
     (entry,) = [f for f in json.loads(capsys.readouterr().out)["features"]
                 if f["feature"] == "comment"]
     assert entry["kind"] == "text" and entry["drifted"] is True
+
+
+def test_multiclass_estimated_performance_from_class_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--prediction a,b,c names a multiclass model's probability columns (named by
+    class): the profile keeps their calibrations, drift gives the macro estimate, whose
+    band holds the current rows' realised accuracy (their labels unused)."""
+    rng = np.random.default_rng(12)
+
+    def scored(n: int, alpha: tuple[float, ...], seed: int) -> dict[str, list[object]]:
+        z = rng.dirichlet(alpha, n).round(4)
+        y = (rng.random(n)[:, None] > np.cumsum(z, axis=1)).sum(axis=1)
+        cols = {c: list(z[:, i]) for i, c in enumerate("abc")}
+        return {**_data(n, seed), **cols, "y": [str("abc"[int(i)]) for i in y]}
+
+    train, today = scored(20_000, (1.0, 1.0, 1.0), 1), scored(3000, (2.0, 1.0, 0.5), 2)
+    prof, cur = tmp_path / "p.json", _write_csv(tmp_path / "today.csv", today)
+    args = ["profile", str(_write_csv(tmp_path / "t.csv", train)), "-o", str(prof)]
+    assert main([*args, "--prediction", "a,b,c", "--label", "y"]) == 0
+    reference = Profile.load(prof)
+    assert sorted(reference.predictions) == ["a", "b", "c"]
+    assert "argmax:c" in reference.calibration and "a" not in reference.features
+    capsys.readouterr()
+    drift = ["drift", str(prof), str(cur), "--prediction", "a,b,c"]
+    main([*drift, "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    est = doc["estimated_performance"]
+    assert est["positive_class"] == "macro" and est["n_rows"] == 3000
+    assert [f["feature"] for f in doc["predictions"]] == ["a", "b", "c"]
+    p = np.array([today[c] for c in "abc"], dtype=float).T
+    y = np.array(["abc".index(v) for v in today["y"]])
+    realised = float(np.mean(p.argmax(axis=1) == y))
+    assert est["accuracy"]["lower"] <= realised <= est["accuracy"]["upper"]
+    main(drift)
+    assert "estimated performance without labels" in capsys.readouterr().out
