@@ -20,6 +20,7 @@ from otel_ml.evaluator._evaluate import Reference
 from otel_ml.evaluator._report import FoundChange, ModelReport
 from otel_ml.evaluator._windows import WindowData
 from otel_ml.report import (
+    Band,
     Marker,
     Markup,
     Series,
@@ -88,8 +89,42 @@ def _alerts(alerts: Sequence[Mapping[str, Any]]) -> Markup:
     )
 
 
+def _multivariate_history(history: Sequence[ModelReport]) -> list[Markup]:
+    """The multivariate check's effect size by window, the latest threshold as a line and
+    the windows it drifted in shaded (nothing before two windows have a verdict)."""
+    verdicts = [h.multivariate for h in history]
+    judged = [mv for mv in verdicts if mv is not None]
+    if len(judged) < 2:
+        return []
+    latest = judged[-1]
+    series = Series(
+        f"effect size ({latest.effect})",
+        [h.window_end for h in history],
+        [math.nan if mv is None else mv.statistic for mv in verdicts],
+    )
+    markers = [Marker(latest.threshold, "threshold", axis="y")]
+    bands = [
+        Band(h.window_start, h.window_end, "drifted")
+        for h, mv in zip(history, verdicts, strict=True)
+        if mv is not None and mv.drifted
+    ]
+    return [
+        line_chart(
+            [series],
+            title="multivariate check by window (shaded: drifted)",
+            x_format=_hhmm,
+            markers=markers,
+            bands=bands,
+        )
+    ]
+
+
 def _drift(
-    r: ModelReport, window: WindowData, reference: Reference | None, policy: DriftPolicy
+    r: ModelReport,
+    window: WindowData,
+    reference: Reference | None,
+    policy: DriftPolicy,
+    history: Sequence[ModelReport] = (),
 ) -> list[Markup]:
     """The drift table and cards of ``otel-ml drift --html``, and what got no verdict."""
     report = r.drift_report(policy)
@@ -120,7 +155,7 @@ def _drift(
             current_errors=errors,
             labels=("reference", "window"),
         )
-        blocks.append(section("Multivariate drift", card))
+        blocks.append(section("Multivariate drift", card, *_multivariate_history(history)))
     if report.predictions:
         blocks.append(
             section(
@@ -340,7 +375,7 @@ def model_page(
         blocks.append(_alerts(alerts))
     if quarantined:
         blocks.append(_quarantined(quarantined))
-    blocks += _drift(r, window, reference, policy or DriftPolicy())
+    blocks += _drift(r, window, reference, policy or DriftPolicy(), history)
     if r.quality:
         blocks.append(_quality(r))
     blocks.append(_performance(r, history, changes))

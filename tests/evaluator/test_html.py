@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from otel_ml.evaluator._evaluate import Reference, evaluate
-from otel_ml.evaluator._html import model_page
+from otel_ml.evaluator._html import _hhmm, model_page
 from otel_ml.evaluator._windows import WindowData, WindowKey
 from otel_ml.report import drift_table, feature_cards
 from otel_ml.sketch import CategoricalSketch, NumericSketch, Profile
@@ -109,3 +109,46 @@ def test_model_page_plots_estimated_and_realised_accuracy() -> None:
     assert "Performance (estimated from the scores; no labels yet)" in html
     assert "estimated and realised accuracy by window" in html
     assert "accuracy (estimated, scores)" in html and "accuracy (realised, labels)" in html
+
+
+def test_model_page_charts_the_multivariate_check_by_window() -> None:
+    """With a multivariate model, the card is followed by the effect size per window, the
+    threshold as a line and the drifted windows shaded (the flipped window only)."""
+    from otel_ml import semconv
+    from otel_ml.report import Band, Marker, Series, line_chart
+
+    def table(n: int, rho: float) -> dict[str, np.ndarray]:
+        a = rng.normal(size=n)
+        return {"a": a, "b": rho * a + np.sqrt(1 - rho**2) * rng.normal(size=n),
+                "c": rng.normal(size=n)}
+
+    rng = np.random.default_rng(11)
+    ref = Profile.from_data(table(20_000, 0.8), model="m", version="1")
+    assert ref.multivariate is not None
+    reference, policy = Reference(ref, "ref"), DriftPolicy()
+    history = []
+    for i, rho in enumerate((0.8, 0.8, -0.8)):
+        cols = table(1_000, rho)
+        window = WindowData(
+            key=WindowKey("m", "1", 60.0 * i, 60.0 * (i + 1)),
+            numeric={**{k: _numeric(v) for k, v in cols.items()},
+                     semconv.MULTIVARIATE_ERROR_FEATURE: ref.multivariate.error_sketch(cols)},
+        )
+        history.append(evaluate(window, reference, policy))
+    assert [h.multivariate.drifted for h in history] == [False, False, True]  # type: ignore[union-attr]
+    mvs = [h.multivariate for h in history]
+    chart = line_chart(
+        [Series(f"effect size ({mvs[-1].effect})", [60.0, 120.0, 180.0],  # type: ignore[union-attr]
+                [mv.statistic for mv in mvs])],  # type: ignore[union-attr]
+        title="multivariate check by window (shaded: drifted)",
+        x_format=_hhmm,
+        markers=[Marker(mvs[-1].threshold, "threshold", axis="y")],  # type: ignore[union-attr]
+        bands=[Band(120.0, 180.0, "drifted")],
+    )
+    html = model_page(list(reversed(history)), window, reference, [], policy)
+    section = html[html.index("<h2>Multivariate drift"):]
+    assert chart in section.split("<h2>")[1]  # in the card's section, as drawn by report
+    assert html.count("<title>drifted</title>") == 1
+    # One window has no chart (nothing to compare with).
+    assert "multivariate check by window" not in model_page([history[-1]], window, reference,
+                                                            [], policy)
