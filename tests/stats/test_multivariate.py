@@ -43,11 +43,11 @@ def test_the_model_is_a_pca_of_the_standardised_features_as_sklearn_computes_it(
     assert m is not None
     z = StandardScaler().fit_transform(x)
     pca = PCA(n_components=m.n_components).fit(z)
-    # The same components (up to sign), kept by the same 65 % rule as NannyML's.
+    # The same components (up to sign), the fewest that reach the share of the variance.
     assert np.allclose(np.abs(pca.components_ @ m.components.T), np.eye(m.n_components), atol=1e-8)
     full = PCA().fit(z).explained_variance_ratio_.cumsum()
     before = full[m.n_components - 2] if m.n_components > 1 else 0.0
-    assert full[m.n_components - 1] >= 0.65 > before
+    assert full[m.n_components - 1] >= m.variance > before
     expected = np.linalg.norm(z - pca.inverse_transform(pca.transform(z)), axis=1)
     assert np.allclose(m.errors(cols), expected, atol=1e-9)
     assert m.reference_errors.count == 5_000
@@ -245,3 +245,60 @@ def test_the_share_of_variance_is_an_option_stored_in_the_section(tmp_path) -> N
     for bad in (0, 1, 1.5, -0.2, float("nan"), True, "0.8", None):
         with pytest.raises(ConfigurationError, match=r"^multivariate_variance: must be a number"):
             Profile.from_data(cols, multivariate_variance=bad)  # type: ignore[arg-type]
+
+
+def test_errors_in_chunks_are_the_errors_of_the_whole_table_by_one_formula() -> None:
+    """Past every chunk boundary (row_errors' BLAS-sized steps, error_sketch's 4,096-row
+    blocks), with missing and infinite values and a column of numbers as text: the errors
+    are ``|z - z C'C|`` of the whole table at once (z at 0 where a value is missing), and
+    the sketch holds every row."""
+    from otel_ml.sketch import _multivariate as mv
+
+    rng = np.random.default_rng(21)
+    n = 5 * mv._CHUNK_ROWS + 17
+    f = rng.normal(size=n)
+    cols: dict[str, np.ndarray] = {
+        f"g{i}": 0.8 * f + 0.6 * rng.normal(size=n) + i for i in range(12)
+    }
+    m = ReconstructionModel.fit(cols)
+    assert m is not None
+    step = mv._SINGLE_THREAD_WORK // (m.n_components * len(m.features))
+    assert step < n and n % step and n % mv._CHUNK_ROWS  # ragged last chunks of both
+    cols["g0"][::97] = np.nan
+    cols["g1"][5::101] = np.inf
+    cols["g2"][7::89] = -np.inf
+    as_text = {**cols, "g3": np.array([repr(float(v)) for v in cols["g3"]], dtype=object)}
+    x = np.column_stack([cols[name] for name in m.features])
+    z = (x - m.means) / m.scales
+    z[~np.isfinite(z)] = 0.0
+    want = np.linalg.norm(z - z @ m.components.T @ m.components, axis=1)
+    assert np.allclose(m.errors(cols), want, rtol=1e-9, atol=1e-9)
+    assert np.allclose(m.errors(as_text), want, rtol=1e-9, atol=1e-9)
+    s = m.error_sketch(cols)
+    assert s.count == n and s.sum == pytest.approx(want.sum(), rel=1e-9)
+    assert s.min == pytest.approx(want.min()) and s.max == pytest.approx(want.max())
+
+
+def test_rows_next_to_the_components_are_computed_directly() -> None:
+    """|z|^2 - |zC'|^2 loses every digit for a row almost on the kept components; such
+    rows take the residual itself (exact fallback), so their small errors stay exact."""
+    m = ReconstructionModel(("a", "b"), np.zeros(2), np.ones(2), np.array([[0.6, 0.8]]),
+                            (0.9,), NumericSketch())
+    off = 1e-7  # a row 1e-7 off the component, at distance 1e4 from the mean
+    row = 1e4 * np.array([0.6, 0.8]) + off * np.array([0.8, -0.6])
+    got = m.row_errors(row[None, :])[0]
+    assert got == pytest.approx(off, rel=1e-3)  # the subtraction alone gives 0 or ~1e-4
+
+
+def test_the_check_is_held_to_the_level_of_one_feature_of_the_model(reference: Profile) -> None:
+    """alpha / the model's features (Bonferroni, as one feature of such a window): a
+    p-value between that and alpha is not drift; below it, it is."""
+    model = reference.multivariate
+    assert model is not None and len(model.features) == 5
+    errors = model.error_sketch(_table(3_000, 0.6, 31))  # weakened: a p-value of its own
+    p = multivariate_drift(model, errors).p_value
+    assert 0.0 < p < 0.2
+    between = DriftPolicy(alpha=2.0 * p, numeric_threshold=0.0)  # alpha / 5 < p < alpha
+    assert not multivariate_drift(model, errors, policy=between).drifted
+    below = DriftPolicy(alpha=6.0 * p, numeric_threshold=0.0)  # p < alpha / 5
+    assert multivariate_drift(model, errors, policy=below).drifted
