@@ -5,7 +5,7 @@ Run from the repository root (any Python 3.10+ with venv)::
     python benchmarks/multivariate_simulation.py           # full run (~10 min), prints tables
     python benchmarks/multivariate_simulation.py --quick   # fewer windows
     python benchmarks/multivariate_simulation.py --variance-sweep --no-install
-        # ours only: the share of variance the PCA keeps (the 65 % default) against
+        # ours only: the share of variance the PCA keeps (0.8 by default) against
         # detection of subtler changes and false alarms, 1,000-row windows
 
 NannyML is installed into the benchmark's **own** virtual environment,
@@ -18,12 +18,13 @@ windows drawn from the reference's distribution (no drift) and windows whose
 correlation flipped sign with every marginal unchanged. Each window is judged by:
 
 - ours: ``otel_ml.compare(profile, window)``: the multivariate check
-  (``DriftReport.multivariate``: the profile's PCA, 65 % of the variance, the rows'
-  reconstruction errors against the reference's under the default ``DriftPolicy``),
-  and, beside it, the per-feature verdicts of the same policy (Bonferroni over the
-  features);
-- NannyML: ``DataReconstructionDriftCalculator`` with its defaults (PCA keeping 65 % of
-  the variance, the mean reconstruction error per chunk, alert beyond the mean +- 3
+  (``DriftReport.multivariate``: the profile's PCA, the default share of the variance
+  or ``--variance``, the rows' reconstruction errors against the reference's under
+  the default ``DriftPolicy``), and, beside it, the per-feature verdicts of the same
+  policy (Bonferroni over the features);
+- NannyML: ``DataReconstructionDriftCalculator`` with its defaults but for the PCA,
+  which keeps the same share of the variance as ours (``n_components``; NannyML's own
+  default is 65 %), the mean reconstruction error per chunk, alert beyond the mean +- 3
   standard deviations of the reference's chunks), ``chunk_size`` = the window size,
   fitted on the same reference.
 
@@ -123,8 +124,11 @@ def _ours(profile: Any, windows: list[Columns]) -> tuple[int, int, int, int]:
     return mv, any_feature, flagged, total
 
 
-def _nannyml(reference: Columns, windows: list[Columns], size: int) -> int | None:
-    """Chunks NannyML's data reconstruction drift alerts on (one chunk per window)."""
+def _nannyml(
+    reference: Columns, windows: list[Columns], size: int, variance: float
+) -> int | None:
+    """Chunks NannyML's data reconstruction drift alerts on (one chunk per window), its
+    PCA keeping the same share of the variance as ours."""
     os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")  # no analytics calls home
     try:
         import nannyml as nml
@@ -132,7 +136,9 @@ def _nannyml(reference: Columns, windows: list[Columns], size: int) -> int | Non
     except ImportError:
         return None
     names = list(reference)
-    calc = nml.DataReconstructionDriftCalculator(column_names=names, chunk_size=size)
+    calc = nml.DataReconstructionDriftCalculator(
+        column_names=names, chunk_size=size, n_components=variance
+    )
     calc.fit(pd.DataFrame(reference))
     analysis = pd.DataFrame({n: np.concatenate([w[n] for w in windows]) for n in names})
     df = calc.calculate(analysis).filter(period="analysis").to_df()
@@ -146,8 +152,11 @@ def _pct(k: int | None, n: int) -> str:
     return "–" if k is None else f"{100.0 * k / n:.2f} % ({k})"
 
 
-def run(quick: bool) -> int:
+def run(quick: bool, variance: float | None = None) -> int:
     from otel_ml.sketch import Profile
+    from otel_ml.sketch._multivariate import DEFAULT_VARIANCE
+
+    share = DEFAULT_VARIANCE if variance is None else variance
 
     def say(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
@@ -158,7 +167,7 @@ def run(quick: bool) -> int:
     for s_i, (name, make) in enumerate(SCENARIOS.items()):
         rng = np.random.default_rng(1000 + s_i)
         reference = make(rng, REFERENCE_ROWS, False)
-        profile = Profile.from_data(reference)
+        profile = Profile.from_data(reference, multivariate_variance=share)
         model = profile.multivariate
         assert model is not None
         say(f"{name}: {len(model.features)} features, {model.n_components} components")
@@ -167,8 +176,8 @@ def run(quick: bool) -> int:
             flip = [make(rng, size, True) for _ in range(n_flip)]
             o_null, o_null_any, f_null, ft_null = _ours(profile, null)
             o_flip, o_flip_any, _, _ = _ours(profile, flip)
-            n_null_alerts = _nannyml(reference, null, size)
-            n_flip_alerts = _nannyml(reference, flip, size)
+            n_null_alerts = _nannyml(reference, null, size, share)
+            n_flip_alerts = _nannyml(reference, flip, size, share)
             rows.append([
                 name, f"{size:,}", f"{n_null} / {n_flip}",
                 _pct(o_null, n_null), _pct(f_null, ft_null), _pct(o_null_any, n_null),
@@ -185,9 +194,11 @@ def run(quick: bool) -> int:
         versions = f"NannyML {nannyml.__version__}"
     except ImportError:
         versions = "NannyML not available (--no-install)"
-    print(f"Command: `python benchmarks/multivariate_simulation.py{' --quick' if quick else ''}` "
+    flags = (" --quick" if quick else "") + (f" --variance {variance:g}" if variance else "")
+    print(f"Command: `python benchmarks/multivariate_simulation.py{flags}` "
           f"({(time.process_time() - began) / 60:.0f} min CPU); reference {REFERENCE_ROWS:,} "
-          f"rows per scenario; {versions}, numpy {np.__version__}.\n")
+          f"rows per scenario; both PCAs keep {share:.0%} of the variance; {versions}, "
+          f"numpy {np.__version__}.\n")
     header = ["scenario", "rows", "windows (no drift / flip)",
               "no drift: ours, multivariate", "no drift: ours, per feature (feature-windows)",
               "no drift: ours, any feature (windows)", "no drift: NannyML",
@@ -248,7 +259,12 @@ SWEEP_CASES: dict[str, Callable[[np.random.Generator, int, bool], Columns]] = {
 }
 
 
-def variance_sweep(n_null: int = 500, n_changed: int = 100, cases: str = "") -> int:
+def variance_sweep(
+    n_null: int = 500,
+    n_changed: int = 100,
+    cases: str = "",
+    shares: tuple[float, ...] = (0.5, 0.65, 0.8, 0.9, 0.95),
+) -> int:
     """Detection and false alarms of our check by the share of variance kept, beside
     the per-feature verdicts' false alarms on the same no-drift windows."""
     from otel_ml.sketch import Profile
@@ -257,10 +273,11 @@ def variance_sweep(n_null: int = 500, n_changed: int = 100, cases: str = "") -> 
 
     chosen = {k: v for k, v in SWEEP_CASES.items() if not cases or any(
         c.strip() and k.startswith(c.strip()) for c in cases.split(";"))}
-    shares = (0.5, 0.65, 0.8, 0.9, 0.95)
     size = 1_000
     print("Command: `python benchmarks/multivariate_simulation.py --variance-sweep "
-          f"--no-install --null-windows {n_null} --changed-windows {n_changed}`; "
+          f"--no-install --null-windows {n_null} --changed-windows {n_changed}"
+          f"{' --cases ' + repr(cases) if cases else ''} --shares "
+          f"{','.join(f'{v:g}' for v in shares)}`; "
           f"{size:,}-row windows, reference {REFERENCE_ROWS:,} rows.\n")
     print("| case | per feature, no drift (feature-windows) | "
           + " | ".join(f"{v:.0%} kept: components, changed / no drift flagged"
@@ -303,15 +320,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="--variance-sweep: changed windows per case (100)")
     parser.add_argument("--cases", default="",
                         help="--variance-sweep: ';'-separated prefixes of the cases to run")
+    parser.add_argument("--variance", type=float, default=None,
+                        help="the share of variance both PCAs keep (default: ours)")
+    parser.add_argument("--shares", default="0.5,0.65,0.8,0.9,0.95",
+                        help="--variance-sweep: the shares of variance to try, comma-separated")
     args = parser.parse_args(argv)
     if args.variance_sweep:
-        return variance_sweep(args.null_windows, args.changed_windows, args.cases)
+        shares = tuple(float(v) for v in args.shares.split(","))
+        return variance_sweep(args.null_windows, args.changed_windows, args.cases, shares)
     if not args.no_install and os.environ.get(MARK) is None:
         code = rerun_inside(__file__, argv, MARK)
         if code is not None:
             return code
         print("benchmark venv unusable: running without NannyML", file=sys.stderr)
-    return run(args.quick)
+    return run(args.quick, args.variance)
 
 
 if __name__ == "__main__":

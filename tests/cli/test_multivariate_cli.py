@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from otel_ml.cli import main
+from otel_ml.sketch._multivariate import DEFAULT_VARIANCE
 
 
 def _write(path: Path, n: int, rho: float, seed: int) -> Path:
@@ -88,7 +89,7 @@ def test_the_share_of_variance_is_an_option(
     section = json.loads(out.read_text())["multivariate"]
     assert section["variance"] == 0.9 and len(section["components"]) == 2
     assert main(["profile", str(train), "-o", str(out)]) == 0
-    assert json.loads(out.read_text())["multivariate"]["variance"] == 0.65
+    assert json.loads(out.read_text())["multivariate"]["variance"] == DEFAULT_VARIANCE
     capsys.readouterr()
     for bad in ("1", "0", "nan", "-1"):
         assert main(["profile", str(train), "-o", str(out), "--multivariate-variance", bad]) == 2
