@@ -231,25 +231,24 @@ class ReconstructionModel:
         return out
 
     def _columns(self, columns: Mapping[str, Column]) -> list[npt.NDArray[Any]]:
-        """The model's columns of a table, numbers as they are (infinities count as
-        missing in ``_standardise``), other columns read as numbers (non-numbers NaN)."""
+        """The model's columns of a table as they are (no copy; other than numbers are
+        read as numbers chunk by chunk in ``_chunk_errors``)."""
         missing = [n for n in self.features if n not in columns]
         if missing:
             raise SketchError(f"no column {missing[0]!r}, a feature of the multivariate model")
-        cols = []
-        for name in self.features:
-            c = np.asarray(columns[name]).ravel()
-            cols.append(c if c.dtype.kind in "fiub" else numeric_values(c)[0])
+        cols = [np.asarray(columns[name]).ravel() for name in self.features]
         if any(c.size != cols[0].size for c in cols):
             raise SketchError("the multivariate model's columns differ in length")
         return cols
 
     def _chunk_errors(self, cols: list[npt.NDArray[Any]], start: int, end: int) -> _F64:
         """Errors of rows ``start:end``: the columns copied into one row-major block
-        (converted to float on the way), the chunk's memory only."""
+        (converted to float on the way; infinities count as missing in ``_standardise``,
+        non-numbers of other columns are NaN), the chunk's memory only."""
         x: _F64 = np.empty((min(end, cols[0].size) - start, len(cols)))
         for j, c in enumerate(cols):
-            x[:, j] = c[start:end]
+            part = c[start:end]
+            x[:, j] = part if part.dtype.kind in "fiub" else numeric_values(part)[0]
         return self.row_errors(x)
 
     def errors(self, columns: Mapping[str, Column]) -> _F64:
