@@ -126,3 +126,33 @@ def test_a_failure_is_counted_and_the_model_and_other_features_are_untouched(
     counts = telemetry.runtime.errors.counts
     assert sum(n for (stage, _), n in counts.items() if stage == "features") == 2
 
+
+
+def test_sparse_and_non_finite_rows_leave_the_model_alone(
+    telemetry: Telemetry, reference: Profile
+) -> None:
+    """A scipy.sparse batch gets no multivariate feature and no failure; rows with NaN
+    and ±inf get their errors with those values at the reference mean; the model's
+    results are its own either way."""
+    import scipy.sparse as sp
+
+    out = np.arange(3.0)
+
+    @otel_ml.monitor(model="m", version="1", reference=reference,
+                     feature_names=["a", "b", "c"], **telemetry.kwargs())  # type: ignore[arg-type]
+    def predict(x: object) -> np.ndarray:
+        return out
+
+    assert predict(sp.csr_matrix(np.eye(3))) is out
+    w = _window(telemetry)
+    assert MV not in w.numeric
+    assert not any(n for (stage, _), n in telemetry.runtime.errors.counts.items())
+    rows = np.array([[np.nan, 1.0, 2.0], [np.inf, -np.inf, 3.0], [0.5, 0.2, 5.0]])
+    assert predict(rows) is out
+    w = _window(telemetry)
+    model = reference.multivariate
+    want = model.error_sketch({"a": rows[:, 0], "b": rows[:, 1], "c": rows[:, 2]})
+    imputed = model.errors({"a": [model.means[0], model.means[0], 0.5],
+                            "b": [1.0, model.means[1], 0.2], "c": [2.0, 3.0, 5.0]})
+    assert _same(w.numeric[MV], want) and np.isfinite(imputed).all()
+    assert w.numeric[MV].sum == pytest.approx(imputed.sum())
