@@ -69,7 +69,10 @@ def test_outermost_module_is_one_call_and_result_is_untouched(telemetry, instrum
     assert w.numeric["f2"].count == 20
     assert w.numeric["f2"].min == pytest.approx(float(x[:, 2].min()))
     # Softmax output: class probabilities, one stream per class, the argmax class.
-    assert sorted(w.predictions) == ["0", "1", "2"]
+    # (and per class that won a row, its argmax:<class> stream: multiclass CBPE's input)
+    assert sorted(n for n in w.predictions if not n.startswith("argmax:")) == ["0", "1", "2"]
+    won = {f"argmax:{int(i)}" for i in result.argmax(1)}
+    assert {n for n in w.predictions if n.startswith("argmax:")} == won
     (event,) = telemetry.events()
     assert event[semconv.ML_PREDICTION_LABELS] == [str(int(i)) for i in result.argmax(1)]
 
