@@ -7,7 +7,8 @@
   whose last step is an ``LGBMClassifier``, is one monitored call, named after
   the outermost model;
 - :func:`guard_only`, the wrapper of training methods (``fit``, ``train``):
-  predictions made inside them are not production traffic;
+  predictions made inside them are not production traffic (:func:`guard_training`
+  puts it on a framework's training methods and ``train``/``cv`` functions);
 - :class:`Patcher` (``_patcher.py``), which wraps methods and module functions with
   wrapt and puts back the very originals on ``uninstrument()``; the readers of data
   containers and raw outputs are in ``_containers.py``;
@@ -34,7 +35,7 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, ClassVar, Final, NamedTuple, Protocol
 
 from opentelemetry import metrics, trace
@@ -71,6 +72,7 @@ __all__ = [
     "as_class_indices",
     "content_name",
     "guard_only",
+    "guard_training",
     "inside_monitored_span",
     "remember_source",
     "source_of",
@@ -112,6 +114,16 @@ def guard_only(
         return wrapped(*args, **kwargs)
     finally:
         IN_MONITORED_CALL.reset(token)
+
+
+def guard_training(patcher: Patcher, classes: Iterable[type], methods: Iterable[str],
+                   modules: Iterable[object], *, package: str) -> None:
+    """Wrap ``methods`` of ``classes`` (those ``package`` defines) and each module's
+    ``train`` and ``cv`` in :func:`guard_only`: the gradient-boosting frameworks' training."""
+    patcher.wrap_defined(classes, methods, guard_only, package=package)
+    for module in modules:
+        for function in ("train", "cv"):
+            patcher.wrap(module, function, guard_only)
 
 
 # -- one framework's knowledge of its models -------------------------------------------------

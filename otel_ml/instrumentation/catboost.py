@@ -99,7 +99,7 @@ from otel_ml.instrumentation._framework import (
     Patcher,
     Read,
     content_name,
-    guard_only,
+    guard_training,
     remember_source,
     source_of,
 )
@@ -226,7 +226,5 @@ class CatBoostInstrumentor(FrameworkInstrumentor):
         patcher.wrap(catboost.Pool, "__init__", remember_source("data"))
         if config.record_training:
             return
-        patcher.wrap_defined(classes, _TRAINING, guard_only, package="catboost")
-        for module in (catboost, catboost.core):
-            for function in ("train", "cv"):
-                patcher.wrap(module, function, guard_only)
+        guard_training(patcher, classes, _TRAINING, (catboost, catboost.core),
+                       package="catboost")

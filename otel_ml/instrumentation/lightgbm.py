@@ -94,7 +94,7 @@ from otel_ml.instrumentation._framework import (
     Patcher,
     Read,
     content_name,
-    guard_only,
+    guard_training,
     two_classes,
 )
 from otel_ml.instrumentation._naming import name_model
@@ -236,7 +236,5 @@ class LightGBMInstrumentor(FrameworkInstrumentor):
             patcher.wrap_defined(classes, [operation], wrapper, package="lightgbm")
         if config.record_training:
             return
-        patcher.wrap_defined(classes, ["fit"], guard_only, package="lightgbm")
-        for module in (lightgbm, lightgbm.engine, lightgbm.sklearn):
-            for function in ("train", "cv"):
-                patcher.wrap(module, function, guard_only)
+        guard_training(patcher, classes, ["fit"], (lightgbm, lightgbm.engine, lightgbm.sklearn),
+                       package="lightgbm")

@@ -107,7 +107,7 @@ from otel_ml.instrumentation._framework import (
     Read,
     as_class_indices,
     content_name,
-    guard_only,
+    guard_training,
     remember_source,
     source_of,
     two_classes,
@@ -280,7 +280,5 @@ class XGBoostInstrumentor(FrameworkInstrumentor):
         patcher.wrap(xgboost.DMatrix, "__init__", remember_source("data"))
         if config.record_training:
             return
-        patcher.wrap_defined(classes, ["fit"], guard_only, package="xgboost")
-        for module in (xgboost, xgboost.training, xgboost.sklearn):
-            for function in ("train", "cv"):
-                patcher.wrap(module, function, guard_only)
+        guard_training(patcher, classes, ["fit"], (xgboost, xgboost.training, xgboost.sklearn),
+                       package="xgboost")
