@@ -26,12 +26,13 @@ Examples
 >>> ref = Profile.from_data(table(20_000, 0.8))
 >>> same = multivariate_drift(ref.multivariate, ref.multivariate.error_sketch(table(2_000, 0.8)))
 >>> flip = multivariate_drift(ref.multivariate, ref.multivariate.error_sketch(table(2_000, -0.8)))
->>> same.drifted, flip.drifted, flip.method
-(False, True, 'pca_reconstruction_error')
+>>> same.drifted, flip.drifted, flip.method, flip.alpha  # 0.01 / 3 features
+(False, True, 'pca_reconstruction_error', 0.0033333333333333335)
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -55,7 +56,8 @@ class MultivariateDrift:
     ``threshold`` its threshold; ``test`` / ``p_value`` the significance test;
     ``mean_error`` / ``reference_mean_error`` the mean reconstruction errors;
     ``features`` the numeric features of the PCA and ``n_components`` the components
-    kept.
+    kept; ``alpha`` the significance level the p-value was held to (the policy's alpha
+    over the model's number of features).
     """
 
     drifted: bool
@@ -72,6 +74,7 @@ class MultivariateDrift:
     n_components: int
     features: tuple[str, ...]
     reason: str
+    alpha: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``"multivariate"`` of ``otel-ml drift --json`` and of the
@@ -91,6 +94,7 @@ class MultivariateDrift:
             "n_components": self.n_components,
             "features": list(self.features),
             "reason": self.reason,
+            "alpha": json_number(self.alpha),
         }
 
     @classmethod
@@ -111,6 +115,7 @@ class MultivariateDrift:
             n_components=int(d.get("n_components", 0)),
             features=tuple(str(f) for f in d.get("features", ())),
             reason=str(d.get("reason") or ""),
+            alpha=float_or_nan(d.get("alpha")),
         )
 
 
@@ -148,4 +153,5 @@ def multivariate_drift(
         n_components=model.n_components,
         features=model.features,
         reason=fd.reason,
+        alpha=fd.alpha,
     )

@@ -299,7 +299,9 @@ def test_the_check_is_held_to_the_level_of_one_feature_of_the_model(reference: P
     p = multivariate_drift(model, errors).p_value
     assert 0.0 < p < 0.2
     between = DriftPolicy(alpha=2.0 * p, numeric_threshold=0.0)  # alpha / 5 < p < alpha
-    assert not multivariate_drift(model, errors, policy=between).drifted
+    got = multivariate_drift(model, errors, policy=between)
+    assert not got.drifted and got.alpha == pytest.approx(2.0 * p / 5)
+    assert got.to_dict()["alpha"] == got.alpha == MultivariateDrift.from_dict(got.to_dict()).alpha
     below = DriftPolicy(alpha=6.0 * p, numeric_threshold=0.0)  # p < alpha / 5
     assert multivariate_drift(model, errors, policy=below).drifted
 
