@@ -8,11 +8,15 @@ requests. Helpers flatten them into spans, metrics and log records.
 from __future__ import annotations
 
 import gzip
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from google.protobuf.message import Message
@@ -162,3 +166,30 @@ class OtlpReceiver:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+def run_app(tmp_path: Path, source: str, endpoint: str | None,
+            **env: str) -> subprocess.CompletedProcess[str]:
+    """``python app.py`` (``source``, written to ``tmp_path``) with no ``OTEL_`` variables;
+    with an ``endpoint``, under ``opentelemetry-instrument`` exporting traces, metrics and
+    logs there over OTLP/HTTP every few hundred milliseconds, plus ``env``."""
+    app = tmp_path / "app.py"
+    app.write_text(source)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    cmd = [sys.executable, str(app)]
+    if endpoint is not None:
+        environ.update(
+            OTEL_TRACES_EXPORTER="otlp",
+            OTEL_METRICS_EXPORTER="otlp",
+            OTEL_LOGS_EXPORTER="otlp",
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
+            OTEL_METRIC_EXPORT_INTERVAL="500",
+            OTEL_BSP_SCHEDULE_DELAY="100",
+            OTEL_BLRP_SCHEDULE_DELAY="100",
+        )
+        environ.update(env)
+        cmd = [str(Path(sys.executable).parent / "opentelemetry-instrument"), *cmd]
+    return subprocess.run(
+        cmd, env=environ, cwd=tmp_path, capture_output=True, text=True, timeout=180, check=False
+    )

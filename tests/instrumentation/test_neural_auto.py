@@ -16,7 +16,7 @@ import onnxruntime  # noqa: F401  (a dev dependency: missing fails, never skips)
 import pytest
 import skl2onnx  # noqa: F401  (a dev dependency: missing fails, never skips)
 import torch  # noqa: F401  (a dev dependency: missing fails, never skips)
-from otlp_loopback import OtlpReceiver, Received, attributes
+from otlp_loopback import OtlpReceiver, Received, attributes, run_app
 from sdk_support import prediction_calls
 
 from otel_ml import semconv
@@ -62,28 +62,8 @@ N_ONNX_CALLS = 4
 
 
 def _run(tmp_path: Path, endpoint: str | None, **extra: str) -> subprocess.CompletedProcess[str]:
-    app = tmp_path / "app.py"
-    app.write_text(APP)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    cmd = [sys.executable, str(app)]
-    if endpoint is not None:
-        env.update(
-            OTEL_SERVICE_NAME="neural-app",
-            OTEL_TRACES_EXPORTER="otlp",
-            OTEL_METRICS_EXPORTER="otlp",
-            OTEL_LOGS_EXPORTER="otlp",
-            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
-            OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
-            OTEL_METRIC_EXPORT_INTERVAL="500",
-            OTEL_BSP_SCHEDULE_DELAY="100",
-            OTEL_BLRP_SCHEDULE_DELAY="100",
-            OTEL_ML_PYTORCH_MODELS="Sequential=classifier:4",
-        )
-        env.update(extra)
-        cmd = [str(Path(sys.executable).parent / "opentelemetry-instrument"), *cmd]
-    return subprocess.run(
-        cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180, check=False
-    )
+    env = {"OTEL_SERVICE_NAME": "neural-app", "OTEL_ML_PYTORCH_MODELS": "Sequential=classifier:4"}
+    return run_app(tmp_path, APP, endpoint, **{**env, **extra})
 
 
 def _spans(received: Received, framework: str) -> list[object]:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from otlp_loopback import OtlpReceiver, Received, attributes
+from otlp_loopback import OtlpReceiver, Received, attributes, run_app
 from sdk_support import prediction_calls
 
 from otel_ml import semconv
@@ -41,28 +41,8 @@ N_PROBA_CALLS = 4
 def _run(
     tmp_path: Path, endpoint: str | None, source: str = APP, **extra: str
 ) -> subprocess.CompletedProcess[str]:
-    app = tmp_path / "app.py"
-    app.write_text(source)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    cmd = [sys.executable, str(app)]
-    if endpoint is not None:
-        env.update(
-            OTEL_SERVICE_NAME="sklearn-app",
-            OTEL_TRACES_EXPORTER="otlp",
-            OTEL_METRICS_EXPORTER="otlp",
-            OTEL_LOGS_EXPORTER="otlp",
-            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
-            OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
-            OTEL_METRIC_EXPORT_INTERVAL="500",
-            OTEL_BSP_SCHEDULE_DELAY="100",
-            OTEL_BLRP_SCHEDULE_DELAY="100",
-            OTEL_ML_SKLEARN_MODELS=f"Pipeline={MODEL}:1",
-        )
-        env.update(extra)
-        cmd = [str(Path(sys.executable).parent / "opentelemetry-instrument"), *cmd]
-    return subprocess.run(
-        cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180, check=False
-    )
+    env = {"OTEL_SERVICE_NAME": "sklearn-app", "OTEL_ML_SKLEARN_MODELS": f"Pipeline={MODEL}:1"}
+    return run_app(tmp_path, source, endpoint, **{**env, **extra})
 
 
 def _model_spans(received: Received) -> list[tuple[dict[str, object], object]]:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from otlp_loopback import OtlpReceiver, Received, attributes
+from otlp_loopback import OtlpReceiver, Received, attributes, run_app
 
 from otel_ml import semconv
 
@@ -84,29 +84,10 @@ EXPECTED = {
 
 def _run(tmp_path: Path, framework: str, endpoint: str | None,
          **extra: str) -> subprocess.CompletedProcess[str]:
-    app = tmp_path / "app.py"
-    app.write_text(APPS[framework])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    cmd = [sys.executable, str(app)]
-    if endpoint is not None:
-        model, _, _ = EXPECTED[framework]
-        env.update(
-            OTEL_SERVICE_NAME=f"{framework}-app",
-            OTEL_TRACES_EXPORTER="otlp",
-            OTEL_METRICS_EXPORTER="otlp",
-            OTEL_LOGS_EXPORTER="otlp",
-            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
-            OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
-            OTEL_METRIC_EXPORT_INTERVAL="500",
-            OTEL_BSP_SCHEDULE_DELAY="100",
-            OTEL_BLRP_SCHEDULE_DELAY="100",
-            **{f"OTEL_ML_{framework.upper()}_MODELS": f"{model}=scoring:1"},
-        )
-        env.update(extra)
-        cmd = [str(Path(sys.executable).parent / "opentelemetry-instrument"), *cmd]
-    return subprocess.run(
-        cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180, check=False
-    )
+    model, _, _ = EXPECTED[framework]
+    env = {"OTEL_SERVICE_NAME": f"{framework}-app",
+           f"OTEL_ML_{framework.upper()}_MODELS": f"{model}=scoring:1"}
+    return run_app(tmp_path, APPS[framework], endpoint, **{**env, **extra})
 
 
 def _spans(received: Received, framework: str) -> list[object]:
