@@ -6,13 +6,19 @@ Pure functions and small classes on top of :mod:`otel_ml.sketch`; scipy lives he
 (the evaluator and the CLI use it, the SDK never imports it). No OpenTelemetry imports.
 """
 
-from otel_ml.stats._change import ADWIN, Change, ChangeDetector, PageHinkley, detector_from_dict
 from otel_ml.stats._compare import (
     DriftReport,
     FeatureDrift,
     compare,
     compare_feature,
     compare_features,
+)
+from otel_ml.stats._detectors import (
+    ADWIN,
+    Change,
+    ChangeDetector,
+    PageHinkley,
+    detector_from_dict,
 )
 from otel_ml.stats._divergence import (
     ContingencyTest,
